@@ -1,0 +1,214 @@
+//! Choosing a policy at run time: [`PolicyKind`] names every policy of the engine, and
+//! [`AnyHeap`] is a heap whose policy is picked from a name (the lab's `--policy`, the
+//! preload library's `HEAPWISE_POLICY`), dispatching each call with one `match`.
+//!
+//! Invariant: [`PolicyKind::ALL`] lists every variant once, and each variant's
+//! [`PolicyKind::name`] is the string [`PolicyKind::from_name`] accepts for it.
+
+use core::ptr::NonNull;
+
+use crate::error::{CorruptionHook, HeapError};
+use crate::heap::{Blocks, Counters, Heap, HeapLayout};
+use crate::policy::explicit::{AddressOrdered, Explicit, Lifo};
+use crate::policy::implicit::{Deferred, Immediate, Implicit};
+use crate::policy::segregated::Segregated;
+use crate::policy::{BestFit, FirstFit, NextFit};
+use crate::source::Source;
+use crate::stats::Stats;
+
+macro_rules! policies {
+    ($( $variant:ident => $ty:ty, $name:literal, $doc:literal; )*) => {
+        /// Every policy of the engine, selectable at run time.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum PolicyKind {
+            $( #[doc = $doc] $variant, )*
+        }
+
+        impl PolicyKind {
+            /// Every policy, slowest first, the default last but one.
+            pub const ALL: &'static [PolicyKind] = &[$(PolicyKind::$variant),*];
+
+            /// The policy's name (e.g. `implicit-first`, `segregated`).
+            pub const fn name(self) -> &'static str {
+                match self { $(PolicyKind::$variant => $name,)* }
+            }
+
+            /// A one-line description.
+            pub const fn describe(self) -> &'static str {
+                match self { $(PolicyKind::$variant => $doc,)* }
+            }
+
+            /// The policy of that name.
+            pub fn from_name(name: &str) -> Option<PolicyKind> {
+                match name { $($name => Some(PolicyKind::$variant),)* _ => None }
+            }
+        }
+
+        /// A heap whose policy was chosen at run time.
+        pub enum AnyHeap<S: Source> {
+            $( #[doc = $doc] $variant(Heap<S, $ty>), )*
+        }
+
+        macro_rules! dispatch {
+            ($self:expr, $h:ident => $e:expr) => {
+                match $self { $(AnyHeap::$variant($h) => $e,)* }
+            };
+        }
+
+        impl<S: Source> AnyHeap<S> {
+            /// A heap with policy `kind` over `source`.
+            pub fn new(kind: PolicyKind, source: S) -> Self {
+                match kind { $(PolicyKind::$variant => AnyHeap::$variant(Heap::new(source)),)* }
+            }
+
+            /// The policy of this heap.
+            pub fn kind(&self) -> PolicyKind {
+                match self { $(AnyHeap::$variant(_) => PolicyKind::$variant,)* }
+            }
+        }
+
+        $(
+            impl<S: Source> IntoAny<S> for Heap<S, $ty> {
+                fn into_any(self) -> AnyHeap<S> { AnyHeap::$variant(self) }
+            }
+        )*
+    };
+}
+
+policies! {
+    ImplicitFirst => Implicit<FirstFit, Immediate>, "implicit-first",
+        "implicit free list, first fit, immediate coalescing (the seed's textbook allocator)";
+    ImplicitNext => Implicit<NextFit, Immediate>, "implicit-next",
+        "implicit free list, next fit, immediate coalescing";
+    ImplicitBest => Implicit<BestFit, Immediate>, "implicit-best",
+        "implicit free list, best fit, immediate coalescing";
+    ImplicitFirstDeferred => Implicit<FirstFit, Deferred>, "implicit-first-deferred",
+        "implicit free list, first fit, coalescing deferred until a search fails";
+    ImplicitNextDeferred => Implicit<NextFit, Deferred>, "implicit-next-deferred",
+        "implicit free list, next fit, coalescing deferred until a search fails";
+    ImplicitBestDeferred => Implicit<BestFit, Deferred>, "implicit-best-deferred",
+        "implicit free list, best fit, coalescing deferred until a search fails";
+    ExplicitLifoFirst => Explicit<Lifo, FirstFit>, "explicit-lifo-first",
+        "explicit doubly linked free list, LIFO order, first fit";
+    ExplicitLifoNext => Explicit<Lifo, NextFit>, "explicit-lifo-next",
+        "explicit doubly linked free list, LIFO order, next fit";
+    ExplicitLifoBest => Explicit<Lifo, BestFit>, "explicit-lifo-best",
+        "explicit doubly linked free list, LIFO order, best fit";
+    ExplicitAddrFirst => Explicit<AddressOrdered, FirstFit>, "explicit-addr-first",
+        "explicit doubly linked free list, address order, first fit";
+    ExplicitAddrNext => Explicit<AddressOrdered, NextFit>, "explicit-addr-next",
+        "explicit doubly linked free list, address order, next fit";
+    ExplicitAddrBest => Explicit<AddressOrdered, BestFit>, "explicit-addr-best",
+        "explicit doubly linked free list, address order, best fit";
+    Segregated => Segregated, "segregated",
+        "segregated free lists per size class with a class bitmap, good fit (the default)";
+}
+
+impl PolicyKind {
+    /// The default policy.
+    pub const DEFAULT: PolicyKind = PolicyKind::Segregated;
+}
+
+impl core::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl<S: Source> AnyHeap<S> {
+    /// See [`Heap::with_chunk`].
+    pub fn with_chunk(self, chunk: usize) -> Self {
+        dispatch!(self, h => h.with_chunk(chunk).into_any())
+    }
+    /// See [`Heap::set_corruption_hook`].
+    pub fn set_corruption_hook(&mut self, hook: CorruptionHook) {
+        dispatch!(self, h => h.set_corruption_hook(hook))
+    }
+    /// See [`Heap::malloc`].
+    pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        dispatch!(self, h => h.malloc(size))
+    }
+    /// See [`Heap::calloc`].
+    pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
+        dispatch!(self, h => h.calloc(n, size))
+    }
+    /// See [`Heap::aligned_alloc`].
+    pub fn aligned_alloc(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
+        dispatch!(self, h => h.aligned_alloc(align, size))
+    }
+    /// See [`Heap::free`].
+    ///
+    /// # Safety
+    /// As [`Heap::free`].
+    pub unsafe fn free(&mut self, ptr: *mut u8) {
+        // SAFETY: forwarded caller contract.
+        dispatch!(self, h => unsafe { h.free(ptr) })
+    }
+    /// See [`Heap::realloc`].
+    ///
+    /// # Safety
+    /// As [`Heap::realloc`].
+    pub unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded caller contract.
+        dispatch!(self, h => unsafe { h.realloc(ptr, size) })
+    }
+    /// See [`Heap::reallocarray`].
+    ///
+    /// # Safety
+    /// As [`Heap::reallocarray`].
+    pub unsafe fn reallocarray(
+        &mut self,
+        ptr: *mut u8,
+        n: usize,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded caller contract.
+        dispatch!(self, h => unsafe { h.reallocarray(ptr, n, size) })
+    }
+    /// See [`Heap::usable_size`].
+    ///
+    /// # Safety
+    /// As [`Heap::usable_size`].
+    pub unsafe fn usable_size(&mut self, ptr: *const u8) -> usize {
+        // SAFETY: forwarded caller contract.
+        dispatch!(self, h => unsafe { h.usable_size(ptr) })
+    }
+    /// See [`Heap::check`].
+    pub fn check(&self) -> Result<(), HeapError> {
+        dispatch!(self, h => h.check())
+    }
+    /// See [`Heap::stats`].
+    pub fn stats(&self) -> Stats {
+        dispatch!(self, h => h.stats())
+    }
+    /// See [`Heap::counters`].
+    pub fn counters(&self) -> &Counters {
+        dispatch!(self, h => h.counters())
+    }
+    /// See [`Heap::layout`].
+    pub fn layout(&self) -> Option<HeapLayout> {
+        dispatch!(self, h => h.layout())
+    }
+    /// See [`Heap::blocks`].
+    pub fn blocks(&self) -> Blocks<'_> {
+        dispatch!(self, h => h.blocks())
+    }
+    /// See [`Heap::contains`].
+    pub fn contains(&self, p: *const u8) -> bool {
+        dispatch!(self, h => h.contains(p))
+    }
+    /// See [`Heap::source`].
+    pub fn source(&self) -> &S {
+        dispatch!(self, h => h.source())
+    }
+    /// See [`Heap::largest_free_block`].
+    pub fn largest_free_block(&self) -> usize {
+        dispatch!(self, h => h.largest_free_block())
+    }
+}
+
+/// Conversion of a concrete heap into [`AnyHeap`].
+pub trait IntoAny<S: Source> {
+    /// Wraps the heap.
+    fn into_any(self) -> AnyHeap<S>;
+}

@@ -1,0 +1,401 @@
+//! The `no_std` face: [`ArenaAlloc`], a lock-wrapped [`GlobalAlloc`] over fixed memory
+//! regions, for kernels, firmware and wasm.
+//!
+//! * Memory: a [`StaticArena`] given at compile time (usable in a `static`), and up to
+//!   [`MAX_REGIONS`] regions claimed later with [`ArenaAlloc::claim`]; the last region can be
+//!   grown in place with [`ArenaAlloc::extend`] when the memory after it becomes available.
+//!   Each region is one engine [`Heap`]; a free goes to the region that contains the pointer.
+//! * Locking: any [`RawLock`]; [`SpinLock`] needs no OS. Code that allocates from interrupt
+//!   handlers should supply a lock that masks interrupts.
+//! * Out of memory: an optional handler, called *without* the lock held, that may claim more
+//!   memory and ask for a retry.
+//! * Statistics: capacity, bytes in use, free bytes and the high-water mark.
+//!
+//! ```
+//! use heapwise_core::{ArenaAlloc, StaticArena};
+//! use core::alloc::{GlobalAlloc, Layout};
+//!
+//! static ARENA: StaticArena<65536> = StaticArena::new();
+//! // In a real program: #[global_allocator]
+//! static HEAP: ArenaAlloc = ArenaAlloc::new(&ARENA);
+//!
+//! let layout = Layout::from_size_align(100, 8).unwrap();
+//! let p = unsafe { HEAP.alloc(layout) };
+//! assert!(!p.is_null());
+//! unsafe { HEAP.dealloc(p, layout) };
+//! assert!(HEAP.stats().high_water > 0);
+//! HEAP.check().unwrap();
+//! ```
+//!
+//! Invariants: the inner state is only touched with the lock held; every region's memory is
+//! exclusively owned by its heap for `'static`.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::block::ALIGN;
+use crate::error::{CorruptionHook, HeapError};
+use crate::heap::Heap;
+use crate::policy::segregated::Segregated;
+use crate::policy::Policy;
+use crate::source::FixedArena;
+
+/// How many regions an [`ArenaAlloc`] can hold.
+pub const MAX_REGIONS: usize = 8;
+
+/// A raw mutual-exclusion lock.
+///
+/// # Safety
+/// `lock` must not return while another holder has not called `unlock`.
+pub unsafe trait RawLock {
+    /// An unlocked lock (usable in `static` initialisers).
+    const INIT: Self;
+    /// Acquires the lock, waiting as needed.
+    fn lock(&self);
+    /// Releases the lock.
+    ///
+    /// # Safety
+    /// The caller must hold the lock.
+    unsafe fn unlock(&self);
+}
+
+/// A test-and-test-and-set spin lock; needs nothing from an OS.
+pub struct SpinLock(AtomicBool);
+
+// SAFETY: the compare-exchange from `false` to `true` succeeds for one holder at a time.
+unsafe impl RawLock for SpinLock {
+    const INIT: Self = SpinLock(AtomicBool::new(false));
+    #[inline]
+    fn lock(&self) {
+        while self
+            .0
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            while self.0.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+    }
+    #[inline]
+    unsafe fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// `N` bytes of 16-byte-aligned memory for a `static` arena.
+#[repr(C, align(16))]
+pub struct StaticArena<const N: usize> {
+    mem: UnsafeCell<[MaybeUninit<u8>; N]>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the memory is handed to exactly one allocator (the `taken` flag) and then only
+// touched under that allocator's lock.
+unsafe impl<const N: usize> Sync for StaticArena<N> {}
+
+impl<const N: usize> StaticArena<N> {
+    /// A new, unused arena.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        StaticArena {
+            mem: UnsafeCell::new([MaybeUninit::uninit(); N]),
+            taken: AtomicBool::new(false),
+        }
+    }
+}
+
+/// Called when an allocation fails, without the lock held. Return `true` to retry (after
+/// claiming more memory, say).
+pub type OomHandler<P, L> = fn(&ArenaAlloc<P, L>, Layout) -> bool;
+
+/// Memory statistics of an [`ArenaAlloc`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ArenaStats {
+    /// Bytes of all regions.
+    pub capacity: usize,
+    /// Bytes of allocated blocks (headers and padding included).
+    pub used: usize,
+    /// `capacity - used`: bytes not in allocated blocks (free blocks, heap metadata and
+    /// memory not yet reached by any heap's `brk`).
+    pub free: usize,
+    /// The highest `used` seen.
+    pub high_water: usize,
+    /// Regions in use.
+    pub regions: usize,
+}
+
+struct Inner<P: Policy> {
+    regions: [Option<Heap<FixedArena<'static>, P>>; MAX_REGIONS],
+    pending: Option<(&'static AtomicBool, *mut u8, usize)>,
+    hook: Option<CorruptionHook>,
+    used: usize,
+    high_water: usize,
+}
+
+/// A thread-safe global allocator over fixed memory, with policy `P` and lock `L`.
+pub struct ArenaAlloc<P: Policy = Segregated, L: RawLock = SpinLock> {
+    lock: L,
+    oom: UnsafeCell<Option<OomHandler<P, L>>>,
+    inner: UnsafeCell<Inner<P>>,
+}
+
+// SAFETY: all access to `inner` and `oom` happens with `lock` held.
+unsafe impl<P: Policy, L: RawLock + Sync> Sync for ArenaAlloc<P, L> {}
+// SAFETY: the allocator owns its regions; moving it moves that ownership.
+unsafe impl<P: Policy, L: RawLock + Send> Send for ArenaAlloc<P, L> {}
+
+struct Guard<'a, L: RawLock>(&'a L);
+impl<L: RawLock> Drop for Guard<'_, L> {
+    fn drop(&mut self) {
+        // SAFETY: a guard exists only while its lock is held.
+        unsafe { self.0.unlock() }
+    }
+}
+
+impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
+    /// An allocator over a static arena (taken on first use; an arena already taken by
+    /// another allocator is ignored).
+    pub const fn new<const N: usize>(arena: &'static StaticArena<N>) -> Self {
+        let mut a = Self::empty();
+        a.inner.get_mut().pending = Some((&arena.taken, arena.mem.get() as *mut u8, N));
+        a
+    }
+
+    /// An allocator with no memory yet: [`claim`](Self::claim) some before allocating.
+    pub const fn empty() -> Self {
+        ArenaAlloc {
+            lock: L::INIT,
+            oom: UnsafeCell::new(None),
+            inner: UnsafeCell::new(Inner {
+                regions: [None, None, None, None, None, None, None, None],
+                pending: None,
+                hook: None,
+                used: 0,
+                high_water: 0,
+            }),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner<P>) -> R) -> R {
+        self.lock.lock();
+        let _g = Guard(&self.lock);
+        // SAFETY: the lock is held, so this is the only reference to `inner`.
+        let inner = unsafe { &mut *self.inner.get() };
+        if let Some((taken, p, n)) = inner.pending.take() {
+            if !taken.swap(true, Ordering::AcqRel) {
+                // SAFETY: the static arena is 16-aligned, `N` bytes, and now ours alone.
+                unsafe { inner.add(p, n) };
+            }
+        }
+        f(inner)
+    }
+
+    /// Adds the region `[mem, mem + len)`. Returns `false` if [`MAX_REGIONS`] are in use.
+    ///
+    /// # Safety
+    /// The region must be valid for reads and writes and used by nothing else, forever.
+    pub unsafe fn claim(&self, mem: *mut u8, len: usize) -> bool {
+        // SAFETY: forwarded caller contract.
+        self.with(|i| unsafe { i.add(mem, len) })
+    }
+
+    /// Adds a `'static` slice as a region. Returns `false` if [`MAX_REGIONS`] are in use.
+    pub fn claim_slice(&self, mem: &'static mut [MaybeUninit<u8>]) -> bool {
+        let len = mem.len();
+        // SAFETY: an exclusive `'static` borrow is memory nobody else uses, forever.
+        unsafe { self.claim(mem.as_mut_ptr() as *mut u8, len) }
+    }
+
+    /// Grows the most recently added region by `additional` bytes at its end.
+    ///
+    /// # Safety
+    /// The `additional` bytes right after that region's end must be valid for reads and
+    /// writes and used by nothing else, forever.
+    pub unsafe fn extend(&self, additional: usize) -> bool {
+        self.with(|i| match i.regions.iter_mut().rev().flatten().next() {
+            // SAFETY: forwarded caller contract; extending the arena does not move `brk`.
+            Some(h) => unsafe {
+                h.source_mut().extend(additional);
+                true
+            },
+            None => false,
+        })
+    }
+
+    /// Sets the out-of-memory handler.
+    pub fn set_oom_handler(&self, h: OomHandler<P, L>) {
+        self.lock.lock();
+        let _g = Guard(&self.lock);
+        // SAFETY: the lock is held.
+        unsafe { *self.oom.get() = Some(h) };
+    }
+
+    /// Sets the hook called on detected corruption (e.g. a double free) in every region.
+    pub fn set_corruption_hook(&self, hook: CorruptionHook) {
+        self.with(|i| {
+            i.hook = Some(hook);
+            for h in i.regions.iter_mut().flatten() {
+                h.set_corruption_hook(hook);
+            }
+        })
+    }
+
+    /// Memory statistics.
+    pub fn stats(&self) -> ArenaStats {
+        self.with(|i| {
+            let mut s = ArenaStats {
+                used: i.used,
+                high_water: i.high_water,
+                ..Default::default()
+            };
+            for h in i.regions.iter().flatten() {
+                s.capacity += h.source().capacity();
+                s.regions += 1;
+            }
+            s.free = s.capacity - s.used;
+            s
+        })
+    }
+
+    /// Runs the heap checker on every region.
+    pub fn check(&self) -> Result<(), HeapError> {
+        self.with(|i| i.regions.iter().flatten().try_for_each(|h| h.check()))
+    }
+
+    fn alloc_inner(&self, layout: Layout, zero: bool) -> *mut u8 {
+        loop {
+            let p = self.with(|i| i.alloc(layout, zero));
+            if !p.is_null() {
+                return p;
+            }
+            self.lock.lock();
+            // SAFETY: the lock is held while we read the handler.
+            let handler = unsafe { *self.oom.get() };
+            // SAFETY: we hold the lock.
+            unsafe { self.lock.unlock() };
+            match handler {
+                Some(h) if h(self, layout) => continue,
+                _ => return ptr::null_mut(),
+            }
+        }
+    }
+}
+
+impl<P: Policy> Inner<P> {
+    unsafe fn add(&mut self, mem: *mut u8, len: usize) -> bool {
+        let Some(slot) = self.regions.iter_mut().find(|r| r.is_none()) else {
+            return false;
+        };
+        let pad = mem.align_offset(ALIGN).min(len);
+        // SAFETY: the caller gives us `[mem, mem + len)`; after aligning the start we stay
+        // inside it.
+        let mut h = Heap::new(unsafe { FixedArena::from_raw(mem.add(pad), len - pad) });
+        if let Some(hook) = self.hook {
+            h.set_corruption_hook(hook);
+        }
+        *slot = Some(h);
+        true
+    }
+
+    fn used_now(&mut self) {
+        self.used = self
+            .regions
+            .iter()
+            .flatten()
+            .map(|h| h.counters().alloc_bytes)
+            .sum();
+        self.high_water = self.high_water.max(self.used);
+    }
+
+    fn alloc(&mut self, layout: Layout, zero: bool) -> *mut u8 {
+        for h in self.regions.iter_mut().flatten() {
+            let p = if layout.align() <= ALIGN {
+                if zero {
+                    h.calloc(1, layout.size())
+                } else {
+                    h.malloc(layout.size())
+                }
+            } else {
+                let p = h.aligned_alloc(layout.align(), layout.size());
+                if let (Some(p), true) = (p, zero) {
+                    // SAFETY: `p` is a fresh block of at least `size` bytes.
+                    unsafe { ptr::write_bytes(p.as_ptr(), 0, layout.size()) };
+                }
+                p
+            };
+            if let Some(p) = p {
+                self.used_now();
+                return p.as_ptr();
+            }
+        }
+        ptr::null_mut()
+    }
+
+    fn owner(&mut self, p: *mut u8) -> Option<&mut Heap<FixedArena<'static>, P>> {
+        self.regions.iter_mut().flatten().find(|h| h.contains(p))
+    }
+}
+
+// SAFETY: every pointer returned is a block payload of at least `layout.size()` bytes,
+// aligned to `max(16, layout.align())`, exclusively owned until deallocated.
+unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.alloc_inner(layout, false)
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        self.alloc_inner(layout, true)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        self.with(|i| {
+            if let Some(h) = i.owner(ptr) {
+                // SAFETY: `ptr` was returned by this allocator (GlobalAlloc contract) and
+                // lies in this region.
+                unsafe { h.free(ptr) };
+            }
+            i.used_now();
+        })
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if layout.align() <= ALIGN {
+            let q = self.with(|i| {
+                let r = i.owner(ptr).and_then(|h| {
+                    // SAFETY: `ptr` is a live block of this region (GlobalAlloc contract);
+                    // `new_size` is non-zero.
+                    unsafe { h.realloc(ptr, new_size) }
+                });
+                i.used_now();
+                r
+            });
+            if let Some(q) = q {
+                return q.as_ptr();
+            }
+        }
+        // Another region, or an over-aligned block: allocate, copy, free.
+        // SAFETY: `new_size` with the old alignment is a valid layout (GlobalAlloc contract).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let q = self.alloc_inner(new_layout, false);
+        if !q.is_null() {
+            // SAFETY: both blocks are live and at least `min(old, new)` bytes long.
+            unsafe {
+                ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
+            }
+        }
+        q
+    }
+}
+
+impl<P: Policy, L: RawLock> core::fmt::Debug for ArenaAlloc<P, L> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ArenaAlloc")
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,865 @@
+//! The heap: `Heap<Source, Policy>`, the malloc package of the seed over one contiguous,
+//! `brk`-grown region.
+//!
+//! The heap owns allocation (`malloc`, `calloc`, `aligned_alloc`), release (`free`),
+//! resizing (`realloc`, `reallocarray`), **splitting** (a free block larger than the request
+//! by at least [`MIN_BLOCK`] is split and the remainder stays free), **coalescing** (a freed
+//! block is merged with free neighbours through the boundary tags: the four cases
+//! allocated/free × allocated/free; or, for deferred policies, all runs at once when a search
+//! fails), and **growth** (the heap is extended at the top by `max(shortfall, chunk)`, after
+//! merging a free last block). The policy decides where free blocks are recorded and which one
+//! a request gets.
+//!
+//! Invariants (checked by [`Heap::check`]):
+//! * blocks tile `[first, epilogue)` exactly; every payload is 16-byte aligned;
+//! * a free block's footer equals its header; the `PREV_ALLOC` bit of every block (and of the
+//!   epilogue) says whether the block before it is allocated;
+//! * under immediate coalescing, no two free blocks are adjacent;
+//! * every free block is recorded by the policy; the counters match a walk.
+//!
+//! The heap takes `&mut self`, never allocates, never panics on a request, and reports
+//! corruption through its [`CorruptionHook`].
+
+use core::marker::PhantomData;
+use core::ptr::{self, NonNull};
+
+use crate::block::{
+    block_size_for, empty_heap_bytes, layout, Block, ALIGN, ALLOC, FLAGS, MAX_BLOCK, MIN_BLOCK,
+    PREV_ALLOC, PROLOGUE, WORD,
+};
+use crate::error::{ignore_corruption, CorruptionHook, ErrorKind, HeapError};
+use crate::policy::{HeapView, Policy};
+use crate::source::Source;
+
+/// Default growth chunk: the heap grows by at least this many bytes (the textbook's
+/// `CHUNKSIZE`).
+pub const DEFAULT_CHUNK: usize = 4096;
+
+/// Operation counters kept by the heap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `malloc` calls.
+    pub mallocs: u64,
+    /// `free` calls with a non-null pointer.
+    pub frees: u64,
+    /// `realloc` / `reallocarray` calls with a non-null pointer.
+    pub reallocs: u64,
+    /// `calloc` calls.
+    pub callocs: u64,
+    /// `aligned_alloc` calls.
+    pub aligned: u64,
+    /// Requests that returned null for lack of memory or an impossible size.
+    pub failures: u64,
+    /// Misuse or corruption reports sent to the hook.
+    pub errors: u64,
+    /// Successful heap extensions (`sbrk` calls).
+    pub extensions: u64,
+    /// Allocated blocks now.
+    pub alloc_blocks: usize,
+    /// Bytes of allocated blocks now (block sizes, headers included).
+    pub alloc_bytes: usize,
+    /// Highest `alloc_bytes` seen.
+    pub peak_alloc_bytes: usize,
+}
+
+impl Counters {
+    const ZERO: Counters = Counters {
+        mallocs: 0,
+        frees: 0,
+        reallocs: 0,
+        callocs: 0,
+        aligned: 0,
+        failures: 0,
+        errors: 0,
+        extensions: 0,
+        alloc_blocks: 0,
+        alloc_bytes: 0,
+        peak_alloc_bytes: 0,
+    };
+}
+
+/// A heap over memory source `S`, organised by policy `P`.
+///
+/// ```
+/// use core::mem::MaybeUninit;
+/// use heapwise_core::{FixedArena, Heap, ExplicitLifoFirst};
+///
+/// let mut mem = [MaybeUninit::<u8>::uninit(); 8192];
+/// let mut heap: Heap<_, ExplicitLifoFirst> = Heap::new(FixedArena::new(&mut mem));
+/// let a = heap.malloc(40).unwrap();
+/// let b = heap.calloc(10, 8).unwrap();
+/// // SAFETY: `b` is a live block of 80 zeroed bytes.
+/// assert!(unsafe { core::slice::from_raw_parts(b.as_ptr(), 80) }.iter().all(|&x| x == 0));
+/// let a = unsafe { heap.realloc(a.as_ptr(), 400) }.unwrap();
+/// unsafe {
+///     heap.free(a.as_ptr());
+///     heap.free(b.as_ptr());
+/// }
+/// heap.check().unwrap();
+/// assert_eq!(heap.stats().free_blocks, 1); // everything coalesced back
+/// ```
+pub struct Heap<S: Source, P: Policy> {
+    pub(crate) source: S,
+    /// Heap start (and the policy's metadata area); null until the first request.
+    pub(crate) meta: *mut u8,
+    /// The first block after the prologue.
+    pub(crate) first: *mut u8,
+    chunk: usize,
+    hook: CorruptionHook,
+    /// Old `brk` of the last extension made by the current request (null if none): bytes from
+    /// here up are fresh from the source.
+    fresh_from: *mut u8,
+    pub(crate) counters: Counters,
+    _policy: PhantomData<fn() -> P>,
+}
+
+// SAFETY: the heap exclusively owns the memory its source hands out; its raw pointers point
+// only into that memory, so moving the heap to another thread moves the ownership with it.
+unsafe impl<S: Source + Send, P: Policy> Send for Heap<S, P> {}
+
+impl<S: Source, P: Policy> Heap<S, P> {
+    /// A heap over `source`. Nothing is written until the first request.
+    pub const fn new(source: S) -> Self {
+        Heap {
+            source,
+            meta: ptr::null_mut(),
+            first: ptr::null_mut(),
+            chunk: DEFAULT_CHUNK,
+            hook: ignore_corruption,
+            fresh_from: ptr::null_mut(),
+            counters: Counters::ZERO,
+            _policy: PhantomData,
+        }
+    }
+
+    /// Sets the growth chunk (rounded up to 16; 0 means "grow by exactly the shortfall").
+    pub const fn with_chunk(mut self, chunk: usize) -> Self {
+        self.chunk = (chunk + ALIGN - 1) & !(ALIGN - 1);
+        self
+    }
+
+    /// The growth chunk.
+    pub fn chunk(&self) -> usize {
+        self.chunk
+    }
+
+    /// Sets the hook called on detected corruption or misuse.
+    pub fn set_corruption_hook(&mut self, hook: CorruptionHook) {
+        self.hook = hook;
+    }
+
+    /// The memory source.
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    /// The memory source, mutably (e.g. to extend a [`crate::FixedArena`]).
+    ///
+    /// # Safety
+    /// The caller must not move `brk` or otherwise break the source's contract.
+    pub unsafe fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
+    /// Operation counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The policy's name.
+    pub fn policy_name(&self) -> &'static str {
+        P::NAME
+    }
+
+    /// Whether the heap has been initialised (by a first request).
+    pub fn is_initialised(&self) -> bool {
+        !self.meta.is_null()
+    }
+
+    /// Whether `p` points into the block area of this heap (for routing frees between
+    /// heaps). Says nothing about whether `p` is a live payload.
+    pub fn contains(&self, p: *const u8) -> bool {
+        if self.meta.is_null() {
+            return false;
+        }
+        let a = p as usize;
+        a >= self.first as usize && a < self.source.brk().as_ptr() as usize
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    #[inline]
+    pub(crate) fn view(&self) -> HeapView {
+        // SAFETY: only called on an initialised heap: `meta` and `first` are non-null, and
+        // `brk` is the top of an initialised heap.
+        unsafe {
+            HeapView {
+                meta: NonNull::new_unchecked(self.meta),
+                first: Block::from_header(NonNull::new_unchecked(self.first)),
+                epilogue: layout::epilogue(self.source.brk()),
+            }
+        }
+    }
+
+    #[cold]
+    fn init(&mut self) -> bool {
+        let Some(start) = self.source.sbrk(empty_heap_bytes(P::META_BYTES)) else {
+            return false;
+        };
+        // SAFETY: the source just gave us `empty_heap_bytes` writable bytes at `start`.
+        unsafe {
+            let epi = layout::write_empty_heap(start, P::META_BYTES);
+            self.meta = start.as_ptr();
+            self.first = epi.as_ptr();
+            P::init(&self.view());
+        }
+        true
+    }
+
+    #[cold]
+    fn report(&mut self, kind: ErrorKind, addr: usize, info: usize) {
+        self.counters.errors += 1;
+        (self.hook)(&HeapError::new(kind, addr, info));
+    }
+
+    #[cold]
+    fn fail<T>(&mut self) -> Option<T> {
+        self.counters.failures += 1;
+        None
+    }
+
+    /// A free block of at least `asize` bytes, removed from the policy's records. Its header
+    /// holds its size and `PREV_ALLOC` bit; its footer may be stale.
+    #[inline]
+    unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
+        if self.meta.is_null() && !self.init() {
+            return None;
+        }
+        let v = self.view();
+        // SAFETY: the heap is initialised and consistent; `find` returns a recorded free
+        // block.
+        unsafe {
+            if let Some(b) = P::find(&v, asize) {
+                let s = b.size();
+                P::remove(&v, b, s);
+                return Some((b, s));
+            }
+            self.take_slow(asize)
+        }
+    }
+
+    #[cold]
+    unsafe fn take_slow(&mut self, asize: usize) -> Option<(Block, usize)> {
+        // SAFETY: the heap is initialised and consistent.
+        unsafe {
+            if !P::IMMEDIATE_COALESCE && self.coalesce_all() {
+                let v = self.view();
+                if let Some(b) = P::find(&v, asize) {
+                    let s = b.size();
+                    P::remove(&v, b, s);
+                    return Some((b, s));
+                }
+            }
+            self.extend(asize)
+        }
+    }
+
+    /// Asks the source for `need` more bytes (preferring `max(need, chunk)`); returns the old
+    /// `brk` and how much was added.
+    #[inline]
+    fn grow(&mut self, need: usize) -> Option<(NonNull<u8>, usize)> {
+        let want = need.max(self.chunk);
+        if let Some(old) = self.source.sbrk(want) {
+            return Some((old, want));
+        }
+        if want != need {
+            if let Some(old) = self.source.sbrk(need) {
+                return Some((old, need));
+            }
+        }
+        None
+    }
+
+    /// Extends the heap so that its last block is free and at least `asize` bytes, and takes
+    /// that block (removed from the records, header written, no footer).
+    #[cold]
+    unsafe fn extend(&mut self, asize: usize) -> Option<(Block, usize)> {
+        let v = self.view();
+        // SAFETY: the heap is initialised; the epilogue's PREV_ALLOC bit tells whether the
+        // last block is free, and then its footer gives its start.
+        unsafe {
+            let epi = v.epilogue;
+            let (start, have) = if epi.prev_alloc() {
+                (epi, 0)
+            } else {
+                let last = epi.prev();
+                (last, last.size())
+            };
+            if have >= asize {
+                P::remove(&v, start, have);
+                return Some((start, have));
+            }
+            let need = asize - have;
+            let Some((old, added)) = self.grow(need) else {
+                return self.fail();
+            };
+            debug_assert_eq!(old.as_ptr(), epi.payload().as_ptr());
+            if have > 0 {
+                P::remove(&v, start, have);
+            }
+            let size = have + added;
+            start.set_header(size | (start.header() & PREV_ALLOC));
+            start.offset(size).set_header(ALLOC);
+            self.fresh_from = old.as_ptr();
+            self.counters.extensions += 1;
+            Some((start, size))
+        }
+    }
+
+    /// Allocates `asize` bytes from the free block `b` of `bsize` bytes (taken from the
+    /// records), splitting off the remainder when it can be a block of its own.
+    #[inline]
+    unsafe fn place(&mut self, b: Block, bsize: usize, asize: usize) -> NonNull<u8> {
+        // SAFETY: `b` is a free block of `bsize >= asize` bytes owned by the heap.
+        unsafe {
+            let pa = b.header() & PREV_ALLOC != 0;
+            let used = if bsize - asize >= MIN_BLOCK {
+                b.write_alloc(asize, pa);
+                let r = b.offset(asize);
+                r.write_free(bsize - asize, true);
+                P::insert(&self.view(), r, bsize - asize);
+                asize
+            } else {
+                b.write_alloc(bsize, pa);
+                b.offset(bsize).set_prev_alloc(true);
+                bsize
+            };
+            self.note_alloc(used);
+            b.payload()
+        }
+    }
+
+    #[inline]
+    fn note_alloc(&mut self, bytes: usize) {
+        let c = &mut self.counters;
+        c.alloc_blocks += 1;
+        c.alloc_bytes += bytes;
+        if c.alloc_bytes > c.peak_alloc_bytes {
+            c.peak_alloc_bytes = c.alloc_bytes;
+        }
+    }
+
+    #[inline]
+    fn resize_note(&mut self, old: usize, new: usize) {
+        let c = &mut self.counters;
+        c.alloc_bytes = c.alloc_bytes - old + new;
+        if c.alloc_bytes > c.peak_alloc_bytes {
+            c.peak_alloc_bytes = c.alloc_bytes;
+        }
+    }
+
+    /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
+    /// into a free block, coalescing it with free neighbours under immediate coalescing.
+    #[inline]
+    unsafe fn release(&mut self, b: Block, size: usize) {
+        let v = self.view();
+        // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
+        // reached through its size and (if free) the previous block's footer.
+        unsafe {
+            let mut start = b;
+            let mut total = size;
+            let mut pa = b.prev_alloc();
+            let next = b.offset(size);
+            if P::IMMEDIATE_COALESCE {
+                let nh = next.header();
+                if nh & ALLOC == 0 {
+                    let ns = nh & !FLAGS;
+                    P::remove(&v, next, ns);
+                    P::absorbed(&v, next, b);
+                    total += ns;
+                }
+                if !pa {
+                    let prev = b.prev();
+                    let ps = prev.size();
+                    P::remove(&v, prev, ps);
+                    P::absorbed(&v, b, prev);
+                    start = prev;
+                    total += ps;
+                    pa = prev.prev_alloc();
+                }
+            }
+            start.write_free(total, pa);
+            start.offset(total).set_prev_alloc(false);
+            P::insert(&v, start, total);
+        }
+    }
+
+    /// Merges every run of adjacent free blocks (deferred coalescing). Returns whether
+    /// anything was merged.
+    #[cold]
+    unsafe fn coalesce_all(&mut self) -> bool {
+        let v = self.view();
+        let mut merged = false;
+        // SAFETY: walks the tiled block sequence from the first block to the epilogue.
+        unsafe {
+            let mut b = v.first;
+            loop {
+                let h = b.header();
+                let size = h & !FLAGS;
+                if size == 0 {
+                    break;
+                }
+                if h & ALLOC != 0 {
+                    b = b.offset(size);
+                    continue;
+                }
+                let mut total = size;
+                let mut n = b.offset(size);
+                loop {
+                    let nh = n.header();
+                    let ns = nh & !FLAGS;
+                    if nh & ALLOC != 0 || ns == 0 {
+                        break;
+                    }
+                    P::remove(&v, n, ns);
+                    P::absorbed(&v, n, b);
+                    total += ns;
+                    n = n.offset(ns);
+                }
+                if total != size {
+                    P::remove(&v, b, size);
+                    b.write_free(total, h & PREV_ALLOC != 0);
+                    P::insert(&v, b, total);
+                    merged = true;
+                }
+                b = n;
+            }
+        }
+        merged
+    }
+
+    /// Checks that `p` is the payload of an allocated block of this heap; reports and
+    /// returns `None` otherwise.
+    #[inline]
+    fn validate(&mut self, p: NonNull<u8>) -> Option<(Block, usize)> {
+        let a = p.as_ptr() as usize;
+        if self.meta.is_null() {
+            self.report(ErrorKind::InvalidPointer, a, 0);
+            return None;
+        }
+        if a % ALIGN != 0 {
+            self.report(ErrorKind::InvalidPointer, a, 0);
+            return None;
+        }
+        let epi = self.view().epilogue.addr();
+        if a < self.first as usize + WORD || a >= epi {
+            self.report(ErrorKind::InvalidPointer, a, 0);
+            return None;
+        }
+        // SAFETY: `first + WORD <= p < epilogue`, so the word before `p` lies inside the
+        // block area of the heap and is readable; `p` was derived from a pointer into it.
+        unsafe {
+            let b = Block::from_payload(p);
+            let h = b.header();
+            let size = h & !FLAGS;
+            let sane = size >= MIN_BLOCK && size % ALIGN == 0 && size <= epi - b.addr();
+            if h & ALLOC == 0 {
+                let kind = if sane && b.footer(size) == h {
+                    ErrorKind::DoubleFree
+                } else {
+                    ErrorKind::InvalidPointer
+                };
+                self.report(kind, a, if sane { size } else { 0 });
+                return None;
+            }
+            if !sane || h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 || !b.offset(size).prev_alloc() {
+                self.report(ErrorKind::CorruptHeader, a, 0);
+                return None;
+            }
+            Some((b, size))
+        }
+    }
+
+    #[inline]
+    unsafe fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        let Some(asize) = block_size_for(size) else {
+            return self.fail();
+        };
+        // SAFETY: `take` returns a free block of at least `asize` bytes.
+        unsafe {
+            let (b, bsize) = self.take(asize)?;
+            Some(self.place(b, bsize, asize))
+        }
+    }
+
+    /// Shrinks allocated block `b` from `bsize` to `asize` bytes, freeing the tail when it
+    /// can be a block.
+    #[inline]
+    unsafe fn shrink(&mut self, b: Block, bsize: usize, asize: usize) {
+        let rsize = bsize - asize;
+        if rsize < MIN_BLOCK {
+            return;
+        }
+        // SAFETY: `b` is allocated with `bsize` bytes; the tail `[b + asize, b + bsize)` is
+        // turned into a block of its own, marked allocated with an allocated predecessor, and
+        // released.
+        unsafe {
+            b.write_alloc(asize, b.prev_alloc());
+            let r = b.offset(asize);
+            r.set_header(rsize | ALLOC | PREV_ALLOC);
+            self.release(r, rsize);
+        }
+        self.resize_note(rsize, 0);
+    }
+
+    /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
+    /// moving its payload, or by moving it down into a free predecessor. Returns the payload.
+    unsafe fn resize_in_place(
+        &mut self,
+        b: Block,
+        bsize: usize,
+        asize: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: `b` is an allocated block of the heap; neighbours are reached through
+        // sizes and footers of a consistent heap.
+        unsafe {
+            if asize <= bsize {
+                self.shrink(b, bsize, asize);
+                return Some(b.payload());
+            }
+            let v = self.view();
+            let next = b.offset(bsize);
+            let nh = next.header();
+            let next_free = nh & ALLOC == 0;
+            let nsize = if next_free { nh & !FLAGS } else { 0 };
+            let avail = bsize + nsize;
+            let after = next.offset(nsize);
+            if avail >= asize || after == v.epilogue {
+                let mut total = avail;
+                if avail < asize {
+                    // The block (with a free successor) ends at the top: grow the heap.
+                    let (_, added) = self.grow(asize - avail)?;
+                    self.counters.extensions += 1;
+                    total += added;
+                }
+                if next_free {
+                    P::remove(&v, next, nsize);
+                    P::absorbed(&v, next, b);
+                }
+                b.write_alloc(total, b.prev_alloc());
+                let end = b.offset(total);
+                if total == avail {
+                    end.set_prev_alloc(true);
+                } else {
+                    end.set_header(ALLOC | PREV_ALLOC);
+                }
+                self.resize_note(bsize, total);
+                self.shrink(b, total, asize);
+                return Some(b.payload());
+            }
+            if P::IMMEDIATE_COALESCE && !b.prev_alloc() {
+                let prev = b.prev();
+                let psize = prev.size();
+                if psize + avail >= asize {
+                    let ppa = prev.prev_alloc();
+                    P::remove(&v, prev, psize);
+                    if next_free {
+                        P::remove(&v, next, nsize);
+                        P::absorbed(&v, next, b);
+                    }
+                    P::absorbed(&v, b, prev);
+                    let total = psize + avail;
+                    prev.write_alloc(total, ppa);
+                    ptr::copy(
+                        b.payload().as_ptr(),
+                        prev.payload().as_ptr(),
+                        Block::usable(bsize),
+                    );
+                    prev.offset(total).set_prev_alloc(true);
+                    self.resize_note(bsize, total);
+                    self.shrink(prev, total, asize);
+                    return Some(prev.payload());
+                }
+            }
+            None
+        }
+    }
+
+    // ---------------------------------------------------------------- the malloc package
+
+    /// Allocates a block of at least `size` bytes, 16-byte aligned, contents uninitialised.
+    /// `malloc(0)` returns a unique minimum block. `None` when the heap cannot grow or the
+    /// size is impossible.
+    #[inline]
+    pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        self.counters.mallocs += 1;
+        // SAFETY: `alloc` upholds the heap invariants.
+        unsafe { self.alloc(size) }
+    }
+
+    /// Releases the block whose payload is `ptr`; `free(null)` does nothing. A pointer that
+    /// is not a live payload of this heap is reported to the corruption hook and ignored.
+    ///
+    /// # Safety
+    /// `ptr` must be null or a pointer previously returned by this heap and not freed since
+    /// (misuse is detected on a best-effort basis only).
+    #[inline]
+    pub unsafe fn free(&mut self, ptr: *mut u8) {
+        let Some(p) = NonNull::new(ptr) else { return };
+        self.counters.frees += 1;
+        let Some((b, size)) = self.validate(p) else {
+            return;
+        };
+        self.counters.alloc_blocks -= 1;
+        self.counters.alloc_bytes -= size;
+        // SAFETY: `b` is a validated allocated block.
+        unsafe { self.release(b, size) }
+    }
+
+    /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
+    /// `n * size` or lack of memory. Memory fresh from a zero-filling source is not cleared
+    /// again.
+    pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
+        self.counters.callocs += 1;
+        let Some(total) = n.checked_mul(size) else {
+            return self.fail();
+        };
+        self.fresh_from = ptr::null_mut();
+        // SAFETY: `alloc` upholds the heap invariants.
+        let p = unsafe { self.alloc(total)? };
+        let start = p.as_ptr() as usize;
+        let fresh = self.fresh_from as usize;
+        let dirty = if !self.fresh_from.is_null() && self.source.fresh_is_zeroed() {
+            fresh.saturating_sub(start).min(total)
+        } else {
+            total
+        };
+        // SAFETY: `[p, p + total)` is the payload of the block just allocated; bytes from
+        // `fresh_from` up came untouched from a zero-filling source in this request.
+        unsafe { ptr::write_bytes(p.as_ptr(), 0, dirty) };
+        Some(p)
+    }
+
+    /// Changes the size of the block at `ptr` to at least `size` bytes, keeping the first
+    /// `min(old, size)` bytes. `realloc(null, n)` is `malloc(n)`; `realloc(p, 0)` frees `p`
+    /// and returns `None`. Shrinks in place, grows in place into a free successor or at the
+    /// top of the heap, or into a free predecessor (moving the payload down); otherwise
+    /// allocates, copies and frees. On failure the old block is untouched.
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    pub unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> Option<NonNull<u8>> {
+        let Some(p) = NonNull::new(ptr) else {
+            return self.malloc(size);
+        };
+        if size == 0 {
+            // SAFETY: forwarded caller contract.
+            unsafe { self.free(ptr) };
+            return None;
+        }
+        self.counters.reallocs += 1;
+        let (b, bsize) = self.validate(p)?;
+        let Some(asize) = block_size_for(size) else {
+            return self.fail();
+        };
+        // SAFETY: `b` is a validated allocated block of `bsize` bytes.
+        unsafe {
+            if let Some(q) = self.resize_in_place(b, bsize, asize) {
+                return Some(q);
+            }
+            let q = self.alloc(size)?;
+            ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), Block::usable(bsize).min(size));
+            self.counters.alloc_blocks -= 1;
+            self.counters.alloc_bytes -= bsize;
+            self.release(b, bsize);
+            Some(q)
+        }
+    }
+
+    /// `realloc(ptr, n * size)`, failing (with the old block intact) when `n * size`
+    /// overflows.
+    ///
+    /// # Safety
+    /// As [`Heap::realloc`].
+    pub unsafe fn reallocarray(
+        &mut self,
+        ptr: *mut u8,
+        n: usize,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        let Some(total) = n.checked_mul(size) else {
+            return self.fail();
+        };
+        // SAFETY: forwarded caller contract.
+        unsafe { self.realloc(ptr, total) }
+    }
+
+    /// Allocates `size` bytes aligned to `align`, any power of two. Alignments up to 16 are
+    /// a plain `malloc`; larger ones carve the aligned block out of a larger free block, and
+    /// the leading gap becomes a free block. `None` if `align` is not a power of two.
+    pub fn aligned_alloc(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
+        self.counters.aligned += 1;
+        if !align.is_power_of_two() {
+            return self.fail();
+        }
+        if align <= ALIGN {
+            // SAFETY: `alloc` upholds the heap invariants.
+            return unsafe { self.alloc(size) };
+        }
+        let Some(asize) = block_size_for(size) else {
+            return self.fail();
+        };
+        let Some(req) = asize
+            .checked_add(align)
+            .and_then(|r| r.checked_add(MIN_BLOCK))
+        else {
+            return self.fail();
+        };
+        if req > MAX_BLOCK {
+            return self.fail();
+        }
+        // SAFETY: `take` returns a free block of at least `req` bytes; the aligned payload
+        // and `asize` bytes after it lie inside it because `req` reserves `align + MIN_BLOCK`
+        // bytes of slack.
+        unsafe {
+            let (b, bsize) = self.take(req)?;
+            let pay = b.payload();
+            let mut gap = layout::align_up(pay, align).as_ptr() as usize - pay.as_ptr() as usize;
+            if gap != 0 && gap < MIN_BLOCK {
+                gap += align;
+            }
+            if gap == 0 {
+                return Some(self.place(b, bsize, asize));
+            }
+            let ab = b.offset(gap);
+            ab.set_header(bsize - gap);
+            b.write_free(gap, b.prev_alloc());
+            P::insert(&self.view(), b, gap);
+            Some(self.place(ab, bsize - gap, asize))
+        }
+    }
+
+    /// Usable bytes of the block at `ptr` (at least what was requested); 0 for null. A
+    /// pointer that is not a live payload is reported and gives 0.
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    pub unsafe fn usable_size(&mut self, ptr: *const u8) -> usize {
+        let Some(p) = NonNull::new(ptr as *mut u8) else {
+            return 0;
+        };
+        match self.validate(p) {
+            Some((_, size)) => Block::usable(size),
+            None => 0,
+        }
+    }
+
+    // ---------------------------------------------------------------- inspection
+
+    /// The fixed parts of the heap, or `None` before the first request.
+    pub fn layout(&self) -> Option<HeapLayout> {
+        if self.meta.is_null() {
+            return None;
+        }
+        Some(HeapLayout {
+            start: self.meta as usize,
+            meta_bytes: P::META_BYTES,
+            first_block: self.first as usize,
+            end: self.source.brk().as_ptr() as usize,
+        })
+    }
+
+    /// Iterates over the blocks from the first block to the epilogue (prologue and
+    /// epilogue excluded), in address order.
+    pub fn blocks(&self) -> Blocks<'_> {
+        if self.meta.is_null() {
+            return Blocks {
+                cur: ptr::null_mut(),
+                end: 0,
+                _heap: PhantomData,
+            };
+        }
+        Blocks {
+            cur: self.first,
+            end: self.view().epilogue.addr(),
+            _heap: PhantomData,
+        }
+    }
+}
+
+/// Where the fixed parts of a heap sit (addresses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapLayout {
+    /// Heap start (= start of the policy metadata).
+    pub start: usize,
+    /// Bytes of policy metadata at the start.
+    pub meta_bytes: usize,
+    /// Header address of the first block (after padding and prologue).
+    pub first_block: usize,
+    /// The heap's `brk` (the epilogue header is the last word before it).
+    pub end: usize,
+}
+
+impl HeapLayout {
+    /// Bytes before the first block: metadata, alignment padding and prologue.
+    pub fn prefix_bytes(&self) -> usize {
+        self.first_block - self.start
+    }
+}
+
+/// One block, as seen by [`Heap::blocks`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockInfo {
+    /// Header address.
+    pub addr: usize,
+    /// Block size in bytes (header included).
+    pub size: usize,
+    /// Allocated or free.
+    pub allocated: bool,
+}
+
+impl BlockInfo {
+    /// Payload address.
+    pub fn payload(&self) -> usize {
+        self.addr + WORD
+    }
+    /// Usable payload bytes of an allocated block.
+    pub fn usable(&self) -> usize {
+        self.size - WORD
+    }
+}
+
+/// Iterator over a heap's blocks.
+pub struct Blocks<'a> {
+    cur: *mut u8,
+    end: usize,
+    _heap: PhantomData<&'a ()>,
+}
+
+impl Iterator for Blocks<'_> {
+    type Item = BlockInfo;
+    fn next(&mut self) -> Option<BlockInfo> {
+        let b = Block::from_header(NonNull::new(self.cur)?);
+        if b.addr() >= self.end {
+            return None;
+        }
+        // SAFETY: `cur` is a block start below the epilogue of a heap borrowed for `'a`; a
+        // size that is zero, unaligned or runs past the epilogue stops the walk.
+        unsafe {
+            let h = b.header();
+            let size = h & !FLAGS;
+            if size == 0 || size % ALIGN != 0 || size > self.end - b.addr() {
+                self.cur = ptr::null_mut();
+                return None;
+            }
+            self.cur = b.offset(size).as_ptr();
+            Some(BlockInfo {
+                addr: b.addr(),
+                size,
+                allocated: h & ALLOC != 0,
+            })
+        }
+    }
+}
+
+const _: () = assert!(PROLOGUE == ALIGN);

@@ -1,0 +1,103 @@
+//! An intrusive, doubly linked list of free blocks whose head is one word of policy
+//! metadata. The links live in the free blocks themselves ([`Block::link_next`],
+//! [`Block::link_prev`]).
+//!
+//! Invariants: the head's `prev` link is null; for consecutive entries `a -> b`,
+//! `b.prev == a`; the last entry's `next` is null.
+
+use core::ptr::NonNull;
+
+use crate::block::Block;
+
+/// A list head: a pointer to one metadata word holding the first block (or null).
+#[derive(Clone, Copy)]
+pub(crate) struct List(pub(crate) *mut *mut u8);
+
+impl List {
+    /// The first block.
+    ///
+    /// # Safety
+    /// The head word must be initialised and readable.
+    #[inline]
+    pub(crate) unsafe fn head(self) -> Option<Block> {
+        // SAFETY: the head word is a valid metadata word by the caller's guarantee.
+        NonNull::new(unsafe { self.0.read() }).map(Block::from_header)
+    }
+
+    #[inline]
+    unsafe fn set_head(self, b: Option<Block>) {
+        // SAFETY: the head word is a valid metadata word by the caller's guarantee.
+        unsafe { self.0.write(b.map_or(core::ptr::null_mut(), Block::as_ptr)) }
+    }
+
+    /// Whether the list is empty.
+    ///
+    /// # Safety
+    /// As [`List::head`].
+    #[inline]
+    pub(crate) unsafe fn is_empty(self) -> bool {
+        // SAFETY: forwarded.
+        unsafe { self.0.read().is_null() }
+    }
+
+    /// Inserts `b` at the front.
+    ///
+    /// # Safety
+    /// `b` must be a free block in no list; the list must be consistent.
+    #[inline]
+    pub(crate) unsafe fn push_front(self, b: Block) {
+        // SAFETY: `b` and the old head are free blocks with link words.
+        unsafe {
+            let old = self.head();
+            b.set_link_next(old);
+            b.set_link_prev(None);
+            if let Some(o) = old {
+                o.set_link_prev(Some(b));
+            }
+            self.set_head(Some(b));
+        }
+    }
+
+    /// Inserts `b` after `at` (or at the front when `at` is `None`).
+    ///
+    /// # Safety
+    /// As [`List::push_front`], and `at` must be in this list.
+    #[inline]
+    pub(crate) unsafe fn insert_after(self, at: Option<Block>, b: Block) {
+        // SAFETY: all blocks touched are free blocks of this list, with link words.
+        unsafe {
+            match at {
+                None => self.push_front(b),
+                Some(a) => {
+                    let n = a.link_next();
+                    b.set_link_prev(Some(a));
+                    b.set_link_next(n);
+                    a.set_link_next(Some(b));
+                    if let Some(n) = n {
+                        n.set_link_prev(Some(b));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Unlinks `b`.
+    ///
+    /// # Safety
+    /// `b` must be in this list.
+    #[inline]
+    pub(crate) unsafe fn unlink(self, b: Block) {
+        // SAFETY: `b` and its neighbours are free blocks of this list, with link words.
+        unsafe {
+            let p = b.link_prev();
+            let n = b.link_next();
+            match p {
+                Some(p) => p.set_link_next(n),
+                None => self.set_head(n),
+            }
+            if let Some(n) = n {
+                n.set_link_prev(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Free-block organisation and placement: the [`Policy`] trait and the fit strategies.
+//!
+//! The heap ([`crate::Heap`]) owns the block format, splitting, coalescing and growth; a
+//! policy owns only the answer to two of the seed's design questions:
+//!
+//! 1. **free-block organisation** — where free blocks are recorded
+//!    ([`Policy::insert`], [`Policy::remove`]): nowhere (the implicit list, where the heap
+//!    itself is the list), one doubly linked list, or segregated lists per size class;
+//! 2. **placement** — which free block serves a request ([`Policy::find`]): first fit,
+//!    next fit, best fit ([`Fit`]) or the segregated good fit.
+//!
+//! A policy keeps its state (list heads, a rover, a bitmap) in the first
+//! [`Policy::META_BYTES`] bytes of the heap itself, as the seed's constraint 3 asks ("any
+//! non-scalar data structure of the allocator lives in the heap"), so peak utilisation
+//! counts it.
+//!
+//! Invariants every policy keeps, and the heap checker verifies through
+//! [`Policy::LISTS`], [`Policy::list_head`], [`Policy::list_accepts`] and
+//! [`Policy::list_nonempty_bit`]: every free block known to the heap is in exactly one list
+//! (for list policies), lists are consistent both ways, and a class bitmap bit is set iff its
+//! list is non-empty.
+
+use core::ptr::NonNull;
+
+use crate::block::Block;
+
+pub mod explicit;
+pub mod implicit;
+pub(crate) mod list;
+pub mod segregated;
+
+/// What a policy sees of the heap: its metadata area and the current bounds of the block
+/// sequence.
+#[derive(Clone, Copy, Debug)]
+pub struct HeapView {
+    /// Start of the policy's metadata area (`META_BYTES` bytes, word-aligned).
+    pub meta: NonNull<u8>,
+    /// The first block after the prologue.
+    pub first: Block,
+    /// The epilogue header (size 0, allocated).
+    pub epilogue: Block,
+}
+
+/// The placement strategy of the implicit and explicit lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FitKind {
+    /// The first free block that fits, searching from the beginning.
+    First,
+    /// The first free block that fits, searching from where the last search stopped.
+    Next,
+    /// The smallest free block that fits (stops early on an exact fit).
+    Best,
+}
+
+/// A placement strategy, chosen at compile time.
+pub trait Fit {
+    /// Which strategy.
+    const KIND: FitKind;
+    /// Its name in policy names (`first`, `next`, `best`).
+    const NAME: &'static str;
+}
+
+/// First fit.
+#[derive(Debug)]
+pub enum FirstFit {}
+/// Next fit.
+#[derive(Debug)]
+pub enum NextFit {}
+/// Best fit.
+#[derive(Debug)]
+pub enum BestFit {}
+
+impl Fit for FirstFit {
+    const KIND: FitKind = FitKind::First;
+    const NAME: &'static str = "first";
+}
+impl Fit for NextFit {
+    const KIND: FitKind = FitKind::Next;
+    const NAME: &'static str = "next";
+}
+impl Fit for BestFit {
+    const KIND: FitKind = FitKind::Best;
+    const NAME: &'static str = "best";
+}
+
+/// A free-list organisation plus a placement strategy.
+///
+/// All methods are called by [`crate::Heap`] with a valid [`HeapView`]; they never allocate
+/// and never panic.
+///
+/// # Safety
+/// Implementations must only touch their metadata area and the link words of free blocks
+/// handed to them, and [`find`](Policy::find) must return only free blocks of the heap whose
+/// size is at least the requested size.
+pub unsafe trait Policy {
+    /// The policy's name, as used by `HEAPWISE_POLICY` and the lab.
+    const NAME: &'static str;
+    /// Bytes reserved at the start of the heap for the policy's state (multiple of 16).
+    const META_BYTES: usize;
+    /// Whether the heap coalesces a block with its free neighbours as soon as it is freed.
+    /// When `false` (deferred coalescing), the heap coalesces the whole heap when a search
+    /// fails, before growing it.
+    const IMMEDIATE_COALESCE: bool = true;
+    /// Number of free lists the policy keeps (0 for the implicit list).
+    const LISTS: usize = 0;
+
+    /// Initialises the metadata area of a new heap.
+    ///
+    /// # Safety
+    /// `v.meta` must point at `META_BYTES` writable bytes.
+    unsafe fn init(v: &HeapView);
+
+    /// Records a free block of `size` bytes (its header and footer are already written).
+    ///
+    /// # Safety
+    /// `b` must be a free block of the heap of `size` bytes that is in no list.
+    unsafe fn insert(v: &HeapView, b: Block, size: usize);
+
+    /// Forgets a free block of `size` bytes that is about to be allocated or merged.
+    ///
+    /// # Safety
+    /// `b` must be a free block of `size` bytes previously passed to `insert`.
+    unsafe fn remove(v: &HeapView, b: Block, size: usize);
+
+    /// Told that block `b` (free or just freed) was merged into the block `into` that
+    /// precedes it, so `b` is no longer a block start. Lists already had `b` removed; this is
+    /// for policies that keep a pointer to a block (the implicit next-fit rover).
+    ///
+    /// # Safety
+    /// `into` must be a block start of the heap.
+    #[inline]
+    unsafe fn absorbed(_v: &HeapView, _b: Block, _into: Block) {}
+
+    /// A recorded free block of at least `asize` bytes, or `None`. The block stays recorded;
+    /// the heap calls [`remove`](Policy::remove) before using it.
+    ///
+    /// # Safety
+    /// The heap and the policy's state must be consistent.
+    unsafe fn find(v: &HeapView, asize: usize) -> Option<Block>;
+
+    /// Head of free list `i` (`i < LISTS`).
+    ///
+    /// # Safety
+    /// The metadata area must be initialised.
+    #[inline]
+    unsafe fn list_head(_v: &HeapView, _i: usize) -> Option<Block> {
+        None
+    }
+
+    /// Whether a free block of `size` bytes belongs in list `i`.
+    #[inline]
+    fn list_accepts(_i: usize, _size: usize) -> bool {
+        true
+    }
+
+    /// The bitmap bit that says list `i` is non-empty, for policies that keep one.
+    ///
+    /// # Safety
+    /// The metadata area must be initialised.
+    #[inline]
+    unsafe fn list_nonempty_bit(_v: &HeapView, _i: usize) -> Option<bool> {
+        None
+    }
+}
