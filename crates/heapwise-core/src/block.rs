@@ -213,16 +213,23 @@ impl Block {
         unsafe { self.header() & PREV_ALLOC != 0 }
     }
 
-    /// Sets or clears the `PREV_ALLOC` bit, keeping the rest of the header.
+    /// Sets or clears the `PREV_ALLOC` bit, keeping the rest of the header. A free block's
+    /// footer is updated too, so that footer and header stay equal.
     ///
     /// # Safety
-    /// As [`Block::set_header`].
+    /// As [`Block::set_header`]; a free block must have its true size in its header.
     #[inline]
     pub unsafe fn set_prev_alloc(self, on: bool) {
-        // SAFETY: forwarded caller contract.
+        // SAFETY: forwarded caller contract; a free block of size `s > 0` has its footer at
+        // `self + s - WORD`, inside the block.
         unsafe {
             let h = self.header();
-            self.set_header(if on { h | PREV_ALLOC } else { h & !PREV_ALLOC });
+            let h = if on { h | PREV_ALLOC } else { h & !PREV_ALLOC };
+            self.set_header(h);
+            let size = h & !FLAGS;
+            if h & ALLOC == 0 && size != 0 {
+                (self.0.as_ptr().add(size - WORD) as *mut usize).write(h);
+            }
         }
     }
 

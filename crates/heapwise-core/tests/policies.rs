@@ -1,0 +1,313 @@
+//! The engine's suite, instantiated by one macro for every policy × fit combination: a shadow
+//! model driven by random programs (deterministic and `proptest`), with the heap checker after
+//! every operation, and the edge cases of the malloc package.
+
+mod model;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use heapwise_core::block::{MIN_BLOCK, WORD};
+use heapwise_core::{AnyHeap, ErrorKind, FixedArena, HeapError, PolicyKind, Source};
+use model::{region, Model, Op, Rng};
+
+/// Ops per deterministic random program (fewer under Miri, which is slow).
+const RANDOM_OPS: usize = if cfg!(miri) { 150 } else { 4000 };
+/// Heap region for most tests.
+const REGION: usize = if cfg!(miri) { 1 << 20 } else { 8 << 20 };
+
+fn heap(kind: PolicyKind, mem: &mut [std::mem::MaybeUninit<u8>]) -> AnyHeap<FixedArena<'_>> {
+    AnyHeap::new(kind, FixedArena::new(mem))
+}
+
+/// Merges all free runs of a deferred-coalescing heap by provoking a failed search.
+fn settle<S: Source>(h: &mut AnyHeap<S>) {
+    assert!(h.malloc(heapwise_core::block::MAX_BLOCK - 64).is_none());
+}
+
+fn random_program(kind: PolicyKind, seed: u64) {
+    let mut mem = region(REGION);
+    let mut h = heap(kind, &mut mem);
+    let mut m = Model::default();
+    let mut rng = Rng(seed);
+    for _ in 0..RANDOM_OPS {
+        let op = rng.op(m.live.len());
+        m.apply(&mut h, &op);
+    }
+    m.free_all(&mut h);
+    settle(&mut h);
+    let s = h.stats();
+    assert_eq!(s.allocated_blocks, 0);
+    assert_eq!(s.free_blocks, 1, "{kind}: everything freed must be one free block");
+    h.check().unwrap();
+}
+
+fn small_sizes(kind: PolicyKind) {
+    let mut mem = region(1 << 16);
+    let mut h = heap(kind, &mut mem);
+    let mut m = Model::default();
+    for size in [0, 1, 15, 16, 17, 0, 0, 31, 32, 33, 47, 48, 49] {
+        m.apply(&mut h, &Op::Malloc(size));
+    }
+    // malloc(0) gives unique, freeable pointers: the model checked non-overlap of 1 byte.
+    assert_eq!(m.live.len(), 13);
+    for &a in m.live.keys() {
+        // SAFETY: live payloads.
+        assert!(unsafe { h.usable_size(a as *const u8) } >= MIN_BLOCK - WORD);
+    }
+    m.free_all(&mut h);
+}
+
+fn huge_sizes_fail(kind: PolicyKind) {
+    let mut mem = region(1 << 16);
+    let mut h = heap(kind, &mut mem);
+    let keep = h.malloc(100).unwrap();
+    for size in [usize::MAX, usize::MAX - 15, usize::MAX - 16, isize::MAX as usize, 1 << 40] {
+        assert!(h.malloc(size).is_none(), "malloc({size:#x})");
+        assert!(h.calloc(1, size).is_none());
+        assert!(h.aligned_alloc(64, size).is_none());
+        h.check().unwrap();
+    }
+    assert!(h.calloc(usize::MAX, 2).is_none());
+    assert!(h.calloc(2, usize::MAX / 2 + 1).is_none());
+    assert!(h.calloc(1 << 33, 1 << 31).is_none());
+    assert!(h.aligned_alloc(1 << (usize::BITS - 1), 1).is_none());
+    assert!(h.aligned_alloc(48, 1).is_none(), "not a power of two");
+    // SAFETY: `keep` is live.
+    unsafe {
+        assert!(h.realloc(keep.as_ptr(), usize::MAX).is_none());
+        assert!(h.reallocarray(keep.as_ptr(), 2, usize::MAX).is_none());
+        assert!(h.usable_size(keep.as_ptr()) >= 100);
+        h.free(keep.as_ptr());
+    }
+    h.check().unwrap();
+}
+
+fn alignments(kind: PolicyKind) {
+    let mut mem = region(if cfg!(miri) { 1 << 20 } else { 8 << 20 });
+    let mut h = heap(kind, &mut mem);
+    let mut m = Model::default();
+    let top = if cfg!(miri) { 17 } else { 20 };
+    for shift in 0..=top {
+        m.apply(&mut h, &Op::Aligned(shift, 100));
+        m.apply(&mut h, &Op::Malloc(24));
+    }
+    for shift in (4..=top).rev() {
+        m.apply(&mut h, &Op::Aligned(shift, 1 << (shift / 2)));
+    }
+    m.free_all(&mut h);
+    settle(&mut h);
+    assert_eq!(h.stats().free_blocks, 1);
+}
+
+fn oom_leaves_a_valid_heap(kind: PolicyKind) {
+    let mut mem = region(64 << 10);
+    let mut h = heap(kind, &mut mem);
+    let mut m = Model::default();
+    while m.failures == 0 {
+        m.apply(&mut h, &Op::Malloc(1000));
+    }
+    let n = m.live.len();
+    assert!(n >= 50, "{kind}: only {n} blocks of 1000 bytes fit in 64 KiB");
+    // A smaller request is served after a free, and the heap stays valid throughout.
+    m.apply(&mut h, &Op::Free(3));
+    m.apply(&mut h, &Op::Malloc(200));
+    assert_eq!(m.live.len(), n, "{kind}: a 200-byte request must fit where 1000 bytes were");
+    m.free_all(&mut h);
+    settle(&mut h);
+    assert_eq!(h.stats().free_blocks, 1);
+    // The whole arena is usable again.
+    m.apply(&mut h, &Op::Malloc(60_000));
+    assert_eq!(m.live.len(), 1, "{kind}: the whole arena must be usable again");
+}
+
+fn calloc_zeroes_reused_memory(kind: PolicyKind) {
+    let mut mem = region(1 << 16);
+    let mut h = heap(kind, &mut mem);
+    let mut m = Model::default();
+    for _ in 0..3 {
+        m.apply(&mut h, &Op::Malloc(500));
+    }
+    m.free_all(&mut h);
+    // The model fills payloads with non-zero bytes and verifies calloc returns zeros.
+    for _ in 0..6 {
+        m.apply(&mut h, &Op::Calloc(10, 40));
+    }
+    m.free_all(&mut h);
+}
+
+fn realloc_semantics(kind: PolicyKind) {
+    let mut mem = region(1 << 18);
+    let mut h = heap(kind, &mut mem);
+    // SAFETY: all pointers passed are live payloads of `h` or null.
+    unsafe {
+        let p = h.realloc(std::ptr::null_mut(), 40).expect("realloc(null) = malloc");
+        p.as_ptr().write_bytes(7, 40);
+        // Shrinking keeps the block in place.
+        let q = h.realloc(p.as_ptr(), 8).unwrap();
+        assert_eq!(q, p);
+        assert_eq!(*q.as_ptr().add(7), 7);
+        // Growing with a free successor (or at the top) stays in place.
+        let r = h.realloc(q.as_ptr(), 3000).unwrap();
+        assert_eq!(r, p, "{kind}: grow in place at the heap top");
+        assert!((0..8).all(|i| *r.as_ptr().add(i) == 7));
+        h.check().unwrap();
+        // A block boxed in by allocated neighbours moves, keeping its bytes.
+        let a = h.malloc(64).unwrap();
+        a.as_ptr().write_bytes(1, 64);
+        let _wall = h.malloc(64).unwrap();
+        let b = h.realloc(a.as_ptr(), 5000).unwrap();
+        assert_ne!(a, b);
+        assert!((0..64).all(|i| *b.as_ptr().add(i) == 1));
+        // realloc(p, 0) frees and returns null.
+        let before = h.counters().alloc_blocks;
+        assert!(h.realloc(b.as_ptr(), 0).is_none());
+        assert_eq!(h.counters().alloc_blocks, before - 1);
+        // reallocarray overflow fails and keeps the block.
+        assert!(h.reallocarray(r.as_ptr(), usize::MAX, 2).is_none());
+        assert_eq!(*r.as_ptr(), 7);
+        let s = h.reallocarray(r.as_ptr(), 10, 10).unwrap();
+        assert_eq!(*s.as_ptr(), 7);
+        h.free(std::ptr::null_mut());
+        h.check().unwrap();
+    }
+}
+
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+static LAST_KIND: AtomicUsize = AtomicUsize::new(0);
+
+fn count_report(e: &HeapError) {
+    REPORTS.fetch_add(1, Ordering::SeqCst);
+    LAST_KIND.store(e.kind as usize, Ordering::SeqCst);
+}
+
+fn misuse_is_reported(kind: PolicyKind) {
+    let mut mem = region(1 << 16);
+    let mut h = heap(kind, &mut mem);
+    h.set_corruption_hook(count_report);
+    let reports = |n| {
+        let before = REPORTS.load(Ordering::SeqCst);
+        move || REPORTS.load(Ordering::SeqCst) - before == n
+    };
+    // SAFETY: deliberately wrong pointers; the heap must detect and refuse them, never
+    // dereferencing outside its own memory.
+    unsafe {
+        let a = h.malloc(100).unwrap();
+        let _b = h.malloc(100).unwrap();
+        h.free(a.as_ptr());
+        let ok = reports(1);
+        h.free(a.as_ptr());
+        assert!(ok(), "{kind}: double free must be reported");
+        assert_eq!(LAST_KIND.load(Ordering::SeqCst), ErrorKind::DoubleFree as usize);
+        let ok = reports(1);
+        assert!(h.realloc(a.as_ptr(), 10).is_none());
+        assert!(ok(), "{kind}: realloc of a freed block must be reported");
+        h.check().unwrap();
+        let c = h.malloc(100).unwrap();
+        let ok = reports(1);
+        h.free(c.as_ptr().add(16));
+        assert!(ok(), "{kind}: interior pointer must be reported");
+        let ok = reports(1);
+        h.free(c.as_ptr().add(3));
+        assert!(ok(), "{kind}: misaligned pointer must be reported");
+        let mut local = [0u8; 64];
+        let ok = reports(1);
+        h.free(local.as_mut_ptr());
+        assert!(ok(), "{kind}: foreign pointer must be reported");
+        h.check().unwrap();
+        h.free(c.as_ptr());
+        h.check().unwrap();
+    }
+}
+
+macro_rules! policy_suite {
+    ($($name:ident => $kind:ident,)*) => {
+        $(
+            mod $name {
+                use super::*;
+                const KIND: PolicyKind = PolicyKind::$kind;
+
+                #[test]
+                fn random_programs() {
+                    for seed in 1u64..=if cfg!(miri) { 1 } else { 3 } {
+                        random_program(KIND, seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    }
+                }
+                #[test]
+                fn small_sizes_are_unique_aligned_and_usable() { small_sizes(KIND) }
+                #[test]
+                fn huge_sizes_fail_cleanly() { huge_sizes_fail(KIND) }
+                #[test]
+                fn every_alignment_is_honoured() { alignments(KIND) }
+                #[test]
+                fn oom_leaves_a_valid_heap_that_serves_smaller_requests() {
+                    oom_leaves_a_valid_heap(KIND)
+                }
+                #[test]
+                fn calloc_zeroes_reused_memory() { super::calloc_zeroes_reused_memory(KIND) }
+                #[test]
+                fn realloc_follows_c_semantics() { realloc_semantics(KIND) }
+                #[test]
+                fn misuse_is_reported_and_refused() { misuse_is_reported(KIND) }
+
+                #[cfg(not(miri))]
+                proptest::proptest! {
+                    #![proptest_config(proptest::prelude::ProptestConfig {
+                        cases: 24,
+                        failure_persistence: None,
+                        ..Default::default()
+                    })]
+                    #[test]
+                    fn model_holds_for_any_program(ops in proptest::collection::vec(op(), 1..1500)) {
+                        let mut mem = region(4 << 20);
+                        let mut h = heap(KIND, &mut mem);
+                        let mut m = Model::default();
+                        for o in &ops {
+                            m.apply(&mut h, o);
+                        }
+                        m.free_all(&mut h);
+                        settle(&mut h);
+                        proptest::prop_assert_eq!(h.stats().free_blocks, 1);
+                    }
+                }
+            }
+        )*
+
+        /// The suite covers every policy the engine offers.
+        #[test]
+        fn suite_covers_every_policy() {
+            let covered = [$(PolicyKind::$kind),*];
+            for k in PolicyKind::ALL {
+                assert!(covered.contains(k), "policy {k} has no suite: add it to policy_suite!");
+            }
+        }
+    };
+}
+
+#[cfg(not(miri))]
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    let size = prop_oneof![6 => 0usize..64, 3 => 0usize..4096, 1 => 0usize..100_000];
+    prop_oneof![
+        4 => size.clone().prop_map(Op::Malloc),
+        1 => (0usize..16, 0usize..512).prop_map(|(n, s)| Op::Calloc(n, s)),
+        1 => (0u32..16, size.clone()).prop_map(|(a, s)| Op::Aligned(a, s)),
+        3 => any::<usize>().prop_map(Op::Free),
+        2 => (any::<usize>(), size).prop_map(|(i, s)| Op::Realloc(i, s)),
+    ]
+}
+
+policy_suite! {
+    implicit_first => ImplicitFirst,
+    implicit_next => ImplicitNext,
+    implicit_best => ImplicitBest,
+    implicit_first_deferred => ImplicitFirstDeferred,
+    implicit_next_deferred => ImplicitNextDeferred,
+    implicit_best_deferred => ImplicitBestDeferred,
+    explicit_lifo_first => ExplicitLifoFirst,
+    explicit_lifo_next => ExplicitLifoNext,
+    explicit_lifo_best => ExplicitLifoBest,
+    explicit_addr_first => ExplicitAddrFirst,
+    explicit_addr_next => ExplicitAddrNext,
+    explicit_addr_best => ExplicitAddrBest,
+    segregated => Segregated,
+}
