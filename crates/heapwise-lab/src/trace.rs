@@ -1,0 +1,406 @@
+//! Malloc-lab trace files: the in-memory [`Trace`], its parser and its writer.
+//!
+//! A trace is a header of four numbers followed by one request per line:
+//! `a id size` (`malloc`), `r id size` (`realloc`), `f id` (`free`). Two header variants
+//! exist ([`Format`]); [`Format::Auto`] tells them apart (see [`Format::detect`]).
+//!
+//! Invariants of a parsed [`Trace`] (the parser rejects anything else with a
+//! [`ParseError`] naming `file:line`):
+//! * every id is `< num_ids`;
+//! * `a` names an id that is not live, `f` names an id that is live (`r` of an id that is
+//!   not live is `realloc(NULL, n)`, i.e. a `malloc`, as in C);
+//! * the number of request lines equals the header's operation count;
+//! * every size fits in `isize` (a size the heap cannot satisfy is *not* a parse error: it
+//!   is reported as "out of memory" when replayed).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What one request line asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpKind {
+    /// `a id size`: `ptr[id] = malloc(size)`.
+    Alloc,
+    /// `r id size`: `ptr[id] = realloc(ptr[id], size)`.
+    Realloc,
+    /// `f id`: `free(ptr[id])`.
+    Free,
+}
+
+/// One request of a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Op {
+    /// Which call.
+    pub kind: OpKind,
+    /// Block id, `< num_ids`.
+    pub id: u32,
+    /// Requested size in bytes (0 for `f`).
+    pub size: usize,
+    /// 1-based line of the request in its file (0 for traces built in memory).
+    pub line: u32,
+}
+
+/// The two header variants of malloc-lab trace files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Decide from the numbers (see [`Format::detect`]).
+    #[default]
+    Auto,
+    /// The classic 2002 lab: `sugg_heapsize num_ids num_ops weight`.
+    Classic,
+    /// Later lab editions: `weight num_ids num_ops peak_live_payload`.
+    New,
+}
+
+impl Format {
+    /// Chooses the header variant of a header `h` whose body has peak live payload
+    /// `peak` (as computed by [`Trace::peak_live`]).
+    ///
+    /// Rules, in order: a first number of 0 or 1 with a last number above 1 is the new
+    /// variant (a weight first, a payload last); a last number of 0 or 1 is the classic
+    /// variant (a weight last); otherwise the new variant if the last number equals the
+    /// body's peak live payload, else classic.
+    ///
+    /// ```
+    /// use heapwise_lab::trace::Format;
+    /// assert_eq!(Format::detect([20000, 6, 12, 1], 8144), Format::Classic);
+    /// assert_eq!(Format::detect([1, 6, 12, 8144], 8144), Format::New);
+    /// ```
+    pub fn detect(h: [u64; 4], peak: usize) -> Format {
+        if h[0] <= 1 && h[3] > 1 {
+            Format::New
+        } else if h[3] <= 1 {
+            Format::Classic
+        } else if h[3] == peak as u64 {
+            Format::New
+        } else {
+            Format::Classic
+        }
+    }
+}
+
+/// A parsed trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// Short name (file stem, or the generator's kind).
+    pub name: String,
+    /// Where it came from (empty for generated traces).
+    pub path: PathBuf,
+    /// The header variant that was read (never `Auto`).
+    pub format: Format,
+    /// Number of distinct ids.
+    pub num_ids: u32,
+    /// Weight from the header (informational).
+    pub weight: u64,
+    /// The requests.
+    pub ops: Vec<Op>,
+}
+
+/// Where and why a trace file is malformed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line (0 when the whole file is at fault, e.g. unreadable).
+    pub line: u32,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file.display(), self.line, self.reason)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The peak of live requested bytes and the index of the request that first reached it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Peak {
+    /// Peak sum of requested sizes of live blocks (mdriver's `max_total`).
+    pub bytes: usize,
+    /// Index into [`Trace::ops`] of the request after which it was first reached.
+    pub op_index: Option<usize>,
+}
+
+impl Trace {
+    /// Parses the text of a trace file. `file` is used in error messages and for the name.
+    ///
+    /// ```
+    /// use heapwise_lab::trace::{Format, Trace};
+    /// let t = Trace::parse("t.rep".as_ref(), "100\n2\n4\n1\na 0 10\na 1 20\nf 0\nf 1\n",
+    ///                      Format::Auto).unwrap();
+    /// assert_eq!((t.format, t.ops.len(), t.peak_live().bytes), (Format::Classic, 4, 30));
+    /// ```
+    pub fn parse(file: &Path, text: &str, format: Format) -> Result<Trace, ParseError> {
+        let err = |line: usize, reason: String| ParseError {
+            file: file.to_path_buf(),
+            line: line as u32,
+            reason,
+        };
+        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+        // Header: four numbers, whitespace separated, possibly spread over lines.
+        let mut header = [0u64; 4];
+        let mut got = 0;
+        let mut header_line = 1;
+        'header: for (ln, l) in lines.by_ref() {
+            for tok in l.split_whitespace() {
+                header[got] = tok.parse::<u64>().map_err(|_| {
+                    err(
+                        ln,
+                        format!("header: expected a non-negative number, found `{tok}`"),
+                    )
+                })?;
+                got += 1;
+                header_line = ln;
+                if got == 4 {
+                    break 'header;
+                }
+            }
+        }
+        if got < 4 {
+            return Err(err(
+                header_line,
+                format!("header: expected 4 numbers, found {got}"),
+            ));
+        }
+        let num_ids = u32::try_from(header[1])
+            .map_err(|_| err(header_line, format!("header: {} ids is too many", header[1])))?;
+        let num_ops = header[2];
+        let mut ops = Vec::with_capacity(num_ops.min(1 << 24) as usize);
+        let mut live = vec![false; num_ids as usize];
+        let mut last_line = header_line;
+        for (ln, l) in lines {
+            let mut toks = l.split_whitespace();
+            let Some(op) = toks.next() else { continue };
+            last_line = ln;
+            let kind = match op {
+                "a" => OpKind::Alloc,
+                "r" => OpKind::Realloc,
+                "f" => OpKind::Free,
+                _ => return Err(err(ln, format!("unknown operation `{op}`"))),
+            };
+            let id_tok = toks
+                .next()
+                .ok_or_else(|| err(ln, format!("`{op}` needs an id")))?;
+            let id: u64 = id_tok
+                .parse()
+                .map_err(|_| err(ln, format!("id `{id_tok}` is not a non-negative number")))?;
+            if id >= num_ids as u64 {
+                return Err(err(
+                    ln,
+                    format!("id {id} out of range (header says {num_ids} ids)"),
+                ));
+            }
+            let id = id as u32;
+            let size = if kind == OpKind::Free {
+                0
+            } else {
+                let s = toks
+                    .next()
+                    .ok_or_else(|| err(ln, format!("`{op}` needs a size")))?;
+                let v: u128 = s
+                    .parse()
+                    .map_err(|_| err(ln, format!("size `{s}` is not a non-negative number")))?;
+                if v > isize::MAX as u128 {
+                    return Err(err(ln, format!("size {v} cannot be represented")));
+                }
+                v as usize
+            };
+            if let Some(extra) = toks.next() {
+                return Err(err(ln, format!("unexpected `{extra}` after the request")));
+            }
+            let slot = &mut live[id as usize];
+            match kind {
+                OpKind::Alloc if *slot => {
+                    return Err(err(ln, format!("allocation of id {id}, which is live")))
+                }
+                OpKind::Free if !*slot => {
+                    return Err(err(ln, format!("free of id {id}, which is not live")))
+                }
+                OpKind::Alloc => *slot = true,
+                OpKind::Realloc => *slot = size != 0,
+                OpKind::Free => *slot = false,
+            }
+            if ops.len() as u64 == num_ops {
+                return Err(err(
+                    ln,
+                    format!("more requests than the header's {num_ops} operations"),
+                ));
+            }
+            ops.push(Op {
+                kind,
+                id,
+                size,
+                line: ln as u32,
+            });
+        }
+        if (ops.len() as u64) < num_ops {
+            return Err(err(
+                last_line,
+                format!(
+                    "header says {num_ops} operations, the file has {}",
+                    ops.len()
+                ),
+            ));
+        }
+        let name = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut t = Trace {
+            name,
+            path: file.to_path_buf(),
+            format,
+            num_ids,
+            weight: 1,
+            ops,
+        };
+        if format == Format::Auto {
+            t.format = Format::detect(header, t.peak_live().bytes);
+        }
+        t.weight = match t.format {
+            Format::New => header[0],
+            _ => header[3],
+        };
+        Ok(t)
+    }
+
+    /// Reads and parses one file.
+    pub fn read(path: &Path, format: Format) -> Result<Trace, ParseError> {
+        let bytes = std::fs::read(path).map_err(|e| ParseError {
+            file: path.to_path_buf(),
+            line: 0,
+            reason: format!("cannot read: {e}"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| ParseError {
+            file: path.to_path_buf(),
+            line: 0,
+            reason: format!("not text: {e}"),
+        })?;
+        Trace::parse(path, &text, format)
+    }
+
+    /// A trace built in memory (e.g. by the generators); ops get line numbers as if written
+    /// with [`Trace::to_classic`] (header on lines 1–4).
+    pub fn from_ops(name: &str, num_ids: u32, mut ops: Vec<Op>) -> Trace {
+        for (i, op) in ops.iter_mut().enumerate() {
+            op.line = (i + 5) as u32;
+        }
+        Trace {
+            name: name.to_string(),
+            path: PathBuf::new(),
+            format: Format::Classic,
+            num_ids,
+            weight: 1,
+            ops,
+        }
+    }
+
+    /// mdriver's `max_total`: the peak, over the trace, of the sum of requested sizes of
+    /// live blocks, updated after `a` and `r`.
+    pub fn peak_live(&self) -> Peak {
+        let mut size = vec![0usize; self.num_ids as usize];
+        let mut total = 0usize;
+        let mut peak = Peak::default();
+        for (i, op) in self.ops.iter().enumerate() {
+            let s = &mut size[op.id as usize];
+            match op.kind {
+                OpKind::Alloc | OpKind::Realloc => {
+                    total = total - *s + op.size;
+                    *s = op.size;
+                    if total > peak.bytes || peak.op_index.is_none() {
+                        peak = Peak {
+                            bytes: total,
+                            op_index: Some(i),
+                        };
+                    }
+                }
+                OpKind::Free => {
+                    total -= *s;
+                    *s = 0;
+                }
+            }
+        }
+        peak
+    }
+
+    /// The trace in the classic format (`sugg_heapsize num_ids num_ops weight`, where the
+    /// suggested heap size written is the peak live payload).
+    pub fn to_classic(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(self.ops.len() * 12 + 64);
+        let _ = write!(
+            s,
+            "{}\n{}\n{}\n{}\n",
+            self.peak_live().bytes,
+            self.num_ids,
+            self.ops.len(),
+            self.weight
+        );
+        for op in &self.ops {
+            let _ = match op.kind {
+                OpKind::Alloc => writeln!(s, "a {} {}", op.id, op.size),
+                OpKind::Realloc => writeln!(s, "r {} {}", op.id, op.size),
+                OpKind::Free => writeln!(s, "f {}", op.id),
+            };
+        }
+        s
+    }
+}
+
+/// Expands the command line's paths: a directory means its `*.rep` files, sorted by name;
+/// a file is taken as is. Errors name the path that cannot be listed.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ParseError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|e| ParseError {
+                file: p.clone(),
+                line: 0,
+                reason: format!("cannot list directory: {e}"),
+            })?;
+            let mut files: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "rep"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(ParseError {
+                    file: p.clone(),
+                    line: 0,
+                    reason: "directory holds no *.rep files".into(),
+                });
+            }
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Trace, ParseError> {
+        Trace::parse(Path::new("x.rep"), s, Format::Auto)
+    }
+
+    #[test]
+    fn realloc_of_dead_id_is_malloc_and_zero_realloc_frees() {
+        let t = parse("0 1 3 1\nr 0 5\nr 0 0\na 0 4\n").unwrap();
+        assert_eq!(t.ops.len(), 3);
+        assert_eq!(t.peak_live().bytes, 5);
+    }
+
+    #[test]
+    fn round_trip_through_classic() {
+        let t = parse("99\n3\n5\n1\na 0 10\na 1 7\nr 0 30\nf 1\nf 0\n").unwrap();
+        let back = parse(&t.to_classic()).unwrap();
+        assert_eq!(back.ops, t.ops);
+        assert_eq!(t.peak_live().op_index, Some(2));
+    }
+}
