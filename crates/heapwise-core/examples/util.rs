@@ -8,6 +8,7 @@
 //!   --policy NAME   only this policy (repeatable; default: every policy)
 //!   --check         run the heap checker after every operation, and verify payload bytes
 //!   --time N        time each replay N times (median), and the system allocator too
+//!   -v              with --time: per-trace throughput too
 //!   --bound         also print the block-model bound: peak payload over the largest sum of
 //!                   live block sizes (plus the empty heap), the best any placement can do
 //! ```
@@ -92,7 +93,11 @@ fn parse(path: &Path) -> Result<Trace, String> {
         ops.push(op);
     }
     if ops.len() != n {
-        return Err(format!("{}: {} ops, header says {n}", path.display(), ops.len()));
+        return Err(format!(
+            "{}: {} ops, header says {n}",
+            path.display(),
+            ops.len()
+        ));
     }
     let name = path
         .file_stem()
@@ -143,7 +148,9 @@ unsafe fn verify(p: *mut u8, len: usize, id: usize, line: usize) -> Result<(), S
     // SAFETY: `p` is a live payload of at least `len` bytes (caller contract).
     let s = unsafe { std::slice::from_raw_parts(p, len) };
     if let Some(at) = s.iter().position(|&b| b != tag(id)) {
-        return Err(format!("op {line}: payload of id {id} corrupted at byte {at}"));
+        return Err(format!(
+            "op {line}: payload of id {id} corrupted at byte {at}"
+        ));
     }
     Ok(())
 }
@@ -273,7 +280,7 @@ fn default_dir() -> PathBuf {
 fn main() {
     let mut policies: Vec<PolicyKind> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
-    let (mut check, mut time, mut bound) = (false, 0usize, false);
+    let (mut check, mut time, mut bound, mut verbose) = (false, 0usize, false, false);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -286,12 +293,8 @@ fn main() {
             }
             "--check" => check = true,
             "--bound" => bound = true,
-            "--time" => {
-                time = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .expect("--time N")
-            }
+            "-v" => verbose = true,
+            "--time" => time = args.next().and_then(|n| n.parse().ok()).expect("--time N"),
             p => {
                 let p = PathBuf::from(p);
                 if p.is_dir() {
@@ -370,12 +373,12 @@ fn main() {
             "throughput", "policy", "system", "ratio"
         );
         let total_ops: usize = traces.iter().map(|t| t.ops.len()).sum();
-        let sys: f64 = traces
+        let sys_each: Vec<f64> = traces
             .iter()
             .map(|t| median((0..time).map(|_| time_system(t)).collect()))
-            .sum();
+            .collect();
         for &k in &policies {
-            let secs: f64 = traces
+            let each: Vec<f64> = traces
                 .iter()
                 .map(|t| {
                     median(
@@ -388,10 +391,30 @@ fn main() {
                             .collect(),
                     )
                 })
-                .sum();
+                .collect();
+            if verbose {
+                for (i, t) in traces.iter().enumerate() {
+                    let n = t.ops.len() as f64 / 1e3;
+                    println!(
+                        "  {:<24} {:>12.0} {:>12.0} {:>7.2}x",
+                        t.name,
+                        n / each[i],
+                        n / sys_each[i],
+                        sys_each[i] / each[i]
+                    );
+                }
+            }
+            let secs: f64 = each.iter().sum();
+            let sys: f64 = sys_each.iter().sum();
             let kp = total_ops as f64 / secs / 1e3;
             let ks = total_ops as f64 / sys / 1e3;
-            println!("{:<26} {:>12.0} {:>12.0} {:>7.2}x", k.name(), kp, ks, kp / ks);
+            println!(
+                "{:<26} {:>12.0} {:>12.0} {:>7.2}x",
+                k.name(),
+                kp,
+                ks,
+                kp / ks
+            );
         }
     }
     if failed {

@@ -9,6 +9,7 @@ use core::ptr::NonNull;
 
 use crate::error::{CorruptionHook, HeapError};
 use crate::heap::{Blocks, Counters, Heap, HeapLayout};
+use crate::policy::compact::Compact;
 use crate::policy::explicit::{AddressOrdered, Explicit, Lifo};
 use crate::policy::implicit::{Deferred, Immediate, Implicit};
 use crate::policy::segregated::Segregated;
@@ -102,6 +103,8 @@ policies! {
         "explicit doubly linked free list, address order, best fit";
     Segregated => Segregated, "segregated",
         "segregated free lists per size class with a class bitmap, good fit (the default)";
+    Compact => Compact, "compact",
+        "best fit over size-sorted segregated lists, small and large blocks kept apart, exact growth (utilisation first)";
 }
 
 impl PolicyKind {

@@ -118,13 +118,15 @@ pub struct Heap<S: Source, P: Policy> {
 unsafe impl<S: Source + Send, P: Policy> Send for Heap<S, P> {}
 
 impl<S: Source, P: Policy> Heap<S, P> {
-    /// A heap over `source`. Nothing is written until the first request.
+    /// A heap over `source`. Nothing is written until the first request. The growth chunk
+    /// starts at the policy's [`Policy::CHUNK`] ([`DEFAULT_CHUNK`] for every policy but
+    /// `compact`).
     pub const fn new(source: S) -> Self {
         Heap {
             source,
             meta: ptr::null_mut(),
             first: ptr::null_mut(),
-            chunk: DEFAULT_CHUNK,
+            chunk: P::CHUNK,
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
             counters: Counters::ZERO,
@@ -264,11 +266,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
-    /// Asks the source for `need` more bytes (preferring `max(need, chunk)`); returns the old
+    /// Asks the source for `need` more bytes (preferring `want >= need`); returns the old
     /// `brk` and how much was added.
     #[inline]
-    fn grow(&mut self, need: usize) -> Option<(NonNull<u8>, usize)> {
-        let want = need.max(self.chunk);
+    fn grow(&mut self, need: usize, want: usize) -> Option<(NonNull<u8>, usize)> {
+        let want = want.max(need);
         if let Some(old) = self.source.sbrk(want) {
             return Some((old, want));
         }
@@ -300,7 +302,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return Some((start, have));
             }
             let need = asize - have;
-            let Some((old, added)) = self.grow(need) else {
+            let want = P::grow_bytes(asize, need, self.chunk) & !(ALIGN - 1);
+            let Some((old, added)) = self.grow(need, want) else {
                 return self.fail();
             };
             debug_assert_eq!(old.as_ptr(), epi.payload().as_ptr());
@@ -317,12 +320,25 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     /// Allocates `asize` bytes from the free block `b` of `bsize` bytes (taken from the
-    /// records), splitting off the remainder when it can be a block of its own.
+    /// records), splitting off the remainder when it can be a block of its own. The
+    /// allocation takes the low end of `b` and the remainder stays free above it, unless
+    /// `high` is set: then the remainder stays free at the low end and the allocation takes
+    /// the high end (the policy's [`Policy::place_high`] choice).
     #[inline]
-    unsafe fn place(&mut self, b: Block, bsize: usize, asize: usize) -> NonNull<u8> {
+    unsafe fn place(&mut self, b: Block, bsize: usize, asize: usize, high: bool) -> NonNull<u8> {
         // SAFETY: `b` is a free block of `bsize >= asize` bytes owned by the heap.
         unsafe {
             let pa = b.header() & PREV_ALLOC != 0;
+            if high && bsize - asize >= MIN_BLOCK {
+                let rsize = bsize - asize;
+                b.write_free(rsize, pa);
+                P::insert(&self.view(), b, rsize);
+                let a = b.offset(rsize);
+                a.write_alloc(asize, false);
+                a.offset(asize).set_prev_alloc(true);
+                self.note_alloc(asize);
+                return a.payload();
+            }
             let used = if bsize - asize >= MIN_BLOCK {
                 b.write_alloc(asize, pa);
                 let r = b.offset(asize);
@@ -457,9 +473,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
             return None;
         }
         // SAFETY: `first + WORD <= p < epilogue`, so the word before `p` lies inside the
-        // block area of the heap and is readable; `p` was derived from a pointer into it.
+        // block area of the heap and is readable; we reach it with the heap's own provenance.
         unsafe {
-            let b = Block::from_payload(p);
+            let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
             let h = b.header();
             let size = h & !FLAGS;
             let sane = size >= MIN_BLOCK && size % ALIGN == 0 && size <= epi - b.addr();
@@ -488,7 +504,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
             let (b, bsize) = self.take(asize)?;
-            Some(self.place(b, bsize, asize))
+            let high = P::place_high(asize, bsize);
+            Some(self.place(b, bsize, asize, high))
         }
     }
 
@@ -534,11 +551,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let nsize = if next_free { nh & !FLAGS } else { 0 };
             let avail = bsize + nsize;
             let after = next.offset(nsize);
-            if avail >= asize || after == v.epilogue {
+            // A policy may prefer moving a block at the top down into its free predecessor
+            // (when that is enough room) over growing the heap.
+            let down_first = P::REALLOC_MOVE_DOWN
+                && P::IMMEDIATE_COALESCE
+                && avail < asize
+                && !b.prev_alloc()
+                && b.prev().size() + avail >= asize;
+            if avail >= asize || (after == v.epilogue && !down_first) {
                 let mut total = avail;
                 if avail < asize {
                     // The block (with a free successor) ends at the top: grow the heap.
-                    let (_, added) = self.grow(asize - avail)?;
+                    let need = asize - avail;
+                    let (_, added) = self.grow(need, need.max(self.chunk))?;
                     self.counters.extensions += 1;
                     total += added;
                 }
@@ -668,7 +693,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return Some(q);
             }
             let q = self.alloc(size)?;
-            ptr::copy_nonoverlapping(p.as_ptr(), q.as_ptr(), Block::usable(bsize).min(size));
+            ptr::copy_nonoverlapping(
+                b.payload().as_ptr(),
+                q.as_ptr(),
+                Block::usable(bsize).min(size),
+            );
             self.counters.alloc_blocks -= 1;
             self.counters.alloc_bytes -= bsize;
             self.release(b, bsize);
@@ -729,13 +758,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 gap += align;
             }
             if gap == 0 {
-                return Some(self.place(b, bsize, asize));
+                return Some(self.place(b, bsize, asize, false));
             }
             let ab = b.offset(gap);
             ab.set_header(bsize - gap);
             b.write_free(gap, b.prev_alloc());
             P::insert(&self.view(), b, gap);
-            Some(self.place(ab, bsize - gap, asize))
+            Some(self.place(ab, bsize - gap, asize, false))
         }
     }
 

@@ -77,6 +77,7 @@ pub use any::{AnyHeap, IntoAny, PolicyKind};
 pub use error::{CorruptionHook, ErrorKind, HeapError};
 pub use global::{ArenaAlloc, ArenaStats, RawLock, SpinLock, StaticArena};
 pub use heap::{BlockInfo, Counters, Heap, HeapLayout, DEFAULT_CHUNK};
+pub use policy::compact::Compact;
 pub use policy::explicit::{AddressOrdered, Explicit, Lifo};
 pub use policy::implicit::{Deferred, Immediate, Implicit};
 pub use policy::segregated::Segregated;

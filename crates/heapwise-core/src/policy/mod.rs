@@ -24,6 +24,7 @@ use core::ptr::NonNull;
 
 use crate::block::Block;
 
+pub mod compact;
 pub mod explicit;
 pub mod implicit;
 pub(crate) mod list;
@@ -103,6 +104,31 @@ pub unsafe trait Policy {
     const IMMEDIATE_COALESCE: bool = true;
     /// Number of free lists the policy keeps (0 for the implicit list).
     const LISTS: usize = 0;
+    /// The growth chunk a new heap starts with (see [`crate::Heap::with_chunk`]).
+    const CHUNK: usize = crate::heap::DEFAULT_CHUNK;
+    /// Whether `realloc` of a block at the top of the heap, which does not fit with its free
+    /// successor, moves the block down into its free predecessor when that makes room,
+    /// rather than growing the heap. (Every policy grows the heap at the top otherwise.)
+    const REALLOC_MOVE_DOWN: bool = false;
+
+    /// How many bytes to ask the source for when a request of block size `asize` finds no
+    /// free block and the heap must grow by at least `need` bytes; `chunk` is the heap's
+    /// current growth chunk. The heap asks for at least `need` whatever this returns, and
+    /// falls back to exactly `need` if the source refuses more. Default: `max(need, chunk)`.
+    #[inline]
+    fn grow_bytes(_asize: usize, need: usize, chunk: usize) -> usize {
+        need.max(chunk)
+    }
+
+    /// Placement within the chosen block: whether an allocation of block size `asize`
+    /// carved from a free block of `bsize` bytes takes the block's high end (the free
+    /// remainder stays at the low end) instead of its low end. Only asked for `malloc`,
+    /// `calloc` and `realloc`'s moves when the remainder can be a block of its own.
+    /// Default: the low end.
+    #[inline]
+    fn place_high(_asize: usize, _bsize: usize) -> bool {
+        false
+    }
 
     /// Initialises the metadata area of a new heap.
     ///
