@@ -1,0 +1,351 @@
+//! Shared harness of the `heapwise-preload` integration tests: it finds (or builds)
+//! `libheapwise.so`, compiles the C programs of `tests/c/` into a private temporary folder, runs
+//! programs with and without `LD_PRELOAD` under a timeout, and decides whether a missing external
+//! program fails the test (under CI) or skips it loudly (locally).
+//!
+//! Invariants it keeps:
+//! - the library every test preloads is the one built from this checkout: unless `HEAPWISE_LIB`
+//!   names a file, the harness runs `cargo build --release -p heapwise-preload` once per test
+//!   binary (a no-op when up to date) into the target dir this test binary lives in;
+//! - no run hangs forever: every child gets a deadline and is killed (process group) when late;
+//! - temporary folders are unique per process and per call, and removed when dropped.
+#![allow(dead_code)] // every test target uses a different part of this module
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The crate folder (`crates/heapwise-preload`).
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The workspace root (two levels above the crate).
+pub fn workspace_dir() -> PathBuf {
+    crate_dir()
+        .parent()
+        .and_then(Path::parent)
+        .expect("crate lives in <workspace>/crates/<name>")
+        .to_path_buf()
+}
+
+/// The cargo target dir this test binary was built into: the binary is
+/// `<target>/<profile>/deps/<name>-<hash>` (or `<target>/<triple>/<profile>/deps/...`).
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        let p = PathBuf::from(dir);
+        return if p.is_absolute() {
+            p
+        } else {
+            workspace_dir().join(p)
+        };
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // <target>/<profile>/deps/<bin>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binary lives in <target>/<profile>/deps");
+    let mut target = profile_dir.parent().expect("profile dir has a parent");
+    // Cross builds put one more level (<target>/<triple>/<profile>).
+    if !target.join("CACHEDIR.TAG").exists() {
+        if let Some(up) = target.parent() {
+            if up.join("CACHEDIR.TAG").exists() {
+                target = up;
+            }
+        }
+    }
+    target.to_path_buf()
+}
+
+/// True when running under CI (`CI` set to anything but empty/`false`/`0`).
+pub fn in_ci() -> bool {
+    match std::env::var("CI") {
+        Ok(v) => !(v.is_empty() || v == "false" || v == "0"),
+        Err(_) => false,
+    }
+}
+
+/// Path of `libheapwise.so` for this checkout; builds it on first use (see module docs).
+/// Panics with the build's stderr when it cannot be had: a test that cannot preload must fail.
+pub fn libheapwise() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        if let Some(p) = std::env::var_os("HEAPWISE_LIB") {
+            let p = PathBuf::from(p);
+            assert!(
+                p.is_file(),
+                "HEAPWISE_LIB={} does not name a file",
+                p.display()
+            );
+            return std::fs::canonicalize(&p).expect("canonicalize HEAPWISE_LIB");
+        }
+        let target = target_dir();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(&cargo)
+            .args(["build", "--release", "-p", "heapwise-preload", "--target-dir"])
+            .arg(&target)
+            .current_dir(workspace_dir())
+            // Don't let the outer cargo's per-crate variables leak into the nested build.
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn cargo build -p heapwise-preload");
+        assert!(
+            out.status.success(),
+            "cargo build --release -p heapwise-preload failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for name in ["libheapwise.so", "libheapwise_preload.so"] {
+            let p = target.join("release").join(name);
+            if p.is_file() {
+                return p;
+            }
+        }
+        panic!(
+            "cargo built heapwise-preload but {}/release/libheapwise.so does not exist",
+            target.display()
+        );
+    })
+}
+
+/// A private temporary folder, removed on drop (kept when `HEAPWISE_KEEP_TMP` is set).
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let p = std::env::temp_dir().join(format!(
+            "heapwise-conformance-{}-{}-{}",
+            std::process::id(),
+            tag,
+            n
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("create temp dir");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("HEAPWISE_KEEP_TMP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Looks `prog` up in `PATH` (or takes it as a path when it contains a `/`).
+pub fn which(prog: &str) -> Option<PathBuf> {
+    if prog.contains('/') {
+        let p = PathBuf::from(prog);
+        return p.is_file().then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Finds the first of `candidates` that exists. When none does: under CI the test fails
+/// (panics); locally it prints a loud SKIP message and returns `None`.
+pub fn require_program(what: &str, candidates: &[&str], package: &str) -> Option<PathBuf> {
+    for c in candidates {
+        if let Some(p) = which(c) {
+            return Some(p);
+        }
+    }
+    let msg = format!(
+        "{what}: none of {candidates:?} is installed (Debian package `{package}`; \
+         `sudo scripts/install-ci-deps.sh` installs everything the tests need)"
+    );
+    if in_ci() {
+        panic!("{msg}; CI=true, so this is a failure");
+    }
+    eprintln!("\n**************** SKIPPED (not under CI) ****************\n{msg}\n");
+    None
+}
+
+/// What a finished child did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    /// A readable dump for assertion messages (output tails only).
+    pub fn describe(&self) -> String {
+        fn tail(s: &str, n: usize) -> &str {
+            if s.len() <= n {
+                s
+            } else {
+                let mut i = s.len() - n;
+                while !s.is_char_boundary(i) {
+                    i += 1;
+                }
+                &s[i..]
+            }
+        }
+        format!(
+            "status: {:?}{} after {:.1?}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
+            self.status,
+            if self.timed_out { " (TIMED OUT, killed)" } else { "" },
+            self.elapsed,
+            tail(&self.stdout, 6000),
+            tail(&self.stderr, 6000)
+        )
+    }
+
+    pub fn success(&self) -> bool {
+        !self.timed_out && self.status.success()
+    }
+}
+
+/// Runs `cmd` to completion with stdin from `/dev/null` (or `input`), capturing stdout and
+/// stderr; kills its whole process group after `timeout`.
+pub fn run(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Outcome {
+    use std::os::unix::process::CommandExt;
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.process_group(0);
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let writer = input.map(|data| {
+        let data = data.to_vec();
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&data);
+        })
+    });
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let pid = child.id() as i32;
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            timed_out = true;
+            kill_group(pid);
+            break child.wait().expect("wait after kill");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Children the program left behind (workers, daemons) would keep the pipes open.
+    kill_group(pid);
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+    Outcome {
+        status,
+        stdout,
+        stderr,
+        timed_out,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// SIGKILL to the process group `pgid` (which the harness created for one child).
+pub fn kill_group(pgid: i32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pgid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Adds `LD_PRELOAD=<libheapwise.so>` (plus `HEAPWISE_STATS=1`) to `cmd`.
+pub fn preload(cmd: &mut Command) {
+    cmd.env("LD_PRELOAD", libheapwise());
+    cmd.env("HEAPWISE_STATS", "1");
+}
+
+/// Compiles `tests/c/<name>.c` (with `tests/c/hw_test.h` on the include path) into `dir`
+/// and returns the executable. Panics with the compiler's output when it fails.
+pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
+    let cc = which("cc")
+        .or_else(|| which("gcc"))
+        .expect("a C compiler (cc/gcc) is needed for the conformance tests");
+    let src = crate_dir().join("tests/c").join(format!("{name}.c"));
+    let exe = dir.join(name);
+    let out = Command::new(cc)
+        .args(["-std=gnu11", "-O1", "-g", "-fno-builtin", "-Wall", "-Wextra"])
+        .args(["-Wno-alloc-size-larger-than", "-Wno-unused-result", "-Wno-use-after-free"])
+        .arg("-I")
+        .arg(crate_dir().join("tests/c"))
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .args(["-pthread", "-ldl"])
+        .output()
+        .expect("spawn cc");
+    assert!(
+        out.status.success(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
+/// Environment knob the C programs read: when set they fail unless `malloc` resolves into a
+/// library whose file name contains `heapwise`.
+pub const EXPECT_ENV: &str = "HW_EXPECT_HEAPWISE";
+
+/// Runs a compiled C conformance program under the preload and asserts that it passed, that
+/// heapwise served it (the program's own `allocator: heapwise` line) and returns the outcome.
+pub fn run_c_preloaded(exe: &Path, args: &[&str], timeout: Duration) -> Outcome {
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    preload(&mut cmd);
+    cmd.env(EXPECT_ENV, "1");
+    let o = run(cmd, None, timeout);
+    let name = exe.file_name().unwrap_or(OsStr::new("?")).to_string_lossy();
+    assert!(o.success(), "{name} under libheapwise.so failed\n{}", o.describe());
+    assert!(
+        o.stdout.contains("allocator: heapwise"),
+        "{name}: malloc was not served by heapwise\n{}",
+        o.describe()
+    );
+    assert!(
+        o.stdout.contains(" 0 failed"),
+        "{name}: no summary line with 0 failures\n{}",
+        o.describe()
+    );
+    o
+}
