@@ -378,6 +378,16 @@ pub mod layout {
         unsafe { NonNull::new_unchecked(p.as_ptr().sub(n)) }
     }
 
+    /// A pointer to address `addr` carrying the provenance of `base` (the heap's own
+    /// pointer). Pointers handed back by the application (to `free`, `realloc`) may only be
+    /// valid for their payload; the engine reaches headers through its own provenance.
+    #[inline]
+    pub fn rebase(base: NonNull<u8>, addr: usize) -> NonNull<u8> {
+        // SAFETY: `addr` is non-zero: it is compared against the heap's bounds, which lie
+        // above address zero, before any use.
+        unsafe { NonNull::new_unchecked(base.as_ptr().with_addr(addr)) }
+    }
+
     /// `p` rounded up to a multiple of `align` (a power of two), keeping provenance.
     #[inline]
     pub fn align_up(p: NonNull<u8>, align: usize) -> NonNull<u8> {

@@ -26,7 +26,10 @@ fn word(p: *mut u8, off: isize) -> *mut usize {
 
 fn expect(h: &AnyHeap<FixedArena<'_>>, kinds: &[ErrorKind]) {
     let e = h.check().expect_err("corruption must be detected");
-    assert!(kinds.contains(&e.kind), "got {e:?}, expected one of {kinds:?}");
+    assert!(
+        kinds.contains(&e.kind),
+        "got {e:?}, expected one of {kinds:?}"
+    );
 }
 
 #[test]
@@ -48,7 +51,14 @@ fn header_overwritten_by_an_overflow() {
     let (h, [_, _, b, _]) = setup(PolicyKind::ExplicitLifoFirst, &mut mem);
     // SAFETY: the header word of `b` is inside the arena.
     unsafe { *word(b, -(WORD as isize)) = 0x4141_4141 };
-    expect(&h, &[ErrorKind::BadTiling, ErrorKind::CorruptHeader, ErrorKind::BadPrevAlloc]);
+    expect(
+        &h,
+        &[
+            ErrorKind::BadTiling,
+            ErrorKind::CorruptHeader,
+            ErrorKind::BadPrevAlloc,
+        ],
+    );
 }
 
 #[test]

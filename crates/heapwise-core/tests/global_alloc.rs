@@ -15,7 +15,10 @@ static HEAP: ArenaAlloc = ArenaAlloc::new(&ARENA);
 #[test]
 fn std_collections_run_on_the_arena() {
     let before = HEAP.stats();
-    assert_eq!(before.regions, 1, "the static arena was taken at the first allocation");
+    assert_eq!(
+        before.regions, 1,
+        "the static arena was taken at the first allocation"
+    );
     let mut m = BTreeMap::new();
     for i in 0..10_000u32 {
         m.insert(i, format!("value {i}"));
@@ -74,7 +77,8 @@ fn a_claimed_region_serves_when_the_arena_is_full_and_oom_is_null() {
     let l = Layout::from_size_align(1000, 8).unwrap();
     // SAFETY: valid layout.
     assert!(unsafe { a.alloc(l) }.is_null(), "no memory yet");
-    let mem: &'static mut [MaybeUninit<u8>] = Box::leak(vec![MaybeUninit::uninit(); 8192].into_boxed_slice());
+    let mem: &'static mut [MaybeUninit<u8>] =
+        Box::leak(vec![MaybeUninit::uninit(); 8192].into_boxed_slice());
     assert!(a.claim_slice(mem));
     // SAFETY: valid layout; blocks are freed below.
     let p = unsafe { a.alloc(l) };

@@ -37,7 +37,10 @@ fn random_program(kind: PolicyKind, seed: u64) {
     settle(&mut h);
     let s = h.stats();
     assert_eq!(s.allocated_blocks, 0);
-    assert_eq!(s.free_blocks, 1, "{kind}: everything freed must be one free block");
+    assert_eq!(
+        s.free_blocks, 1,
+        "{kind}: everything freed must be one free block"
+    );
     h.check().unwrap();
 }
 
@@ -61,7 +64,13 @@ fn huge_sizes_fail(kind: PolicyKind) {
     let mut mem = region(1 << 16);
     let mut h = heap(kind, &mut mem);
     let keep = h.malloc(100).unwrap();
-    for size in [usize::MAX, usize::MAX - 15, usize::MAX - 16, isize::MAX as usize, 1 << 40] {
+    for size in [
+        usize::MAX,
+        usize::MAX - 15,
+        usize::MAX - 16,
+        isize::MAX as usize,
+        1 << 40,
+    ] {
         assert!(h.malloc(size).is_none(), "malloc({size:#x})");
         assert!(h.calloc(1, size).is_none());
         assert!(h.aligned_alloc(64, size).is_none());
@@ -107,17 +116,28 @@ fn oom_leaves_a_valid_heap(kind: PolicyKind) {
         m.apply(&mut h, &Op::Malloc(1000));
     }
     let n = m.live.len();
-    assert!(n >= 50, "{kind}: only {n} blocks of 1000 bytes fit in 64 KiB");
+    assert!(
+        n >= 50,
+        "{kind}: only {n} blocks of 1000 bytes fit in 64 KiB"
+    );
     // A smaller request is served after a free, and the heap stays valid throughout.
     m.apply(&mut h, &Op::Free(3));
     m.apply(&mut h, &Op::Malloc(200));
-    assert_eq!(m.live.len(), n, "{kind}: a 200-byte request must fit where 1000 bytes were");
+    assert_eq!(
+        m.live.len(),
+        n,
+        "{kind}: a 200-byte request must fit where 1000 bytes were"
+    );
     m.free_all(&mut h);
     settle(&mut h);
     assert_eq!(h.stats().free_blocks, 1);
     // The whole arena is usable again.
     m.apply(&mut h, &Op::Malloc(60_000));
-    assert_eq!(m.live.len(), 1, "{kind}: the whole arena must be usable again");
+    assert_eq!(
+        m.live.len(),
+        1,
+        "{kind}: the whole arena must be usable again"
+    );
 }
 
 fn calloc_zeroes_reused_memory(kind: PolicyKind) {
@@ -140,7 +160,9 @@ fn realloc_semantics(kind: PolicyKind) {
     let mut h = heap(kind, &mut mem);
     // SAFETY: all pointers passed are live payloads of `h` or null.
     unsafe {
-        let p = h.realloc(std::ptr::null_mut(), 40).expect("realloc(null) = malloc");
+        let p = h
+            .realloc(std::ptr::null_mut(), 40)
+            .expect("realloc(null) = malloc");
         p.as_ptr().write_bytes(7, 40);
         // Shrinking keeps the block in place.
         let q = h.realloc(p.as_ptr(), 8).unwrap();
@@ -197,7 +219,10 @@ fn misuse_is_reported(kind: PolicyKind) {
         let ok = reports(1);
         h.free(a.as_ptr());
         assert!(ok(), "{kind}: double free must be reported");
-        assert_eq!(LAST_KIND.load(Ordering::SeqCst), ErrorKind::DoubleFree as usize);
+        assert_eq!(
+            LAST_KIND.load(Ordering::SeqCst),
+            ErrorKind::DoubleFree as usize
+        );
         let ok = reports(1);
         assert!(h.realloc(a.as_ptr(), 10).is_none());
         assert!(ok(), "{kind}: realloc of a freed block must be reported");

@@ -50,7 +50,10 @@ fn verify(p: *const u8, len: usize, byte: u8, what: &str) {
     // SAFETY: `p` is a live payload of at least `len` bytes.
     let s = unsafe { std::slice::from_raw_parts(p, len) };
     if let Some(i) = s.iter().position(|&b| b != byte) {
-        panic!("{what}: payload byte {i} of {p:p} (len {len}) is {:#x}, expected {byte:#x}", s[i]);
+        panic!(
+            "{what}: payload byte {i} of {p:p} (len {len}) is {:#x}, expected {byte:#x}",
+            s[i]
+        );
     }
 }
 
@@ -69,16 +72,13 @@ impl Model {
     }
 
     /// Records a new live block, checking alignment, bounds and overlap.
-    fn add<S: Source>(
-        &mut self,
-        heap: &mut AnyHeap<S>,
-        p: usize,
-        len: usize,
-        align: usize,
-    ) {
+    fn add<S: Source>(&mut self, heap: &mut AnyHeap<S>, p: usize, len: usize, align: usize) {
         assert_eq!(p % align, 0, "payload {p:#x} not aligned to {align}");
         let l = heap.layout().expect("initialised");
-        assert!(p >= l.first_block && p + len <= l.end, "payload {p:#x}+{len} outside heap");
+        assert!(
+            p >= l.first_block && p + len <= l.end,
+            "payload {p:#x}+{len} outside heap"
+        );
         // SAFETY: `p` is the live payload just returned.
         let usable = unsafe { heap.usable_size(p as *const u8) };
         assert!(usable >= len, "usable {usable} < requested {len}");
@@ -86,7 +86,10 @@ impl Model {
             assert!(q + ql.max(1) <= p, "{p:#x} overlaps live block {q:#x}+{ql}");
         }
         if let Some((&q, _)) = self.live.range(p..).next() {
-            assert!(p + len.max(1) <= q, "{p:#x}+{len} overlaps live block {q:#x}");
+            assert!(
+                p + len.max(1) <= q,
+                "{p:#x}+{len} overlaps live block {q:#x}"
+            );
         }
         let b = self.fill_byte();
         fill(p as *mut u8, len, b);
@@ -147,7 +150,10 @@ impl Model {
             }
         }
         if let Err(e) = heap.check() {
-            panic!("heap check failed after op {} ({op:?}): {e} [{e:?}]", self.ops);
+            panic!(
+                "heap check failed after op {} ({op:?}): {e} [{e:?}]",
+                self.ops
+            );
         }
         let c = heap.counters();
         assert_eq!(c.alloc_blocks, self.live.len(), "allocated block count");
