@@ -1,1 +1,137 @@
-//! placeholder
+//! # libheapwise.so
+//!
+//! The heapwise allocator as the C `malloc` of any Linux program:
+//!
+//! ```sh
+//! LD_PRELOAD=/path/to/libheapwise.so program args...
+//! HEAPWISE_POLICY=implicit-first HEAPWISE_STATS=1 LD_PRELOAD=... program
+//! HEAPWISE_TRACE=/tmp/prog.rep LD_PRELOAD=... program   # then: heapwise replay /tmp/prog.rep
+//! ```
+//!
+//! It exports the malloc family (`malloc`, `free`, `calloc`, `realloc`, `reallocarray`,
+//! `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc`,
+//! `malloc_usable_size`, `cfree`, `malloc_trim`, `mallinfo2`, `mallinfo`, `malloc_stats`)
+//! with glibc's `errno` and return conventions, and the `heapwise_*` extension API declared
+//! in `include/heapwise.h`. The heap is the program break (`sbrk`), with reserved `mmap`
+//! regions as fallback and `mmap` for large blocks (see the `heapwise` crate).
+//!
+//! ## Module map
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`api`] | the exported malloc family and its `errno` semantics |
+//! | [`ext`] | `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_trim` and the `heapwise_*` API |
+//! | [`options`] | `HEAPWISE_POLICY`, `HEAPWISE_STATS`, `HEAPWISE_TRACE`, read once without allocating |
+//! | [`recorder`] | exact requested bytes and the malloc-lab trace, in one global order |
+//! | [`ptr_table`] | the mmap'd pointer → (id, size) table of the recorder |
+//! | [`report`] | the statistics summary (at exit with `HEAPWISE_STATS=1`, and on request) |
+//!
+//! ## Invariants
+//! Nothing here allocates, recurses into `malloc`, prints with `std`, uses thread-locals or
+//! unwinds (the release profile aborts on panic, and the code avoids panicking operations).
+//! Initialisation runs once, from an ELF constructor or the first call, whichever comes
+//! first; anything that may call `malloc` (installing the `pthread_atfork` handlers) runs
+//! only after initialisation is marked done.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+use hw::{Config, Global};
+
+pub mod api;
+pub mod ext;
+pub mod options;
+pub mod ptr_table;
+pub mod recorder;
+pub mod report;
+
+use recorder::Recorder;
+
+/// The process's allocator: first heap at the program break.
+pub(crate) static GLOBAL: Global = Global::new(Config {
+    use_sbrk: true,
+    ..Config::DEFAULT
+});
+
+/// The recorder (active with `HEAPWISE_STATS=1` or `HEAPWISE_TRACE`).
+pub(crate) static RECORDER: Recorder = Recorder::new();
+
+/// Whether to print the summary at exit.
+pub(crate) static STATS_AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// 0: not initialised, 1: initialising, 2: done.
+static INIT: AtomicU8 = AtomicU8::new(0);
+
+/// Makes sure the options were read (cheap after the first call).
+#[inline]
+pub(crate) fn ensure_init() {
+    if INIT.load(Ordering::Acquire) != 2 {
+        init_slow();
+    }
+}
+
+#[cold]
+fn init_slow() {
+    if INIT
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        // Another thread is reading the options; nothing it does can call malloc.
+        while INIT.load(Ordering::Acquire) != 2 {
+            // SAFETY: sched_yield has no preconditions.
+            unsafe { libc::sched_yield() };
+        }
+        return;
+    }
+    let o = options::read();
+    GLOBAL.configure(Config {
+        policy: o.policy,
+        use_sbrk: true,
+        ..Config::DEFAULT
+    });
+    let mut fd = -1;
+    if let Some(t) = options::trace_path() {
+        // SAFETY: `t.buf` is NUL-terminated.
+        fd = unsafe {
+            libc::open(
+                t.buf.as_ptr() as *const libc::c_char,
+                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
+                0o644 as libc::c_uint,
+            )
+        };
+        if fd < 0 {
+            let n = t.buf.iter().position(|&c| c == 0).unwrap_or(0);
+            let path = core::str::from_utf8(t.buf.get(..n).unwrap_or(&[])).unwrap_or("?");
+            hw::diag::report(format_args!(
+                "cannot open HEAPWISE_TRACE file {path:?} (errno {}); not tracing",
+                hw::sys::errno()
+            ));
+        } else if !t.per_process {
+            options::unset_in_place(b"HEAPWISE_TRACE");
+        }
+    }
+    if o.stats || fd >= 0 {
+        RECORDER.start(fd);
+    }
+    STATS_AT_EXIT.store(o.stats, Ordering::Relaxed);
+    INIT.store(2, Ordering::Release);
+    // May allocate (pthread_atfork): only now that initialisation is done.
+    RECORDER.register_fork();
+}
+
+extern "C" fn constructor() {
+    ensure_init();
+}
+
+extern "C" fn destructor() {
+    report::at_exit();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static INIT_ARRAY: extern "C" fn() = constructor;
+
+#[used]
+#[link_section = ".fini_array"]
+static FINI_ARRAY: extern "C" fn() = destructor;

@@ -1,1 +1,67 @@
-//! placeholder
+//! # heapwise
+//!
+//! The heapwise allocator on an operating system: the `no_std` engine of
+//! [`heapwise_core`] given real memory (the program break through `sbrk(2)`, or a large
+//! address range reserved with `mmap`), large blocks straight from `mmap`, a fork-safe futex
+//! lock, and [`Heapwise`], a [`GlobalAlloc`](core::alloc::GlobalAlloc) for Rust programs.
+//! The drop-in C `malloc` (`libheapwise.so`) is built on this crate by `heapwise-preload`.
+//!
+//! ```no_run
+//! use heapwise::Heapwise;
+//!
+//! #[global_allocator]
+//! static A: Heapwise = Heapwise;
+//!
+//! fn main() {
+//!     let words: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+//!     assert_eq!(words.len(), 100);
+//!     let s = Heapwise::stats();
+//!     println!("peak utilisation {:?}", s.peak_utilisation());
+//! }
+//! ```
+//!
+//! ## Module map
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`sbrk`] | [`Sbrk`]: a heap at the program break, refusing when someone else moved it |
+//! | [`region`] | [`MmapRegion`]: a heap in a reserved `PROT_NONE` range, committed as `brk` advances |
+//! | [`os_source`] | [`OsSource`]: either of the two, chosen per heap |
+//! | [`large`] | large blocks: one `mmap` each, a tagged header, `munmap`, `mremap` |
+//! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
+//! | [`fork`] | `pthread_atfork` handlers over every registered lock |
+//! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback |
+//! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
+//! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
+//! | [`diag`] | no-allocation text output: [`diag::StackBuf`], the abort-on-corruption hook |
+//! | [`sys`] | thin, `errno`-preserving OS call wrappers |
+//!
+//! ## Invariants
+//! Nothing in this crate allocates through another allocator, prints with `std`, or
+//! unwinds; OS calls preserve `errno`; every heap operation runs with the [`Global`]'s lock
+//! held, and large-block operations need no lock.
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod alloc;
+pub mod diag;
+pub mod fork;
+pub mod global;
+pub mod large;
+pub mod lock;
+pub mod os_source;
+pub mod region;
+pub mod sbrk;
+pub mod stats;
+pub mod sys;
+
+pub use alloc::Heapwise;
+pub use global::{Config, Global, MAX_HEAPS};
+pub use large::LARGE_THRESHOLD;
+pub use lock::{FutexLock, LockGuard};
+pub use os_source::OsSource;
+pub use region::MmapRegion;
+pub use sbrk::Sbrk;
+pub use stats::GlobalStats;
+
+pub use heapwise_core::{PolicyKind, Stats};

@@ -1,0 +1,226 @@
+//! The exported malloc family, with glibc's conventions:
+//!
+//! * failures return null (or an error number for `posix_memalign`) and set `errno` to
+//!   `ENOMEM`, or `EINVAL` for a bad alignment; successes never change `errno`, and `free`
+//!   never does;
+//! * `malloc(0)`, `calloc(0, n)`, `realloc(NULL, 0)` return unique minimum blocks;
+//!   `realloc(p, 0)` frees `p` and returns null without touching `errno`;
+//! * `aligned_alloc` follows C17 DR 460 (glibc 2.38): any power of two, else `EINVAL`;
+//!   `memalign` rounds a non-power-of-two alignment up and rejects alignments above
+//!   `SIZE_MAX / 2 + 1` with `EINVAL`; `posix_memalign` wants a power-of-two multiple of
+//!   `sizeof(void *)` and leaves `*memptr` alone on failure.
+//!
+//! Invariant: every entry point makes sure the options were read, then either calls the
+//! [`Global`](hw::Global) directly, or, when the recorder is active, does so inside the
+//! recorder's lock together with the record.
+
+use core::ffi::{c_int, c_void};
+use core::mem::size_of;
+use core::ptr;
+
+use hw::sys::{self, set_errno, ErrnoGuard};
+
+use crate::{ensure_init, GLOBAL, RECORDER};
+
+#[inline]
+fn recorded_alloc(size: usize, f: impl FnOnce() -> *mut u8) -> *mut u8 {
+    if RECORDER.active() {
+        RECORDER.with(|r| {
+            let p = f();
+            if !p.is_null() {
+                r.alloc(&GLOBAL, p, size);
+            }
+            p
+        })
+    } else {
+        f()
+    }
+}
+
+#[inline]
+fn nomem(p: *mut u8) -> *mut c_void {
+    if p.is_null() {
+        set_errno(libc::ENOMEM);
+    }
+    p as *mut c_void
+}
+
+/// Allocates with alignment `align` (any power of two) and records it.
+fn aligned(align: usize, size: usize) -> *mut u8 {
+    recorded_alloc(size, || GLOBAL.aligned_alloc(align, size))
+}
+
+/// `malloc(3)`.
+#[no_mangle]
+pub extern "C" fn malloc(size: usize) -> *mut c_void {
+    ensure_init();
+    nomem(recorded_alloc(size, || GLOBAL.malloc(size)))
+}
+
+/// `free(3)`.
+///
+/// # Safety
+/// `p` must be null or a live block from this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn free(p: *mut c_void) {
+    if p.is_null() {
+        return;
+    }
+    ensure_init();
+    let _e = ErrnoGuard::new();
+    let p = p as *mut u8;
+    if RECORDER.active() {
+        RECORDER.with(|r| {
+            r.free(&GLOBAL, p);
+            // SAFETY: forwarded caller contract.
+            unsafe { GLOBAL.free(p) }
+        })
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { GLOBAL.free(p) }
+    }
+}
+
+/// `cfree(3)`: an old name of `free`.
+///
+/// # Safety
+/// As [`free`].
+#[no_mangle]
+pub unsafe extern "C" fn cfree(p: *mut c_void) {
+    // SAFETY: forwarded caller contract.
+    unsafe { free(p) }
+}
+
+/// `calloc(3)`.
+#[no_mangle]
+pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    ensure_init();
+    nomem(recorded_alloc(n.saturating_mul(size), || {
+        GLOBAL.calloc(n, size)
+    }))
+}
+
+/// `realloc(3)`.
+///
+/// # Safety
+/// `p` must be null or a live block from this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    if p.is_null() {
+        return malloc(size);
+    }
+    if size == 0 {
+        // SAFETY: forwarded caller contract.
+        unsafe { free(p) };
+        return ptr::null_mut();
+    }
+    ensure_init();
+    let p = p as *mut u8;
+    let q = if RECORDER.active() {
+        RECORDER.with(|r| {
+            // SAFETY: forwarded caller contract.
+            let q = unsafe { GLOBAL.realloc(p, size) };
+            if !q.is_null() {
+                r.realloc(&GLOBAL, p, q, size);
+            }
+            q
+        })
+    } else {
+        // SAFETY: forwarded caller contract.
+        unsafe { GLOBAL.realloc(p, size) }
+    };
+    nomem(q)
+}
+
+/// `reallocarray(3)`: `realloc(p, n * size)`, failing with `ENOMEM` on overflow.
+///
+/// # Safety
+/// As [`realloc`].
+#[no_mangle]
+pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
+    match n.checked_mul(size) {
+        // SAFETY: forwarded caller contract.
+        Some(total) => unsafe { realloc(p, total) },
+        None => {
+            set_errno(libc::ENOMEM);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `posix_memalign(3)`: returns 0, `EINVAL` or `ENOMEM`; `errno` is left alone.
+///
+/// # Safety
+/// `memptr` must be valid for a pointer write.
+#[no_mangle]
+pub unsafe extern "C" fn posix_memalign(memptr: *mut *mut c_void, align: usize, size: usize) -> c_int {
+    if !align.is_power_of_two() || align % size_of::<*mut c_void>() != 0 {
+        return libc::EINVAL;
+    }
+    ensure_init();
+    let _e = ErrnoGuard::new();
+    let p = aligned(align, size);
+    if p.is_null() {
+        return libc::ENOMEM;
+    }
+    // SAFETY: the caller guarantees `memptr` is writable.
+    unsafe { *memptr = p as *mut c_void };
+    0
+}
+
+/// `aligned_alloc(3)` (C17 DR 460: any power of two; otherwise `EINVAL`).
+#[no_mangle]
+pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
+    if !align.is_power_of_two() || align > isize::MAX as usize {
+        set_errno(libc::EINVAL);
+        return ptr::null_mut();
+    }
+    ensure_init();
+    nomem(aligned(align, size))
+}
+
+/// `memalign(3)` (glibc: alignments above `SIZE_MAX / 2 + 1` are `EINVAL`, others are
+/// rounded up to a power of two).
+#[no_mangle]
+pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    if align > usize::MAX / 2 + 1 {
+        set_errno(libc::EINVAL);
+        return ptr::null_mut();
+    }
+    ensure_init();
+    let align = align.max(1).next_power_of_two();
+    nomem(aligned(align, size))
+}
+
+/// `valloc(3)`: page-aligned.
+#[no_mangle]
+pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    memalign(sys::page_size(), size)
+}
+
+/// `pvalloc(3)`: page-aligned, size rounded up to whole pages (at least one).
+#[no_mangle]
+pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    let page = sys::page_size();
+    match sys::round_up(size, page) {
+        Some(n) => memalign(page, n.max(page)),
+        None => {
+            set_errno(libc::ENOMEM);
+            ptr::null_mut()
+        }
+    }
+}
+
+/// `malloc_usable_size(3)`: 0 for null.
+///
+/// # Safety
+/// `p` must be null or a live block from this allocator.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
+    if p.is_null() {
+        return 0;
+    }
+    ensure_init();
+    // SAFETY: forwarded caller contract.
+    unsafe { GLOBAL.usable_size(p as *const u8) }
+}

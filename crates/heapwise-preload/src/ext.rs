@@ -1,0 +1,302 @@
+//! The rest of glibc's malloc interface (`mallinfo`, `mallinfo2`, `malloc_stats`,
+//! `malloc_trim`) and the `heapwise_*` extension API declared in `include/heapwise.h`.
+//!
+//! Invariant: these are diagnostic calls: they take the heap lock and walk the heaps
+//! (O(blocks)), but never allocate.
+
+use core::ffi::{c_char, c_int};
+
+use hw::GlobalStats;
+
+use crate::{ensure_init, report, GLOBAL};
+
+/// glibc's `struct mallinfo2`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mallinfo2 {
+    /// Non-mmapped space (the heaps' bytes).
+    pub arena: usize,
+    /// Free blocks.
+    pub ordblks: usize,
+    /// Free fastbin blocks (always 0).
+    pub smblks: usize,
+    /// Mapped (large) blocks.
+    pub hblks: usize,
+    /// Bytes in mapped blocks.
+    pub hblkhd: usize,
+    /// Unused (0).
+    pub usmblks: usize,
+    /// Bytes in free fastbin blocks (0).
+    pub fsmblks: usize,
+    /// Bytes of allocated heap blocks.
+    pub uordblks: usize,
+    /// Bytes of free heap blocks.
+    pub fordblks: usize,
+    /// Releasable top bytes (0: the heap does not shrink).
+    pub keepcost: usize,
+}
+
+/// glibc's `struct mallinfo` (the same fields as `int`, truncated like glibc does).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mallinfo {
+    /// See [`Mallinfo2::arena`].
+    pub arena: c_int,
+    /// See [`Mallinfo2::ordblks`].
+    pub ordblks: c_int,
+    /// See [`Mallinfo2::smblks`].
+    pub smblks: c_int,
+    /// See [`Mallinfo2::hblks`].
+    pub hblks: c_int,
+    /// See [`Mallinfo2::hblkhd`].
+    pub hblkhd: c_int,
+    /// See [`Mallinfo2::usmblks`].
+    pub usmblks: c_int,
+    /// See [`Mallinfo2::fsmblks`].
+    pub fsmblks: c_int,
+    /// See [`Mallinfo2::uordblks`].
+    pub uordblks: c_int,
+    /// See [`Mallinfo2::fordblks`].
+    pub fordblks: c_int,
+    /// See [`Mallinfo2::keepcost`].
+    pub keepcost: c_int,
+}
+
+fn info2(s: &GlobalStats) -> Mallinfo2 {
+    Mallinfo2 {
+        arena: s.heap.heap_bytes,
+        ordblks: s.heap.free_blocks,
+        smblks: 0,
+        hblks: s.large_blocks,
+        hblkhd: s.large_bytes,
+        usmblks: 0,
+        fsmblks: 0,
+        uordblks: s.heap.allocated_bytes,
+        fordblks: s.heap.free_bytes,
+        keepcost: 0,
+    }
+}
+
+/// `mallinfo2(3)`.
+#[no_mangle]
+pub extern "C" fn mallinfo2() -> Mallinfo2 {
+    ensure_init();
+    info2(&GLOBAL.stats())
+}
+
+/// `mallinfo(3)` (values truncated to `int`).
+#[no_mangle]
+pub extern "C" fn mallinfo() -> Mallinfo {
+    let m = mallinfo2();
+    Mallinfo {
+        arena: m.arena as c_int,
+        ordblks: m.ordblks as c_int,
+        smblks: m.smblks as c_int,
+        hblks: m.hblks as c_int,
+        hblkhd: m.hblkhd as c_int,
+        usmblks: m.usmblks as c_int,
+        fsmblks: m.fsmblks as c_int,
+        uordblks: m.uordblks as c_int,
+        fordblks: m.fordblks as c_int,
+        keepcost: m.keepcost as c_int,
+    }
+}
+
+/// `malloc_stats(3)`: the heapwise summary on stderr.
+#[no_mangle]
+pub extern "C" fn malloc_stats() {
+    ensure_init();
+    report::print(2);
+}
+
+/// `malloc_trim(3)`: returns the interior pages of free blocks to the OS; 1 if any memory
+/// was released, else 0.
+#[no_mangle]
+pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
+    ensure_init();
+    (GLOBAL.trim() > 0) as c_int
+}
+
+/// `struct heapwise_stats` of `include/heapwise.h`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct HeapwiseStats {
+    /// `malloc` calls served by the heaps.
+    pub mallocs: u64,
+    /// `calloc` calls served by the heaps.
+    pub callocs: u64,
+    /// `realloc` calls served by the heaps.
+    pub reallocs: u64,
+    /// Aligned allocations served by the heaps.
+    pub aligned: u64,
+    /// `free` calls of heap blocks.
+    pub frees: u64,
+    /// Requests the heaps refused.
+    pub failures: u64,
+    /// Misuse or corruption reports.
+    pub errors: u64,
+    /// Large blocks mapped.
+    pub large_allocs: u64,
+    /// Large blocks unmapped.
+    pub large_frees: u64,
+    /// Large blocks resized with `mremap`.
+    pub large_reallocs: u64,
+    /// Heaps in use.
+    pub heaps: u64,
+    /// Heaps at the program break (0 or 1).
+    pub sbrk_heaps: u64,
+    /// Bytes of all heaps (`brk - start`).
+    pub heap_bytes: u64,
+    /// Allocated heap blocks.
+    pub allocated_blocks: u64,
+    /// Bytes of allocated heap blocks.
+    pub allocated_bytes: u64,
+    /// Usable bytes of allocated heap blocks.
+    pub usable_bytes: u64,
+    /// Free heap blocks.
+    pub free_blocks: u64,
+    /// Bytes of free heap blocks.
+    pub free_bytes: u64,
+    /// Largest free heap block.
+    pub largest_free: u64,
+    /// Live large blocks.
+    pub large_blocks: u64,
+    /// Bytes mapped for live large blocks.
+    pub large_bytes: u64,
+    /// High-water mark of `large_bytes`.
+    pub peak_large_bytes: u64,
+    /// Heap plus large bytes now.
+    pub footprint_bytes: u64,
+    /// High-water mark of the footprint.
+    pub peak_footprint_bytes: u64,
+    /// Requested bytes live (tracked with `HEAPWISE_STATS=1` or a trace).
+    pub requested_bytes: u64,
+    /// High-water mark of the requested bytes.
+    pub peak_requested_bytes: u64,
+    /// 1 if requested bytes are tracked.
+    pub requested_tracked: i32,
+    /// Reserved (0).
+    pub reserved: i32,
+    /// Peak requested / peak footprint, or -1 when not tracked.
+    pub peak_utilisation: f64,
+    /// `1 - largest free / free bytes` of the heaps.
+    pub external_fragmentation: f64,
+}
+
+/// Converts the allocator's statistics to the C structure.
+pub fn to_c(s: &GlobalStats) -> HeapwiseStats {
+    let c = &s.heap.counters;
+    HeapwiseStats {
+        mallocs: c.mallocs,
+        callocs: c.callocs,
+        reallocs: c.reallocs,
+        aligned: c.aligned,
+        frees: c.frees,
+        failures: c.failures,
+        errors: c.errors,
+        large_allocs: s.large_allocs,
+        large_frees: s.large_frees,
+        large_reallocs: s.large_reallocs,
+        heaps: s.heaps as u64,
+        sbrk_heaps: s.sbrk_heaps as u64,
+        heap_bytes: s.heap.heap_bytes as u64,
+        allocated_blocks: s.heap.allocated_blocks as u64,
+        allocated_bytes: s.heap.allocated_bytes as u64,
+        usable_bytes: s.heap.usable_bytes as u64,
+        free_blocks: s.heap.free_blocks as u64,
+        free_bytes: s.heap.free_bytes as u64,
+        largest_free: s.heap.largest_free as u64,
+        large_blocks: s.large_blocks as u64,
+        large_bytes: s.large_bytes as u64,
+        peak_large_bytes: s.peak_large_bytes as u64,
+        footprint_bytes: s.footprint_bytes as u64,
+        peak_footprint_bytes: s.peak_footprint_bytes as u64,
+        requested_bytes: s.requested_bytes as u64,
+        peak_requested_bytes: s.peak_requested_bytes as u64,
+        requested_tracked: s.requested_tracked as i32,
+        reserved: 0,
+        peak_utilisation: s.peak_utilisation().unwrap_or(-1.0),
+        external_fragmentation: s.external_fragmentation(),
+    }
+}
+
+/// Fills `*out` with the allocator's statistics; 0 on success, -1 if `out` is null.
+///
+/// # Safety
+/// `out` must be null or valid for writing a `struct heapwise_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn heapwise_stats(out: *mut HeapwiseStats) -> c_int {
+    if out.is_null() {
+        return -1;
+    }
+    ensure_init();
+    // SAFETY: the caller guarantees `out` is writable.
+    unsafe { out.write(to_c(&GLOBAL.stats())) };
+    0
+}
+
+/// Runs the heap checker over every heap: 0 if consistent; otherwise prints one line
+/// (`heapwise: check: <error>`) on stderr and returns -1.
+#[no_mangle]
+pub extern "C" fn heapwise_check() -> c_int {
+    ensure_init();
+    match GLOBAL.check() {
+        Ok(()) => 0,
+        Err(e) => {
+            hw::diag::report(format_args!("check: {e}"));
+            -1
+        }
+    }
+}
+
+/// The heap policy's name (a static NUL-terminated string, e.g. `"segregated"`).
+#[no_mangle]
+pub extern "C" fn heapwise_policy_name() -> *const c_char {
+    ensure_init();
+    let k = GLOBAL.policy();
+    // Names are static; find the NUL-terminated copy.
+    let i = heapwise_core::PolicyKind::ALL
+        .iter()
+        .position(|&p| p == k)
+        .unwrap_or(0);
+    POLICY_CNAMES
+        .get(i)
+        .map_or(c"segregated".as_ptr(), |c| c.as_ptr())
+}
+
+/// The statistics summary (three lines) written to file descriptor `fd`.
+#[no_mangle]
+pub extern "C" fn heapwise_print_stats(fd: c_int) {
+    ensure_init();
+    report::print(fd);
+}
+
+/// NUL-terminated policy names, in the order of `PolicyKind::ALL` (checked by a test).
+const POLICY_CNAMES: [&core::ffi::CStr; 13] = [
+    c"implicit-first",
+    c"implicit-next",
+    c"implicit-best",
+    c"implicit-first-deferred",
+    c"implicit-next-deferred",
+    c"implicit-best-deferred",
+    c"explicit-lifo-first",
+    c"explicit-lifo-next",
+    c"explicit-lifo-best",
+    c"explicit-addr-first",
+    c"explicit-addr-next",
+    c"explicit-addr-best",
+    c"segregated",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_policy_names_match_the_engine() {
+        assert_eq!(POLICY_CNAMES.len(), heapwise_core::PolicyKind::ALL.len());
+        for (c, k) in POLICY_CNAMES.iter().zip(heapwise_core::PolicyKind::ALL) {
+            assert_eq!(c.to_str().unwrap(), k.name());
+        }
+    }
+}

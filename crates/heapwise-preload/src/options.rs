@@ -1,0 +1,224 @@
+//! Options from the environment, read once at initialisation without allocating:
+//!
+//! | variable | values | default |
+//! |---|---|---|
+//! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
+//! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
+//! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
+//!
+//! A bad value gives one line on stderr (`heapwise: ...; using ...`) and the default; never
+//! a crash. A trace path without `%p` is removed from the environment once read, so that
+//! child processes do not truncate the parent's trace.
+//!
+//! Invariant: parsing uses only `getenv`, stack buffers and `write(2)`.
+
+use core::ffi::{c_char, CStr};
+use core::fmt::Write;
+
+use heapwise_core::PolicyKind;
+use hw::diag::{report, StackBuf};
+
+/// The parsed options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Heap policy.
+    pub policy: PolicyKind,
+    /// Print a summary on stderr at exit.
+    pub stats: bool,
+}
+
+/// Longest trace path accepted (bytes, after `%p` expansion).
+pub const PATH_MAX: usize = 1024;
+
+/// A trace path expanded into a NUL-terminated stack buffer.
+pub struct TracePath {
+    /// The bytes, NUL-terminated.
+    pub buf: [u8; PATH_MAX + 1],
+    /// Whether the path named a per-process file (`%p`).
+    pub per_process: bool,
+}
+
+fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a pointer to a NUL-terminated string in the
+    // environment, which stays valid while nobody modifies the environment (options are
+    // read once, at start-up).
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null getenv results are NUL-terminated.
+    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// Parses a policy value; `Err` holds the message to print.
+pub fn parse_policy(v: &[u8]) -> Option<PolicyKind> {
+    let s = core::str::from_utf8(v).ok()?.trim();
+    PolicyKind::from_name(s)
+}
+
+/// Parses a boolean value.
+pub fn parse_bool(v: &[u8]) -> Option<bool> {
+    let s = core::str::from_utf8(v).ok()?.trim();
+    match s {
+        "1" | "yes" | "true" | "on" | "YES" | "TRUE" | "ON" => Some(true),
+        "" | "0" | "no" | "false" | "off" | "NO" | "FALSE" | "OFF" => Some(false),
+        _ => None,
+    }
+}
+
+fn shown(v: &[u8]) -> &str {
+    let v = v.get(..v.len().min(64)).unwrap_or(&[]);
+    core::str::from_utf8(v).unwrap_or("<not UTF-8>")
+}
+
+/// Reads `HEAPWISE_POLICY` and `HEAPWISE_STATS`, reporting bad values.
+pub fn read() -> Options {
+    let mut o = Options {
+        policy: PolicyKind::DEFAULT,
+        stats: false,
+    };
+    if let Some(v) = getenv(c"HEAPWISE_POLICY") {
+        match parse_policy(v) {
+            Some(p) => o.policy = p,
+            None => {
+                let mut names = StackBuf::<512>::new();
+                for (i, k) in PolicyKind::ALL.iter().enumerate() {
+                    let _ = write!(names, "{}{}", if i == 0 { "" } else { ", " }, k.name());
+                }
+                report(format_args!(
+                    "HEAPWISE_POLICY={:?} is not a policy (one of: {}); using {}",
+                    shown(v),
+                    names.as_str(),
+                    PolicyKind::DEFAULT.name()
+                ));
+            }
+        }
+    }
+    if let Some(v) = getenv(c"HEAPWISE_STATS") {
+        match parse_bool(v) {
+            Some(b) => o.stats = b,
+            None => report(format_args!(
+                "HEAPWISE_STATS={:?} is not 1 or 0; statistics stay off",
+                shown(v)
+            )),
+        }
+    }
+    o
+}
+
+/// Expands `%p` in `v` to `pid` into `out` (NUL-terminated). `None` if it does not fit or
+/// holds a NUL.
+pub fn expand_path(v: &[u8], pid: u32, out: &mut [u8; PATH_MAX + 1]) -> Option<bool> {
+    let mut b = StackBuf::<PATH_MAX>::new();
+    let mut per_process = false;
+    let mut i = 0;
+    while i < v.len() {
+        let c = *v.get(i)?;
+        if c == 0 {
+            return None;
+        }
+        if c == b'%' && v.get(i + 1) == Some(&b'p') {
+            let _ = write!(b, "{pid}");
+            per_process = true;
+            i += 2;
+            continue;
+        }
+        b.push_bytes(&[c]);
+        i += 1;
+    }
+    if b.truncated() || b.as_bytes().is_empty() {
+        return None;
+    }
+    let n = b.as_bytes().len();
+    out.get_mut(..n)?.copy_from_slice(b.as_bytes());
+    *out.get_mut(n)? = 0;
+    Some(per_process)
+}
+
+/// Reads `HEAPWISE_TRACE`: `None` when unset or empty (or bad, after a message).
+pub fn trace_path() -> Option<TracePath> {
+    let v = getenv(c"HEAPWISE_TRACE")?;
+    if v.is_empty() {
+        return None;
+    }
+    let mut t = TracePath {
+        buf: [0; PATH_MAX + 1],
+        per_process: false,
+    };
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    match expand_path(v, pid, &mut t.buf) {
+        Some(pp) => {
+            t.per_process = pp;
+            Some(t)
+        }
+        None => {
+            report(format_args!(
+                "HEAPWISE_TRACE is longer than {PATH_MAX} bytes; not tracing"
+            ));
+            None
+        }
+    }
+}
+
+extern "C" {
+    static mut environ: *mut *mut c_char;
+}
+
+/// Removes every `NAME=...` entry from the process environment, in place (no allocation).
+pub fn unset_in_place(name: &[u8]) {
+    // SAFETY: `environ` is a null-terminated array of NUL-terminated strings; entries are
+    // only moved down within the array and the terminator is moved with them. Called once
+    // at start-up, before the program's own threads read the environment.
+    unsafe {
+        let env = core::ptr::addr_of!(environ).read();
+        if env.is_null() {
+            return;
+        }
+        let mut r = 0;
+        let mut w = 0;
+        loop {
+            let e = *env.add(r);
+            if e.is_null() {
+                *env.add(w) = e;
+                return;
+            }
+            let s = CStr::from_ptr(e).to_bytes();
+            let matches = s.len() > name.len()
+                && s.get(..name.len()) == Some(name)
+                && s.get(name.len()) == Some(&b'=');
+            if !matches {
+                *env.add(w) = e;
+                w += 1;
+            }
+            r += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_and_booleans_parse() {
+        assert_eq!(parse_policy(b"implicit-first"), Some(PolicyKind::ImplicitFirst));
+        assert_eq!(parse_policy(b" segregated "), Some(PolicyKind::Segregated));
+        assert_eq!(parse_policy(b"fastest"), None);
+        assert_eq!(parse_policy(b"\xff"), None);
+        assert_eq!(parse_bool(b"1"), Some(true));
+        assert_eq!(parse_bool(b"off"), Some(false));
+        assert_eq!(parse_bool(b"maybe"), None);
+    }
+
+    #[test]
+    fn trace_paths_expand_pid() {
+        let mut out = [0u8; PATH_MAX + 1];
+        assert_eq!(expand_path(b"/tmp/t.%p.rep", 42, &mut out), Some(true));
+        assert_eq!(&out[..15], b"/tmp/t.42.rep\0\0");
+        assert_eq!(expand_path(b"plain", 42, &mut out), Some(false));
+        assert_eq!(&out[..6], b"plain\0");
+        let long = [b'a'; PATH_MAX + 1];
+        assert_eq!(expand_path(&long, 1, &mut out), None);
+    }
+}

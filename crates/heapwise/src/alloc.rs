@@ -1,0 +1,135 @@
+//! [`Heapwise`]: the Rust face, a [`GlobalAlloc`] over one process-wide [`Global`] with the
+//! default segregated policy, its heaps in reserved regions (the system malloc keeps the
+//! program break), large blocks from `mmap`.
+//!
+//! * `alloc` / `dealloc`: alignments up to 16 are plain heap blocks; larger ones use the
+//!   engine's aligned placement (or an aligned large mapping).
+//! * `realloc`: in place when the engine can (shrinking, growing into a free successor or at
+//!   the top of the heap), `mremap` for large blocks; alignments above 16 are kept by
+//!   allocating, copying and freeing when the block cannot stay where it is.
+//! * `alloc_zeroed`: fresh pages from the OS are known to be zero and are not cleared again.
+//! * Requested bytes are counted from each `Layout`, so [`Heapwise::stats`] reports exact
+//!   peak utilisation.
+//!
+//! Invariant: every pointer handed out belongs to [`Heapwise::global`]; nothing here
+//! allocates through another allocator.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+use heapwise_core::block::ALIGN;
+use heapwise_core::HeapError;
+
+use crate::global::{Config, Global};
+use crate::stats::GlobalStats;
+
+static GLOBAL: Global = Global::new(Config::DEFAULT);
+
+/// The heapwise global allocator.
+///
+/// ```no_run
+/// use heapwise::Heapwise;
+///
+/// #[global_allocator]
+/// static A: Heapwise = Heapwise;
+///
+/// fn main() {
+///     let v: Vec<u64> = (0..1000).collect();
+///     assert_eq!(v.iter().sum::<u64>(), 499_500);
+///     let s = Heapwise::stats();
+///     assert!(s.heap.counters.mallocs > 0);
+/// }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Heapwise;
+
+impl Heapwise {
+    /// The process-wide allocator state behind every `Heapwise`.
+    pub fn global() -> &'static Global {
+        &GLOBAL
+    }
+
+    /// Statistics of the Rust face (requested bytes are exact).
+    pub fn stats() -> GlobalStats {
+        GLOBAL.stats()
+    }
+
+    /// Runs the heap checker over every heap.
+    pub fn check() -> Result<(), HeapError> {
+        GLOBAL.check()
+    }
+}
+
+#[inline]
+fn alloc_layout(layout: Layout) -> *mut u8 {
+    let p = if layout.align() <= ALIGN {
+        GLOBAL.malloc(layout.size())
+    } else {
+        GLOBAL.aligned_alloc(layout.align(), layout.size())
+    };
+    if !p.is_null() {
+        GLOBAL.note_requested(layout.size());
+    }
+    p
+}
+
+// SAFETY: every pointer returned is null or a live block of at least `layout.size()` bytes
+// aligned to `layout.align()` (the engine aligns payloads to 16 and honours larger powers of
+// two); blocks are released only through `dealloc`/`realloc` with their own pointer.
+unsafe impl GlobalAlloc for Heapwise {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        alloc_layout(layout)
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the GlobalAlloc contract: `ptr` is a live block from this allocator.
+        unsafe { GLOBAL.free(ptr) };
+        GLOBAL.note_released(layout.size());
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if layout.align() <= ALIGN {
+            let p = GLOBAL.calloc(1, layout.size());
+            if !p.is_null() {
+                GLOBAL.note_requested(layout.size());
+            }
+            return p;
+        }
+        let p = alloc_layout(layout);
+        if !p.is_null() {
+            // SAFETY: `p` is a fresh block of at least `layout.size()` bytes.
+            unsafe { ptr::write_bytes(p, 0, layout.size()) };
+        }
+        p
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let q = if layout.align() <= ALIGN {
+            // SAFETY: the GlobalAlloc contract: `ptr` is live, `new_size > 0`.
+            unsafe { GLOBAL.realloc(ptr, new_size) }
+        } else {
+            // SAFETY: `ptr` is a live block of this allocator.
+            if unsafe { GLOBAL.usable_size(ptr) } >= new_size {
+                ptr
+            } else {
+                let q = GLOBAL.aligned_alloc(layout.align(), new_size);
+                if !q.is_null() {
+                    // SAFETY: both blocks are live and distinct; the old one holds
+                    // `layout.size()` bytes, the new one at least `new_size`.
+                    unsafe {
+                        ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+                        GLOBAL.free(ptr);
+                    }
+                }
+                q
+            }
+        };
+        if !q.is_null() {
+            GLOBAL.note_released(layout.size());
+            GLOBAL.note_requested(new_size);
+        }
+        q
+    }
+}

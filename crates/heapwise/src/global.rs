@@ -1,0 +1,623 @@
+//! [`Global`]: the process-wide allocator state of the OS faces: a set of engine heaps
+//! behind one lock, large blocks from `mmap` beside them, and the accounting behind
+//! [`GlobalStats`].
+//!
+//! # Structure
+//! * **Heaps** — up to [`MAX_HEAPS`] engine heaps ([`AnyHeap`] over an [`OsSource`]), with
+//!   the policy of [`Config`]. The first heap is at the program break when
+//!   [`Config::use_sbrk`] is set (the preload face), otherwise in a reserved region. When a
+//!   heap cannot serve a request (its source refuses to grow: `sbrk` failed, the break was
+//!   moved by someone else, the region is full), it is marked *full* and a new heap over a
+//!   fresh [`MmapRegion`] is created: the fallback from `brk` to `mmap`. A heap stops being
+//!   full when a block is freed into it. A pointer is freed into the heap whose
+//!   `[first, brk)` contains it.
+//! * **Large blocks** — requests of [`LARGE_THRESHOLD`] bytes or more bypass the heaps and
+//!   the lock (see [`crate::large`]).
+//! * **Lock** — one [`FutexLock`] guards every heap; it is registered with [`crate::fork`]
+//!   at first use so that `fork` is safe.
+//!
+//! Per-thread caches (and per-thread arenas) slot in front of [`Global::malloc`] and
+//! [`Global::free`] without changing this state: a cache refills from and spills to these
+//! heaps under the lock.
+//!
+//! Invariants: `Inner` is touched only with the lock held; `sizes[i]` is the heap size of
+//! heap `i` last accounted into `heap_bytes`; a bit `i` of `full` is only set for a heap
+//! that just failed a request.
+
+use core::cell::UnsafeCell;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use heapwise_core::block::ALIGN;
+use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
+
+use crate::diag;
+use crate::fork;
+use crate::large::{self, LARGE_THRESHOLD};
+use crate::lock::{FutexLock, LockGuard};
+use crate::os_source::OsSource;
+use crate::region::MmapRegion;
+use crate::sbrk::Sbrk;
+use crate::stats::{self, GlobalStats};
+use crate::sys;
+
+/// Most heaps a [`Global`] will create.
+pub const MAX_HEAPS: usize = 16;
+
+/// Address-space reservations tried, largest first, for a new region heap.
+pub const REGION_SIZES: [usize; 6] = [1 << 30, 1 << 28, 1 << 26, 1 << 24, 1 << 22, 1 << 20];
+
+/// How a [`Global`] builds its heaps.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// The heaps' policy.
+    pub policy: PolicyKind,
+    /// Put the first heap at the program break (only when heapwise is the process malloc).
+    pub use_sbrk: bool,
+    /// The heaps' growth chunk.
+    pub chunk: usize,
+    /// Called on detected misuse or corruption (double free, invalid pointer, ...).
+    pub hook: CorruptionHook,
+}
+
+impl Config {
+    /// Segregated fits, reserved regions only, 64 KiB growth chunk, abort on corruption.
+    pub const DEFAULT: Config = Config {
+        policy: PolicyKind::DEFAULT,
+        use_sbrk: false,
+        chunk: 64 * 1024,
+        hook: diag::abort_on_corruption,
+    };
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::DEFAULT
+    }
+}
+
+struct Inner {
+    config: Config,
+    heaps: [Option<AnyHeap<OsSource>>; MAX_HEAPS],
+    sizes: [usize; MAX_HEAPS],
+    count: usize,
+    full: u32,
+    sbrk_tried: bool,
+}
+
+#[derive(Default)]
+struct Accounting {
+    heap_bytes: AtomicUsize,
+    large_bytes: AtomicUsize,
+    large_blocks: AtomicUsize,
+    peak_large_bytes: AtomicUsize,
+    large_allocs: AtomicU64,
+    large_frees: AtomicU64,
+    large_reallocs: AtomicU64,
+    peak_footprint: AtomicUsize,
+    requested: AtomicUsize,
+    peak_requested: AtomicUsize,
+    requested_tracked: AtomicU8,
+}
+
+fn raise_peak(peak: &AtomicUsize, v: usize) {
+    if v > peak.load(Ordering::Relaxed) {
+        peak.fetch_max(v, Ordering::Relaxed);
+    }
+}
+
+impl Accounting {
+    const fn new() -> Self {
+        Accounting {
+            heap_bytes: AtomicUsize::new(0),
+            large_bytes: AtomicUsize::new(0),
+            large_blocks: AtomicUsize::new(0),
+            peak_large_bytes: AtomicUsize::new(0),
+            large_allocs: AtomicU64::new(0),
+            large_frees: AtomicU64::new(0),
+            large_reallocs: AtomicU64::new(0),
+            peak_footprint: AtomicUsize::new(0),
+            requested: AtomicUsize::new(0),
+            peak_requested: AtomicUsize::new(0),
+            requested_tracked: AtomicU8::new(0),
+        }
+    }
+
+    fn footprint_changed(&self) {
+        let f = self.heap_bytes.load(Ordering::Relaxed) + self.large_bytes.load(Ordering::Relaxed);
+        raise_peak(&self.peak_footprint, f);
+    }
+
+    fn large_mapped(&self, bytes: usize) {
+        self.large_allocs.fetch_add(1, Ordering::Relaxed);
+        self.large_blocks.fetch_add(1, Ordering::Relaxed);
+        let now = self.large_bytes.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        raise_peak(&self.peak_large_bytes, now);
+        self.footprint_changed();
+    }
+
+    fn large_unmapped(&self, bytes: usize) {
+        self.large_frees.fetch_add(1, Ordering::Relaxed);
+        self.large_blocks.fetch_sub(1, Ordering::Relaxed);
+        self.large_bytes.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    fn large_remapped(&self, old: usize, new: usize) {
+        self.large_reallocs.fetch_add(1, Ordering::Relaxed);
+        if new >= old {
+            let now = self.large_bytes.fetch_add(new - old, Ordering::Relaxed) + new - old;
+            raise_peak(&self.peak_large_bytes, now);
+            self.footprint_changed();
+        } else {
+            self.large_bytes.fetch_sub(old - new, Ordering::Relaxed);
+        }
+    }
+}
+
+enum Resize {
+    Done(*mut u8),
+    Move(usize),
+    NotHeap(CorruptionHook),
+    Fail,
+}
+
+impl Inner {
+    const fn new(config: Config) -> Self {
+        Inner {
+            config,
+            heaps: [const { None }; MAX_HEAPS],
+            sizes: [0; MAX_HEAPS],
+            count: 0,
+            full: 0,
+            sbrk_tried: false,
+        }
+    }
+
+    fn heap(&mut self, i: usize) -> Option<&mut AnyHeap<OsSource>> {
+        self.heaps.get_mut(i).and_then(Option::as_mut)
+    }
+
+    /// Index of the heap whose block area contains `p`.
+    fn find(&self, p: *const u8) -> Option<usize> {
+        (0..self.count).find(|&i| {
+            self.heaps
+                .get(i)
+                .and_then(Option::as_ref)
+                .is_some_and(|h| h.contains(p))
+        })
+    }
+
+    /// Accounts a possible growth of heap `i`.
+    fn grew(&mut self, i: usize, acct: &Accounting) {
+        let Some(now) = self.heaps.get(i).and_then(Option::as_ref).map(|h| h.source().heap_size())
+        else {
+            return;
+        };
+        if let Some(s) = self.sizes.get_mut(i) {
+            if now != *s {
+                acct.heap_bytes.fetch_add(now - *s, Ordering::Relaxed);
+                *s = now;
+                acct.footprint_changed();
+            }
+        }
+    }
+
+    fn new_source(&mut self) -> Option<OsSource> {
+        if self.config.use_sbrk && !self.sbrk_tried {
+            self.sbrk_tried = true;
+            if let Some(s) = Sbrk::new() {
+                return Some(OsSource::Brk(s));
+            }
+        }
+        REGION_SIZES
+            .iter()
+            .find_map(|&n| MmapRegion::reserve(n))
+            .map(OsSource::Region)
+    }
+
+    /// Serves a request with `f` from the first heap that can, creating one new heap if
+    /// none can.
+    fn alloc(
+        &mut self,
+        acct: &Accounting,
+        mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
+    ) -> Option<NonNull<u8>> {
+        for i in 0..self.count {
+            if self.full & (1 << i) != 0 {
+                continue;
+            }
+            let Some(h) = self.heap(i) else { continue };
+            if let Some(p) = f(h) {
+                self.grew(i, acct);
+                return Some(p);
+            }
+            self.full |= 1 << i;
+        }
+        if self.count >= MAX_HEAPS {
+            return None;
+        }
+        let src = self.new_source()?;
+        let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
+        h.set_corruption_hook(self.config.hook);
+        let r = f(&mut h);
+        let i = self.count;
+        if let Some(slot) = self.heaps.get_mut(i) {
+            *slot = Some(h);
+        }
+        self.count += 1;
+        self.grew(i, acct);
+        if r.is_none() {
+            self.full |= 1 << i;
+        }
+        r
+    }
+}
+
+/// The allocator state of an OS face. Lives in a `static` (all operations take
+/// `&'static self`, because the lock is registered for `fork` on first use).
+///
+/// ```
+/// use heapwise::{Config, Global};
+///
+/// static G: Global = Global::new(Config::DEFAULT);
+/// let p = G.malloc(100);
+/// assert!(!p.is_null() && p as usize % 16 == 0);
+/// let q = unsafe { G.realloc(p, 1000) };
+/// assert!(unsafe { G.usable_size(q) } >= 1000);
+/// unsafe { G.free(q) };
+/// G.check().unwrap();
+/// ```
+pub struct Global {
+    lock: FutexLock,
+    ready: AtomicU8,
+    inner: UnsafeCell<Inner>,
+    acct: Accounting,
+}
+
+// SAFETY: `inner` is only accessed with `lock` held; everything else is atomic.
+unsafe impl Sync for Global {}
+
+impl Global {
+    /// A new allocator state; nothing is mapped until the first request.
+    pub const fn new(config: Config) -> Self {
+        Global {
+            lock: FutexLock::new(),
+            ready: AtomicU8::new(0),
+            inner: UnsafeCell::new(Inner::new(config)),
+            acct: Accounting::new(),
+        }
+    }
+
+    /// The lock guarding the heaps (for faces that must order their own locks with it).
+    pub fn lock(&self) -> &FutexLock {
+        &self.lock
+    }
+
+    #[inline]
+    fn ensure_ready(&'static self) {
+        if self.ready.load(Ordering::Acquire) != 2 {
+            self.init();
+        }
+    }
+
+    #[cold]
+    fn init(&'static self) {
+        if self
+            .ready
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            fork::register(&self.lock, fork::RANK_HEAP);
+            self.ready.store(2, Ordering::Release);
+        }
+        // Otherwise another thread (or a recursive call from `pthread_atfork`) is
+        // registering: allocation works meanwhile.
+    }
+
+    #[inline]
+    fn with<R>(&'static self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        self.ensure_ready();
+        let _g = LockGuard::new(&self.lock);
+        // SAFETY: the lock is held, so this is the only reference to `inner`.
+        let inner = unsafe { &mut *self.inner.get() };
+        f(inner)
+    }
+
+    /// Replaces the configuration. Only possible before the first heap exists; returns
+    /// whether it was applied. Unlike every other operation it does not register the lock
+    /// for `fork` (which may allocate), so a face may call it from its own initialisation.
+    pub fn configure(&self, config: Config) -> bool {
+        let _g = LockGuard::new(&self.lock);
+        // SAFETY: the lock is held, so this is the only reference to `inner`.
+        let i = unsafe { &mut *self.inner.get() };
+        if i.count != 0 {
+            return false;
+        }
+        i.config = config;
+        true
+    }
+
+    /// The configured policy.
+    pub fn policy(&'static self) -> PolicyKind {
+        self.with(|i| i.config.policy)
+    }
+
+    fn large_alloc(&self, size: usize, align: usize) -> *mut u8 {
+        match large::alloc(size, align) {
+            Some(p) => {
+                // SAFETY: `p` is a live large block we just mapped.
+                self.acct.large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
+                p.as_ptr()
+            }
+            None => ptr::null_mut(),
+        }
+    }
+
+    /// Allocates `size` bytes, 16-byte aligned; null when out of memory or impossible.
+    /// `malloc(0)` gives a unique minimum block.
+    #[inline]
+    pub fn malloc(&'static self, size: usize) -> *mut u8 {
+        if size >= LARGE_THRESHOLD {
+            return self.large_alloc(size, ALIGN);
+        }
+        let acct = &self.acct;
+        self.with(|i| i.alloc(acct, |h| h.malloc(size)))
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// Allocates `n * size` zeroed bytes; null on overflow or lack of memory.
+    pub fn calloc(&'static self, n: usize, size: usize) -> *mut u8 {
+        let Some(total) = n.checked_mul(size) else {
+            return ptr::null_mut();
+        };
+        if total >= LARGE_THRESHOLD {
+            return self.large_alloc(total, ALIGN); // fresh mappings are zero
+        }
+        let acct = &self.acct;
+        self.with(|i| i.alloc(acct, |h| h.calloc(n, size)))
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// Allocates `size` bytes aligned to `align`; null if `align` is not a power of two or
+    /// memory is short.
+    pub fn aligned_alloc(&'static self, align: usize, size: usize) -> *mut u8 {
+        if !align.is_power_of_two() || align > large::MAX_LARGE {
+            return ptr::null_mut();
+        }
+        if align <= ALIGN {
+            return self.malloc(size);
+        }
+        match size.checked_add(align) {
+            Some(t) if t < LARGE_THRESHOLD => {
+                let acct = &self.acct;
+                self.with(|i| i.alloc(acct, |h| h.aligned_alloc(align, size)))
+                    .map_or(ptr::null_mut(), NonNull::as_ptr)
+            }
+            _ => self.large_alloc(size, align),
+        }
+    }
+
+    /// Releases `p` (null does nothing). A pointer that is neither a heap block nor a large
+    /// block goes to the corruption hook.
+    ///
+    /// # Safety
+    /// `p` must be null or a live block of this allocator.
+    pub unsafe fn free(&'static self, p: *mut u8) {
+        if p.is_null() {
+            return;
+        }
+        let hook = self.with(|inner| match inner.find(p) {
+            Some(i) => {
+                if let Some(h) = inner.heap(i) {
+                    // SAFETY: forwarded caller contract; `p` lies in heap `i`.
+                    unsafe { h.free(p) };
+                }
+                inner.full &= !(1 << i);
+                None
+            }
+            None => Some(inner.config.hook),
+        });
+        if let Some(hook) = hook {
+            // SAFETY: a pointer no heap contains must be a large block (caller contract);
+            // `free` checks its header first.
+            match unsafe { large::free(p) } {
+                Some(len) => self.acct.large_unmapped(len),
+                None => hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0)),
+            }
+        }
+    }
+
+    /// Resizes the block at `p` to at least `size` bytes (`size > 0`), keeping the first
+    /// `min(old, size)` bytes; null on failure, with `p` untouched. `realloc(null, n)` is
+    /// `malloc(n)`. Heap blocks are resized in place when the engine can; large blocks with
+    /// `mremap`.
+    ///
+    /// # Safety
+    /// `p` must be null or a live block of this allocator; after success only the returned
+    /// pointer may be used.
+    pub unsafe fn realloc(&'static self, p: *mut u8, size: usize) -> *mut u8 {
+        if p.is_null() {
+            return self.malloc(size);
+        }
+        let acct = &self.acct;
+        let r = self.with(|inner| {
+            let Some(i) = inner.find(p) else {
+                return Resize::NotHeap(inner.config.hook);
+            };
+            let Some(h) = inner.heap(i) else {
+                return Resize::Fail;
+            };
+            // SAFETY: forwarded caller contract; `p` lies in heap `i`.
+            unsafe {
+                if size >= LARGE_THRESHOLD {
+                    let u = h.usable_size(p);
+                    return match u {
+                        0 => Resize::Fail,
+                        u if u >= size => Resize::Done(p),
+                        u => Resize::Move(u),
+                    };
+                }
+                if let Some(q) = h.realloc(p, size) {
+                    inner.grew(i, acct);
+                    inner.full &= !(1 << i);
+                    return Resize::Done(q.as_ptr());
+                }
+                match h.usable_size(p) {
+                    0 => Resize::Fail,
+                    u => Resize::Move(u),
+                }
+            }
+        });
+        match r {
+            Resize::Done(q) => q,
+            Resize::Fail => ptr::null_mut(),
+            // SAFETY: forwarded caller contract.
+            Resize::Move(usable) => unsafe { self.move_block(p, usable, size) },
+            // SAFETY: forwarded caller contract.
+            Resize::NotHeap(hook) => unsafe { self.realloc_large(p, size, hook) },
+        }
+    }
+
+    /// Allocates `size` bytes elsewhere, copies, frees `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live block with `usable` usable bytes.
+    unsafe fn move_block(&'static self, p: *mut u8, usable: usize, size: usize) -> *mut u8 {
+        let q = self.malloc(size);
+        if !q.is_null() {
+            // SAFETY: both blocks are live and distinct; `min(usable, size)` bytes are
+            // inside each.
+            unsafe {
+                ptr::copy_nonoverlapping(p, q, usable.min(size));
+                self.free(p);
+            }
+        }
+        q
+    }
+
+    /// # Safety
+    /// `p` must be a live large block of this allocator.
+    unsafe fn realloc_large(&'static self, p: *mut u8, size: usize, hook: CorruptionHook) -> *mut u8 {
+        // SAFETY: forwarded caller contract (16 readable bytes before any block).
+        let usable = unsafe { large::usable_size(p) };
+        if usable == 0 {
+            hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0));
+            return ptr::null_mut();
+        }
+        if size >= LARGE_THRESHOLD / 2 {
+            // SAFETY: `p` is a live large block.
+            return match unsafe { large::realloc(p, size) } {
+                Some((q, old, new)) => {
+                    self.acct.large_remapped(old, new);
+                    q.as_ptr()
+                }
+                None => ptr::null_mut(),
+            };
+        }
+        // SAFETY: `p` is a live large block with `usable` bytes.
+        unsafe { self.move_block(p, usable, size) }
+    }
+
+    /// Usable bytes of the block at `p` (0 for null or a pointer that is no block).
+    ///
+    /// # Safety
+    /// `p` must be null or a live block of this allocator.
+    pub unsafe fn usable_size(&'static self, p: *const u8) -> usize {
+        if p.is_null() {
+            return 0;
+        }
+        let r = self.with(|inner| {
+            let i = inner.find(p)?;
+            // SAFETY: forwarded caller contract; `p` lies in heap `i`.
+            inner.heap(i).map(|h| unsafe { h.usable_size(p) })
+        });
+        match r {
+            Some(u) => u,
+            // SAFETY: forwarded caller contract.
+            None => unsafe { large::usable_size(p) },
+        }
+    }
+
+    /// Runs the engine's heap checker on every heap.
+    pub fn check(&'static self) -> Result<(), HeapError> {
+        self.with(|inner| {
+            for h in inner.heaps.iter().flatten() {
+                h.check()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`); the
+    /// heaps keep their size. Returns the bytes released.
+    pub fn trim(&'static self) -> usize {
+        let page = sys::page_size();
+        self.with(|inner| {
+            let mut released = 0;
+            for h in inner.heaps.iter().flatten() {
+                for b in h.blocks().filter(|b| !b.allocated) {
+                    // Keep the header, the free-list links and the footer intact.
+                    let lo = sys::round_up(b.addr + 64, page).unwrap_or(usize::MAX);
+                    let hi = (b.addr + b.size).saturating_sub(64) & !(page - 1);
+                    if lo < hi {
+                        // SAFETY: `[lo, hi)` is page-aligned and lies strictly inside a free
+                        // block of a private anonymous heap; the engine keeps nothing there.
+                        if unsafe { sys::discard(lo as *mut u8, hi - lo) } {
+                            released += hi - lo;
+                        }
+                    }
+                }
+            }
+            released
+        })
+    }
+
+    /// Adds `bytes` to the requested-bytes counter (faces that know request sizes call it
+    /// on every successful allocation).
+    #[inline]
+    pub fn note_requested(&self, bytes: usize) {
+        self.acct.requested_tracked.store(1, Ordering::Relaxed);
+        let now = self.acct.requested.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        raise_peak(&self.acct.peak_requested, now);
+    }
+
+    /// Subtracts `bytes` from the requested-bytes counter (on free).
+    #[inline]
+    pub fn note_released(&self, bytes: usize) {
+        self.acct.requested.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// A snapshot of the statistics (walks every heap: O(blocks)).
+    pub fn stats(&'static self) -> GlobalStats {
+        let a = &self.acct;
+        let (policy, heaps, sbrk_heaps, heap) = self.with(|inner| {
+            let mut sum = Stats::default();
+            let mut sbrk = 0;
+            for h in inner.heaps.iter().flatten() {
+                stats::add(&mut sum, &h.stats());
+                if matches!(h.source(), OsSource::Brk(_)) {
+                    sbrk += 1;
+                }
+            }
+            (inner.config.policy, inner.count, sbrk, sum)
+        });
+        let large_bytes = a.large_bytes.load(Ordering::Relaxed);
+        GlobalStats {
+            policy,
+            heaps,
+            sbrk_heaps,
+            heap,
+            large_allocs: a.large_allocs.load(Ordering::Relaxed),
+            large_frees: a.large_frees.load(Ordering::Relaxed),
+            large_reallocs: a.large_reallocs.load(Ordering::Relaxed),
+            large_blocks: a.large_blocks.load(Ordering::Relaxed),
+            large_bytes,
+            peak_large_bytes: a.peak_large_bytes.load(Ordering::Relaxed),
+            footprint_bytes: a.heap_bytes.load(Ordering::Relaxed) + large_bytes,
+            peak_footprint_bytes: a.peak_footprint.load(Ordering::Relaxed),
+            requested_bytes: a.requested.load(Ordering::Relaxed),
+            peak_requested_bytes: a.peak_requested.load(Ordering::Relaxed),
+            requested_tracked: a.requested_tracked.load(Ordering::Relaxed) != 0,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! [`FutexLock`]: a mutual-exclusion lock on a Linux futex that never allocates, usable in
+//! `static`s, with the `force_unlock` a forked child needs.
+//!
+//! The word holds 0 (unlocked), 1 (locked, nobody waiting) or 2 (locked, maybe waiters);
+//! the uncontended lock and unlock are one atomic operation each, and only contended paths
+//! make a `futex(2)` call (U. Drepper, "Futexes are tricky", mutex 2).
+//!
+//! Invariants: only the holder stores 0; a thread sleeps only while the word is 2, so an
+//! unlock that sees 2 wakes one sleeper. System calls preserve `errno`.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use heapwise_core::RawLock;
+
+use crate::sys::ErrnoGuard;
+
+/// A futex-based lock.
+///
+/// ```
+/// use heapwise::FutexLock;
+/// use heapwise_core::RawLock;
+///
+/// static L: FutexLock = FutexLock::new();
+/// L.lock();
+/// assert!(!L.try_lock());
+/// unsafe { L.unlock() };
+/// assert!(L.try_lock());
+/// unsafe { L.unlock() };
+/// ```
+#[derive(Debug)]
+pub struct FutexLock(AtomicU32);
+
+const SPINS: u32 = 100;
+
+impl FutexLock {
+    /// An unlocked lock.
+    pub const fn new() -> Self {
+        FutexLock(AtomicU32::new(0))
+    }
+
+    /// Takes the lock if it is free; `true` on success.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.0
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Whether the lock is held by someone.
+    pub fn is_locked(&self) -> bool {
+        self.0.load(Ordering::Relaxed) != 0
+    }
+
+    /// Makes the lock free whoever held it. For the child of `fork`, where the holder (a
+    /// thread of the parent) does not exist.
+    ///
+    /// # Safety
+    /// No thread of this process may hold or be waiting for the lock.
+    pub unsafe fn force_unlock(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+
+    #[cold]
+    fn lock_slow(&self) {
+        for _ in 0..SPINS {
+            core::hint::spin_loop();
+            if self.0.load(Ordering::Relaxed) == 0 && self.try_lock() {
+                return;
+            }
+        }
+        let _e = ErrnoGuard::new();
+        while self.0.swap(2, Ordering::Acquire) != 0 {
+            // SAFETY: FUTEX_WAIT reads the word atomically and sleeps only while it is 2;
+            // the pointer is to a live AtomicU32.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.0.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    2u32,
+                    core::ptr::null::<libc::timespec>(),
+                );
+            }
+        }
+    }
+
+    #[cold]
+    fn wake(&self) {
+        let _e = ErrnoGuard::new();
+        // SAFETY: FUTEX_WAKE on a live AtomicU32 has no memory effects.
+        unsafe {
+            libc::syscall(
+                libc::SYS_futex,
+                self.0.as_ptr(),
+                libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                1u32,
+            );
+        }
+    }
+}
+
+impl Default for FutexLock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// SAFETY: the word goes from 0 to non-zero only through a successful compare-exchange or
+// swap that observed 0, so one holder at a time.
+unsafe impl RawLock for FutexLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = FutexLock::new();
+
+    #[inline]
+    fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_slow();
+        }
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        if self.0.swap(0, Ordering::Release) == 2 {
+            self.wake();
+        }
+    }
+}
+
+/// Holds a [`FutexLock`] until dropped.
+pub struct LockGuard<'a>(&'a FutexLock);
+
+impl<'a> LockGuard<'a> {
+    /// Takes `lock`.
+    #[inline]
+    pub fn new(lock: &'a FutexLock) -> Self {
+        lock.lock();
+        LockGuard(lock)
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: a guard exists only while its lock is held by this thread.
+        unsafe { self.0.unlock() }
+    }
+}

@@ -1,0 +1,106 @@
+//! [`GlobalStats`]: the statistics of a whole OS allocator, the engine's per-heap
+//! [`Stats`] summed over its heaps plus large blocks, footprint and requested bytes, with
+//! the seed's measures (peak utilisation, external fragmentation).
+//!
+//! * **footprint** — heap bytes (`brk - start` of every heap) plus bytes mapped for large
+//!   blocks: the memory the allocator holds from the OS;
+//! * **requested bytes** — what the program asked for and has not freed, counted by the
+//!   face that knows the sizes (the Rust face always, from each `Layout`; the preload face
+//!   when statistics or tracing are on);
+//! * **peak utilisation** — `peak requested bytes / peak footprint` (the seed's
+//!   `max P_i / H_k`, with `H_k` the high-water mark of the footprint).
+
+use heapwise_core::{heap::Counters, PolicyKind, Stats};
+
+/// A snapshot of an OS allocator's statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GlobalStats {
+    /// The heaps' policy.
+    pub policy: PolicyKind,
+    /// Heaps in use (1 normally; more after an `sbrk` failure or a full region).
+    pub heaps: usize,
+    /// Heaps grown with `sbrk` (0 or 1).
+    pub sbrk_heaps: usize,
+    /// The engine's statistics summed over the heaps (largest free block: the maximum;
+    /// peak allocated bytes: the sum of the heaps' peaks).
+    pub heap: Stats,
+    /// Large blocks mapped so far.
+    pub large_allocs: u64,
+    /// Large blocks unmapped so far.
+    pub large_frees: u64,
+    /// Large blocks resized with `mremap`.
+    pub large_reallocs: u64,
+    /// Large blocks live now.
+    pub large_blocks: usize,
+    /// Bytes mapped for live large blocks.
+    pub large_bytes: usize,
+    /// High-water mark of `large_bytes`.
+    pub peak_large_bytes: usize,
+    /// Heap bytes plus large bytes now.
+    pub footprint_bytes: usize,
+    /// High-water mark of the footprint.
+    pub peak_footprint_bytes: usize,
+    /// Bytes requested and not yet freed (0 if not tracked).
+    pub requested_bytes: usize,
+    /// High-water mark of the requested bytes.
+    pub peak_requested_bytes: usize,
+    /// Whether requested bytes were tracked.
+    pub requested_tracked: bool,
+}
+
+impl GlobalStats {
+    /// Peak utilisation, `peak requested / peak footprint`; `None` when requested bytes were
+    /// not tracked or nothing was ever allocated.
+    pub fn peak_utilisation(&self) -> Option<f64> {
+        if !self.requested_tracked || self.peak_footprint_bytes == 0 {
+            return None;
+        }
+        Some(self.peak_requested_bytes as f64 / self.peak_footprint_bytes as f64)
+    }
+
+    /// External fragmentation of the heaps, `1 - largest free / free bytes`.
+    pub fn external_fragmentation(&self) -> f64 {
+        self.heap.external_fragmentation()
+    }
+
+    /// Every allocating call served (heap and large).
+    pub fn operations(&self) -> u64 {
+        let c = &self.heap.counters;
+        c.mallocs
+            + c.callocs
+            + c.reallocs
+            + c.aligned
+            + c.frees
+            + self.large_allocs
+            + self.large_frees
+            + self.large_reallocs
+    }
+}
+
+/// Adds heap `b`'s statistics into the running sum `a`.
+pub(crate) fn add(a: &mut Stats, b: &Stats) {
+    a.heap_bytes += b.heap_bytes;
+    a.fixed_overhead_bytes += b.fixed_overhead_bytes;
+    a.allocated_blocks += b.allocated_blocks;
+    a.allocated_bytes += b.allocated_bytes;
+    a.usable_bytes += b.usable_bytes;
+    a.free_blocks += b.free_blocks;
+    a.free_bytes += b.free_bytes;
+    a.largest_free = a.largest_free.max(b.largest_free);
+    a.peak_allocated_bytes += b.peak_allocated_bytes;
+    add_counters(&mut a.counters, &b.counters);
+}
+
+fn add_counters(a: &mut Counters, b: &Counters) {
+    a.mallocs += b.mallocs;
+    a.frees += b.frees;
+    a.reallocs += b.reallocs;
+    a.callocs += b.callocs;
+    a.aligned += b.aligned;
+    a.failures += b.failures;
+    a.errors += b.errors;
+    a.extensions += b.extensions;
+    a.alloc_blocks += b.alloc_blocks;
+    a.alloc_bytes += b.alloc_bytes;
+    a.peak_alloc_bytes += b.peak_alloc_bytes;
+}

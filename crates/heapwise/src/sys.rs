@@ -1,0 +1,171 @@
+//! Thin wrappers over the few OS calls heapwise makes: page size, anonymous mappings,
+//! protection changes, `mremap`, `madvise`, `errno` and writes to stderr.
+//!
+//! Invariant: no wrapper here allocates, and every wrapper leaves `errno` as it found it
+//! (an allocator that succeeds after an internal fallback must not leave a stale `ENOMEM`
+//! behind, and `free` must never change `errno`).
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+static PAGE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system page size (cached after the first call).
+#[inline]
+pub fn page_size() -> usize {
+    let p = PAGE.load(Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let s = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    let s = if s > 0 { s as usize } else { 4096 };
+    PAGE.store(s, Ordering::Relaxed);
+    s
+}
+
+/// Rounds `n` up to a multiple of `a` (a power of two); `None` on overflow.
+#[inline]
+pub fn round_up(n: usize, a: usize) -> Option<usize> {
+    Some(n.checked_add(a - 1)? & !(a - 1))
+}
+
+/// The calling thread's `errno`.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: `__errno_location` returns a valid pointer to the calling thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+#[inline]
+pub fn set_errno(e: i32) {
+    // SAFETY: `__errno_location` returns a valid pointer to the calling thread's errno.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// Restores `errno` to its value at construction when dropped.
+pub struct ErrnoGuard(i32);
+
+impl ErrnoGuard {
+    /// Saves the current `errno`.
+    #[inline]
+    pub fn new() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+
+impl Default for ErrnoGuard {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for ErrnoGuard {
+    #[inline]
+    fn drop(&mut self) {
+        set_errno(self.0)
+    }
+}
+
+/// Maps `len` bytes of private anonymous memory with protection `prot` (plus `extra`
+/// flags); `None` on failure.
+pub fn map_anon(len: usize, prot: i32, extra: i32) -> Option<NonNull<u8>> {
+    let _e = ErrnoGuard::new();
+    // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing
+    // memory.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | extra,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(p as *mut u8)
+    }
+}
+
+/// Unmaps `[p, p + len)`.
+///
+/// # Safety
+/// The range must be a mapping (or part of one) that nothing uses any more.
+pub unsafe fn unmap(p: *mut u8, len: usize) {
+    let _e = ErrnoGuard::new();
+    // SAFETY: the caller guarantees nothing uses the range.
+    unsafe { libc::munmap(p as *mut libc::c_void, len) };
+}
+
+/// Changes the protection of `[p, p + len)`; `false` on failure.
+///
+/// # Safety
+/// The range must be page-aligned and part of a mapping the caller owns; making it
+/// inaccessible must not break anyone using it.
+pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> bool {
+    let _e = ErrnoGuard::new();
+    // SAFETY: forwarded caller contract.
+    unsafe { libc::mprotect(p as *mut libc::c_void, len, prot) == 0 }
+}
+
+/// Resizes the mapping at `p` from `old` to `new` bytes, moving it if needed; `None` on
+/// failure (the old mapping is then unchanged).
+///
+/// # Safety
+/// `[p, p + old)` must be a whole mapping owned by the caller; after success the old range
+/// must no longer be used.
+pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
+    let _e = ErrnoGuard::new();
+    // SAFETY: forwarded caller contract.
+    let q = unsafe {
+        libc::mremap(
+            p as *mut libc::c_void,
+            old,
+            new,
+            libc::MREMAP_MAYMOVE,
+        )
+    };
+    if q == libc::MAP_FAILED {
+        None
+    } else {
+        NonNull::new(q as *mut u8)
+    }
+}
+
+/// Tells the kernel that the pages of `[p, p + len)` may be discarded (they read as zero
+/// afterwards); `false` on failure.
+///
+/// # Safety
+/// The range must be page-aligned, inside a private anonymous mapping the caller owns, and
+/// hold no data anyone needs.
+pub unsafe fn discard(p: *mut u8, len: usize) -> bool {
+    let _e = ErrnoGuard::new();
+    // SAFETY: forwarded caller contract.
+    unsafe { libc::madvise(p as *mut libc::c_void, len, libc::MADV_DONTNEED) == 0 }
+}
+
+/// Writes all of `bytes` to file descriptor `fd` with `write(2)`, retrying on short
+/// writes and `EINTR`; gives up silently on other errors.
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    let _e = ErrnoGuard::new();
+    while !bytes.is_empty() {
+        // SAFETY: `bytes` is a valid readable buffer of the given length.
+        let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+        if n > 0 {
+            bytes = bytes.get(n as usize..).unwrap_or(&[]);
+        } else if n < 0 && errno() == libc::EINTR {
+            continue;
+        } else {
+            return;
+        }
+    }
+}
+
+/// Writes `bytes` to standard error.
+pub fn write_stderr(bytes: &[u8]) {
+    write_all(2, bytes)
+}
