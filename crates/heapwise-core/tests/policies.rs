@@ -335,4 +335,5 @@ policy_suite! {
     explicit_addr_next => ExplicitAddrNext,
     explicit_addr_best => ExplicitAddrBest,
     segregated => Segregated,
+    compact => Compact,
 }
