@@ -110,6 +110,7 @@ impl Checked {
 /// One live block as the validator sees it.
 #[derive(Clone, Copy, Debug)]
 struct Live {
+    id: u32,
     ptr: NonNull<u8>,
     size: usize,
     seed: u64,
@@ -131,7 +132,8 @@ impl Validator {
         unsafe { std::slice::from_raw_parts_mut(b.ptr.as_ptr(), b.size) }
     }
 
-    fn verify(b: &Live, len: usize, id: u32, line: u32, when: &str) -> Result<(), Failure> {
+    fn verify(b: &Live, len: usize, line: u32, when: &str) -> Result<(), Failure> {
+        let id = b.id;
         let buf = &Self::payload_mut(b)[..len];
         match pattern::first_mismatch(buf, b.seed) {
             None => Ok(()),
@@ -229,6 +231,7 @@ where
                         .ok_or(Failure::OutOfMemory { line })?;
                     v.generation += 1;
                     let b = Live {
+                        id,
                         ptr: p,
                         size: op.size,
                         seed: pattern::seed(id, v.generation),
@@ -240,7 +243,7 @@ where
                     live_bytes += op.size;
                 }
                 (OpKind::Realloc, Some(old)) => {
-                    Validator::verify(&old, old.size, id, line, "before realloc")?;
+                    Validator::verify(&old, old.size, line, "before realloc")?;
                     v.forget(&old);
                     live_bytes -= old.size;
                     if op.size == 0 {
@@ -258,14 +261,14 @@ where
                         };
                         v.admit(a, q, op.size, id, line)?;
                         let kept = old.size.min(op.size);
-                        Validator::verify(&b, kept, id, line, "after realloc (contents lost)")?;
+                        Validator::verify(&b, kept, line, "after realloc (contents lost)")?;
                         pattern::fill(Validator::payload_mut(&b), kept, b.seed);
                         v.live[id as usize] = Some(b);
                         live_bytes += op.size;
                     }
                 }
                 (OpKind::Free, Some(old)) => {
-                    Validator::verify(&old, old.size, id, line, "at free")?;
+                    Validator::verify(&old, old.size, line, "at free")?;
                     v.forget(&old);
                     live_bytes -= old.size;
                     // SAFETY: `old.ptr` is live and came from `a`.
@@ -297,7 +300,7 @@ where
         check_engine(a, last)?;
         out.heap_bytes = a.heap_range().map(|(lo, hi)| hi - lo);
         for b in v.live.iter().flatten() {
-            Validator::verify(b, b.size, 0, last, "at the end of the trace")?;
+            Validator::verify(b, b.size, last, "at the end of the trace")?;
         }
         Ok(())
     })();

@@ -134,6 +134,27 @@ pub fn nice_step(max: f64, n: usize) -> f64 {
     m * mag
 }
 
+/// A byte axis step: a "nice" step counted in bytes, KiB, MiB or GiB (whichever unit
+/// `max` is in), so that labels read 256K, 512K, 768K rather than 488.3K.
+pub fn nice_bytes_step(max: f64, n: usize) -> f64 {
+    let unit = if max >= (1u64 << 30) as f64 {
+        (1u64 << 30) as f64
+    } else if max >= (1u64 << 20) as f64 {
+        (1u64 << 20) as f64
+    } else if max >= 1024.0 {
+        1024.0
+    } else {
+        1.0
+    };
+    let raw = max / unit / n.max(1) as f64;
+    let candidates = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+    let step = candidates
+        .into_iter()
+        .find(|&c| c >= raw)
+        .unwrap_or(1024.0);
+    (step * unit).max(1.0)
+}
+
 /// A byte count for an axis label: `512`, `4K`, `1.5M`.
 pub fn bytes_label(b: f64) -> String {
     let (v, unit) = if b >= (1u64 << 30) as f64 {

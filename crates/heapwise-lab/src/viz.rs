@@ -20,7 +20,7 @@ use heapwise_core::{BlockInfo, HeapLayout, PolicyKind};
 
 use crate::alloc::{EngineAllocator, HeapMemory, TraceAllocator};
 use crate::replay::{replay_checked_with, Checked, Failure};
-use crate::svg::{bytes_label, nice_step, Svg};
+use crate::svg::{bytes_label, nice_bytes_step, nice_step, Svg};
 use crate::trace::Trace;
 
 /// Colour of requested payload bytes.
@@ -138,8 +138,8 @@ pub fn render(trace: &Trace, policy: PolicyKind, snap: &Snapshot) -> String {
         .layout
         .map_or((0, 16), |l| (l.start, l.end.max(l.start + 16)));
     let total = end - start;
-    let rows_n = total.div_ceil(16).clamp(1, MAX_ROWS);
-    let per_row = total.div_ceil(rows_n).next_multiple_of(16).max(16);
+    // A power of two per row (at least 64 bytes), as few rows as fit in MAX_ROWS.
+    let per_row = total.div_ceil(MAX_ROWS).next_power_of_two().max(64);
     let rows_n = total.div_ceil(per_row);
     let rows = Rows {
         start,
@@ -200,7 +200,7 @@ pub fn render(trace: &Trace, policy: PolicyKind, snap: &Snapshot) -> String {
             &bytes_label((r * per_row) as f64),
         );
     }
-    let step = nice_step(per_row as f64, 8);
+    let step = nice_bytes_step(per_row as f64, 8);
     let mut t = 0.0;
     while t <= per_row as f64 + 0.5 {
         let x = LEFT + t / per_row as f64 * MAP_W;
@@ -263,7 +263,7 @@ fn sample(v: &[usize], n: usize) -> Vec<(usize, usize)> {
 fn draw_series(svg: &mut Svg, snap: &Snapshot, top: f64, h: f64) {
     svg.text(
         LEFT,
-        top - 30.0,
+        top - 36.0,
         13.0,
         "start",
         "(b) heap size and live payload after each request",
@@ -281,7 +281,7 @@ fn draw_series(svg: &mut Svg, snap: &Snapshot, top: f64, h: f64) {
     let y = |b: f64| top + h - b / ymax * h;
     svg.line(LEFT, top + h, LEFT + MAP_W, top + h, "#333", 1.0);
     svg.line(LEFT, top, LEFT, top + h, "#333", 1.0);
-    let step = nice_step(ymax, 5);
+    let step = nice_bytes_step(ymax, 5);
     let mut v = 0.0;
     while v <= ymax * 1.0001 {
         svg.line(LEFT - 4.0, y(v), LEFT + MAP_W, y(v), "#e6e6e6", 1.0);
@@ -316,19 +316,20 @@ fn draw_series(svg: &mut Svg, snap: &Snapshot, top: f64, h: f64) {
         "<line x1=\"{mx:.2}\" y1=\"{top:.2}\" x2=\"{mx:.2}\" y2=\"{:.2}\" stroke=\"#777\" stroke-dasharray=\"4 3\"/>\n",
         top + h
     ));
-    svg.rect(LEFT + 10.0, top + 8.0, 14.0, 3.0, "#c0392b", "legend", "");
-    svg.text(LEFT + 30.0, top + 13.0, 11.0, "start", "heap size (brk − start)");
-    svg.rect(LEFT + 200.0, top + 8.0, 14.0, 3.0, PAYLOAD, "legend", "");
+    let ly = top - 14.0;
+    svg.rect(LEFT + 10.0, ly - 5.0, 14.0, 3.0, "#c0392b", "legend", "");
+    svg.text(LEFT + 30.0, ly, 11.0, "start", "heap size (brk − start)");
+    svg.rect(LEFT + 200.0, ly - 5.0, 14.0, 3.0, PAYLOAD, "legend", "");
     svg.text(
         LEFT + 220.0,
-        top + 13.0,
+        ly,
         11.0,
         "start",
         "live payload (sum of requested sizes)",
     );
     svg.text(
         LEFT + 470.0,
-        top + 13.0,
+        ly,
         11.0,
         "start",
         "dashed: the moment of the heap map",

@@ -1,0 +1,327 @@
+//! The `heapwise` executable: behaviour, output and exit codes (assert_cmd).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use heapwise_core::PolicyKind;
+use heapwise_lab::trace::{Format, Trace};
+
+fn heapwise() -> Command {
+    Command::cargo_bin("heapwise").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+const SMALL: &str = "0\n3\n6\n1\na 0 100\na 1 2000\nf 0\na 2 50\nf 1\nf 2\n";
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn replay_prints_a_row_per_policy_and_a_summary() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(d.path(), "small.rep", SMALL);
+    let out = heapwise()
+        .args(["replay", "--repeat", "1"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = stdout(&out);
+    for p in PolicyKind::ALL {
+        assert!(
+            s.lines()
+                .any(|l| l.starts_with("small ") && l.contains(&format!(" {} ", p.name()))),
+            "no row for {p}:\n{s}"
+        );
+    }
+    assert!(s.contains("Summary (1 traces"));
+    assert!(s.lines().next().unwrap().starts_with("trace"));
+    // Piped: no progress bar, nothing on stderr.
+    assert!(out.stderr.is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn json_has_exactly_the_documented_schema() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(d.path(), "small.rep", SMALL);
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "1", "--policy", "segregated"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys = |o: &serde_json::Value| -> BTreeSet<String> {
+        o.as_object().unwrap().keys().cloned().collect()
+    };
+    let set = |k: &[&str]| -> BTreeSet<String> { k.iter().map(|s| s.to_string()).collect() };
+    assert_eq!(keys(&v), set(&["traces", "summary"]));
+    let traces = v["traces"].as_array().unwrap();
+    assert_eq!(traces.len(), 1);
+    let t = &traces[0];
+    assert_eq!(
+        keys(t),
+        set(&[
+            "trace",
+            "policy",
+            "ops",
+            "util",
+            "heap_bytes",
+            "internal_frag",
+            "external_frag",
+            "kops",
+            "system_kops",
+            "ok",
+            "error"
+        ])
+    );
+    assert_eq!(t["trace"], "small");
+    assert_eq!(t["policy"], "segregated");
+    assert_eq!(t["ops"], 6);
+    assert_eq!(t["ok"], true);
+    assert!(t["error"].is_null());
+    let util = t["util"].as_f64().unwrap();
+    let heap = t["heap_bytes"].as_u64().unwrap();
+    assert!((util - 2100.0 / heap as f64).abs() < 1e-12);
+    for k in ["internal_frag", "external_frag"] {
+        let x = t[k].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&x), "{k} = {x}");
+    }
+    assert!(t["kops"].as_f64().unwrap() > 0.0);
+    assert!(t["system_kops"].as_f64().unwrap() > 0.0);
+    let s = &v["summary"].as_array().unwrap()[0];
+    assert_eq!(
+        keys(s),
+        set(&["policy", "mean_util", "kops", "system_kops", "index"])
+    );
+    assert_eq!(s["mean_util"].as_f64().unwrap(), util);
+}
+
+#[test]
+fn malformed_trace_exits_2_with_file_line_reason() {
+    let d = tempfile::tempdir().unwrap();
+    let good = write(d.path(), "good.rep", SMALL);
+    let bad = write(d.path(), "bad.rep", "0 2 2 1\na 0 5\nq 0\n");
+    let out = heapwise()
+        .arg("replay")
+        .arg(&good)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("{}:3: unknown operation `q`", bad.display())
+    );
+}
+
+#[test]
+fn out_of_memory_is_reported_per_trace_and_other_traces_run() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "a-big.rep", "0 2 3 1\na 0 100\na 1 100000\nf 0\n");
+    write(d.path(), "b-small.rep", SMALL);
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "1", "--heap-limit", "16K"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["traces"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * PolicyKind::ALL.len());
+    for r in rows {
+        if r["trace"] == "a-big" {
+            assert_eq!(r["ok"], false);
+            assert_eq!(r["error"], "out of memory at line 3");
+            assert!(r["util"].is_null());
+        } else {
+            assert_eq!(r["trace"], "b-small");
+            assert_eq!(r["ok"], true, "{r}");
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    heapwise()
+        .args(["replay", "--policy", "no-such-policy", "x.rep"])
+        .assert()
+        .code(2);
+    heapwise().args(["replay"]).assert().code(2);
+    heapwise().args(["frobnicate"]).assert().code(2);
+    heapwise()
+        .args(["replay", "--heap-limit", "lots", "x.rep"])
+        .assert()
+        .code(2);
+    let out = heapwise()
+        .args(["replay", "/nonexistent/x.rep"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).starts_with("/nonexistent/x.rep:0: cannot read"));
+    heapwise().arg("--help").assert().code(0);
+}
+
+#[test]
+fn gen_is_deterministic_and_replayable() {
+    let d = tempfile::tempdir().unwrap();
+    for kind in ["churn", "two-size", "random", "realloc", "coalesce"] {
+        let a = d.path().join(format!("{kind}-a.rep"));
+        let b = d.path().join(format!("{kind}-b.rep"));
+        let c = d.path().join(format!("{kind}-c.rep"));
+        for (f, seed) in [(&a, "5"), (&b, "5"), (&c, "6")] {
+            heapwise()
+                .args(["gen", "--kind", kind, "--seed", seed, "--ops", "3000", "-o"])
+                .arg(f)
+                .assert()
+                .code(0);
+        }
+        let (ta, tb, tc) = (
+            std::fs::read(&a).unwrap(),
+            std::fs::read(&b).unwrap(),
+            std::fs::read(&c).unwrap(),
+        );
+        assert_eq!(ta, tb, "{kind}: same seed, same trace");
+        assert_ne!(ta, tc, "{kind}: another seed, another trace");
+        let t = Trace::read(&a, Format::Auto).unwrap();
+        assert_eq!(t.ops.len(), 3000);
+        assert_eq!(t.format, Format::Classic);
+    }
+    heapwise()
+        .args(["gen", "--kind", "nope", "-o", "/dev/null"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn bench_writes_the_table_and_the_report() {
+    let d = tempfile::tempdir().unwrap();
+    let out = heapwise()
+        .current_dir(d.path())
+        .args(["bench", "--ops", "400", "--repeat", "1", "--policy", "segregated,implicit-first"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let s = stdout(&out);
+    for kind in ["churn", "two-size", "random", "realloc", "coalesce"] {
+        assert!(s.lines().any(|l| l.starts_with(kind)), "{kind}:\n{s}");
+    }
+    let svg = std::fs::read_to_string(d.path().join("heapwise-report.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let bars = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("util"))
+        .count();
+    assert_eq!(bars, 2);
+    assert!(!svg.contains("<script"));
+}
+
+/// Finds `libheapwise.so` the way `heapwise` does.
+fn preload_library() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("HEAPWISE_LIB") {
+        return Some(PathBuf::from(p)).filter(|p| p.is_file());
+    }
+    let bin = assert_cmd::cargo::cargo_bin("heapwise");
+    Some(bin.parent()?.join("libheapwise.so")).filter(|p| p.is_file())
+}
+
+#[test]
+fn run_and_record_say_clearly_when_the_library_is_missing() {
+    for args in [
+        &["run", "--", "true"][..],
+        &["record", "-o", "/tmp/never.rep", "--", "true"][..],
+    ] {
+        let out = heapwise()
+            .env("HEAPWISE_LIB", "/nonexistent/libheapwise.so")
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("HEAPWISE_LIB is /nonexistent/libheapwise.so, which is not a file"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn run_forwards_the_exit_status_under_the_real_library() {
+    let Some(lib) = preload_library() else {
+        eprintln!("note: libheapwise.so not built beside heapwise; run/record test skipped");
+        return;
+    };
+    heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["run", "--policy", "implicit-first", "--", "sh", "-c", "exit 3"])
+        .assert()
+        .code(3);
+    heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["run", "--stats", "--", "sh", "-c", "test \"$HEAPWISE_STATS\" = 1"])
+        .assert()
+        .code(0);
+}
+
+#[test]
+fn record_writes_a_trace_replay_can_read() {
+    let Some(lib) = preload_library() else {
+        eprintln!("note: libheapwise.so not built beside heapwise; record test skipped");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("ls.rep");
+    heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["record", "-o"])
+        .arg(&f)
+        .args(["--", "ls", "/"])
+        .assert()
+        .code(0);
+    let t = Trace::read(&f, Format::Auto).unwrap();
+    assert!(!t.ops.is_empty());
+    heapwise()
+        .args(["replay", "--repeat", "1", "--policy", "segregated"])
+        .arg(&f)
+        .assert()
+        .code(0);
+}
+
+/// The CS:APP short traces under every policy (the long ones are exercised by the release
+/// build, not by `cargo test`). Skipped when `../shared` is absent.
+#[test]
+fn csapp_short_traces_replay_under_every_policy() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces/csapp");
+    if !dir.is_dir() {
+        eprintln!("note: {} absent, test skipped", dir.display());
+        return;
+    }
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "1"])
+        .arg(dir.join("short1-bal.rep"))
+        .arg(dir.join("short2-bal.rep"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["traces"].as_array().unwrap();
+    assert_eq!(rows.len(), 2 * PolicyKind::ALL.len());
+    for r in rows {
+        assert_eq!(r["ok"], true, "{r}");
+        let peak = if r["trace"] == "short1-bal" { 8144.0 } else { 18314.0 };
+        let heap = r["heap_bytes"].as_f64().unwrap();
+        assert!((r["util"].as_f64().unwrap() - peak / heap).abs() < 1e-12);
+    }
+}

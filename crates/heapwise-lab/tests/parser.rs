@@ -1,0 +1,150 @@
+//! The trace parser on good files (both header variants, detection, directories) and on
+//! every kind of malformed input, which must give `file:line: reason`.
+
+use std::path::{Path, PathBuf};
+
+use heapwise_lab::trace::{expand_paths, Format, OpKind, Trace};
+
+fn parse(text: &str) -> Result<Trace, String> {
+    Trace::parse(Path::new("t.rep"), text, Format::Auto).map_err(|e| e.to_string())
+}
+
+fn err(text: &str) -> String {
+    parse(text).expect_err("must be rejected")
+}
+
+#[test]
+fn classic_header() {
+    let t = parse("20000\n3\n6\n1\na 0 10\na 1 20\nr 0 40\nf 1\na 2 5\nf 0\n").unwrap();
+    assert_eq!(t.format, Format::Classic);
+    assert_eq!((t.num_ids, t.weight, t.ops.len()), (3, 1, 6));
+    assert_eq!(t.ops[2].kind, OpKind::Realloc);
+    assert_eq!((t.ops[2].id, t.ops[2].size, t.ops[2].line), (0, 40, 7));
+    assert_eq!(t.ops[3].kind, OpKind::Free);
+    // 10 + 20, then 40 + 20 = 60 after the realloc.
+    assert_eq!(t.peak_live().bytes, 60);
+    assert_eq!(t.name, "t");
+}
+
+#[test]
+fn new_header_is_detected() {
+    // weight, ids, ops, peak live payload.
+    let t = parse("1\n2\n4\n30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap();
+    assert_eq!(t.format, Format::New);
+    assert_eq!(t.weight, 1);
+    // A weight of 0 first and a large last number: still the new variant.
+    assert_eq!(parse("0 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::New);
+    // Both numbers large: the last one equal to the body's peak means new...
+    assert_eq!(parse("7 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::New);
+    // ...and anything else classic.
+    assert_eq!(parse("7 2 4 31\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::Classic);
+}
+
+#[test]
+fn format_can_be_forced() {
+    let text = "1\n2\n4\n30\na 0 10\na 1 20\nf 0\nf 1\n";
+    let t = Trace::parse(Path::new("t.rep"), text, Format::Classic).unwrap();
+    assert_eq!((t.format, t.weight), (Format::Classic, 30));
+}
+
+#[test]
+fn header_may_share_lines_and_blank_lines_are_skipped() {
+    let t = parse("0 2 2 1\n\na 0 5\n\nf 0\n\n").unwrap();
+    assert_eq!(t.ops.len(), 2);
+    assert_eq!(t.ops[1].line, 5);
+}
+
+#[test]
+fn malformed_inputs_name_file_line_and_reason() {
+    let cases: &[(&str, &str)] = &[
+        ("0 2 2 1\na 0 5\nx 0\n", "t.rep:3: unknown operation `x`"),
+        ("0 2 2 1\na 2 5\nf 2\n", "t.rep:2: id 2 out of range (header says 2 ids)"),
+        ("0 2 2 1\na 0 5\nf 1\n", "t.rep:3: free of id 1, which is not live"),
+        ("0 2 3 1\na 0 5\nf 0\nf 0\n", "t.rep:4: free of id 0, which is not live"),
+        ("0 2 2 1\na 0 5\na 0 6\n", "t.rep:3: allocation of id 0, which is live"),
+        ("0 2 3 1\na 0 5\nf 0\n", "t.rep:3: header says 3 operations, the file has 2"),
+        ("0 2 1 1\na 0 5\nf 0\n", "t.rep:3: more requests than the header's 1 operations"),
+        ("0 2 2 1\na zero 5\nf 0\n", "t.rep:2: id `zero` is not a non-negative number"),
+        ("0 2 2 1\na 0 -5\nf 0\n", "t.rep:2: size `-5` is not a non-negative number"),
+        ("0 2 2 1\na 0 5x\nf 0\n", "t.rep:2: size `5x` is not a non-negative number"),
+        (
+            "0 2 2 1\na 0 99999999999999999999999\nf 0\n",
+            "t.rep:2: size 99999999999999999999999 cannot be represented",
+        ),
+        ("0 2 2 1\na 0\nf 0\n", "t.rep:2: `a` needs a size"),
+        ("0 2 2 1\na 0 5 7\nf 0\n", "t.rep:2: unexpected `7` after the request"),
+        ("0 2 2 1\nf\n", "t.rep:2: `f` needs an id"),
+        ("0 2\n", "t.rep:1: header: expected 4 numbers, found 2"),
+        ("0 two 2 1\n", "t.rep:1: header: expected a non-negative number, found `two`"),
+        ("", "t.rep:1: header: expected 4 numbers, found 0"),
+    ];
+    for (text, want) in cases {
+        assert_eq!(&err(text), want, "input {text:?}");
+    }
+}
+
+#[test]
+fn a_size_larger_than_isize_max_is_rejected_but_a_huge_one_is_not() {
+    let max = isize::MAX as u64;
+    assert!(parse(&format!("0 1 2 1\na 0 {max}\nf 0\n")).is_ok());
+    let e = err(&format!("0 1 2 1\na 0 {}\nf 0\n", max + 1));
+    assert!(e.ends_with("cannot be represented"), "{e}");
+}
+
+#[test]
+fn directories_mean_their_rep_files_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in ["b.rep", "a.rep", "c.txt"] {
+        std::fs::write(dir.path().join(n), "0 1 2 1\na 0 1\nf 0\n").unwrap();
+    }
+    let files = expand_paths(&[dir.path().to_path_buf()]).unwrap();
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["a.rep", "b.rep"]);
+    let empty = tempfile::tempdir().unwrap();
+    let e = expand_paths(&[empty.path().to_path_buf()]).unwrap_err();
+    assert!(e.to_string().ends_with(":0: directory holds no *.rep files"));
+}
+
+#[test]
+fn unreadable_file_is_an_error_not_a_panic() {
+    let e = Trace::read(Path::new("/nonexistent/x.rep"), Format::Auto).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/x.rep:0: cannot read"));
+}
+
+/// The CS:APP traces (skipped when `../shared` is absent): all parse, the classic header is
+/// detected, and the counts match the table in the traces' README.
+#[test]
+fn csapp_traces_parse_with_their_documented_counts() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces/csapp");
+    if !dir.is_dir() {
+        eprintln!("note: {} absent, test skipped", dir.display());
+        return;
+    }
+    let want: &[(&str, usize, usize)] = &[
+        ("amptjp-bal", 5694, 2012279),
+        ("binary-bal", 12000, 1152000),
+        ("binary2-bal", 24000, 576000),
+        ("cccp-bal", 5848, 1679165),
+        ("coalescing-bal", 14400, 8190),
+        ("cp-decl-bal", 6648, 3165325),
+        ("expr-bal", 5380, 3421135),
+        ("random-bal", 4800, 15612491),
+        ("random2-bal", 4800, 14432586),
+        ("realloc-bal", 14401, 615040),
+        ("realloc2-bal", 14401, 28119),
+        ("short1-bal", 12, 8144),
+        ("short2-bal", 12, 18314),
+    ];
+    let files = expand_paths(&[dir]).unwrap();
+    assert_eq!(files.len(), want.len());
+    for (f, &(name, ops, peak)) in files.iter().zip(want) {
+        let t = Trace::read(f, Format::Auto).unwrap();
+        assert_eq!(t.name, name);
+        assert_eq!(t.format, Format::Classic, "{name}");
+        assert_eq!(t.ops.len(), ops, "{name}");
+        assert_eq!(t.peak_live().bytes, peak, "{name}");
+    }
+}
