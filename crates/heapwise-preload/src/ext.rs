@@ -253,15 +253,7 @@ pub extern "C" fn heapwise_check() -> c_int {
 #[no_mangle]
 pub extern "C" fn heapwise_policy_name() -> *const c_char {
     ensure_init();
-    let k = GLOBAL.policy();
-    // Names are static; find the NUL-terminated copy.
-    let i = heapwise_core::PolicyKind::ALL
-        .iter()
-        .position(|&p| p == k)
-        .unwrap_or(0);
-    POLICY_CNAMES
-        .get(i)
-        .map_or(c"segregated".as_ptr(), |c| c.as_ptr())
+    crate::policy_cname()
 }
 
 /// The statistics summary (three lines) written to file descriptor `fd`.
@@ -269,34 +261,4 @@ pub extern "C" fn heapwise_policy_name() -> *const c_char {
 pub extern "C" fn heapwise_print_stats(fd: c_int) {
     ensure_init();
     report::print(fd);
-}
-
-/// NUL-terminated policy names, in the order of `PolicyKind::ALL` (checked by a test).
-const POLICY_CNAMES: [&core::ffi::CStr; 13] = [
-    c"implicit-first",
-    c"implicit-next",
-    c"implicit-best",
-    c"implicit-first-deferred",
-    c"implicit-next-deferred",
-    c"implicit-best-deferred",
-    c"explicit-lifo-first",
-    c"explicit-lifo-next",
-    c"explicit-lifo-best",
-    c"explicit-addr-first",
-    c"explicit-addr-next",
-    c"explicit-addr-best",
-    c"segregated",
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn c_policy_names_match_the_engine() {
-        assert_eq!(POLICY_CNAMES.len(), heapwise_core::PolicyKind::ALL.len());
-        for (c, k) in POLICY_CNAMES.iter().zip(heapwise_core::PolicyKind::ALL) {
-            assert_eq!(c.to_str().unwrap(), k.name());
-        }
-    }
 }

@@ -35,6 +35,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+use core::cell::UnsafeCell;
+use core::ffi::c_char;
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use hw::{Config, Global};
@@ -63,6 +65,23 @@ pub(crate) static STATS_AT_EXIT: AtomicBool = AtomicBool::new(false);
 /// 0: not initialised, 1: initialising, 2: done.
 static INIT: AtomicU8 = AtomicU8::new(0);
 
+/// Longest policy name kept for `heapwise_policy_name` (names are far shorter).
+const NAME_MAX: usize = 63;
+
+/// The policy's name, NUL-terminated; written once during initialisation, read-only after.
+struct PolicyName(UnsafeCell<[u8; NAME_MAX + 1]>);
+
+// SAFETY: written only by the initialising thread before `INIT` is set to 2 (release), and
+// read only after `ensure_init` observed 2 (acquire).
+unsafe impl Sync for PolicyName {}
+
+static POLICY_NAME: PolicyName = PolicyName(UnsafeCell::new([0; NAME_MAX + 1]));
+
+/// The configured policy's name as a C string (valid after initialisation).
+pub(crate) fn policy_cname() -> *const c_char {
+    POLICY_NAME.0.get() as *const c_char
+}
+
 /// Makes sure the options were read (cheap after the first call).
 #[inline]
 pub(crate) fn ensure_init() {
@@ -85,6 +104,15 @@ fn init_slow() {
         return;
     }
     let o = options::read();
+    // SAFETY: only this thread (the initialiser) writes the name, before INIT becomes 2.
+    unsafe {
+        let buf = &mut *POLICY_NAME.0.get();
+        let name = o.policy.name().as_bytes();
+        let n = name.len().min(NAME_MAX);
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), name.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+    }
     GLOBAL.configure(Config {
         policy: o.policy,
         use_sbrk: true,

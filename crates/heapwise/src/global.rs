@@ -7,9 +7,9 @@
 //!   the policy of [`Config`]. The first heap is at the program break when
 //!   [`Config::use_sbrk`] is set (the preload face), otherwise in a reserved region. When a
 //!   heap cannot serve a request (its source refuses to grow: `sbrk` failed, the break was
-//!   moved by someone else, the region is full), it is marked *full* and a new heap over a
-//!   fresh [`MmapRegion`] is created: the fallback from `brk` to `mmap`. A heap stops being
-//!   full when a block is freed into it. A pointer is freed into the heap whose
+//!   moved by someone else, the region is full), requests of that size or more skip it and
+//!   a new heap over a fresh [`MmapRegion`] is created: the fallback from `brk` to `mmap`. A
+//!   heap takes every size again when a block is freed into it. A pointer is freed into the heap whose
 //!   `[first, brk)` contains it.
 //! * **Large blocks** — requests of [`LARGE_THRESHOLD`] bytes or more bypass the heaps and
 //!   the lock (see [`crate::large`]).
@@ -21,8 +21,8 @@
 //! heaps under the lock.
 //!
 //! Invariants: `Inner` is touched only with the lock held; `sizes[i]` is the heap size of
-//! heap `i` last accounted into `heap_bytes`; a bit `i` of `full` is only set for a heap
-//! that just failed a request.
+//! heap `i` last accounted into `heap_bytes`; `refused[i]` is `usize::MAX` or the size of a
+//! request heap `i` failed with no free into it since.
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
@@ -81,7 +81,9 @@ struct Inner {
     heaps: [Option<AnyHeap<OsSource>>; MAX_HEAPS],
     sizes: [usize; MAX_HEAPS],
     count: usize,
-    full: u32,
+    /// `refused[i]`: the smallest request heap `i` failed since its last free
+    /// (`usize::MAX` when none): larger requests skip it.
+    refused: [usize; MAX_HEAPS],
     sbrk_tried: bool,
 }
 
@@ -168,7 +170,7 @@ impl Inner {
             heaps: [const { None }; MAX_HEAPS],
             sizes: [0; MAX_HEAPS],
             count: 0,
-            full: 0,
+            refused: [usize::MAX; MAX_HEAPS],
             sbrk_tried: false,
         }
     }
@@ -215,15 +217,30 @@ impl Inner {
             .map(OsSource::Region)
     }
 
-    /// Serves a request with `f` from the first heap that can, creating one new heap if
-    /// none can.
+    /// A block was freed into heap `i`: it may serve any request again.
+    fn freed_into(&mut self, i: usize) {
+        if let Some(r) = self.refused.get_mut(i) {
+            *r = usize::MAX;
+        }
+    }
+
+    /// Heap `i` failed a request of `size` bytes.
+    fn refuse(&mut self, i: usize, size: usize) {
+        if let Some(r) = self.refused.get_mut(i) {
+            *r = (*r).min(size);
+        }
+    }
+
+    /// Serves a request of `size` bytes (payload plus alignment slack) with `f` from the
+    /// first heap that can, creating one new heap if none can.
     fn alloc(
         &mut self,
         acct: &Accounting,
+        size: usize,
         mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
     ) -> Option<NonNull<u8>> {
         for i in 0..self.count {
-            if self.full & (1 << i) != 0 {
+            if self.refused.get(i).is_some_and(|&r| size >= r) {
                 continue;
             }
             let Some(h) = self.heap(i) else { continue };
@@ -231,7 +248,7 @@ impl Inner {
                 self.grew(i, acct);
                 return Some(p);
             }
-            self.full |= 1 << i;
+            self.refuse(i, size);
         }
         if self.count >= MAX_HEAPS {
             return None;
@@ -247,7 +264,7 @@ impl Inner {
         self.count += 1;
         self.grew(i, acct);
         if r.is_none() {
-            self.full |= 1 << i;
+            self.refuse(i, size);
         }
         r
     }
@@ -361,7 +378,7 @@ impl Global {
             return self.large_alloc(size, ALIGN);
         }
         let acct = &self.acct;
-        self.with(|i| i.alloc(acct, |h| h.malloc(size)))
+        self.with(|i| i.alloc(acct, size, |h| h.malloc(size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
@@ -374,7 +391,7 @@ impl Global {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
         }
         let acct = &self.acct;
-        self.with(|i| i.alloc(acct, |h| h.calloc(n, size)))
+        self.with(|i| i.alloc(acct, total, |h| h.calloc(n, size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
@@ -390,7 +407,7 @@ impl Global {
         match size.checked_add(align) {
             Some(t) if t < LARGE_THRESHOLD => {
                 let acct = &self.acct;
-                self.with(|i| i.alloc(acct, |h| h.aligned_alloc(align, size)))
+                self.with(|i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
                     .map_or(ptr::null_mut(), NonNull::as_ptr)
             }
             _ => self.large_alloc(size, align),
@@ -412,7 +429,7 @@ impl Global {
                     // SAFETY: forwarded caller contract; `p` lies in heap `i`.
                     unsafe { h.free(p) };
                 }
-                inner.full &= !(1 << i);
+                inner.freed_into(i);
                 None
             }
             None => Some(inner.config.hook),
@@ -459,7 +476,7 @@ impl Global {
                 }
                 if let Some(q) = h.realloc(p, size) {
                     inner.grew(i, acct);
-                    inner.full &= !(1 << i);
+                    inner.freed_into(i);
                     return Resize::Done(q.as_ptr());
                 }
                 match h.usable_size(p) {
