@@ -339,11 +339,7 @@ mod tests {
                 let text = t.to_classic();
                 let back = Trace::parse("g.rep".as_ref(), &text, crate::trace::Format::Auto)
                     .unwrap_or_else(|e| panic!("{k} {n}: {e}"));
-                let allocs = back
-                    .ops
-                    .iter()
-                    .filter(|o| o.kind == OpKind::Alloc)
-                    .count();
+                let allocs = back.ops.iter().filter(|o| o.kind == OpKind::Alloc).count();
                 let frees = back.ops.iter().filter(|o| o.kind == OpKind::Free).count();
                 assert_eq!(allocs, frees, "{k} balanced");
                 assert_eq!(generate(k, 42, n), t);

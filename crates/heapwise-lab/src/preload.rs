@@ -39,7 +39,11 @@ pub fn find_library() -> Result<PathBuf, String> {
 
 /// Runs `cmd` with the library preloaded and the extra environment `env`; returns the
 /// exit status to forward, or a message (exit 2) when the command cannot be started.
-pub fn run_preloaded(lib: &Path, cmd: &[OsString], env: &[(&str, OsString)]) -> Result<i32, String> {
+pub fn run_preloaded(
+    lib: &Path,
+    cmd: &[OsString],
+    env: &[(&str, OsString)],
+) -> Result<i32, String> {
     let (prog, args) = cmd.split_first().ok_or("no command given")?;
     let mut preload = lib.as_os_str().to_os_string();
     if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {

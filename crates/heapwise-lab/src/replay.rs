@@ -125,16 +125,19 @@ struct Validator {
 }
 
 impl Validator {
-    fn payload_mut(b: &Live) -> &mut [u8] {
+    /// Writes the block's pattern over its payload from byte `from` on.
+    fn fill(b: &Live, from: usize) {
         // SAFETY: `b.ptr` is a live payload of at least `b.size` bytes handed out by the
-        // allocator under test, which nothing else reads or writes while the replayer
-        // holds this slice (the allocator is not called during its lifetime).
-        unsafe { std::slice::from_raw_parts_mut(b.ptr.as_ptr(), b.size) }
+        // allocator under test; nothing else reads or writes it while this slice exists
+        // (the allocator is not called during its lifetime).
+        let buf = unsafe { std::slice::from_raw_parts_mut(b.ptr.as_ptr(), b.size) };
+        pattern::fill(buf, from, b.seed);
     }
 
     fn verify(b: &Live, len: usize, line: u32, when: &str) -> Result<(), Failure> {
         let id = b.id;
-        let buf = &Self::payload_mut(b)[..len];
+        // SAFETY: as in `fill`; `len <= b.size`.
+        let buf = unsafe { std::slice::from_raw_parts(b.ptr.as_ptr(), len.min(b.size)) };
         match pattern::first_mismatch(buf, b.seed) {
             None => Ok(()),
             Some(off) => Err(Failure::Violation {
@@ -226,9 +229,7 @@ where
             let slot = v.live[id as usize];
             match (op.kind, slot) {
                 (OpKind::Alloc, _) | (OpKind::Realloc, None) => {
-                    let p = a
-                        .malloc(op.size)
-                        .ok_or(Failure::OutOfMemory { line })?;
+                    let p = a.malloc(op.size).ok_or(Failure::OutOfMemory { line })?;
                     v.generation += 1;
                     let b = Live {
                         id,
@@ -238,7 +239,7 @@ where
                         line,
                     };
                     v.admit(a, p, op.size, id, line)?;
-                    pattern::fill(Validator::payload_mut(&b), 0, b.seed);
+                    Validator::fill(&b, 0);
                     v.live[id as usize] = Some(b);
                     live_bytes += op.size;
                 }
@@ -262,7 +263,7 @@ where
                         v.admit(a, q, op.size, id, line)?;
                         let kept = old.size.min(op.size);
                         Validator::verify(&b, kept, line, "after realloc (contents lost)")?;
-                        pattern::fill(Validator::payload_mut(&b), kept, b.seed);
+                        Validator::fill(&b, kept);
                         v.live[id as usize] = Some(b);
                         live_bytes += op.size;
                     }

@@ -147,11 +147,10 @@ pub fn nice_bytes_step(max: f64, n: usize) -> f64 {
         1.0
     };
     let raw = max / unit / n.max(1) as f64;
-    let candidates = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
-    let step = candidates
-        .into_iter()
-        .find(|&c| c >= raw)
-        .unwrap_or(1024.0);
+    let candidates = [
+        0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+    ];
+    let step = candidates.into_iter().find(|&c| c >= raw).unwrap_or(1024.0);
     (step * unit).max(1.0)
 }
 

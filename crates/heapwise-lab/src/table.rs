@@ -55,8 +55,17 @@ fn layout(rows: &[Vec<String>], left_cols: usize, gap_before: &[usize]) -> Strin
 /// The whole report as text.
 pub fn render(report: &Report) -> String {
     let mut rows = vec![[
-        "trace", "policy", "ops", "util", "heap", "int.frag", "ext.frag", "Kops/s", "sys Kops/s",
-        "vs sys", "status",
+        "trace",
+        "policy",
+        "ops",
+        "util",
+        "heap",
+        "int.frag",
+        "ext.frag",
+        "Kops/s",
+        "sys Kops/s",
+        "vs sys",
+        "status",
     ]
     .map(String::from)
     .to_vec()];
@@ -91,9 +100,16 @@ pub fn render(report: &Report) -> String {
             .collect::<std::collections::BTreeSet<_>>()
             .len()
     ));
-    let mut s = vec![["policy", "mean util", "Kops/s", "sys Kops/s", "vs sys", "index"]
-        .map(String::from)
-        .to_vec()];
+    let mut s = vec![[
+        "policy",
+        "mean util",
+        "Kops/s",
+        "sys Kops/s",
+        "vs sys",
+        "index",
+    ]
+    .map(String::from)
+    .to_vec()];
     for r in &report.summary {
         s.push(vec![
             r.policy.clone(),

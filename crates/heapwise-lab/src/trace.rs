@@ -165,8 +165,12 @@ impl Trace {
                 format!("header: expected 4 numbers, found {got}"),
             ));
         }
-        let num_ids = u32::try_from(header[1])
-            .map_err(|_| err(header_line, format!("header: {} ids is too many", header[1])))?;
+        let num_ids = u32::try_from(header[1]).map_err(|_| {
+            err(
+                header_line,
+                format!("header: {} ids is too many", header[1]),
+            )
+        })?;
         let num_ops = header[2];
         let mut ops = Vec::with_capacity(num_ops.min(1 << 24) as usize);
         let mut live = vec![false; num_ids as usize];

@@ -181,7 +181,10 @@ pub fn render(trace: &Trace, policy: PolicyKind, snap: &Snapshot) -> String {
     // Legend.
     let legend = [
         (PAYLOAD, "allocated payload (requested bytes)"),
-        (OVERHEAD, "overhead (header, padding, rounding, fixed parts)"),
+        (
+            OVERHEAD,
+            "overhead (header, padding, rounding, fixed parts)",
+        ),
         (FREE, "free block"),
     ];
     let mut lx = LEFT;
@@ -205,7 +208,13 @@ pub fn render(trace: &Trace, policy: PolicyKind, snap: &Snapshot) -> String {
     while t <= per_row as f64 + 0.5 {
         let x = LEFT + t / per_row as f64 * MAP_W;
         svg.line(x, rows.top - 8.0, x, rows.top - 2.0, "#555", 1.0);
-        svg.text(x, rows.top - 10.0, 9.0, "middle", &format!("+{}", bytes_label(t)));
+        svg.text(
+            x,
+            rows.top - 10.0,
+            9.0,
+            "middle",
+            &format!("+{}", bytes_label(t)),
+        );
         t += step;
     }
     // Fixed overhead: the whole range first, blocks drawn over it.
@@ -291,7 +300,13 @@ fn draw_series(svg: &mut Svg, snap: &Snapshot, top: f64, h: f64) {
     let xstep = nice_step(n as f64, 8).max(1.0);
     let mut i = 0.0;
     while i <= n as f64 {
-        svg.text(x(i as usize), top + h + 14.0, 10.0, "middle", &format!("{i:.0}"));
+        svg.text(
+            x(i as usize),
+            top + h + 14.0,
+            10.0,
+            "middle",
+            &format!("{i:.0}"),
+        );
         i += xstep;
     }
     svg.text(

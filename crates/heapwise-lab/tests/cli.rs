@@ -56,7 +56,14 @@ fn json_has_exactly_the_documented_schema() {
     let d = tempfile::tempdir().unwrap();
     let f = write(d.path(), "small.rep", SMALL);
     let out = heapwise()
-        .args(["replay", "--json", "--repeat", "1", "--policy", "segregated"])
+        .args([
+            "replay",
+            "--json",
+            "--repeat",
+            "1",
+            "--policy",
+            "segregated",
+        ])
         .arg(&f)
         .output()
         .unwrap();
@@ -210,7 +217,15 @@ fn bench_writes_the_table_and_the_report() {
     let d = tempfile::tempdir().unwrap();
     let out = heapwise()
         .current_dir(d.path())
-        .args(["bench", "--ops", "400", "--repeat", "1", "--policy", "segregated,implicit-first"])
+        .args([
+            "bench",
+            "--ops",
+            "400",
+            "--repeat",
+            "1",
+            "--policy",
+            "segregated,implicit-first",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -250,7 +265,8 @@ fn run_and_record_say_clearly_when_the_library_is_missing() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2));
         assert!(
-            stderr(&out).contains("HEAPWISE_LIB is /nonexistent/libheapwise.so, which is not a file"),
+            stderr(&out)
+                .contains("HEAPWISE_LIB is /nonexistent/libheapwise.so, which is not a file"),
             "{}",
             stderr(&out)
         );
@@ -265,12 +281,27 @@ fn run_forwards_the_exit_status_under_the_real_library() {
     };
     heapwise()
         .env("HEAPWISE_LIB", &lib)
-        .args(["run", "--policy", "implicit-first", "--", "sh", "-c", "exit 3"])
+        .args([
+            "run",
+            "--policy",
+            "implicit-first",
+            "--",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
         .assert()
         .code(3);
     heapwise()
         .env("HEAPWISE_LIB", &lib)
-        .args(["run", "--stats", "--", "sh", "-c", "test \"$HEAPWISE_STATS\" = 1"])
+        .args([
+            "run",
+            "--stats",
+            "--",
+            "sh",
+            "-c",
+            "test \"$HEAPWISE_STATS\" = 1",
+        ])
         .assert()
         .code(0);
 }
@@ -320,7 +351,11 @@ fn csapp_short_traces_replay_under_every_policy() {
     assert_eq!(rows.len(), 2 * PolicyKind::ALL.len());
     for r in rows {
         assert_eq!(r["ok"], true, "{r}");
-        let peak = if r["trace"] == "short1-bal" { 8144.0 } else { 18314.0 };
+        let peak = if r["trace"] == "short1-bal" {
+            8144.0
+        } else {
+            18314.0
+        };
         let heap = r["heap_bytes"].as_f64().unwrap();
         assert!((r["util"].as_f64().unwrap() - peak / heap).abs() < 1e-12);
     }

@@ -33,11 +33,26 @@ fn new_header_is_detected() {
     assert_eq!(t.format, Format::New);
     assert_eq!(t.weight, 1);
     // A weight of 0 first and a large last number: still the new variant.
-    assert_eq!(parse("0 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::New);
+    assert_eq!(
+        parse("0 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n")
+            .unwrap()
+            .format,
+        Format::New
+    );
     // Both numbers large: the last one equal to the body's peak means new...
-    assert_eq!(parse("7 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::New);
+    assert_eq!(
+        parse("7 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n")
+            .unwrap()
+            .format,
+        Format::New
+    );
     // ...and anything else classic.
-    assert_eq!(parse("7 2 4 31\na 0 10\na 1 20\nf 0\nf 1\n").unwrap().format, Format::Classic);
+    assert_eq!(
+        parse("7 2 4 31\na 0 10\na 1 20\nf 0\nf 1\n")
+            .unwrap()
+            .format,
+        Format::Classic
+    );
 }
 
 #[test]
@@ -58,24 +73,57 @@ fn header_may_share_lines_and_blank_lines_are_skipped() {
 fn malformed_inputs_name_file_line_and_reason() {
     let cases: &[(&str, &str)] = &[
         ("0 2 2 1\na 0 5\nx 0\n", "t.rep:3: unknown operation `x`"),
-        ("0 2 2 1\na 2 5\nf 2\n", "t.rep:2: id 2 out of range (header says 2 ids)"),
-        ("0 2 2 1\na 0 5\nf 1\n", "t.rep:3: free of id 1, which is not live"),
-        ("0 2 3 1\na 0 5\nf 0\nf 0\n", "t.rep:4: free of id 0, which is not live"),
-        ("0 2 2 1\na 0 5\na 0 6\n", "t.rep:3: allocation of id 0, which is live"),
-        ("0 2 3 1\na 0 5\nf 0\n", "t.rep:3: header says 3 operations, the file has 2"),
-        ("0 2 1 1\na 0 5\nf 0\n", "t.rep:3: more requests than the header's 1 operations"),
-        ("0 2 2 1\na zero 5\nf 0\n", "t.rep:2: id `zero` is not a non-negative number"),
-        ("0 2 2 1\na 0 -5\nf 0\n", "t.rep:2: size `-5` is not a non-negative number"),
-        ("0 2 2 1\na 0 5x\nf 0\n", "t.rep:2: size `5x` is not a non-negative number"),
+        (
+            "0 2 2 1\na 2 5\nf 2\n",
+            "t.rep:2: id 2 out of range (header says 2 ids)",
+        ),
+        (
+            "0 2 2 1\na 0 5\nf 1\n",
+            "t.rep:3: free of id 1, which is not live",
+        ),
+        (
+            "0 2 3 1\na 0 5\nf 0\nf 0\n",
+            "t.rep:4: free of id 0, which is not live",
+        ),
+        (
+            "0 2 2 1\na 0 5\na 0 6\n",
+            "t.rep:3: allocation of id 0, which is live",
+        ),
+        (
+            "0 2 3 1\na 0 5\nf 0\n",
+            "t.rep:3: header says 3 operations, the file has 2",
+        ),
+        (
+            "0 2 1 1\na 0 5\nf 0\n",
+            "t.rep:3: more requests than the header's 1 operations",
+        ),
+        (
+            "0 2 2 1\na zero 5\nf 0\n",
+            "t.rep:2: id `zero` is not a non-negative number",
+        ),
+        (
+            "0 2 2 1\na 0 -5\nf 0\n",
+            "t.rep:2: size `-5` is not a non-negative number",
+        ),
+        (
+            "0 2 2 1\na 0 5x\nf 0\n",
+            "t.rep:2: size `5x` is not a non-negative number",
+        ),
         (
             "0 2 2 1\na 0 99999999999999999999999\nf 0\n",
             "t.rep:2: size 99999999999999999999999 cannot be represented",
         ),
         ("0 2 2 1\na 0\nf 0\n", "t.rep:2: `a` needs a size"),
-        ("0 2 2 1\na 0 5 7\nf 0\n", "t.rep:2: unexpected `7` after the request"),
+        (
+            "0 2 2 1\na 0 5 7\nf 0\n",
+            "t.rep:2: unexpected `7` after the request",
+        ),
         ("0 2 2 1\nf\n", "t.rep:2: `f` needs an id"),
         ("0 2\n", "t.rep:1: header: expected 4 numbers, found 2"),
-        ("0 two 2 1\n", "t.rep:1: header: expected a non-negative number, found `two`"),
+        (
+            "0 two 2 1\n",
+            "t.rep:1: header: expected a non-negative number, found `two`",
+        ),
         ("", "t.rep:1: header: expected 4 numbers, found 0"),
     ];
     for (text, want) in cases {
@@ -105,13 +153,17 @@ fn directories_mean_their_rep_files_sorted() {
     assert_eq!(names, ["a.rep", "b.rep"]);
     let empty = tempfile::tempdir().unwrap();
     let e = expand_paths(&[empty.path().to_path_buf()]).unwrap_err();
-    assert!(e.to_string().ends_with(":0: directory holds no *.rep files"));
+    assert!(e
+        .to_string()
+        .ends_with(":0: directory holds no *.rep files"));
 }
 
 #[test]
 fn unreadable_file_is_an_error_not_a_panic() {
     let e = Trace::read(Path::new("/nonexistent/x.rep"), Format::Auto).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/x.rep:0: cannot read"));
+    assert!(e
+        .to_string()
+        .starts_with("/nonexistent/x.rep:0: cannot read"));
 }
 
 /// The CS:APP traces (skipped when `../shared` is absent): all parse, the classic header is

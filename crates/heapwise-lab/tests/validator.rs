@@ -54,11 +54,9 @@ impl TraceAllocator for Broken<'_> {
             Fault::Overlap(k) if k == n => self.last?,
             _ => self.inner.malloc(size)?,
         };
-        let prev = self.last.replace(p);
-        let _ = prev;
+        self.last = Some(p);
         match self.fault {
-            // SAFETY (test): the pointer is only compared, never dereferenced, because the
-            // validator rejects it before writing.
+            // The pointer is never dereferenced: the validator rejects it before writing.
             Fault::Misalign(k) if k == n => NonNull::new(p.as_ptr().wrapping_add(8)),
             Fault::Outside(k) if k == n => {
                 let (_, hi) = self.inner.heap_range()?;

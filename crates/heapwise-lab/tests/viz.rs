@@ -41,7 +41,10 @@ a 0 100\na 1 200\na 2 3000\nf 1\na 3 40\na 4 6000\nf 0\na 5 10\nf 2\nf 3\n";
         let top = *snap.heap_series.last().unwrap();
         assert_eq!(snap.heap_series.len(), t.ops.len());
         assert_eq!(snap.heap_series[snap.index], top, "{p}");
-        assert!(snap.heap_series[..snap.index].iter().all(|&h| h < top), "{p}");
+        assert!(
+            snap.heap_series[..snap.index].iter().all(|&h| h < top),
+            "{p}"
+        );
         // Live ids after that request, from the trace itself.
         let mut live = std::collections::BTreeSet::new();
         for op in &t.ops[..=snap.index] {
@@ -66,7 +69,11 @@ a 0 100\na 1 200\na 2 3000\nf 1\na 3 40\na 4 6000\nf 0\na 5 10\nf 2\nf 3\n";
 fn cli_writes_a_self_contained_svg() {
     let d = tempfile::tempdir().unwrap();
     let trace = d.path().join("t.rep");
-    std::fs::write(&trace, "0 3 6 1\na 0 100\na 1 2000\nf 0\na 2 50\nf 1\nf 2\n").unwrap();
+    std::fs::write(
+        &trace,
+        "0 3 6 1\na 0 100\na 1 2000\nf 0\na 2 50\nf 1\nf 2\n",
+    )
+    .unwrap();
     let out = d.path().join("t.svg");
     Command::cargo_bin("heapwise")
         .unwrap()
