@@ -68,14 +68,26 @@ static INIT: AtomicU8 = AtomicU8::new(0);
 /// Longest policy name kept for `heapwise_policy_name` (names are far shorter).
 const NAME_MAX: usize = 63;
 
-/// The policy's name, NUL-terminated; written once during initialisation, read-only after.
-struct PolicyName(UnsafeCell<[u8; NAME_MAX + 1]>);
+/// A NUL-terminated string written once during initialisation, read-only after.
+struct InitText<const N: usize>(UnsafeCell<[u8; N]>);
 
 // SAFETY: written only by the initialising thread before `INIT` is set to 2 (release), and
 // read only after `ensure_init` observed 2 (acquire).
-unsafe impl Sync for PolicyName {}
+unsafe impl<const N: usize> Sync for InitText<N> {}
 
-static POLICY_NAME: PolicyName = PolicyName(UnsafeCell::new([0; NAME_MAX + 1]));
+/// The policy's name.
+static POLICY_NAME: InitText<{ NAME_MAX + 1 }> = InitText(UnsafeCell::new([0; NAME_MAX + 1]));
+
+/// `HEAPWISE_STATS_FILE`, expanded (empty: the summary goes to stderr).
+static STATS_FILE: InitText<{ options::PATH_MAX + 1 }> =
+    InitText(UnsafeCell::new([0; options::PATH_MAX + 1]));
+
+/// The file the exit summary is appended to, if `HEAPWISE_STATS_FILE` named one.
+pub(crate) fn stats_file() -> Option<*const c_char> {
+    // SAFETY: read after initialisation (see `InitText`).
+    let first = unsafe { (*STATS_FILE.0.get())[0] };
+    (first != 0).then(|| STATS_FILE.0.get() as *const c_char)
+}
 
 /// The configured policy's name as a C string (valid after initialisation).
 pub(crate) fn policy_cname() -> *const c_char {
@@ -103,7 +115,12 @@ fn init_slow() {
         }
         return;
     }
-    let o = options::read();
+    let mut o = options::read();
+    if let Some(p) = options::stats_path() {
+        o.stats = true;
+        // SAFETY: only this thread (the initialiser) writes the path, before INIT becomes 2.
+        unsafe { *STATS_FILE.0.get() = p.buf };
+    }
     // SAFETY: only this thread (the initialiser) writes the name, before INIT becomes 2.
     unsafe {
         let buf = &mut *POLICY_NAME.0.get();

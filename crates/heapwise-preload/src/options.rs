@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
+//! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
 //!
 //! A bad value gives one line on stderr (`heapwise: ...; using ...`) and the default; never
@@ -137,7 +138,16 @@ pub fn expand_path(v: &[u8], pid: u32, out: &mut [u8; PATH_MAX + 1]) -> Option<b
 
 /// Reads `HEAPWISE_TRACE`: `None` when unset or empty (or bad, after a message).
 pub fn trace_path() -> Option<TracePath> {
-    let v = getenv(c"HEAPWISE_TRACE")?;
+    path_option(c"HEAPWISE_TRACE")
+}
+
+/// Reads `HEAPWISE_STATS_FILE`: `None` when unset or empty (or bad, after a message).
+pub fn stats_path() -> Option<TracePath> {
+    path_option(c"HEAPWISE_STATS_FILE")
+}
+
+fn path_option(name: &CStr) -> Option<TracePath> {
+    let v = getenv(name)?;
     if v.is_empty() {
         return None;
     }
@@ -154,7 +164,8 @@ pub fn trace_path() -> Option<TracePath> {
         }
         None => {
             report(format_args!(
-                "HEAPWISE_TRACE is longer than {PATH_MAX} bytes; not tracing"
+                "{} is longer than {PATH_MAX} bytes; ignored",
+                name.to_str().unwrap_or("?")
             ));
             None
         }

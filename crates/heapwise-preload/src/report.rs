@@ -1,6 +1,6 @@
 //! The statistics summary: three lines on a file descriptor, written from a stack buffer,
-//! at exit when `HEAPWISE_STATS=1` and on request (`heapwise_print_stats`,
-//! `malloc_stats`):
+//! at exit when `HEAPWISE_STATS=1` (on stderr) or `HEAPWISE_STATS_FILE=FILE` (appended to
+//! the file), and on request (`heapwise_print_stats`, `malloc_stats`):
 //!
 //! ```text
 //! heapwise[4242 git]: policy segregated: 1234 malloc, 56 calloc, 78 realloc, 9 aligned, 1300 free, 3 large (mmap), 0 failed
@@ -127,12 +127,30 @@ pub fn at_exit() {
     let peak = GLOBAL.stats().peak_footprint_bytes;
     let traced = RECORDER.finish(peak);
     if STATS_AT_EXIT.load(Ordering::Relaxed) {
-        print(2);
+        let fd = match crate::stats_file() {
+            // SAFETY: the path is NUL-terminated.
+            Some(path) => unsafe {
+                libc::open(
+                    path,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+                    0o644 as libc::c_uint,
+                )
+            },
+            None => 2,
+        };
+        if fd < 0 {
+            return;
+        }
+        print(fd);
         if let Some((ops, ids, dropped)) = traced {
             let mut b = StackBuf::<256>::new();
             prefix(&mut b);
             let _ = writeln!(b, "trace: {ops} operations, {ids} ids ({dropped} blocks untracked)");
-            b.write_to(2);
+            b.write_to(fd);
+        }
+        if fd != 2 {
+            // SAFETY: `fd` was opened above and is not used elsewhere.
+            unsafe { libc::close(fd) };
         }
     }
 }
