@@ -359,6 +359,9 @@ fn measure(
     let progress = Progress::new(lab::work_units(traces, &cfg));
     let report = lab::run(traces, &cfg, &progress);
     progress.finish();
+    for f in &report.system_failures {
+        eprintln!("heapwise: {f}");
+    }
     if json {
         match serde_json::to_string_pretty(&report) {
             Ok(s) => out(&(s + "\n")),

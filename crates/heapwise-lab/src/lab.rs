@@ -113,12 +113,19 @@ pub struct Report {
     pub traces: Vec<TraceRow>,
     /// Per policy.
     pub summary: Vec<SummaryRow>,
+    /// Failures of the system allocator, one line each (not serialised; the CLI prints
+    /// them on stderr).
+    #[serde(skip)]
+    pub system_failures: Vec<String>,
+    /// Whether one of `system_failures` is a correctness violation (not serialised).
+    #[serde(skip)]
+    pub system_violation: bool,
 }
 
 impl Report {
-    /// Whether some trace broke a correctness rule.
+    /// Whether some trace broke a correctness rule (under a policy or the system allocator).
     pub fn has_violation(&self) -> bool {
-        self.traces.iter().any(|r| r.violation)
+        self.system_violation || self.traces.iter().any(|r| r.violation)
     }
 }
 
@@ -154,7 +161,14 @@ pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Report {
     let mut report = Report::default();
     for t in traces {
         progress.step(1, &format!("{} system", t.name));
-        let sys_ok = replay_checked(t, &mut SystemAllocator).is_ok();
+        let sys = replay_checked(t, &mut SystemAllocator);
+        if let Err(f) = &sys {
+            report
+                .system_failures
+                .push(format!("system allocator: {}: {f}", t.name));
+            report.system_violation |= f.is_violation();
+        }
+        let sys_ok = sys.is_ok();
         let mut checked: Vec<Result<Checked, Failure>> = Vec::new();
         for &p in &cfg.policies {
             progress.step(1, &format!("{} {p}", t.name));
