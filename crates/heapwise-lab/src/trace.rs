@@ -48,7 +48,8 @@ pub enum Format {
     Auto,
     /// The classic 2002 lab: `sugg_heapsize num_ids num_ops weight`.
     Classic,
-    /// Later lab editions: `weight num_ids num_ops peak_live_payload`.
+    /// Later lab editions: `weight num_ids num_ops peak_live_payload`, one number per
+    /// line, weight 0–3.
     New,
 }
 
@@ -56,10 +57,12 @@ impl Format {
     /// Chooses the header variant of a header `h` whose body has peak live payload
     /// `peak` (as computed by [`Trace::peak_live`]).
     ///
-    /// Rules, in order: a first number of 0 or 1 with a last number above 1 is the new
-    /// variant (a weight first, a payload last); a last number of 0 or 1 is the classic
-    /// variant (a weight last); otherwise the new variant if the last number equals the
-    /// body's peak live payload, else classic.
+    /// Weights are 0 or 1 in the classic lab and 0 to 3 in later editions (0 ignore,
+    /// 1 all, 2 utilisation only, 3 throughput only). Rules, in order: a first number of at
+    /// most 3 with a last number above 3 is the new variant (a weight first, a payload
+    /// last); a last number of at most 3 is the classic variant (a weight last); otherwise
+    /// the new variant if the last number equals the body's peak live payload, else
+    /// classic.
     ///
     /// ```
     /// use heapwise_lab::trace::Format;
@@ -67,9 +70,9 @@ impl Format {
     /// assert_eq!(Format::detect([1, 6, 12, 8144], 8144), Format::New);
     /// ```
     pub fn detect(h: [u64; 4], peak: usize) -> Format {
-        if h[0] <= 1 && h[3] > 1 {
+        if h[0] <= 3 && h[3] > 3 {
             Format::New
-        } else if h[3] <= 1 {
+        } else if h[3] <= 3 {
             Format::Classic
         } else if h[3] == peak as u64 {
             Format::New

@@ -32,13 +32,14 @@ fn new_header_is_detected() {
     let t = parse("1\n2\n4\n30\na 0 10\na 1 20\nf 0\nf 1\n").unwrap();
     assert_eq!(t.format, Format::New);
     assert_eq!(t.weight, 1);
-    // A weight of 0 first and a large last number: still the new variant.
-    assert_eq!(
-        parse("0 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n")
-            .unwrap()
-            .format,
-        Format::New
-    );
+    // Weights 0 to 3 first and a large last number: still the new variant.
+    for w in 0..=3 {
+        let t = parse(&format!("{w} 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n")).unwrap();
+        assert_eq!((t.format, t.weight), (Format::New, w));
+    }
+    // A classic trace with a tiny suggested heap size is still classic (weight last).
+    let t = parse("0 2 4 1\na 0 10\na 1 20\nf 0\nf 1\n").unwrap();
+    assert_eq!((t.format, t.weight), (Format::Classic, 1));
     // Both numbers large: the last one equal to the body's peak means new...
     assert_eq!(
         parse("7 2 4 30\na 0 10\na 1 20\nf 0\nf 1\n")
