@@ -213,7 +213,10 @@ mod tests {
 
     #[test]
     fn policies_and_booleans_parse() {
-        assert_eq!(parse_policy(b"implicit-first"), Some(PolicyKind::ImplicitFirst));
+        assert_eq!(
+            parse_policy(b"implicit-first"),
+            Some(PolicyKind::ImplicitFirst)
+        );
         assert_eq!(parse_policy(b" segregated "), Some(PolicyKind::Segregated));
         assert_eq!(parse_policy(b"fastest"), None);
         assert_eq!(parse_policy(b"\xff"), None);

@@ -145,7 +145,10 @@ pub fn at_exit() {
         if let Some((ops, ids, dropped)) = traced {
             let mut b = StackBuf::<256>::new();
             prefix(&mut b);
-            let _ = writeln!(b, "trace: {ops} operations, {ids} ids ({dropped} blocks untracked)");
+            let _ = writeln!(
+                b,
+                "trace: {ops} operations, {ids} ids ({dropped} blocks untracked)"
+            );
             b.write_to(fd);
         }
         if fd != 2 {

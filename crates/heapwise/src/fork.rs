@@ -48,7 +48,10 @@ pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
     match (SLOTS.get(i), RANKS.get(i)) {
         (Some(s), Some(r)) => {
             r.store(rank.min(MAX_RANK), Ordering::Release);
-            s.store(lock as *const FutexLock as *mut FutexLock, Ordering::Release);
+            s.store(
+                lock as *const FutexLock as *mut FutexLock,
+                Ordering::Release,
+            );
             true
         }
         _ => {
@@ -103,7 +106,9 @@ fn each(mut f: impl FnMut(&'static FutexLock), reverse: bool) {
         if RANKS.get(i).map(|r| r.load(Ordering::Acquire)) != Some(rank) {
             continue;
         }
-        let p = SLOTS.get(i).map_or(ptr::null_mut(), |s| s.load(Ordering::Acquire));
+        let p = SLOTS
+            .get(i)
+            .map_or(ptr::null_mut(), |s| s.load(Ordering::Acquire));
         // SAFETY: slots hold only `&'static FutexLock`s (or null while being filled).
         if let Some(l) = unsafe { p.as_ref() } {
             f(l)

@@ -191,7 +191,11 @@ impl Inner {
 
     /// Accounts a possible growth of heap `i`.
     fn grew(&mut self, i: usize, acct: &Accounting) {
-        let Some(now) = self.heaps.get(i).and_then(Option::as_ref).map(|h| h.source().heap_size())
+        let Some(now) = self
+            .heaps
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|h| h.source().heap_size())
         else {
             return;
         };
@@ -363,7 +367,8 @@ impl Global {
         match large::alloc(size, align) {
             Some(p) => {
                 // SAFETY: `p` is a live large block we just mapped.
-                self.acct.large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
+                self.acct
+                    .large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
                 p.as_ptr()
             }
             None => ptr::null_mut(),
@@ -514,7 +519,12 @@ impl Global {
 
     /// # Safety
     /// `p` must be a live large block of this allocator.
-    unsafe fn realloc_large(&'static self, p: *mut u8, size: usize, hook: CorruptionHook) -> *mut u8 {
+    unsafe fn realloc_large(
+        &'static self,
+        p: *mut u8,
+        size: usize,
+        hook: CorruptionHook,
+    ) -> *mut u8 {
         // SAFETY: forwarded caller contract (16 readable bytes before any block).
         let usable = unsafe { large::usable_size(p) };
         if usable == 0 {

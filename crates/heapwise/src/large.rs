@@ -46,7 +46,11 @@ fn geometry(size: usize, align: usize) -> Option<usize> {
     if size > MAX_LARGE || align > MAX_LARGE {
         return None;
     }
-    let slack = if align <= ALIGN { HEADER } else { align + HEADER };
+    let slack = if align <= ALIGN {
+        HEADER
+    } else {
+        align + HEADER
+    };
     sys::round_up(size.checked_add(slack)?, page)
 }
 
@@ -84,7 +88,12 @@ unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
         return None;
     }
     // SAFETY: forwarded caller contract; `p` is 16-aligned so the words are aligned.
-    let (offset, word) = unsafe { ((p as *const usize).sub(2).read(), (p as *const usize).sub(1).read()) };
+    let (offset, word) = unsafe {
+        (
+            (p as *const usize).sub(2).read(),
+            (p as *const usize).sub(1).read(),
+        )
+    };
     if word & TAG_MASK != TAG {
         return None;
     }

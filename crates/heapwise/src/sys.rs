@@ -121,14 +121,7 @@ pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> bool {
 pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
     let _e = ErrnoGuard::new();
     // SAFETY: forwarded caller contract.
-    let q = unsafe {
-        libc::mremap(
-            p as *mut libc::c_void,
-            old,
-            new,
-            libc::MREMAP_MAYMOVE,
-        )
-    };
+    let q = unsafe { libc::mremap(p as *mut libc::c_void, old, new, libc::MREMAP_MAYMOVE) };
     if q == libc::MAP_FAILED {
         None
     } else {

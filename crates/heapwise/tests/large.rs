@@ -1,0 +1,101 @@
+//! Large blocks from `mmap`: header, alignment, usable size, `mremap` growth and shrinking,
+//! and how `Global` routes them (requests at or above `LARGE_THRESHOLD`).
+
+use heapwise::large;
+use heapwise::{Config, Global, LARGE_THRESHOLD};
+
+static G: Global = Global::new(Config::DEFAULT);
+
+fn fill(p: *mut u8, n: usize, seed: u8) {
+    for i in 0..n {
+        // SAFETY: callers pass live blocks of at least `n` bytes.
+        unsafe { p.add(i).write(seed.wrapping_add((i / 4096) as u8)) };
+    }
+}
+
+fn holds(p: *const u8, n: usize, seed: u8) -> bool {
+    // SAFETY: callers pass live blocks of at least `n` bytes.
+    (0..n).all(|i| unsafe { p.add(i).read() } == seed.wrapping_add((i / 4096) as u8))
+}
+
+#[test]
+fn large_blocks_map_realloc_and_unmap() {
+    let p = large::alloc(1 << 20, 16).unwrap().as_ptr();
+    assert_eq!(p as usize % 16, 0);
+    // SAFETY: `p` is a live large block.
+    unsafe {
+        assert!(large::is_large(p));
+        assert!(large::usable_size(p) >= 1 << 20);
+        assert!(std::slice::from_raw_parts(p, 1 << 20)
+            .iter()
+            .all(|&b| b == 0));
+        fill(p, 1 << 20, 7);
+        let (q, old, new) = large::realloc(p, 8 << 20).unwrap();
+        assert!(new > old && large::usable_size(q.as_ptr()) >= 8 << 20);
+        assert!(holds(q.as_ptr(), 1 << 20, 7), "growth keeps the bytes");
+        let (r, _, _) = large::realloc(q.as_ptr(), 300 * 1024).unwrap();
+        assert!(
+            holds(r.as_ptr(), 300 * 1024, 7),
+            "shrinking keeps the prefix"
+        );
+        let mapped = large::mapped_size(r.as_ptr());
+        assert_eq!(mapped, (300 * 1024 + 16usize).div_ceil(4096) * 4096);
+        assert_eq!(large::free(r.as_ptr()), Some(mapped));
+    }
+}
+
+#[test]
+fn large_alignments_up_to_64_mib_are_honoured() {
+    for shift in [5, 12, 16, 21, 26] {
+        let a = 1usize << shift;
+        let p = large::alloc(LARGE_THRESHOLD, a).unwrap().as_ptr();
+        assert_eq!(p as usize % a, 0, "alignment {a}");
+        // SAFETY: live large block.
+        unsafe {
+            assert!(large::usable_size(p) >= LARGE_THRESHOLD);
+            fill(p, LARGE_THRESHOLD, 3);
+            assert!(large::free(p).is_some());
+        }
+    }
+}
+
+#[test]
+fn impossible_large_sizes_are_refused() {
+    assert!(large::alloc(usize::MAX, 16).is_none());
+    assert!(large::alloc(isize::MAX as usize + 1, 16).is_none());
+    assert!(large::alloc(usize::MAX - 512 * 1024 + 1, 16).is_none());
+    assert!(large::alloc(1 << 20, 1 << 62).is_none());
+}
+
+#[test]
+fn global_routes_by_size_and_counts_large_blocks() {
+    let before = G.stats();
+    let small = G.malloc(1000);
+    let big = G.malloc(LARGE_THRESHOLD);
+    let zero = G.calloc(1, 4 << 20);
+    assert!(!small.is_null() && !big.is_null() && !zero.is_null());
+    // SAFETY: live blocks of this allocator.
+    unsafe {
+        assert!(!large::is_large(small));
+        assert!(large::is_large(big) && large::is_large(zero));
+        assert!(std::slice::from_raw_parts(zero, 4 << 20)
+            .iter()
+            .all(|&b| b == 0));
+        let s = G.stats();
+        assert_eq!(s.large_allocs - before.large_allocs, 2);
+        assert!(s.large_bytes >= before.large_bytes + LARGE_THRESHOLD + (4 << 20));
+        // A heap block grown past the threshold becomes large, and back.
+        fill(small, 1000, 9);
+        let grown = G.realloc(small, 2 << 20);
+        assert!(large::is_large(grown) && holds(grown, 1000, 9));
+        let shrunk = G.realloc(grown, 500);
+        assert!(!large::is_large(shrunk) && holds(shrunk, 500, 9));
+        G.free(shrunk);
+        G.free(big);
+        G.free(zero);
+        let s = G.stats();
+        assert_eq!(s.large_frees - before.large_frees, 3);
+        assert!(s.peak_large_bytes >= LARGE_THRESHOLD + (4 << 20));
+    }
+    G.check().unwrap();
+}
