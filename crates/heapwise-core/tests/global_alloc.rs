@@ -1,9 +1,14 @@
 //! The `no_std` face installed as the global allocator of this test binary: every
 //! allocation of the test harness and of the tests goes through `ArenaAlloc`.
+//!
+//! Not run under Miri: with a custom global allocator, std frees a `Box` argument while the
+//! function holding it is still running (thread start-up), and Stacked Borrows flags the
+//! allocator's footer write into that memory against the argument's protector. The
+//! allocator itself runs under Miri in `arena.rs`, not installed globally.
+#![cfg(not(miri))]
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
-use std::mem::MaybeUninit;
 
 use heapwise_core::{ArenaAlloc, StaticArena};
 
@@ -69,28 +74,4 @@ fn over_aligned_and_zeroed_layouts() {
             HEAP.dealloc(q, Layout::from_size_align(5000, align).unwrap());
         }
     }
-}
-
-#[test]
-fn a_claimed_region_serves_when_the_arena_is_full_and_oom_is_null() {
-    let a: ArenaAlloc = ArenaAlloc::empty();
-    let l = Layout::from_size_align(1000, 8).unwrap();
-    // SAFETY: valid layout.
-    assert!(unsafe { a.alloc(l) }.is_null(), "no memory yet");
-    let mem: &'static mut [MaybeUninit<u8>] =
-        Box::leak(vec![MaybeUninit::uninit(); 8192].into_boxed_slice());
-    assert!(a.claim_slice(mem));
-    // SAFETY: valid layout; blocks are freed below.
-    let p = unsafe { a.alloc(l) };
-    assert!(!p.is_null());
-    let big = Layout::from_size_align(100_000, 8).unwrap();
-    // SAFETY: valid layout.
-    assert!(unsafe { a.alloc(big) }.is_null());
-    let s = a.stats();
-    assert_eq!(s.regions, 1);
-    assert!(s.used >= 1000 && s.capacity >= 8000);
-    // SAFETY: `p` was allocated with `l`.
-    unsafe { a.dealloc(p, l) };
-    assert_eq!(a.stats().used, 0);
-    a.check().unwrap();
 }

@@ -1,0 +1,98 @@
+//! `ArenaAlloc`, the `no_std` face, used directly (not as the global allocator, so that this
+//! file also runs under Miri): claimed regions, growth, the OOM handler, statistics.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use heapwise_core::{ArenaAlloc, StaticArena};
+
+fn leak(bytes: usize) -> &'static mut [MaybeUninit<u8>] {
+    Box::leak(vec![MaybeUninit::uninit(); bytes].into_boxed_slice())
+}
+
+#[test]
+fn a_claimed_region_serves_when_the_arena_is_full_and_oom_is_null() {
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    let l = Layout::from_size_align(1000, 8).unwrap();
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(l) }.is_null(), "no memory yet");
+    assert!(a.claim_slice(leak(8192)));
+    // SAFETY: valid layout; blocks are freed below.
+    let p = unsafe { a.alloc(l) };
+    assert!(!p.is_null());
+    let big = Layout::from_size_align(100_000, 8).unwrap();
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(big) }.is_null());
+    let s = a.stats();
+    assert_eq!(s.regions, 1);
+    assert!(s.used >= 1000 && s.capacity >= 8000);
+    // SAFETY: `p` was allocated with `l`.
+    unsafe { a.dealloc(p, l) };
+    assert_eq!(a.stats().used, 0);
+    a.check().unwrap();
+}
+
+static OOM_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn add_memory(a: &ArenaAlloc, _: Layout) -> bool {
+    OOM_CALLS.fetch_add(1, Ordering::SeqCst) == 0 && a.claim_slice(leak(64 << 10))
+}
+
+#[test]
+fn the_oom_handler_can_add_memory_and_retry() {
+    static ARENA: StaticArena<4096> = StaticArena::new();
+    let a: ArenaAlloc = ArenaAlloc::new(&ARENA);
+    a.set_oom_handler(add_memory);
+    let l = Layout::from_size_align(20_000, 16).unwrap();
+    // SAFETY: valid layout; freed below.
+    let p = unsafe { a.alloc(l) };
+    assert!(
+        !p.is_null(),
+        "the handler claimed a region and the retry succeeded"
+    );
+    assert_eq!(OOM_CALLS.load(Ordering::SeqCst), 1);
+    assert_eq!(a.stats().regions, 2);
+    // A second failure calls the handler again, which now declines: null.
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(Layout::from_size_align(1 << 20, 16).unwrap()) }.is_null());
+    assert_eq!(OOM_CALLS.load(Ordering::SeqCst), 2);
+    // SAFETY: `p` was allocated with `l`.
+    unsafe { a.dealloc(p, l) };
+    a.check().unwrap();
+}
+
+#[test]
+fn a_region_can_grow_in_place() {
+    let mem = leak(16 << 10);
+    let base = mem.as_mut_ptr() as *mut u8;
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: the first 8 KiB of `mem` are given now, the rest later; nothing else uses it.
+    assert!(unsafe { a.claim(base, 8 << 10) });
+    let big = Layout::from_size_align(10_000, 16).unwrap();
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(big) }.is_null());
+    // SAFETY: the next 8 KiB after the region are part of `mem`, unused.
+    assert!(unsafe { a.extend(8 << 10) });
+    // SAFETY: valid layout; freed below.
+    let p = unsafe { a.alloc(big) };
+    assert!(!p.is_null());
+    // SAFETY: `p` was allocated with `big`.
+    unsafe { a.dealloc(p, big) };
+    a.check().unwrap();
+}
+
+#[test]
+fn a_static_arena_is_taken_by_one_allocator_only() {
+    static ARENA: StaticArena<8192> = StaticArena::new();
+    let a: ArenaAlloc = ArenaAlloc::new(&ARENA);
+    let b: ArenaAlloc = ArenaAlloc::new(&ARENA);
+    let l = Layout::from_size_align(100, 8).unwrap();
+    // SAFETY: valid layouts; `p` is freed below.
+    unsafe {
+        let p = a.alloc(l);
+        assert!(!p.is_null());
+        assert!(b.alloc(l).is_null(), "the arena already belongs to `a`");
+        a.dealloc(p, l);
+    }
+}
