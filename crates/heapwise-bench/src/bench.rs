@@ -1,0 +1,160 @@
+//! One benchmark invocation: every selected contender on a fresh arena, the
+//! random-actions replay `runs` times (round-robin over the contenders, so slow drifts of a
+//! shared machine hit all of them alike) and the efficiency run once (it is deterministic).
+
+use crate::arena::Arena;
+use crate::contender::{with_subject, Subject};
+use crate::efficiency::{EffStats, Efficiency};
+use crate::random_actions::{Replay, RunStats};
+use crate::trace::RandomActions;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The rows, in report order.
+    pub subjects: Vec<Subject>,
+    /// The random-actions workload (its `ops` is the full length).
+    pub actions: RandomActions,
+    /// Operations for contenders whose search is linear ([`Subject::is_linear`]).
+    pub linear_ops: usize,
+    /// Replays per contender (the median is reported).
+    pub runs: usize,
+    /// The heap-efficiency workload.
+    pub efficiency: Efficiency,
+    /// Arena size in bytes.
+    pub arena_bytes: usize,
+    /// Run the random-actions workload.
+    pub run_throughput: bool,
+    /// Run the heap-efficiency workload.
+    pub run_efficiency: bool,
+}
+
+impl Default for Config {
+    /// The full benchmark: every contender, 5 M operations (500 k for linear searches),
+    /// median of 3, 64 MiB arena.
+    fn default() -> Self {
+        Config {
+            subjects: Subject::all(),
+            actions: RandomActions::default(),
+            linear_ops: 500_000,
+            runs: 3,
+            efficiency: Efficiency::default(),
+            arena_bytes: 64 << 20,
+            run_throughput: true,
+            run_efficiency: true,
+        }
+    }
+}
+
+/// The measurements of one contender.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The contender.
+    pub subject: Subject,
+    /// Random-actions replays (empty when not run).
+    pub runs: Vec<RunStats>,
+    /// Efficiency run (none when not run).
+    pub eff: Option<EffStats>,
+}
+
+impl Row {
+    /// Operations per replay.
+    pub fn ops(&self) -> Option<usize> {
+        self.runs.first().map(|r| r.ops)
+    }
+
+    /// Median, minimum and maximum Mops/s over the replays.
+    pub fn mops(&self) -> Option<(f64, f64, f64)> {
+        let mut v: Vec<f64> = self.runs.iter().map(RunStats::mops).collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        let n = v.len();
+        let med = if n % 2 == 1 {
+            v[n / 2]
+        } else {
+            (v[n / 2 - 1] + v[n / 2]) / 2.0
+        };
+        Some((med, v[0], v[n - 1]))
+    }
+
+    /// Allocation failures over all replays.
+    pub fn failures(&self) -> u64 {
+        self.runs.iter().map(|r| r.failures).sum()
+    }
+
+    /// Blocks verified, over the replays and the efficiency run.
+    pub fn checks(&self) -> u64 {
+        self.runs.iter().map(|r| r.integrity.checks).sum::<u64>()
+            + self.eff.as_ref().map_or(0, |e| e.integrity.checks)
+    }
+
+    /// Corruptions found, over the replays and the efficiency run.
+    pub fn corruptions(&self) -> u64 {
+        self.runs
+            .iter()
+            .map(|r| r.integrity.corruptions)
+            .sum::<u64>()
+            + self.eff.as_ref().map_or(0, |e| e.integrity.corruptions)
+    }
+
+    /// The first corruption found, if any.
+    pub fn first_corruption(&self) -> Option<&str> {
+        self.runs
+            .iter()
+            .map(|r| &r.integrity)
+            .chain(self.eff.as_ref().map(|e| &e.integrity))
+            .find_map(|i| i.first.as_deref())
+    }
+}
+
+/// Runs the benchmark; `progress` is told about each finished measurement.
+pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Vec<Row> {
+    let mut arena = Arena::new(cfg.arena_bytes);
+    let mut rows: Vec<Row> = cfg
+        .subjects
+        .iter()
+        .map(|&subject| Row {
+            subject,
+            runs: Vec::new(),
+            eff: None,
+        })
+        .collect();
+    if cfg.run_throughput {
+        let full = cfg.actions.trace();
+        let short = cfg.linear_ops.min(full.len());
+        for run in 0..cfg.runs {
+            for row in rows.iter_mut() {
+                let trace = if row.subject.is_linear() {
+                    &full[..short]
+                } else {
+                    &full[..]
+                };
+                let r = with_subject(row.subject, arena.fresh(), Replay(trace));
+                progress(&format!(
+                    "run {}/{} {:<34} {:>9} ops {:>8.2} Mops/s",
+                    run + 1,
+                    cfg.runs,
+                    row.subject.name(),
+                    r.ops,
+                    r.mops()
+                ));
+                row.runs.push(r);
+            }
+        }
+    }
+    if cfg.run_efficiency {
+        for row in rows.iter_mut() {
+            let e = with_subject(row.subject, arena.fresh(), cfg.efficiency);
+            progress(&format!(
+                "efficiency {:<34} {:>6.2} % after {} ops",
+                row.subject.name(),
+                e.efficiency() * 100.0,
+                e.ops
+            ));
+            row.eff = Some(e);
+        }
+    }
+    rows
+}
