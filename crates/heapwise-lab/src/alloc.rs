@@ -14,6 +14,41 @@ use std::ptr::NonNull;
 use heapwise_core::{AnyHeap, PolicyKind, SimBrk, Source, Stats};
 
 /// A `malloc` package that a trace can be replayed on.
+///
+/// Only the three calls are required; the inspection methods default to "not available".
+///
+/// ```
+/// use std::ptr::NonNull;
+/// use heapwise_lab::alloc::{SystemAllocator, TraceAllocator};
+/// use heapwise_lab::replay::replay_checked;
+/// use heapwise_lab::trace::{Format, Trace};
+///
+/// /// The system allocator, counting calls.
+/// struct Counting(SystemAllocator, usize);
+///
+/// impl TraceAllocator for Counting {
+///     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+///         self.1 += 1;
+///         self.0.malloc(size)
+///     }
+///     unsafe fn realloc(&mut self, p: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+///         self.1 += 1;
+///         // SAFETY: forwarded caller contract.
+///         unsafe { self.0.realloc(p, size) }
+///     }
+///     unsafe fn free(&mut self, p: NonNull<u8>) {
+///         self.1 += 1;
+///         // SAFETY: forwarded caller contract.
+///         unsafe { self.0.free(p) }
+///     }
+/// }
+///
+/// let t = Trace::parse("t.rep".as_ref(), "0 1 3 1\na 0 10\nr 0 99\nf 0\n", Format::Auto)
+///     .unwrap();
+/// let mut a = Counting(SystemAllocator, 0);
+/// let c = replay_checked(&t, &mut a).unwrap();
+/// assert_eq!((a.1, c.peak_live, c.util()), (3, 99, None)); // no heap range: no utilisation
+/// ```
 pub trait TraceAllocator {
     /// `malloc(size)`; `None` when out of memory.
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>>;
