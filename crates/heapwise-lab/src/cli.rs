@@ -20,7 +20,7 @@ use crate::trace::{expand_paths, Format, Trace};
 
 /// Measure the heapwise allocator: replay malloc traces, generate workloads, draw the heap.
 #[derive(Parser, Debug)]
-#[command(name = "heapwise", version, about, long_about = None)]
+#[command(name = "heapwise", version)]
 pub struct Cli {
     /// The subcommand.
     #[command(subcommand)]
