@@ -146,12 +146,14 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Vec<Row> {
     }
     if cfg.run_efficiency {
         for row in rows.iter_mut() {
+            let t0 = std::time::Instant::now();
             let e = with_subject(row.subject, arena.fresh(), cfg.efficiency);
             progress(&format!(
-                "efficiency {:<34} {:>6.2} % after {} ops",
+                "efficiency {:<34} {:>6.2} % after {} ops ({:.1} s)",
                 row.subject.name(),
                 e.efficiency() * 100.0,
-                e.ops
+                e.ops,
+                t0.elapsed().as_secs_f64()
             ));
             row.eff = Some(e);
         }

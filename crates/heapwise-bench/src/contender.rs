@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 
 use heapwise_core::PolicyKind;
 
+use crate::baseline::SlotBaseline;
 use crate::heapwise::{visit_heapwise, visit_heapwise_any};
 use crate::peers::{BuddyPeer, DlmallocPeer, LinkedListPeer, RlsfPeer, TalcPeer};
 
@@ -82,6 +83,8 @@ pub enum Subject {
     Buddy,
     /// `dlmalloc` 0.2 over an arena-backed system allocator.
     Dlmalloc,
+    /// The harness floor ([`crate::baseline`]): fixed 8 KiB slots, not a real allocator.
+    Baseline,
 }
 
 impl Subject {
@@ -122,6 +125,7 @@ impl Subject {
             Subject::LinkedList => "linked_list_allocator".into(),
             Subject::Buddy => "buddy_system_allocator".into(),
             Subject::Dlmalloc => "dlmalloc".into(),
+            Subject::Baseline => "baseline (harness floor)".into(),
         }
     }
 
@@ -140,6 +144,7 @@ impl Subject {
         }
         match self {
             Subject::Heapwise(k) => k.name().starts_with(pattern),
+            Subject::Baseline => pattern == "baseline",
             _ => false,
         }
     }
@@ -169,5 +174,6 @@ pub fn with_subject<V: Visit>(subject: Subject, mem: &mut [MaybeUninit<u8>], v: 
         Subject::LinkedList => v.visit(&mut LinkedListPeer::new(mem), base, len),
         Subject::Buddy => v.visit(&mut BuddyPeer::new(mem), base, len),
         Subject::Dlmalloc => v.visit(&mut DlmallocPeer::new(mem), base, len),
+        Subject::Baseline => v.visit(&mut SlotBaseline::new(mem), base, len),
     }
 }

@@ -31,6 +31,7 @@
 //! |---|---|
 //! | [`rng`] | the seeded generator and size distributions |
 //! | [`trace`] | the pre-generated random-actions trace |
+//! | [`baseline`] | the harness floor: a fixed-slot non-allocator |
 //! | [`arena`] | the page-aligned region each contender gets, zeroed |
 //! | [`contender`] | the [`Contender`] interface, the [`Subject`] list, static dispatch |
 //! | [`heapwise`] | heapwise policies as contenders (concrete types and `AnyHeap`) |
@@ -45,6 +46,7 @@
 #![warn(missing_docs)]
 
 pub mod arena;
+pub mod baseline;
 pub mod bench;
 pub mod contender;
 pub mod cputime;

@@ -23,6 +23,8 @@ options:
   --only NAME      only these rows (repeatable, or comma-separated): a full row
                    name, `heapwise`, `heapwise-any`, a policy prefix such as
                    `implicit`, or a peer name
+  --baseline       also measure the harness floor (fixed 8 KiB slots): what
+                   the workload loop costs without a real allocator
   --any-all        also measure every policy through AnyHeap (default: only
                    the default policy)
   --csv FILE       also write the results as CSV
@@ -43,6 +45,7 @@ fn parse() -> Result<Args, String> {
     let mut cfg = Config::default();
     let mut only: Vec<String> = Vec::new();
     let mut any_all = false;
+    let mut baseline = false;
     let mut csv = None;
     let mut list = false;
     let mut it = std::env::args().skip(1);
@@ -67,6 +70,7 @@ fn parse() -> Result<Args, String> {
                     .map(str::to_owned),
             ),
             "--any-all" => any_all = true,
+            "--baseline" => baseline = true,
             "--csv" => csv = Some(it.next().ok_or("--csv needs a file name")?),
             "--no-throughput" => cfg.run_throughput = false,
             "--no-efficiency" => cfg.run_efficiency = false,
@@ -82,6 +86,9 @@ fn parse() -> Result<Args, String> {
                 .filter(|&&k| k != PolicyKind::DEFAULT)
                 .map(|&k| Subject::HeapwiseAny(k)),
         );
+    }
+    if baseline || only.iter().any(|p| p == "baseline") {
+        cfg.subjects.push(Subject::Baseline);
     }
     if !only.is_empty() {
         let all = cfg.subjects.clone();
