@@ -360,3 +360,30 @@ fn csapp_short_traces_replay_under_every_policy() {
         assert!((r["util"].as_f64().unwrap() - peak / heap).abs() < 1e-12);
     }
 }
+
+/// Every CS:APP trace under every policy, validated (no timing). Long in a debug build:
+/// opt-in with `cargo test --release -p heapwise-lab -- --ignored`.
+#[test]
+#[ignore]
+fn csapp_all_traces_validate_under_every_policy() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces/csapp");
+    if !dir.is_dir() {
+        eprintln!("note: {} absent, test skipped", dir.display());
+        return;
+    }
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "0"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["traces"].as_array().unwrap();
+    assert_eq!(rows.len(), 13 * PolicyKind::ALL.len());
+    for r in rows {
+        assert_eq!(r["ok"], true, "{r}");
+        assert!(r["kops"].is_null(), "no timing with --repeat 0");
+        let u = r["util"].as_f64().unwrap();
+        assert!(u > 0.0 && u <= 1.0, "{r}");
+    }
+}
