@@ -87,7 +87,13 @@ pub fn libheapwise() -> &'static Path {
         let target = target_dir();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let out = Command::new(&cargo)
-            .args(["build", "--release", "-p", "heapwise-preload", "--target-dir"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "heapwise-preload",
+                "--target-dir",
+            ])
             .arg(&target)
             .current_dir(workspace_dir())
             // Don't let the outer cargo's per-crate variables leak into the nested build.
@@ -202,7 +208,11 @@ impl Outcome {
         format!(
             "status: {:?}{} after {:.1?}\n--- stdout (tail) ---\n{}\n--- stderr (tail) ---\n{}",
             self.status,
-            if self.timed_out { " (TIMED OUT, killed)" } else { "" },
+            if self.timed_out {
+                " (TIMED OUT, killed)"
+            } else {
+                ""
+            },
             self.elapsed,
             tail(&self.stdout, 6000),
             tail(&self.stderr, 6000)
@@ -302,8 +312,19 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     let src = crate_dir().join("tests/c").join(format!("{name}.c"));
     let exe = dir.join(name);
     let out = Command::new(cc)
-        .args(["-std=gnu11", "-O1", "-g", "-fno-builtin", "-Wall", "-Wextra"])
-        .args(["-Wno-alloc-size-larger-than", "-Wno-unused-result", "-Wno-use-after-free"])
+        .args([
+            "-std=gnu11",
+            "-O1",
+            "-g",
+            "-fno-builtin",
+            "-Wall",
+            "-Wextra",
+        ])
+        .args([
+            "-Wno-alloc-size-larger-than",
+            "-Wno-unused-result",
+            "-Wno-use-after-free",
+        ])
         .arg("-I")
         .arg(crate_dir().join("tests/c"))
         .arg("-I")
@@ -336,7 +357,11 @@ pub fn run_c_preloaded(exe: &Path, args: &[&str], timeout: Duration) -> Outcome 
     cmd.env(EXPECT_ENV, "1");
     let o = run(cmd, None, timeout);
     let name = exe.file_name().unwrap_or(OsStr::new("?")).to_string_lossy();
-    assert!(o.success(), "{name} under libheapwise.so failed\n{}", o.describe());
+    assert!(
+        o.success(),
+        "{name} under libheapwise.so failed\n{}",
+        o.describe()
+    );
     assert!(
         o.stdout.contains("allocator: heapwise"),
         "{name}: malloc was not served by heapwise\n{}",
@@ -348,4 +373,67 @@ pub fn run_c_preloaded(exe: &Path, args: &[&str], timeout: Duration) -> Outcome 
         o.describe()
     );
     o
+}
+
+/// One `HEAPWISE_STATS` summary found on a stderr: the process name heapwise printed and the
+/// operations it counted (malloc + calloc + realloc + aligned + free).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub process: String,
+    pub calls: u64,
+    pub line: String,
+}
+
+/// Parses every summary line of the form
+/// `heapwise[<pid> <name>]: policy <p>: <n> malloc, <n> calloc, <n> realloc, <n> aligned, <n> free, ...`.
+pub fn summaries(stderr: &str) -> Vec<Summary> {
+    let mut out = Vec::new();
+    for line in stderr.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("heapwise[") else {
+            continue;
+        };
+        let Some((who, tail)) = rest.split_once("]:") else {
+            continue;
+        };
+        if !tail.contains(" malloc") {
+            continue;
+        }
+        let process = who.split_once(' ').map_or("", |(_, n)| n).to_string();
+        let words: Vec<&str> = tail
+            .split(|c: char| c == ',' || c == ':' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut calls = 0u64;
+        for pair in words.windows(2) {
+            if matches!(
+                pair[1],
+                "malloc" | "calloc" | "realloc" | "aligned" | "free"
+            ) {
+                calls += pair[0].parse::<u64>().unwrap_or(0);
+            }
+        }
+        out.push(Summary {
+            process,
+            calls,
+            line: line.to_string(),
+        });
+    }
+    out
+}
+
+/// Asserts that heapwise printed a summary for a process whose name contains `process` with
+/// at least `min_calls` operations; returns the largest such count.
+pub fn assert_served(what: &str, o: &Outcome, process: &str, min_calls: u64) -> u64 {
+    let found: Vec<Summary> = summaries(&o.stderr)
+        .into_iter()
+        .filter(|s| s.process.contains(process))
+        .collect();
+    let best = found.iter().map(|s| s.calls).max().unwrap_or(0);
+    assert!(
+        best >= min_calls,
+        "{what}: no heapwise summary for a `{process}` process with >= {min_calls} calls \
+         (found {found:?}); the preload did not serve it\n{}",
+        o.describe()
+    );
+    best
 }
