@@ -8,6 +8,7 @@
 //!   --policy NAME   only this policy (repeatable; default: every policy)
 //!   --check         run the heap checker after every operation, and verify payload bytes
 //!   --time N        time each replay N times (median), and the system allocator too
+//!   --dump A..B     print the heap's blocks after operations A..B ([id:size] allocated)
 //!   -v              with --time: per-trace throughput too
 //!   --bound         also print the block-model bound: peak payload over the largest sum of
 //!                   live block sizes (plus the empty heap), the best any placement can do
@@ -42,7 +43,7 @@ const CLASSIC: [&str; 11] = [
 /// Simulated memory per replay (the lab's MAX_HEAP is 20 MiB).
 const MEM: usize = 64 << 20;
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Op {
     Alloc(usize, usize),
     Realloc(usize, usize),
@@ -161,6 +162,7 @@ fn replay(
     t: &Trace,
     mem: &mut [MaybeUninit<u8>],
     check: bool,
+    dump: Option<(usize, usize)>,
 ) -> Result<Outcome, String> {
     let mut heap = AnyHeap::new(kind, SimBrk::new(mem, MEM));
     let mut ptrs = vec![std::ptr::null_mut::<u8>(); t.ids];
@@ -216,6 +218,23 @@ fn replay(
             }
         }
         peak = peak.max(total);
+        if dump.is_some_and(|(from, to)| (from..to).contains(&line)) {
+            let l = heap.layout().expect("initialised");
+            let mut id_at = std::collections::HashMap::new();
+            for (i, &p) in ptrs.iter().enumerate() {
+                id_at.insert(p as usize, i);
+            }
+            print!("op {line} {:?} heap {}:", op, l.end - l.start);
+            for b in heap.blocks() {
+                if b.allocated {
+                    let id = id_at.get(&b.payload()).copied().unwrap_or(usize::MAX);
+                    print!(" [{id}:{}]", b.size);
+                } else {
+                    print!(" ({})", b.size);
+                }
+            }
+            println!();
+        }
         if check {
             heap.check()
                 .map_err(|e| format!("op {line}: heap check failed: {e:?}"))?;
@@ -281,6 +300,7 @@ fn main() {
     let mut policies: Vec<PolicyKind> = Vec::new();
     let mut paths: Vec<PathBuf> = Vec::new();
     let (mut check, mut time, mut bound, mut verbose) = (false, 0usize, false, false);
+    let mut dump = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -292,6 +312,11 @@ fn main() {
                 }));
             }
             "--check" => check = true,
+            "--dump" => {
+                let r = args.next().expect("--dump FROM..TO");
+                let (a, b) = r.split_once("..").expect("--dump FROM..TO");
+                dump = Some((a.parse().expect("number"), b.parse().expect("number")));
+            }
             "--bound" => bound = true,
             "-v" => verbose = true,
             "--time" => time = args.next().and_then(|n| n.parse().ok()).expect("--time N"),
@@ -351,7 +376,7 @@ fn main() {
         print!("{:<26}", k.name());
         let mut sum = 0.0;
         for t in &traces {
-            match replay(k, t, &mut mem, check) {
+            match replay(k, t, &mut mem, check, dump) {
                 Ok(o) => {
                     sum += o.util;
                     print!(" {:>7.2}%", 100.0 * o.util);
@@ -385,7 +410,7 @@ fn main() {
                         (0..time)
                             .map(|_| {
                                 let s = Instant::now();
-                                replay(k, t, &mut mem, false).expect("replay");
+                                replay(k, t, &mut mem, false, None).expect("replay");
                                 s.elapsed().as_secs_f64()
                             })
                             .collect(),

@@ -302,7 +302,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return Some((start, have));
             }
             let need = asize - have;
-            let want = P::grow_bytes(asize, need, self.chunk) & !(ALIGN - 1);
+            let want = P::grow_bytes(&v, asize, need, self.chunk) & !(ALIGN - 1);
             let Some((old, added)) = self.grow(need, want) else {
                 return self.fail();
             };
@@ -504,7 +504,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
             let (b, bsize) = self.take(asize)?;
-            let high = P::place_high(asize, bsize);
+            let high = P::place_high(&self.view(), b, asize, bsize);
             Some(self.place(b, bsize, asize, high))
         }
     }
@@ -541,7 +541,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // sizes and footers of a consistent heap.
         unsafe {
             if asize <= bsize {
-                self.shrink(b, bsize, asize);
+                if P::realloc_trim(bsize, asize) {
+                    self.shrink(b, bsize, asize);
+                }
                 return Some(b.payload());
             }
             let v = self.view();
@@ -551,14 +553,46 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let nsize = if next_free { nh & !FLAGS } else { 0 };
             let avail = bsize + nsize;
             let after = next.offset(nsize);
-            // A policy may prefer moving a block at the top down into its free predecessor
-            // (when that is enough room) over growing the heap.
-            let down_first = P::REALLOC_MOVE_DOWN
-                && P::IMMEDIATE_COALESCE
-                && avail < asize
-                && !b.prev_alloc()
-                && b.prev().size() + avail >= asize;
-            if avail >= asize || (after == v.epilogue && !down_first) {
+            if avail < asize && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {
+                // A policy may prefer sliding a block at the top down into its free
+                // predecessor over growing the heap.
+                let prev = b.prev();
+                let psize = prev.size();
+                let region = psize + avail;
+                let want = P::realloc_move_down(psize, bsize, asize);
+                if want != 0 && region >= asize {
+                    let mut n = want.clamp(asize, region) & !(ALIGN - 1);
+                    if region - n < MIN_BLOCK {
+                        n = region;
+                    }
+                    let ppa = prev.prev_alloc();
+                    P::remove(&v, prev, psize);
+                    if next_free {
+                        P::remove(&v, next, nsize);
+                        P::absorbed(&v, next, b);
+                    }
+                    P::absorbed(&v, b, prev);
+                    // The block's new start is below its old one (`n > avail`), so the
+                    // headers written below lie outside the source range of the copy.
+                    let nb = prev.offset(region - n);
+                    ptr::copy(
+                        b.payload().as_ptr(),
+                        nb.payload().as_ptr(),
+                        Block::usable(bsize),
+                    );
+                    if n == region {
+                        nb.write_alloc(n, ppa);
+                    } else {
+                        prev.write_free(region - n, ppa);
+                        P::insert(&v, prev, region - n);
+                        nb.write_alloc(n, false);
+                    }
+                    nb.offset(n).set_prev_alloc(true);
+                    self.resize_note(bsize, n);
+                    return Some(nb.payload());
+                }
+            }
+            if avail >= asize || after == v.epilogue {
                 let mut total = avail;
                 if avail < asize {
                     // The block (with a free successor) ends at the top: grow the heap.

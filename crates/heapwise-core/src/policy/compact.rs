@@ -21,8 +21,19 @@ pub const BINS: usize = 11;
 /// low end of a free block, and they grow the heap by [`SMALL_CHUNK`].
 pub const SMALL: usize = 128;
 
+/// Reclaim threshold of realloc.
+pub const MOVE_DOWN_DIV: usize = 16;
+
+/// Small-chunk growth: heap / DIV, clamped.
+pub const SMALL_CHUNK_DIV: usize = 4;
+/// Largest small chunk.
+pub const SMALL_CHUNK_MAX: usize = 65536;
+/// Small blocks looked at above a free block.
+pub const TOP_RUN: usize = 8;
+/// Slack given to a block slid down by realloc: asize / SLACK_DIV.
+pub const SLACK_DIV: usize = 4;
 /// Growth for a small request that finds no free block.
-pub const SMALL_CHUNK: usize = 4096;
+pub const SMALL_CHUNK: usize = 1024;
 
 /// The bin of a free block of `size` bytes (a multiple of 16, at least 32): one bin per
 /// power of two from 32 bytes, the last one open-ended.
@@ -61,20 +72,51 @@ unsafe impl Policy for Compact {
     const META_BYTES: usize = ((BINS + 1) * WORD + 15) & !15;
     const LISTS: usize = BINS;
     const CHUNK: usize = 0;
-    const REALLOC_MOVE_DOWN: bool = true;
 
     #[inline]
-    fn grow_bytes(asize: usize, need: usize, _chunk: usize) -> usize {
+    fn grow_bytes(v: &HeapView, asize: usize, need: usize, _chunk: usize) -> usize {
         if asize < SMALL {
-            need.max(SMALL_CHUNK)
+            let heap = v.epilogue.addr() - v.first.addr();
+            need.max((heap / SMALL_CHUNK_DIV).clamp(SMALL_CHUNK, SMALL_CHUNK_MAX))
         } else {
             need
         }
     }
 
     #[inline]
-    fn place_high(asize: usize, _bsize: usize) -> bool {
-        asize >= SMALL
+    fn realloc_move_down(psize: usize, bsize: usize, asize: usize) -> usize {
+        if psize >= bsize / MOVE_DOWN_DIV {
+            asize + asize / SLACK_DIV
+        } else {
+            0
+        }
+    }
+
+    #[inline]
+    fn realloc_trim(bsize: usize, asize: usize) -> bool {
+        bsize - asize > bsize / SLACK_DIV
+    }
+
+    #[inline]
+    unsafe fn place_high(v: &HeapView, b: Block, asize: usize, bsize: usize) -> bool {
+        // SAFETY: `b` is a block of `bsize` bytes, so `b + bsize` is a block start or the
+        // epilogue.
+        if asize >= SMALL {
+            return true;
+        }
+        // A small block goes high when only small blocks lie between `b` and the top.
+        let mut n = unsafe { b.offset(bsize) };
+        for _ in 0..TOP_RUN {
+            if n == v.epilogue {
+                return true;
+            }
+            let s = unsafe { n.size() };
+            if s >= SMALL {
+                return false;
+            }
+            n = unsafe { n.offset(s) };
+        }
+        false
     }
 
     unsafe fn init(v: &HeapView) {

@@ -106,27 +106,47 @@ pub unsafe trait Policy {
     const LISTS: usize = 0;
     /// The growth chunk a new heap starts with (see [`crate::Heap::with_chunk`]).
     const CHUNK: usize = crate::heap::DEFAULT_CHUNK;
-    /// Whether `realloc` of a block at the top of the heap, which does not fit with its free
-    /// successor, moves the block down into its free predecessor when that makes room,
-    /// rather than growing the heap. (Every policy grows the heap at the top otherwise.)
-    const REALLOC_MOVE_DOWN: bool = false;
 
     /// How many bytes to ask the source for when a request of block size `asize` finds no
     /// free block and the heap must grow by at least `need` bytes; `chunk` is the heap's
-    /// current growth chunk. The heap asks for at least `need` whatever this returns, and
-    /// falls back to exactly `need` if the source refuses more. Default: `max(need, chunk)`.
+    /// current growth chunk. The heap asks for at least `need` (rounded down to 16) whatever
+    /// this returns, and falls back to exactly `need` if the source refuses more. Default:
+    /// `max(need, chunk)`.
     #[inline]
-    fn grow_bytes(_asize: usize, need: usize, chunk: usize) -> usize {
+    fn grow_bytes(_v: &HeapView, _asize: usize, need: usize, chunk: usize) -> usize {
         need.max(chunk)
     }
 
-    /// Placement within the chosen block: whether an allocation of block size `asize`
-    /// carved from a free block of `bsize` bytes takes the block's high end (the free
-    /// remainder stays at the low end) instead of its low end. Only asked for `malloc`,
-    /// `calloc` and `realloc`'s moves when the remainder can be a block of its own.
-    /// Default: the low end.
+    /// `realloc` of a block of `bsize` bytes at the top of the heap that needs `asize`
+    /// bytes and does not fit with its free successor: the size of the block to slide down
+    /// into its free predecessor of `psize` bytes instead of growing the heap, or 0 to grow
+    /// the heap. The block is copied to the top end of the predecessor-plus-block region, so
+    /// it stays at the top; the heap clamps the size to `[asize, psize + bsize]` and gives
+    /// the block the whole region when less than a minimum block would stay free below.
+    /// Default: 0 (grow the heap).
     #[inline]
-    fn place_high(_asize: usize, _bsize: usize) -> bool {
+    fn realloc_move_down(_psize: usize, _bsize: usize, _asize: usize) -> usize {
+        0
+    }
+
+    /// `realloc` to `asize` bytes of a block of `bsize >= asize` bytes: whether to free the
+    /// tail (when it can be a block) or keep it in the block as room to grow. Default: free it.
+    #[inline]
+    fn realloc_trim(_bsize: usize, _asize: usize) -> bool {
+        true
+    }
+
+    /// Placement within the chosen block: whether an allocation of block size `asize`
+    /// carved from the free block `b` of `bsize` bytes (already removed from the records,
+    /// header intact) takes the block's high end (the free remainder stays at the low end)
+    /// instead of its low end. Asked for `malloc`, `calloc` and `realloc`'s moves, not for
+    /// `aligned_alloc`; ignored when the remainder could not be a block of its own.
+    /// Default: the low end.
+    ///
+    /// # Safety
+    /// `b` must be a block of the heap of `bsize` bytes.
+    #[inline]
+    unsafe fn place_high(_v: &HeapView, _b: Block, _asize: usize, _bsize: usize) -> bool {
         false
     }
 
