@@ -135,27 +135,7 @@ fn init_slow() {
         use_sbrk: true,
         ..Config::DEFAULT
     });
-    let mut fd = -1;
-    if let Some(t) = options::trace_path() {
-        // SAFETY: `t.buf` is NUL-terminated.
-        fd = unsafe {
-            libc::open(
-                t.buf.as_ptr() as *const libc::c_char,
-                libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC,
-                0o644 as libc::c_uint,
-            )
-        };
-        if fd < 0 {
-            let n = t.buf.iter().position(|&c| c == 0).unwrap_or(0);
-            let path = core::str::from_utf8(t.buf.get(..n).unwrap_or(&[])).unwrap_or("?");
-            hw::diag::report(format_args!(
-                "cannot open HEAPWISE_TRACE file {path:?} (errno {}); not tracing",
-                hw::sys::errno()
-            ));
-        } else if !t.per_process {
-            options::unset_in_place(b"HEAPWISE_TRACE");
-        }
-    }
+    let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
     if o.stats || fd >= 0 {
         RECORDER.start(fd);
     }
@@ -163,6 +143,44 @@ fn init_slow() {
     INIT.store(2, Ordering::Release);
     // May allocate (pthread_atfork): only now that initialisation is done.
     RECORDER.register_fork();
+}
+
+/// Opens the trace file. A per-process path (`%p`) is simply truncated. A shared path is
+/// recorded by one process at a time: the one holding an exclusive `flock` on it. The lock
+/// goes with the open file: a program that `exec`s (a wrapper script) releases it and the
+/// new image takes over the file; children of a recording process find it locked and do not
+/// trace (a forked child that does not `exec` stops writing through the fork hook).
+fn open_trace(t: &options::TracePath) -> i32 {
+    let path = t.buf.as_ptr() as *const c_char;
+    let trunc = if t.per_process { libc::O_TRUNC } else { 0 };
+    // SAFETY: `path` is NUL-terminated.
+    let fd = unsafe {
+        libc::open(
+            path,
+            libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC | trunc,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        let n = t.buf.iter().position(|&c| c == 0).unwrap_or(0);
+        let shown = core::str::from_utf8(t.buf.get(..n).unwrap_or(&[])).unwrap_or("?");
+        hw::diag::report(format_args!(
+            "cannot open HEAPWISE_TRACE file {shown:?} (errno {}); not tracing",
+            hw::sys::errno()
+        ));
+        return -1;
+    }
+    if t.per_process {
+        return fd;
+    }
+    // SAFETY: `fd` is an open descriptor of ours.
+    unsafe {
+        if libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) != 0 || libc::ftruncate(fd, 0) != 0 {
+            libc::close(fd);
+            return -1;
+        }
+    }
+    fd
 }
 
 extern "C" fn constructor() {

@@ -8,12 +8,12 @@
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
 //!
 //! A bad value gives one line on stderr (`heapwise: ...; using ...`) and the default; never
-//! a crash. A trace path without `%p` is removed from the environment once read, so that
-//! child processes do not truncate the parent's trace.
+//! a crash. A shared trace path (without `%p`) is recorded by one process at a time (see
+//! `open_trace` in the crate root).
 //!
 //! Invariant: parsing uses only `getenv`, stack buffers and `write(2)`.
 
-use core::ffi::{c_char, CStr};
+use core::ffi::CStr;
 use core::fmt::Write;
 
 use heapwise_core::PolicyKind;
@@ -168,41 +168,6 @@ fn path_option(name: &CStr) -> Option<TracePath> {
                 name.to_str().unwrap_or("?")
             ));
             None
-        }
-    }
-}
-
-extern "C" {
-    static mut environ: *mut *mut c_char;
-}
-
-/// Removes every `NAME=...` entry from the process environment, in place (no allocation).
-pub fn unset_in_place(name: &[u8]) {
-    // SAFETY: `environ` is a null-terminated array of NUL-terminated strings; entries are
-    // only moved down within the array and the terminator is moved with them. Called once
-    // at start-up, before the program's own threads read the environment.
-    unsafe {
-        let env = core::ptr::addr_of!(environ).read();
-        if env.is_null() {
-            return;
-        }
-        let mut r = 0;
-        let mut w = 0;
-        loop {
-            let e = *env.add(r);
-            if e.is_null() {
-                *env.add(w) = e;
-                return;
-            }
-            let s = CStr::from_ptr(e).to_bytes();
-            let matches = s.len() > name.len()
-                && s.get(..name.len()) == Some(name)
-                && s.get(name.len()) == Some(&b'=');
-            if !matches {
-                *env.add(w) = e;
-                w += 1;
-            }
-            r += 1;
         }
     }
 }
