@@ -97,11 +97,11 @@ impl<const N: usize> fmt::Write for StackBuf<N> {
 
 /// Writes one line `heapwise: <message>` to stderr.
 pub fn report(args: fmt::Arguments<'_>) {
-    let mut b = StackBuf::<256>::new();
+    let mut b = StackBuf::<1024>::new();
     b.push_bytes(b"heapwise: ");
     let _ = fmt::write(&mut b, args);
     if b.truncated() {
-        b.len = b.len.min(255);
+        b.len = b.len.min(1023);
     }
     b.push_bytes(b"\n");
     b.write_to(2);
