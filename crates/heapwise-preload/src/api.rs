@@ -228,3 +228,110 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     // SAFETY: forwarded caller contract.
     unsafe { GLOBAL.usable_size(p as *const u8) }
 }
+
+/// These run in the library's unit-test binary, which exports the functions above: they
+/// are the process's malloc there, so the whole test harness runs on them too.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errno_after(f: impl FnOnce()) -> i32 {
+        set_errno(0);
+        f();
+        sys::errno()
+    }
+
+    #[test]
+    fn malloc_family_errno_conventions() {
+        let a = malloc(0);
+        let b = malloc(0);
+        assert!(!a.is_null() && !b.is_null() && a != b);
+        for huge in [
+            usize::MAX,
+            isize::MAX as usize + 1,
+            0usize.wrapping_sub(512 << 10),
+        ] {
+            set_errno(0);
+            assert!(malloc(huge).is_null());
+            assert_eq!(sys::errno(), libc::ENOMEM);
+        }
+        set_errno(0);
+        assert!(calloc(usize::MAX, 2).is_null());
+        assert_eq!(sys::errno(), libc::ENOMEM);
+        // SAFETY: `a`, `b` are live blocks; each freed once.
+        unsafe {
+            set_errno(77);
+            free(a);
+            free(ptr::null_mut());
+            assert_eq!(sys::errno(), 77, "free keeps errno");
+            let r = realloc(b, usize::MAX);
+            assert!(r.is_null() && sys::errno() == libc::ENOMEM);
+            assert_eq!(errno_after(|| assert!(realloc(b, 0).is_null())), 0);
+            let z = reallocarray(ptr::null_mut(), 0, 16);
+            assert!(!z.is_null());
+            assert!(reallocarray(z, 2, usize::MAX).is_null());
+            free(z);
+        }
+    }
+
+    #[test]
+    fn alignment_functions() {
+        let mut p: *mut c_void = 1 as *mut c_void;
+        for bad in [0, 3, 4, 24] {
+            // SAFETY: `p` is a valid out-pointer.
+            assert_eq!(unsafe { posix_memalign(&mut p, bad, 8) }, libc::EINVAL);
+            assert_eq!(p, 1 as *mut c_void, "memptr untouched");
+        }
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { posix_memalign(&mut p, 8, usize::MAX) },
+            libc::ENOMEM
+        );
+        for shift in 3..=26 {
+            let a = 1usize << shift;
+            // SAFETY: as above; the block is freed once.
+            unsafe {
+                assert_eq!(posix_memalign(&mut p, a, 100), 0);
+                assert_eq!(p as usize % a, 0);
+                free(p);
+            }
+        }
+        for (a, n) in [(64, 64), (1, 64), (16, 10)] {
+            let q = aligned_alloc(a, n);
+            assert!(!q.is_null() && q as usize % a == 0);
+            // SAFETY: freed once.
+            unsafe { free(q) };
+        }
+        for a in [0, 65, usize::MAX / 2 + 1] {
+            assert_eq!(
+                errno_after(|| assert!(aligned_alloc(a, 8).is_null())),
+                libc::EINVAL
+            );
+        }
+        let pg = sys::page_size();
+        assert_eq!(
+            errno_after(|| assert!(memalign(usize::MAX, pg).is_null())),
+            libc::EINVAL
+        );
+        assert_eq!(
+            errno_after(|| assert!(memalign(8, usize::MAX).is_null())),
+            libc::ENOMEM
+        );
+        assert_eq!(
+            errno_after(|| assert!(memalign(pg, pg.wrapping_neg()).is_null())),
+            libc::ENOMEM
+        );
+        assert_eq!(
+            errno_after(|| assert!(pvalloc(usize::MAX).is_null())),
+            libc::ENOMEM
+        );
+        let v = pvalloc(32);
+        assert_eq!(v as usize % pg, 0);
+        // SAFETY: live block, freed once.
+        unsafe {
+            assert!(malloc_usable_size(v) >= pg);
+            assert_eq!(malloc_usable_size(ptr::null_mut()), 0);
+            free(v);
+        }
+    }
+}

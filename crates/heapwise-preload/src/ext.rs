@@ -262,3 +262,36 @@ pub extern "C" fn heapwise_print_stats(fd: c_int) {
     ensure_init();
     report::print(fd);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_check_and_policy_name() {
+        let p = crate::api::malloc(1000);
+        let big = crate::api::malloc(1 << 20);
+        let mut s = HeapwiseStats::default();
+        // SAFETY: `s` is writable.
+        assert_eq!(unsafe { heapwise_stats(&mut s) }, 0);
+        // SAFETY: null is accepted.
+        assert_eq!(unsafe { heapwise_stats(core::ptr::null_mut()) }, -1);
+        assert!(s.mallocs >= 1 && s.large_allocs >= 1 && s.large_blocks >= 1);
+        assert!(s.heap_bytes >= 1000 && s.footprint_bytes >= s.heap_bytes + (1 << 20));
+        assert_eq!(
+            s.sbrk_heaps, 1,
+            "the preload face's first heap is at the break"
+        );
+        let m = mallinfo2();
+        assert!(m.arena > 0 && m.uordblks > 0 && m.hblks >= 1);
+        assert_eq!(heapwise_check(), 0);
+        // SAFETY: the name is a static NUL-terminated string.
+        let name = unsafe { core::ffi::CStr::from_ptr(heapwise_policy_name()) };
+        assert_eq!(name.to_str().unwrap(), "segregated");
+        // SAFETY: live blocks, freed once.
+        unsafe {
+            crate::api::free(p);
+            crate::api::free(big);
+        }
+    }
+}

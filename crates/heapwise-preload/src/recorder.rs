@@ -329,3 +329,62 @@ mod tests {
         assert_eq!(fmt_u64(u64::MAX, &mut t), b"18446744073709551615");
     }
 }
+
+#[cfg(test)]
+mod trace_tests {
+    use super::*;
+    use hw::Config;
+    use std::io::Read;
+
+    static G: Global = Global::new(Config::DEFAULT);
+
+    #[test]
+    fn a_recorded_session_is_a_valid_classic_trace() {
+        let path = std::env::temp_dir().join(format!("hw-rec-{}.rep", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
+        let rec = Box::new(Recorder::new());
+        rec.start(fd);
+        let a = rec.with(|r| {
+            let p = G.malloc(100);
+            r.alloc(&G, p, 100);
+            p
+        });
+        let b = rec.with(|r| {
+            let p = G.malloc(7);
+            r.alloc(&G, p, 7);
+            p
+        });
+        let a2 = rec.with(|r| {
+            // SAFETY: `a` is live.
+            let q = unsafe { G.realloc(a, 5000) };
+            r.realloc(&G, a, q, 5000);
+            q
+        });
+        rec.with(|r| {
+            r.free(&G, b);
+            // SAFETY: `b` is live, freed once.
+            unsafe { G.free(b) };
+            r.free(&G, a2);
+            // SAFETY: `a2` is live, freed once.
+            unsafe { G.free(a2) };
+        });
+        assert_eq!(rec.finish(12345), Some((5, 2, 0)));
+        assert_eq!(rec.finish(12345), None, "finishing twice writes nothing");
+        let mut text = String::new();
+        std::fs::File::open(&path)
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        assert_eq!(
+            lines,
+            ["12345", "2", "5", "1", "a 0 100", "a 1 7", "r 0 5000", "f 1", "f 0"]
+        );
+        let s = G.stats();
+        assert!(s.requested_tracked);
+        assert_eq!(s.requested_bytes, 0);
+        assert_eq!(s.peak_requested_bytes, 5007);
+    }
+}
