@@ -152,3 +152,187 @@ fn glibc_baseline() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// The behaviours that do not depend on thread counts hold for every engine policy
+/// selected with `HEAPWISE_POLICY` (the seed's implicit lists included), and the summary
+/// names the policy that served the process.
+#[test]
+fn every_policy_passes_the_behaviours() {
+    const PROGRAMS: &[&str] = &[
+        "b01_malloc_zero",
+        "b02_huge",
+        "b03_align",
+        "b04_free",
+        "b05_calloc",
+        "b06_realloc",
+        "b07_reallocarray",
+        "b08_posix_memalign",
+        "b09_aligned_alloc",
+        "b10_memalign_valloc",
+        "b11_usable_size",
+        "b12_libc_internal",
+        "b13a_cross_thread_free",
+        "b13b_key_destructor",
+    ];
+    let dir = TempDir::new("policies");
+    let exes: Vec<_> = PROGRAMS
+        .iter()
+        .map(|p| (*p, compile_c(p, dir.path())))
+        .collect();
+    let policies: Vec<&str> = heapwise_core::PolicyKind::ALL
+        .iter()
+        .map(|k| k.name())
+        .collect();
+    assert!(policies.contains(&"implicit-first") && policies.contains(&"segregated"));
+    // Two workers: the machine has two cores.
+    let failures = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(policy) = policies.get(i) else { break };
+                for (name, exe) in &exes {
+                    let mut cmd = Command::new(exe);
+                    preload(&mut cmd);
+                    cmd.env(EXPECT_ENV, "1").env("HEAPWISE_POLICY", policy);
+                    let o = run(cmd, None, T);
+                    let summary = summaries(&o.stderr);
+                    let named = summary
+                        .iter()
+                        .any(|s| s.line.contains(&format!("policy {policy}:")));
+                    if !o.success()
+                        || !o.stdout.contains(" 0 failed")
+                        || !o.stdout.contains("allocator: heapwise")
+                        || !named
+                    {
+                        failures.lock().unwrap().push(format!(
+                            "HEAPWISE_POLICY={policy} {name} (summary names the policy: {named})\n{}",
+                            o.describe()
+                        ));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures over {} policies:\n{}",
+        failures.len(),
+        policies.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Bad option values: one clear line on stderr naming the variable, the default used, the
+/// program runs normally (issue 4, "Options from the environment").
+#[test]
+fn bad_option_values_give_one_line_and_the_default() {
+    let dir = TempDir::new("options");
+    let exe = compile_c("b01_malloc_zero", dir.path());
+    for (var, value) in [
+        ("HEAPWISE_POLICY", "no-such-policy"),
+        ("HEAPWISE_POLICY", ""),
+        ("HEAPWISE_STATS", "perhaps"),
+        ("HEAPWISE_TRACE", "/nonexistent-dir/heapwise/trace.rep"),
+    ] {
+        let mut cmd = Command::new(&exe);
+        cmd.env("LD_PRELOAD", libheapwise())
+            .env(EXPECT_ENV, "1")
+            .env_remove("HEAPWISE_STATS")
+            .env(var, value);
+        let o = run(cmd, None, T);
+        assert!(
+            o.success(),
+            "{var}={value:?}: the program must run\n{}",
+            o.describe()
+        );
+        assert!(o.stdout.contains("allocator: heapwise"), "{}", o.describe());
+        let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        if value.is_empty() {
+            // An empty value may count as unset (silence) or as a bad value (one line).
+            assert!(
+                lines.len() <= 1,
+                "{var}=\"\": at most one line\n{}",
+                o.describe()
+            );
+            continue;
+        }
+        assert_eq!(
+            lines.len(),
+            1,
+            "{var}={value:?}: expected exactly one line on stderr\n{}",
+            o.describe()
+        );
+        assert!(
+            lines[0].contains("heapwise") && lines[0].contains(var),
+            "{var}={value:?}: the line must name heapwise and the variable: {:?}",
+            lines[0]
+        );
+    }
+}
+
+/// `HEAPWISE_TRACE=FILE` records every call in the malloc-lab replay format: a header of
+/// four numbers (heap size, ids, operations, weight) and then `a id size` / `r id size` /
+/// `f id` lines, whose count equals the header's and where every id is allocated once and
+/// freed at most once.
+#[test]
+fn trace_is_in_replay_format_and_consistent() {
+    let dir = TempDir::new("trace");
+    let exe = compile_c("b06_realloc", dir.path());
+    let trace = dir.path().join("b06.rep");
+    let mut cmd = Command::new(&exe);
+    cmd.env("LD_PRELOAD", libheapwise())
+        .env(EXPECT_ENV, "1")
+        .env_remove("HEAPWISE_STATS")
+        .env("HEAPWISE_TRACE", &trace);
+    let o = run(cmd, None, T);
+    assert!(o.success(), "{}", o.describe());
+    let text = std::fs::read_to_string(&trace).expect("the trace file exists");
+    let mut tokens = text.split_whitespace();
+    let header: Vec<u64> = (0..4)
+        .map(|_| {
+            tokens
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("header of four numbers")
+        })
+        .collect();
+    let (ids, ops) = (header[1], header[2]);
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with(['a', 'r', 'f']))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(body.len() as u64, ops, "header says {ops} operations");
+    let mut live = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut allocs, mut reallocs, mut frees) = (0, 0, 0);
+    for l in &body {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let id: u64 = f[1].parse().expect("id");
+        assert!(id < ids, "id {id} >= header ids {ids}: {l}");
+        match f[0] {
+            "a" => {
+                assert!(seen.insert(id), "id {id} allocated twice");
+                live.insert(id);
+                allocs += 1;
+            }
+            "r" => {
+                assert!(live.contains(&id), "realloc of a dead id: {l}");
+                reallocs += 1;
+            }
+            "f" => {
+                assert!(live.remove(&id), "free of a dead id: {l}");
+                frees += 1;
+            }
+            other => panic!("unknown op {other:?} in {l:?}"),
+        }
+    }
+    // b06 makes 30+ reallocs of one block and several allocations and frees.
+    assert!(
+        allocs >= 5 && reallocs >= 25 && frees >= 5,
+        "a={allocs} r={reallocs} f={frees}"
+    );
+}

@@ -724,6 +724,8 @@ fn python311_regression_tests() {
         eprintln!("\n**************** SKIPPED (not under CI) ****************\n{msg}\n");
         return;
     }
+    // test_weakref, test_gc, test_pickle and test_ordered_dict are left out: together they
+    // took 66 s of the 140 s the larger list needed on the 2-core machine.
     const TESTS: &[&str] = &[
         "test_dict",
         "test_list",
@@ -741,18 +743,14 @@ fn python311_regression_tests() {
         "test_sort",
         "test_long",
         "test_float",
-        "test_pickle",
         "test_struct",
         "test_functools",
-        "test_gc",
-        "test_weakref",
         "test_memoryview",
         "test_string",
         "test_csv",
         "test_zlib",
         "test_hashlib",
         "test_userdict",
-        "test_ordered_dict",
         "test_enum",
         "test_dataclasses",
         "test_threading",
