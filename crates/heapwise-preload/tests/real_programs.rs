@@ -611,8 +611,9 @@ fn redis_server_under_benchmark() {
         if preloaded {
             preload(&mut c);
         }
-        // The server runs in its own thread through `run`; it ends with SHUTDOWN below.
-        let handle = std::thread::spawn(move || run(c, None, 15 * MIN));
+        // The server ends with SHUTDOWN below; if the test panics first, dropping
+        // `server` kills it.
+        let mut server = spawn(c, None);
         let cli_cmd = |args: &[String]| {
             let mut c = Command::new(&cli);
             c.args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -626,8 +627,8 @@ fn redis_server_under_benchmark() {
             if o.stdout.trim() == "PONG" {
                 break;
             }
-            if handle.is_finished() || Instant::now() > deadline {
-                let srv = handle.join().unwrap();
+            if server.is_finished() || Instant::now() > deadline {
+                let srv = server.wait(Duration::ZERO);
                 panic!(
                     "redis-server did not come up on 127.0.0.1:{port}\n{}",
                     srv.describe()
@@ -645,14 +646,15 @@ fn redis_server_under_benchmark() {
         } else {
             None
         };
-        let mut transcript = String::new();
-        for cmd in &session {
-            let o = run(cli_cmd(cmd), None, MIN);
-            let _ = writeln!(transcript, "> {} -> {}", cmd[0], o.stdout.trim_end());
-        }
+        // One redis-cli reads the whole session from stdin (one command per line, no
+        // spaces inside arguments) and prints one reply per command.
+        let script: String = session.iter().map(|c| c.join(" ") + "\n").collect();
+        let o = run(cli_cmd(&[]), Some(script.as_bytes()), 5 * MIN);
+        assert!(o.success(), "redis-cli session failed\n{}", o.describe());
+        let mut transcript = o.stdout.clone();
         let info = run(cli_cmd(&["INFO".into(), "memory".into()]), None, MIN);
         let _ = run(cli_cmd(&["SHUTDOWN".into(), "NOSAVE".into()]), None, MIN);
-        let srv = handle.join().expect("server thread");
+        let srv = server.wait(MIN);
         let _ = writeln!(
             transcript,
             "allocator line: {}",
@@ -688,6 +690,14 @@ fn redis_server_under_benchmark() {
         "redis-benchmark reported errors\n{}",
         bench_out.describe()
     );
+    // STRLEN key:150, HGET h f299, SCARD s, STRLEN key:1 after APPEND, DBSIZE before/after DEL
+    let replies: Vec<&str> = native.lines().collect();
+    for want in ["2550", "89401", "77", "100037", "204", "202"] {
+        assert!(
+            replies.contains(&want),
+            "redis session lacks reply {want}:\n{native}"
+        );
+    }
     assert_eq!(native, pre, "redis: replies differ under libheapwise.so");
     assert!(
         srv.status.success(),

@@ -226,7 +226,21 @@ impl Outcome {
 
 /// Runs `cmd` to completion with stdin from `/dev/null` (or `input`), capturing stdout and
 /// stderr; kills its whole process group after `timeout`.
-pub fn run(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Outcome {
+pub fn run(cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Outcome {
+    spawn(cmd, input).wait(timeout)
+}
+
+/// A child started by [`spawn`], in its own process group. Dropping it without
+/// [`Running::wait`] (e.g. when a test panics) kills the group, so no server outlives a test.
+pub struct Running {
+    child: Option<std::process::Child>,
+    pid: i32,
+    start: Instant,
+    threads: Vec<std::thread::JoinHandle<Vec<u8>>>,
+}
+
+/// Starts `cmd` in a new process group with stdout/stderr captured by reader threads.
+pub fn spawn(mut cmd: Command, input: Option<&[u8]>) -> Running {
     use std::os::unix::process::CommandExt;
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if input.is_some() {
@@ -239,52 +253,87 @@ pub fn run(mut cmd: Command, input: Option<&[u8]>, timeout: Duration) -> Outcome
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
-    let writer = input.map(|data| {
-        let data = data.to_vec();
-        let mut stdin = child.stdin.take().expect("piped stdin");
-        std::thread::spawn(move || {
-            use std::io::Write;
-            let _ = stdin.write_all(&data);
-        })
-    });
+    let mut threads = Vec::new();
     let mut out = child.stdout.take().expect("piped stdout");
     let mut err = child.stderr.take().expect("piped stderr");
-    let out_t = std::thread::spawn(move || {
+    threads.push(std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = out.read_to_end(&mut v);
         v
-    });
-    let err_t = std::thread::spawn(move || {
+    }));
+    threads.push(std::thread::spawn(move || {
         let mut v = Vec::new();
         let _ = err.read_to_end(&mut v);
         v
-    });
-    let pid = child.id() as i32;
-    let mut timed_out = false;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            timed_out = true;
-            kill_group(pid);
-            break child.wait().expect("wait after kill");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    // Children the program left behind (workers, daemons) would keep the pipes open.
-    kill_group(pid);
-    if let Some(w) = writer {
-        let _ = w.join();
+    }));
+    if let Some(data) = input {
+        let data = data.to_vec();
+        let mut stdin = child.stdin.take().expect("piped stdin");
+        threads.push(std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&data);
+            Vec::new()
+        }));
     }
-    let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-    Outcome {
-        status,
-        stdout,
-        stderr,
-        timed_out,
-        elapsed: start.elapsed(),
+    let pid = child.id() as i32;
+    Running {
+        child: Some(child),
+        pid,
+        start,
+        threads,
+    }
+}
+
+impl Running {
+    /// Whether the child has exited (without reaping it).
+    pub fn is_finished(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(Some(_))),
+            None => true,
+        }
+    }
+
+    /// Waits for the child (killing its group after `timeout`), then collects its output.
+    pub fn wait(mut self, timeout: Duration) -> Outcome {
+        let mut child = self.child.take().expect("not waited yet");
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("try_wait") {
+                break st;
+            }
+            if self.start.elapsed() > timeout {
+                timed_out = true;
+                kill_group(self.pid);
+                break child.wait().expect("wait after kill");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // Children the program left behind (workers, daemons) would keep the pipes open.
+        kill_group(self.pid);
+        let mut bufs: Vec<Vec<u8>> = self
+            .threads
+            .drain(..)
+            .map(|t| t.join().unwrap_or_default())
+            .collect();
+        bufs.truncate(2);
+        let stderr = String::from_utf8_lossy(&bufs.pop().unwrap_or_default()).into_owned();
+        let stdout = String::from_utf8_lossy(&bufs.pop().unwrap_or_default()).into_owned();
+        Outcome {
+            status,
+            stdout,
+            stderr,
+            timed_out,
+            elapsed: self.start.elapsed(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill_group(self.pid);
+            let _ = c.wait();
+        }
     }
 }
 
