@@ -125,9 +125,10 @@ static void participate(struct result *r, unsigned char *probe)
     for (size_t i = 0; i < 1000; i++)
         if (after[i] != 0x5c)
             r->chunk_intact = 0;
-    free(after);
     pthread_barrier_wait(&bar);
-    /* 5. free everything */
+    /* 5. free everything (the probe only now: freed earlier, it would feed the threads
+     * still in phase 4) */
+    free(after);
     while (list) {
         void *next = *(void **)list;
         free(list);
