@@ -31,7 +31,13 @@ pub const SMALL_CHUNK_MAX: usize = 65536;
 /// Small blocks looked at above a free block.
 pub const TOP_RUN: usize = 8;
 /// Slack given to a block slid down by realloc: asize / SLACK_DIV.
-pub const SLACK_DIV: usize = 4;
+pub const SLACK_DIV: usize = 8;
+/// Most list entries an insertion or a search walks past.
+pub const WALK_LIMIT: usize = 64;
+/// realloc keeps up to bsize / TRIM_DIV of slack.
+pub const TRIM_DIV: usize = 2;
+/// Free bytes a slide leaves below the block.
+pub const SLIDE_RESERVE: usize = 128;
 /// Growth for a small request that finds no free block.
 pub const SMALL_CHUNK: usize = 1024;
 
@@ -85,16 +91,15 @@ unsafe impl Policy for Compact {
 
     #[inline]
     fn realloc_move_down(psize: usize, bsize: usize, asize: usize) -> usize {
-        if psize >= bsize / MOVE_DOWN_DIV {
-            asize + asize / SLACK_DIV
-        } else {
-            0
+        if psize < bsize / MOVE_DOWN_DIV || psize < SLIDE_RESERVE + (asize - bsize) {
+            return 0;
         }
+        (asize + asize / SLACK_DIV).min(bsize + psize - SLIDE_RESERVE)
     }
 
     #[inline]
     fn realloc_trim(bsize: usize, asize: usize) -> bool {
-        bsize - asize > bsize / SLACK_DIV
+        bsize - asize > bsize / TRIM_DIV
     }
 
     #[inline]
@@ -132,12 +137,14 @@ unsafe impl Policy for Compact {
             let l = list(v, i);
             let mut at = None;
             let mut cur = l.head();
+            let mut n = 0;
             while let Some(c) = cur {
-                if c.size() >= size {
+                if c.size() >= size || n == WALK_LIMIT {
                     break;
                 }
                 at = Some(c);
                 cur = c.link_next();
+                n += 1;
             }
             l.insert_after(at, b);
             *bitmap(v) |= 1 << i;
@@ -163,9 +170,14 @@ unsafe impl Policy for Compact {
         // SAFETY: lists and bitmap are consistent (policy invariant).
         unsafe {
             let mut cur = list(v, i).head();
+            let mut n = 0;
             while let Some(b) = cur {
                 if b.size() >= asize {
                     return Some(b);
+                }
+                n += 1;
+                if n == WALK_LIMIT {
+                    break;
                 }
                 cur = b.link_next();
             }
