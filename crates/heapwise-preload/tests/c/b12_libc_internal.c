@@ -25,6 +25,25 @@ static int cmp_int(const void *a, const void *b)
 int main(void)
 {
     hw_begin("b12_libc_internal");
+    /* With heapwise: libc's internal malloc calls show in heapwise's own counters. */
+    struct heapwise_stats s0, s1, s2;
+    if (hw_stats(&s0) == 0) {
+        char *d = strdup("counted by heapwise");
+        hw_stats(&s1);
+        free(d);
+        hw_stats(&s2);
+        CHECK(s1.mallocs == s0.mallocs + 1 && s2.frees == s1.frees + 1,
+              "strdup -> heapwise mallocs %llu -> %llu, free -> frees %llu -> %llu",
+              (unsigned long long)s0.mallocs, (unsigned long long)s1.mallocs,
+              (unsigned long long)s1.frees, (unsigned long long)s2.frees);
+        FILE *f = fopen("/proc/self/statm", "r");
+        hw_stats(&s1);
+        if (f)
+            fclose(f);
+        hw_stats(&s2);
+        CHECK(f && s1.mallocs > s0.mallocs + 1 && s2.frees > s1.frees,
+              "fopen/fclose allocate and free their FILE through heapwise");
+    }
     for (int round = 0; round < 50; round++) {
         char *s = strdup("the quick brown fox jumps over the lazy dog");
         if (round == 0)

@@ -157,6 +157,8 @@ static void round_of_threads(void)
 int main(void)
 {
     hw_begin("b13d_thread_stress");
+    struct heapwise_stats before, after;
+    int have = hw_stats(&before) == 0;
     round_of_threads();
     long rss1 = rss_kib();
     CHECK(n_bad == 0, "round 1: %ld bad (corrupt pattern or failed call)", n_bad);
@@ -166,6 +168,17 @@ int main(void)
     long rss2 = rss_kib();
     CHECK(n_bad == 0, "round 2: %ld bad", n_bad);
     CHECK(n_alloc == n_free, "round 2: %ld allocated, %ld freed", n_alloc, n_free);
+    if (have) {
+        /* "No loss": heapwise holds as many live blocks as before the rounds (a few may be
+         * libc's per-thread bookkeeping). */
+        hw_stats(&after);
+        long d = (long)(after.allocated_blocks + after.large_blocks) -
+                 (long)(before.allocated_blocks + before.large_blocks);
+        CHECK(d >= -16 && d <= 16, "heapwise live blocks before %llu+%llu, after %llu+%llu",
+              (unsigned long long)before.allocated_blocks,
+              (unsigned long long)before.large_blocks,
+              (unsigned long long)after.allocated_blocks, (unsigned long long)after.large_blocks);
+    }
     CHECK(rss2 <= rss1 + 64 * 1024, "RSS after round 1 %ld KiB, after round 2 %ld KiB", rss1,
           rss2);
     return hw_finish();

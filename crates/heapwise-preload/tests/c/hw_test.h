@@ -12,6 +12,10 @@
  * - CHECK_HW marks expectations of the heapwise spec that glibc 2.36 does not meet (C17 DR 460
  *   for aligned_alloc, ...): enforced when heapwise serves the process, reported as
  *   "note - glibc differs" otherwise;
+ * - when heapwise serves the process, hw_finish() also requires heapwise_stats() to show
+ *   operations and heapwise_check() (the heap checker over every heap) to pass at exit;
+ *   the heapwise_* API (include/heapwise.h) is looked up with dlsym, so the same program
+ *   runs on glibc;
  * - stdout is unbuffered, so that output survives a crash and the order of lines is the order
  *   of events (and printing allocates nothing after the first line).
  */
@@ -29,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "heapwise.h"
 
 static int hw_checks, hw_failures, hw_notes;
 static const char *hw_name = "?";
@@ -135,11 +141,29 @@ __attribute__((unused)) static int hw_pattern_ok(const void *p, size_t n, unsign
     return 1;
 }
 
+/* heapwise_stats() through dlsym: 0 and *out filled when heapwise is loaded, -1 otherwise. */
+__attribute__((unused)) static int hw_stats(struct heapwise_stats *out)
+{
+    int (*fn)(struct heapwise_stats *) =
+        (int (*)(struct heapwise_stats *))dlsym(RTLD_DEFAULT, "heapwise_stats");
+    memset(out, 0, sizeof *out);
+    return fn ? fn(out) : -1;
+}
+
 static int hw_finish(void)
 {
     const char *lib;
     int served = hw_malloc_is_heapwise(&lib);
     const char *expect = getenv("HW_EXPECT_HEAPWISE");
+    if (served) {
+        struct heapwise_stats st;
+        int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heapwise_check");
+        int rc = hw_stats(&st);
+        uint64_t ops = st.mallocs + st.callocs + st.reallocs + st.aligned + st.large_allocs;
+        CHECK(rc == 0 && ops > 0, "heapwise_stats: %llu operations, %llu frees",
+              (unsigned long long)ops, (unsigned long long)(st.frees + st.large_frees));
+        CHECK(check != NULL && check() == 0, "heapwise_check() at exit: heap consistent");
+    }
     printf("allocator: %s (%s)\n", served ? "heapwise" : "other", lib);
     if (expect && expect[0] == '1' && !served) {
         hw_failures++;

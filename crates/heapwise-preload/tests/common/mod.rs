@@ -377,7 +377,7 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
         .arg("-I")
         .arg(crate_dir().join("tests/c"))
         .arg("-I")
-        .arg(crate_dir().join("include"))
+        .arg(workspace_dir().join("include"))
         .arg("-o")
         .arg(&exe)
         .arg(&src)
