@@ -1,6 +1,12 @@
 //! One benchmark invocation: every selected contender on a fresh arena, the
 //! random-actions replay `runs` times (round-robin over the contenders, so slow drifts of a
-//! shared machine hit all of them alike) and the efficiency run once (it is deterministic).
+//! shared machine hit all of them alike, on one thread), then the efficiency run once per
+//! contender (it is deterministic and untimed, so these run in parallel, one arena per
+//! thread).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
 
 use crate::arena::Arena;
 use crate::contender::{with_subject, Subject};
@@ -27,6 +33,9 @@ pub struct Config {
     pub run_throughput: bool,
     /// Run the heap-efficiency workload.
     pub run_efficiency: bool,
+    /// Threads for the efficiency runs (they are not timed, so they run in parallel, each
+    /// on its own arena).
+    pub jobs: usize,
 }
 
 impl Default for Config {
@@ -42,6 +51,7 @@ impl Default for Config {
             arena_bytes: 64 << 20,
             run_throughput: true,
             run_efficiency: true,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 }
@@ -145,18 +155,38 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Vec<Row> {
         }
     }
     if cfg.run_efficiency {
-        for row in rows.iter_mut() {
-            let t0 = std::time::Instant::now();
-            let e = with_subject(row.subject, arena.fresh(), cfg.efficiency);
-            progress(&format!(
-                "efficiency {:<34} {:>6.2} % after {} ops ({:.1} s)",
-                row.subject.name(),
-                e.efficiency() * 100.0,
-                e.ops,
-                t0.elapsed().as_secs_f64()
-            ));
-            row.eff = Some(e);
-        }
+        // Not timed and deterministic: run on every core, slowest (linear searches) first.
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_by_key(|&i| !rows[i].subject.is_linear());
+        let subjects: Vec<Subject> = rows.iter().map(|r| r.subject).collect();
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|sc| {
+            for _ in 0..cfg.jobs.clamp(1, order.len().max(1)) {
+                let (tx, next, order, subjects) = (tx.clone(), &next, &order, &subjects);
+                sc.spawn(move || {
+                    let mut arena = Arena::new(cfg.arena_bytes);
+                    while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let t0 = Instant::now();
+                        let e = with_subject(subjects[i], arena.fresh(), cfg.efficiency);
+                        if tx.send((i, e, t0.elapsed())).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(tx);
+            for (i, e, took) in rx {
+                progress(&format!(
+                    "efficiency {:<34} {:>6.2} % after {} ops ({:.1} s)",
+                    rows[i].subject.name(),
+                    e.efficiency() * 100.0,
+                    e.ops,
+                    took.as_secs_f64()
+                ));
+                rows[i].eff = Some(e);
+            }
+        });
     }
     rows
 }

@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 
 use heapwise_core::PolicyKind;
 
-use crate::baseline::SlotBaseline;
+use crate::baseline::SlabBaseline;
 use crate::heapwise::{visit_heapwise, visit_heapwise_any};
 use crate::peers::{BuddyPeer, DlmallocPeer, LinkedListPeer, RlsfPeer, TalcPeer};
 
@@ -83,7 +83,7 @@ pub enum Subject {
     Buddy,
     /// `dlmalloc` 0.2 over an arena-backed system allocator.
     Dlmalloc,
-    /// The harness floor ([`crate::baseline`]): fixed 8 KiB slots, not a real allocator.
+    /// The harness floor ([`crate::baseline`]): power-of-two slabs, not a real allocator.
     Baseline,
 }
 
@@ -174,6 +174,6 @@ pub fn with_subject<V: Visit>(subject: Subject, mem: &mut [MaybeUninit<u8>], v: 
         Subject::LinkedList => v.visit(&mut LinkedListPeer::new(mem), base, len),
         Subject::Buddy => v.visit(&mut BuddyPeer::new(mem), base, len),
         Subject::Dlmalloc => v.visit(&mut DlmallocPeer::new(mem), base, len),
-        Subject::Baseline => v.visit(&mut SlotBaseline::new(mem), base, len),
+        Subject::Baseline => v.visit(&mut SlabBaseline::new(mem), base, len),
     }
 }

@@ -31,7 +31,7 @@
 //! |---|---|
 //! | [`rng`] | the seeded generator and size distributions |
 //! | [`trace`] | the pre-generated random-actions trace |
-//! | [`baseline`] | the harness floor: a fixed-slot non-allocator |
+//! | [`baseline`] | the harness floor: a power-of-two slab non-allocator |
 //! | [`arena`] | the page-aligned region each contender gets, zeroed |
 //! | [`contender`] | the [`Contender`] interface, the [`Subject`] list, static dispatch |
 //! | [`heapwise`] | heapwise policies as contenders (concrete types and `AnyHeap`) |
@@ -40,7 +40,7 @@
 //! | [`random_actions`] | the timed replay |
 //! | [`efficiency`] | the allocate-until-failure run |
 //! | [`cputime`] | the thread CPU clock |
-//! | [`bench`] | one invocation: rows, runs, medians |
+//! | [`mod@bench`] | one invocation: rows, runs, medians |
 //! | [`report`] | markdown table and CSV |
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

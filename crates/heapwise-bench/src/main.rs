@@ -23,13 +23,14 @@ options:
   --only NAME      only these rows (repeatable, or comma-separated): a full row
                    name, `heapwise`, `heapwise-any`, a policy prefix such as
                    `implicit`, or a peer name
-  --baseline       also measure the harness floor (fixed 8 KiB slots): what
+  --baseline       also measure the harness floor (power-of-two slabs): what
                    the workload loop costs without a real allocator
   --any-all        also measure every policy through AnyHeap (default: only
                    the default policy)
   --csv FILE       also write the results as CSV
   --seed N         seed of the random-actions trace
   --arena-mib N    arena size in MiB (default 64)
+  --jobs N         threads for the (untimed) efficiency runs (default: cores)
   --no-throughput  skip the random-actions runs
   --no-efficiency  skip the efficiency runs
   --list           list the row names and exit
@@ -61,6 +62,7 @@ fn parse() -> Result<Args, String> {
             "--ops" => cfg.actions.ops = num("--ops", it.next())?,
             "--linear-ops" => cfg.linear_ops = num("--linear-ops", it.next())?,
             "--runs" => cfg.runs = num::<usize>("--runs", it.next())?.max(1),
+            "--jobs" => cfg.jobs = num("--jobs", it.next())?,
             "--seed" => cfg.actions.seed = num("--seed", it.next())?,
             "--arena-mib" => cfg.arena_bytes = num::<usize>("--arena-mib", it.next())? << 20,
             "--only" => only.extend(
