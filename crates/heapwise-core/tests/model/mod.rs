@@ -187,7 +187,7 @@ impl Rng {
         match self.below(10) {
             0..=5 => self.below(64) as usize,
             6..=8 => self.below(2048) as usize,
-            _ => self.below(40_000) as usize,
+            _ => self.below(if cfg!(miri) { 5_000 } else { 40_000 }) as usize,
         }
     }
     /// A random operation, biased towards allocation while few blocks are live.
