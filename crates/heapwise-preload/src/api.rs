@@ -67,7 +67,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
         return;
     }
     ensure_init();
-    let _e = ErrnoGuard::new();
+    // `errno` is kept: every OS call inside (futex, munmap, write) preserves it.
     let p = p as *mut u8;
     if RECORDER.active() {
         RECORDER.with(|r| {

@@ -124,8 +124,10 @@ pub fn print(fd: i32) {
 
 /// The exit hook: finishes the trace, then prints the summary if asked to.
 pub fn at_exit() {
-    let peak = GLOBAL.stats().peak_footprint_bytes;
-    let traced = RECORDER.finish(peak);
+    if !RECORDER.active() {
+        return; // neither statistics nor a trace: nothing to do (and no heap walk)
+    }
+    let traced = RECORDER.finish(GLOBAL.peak_footprint());
     if STATS_AT_EXIT.load(Ordering::Relaxed) {
         let fd = match crate::stats_file() {
             // SAFETY: the path is NUL-terminated.

@@ -614,6 +614,11 @@ impl Global {
         self.acct.requested.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// The high-water mark of the footprint (heap bytes plus large bytes), without a walk.
+    pub fn peak_footprint(&self) -> usize {
+        self.acct.peak_footprint.load(Ordering::Relaxed)
+    }
+
     /// A snapshot of the statistics (walks every heap: O(blocks)).
     pub fn stats(&'static self) -> GlobalStats {
         let a = &self.acct;
