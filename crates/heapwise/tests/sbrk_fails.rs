@@ -1,0 +1,61 @@
+//! The fallback when `sbrk(2)` itself fails: a mapping placed just above the program break
+//! stops the kernel from moving it, and a `Global` whose first heap is at the break serves
+//! the rest from a region heap. (Its own binary: it blocks the real break.)
+
+use heapwise::{Config, Global};
+
+static G: Global = Global::new(Config {
+    use_sbrk: true,
+    ..Config::DEFAULT
+});
+
+#[test]
+fn allocation_continues_in_a_region_when_the_break_cannot_move() {
+    let page = heapwise::sys::page_size();
+    // SAFETY: sbrk(0) only reads the break.
+    let brk = unsafe { libc::sbrk(0) } as usize;
+    let wall = (brk + page - 1) / page * page + 2 * page;
+    // SAFETY: a fresh anonymous mapping at an address nothing uses (NOREPLACE refuses to
+    // clobber an existing one).
+    let m = unsafe {
+        libc::mmap(
+            wall as *mut libc::c_void,
+            page,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+            -1,
+            0,
+        )
+    };
+    assert_eq!(m as usize, wall, "could not place the wall above the break");
+    // SAFETY: as above; the kernel must refuse to move the break into the wall.
+    assert_eq!(
+        unsafe { libc::sbrk((4 * page) as libc::intptr_t) } as isize,
+        -1
+    );
+
+    let mut blocks = Vec::new();
+    for i in 0..500usize {
+        let p = G.malloc(1000);
+        assert!(!p.is_null(), "allocation {i} served");
+        // SAFETY: `p` is a live block of 1000 bytes.
+        unsafe { std::ptr::write_bytes(p, i as u8, 1000) };
+        blocks.push(p);
+    }
+    let s = G.stats();
+    assert!(s.heaps >= 2, "a region heap took over: {s:?}");
+    assert_eq!(s.sbrk_heaps, 1, "the first heap is at the break");
+    assert!(s.heap.heap_bytes >= 500 * 1000);
+    G.check().unwrap();
+    for (i, &p) in blocks.iter().enumerate() {
+        // SAFETY: live block of 1000 bytes, freed once.
+        unsafe {
+            assert!(std::slice::from_raw_parts(p, 1000)
+                .iter()
+                .all(|&b| b == i as u8));
+            G.free(p);
+        }
+    }
+    G.check().unwrap();
+    assert_eq!(G.stats().heap.allocated_blocks, 0);
+}
