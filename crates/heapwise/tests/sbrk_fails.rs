@@ -14,7 +14,7 @@ fn allocation_continues_in_a_region_when_the_break_cannot_move() {
     let page = heapwise::sys::page_size();
     // SAFETY: sbrk(0) only reads the break.
     let brk = unsafe { libc::sbrk(0) } as usize;
-    let wall = (brk + page - 1) / page * page + 2 * page;
+    let wall = brk.div_ceil(page) * page + 2 * page;
     // SAFETY: a fresh anonymous mapping at an address nothing uses (NOREPLACE refuses to
     // clobber an existing one).
     let m = unsafe {
