@@ -8,6 +8,7 @@
 //!   --policy NAME   only this policy (repeatable; default: every policy)
 //!   --check         run the heap checker after every operation, and verify payload bytes
 //!   --time N        time each replay N times (median), and the system allocator too
+//!   --markdown      print the utilisation table as Markdown (rows: policies)
 //!   --dump A..B     print the heap's blocks after operations A..B ([id:size] allocated)
 //!   -v              with --time: per-trace throughput too
 //!   --bound         also print the block-model bound: peak payload over the largest sum of
@@ -284,6 +285,19 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Prints one table row, aligned or as Markdown.
+fn print_row(cells: &[String], markdown: bool) {
+    if markdown {
+        println!("| {} |", cells.join(" | "));
+        return;
+    }
+    print!("{:<26}", cells[0]);
+    for c in &cells[1..] {
+        print!(" {:>8}", &c[..c.len().min(8)]);
+    }
+    println!();
+}
+
 fn default_dir() -> PathBuf {
     if let Ok(d) = std::env::var("HEAPWISE_TRACES") {
         return PathBuf::from(d);
@@ -301,6 +315,7 @@ fn main() {
     let mut paths: Vec<PathBuf> = Vec::new();
     let (mut check, mut time, mut bound, mut verbose) = (false, 0usize, false, false);
     let mut dump = None;
+    let mut markdown = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -312,6 +327,7 @@ fn main() {
                 }));
             }
             "--check" => check = true,
+            "--markdown" => markdown = true,
             "--dump" => {
                 let r = args.next().expect("--dump FROM..TO");
                 let (a, b) = r.split_once("..").expect("--dump FROM..TO");
@@ -354,42 +370,66 @@ fn main() {
         .collect();
     let mut mem = vec![MaybeUninit::<u8>::uninit(); MEM + 64];
 
-    print!("{:<26}", "policy");
-    for t in &traces {
-        let n = t.name.trim_end_matches("-bal");
-        print!(" {:>8}", &n[..n.len().min(8)]);
-    }
-    println!(" {:>8}", "mean");
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut head = vec!["policy".to_string()];
+    head.extend(
+        traces
+            .iter()
+            .map(|t| t.name.trim_end_matches("-bal").to_string()),
+    );
+    head.push("mean".into());
+    rows.push(head);
+    let pct = |u: f64| format!("{:.2}%", 100.0 * u);
     if bound {
-        print!("{:<26}", "(block-model bound)");
+        let mut row = vec!["(block-model bound)".to_string()];
         let mut sum = 0.0;
         for t in &traces {
             let (p, b) = peak_and_bound(t);
             let u = p as f64 / b as f64;
             sum += u;
-            print!(" {:>7.2}%", 100.0 * u);
+            row.push(pct(u));
         }
-        println!(" {:>7.2}%", 100.0 * sum / traces.len() as f64);
+        row.push(pct(sum / traces.len() as f64));
+        rows.push(row);
+    }
+    if !markdown {
+        for r in &rows {
+            print_row(r, false);
+        }
     }
     let mut failed = false;
     for &k in &policies {
-        print!("{:<26}", k.name());
+        let mut row = vec![k.name().to_string()];
         let mut sum = 0.0;
         for t in &traces {
             match replay(k, t, &mut mem, check, dump) {
                 Ok(o) => {
                     sum += o.util;
-                    print!(" {:>7.2}%", 100.0 * o.util);
+                    row.push(pct(o.util));
                     let _ = o.heap;
                 }
                 Err(e) => {
                     failed = true;
-                    print!(" {:>8}", "FAIL");
+                    row.push("FAIL".into());
                     eprintln!("{} / {}: {e}", k.name(), t.name);
                 }
             }
         }
-        println!(" {:>7.2}%", 100.0 * sum / traces.len() as f64);
+        row.push(pct(sum / traces.len() as f64));
+        if !markdown {
+            print_row(&row, markdown);
+        }
+        rows.push(row);
+    }
+    if markdown {
+        for (i, r) in rows.iter().enumerate() {
+            print_row(r, true);
+            if i == 0 {
+                let mut sep = vec![":--".to_string()];
+                sep.extend((1..r.len()).map(|_| "--:".to_string()));
+                print_row(&sep, true);
+            }
+        }
     }
     if time > 0 {
         println!();
