@@ -276,17 +276,16 @@ mod tests {
 
     #[test]
     fn alignment_functions() {
-        let mut p: *mut c_void = 1 as *mut c_void;
+        let sentinel = ptr::dangling_mut::<c_void>();
+        let mut p = sentinel;
         for bad in [0, 3, 4, 24] {
             // SAFETY: `p` is a valid out-pointer.
             assert_eq!(unsafe { posix_memalign(&mut p, bad, 8) }, libc::EINVAL);
-            assert_eq!(p, 1 as *mut c_void, "memptr untouched");
+            assert_eq!(p, sentinel, "memptr untouched");
         }
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { posix_memalign(&mut p, 8, usize::MAX) },
-            libc::ENOMEM
-        );
+        let rc = unsafe { posix_memalign(&mut p, 8, usize::MAX) };
+        assert_eq!(rc, libc::ENOMEM);
         for shift in 3..=26 {
             let a = 1usize << shift;
             // SAFETY: as above; the block is freed once.

@@ -75,6 +75,7 @@ fn over_aligned_and_zeroed_allocations() {
     let pages: Vec<Box<Page>> = (0..20).map(|_| Box::new(Page([1; 4096]))).collect();
     for p in &pages {
         assert_eq!(&**p as *const Page as usize % 4096, 0);
+        assert_eq!(p.0[4095], 1);
     }
     let mut lines = vec![Line([2; 64]); 3];
     for n in [10, 100, 10_000, 5] {
