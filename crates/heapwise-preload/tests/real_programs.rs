@@ -857,3 +857,79 @@ sys.exit(code)
         p.elapsed
     );
 }
+
+/// `HEAPWISE_POLICY` lets a real program run on any engine policy, the seed's implicit
+/// first-fit list included: sqlite3 and lua give glibc's output on every one of them.
+#[test]
+fn every_policy_serves_sqlite3_and_lua() {
+    let Some(sqlite) = require_program("sqlite3", &["sqlite3"], "sqlite3") else {
+        return;
+    };
+    let Some(lua) = require_program("lua5.4", &["lua5.4"], "lua5.4") else {
+        return;
+    };
+    let sql = r#"
+WITH RECURSIVE cnt(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM cnt WHERE x < 20000)
+SELECT count(*), sum(x) FROM cnt;
+CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT, v INTEGER);
+INSERT INTO t(k, v) WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 8000)
+  SELECT printf('%08x', (x * 2654435761) % 4294967296), (x * 7919) % 100003 FROM c;
+SELECT k, v FROM t ORDER BY v DESC, k LIMIT 5;
+CREATE INDEX tk ON t(k);
+SELECT count(*) FROM t WHERE k > '80000000';
+WITH RECURSIVE s(n, str) AS (SELECT 1, 'a' UNION ALL
+  SELECT n + 1, str || char(97 + n % 26) FROM s WHERE n < 1500)
+SELECT length(str), substr(str, 500, 20) FROM s WHERE n = 1500;
+"#;
+    let lua_script = r#"
+local t = {} for i = 1, 10000 do t[i] = tostring(i * 7 % 1000) .. "x" .. i end
+table.sort(t) print(#t, t[1], t[#t])
+local parts = {} for i = 1, 5000 do parts[#parts + 1] = string.rep("ab", i % 9) end
+local s = table.concat(parts) print(#s, s:sub(100, 120))
+local h = {} for i = 1, 6000 do h["k" .. i] = i end for i = 1, 6000, 3 do h["k" .. i] = nil end
+local n = 0 for _, v in pairs(h) do n = n + v end print(n)
+"#;
+    let native = |mut c: Command, input: Option<&[u8]>| {
+        c.env_remove("LD_PRELOAD");
+        let o = run(c, input, 5 * MIN);
+        assert!(o.success(), "{}", o.describe());
+        o.stdout
+    };
+    let sql_cmd = || {
+        let mut c = Command::new(&sqlite);
+        c.arg(":memory:");
+        c
+    };
+    let lua_cmd = || {
+        let mut c = Command::new(&lua);
+        c.args(["-e", lua_script]);
+        c
+    };
+    let want_sql = native(sql_cmd(), Some(sql.as_bytes()));
+    let want_lua = native(lua_cmd(), None);
+    let mut failures = Vec::new();
+    for kind in heapwise_core::PolicyKind::ALL {
+        let policy = kind.name();
+        for (what, mut cmd, input, want) in [
+            ("sqlite3", sql_cmd(), Some(sql.as_bytes()), &want_sql),
+            ("lua", lua_cmd(), None, &want_lua),
+        ] {
+            preload(&mut cmd);
+            cmd.env("HEAPWISE_POLICY", policy);
+            let o = run(cmd, input, 5 * MIN);
+            let named = summaries(&o.stderr)
+                .iter()
+                .any(|s| s.line.contains(&format!("policy {policy}:")) && s.calls > 1000);
+            if !o.success() || &o.stdout != want || !named {
+                failures.push(format!(
+                    "HEAPWISE_POLICY={policy} {what}: same output {}, summary names the policy {named}\n{}",
+                    &o.stdout == want,
+                    o.describe()
+                ));
+            } else {
+                eprintln!("{policy:>24} {what:8} {:.2?}", o.elapsed);
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
