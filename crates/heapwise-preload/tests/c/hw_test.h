@@ -36,6 +36,10 @@
 
 #include "heapwise.h"
 
+/* Opaque sizes the compiler cannot fold (so it neither warns nor "optimises" the call). */
+static volatile size_t hw_opaque_zero = 0;
+__attribute__((unused)) static size_t hw_sz(size_t v) { return v + hw_opaque_zero; }
+
 static int hw_checks, hw_failures, hw_notes;
 static const char *hw_name = "?";
 
@@ -158,6 +162,7 @@ static int hw_finish(void)
     if (served) {
         struct heapwise_stats st;
         int (*check)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "heapwise_check");
+        free(malloc(hw_sz(24))); /* at least one operation, whatever the program did */
         int rc = hw_stats(&st);
         uint64_t ops = st.mallocs + st.callocs + st.reallocs + st.aligned + st.large_allocs;
         CHECK(rc == 0 && ops > 0, "heapwise_stats: %llu operations, %llu frees",
@@ -174,8 +179,5 @@ static int hw_finish(void)
     return hw_failures == 0 ? 0 : 1;
 }
 
-/* Opaque sizes the compiler cannot fold (so it neither warns nor "optimises" the call). */
-static volatile size_t hw_opaque_zero = 0;
-__attribute__((unused)) static size_t hw_sz(size_t v) { return v + hw_opaque_zero; }
 
 #endif

@@ -470,6 +470,18 @@ pub fn summaries(stderr: &str) -> Vec<Summary> {
     out
 }
 
+/// The number before `word` in a summary line (`... 12 malloc, 3 calloc, ...`).
+pub fn summary_field(line: &str, word: &str) -> Option<u64> {
+    let words: Vec<&str> = line
+        .split(|c: char| c == ',' || c == ':' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words
+        .windows(2)
+        .find(|p| p[1] == word)
+        .and_then(|p| p[0].parse().ok())
+}
+
 /// Asserts that heapwise printed a summary for a process whose name contains `process` with
 /// at least `min_calls` operations; returns the largest such count.
 pub fn assert_served(what: &str, o: &Outcome, process: &str, min_calls: u64) -> u64 {
