@@ -182,9 +182,9 @@ fn b17_exit_while_threads_allocate() {
 }
 
 /// Every C program also passes on glibc (the reference for most expectations); glibc 2.36's
-/// known differences (aligned_alloc before C17 DR 460) are printed as notes, not failures.
-/// b16's `cfree` lookup is the other note. This keeps the programs honest: a check that glibc fails for no documented reason is a bug
-/// in the test, not in heapwise.
+/// known differences (aligned_alloc before C17 DR 460; `cfree` only a compat symbol) are
+/// printed as notes, not failures. This keeps the programs honest: a check that glibc fails
+/// for no documented reason is a bug in the test, not in heapwise.
 #[test]
 fn glibc_baseline() {
     let dir = TempDir::new("glibc");
