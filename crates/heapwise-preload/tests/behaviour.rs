@@ -181,6 +181,46 @@ fn b17_exit_while_threads_allocate() {
     );
 }
 
+/// Allocation before `main`: a second preloaded library allocates in its constructor (and
+/// from a thread it starts there), before or after libheapwise's constructor depending on
+/// the `LD_PRELOAD` order; blocks cross library boundaries through dlopen/dlclose.
+#[test]
+fn b18_allocation_in_constructors_and_across_dlopen() {
+    let dir = TempDir::new("b18");
+    let exe = compile_c("b18_early_init", dir.path());
+    let early = compile_c_shared("lib_early", dir.path());
+    let dl = compile_c_shared("lib_dl", dir.path());
+    let hw = libheapwise();
+    // glibc first, to keep the program honest.
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&dl)
+        .env("LD_PRELOAD", &early)
+        .env_remove(EXPECT_ENV);
+    let o = run(cmd, None, T);
+    assert!(
+        o.success() && o.stdout.contains(" 0 failed"),
+        "on glibc:\n{}",
+        o.describe()
+    );
+    for order in [[hw, early.as_path()], [early.as_path(), hw]] {
+        let list = format!("{}:{}", order[0].display(), order[1].display());
+        let mut cmd = Command::new(&exe);
+        cmd.arg(&dl)
+            .env("LD_PRELOAD", &list)
+            .env("HEAPWISE_STATS", "1")
+            .env(EXPECT_ENV, "1");
+        let o = run(cmd, None, T);
+        assert!(
+            o.success()
+                && o.stdout.contains(" 0 failed")
+                && o.stdout.contains("allocator: heapwise"),
+            "LD_PRELOAD={list}\n{}",
+            o.describe()
+        );
+        assert_served("b18", &o, "b18", 100);
+    }
+}
+
 /// Every C program also passes on glibc (the reference for most expectations); glibc 2.36's
 /// known differences (aligned_alloc before C17 DR 460; `cfree` only a compat symbol) are
 /// printed as notes, not failures. This keeps the programs honest: a check that glibc fails
@@ -192,7 +232,11 @@ fn glibc_baseline() {
     for entry in std::fs::read_dir(crate_dir().join("tests/c")).expect("tests/c") {
         let path = entry.expect("dir entry").path();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.extension().is_none_or(|e| e != "c") || !stem.starts_with('b') {
+        // b18 needs its libraries: its own test runs it on glibc too.
+        if path.extension().is_none_or(|e| e != "c")
+            || !stem.starts_with('b')
+            || stem.starts_with("b18")
+        {
             continue;
         }
         let exe = compile_c(&stem, dir.path());

@@ -393,6 +393,38 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     exe
 }
 
+/// Compiles `tests/c/<name>.c` into the shared library `dir/<name>.so`.
+pub fn compile_c_shared(name: &str, dir: &Path) -> PathBuf {
+    let cc = which("cc")
+        .or_else(|| which("gcc"))
+        .expect("a C compiler (cc/gcc) is needed for the conformance tests");
+    let src = crate_dir().join("tests/c").join(format!("{name}.c"));
+    let lib = dir.join(format!("{name}.so"));
+    let out = Command::new(cc)
+        .args([
+            "-std=gnu11",
+            "-O1",
+            "-g",
+            "-fno-builtin",
+            "-fPIC",
+            "-shared",
+            "-Wall",
+        ])
+        .arg("-o")
+        .arg(&lib)
+        .arg(&src)
+        .arg("-pthread")
+        .output()
+        .expect("spawn cc");
+    assert!(
+        out.status.success(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lib
+}
+
 /// Environment knob the C programs read: when set they fail unless `malloc` resolves into a
 /// library whose file name contains `heapwise`.
 pub const EXPECT_ENV: &str = "HW_EXPECT_HEAPWISE";
