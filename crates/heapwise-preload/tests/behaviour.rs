@@ -221,6 +221,32 @@ fn b18_allocation_in_constructors_and_across_dlopen() {
     }
 }
 
+/// C++ on heapwise: new/delete (also aligned and nothrow), exceptions, containers, threads
+/// deleting each other's objects, shared_ptr; on glibc first, then under the preload.
+#[test]
+fn b19_cxx_new_delete_exceptions_threads() {
+    let dir = TempDir::new("b19");
+    let exe = compile_cxx("b19_cxx", dir.path());
+    let mut cmd = Command::new(&exe);
+    cmd.env_remove("LD_PRELOAD").env_remove(EXPECT_ENV);
+    let o = run(cmd, None, T);
+    assert!(
+        o.success() && o.stdout.contains(" 0 failed"),
+        "on glibc:\n{}",
+        o.describe()
+    );
+    let o = run_c_preloaded(&exe, &[], T);
+    let calls = assert_served("b19_cxx", &o, "b19", 20_000);
+    let aligned = summaries(&o.stderr)
+        .last()
+        .and_then(|s| summary_field(&s.line, "aligned"))
+        .unwrap_or(0);
+    assert!(
+        aligned >= 200,
+        "aligned new went through heapwise: {aligned} of {calls}"
+    );
+}
+
 /// Every C program also passes on glibc (the reference for most expectations); glibc 2.36's
 /// known differences (aligned_alloc before C17 DR 460; `cfree` only a compat symbol) are
 /// printed as notes, not failures. This keeps the programs honest: a check that glibc fails

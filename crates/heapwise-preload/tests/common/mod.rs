@@ -393,6 +393,37 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     exe
 }
 
+/// Compiles `tests/c/<name>.cpp` with `c++`/`g++` into `dir/<name>`.
+pub fn compile_cxx(name: &str, dir: &Path) -> PathBuf {
+    let cxx = which("c++")
+        .or_else(|| which("g++"))
+        .expect("a C++ compiler (c++/g++) is needed for the C++ conformance test");
+    let src = crate_dir().join("tests/c").join(format!("{name}.cpp"));
+    let exe = dir.join(name);
+    let out = Command::new(cxx)
+        .args([
+            "-std=c++17",
+            "-O1",
+            "-g",
+            "-fno-builtin",
+            "-Wall",
+            "-Wextra",
+        ])
+        .arg("-o")
+        .arg(&exe)
+        .arg(&src)
+        .args(["-pthread", "-ldl"])
+        .output()
+        .expect("spawn c++");
+    assert!(
+        out.status.success(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exe
+}
+
 /// Compiles `tests/c/<name>.c` into the shared library `dir/<name>.so`.
 pub fn compile_c_shared(name: &str, dir: &Path) -> PathBuf {
     let cc = which("cc")
