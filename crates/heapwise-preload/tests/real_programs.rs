@@ -717,6 +717,54 @@ fn redis_server_under_benchmark() {
     );
 }
 
+/// `python -m test` output normalised to what the run decided: the final verdict
+/// ("FAILURE then SUCCESS" after a passing re-run counts as SUCCESS) and the names of the
+/// tests skipped or failed at the end; timings, load averages and re-run notes vary.
+fn regrtest_summary(stdout: &str) -> String {
+    let mut out = String::new();
+    let mut section: Option<String> = None;
+    // Only the last summary block (a re-run prints a second one).
+    let lines: Vec<&str> = stdout.lines().collect();
+    let start = lines
+        .iter()
+        .rposition(|l| l.starts_with("== Tests result"))
+        .map_or(lines.len(), |i| i + 1);
+    for l in &lines[start..] {
+        if let Some(v) = l.strip_prefix("Tests result: ") {
+            let v = v.rsplit(" then ").next().unwrap_or(v);
+            let _ = writeln!(out, "verdict: {v}");
+            section = None;
+        } else if !l.starts_with(' ') && l.ends_with(':') {
+            // e.g. "2 tests skipped:", "1 test failed:", "1 re-run test:"
+            let kind = l.trim_end_matches(':');
+            section = ["skipped", "failed", "run no tests", "omitted"]
+                .iter()
+                .find(|k| kind.contains(*k))
+                .map(|k| k.to_string());
+        } else if l.starts_with("    ") {
+            if let Some(k) = &section {
+                for t in l.split_whitespace() {
+                    let _ = writeln!(out, "{k}: {t}");
+                }
+            }
+        } else {
+            section = None;
+        }
+    }
+    out
+}
+
+#[test]
+fn regrtest_summary_keeps_the_verdict_and_the_names() {
+    let out = "== Tests result: FAILURE ==\n\n1 test OK.\n\n1 test failed:\n    test_a\n\n\
+== Tests result: FAILURE then SUCCESS ==\n\n2 tests OK.\n\n2 tests skipped:\n    test_winreg test_b\n\n\
+1 re-run test:\n    test_a\n\nTotal duration: 751 ms\nTests result: FAILURE then SUCCESS\n";
+    assert_eq!(
+        regrtest_summary(out),
+        "skipped: test_winreg\nskipped: test_b\nverdict: SUCCESS\n"
+    );
+}
+
 /// `python3.11 -m test` with PYTHONMALLOC=malloc, run in one process so that the process can
 /// prove from inside (through `heapwise_print_stats`) that heapwise served the whole run;
 /// HEAPWISE_STATS is not set because child interpreters spawned by the tests check that their
@@ -794,40 +842,30 @@ sys.exit(code)
         tests = TESTS
     );
     let dir = TempDir::new("python");
-    let make = || {
+    let (dir_n, dir_p) = (dir.path().join("native"), dir.path().join("heapwise"));
+    std::fs::create_dir_all(&dir_n).unwrap();
+    std::fs::create_dir_all(&dir_p).unwrap();
+    let make = |cwd: &Path| {
         let mut c = Command::new(&py);
         c.arg("-c")
             .arg(&driver)
-            .current_dir(dir.path())
+            .current_dir(cwd)
             .env("PYTHONMALLOC", "malloc")
             .env("PYTHONHASHSEED", "0")
-            .env("HOME", dir.path())
+            .env("HOME", cwd)
             .env_remove("PYTHONPATH")
             .env_remove("PYTHONHOME")
             .env_remove("HEAPWISE_STATS");
         c
     };
-    // Output normalised to the final summary (per-test timings and load averages vary).
-    let summary = |o: &Outcome| -> String {
-        let mut keep = false;
-        let mut s = String::new();
-        for l in o.stdout.lines() {
-            if l.starts_with("== Tests result") {
-                keep = true;
-            }
-            if keep && !l.starts_with("Total duration") && !l.trim().is_empty() {
-                s.push_str(l);
-                s.push('\n');
-            }
-        }
-        s
-    };
-    let mut native = make();
+    // Both runs at once: each is one sequential process, the machine has two cores.
+    let mut native = make(&dir_n);
     native.env_remove("LD_PRELOAD");
-    let n = run(native, None, 15 * MIN);
-    let mut pre = make();
+    let mut pre = make(&dir_p);
     pre.env("LD_PRELOAD", libheapwise());
-    let p = run(pre, None, 15 * MIN);
+    let (native, pre) = (spawn(native, None), spawn(pre, None));
+    let n = native.wait(15 * MIN);
+    let p = pre.wait(15 * MIN);
     assert!(
         n.success(),
         "python3.11 -m test fails WITHOUT the preload\n{}",
@@ -844,11 +882,16 @@ sys.exit(code)
         p.describe()
     );
     assert_eq!(
-        summary(&n),
-        summary(&p),
+        regrtest_summary(&n.stdout),
+        regrtest_summary(&p.stdout),
         "python: test results differ under heapwise"
     );
-    assert!(summary(&p).contains("SUCCESS"), "{}", p.describe());
+    assert!(
+        regrtest_summary(&p.stdout).contains("verdict: SUCCESS"),
+        "{}\n{}",
+        regrtest_summary(&p.stdout),
+        p.describe()
+    );
     let calls = assert_served("python3.11 -m test", &p, "python", 1_000_000);
     eprintln!(
         "python3.11 -m test ({} tests): same results; native {:.2?}, heapwise {:.2?}; {calls} heapwise calls",
