@@ -1,0 +1,129 @@
+//! `heapwise-hosted`: the hosted benchmark suite driver. Runs every workload under heapwise,
+//! glibc, jemalloc, mimalloc and tcmalloc in one invocation (median of `--runs`, allocators
+//! interleaved) and prints a markdown table; `--csv`, `--svg` and `--md` write the reports.
+//! Exits with status 1 when any run failed (the failures are listed in the report).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use heapwise_hosted::driver::{self, alloc, report::Suite, Ctx, Kind};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "heapwise hosted benchmark suite: heapwise vs glibc, jemalloc, mimalloc, tcmalloc")]
+struct Args {
+    /// Runs per allocator and workload (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Only these workloads (comma-separated or repeated; a name or a prefix such as `larson`,
+    /// or a group: `synthetic`, `real`, `rust`).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Only these allocators (comma-separated; glibc is always added as the reference).
+    #[arg(long, value_delimiter = ',')]
+    allocators: Vec<String>,
+    /// Cut every workload ~10x (smoke test of the suite).
+    #[arg(long)]
+    quick: bool,
+    /// Work multiplier (overrides --quick).
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Write the CSV report (one line per run) here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the SVG bar chart here.
+    #[arg(long)]
+    svg: Option<PathBuf>,
+    /// Write the markdown report here (it is always printed on stdout).
+    #[arg(long)]
+    md: Option<PathBuf>,
+    /// libheapwise.so to preload (default: built with cargo into this target directory).
+    #[arg(long)]
+    heapwise_lib: Option<PathBuf>,
+    /// Time limit of one run, in seconds.
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+    /// List the workloads and allocators and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn selected(only: &[String], w: &driver::Workload) -> bool {
+    if only.is_empty() {
+        return true;
+    }
+    only.iter().any(|o| {
+        let group = match w.kind {
+            Kind::Synthetic(_) => "synthetic",
+            Kind::Real(_) => "real",
+            Kind::Rust(_) => "rust",
+        };
+        o == group || w.name == *o || w.name.starts_with(o.as_str())
+    })
+}
+
+fn main() {
+    let args = Args::parse();
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin_dir = exe.parent().expect("binary directory").to_path_buf();
+    let all = driver::workloads();
+    if args.list {
+        for w in &all {
+            println!("{:<18} {}", w.name, w.about);
+        }
+        return;
+    }
+    let workloads: Vec<&driver::Workload> = all.iter().filter(|w| selected(&args.only, w)).collect();
+    if workloads.is_empty() {
+        eprintln!("heapwise-hosted: no workload matches {:?} (see --list)", args.only);
+        std::process::exit(64);
+    }
+    let mut allocators = alloc::all(alloc::heapwise_lib(args.heapwise_lib.as_deref(), &bin_dir));
+    if !args.allocators.is_empty() {
+        allocators.retain(|a| a.name == "glibc" || args.allocators.iter().any(|x| x == a.name));
+    }
+    for a in &allocators {
+        if let Some(m) = &a.missing {
+            eprintln!("heapwise-hosted: skipping {}: {m}", a.name);
+        }
+    }
+    let scale = args.scale.unwrap_or(if args.quick { 0.1 } else { 1.0 });
+    let ctx = Ctx {
+        bin_dir,
+        scale,
+        timeout: Duration::from_secs(args.timeout),
+        scratch: std::env::temp_dir().join(format!("heapwise-hosted-{}", std::process::id())),
+    };
+    let runs = args.runs.max(1);
+    let mut rows = Vec::new();
+    for w in &workloads {
+        let res = driver::run_workload(&ctx, w, &allocators, runs, &mut |line| eprintln!("{line}"));
+        rows.push((*w, res));
+    }
+    let _ = std::fs::remove_dir_all(&ctx.scratch);
+    let suite = Suite {
+        allocators: &allocators,
+        rows,
+        runs,
+        scale,
+        command: std::iter::once("heapwise-hosted".to_string())
+            .chain(std::env::args().skip(1))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let md = suite.markdown();
+    println!("{md}");
+    let write = |path: &Option<PathBuf>, text: String| {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("heapwise-hosted: cannot write {}: {e}", p.display());
+            }
+        }
+    };
+    write(&args.md, md);
+    write(&args.csv, suite.csv());
+    write(&args.svg, suite.svg());
+    if !suite.failures().is_empty() {
+        std::process::exit(1);
+    }
+}

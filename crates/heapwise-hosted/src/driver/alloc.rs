@@ -1,0 +1,143 @@
+//! The allocators under comparison and how a child is put under each: heapwise and the Debian
+//! builds of jemalloc, mimalloc and tcmalloc through `LD_PRELOAD`, glibc with no preload.
+//!
+//! Invariant: an allocator whose shared object is missing is kept in the list with a note
+//! (reported in the tables as skipped), never silently dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One column of the tables.
+#[derive(Clone, Debug)]
+pub struct Allocator {
+    /// Column name: `heapwise`, `glibc`, `jemalloc`, `mimalloc`, `tcmalloc`.
+    pub name: &'static str,
+    /// The shared object to preload (`None` for glibc).
+    pub preload: Option<PathBuf>,
+    /// Why the allocator is skipped, if it is.
+    pub missing: Option<String>,
+    /// A substring of the file name `malloc` must resolve to under this allocator.
+    pub marker: &'static str,
+}
+
+impl Allocator {
+    /// Whether it can run.
+    pub fn available(&self) -> bool {
+        self.missing.is_none()
+    }
+
+    /// Sets (or clears) `LD_PRELOAD` on `cmd` for this allocator; other heapwise options
+    /// inherited from the environment are cleared so they do not slow a run down.
+    pub fn apply(&self, cmd: &mut Command) {
+        cmd.env_remove("LD_PRELOAD");
+        for v in ["HEAPWISE_STATS", "HEAPWISE_STATS_FILE", "HEAPWISE_TRACE", "HEAPWISE_POLICY"] {
+            cmd.env_remove(v);
+        }
+        if let Some(p) = &self.preload {
+            cmd.env("LD_PRELOAD", p);
+        }
+    }
+}
+
+/// Where Debian puts shared libraries.
+const LIB_DIRS: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+];
+
+fn find_lib(names: &[&str]) -> Option<PathBuf> {
+    for d in LIB_DIRS {
+        for n in names {
+            let p = Path::new(d).join(n);
+            if p.exists() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+fn system(name: &'static str, names: &[&str], package: &str, marker: &'static str) -> Allocator {
+    let preload = find_lib(names);
+    let missing = preload.is_none().then(|| {
+        format!("{} not found (apt-get install {package}; see scripts/install-bench-deps.sh)", names[0])
+    });
+    Allocator {
+        name,
+        preload,
+        missing,
+        marker,
+    }
+}
+
+/// The five allocators, heapwise first, with `heapwise_lib` as heapwise's preload.
+pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
+    let (preload, missing) = match heapwise_lib {
+        Ok(p) => (Some(p), None),
+        Err(e) => (None, Some(e)),
+    };
+    vec![
+        Allocator {
+            name: "heapwise",
+            preload,
+            missing,
+            marker: "libheapwise",
+        },
+        Allocator {
+            name: "glibc",
+            preload: None,
+            missing: None,
+            marker: "libc.so",
+        },
+        system("jemalloc", &["libjemalloc.so.2", "libjemalloc.so"], "libjemalloc2", "libjemalloc"),
+        system(
+            "mimalloc",
+            &["libmimalloc.so.2", "libmimalloc.so.2.0", "libmimalloc.so"],
+            "libmimalloc2.0",
+            "libmimalloc",
+        ),
+        system(
+            "tcmalloc",
+            &["libtcmalloc_minimal.so.4", "libtcmalloc_minimal.so"],
+            "libtcmalloc-minimal4",
+            "libtcmalloc",
+        ),
+    ]
+}
+
+/// Finds `libheapwise.so`: `explicit`, else `HEAPWISE_LIB`, else next to the driver binary,
+/// else builds it with `cargo build --release -p heapwise-preload` into the driver's target
+/// directory.
+pub fn heapwise_lib(explicit: Option<&Path>, bin_dir: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = explicit {
+        return if p.exists() {
+            Ok(p.to_path_buf())
+        } else {
+            Err(format!("{} does not exist", p.display()))
+        };
+    }
+    if let Some(p) = std::env::var_os("HEAPWISE_LIB") {
+        return Ok(PathBuf::from(p));
+    }
+    // bin_dir is <target>/release (or <target>/debug); the preload is built in release.
+    let target = bin_dir.parent().unwrap_or(bin_dir);
+    let lib = target.join("release").join("libheapwise.so");
+    eprintln!("heapwise-hosted: building libheapwise.so (cargo build --release -p heapwise-preload)");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .args(["build", "--release", "-p", "heapwise-preload", "--target-dir"])
+        .arg(target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status();
+    match status {
+        Ok(s) if s.success() && lib.exists() => Ok(lib),
+        Ok(s) if lib.exists() => {
+            eprintln!("heapwise-hosted: cargo build failed ({s}); using the existing {}", lib.display());
+            Ok(lib)
+        }
+        Ok(s) => Err(format!("cargo build -p heapwise-preload failed: {s}")),
+        Err(e) => Err(format!("cannot run cargo to build libheapwise.so: {e}")),
+    }
+}

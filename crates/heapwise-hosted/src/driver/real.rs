@@ -1,0 +1,351 @@
+//! Real programs under each allocator: `python3.11` with `PYTHONMALLOC=malloc` on an
+//! object-churning script, `sqlite3` on an in-memory database, `redis-server` (preloaded)
+//! driven by `redis-benchmark -P 16` over 127.0.0.1 (not preloaded), and a `g++ -O2` compile.
+//!
+//! Verification: the Python script checks its objects and prints a checksum and the malloc
+//! libraries mapped into it; the SQL script checks its row count and its output is hashed; the
+//! Redis server must answer a SET/GET round trip of a 4 KiB value after the benchmark, and
+//! the benchmark must report every test; the compiled program is run and its output hashed.
+//! All checksums must agree across allocators (see [`super::run_workload`]).
+//! A preflight (untimed) checks that the preload is mapped into the program (`sqlite3` and
+//! `g++` by reading `/proc/<pid>/maps` from inside them, redis-server from outside).
+//!
+//! Invariant: every server started here is shut down (or killed) and reaped before the run
+//! returns; inputs are written into the scratch directory, never into the source tree.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::alloc::Allocator;
+use super::proc::{measure, Running};
+use super::{Ctx, Sample};
+
+const CHURN_PY: &str = include_str!("../../assets/churn.py");
+const SQLITE_SQL: &str = include_str!("../../assets/sqlite.sql");
+const COMPILE_CPP: &str = include_str!("../../assets/compile.cpp");
+
+/// A real program workload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program {
+    /// `python3.11` with `PYTHONMALLOC=malloc`.
+    Python,
+    /// `sqlite3 :memory:`.
+    Sqlite,
+    /// `redis-server` + `redis-benchmark -P 16`.
+    Redis,
+    /// `g++ -O2`.
+    Gxx,
+}
+
+impl Program {
+    /// Every real program, in table order.
+    pub const ALL: &'static [Program] = &[Program::Python, Program::Sqlite, Program::Redis, Program::Gxx];
+
+    /// Row name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Program::Python => "python",
+            Program::Sqlite => "sqlite",
+            Program::Redis => "redis",
+            Program::Gxx => "g++",
+        }
+    }
+
+    /// What it does.
+    pub fn about(self) -> &'static str {
+        match self {
+            Program::Python => "python3.11, PYTHONMALLOC=malloc, object churn (dicts, lists, strings, slotted objects)",
+            Program::Sqlite => "sqlite3 :memory:: insert, index, update, delete, group by",
+            Program::Redis => "redis-server (preloaded) under redis-benchmark -P 16 over 127.0.0.1; time of the benchmark",
+            Program::Gxx => "g++ -O2 of a template-heavy C++ file (the compiler is preloaded)",
+        }
+    }
+
+    fn binaries(self) -> &'static [&'static str] {
+        match self {
+            Program::Python => &["python3.11"],
+            Program::Sqlite => &["sqlite3"],
+            Program::Redis => &["redis-server", "redis-benchmark"],
+            Program::Gxx => &["g++"],
+        }
+    }
+}
+
+/// Finds `name`: `/usr/bin/NAME` first (a shim such as pyenv's would put a shell in front),
+/// else the first match on `PATH`.
+fn which(name: &str) -> Option<PathBuf> {
+    let usr = Path::new("/usr/bin").join(name);
+    if usr.exists() {
+        return Some(usr);
+    }
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
+}
+
+/// `Ok` if the program's binaries are installed.
+pub fn available(p: Program) -> Result<(), String> {
+    for b in p.binaries() {
+        if which(b).is_none() {
+            return Err(format!("{b} is not installed (see scripts/install-bench-deps.sh)"));
+        }
+    }
+    Ok(())
+}
+
+fn fnv(s: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+    }
+    format!("{h:#018x}")
+}
+
+fn n(ctx: &Ctx, base: usize) -> usize {
+    ((base as f64 * ctx.scale) as usize).max(50)
+}
+
+fn scratch_file(ctx: &Ctx, name: &str, contents: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(&ctx.scratch).map_err(|e| format!("{}: {e}", ctx.scratch.display()))?;
+    let p = ctx.scratch.join(name);
+    std::fs::write(&p, contents).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(p)
+}
+
+fn maps_check(maps: &str, a: &Allocator) -> Result<(), String> {
+    let others = ["libheapwise", "libjemalloc", "libmimalloc", "libtcmalloc"];
+    match &a.preload {
+        Some(_) if maps.contains(a.marker) => Ok(()),
+        Some(_) => Err(format!("{} is not mapped into the program", a.marker)),
+        None => match others.iter().find(|o| maps.contains(*o)) {
+            Some(o) => Err(format!("{o} is mapped although no preload was asked for")),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Checks, untimed, that the preload of `a` is mapped into program `p`.
+pub fn preflight(ctx: &Ctx, p: Program, a: &Allocator) -> Result<(), String> {
+    match p {
+        // The script reports its maps on every run.
+        Program::Python | Program::Redis => Ok(()),
+        Program::Sqlite => {
+            let mut cmd = Command::new(which("sqlite3").ok_or("no sqlite3")?);
+            cmd.arg(":memory:").arg(".shell cat /proc/$PPID/maps").stdin(Stdio::null());
+            a.apply(&mut cmd);
+            let f = measure(&mut cmd, ctx.timeout)?;
+            f.success()?;
+            maps_check(&f.stdout, a)
+        }
+        Program::Gxx => {
+            // The preprocessor (cc1plus, a child of g++) copies its own maps to stdout.
+            let mut cmd = Command::new(which("g++").ok_or("no g++")?);
+            cmd.args(["-E", "-P", "-x", "c", "-w", "/proc/self/maps"]).stdin(Stdio::null());
+            a.apply(&mut cmd);
+            let f = measure(&mut cmd, ctx.timeout)?;
+            maps_check(&f.stdout, a)
+        }
+    }
+}
+
+/// Runs program `p` once under `a`.
+pub fn run(ctx: &Ctx, p: Program, a: &Allocator) -> Result<Sample, String> {
+    match p {
+        Program::Python => python(ctx, a),
+        Program::Sqlite => sqlite(ctx, a),
+        Program::Redis => redis(ctx, a),
+        Program::Gxx => gxx(ctx, a),
+    }
+}
+
+fn python(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
+    let script = scratch_file(ctx, "churn.py", CHURN_PY)?;
+    let mut cmd = Command::new(which("python3.11").ok_or("no python3.11")?);
+    cmd.arg("-I").arg(&script).arg(n(ctx, 400_000).to_string()).env("PYTHONMALLOC", "malloc");
+    a.apply(&mut cmd);
+    let f = measure(&mut cmd, ctx.timeout)?;
+    f.success()?;
+    let get = |k: &str| {
+        f.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(str::to_string)
+            .ok_or_else(|| format!("python printed no {k}"))
+    };
+    let maps = get("maps=")?;
+    maps_check(&maps, a)?;
+    Ok(Sample {
+        secs: f.secs,
+        maxrss_kib: f.maxrss_kib,
+        checksum: get("checksum=")?,
+        served_by: format!("maps: {maps}"),
+    })
+}
+
+fn sqlite(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
+    let rows = n(ctx, 400_000);
+    let sql = scratch_file(ctx, "workload.sql", &SQLITE_SQL.replace("@N@", &rows.to_string()))?;
+    let input = std::fs::File::open(&sql).map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(which("sqlite3").ok_or("no sqlite3")?);
+    cmd.arg(":memory:").stdin(input);
+    a.apply(&mut cmd);
+    let f = measure(&mut cmd, ctx.timeout)?;
+    f.success()?;
+    if !f.stdout.contains("check|ok") {
+        return Err(format!("sqlite3 self-check failed: {}", f.stdout.trim()));
+    }
+    Ok(Sample {
+        secs: f.secs,
+        maxrss_kib: f.maxrss_kib,
+        checksum: fnv(&f.stdout),
+        served_by: "sqlite3 (maps checked in preflight)".into(),
+    })
+}
+
+fn gxx(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
+    let units = n(ctx, 60).max(2);
+    let mut src = COMPILE_CPP.replace("@N@", &units.to_string());
+    for k in 0..units {
+        src.push_str(&format!("unsigned long hw_unit_{k}(unsigned long s) {{ return Unit<{k}>::run(s); }}\n"));
+    }
+    src.push_str("int main() {\n    unsigned long h = 0;\n");
+    for k in 0..units {
+        src.push_str(&format!("    h = h * 3 + hw_unit_{k}({k});\n"));
+    }
+    src.push_str("    std::cout << \"checksum=\" << h << std::endl;\n    return 0;\n}\n");
+    let file = scratch_file(ctx, "compile.cpp", &src)?;
+    let exe = ctx.scratch.join(format!("compile-{}", a.name));
+    let _ = std::fs::remove_file(&exe);
+    let mut cmd = Command::new(which("g++").ok_or("no g++")?);
+    cmd.arg("-O2").arg("-o").arg(&exe).arg(&file).stdin(Stdio::null());
+    a.apply(&mut cmd);
+    let f = measure(&mut cmd, ctx.timeout)?;
+    f.success()?;
+    // Run the program (not preloaded, not timed): its output checks the compiler's work.
+    let out = Command::new(&exe)
+        .env_remove("LD_PRELOAD")
+        .output()
+        .map_err(|e| format!("cannot run the compiled program: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("the compiled program failed: {}", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let checksum = text
+        .lines()
+        .find_map(|l| l.strip_prefix("checksum="))
+        .ok_or("the compiled program printed no checksum")?
+        .to_string();
+    Ok(Sample {
+        secs: f.secs,
+        maxrss_kib: f.maxrss_kib,
+        checksum,
+        served_by: "g++/cc1plus (maps checked in preflight)".into(),
+    })
+}
+
+/// A minimal RESP client: sends `args` as one command and reads one reply line (and the bulk
+/// payload of a `$` reply).
+fn resp(stream: &mut BufReader<TcpStream>, args: &[&[u8]]) -> Result<Vec<u8>, String> {
+    let mut req = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        req.extend_from_slice(a);
+        req.extend_from_slice(b"\r\n");
+    }
+    stream.get_mut().write_all(&req).map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    stream.read_line(&mut line).map_err(|e| e.to_string())?;
+    if let Some(len) = line.strip_prefix('$') {
+        let len: i64 = len.trim().parse().map_err(|_| format!("bad reply {line:?}"))?;
+        if len < 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0u8; len as usize + 2];
+        stream.read_exact(&mut buf).map_err(|e| e.to_string())?;
+        buf.truncate(len as usize);
+        return Ok(buf);
+    }
+    Ok(line.trim_end().as_bytes().to_vec())
+}
+
+fn connect(port: u16, limit: Duration) -> Result<BufReader<TcpStream>, String> {
+    let start = Instant::now();
+    loop {
+        if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+            let mut r = BufReader::new(s);
+            if resp(&mut r, &[b"PING"]).is_ok_and(|x| x == b"+PONG") {
+                return Ok(r);
+            }
+        }
+        if start.elapsed() > limit {
+            return Err(format!("redis-server did not answer on 127.0.0.1:{port}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
+    let port = TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let mut server = Command::new(which("redis-server").ok_or("no redis-server")?);
+    server
+        .args(["--bind", "127.0.0.1", "--protected-mode", "yes", "--save", "", "--appendonly", "no"])
+        .args(["--daemonize", "no", "--loglevel", "warning", "--port", &port.to_string()])
+        .current_dir(&ctx.scratch)
+        .stdin(Stdio::null());
+    a.apply(&mut server);
+    std::fs::create_dir_all(&ctx.scratch).map_err(|e| e.to_string())?;
+    let running = Running::spawn(&mut server)?;
+    let pid = running.pid();
+    let result = (|| -> Result<(f64, String), String> {
+        let mut conn = connect(port, Duration::from_secs(10))?;
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
+        maps_check(&maps, a)?;
+        let requests = n(ctx, 400_000);
+        let mut bench = Command::new(which("redis-benchmark").ok_or("no redis-benchmark")?);
+        bench
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-P", "16", "-c", "20", "-q"])
+            .args(["-n", &requests.to_string(), "-r", "100000", "-d", "128"])
+            .args(["-t", "set,get,incr,lpush,lpop,sadd,hset"])
+            .stdin(Stdio::null())
+            .env_remove("LD_PRELOAD");
+        let f = measure(&mut bench, ctx.timeout)?;
+        f.success()?;
+        let tests = f.stdout.matches("requests per second").count();
+        if tests < 7 {
+            return Err(format!("redis-benchmark reported {tests} of 7 tests: {}", f.stdout.trim()));
+        }
+        // A round trip of a 4 KiB value after the benchmark.
+        let value: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+        let ok = resp(&mut conn, &[b"SET", b"heapwise:check", &value])?;
+        let back = resp(&mut conn, &[b"GET", b"heapwise:check"])?;
+        if ok != b"+OK" || back != value {
+            return Err("redis-server lost a 4 KiB value after the benchmark".into());
+        }
+        let size = resp(&mut conn, &[b"DBSIZE"])?;
+        if size.first() != Some(&b':') || size == b":0" {
+            return Err(format!("redis-server DBSIZE {:?} after the benchmark", String::from_utf8_lossy(&size)));
+        }
+        let _ = resp(&mut conn, &[b"SHUTDOWN", b"NOSAVE"]);
+        Ok((f.secs, fnv(&String::from_utf8_lossy(&back))))
+    })();
+    if result.is_err() {
+        // SAFETY: kill has no memory preconditions; pid is our unreaped child.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    let fin = running.wait(Duration::from_secs(20))?;
+    let (secs, checksum) = result?;
+    if fin.timed_out {
+        return Err("redis-server did not shut down".into());
+    }
+    Ok(Sample {
+        secs,
+        maxrss_kib: fin.maxrss_kib,
+        checksum,
+        served_by: format!("redis-server pid {pid} (maps checked)"),
+    })
+}

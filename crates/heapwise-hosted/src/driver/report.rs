@@ -1,0 +1,415 @@
+//! The reports of a suite run: a markdown table (time and peak RSS, with ratios to glibc and
+//! geometric means), a CSV file with every run, and an SVG bar chart of the ratios.
+//!
+//! Invariant: a cell with any failed run is shown as a failure and left out of the geometric
+//! means (which say over how many workloads they were taken); ratios only compare columns
+//! measured in the same invocation.
+
+use std::fmt::Write as _;
+
+use super::alloc::Allocator;
+use super::stats::{geomean, median, min_max};
+use super::{Results, Workload};
+
+/// The summary of one workload under one allocator.
+#[derive(Clone, Debug, Default)]
+pub struct Cell {
+    /// Median wall time (s) when every run succeeded.
+    pub time: Option<f64>,
+    /// Fastest and slowest run.
+    pub range: Option<(f64, f64)>,
+    /// Median peak RSS (KiB) when every run succeeded.
+    pub rss: Option<f64>,
+    /// The first failure, if any run failed.
+    pub failure: Option<String>,
+    /// Number of runs.
+    pub runs: usize,
+}
+
+fn cell(results: &Results, alloc: &str) -> Option<Cell> {
+    let v = results.get(alloc)?;
+    let mut c = Cell {
+        runs: v.len(),
+        ..Cell::default()
+    };
+    if let Some(Err(e)) = v.iter().find(|s| s.is_err()) {
+        let n = v.iter().filter(|s| s.is_err()).count();
+        c.failure = Some(if n > 1 { format!("{e} ({n} runs)") } else { e.clone() });
+        return Some(c);
+    }
+    let t: Vec<f64> = v.iter().flatten().map(|s| s.secs).collect();
+    let r: Vec<f64> = v.iter().flatten().map(|s| s.maxrss_kib as f64).collect();
+    c.time = median(&t);
+    c.range = min_max(&t);
+    c.rss = median(&r);
+    Some(c)
+}
+
+/// Everything measured in one invocation.
+pub struct Suite<'a> {
+    /// The allocators (columns), available or not.
+    pub allocators: &'a [Allocator],
+    /// The workloads (rows) and their results.
+    pub rows: Vec<(&'a Workload, Results)>,
+    /// Runs per allocator.
+    pub runs: usize,
+    /// Work multiplier.
+    pub scale: f64,
+    /// The command line that produced it.
+    pub command: String,
+}
+
+/// Geometric means of one allocator: (time ratio, RSS ratio, workloads counted).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Geo {
+    /// Geometric mean of time ratios to glibc.
+    pub time: Option<f64>,
+    /// Geometric mean of peak RSS ratios to glibc.
+    pub rss: Option<f64>,
+    /// Workloads in the mean.
+    pub n: usize,
+    /// Workloads in the suite.
+    pub of: usize,
+}
+
+impl Suite<'_> {
+    fn cols(&self) -> Vec<&Allocator> {
+        self.allocators.iter().filter(|a| a.available()).collect()
+    }
+
+    /// Summary cell of `row` under `alloc`.
+    pub fn cell(&self, row: usize, alloc: &str) -> Option<Cell> {
+        cell(&self.rows[row].1, alloc)
+    }
+
+    /// `(time ratio, rss ratio)` of `alloc` to glibc on `row`, when both succeeded.
+    pub fn ratio(&self, row: usize, alloc: &str) -> Option<(f64, f64)> {
+        let a = self.cell(row, alloc)?;
+        let g = self.cell(row, "glibc")?;
+        Some((a.time? / g.time?, a.rss? / g.rss?))
+    }
+
+    /// Geometric means of `alloc`'s ratios over the workloads where it and glibc succeeded.
+    pub fn geo(&self, alloc: &str) -> Geo {
+        let ratios: Vec<(f64, f64)> = (0..self.rows.len()).filter_map(|r| self.ratio(r, alloc)).collect();
+        let t: Vec<f64> = ratios.iter().map(|x| x.0).collect();
+        let m: Vec<f64> = ratios.iter().map(|x| x.1).collect();
+        Geo {
+            time: geomean(&t),
+            rss: geomean(&m),
+            n: ratios.len(),
+            of: self.rows.len(),
+        }
+    }
+
+    /// The markdown report.
+    pub fn markdown(&self) -> String {
+        let cols = self.cols();
+        let mut s = String::new();
+        let _ = writeln!(s, "Command: `{}`  ", self.command);
+        let _ = writeln!(
+            s,
+            "Median of {} runs per cell (allocators interleaved), scale {}; wall time with min–max, ×ratio to glibc.\n",
+            self.runs, self.scale
+        );
+        let header = |s: &mut String, first: &str| {
+            let _ = write!(s, "| {first} |");
+            for a in &cols {
+                let _ = write!(s, " {} |", a.name);
+            }
+            let _ = write!(s, "\n|---|");
+            for _ in &cols {
+                let _ = write!(s, "---:|");
+            }
+            s.push('\n');
+        };
+        let _ = writeln!(s, "### Wall time (lower is better)\n");
+        header(&mut s, "workload");
+        for (i, (w, _)) in self.rows.iter().enumerate() {
+            let _ = write!(s, "| {} |", w.name);
+            for a in &cols {
+                let txt = match self.cell(i, a.name) {
+                    None => "–".to_string(),
+                    Some(Cell { failure: Some(e), .. }) => format!("**FAIL** ({})", short(&e)),
+                    Some(c) => {
+                        let (lo, hi) = c.range.unwrap_or_default();
+                        let r = self.ratio(i, a.name).map(|r| format!(" ×{:.2}", r.0)).unwrap_or_default();
+                        format!("{:.3} s ({:.3}–{:.3}){r}", c.time.unwrap_or(0.0), lo, hi)
+                    }
+                };
+                let _ = write!(s, " {txt} |");
+            }
+            s.push('\n');
+        }
+        let _ = write!(s, "| **geomean ×glibc** |");
+        for a in &cols {
+            let g = self.geo(a.name);
+            let _ = write!(s, " **{}** ({}/{}) |", fmt_ratio(g.time), g.n, g.of);
+        }
+        let _ = writeln!(s, "\n\n### Peak RSS (lower is better)\n");
+        header(&mut s, "workload");
+        for (i, (w, _)) in self.rows.iter().enumerate() {
+            let _ = write!(s, "| {} |", w.name);
+            for a in &cols {
+                let txt = match self.cell(i, a.name) {
+                    None => "–".to_string(),
+                    Some(Cell { failure: Some(_), .. }) => "**FAIL**".to_string(),
+                    Some(c) => {
+                        let r = self.ratio(i, a.name).map(|r| format!(" ×{:.2}", r.1)).unwrap_or_default();
+                        format!("{:.1} MiB{r}", c.rss.unwrap_or(0.0) / 1024.0)
+                    }
+                };
+                let _ = write!(s, " {txt} |");
+            }
+            s.push('\n');
+        }
+        let _ = write!(s, "| **geomean ×glibc** |");
+        for a in &cols {
+            let g = self.geo(a.name);
+            let _ = write!(s, " **{}** ({}/{}) |", fmt_ratio(g.rss), g.n, g.of);
+        }
+        s.push_str("\n\n");
+        s.push_str(&self.targets());
+        let skipped: Vec<&Allocator> = self.allocators.iter().filter(|a| !a.available()).collect();
+        if !skipped.is_empty() {
+            let _ = writeln!(s, "\nSkipped allocators:");
+            for a in skipped {
+                let _ = writeln!(s, "- {}: {}", a.name, a.missing.as_deref().unwrap_or(""));
+            }
+        }
+        let failures = self.failures();
+        if !failures.is_empty() {
+            let _ = writeln!(s, "\nFailures:");
+            for f in failures {
+                let _ = writeln!(s, "- {f}");
+            }
+        }
+        let _ = writeln!(s, "\nPreloads:");
+        for a in &cols {
+            let what = a.preload.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into());
+            let _ = writeln!(s, "- {}: {}", a.name, what);
+        }
+        s
+    }
+
+    /// Every failed run, one line each.
+    pub fn failures(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (w, res) in &self.rows {
+            for (a, runs) in res {
+                for (i, r) in runs.iter().enumerate() {
+                    if let Err(e) = r {
+                        v.push(format!("{} under {a}, run {}: {e}", w.name, i + 1));
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// heapwise against the issue's targets, as markdown lines.
+    pub fn targets(&self) -> String {
+        let mut s = String::from("Targets for heapwise (this run):\n");
+        let g = self.geo("heapwise");
+        let mark = |ok: Option<bool>| match ok {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "n/a",
+        };
+        let _ = writeln!(
+            s,
+            "- time geomean ≤ 0.75× glibc: {} → {}",
+            fmt_ratio(g.time),
+            mark(g.time.map(|t| t <= 0.75))
+        );
+        let worst = (0..self.rows.len())
+            .filter_map(|r| self.ratio(r, "heapwise").map(|x| (x.0, self.rows[r].0.name.clone())))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        let _ = writeln!(
+            s,
+            "- no workload > 1.25× glibc: worst {} → {}",
+            worst.as_ref().map(|(r, n)| format!("×{r:.2} ({n})")).unwrap_or("n/a".into()),
+            mark(worst.as_ref().map(|w| w.0 <= 1.25))
+        );
+        let _ = writeln!(
+            s,
+            "- peak RSS geomean ≤ 1.0× glibc: {} → {}",
+            fmt_ratio(g.rss),
+            mark(g.rss.map(|r| r <= 1.0))
+        );
+        let row = self.rows.iter().position(|(w, _)| w.name == "st-small");
+        let cmp = row.and_then(|r| Some((self.cell(r, "heapwise")?.time?, self.cell(r, "mimalloc")?.time?)));
+        let _ = writeln!(
+            s,
+            "- st-small (malloc/free 16–256 B) at least as fast as mimalloc: {} → {}",
+            cmp.map(|(h, m)| format!("{h:.3} s vs {m:.3} s")).unwrap_or("n/a".into()),
+            mark(cmp.map(|(h, m)| h <= m))
+        );
+        s
+    }
+
+    /// The CSV report: one line per run.
+    pub fn csv(&self) -> String {
+        let mut s = String::from("workload,allocator,run,status,time_s,maxrss_kib,checksum,served_by,error\n");
+        for (w, res) in &self.rows {
+            for (a, runs) in res {
+                for (i, r) in runs.iter().enumerate() {
+                    match r {
+                        Ok(x) => {
+                            let _ = writeln!(
+                                s,
+                                "{},{a},{},ok,{:.6},{},{},{},",
+                                w.name,
+                                i + 1,
+                                x.secs,
+                                x.maxrss_kib,
+                                x.checksum,
+                                csv_field(&x.served_by)
+                            );
+                        }
+                        Err(e) => {
+                            let _ = writeln!(s, "{},{a},{},fail,,,,,{}", w.name, i + 1, csv_field(e));
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// The SVG chart: two panels (time and peak RSS), one group of bars per workload plus the
+    /// geometric means, each bar the ratio to glibc (a dashed line marks 1.0).
+    pub fn svg(&self) -> String {
+        const COLORS: [&str; 6] = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"];
+        let cols = self.cols();
+        let mut rows: Vec<(String, Vec<Option<(f64, f64)>>)> = (0..self.rows.len())
+            .map(|r| (self.rows[r].0.name.clone(), cols.iter().map(|a| self.ratio(r, a.name)).collect()))
+            .collect();
+        rows.push((
+            "geomean".into(),
+            cols.iter()
+                .map(|a| {
+                    let g = self.geo(a.name);
+                    Some((g.time?, g.rss?))
+                })
+                .collect(),
+        ));
+        let bar_h = 7.0;
+        let group_h = bar_h * cols.len() as f64 + 8.0;
+        let label_w = 130.0;
+        let panel_w = 330.0;
+        let top = 50.0;
+        let height = top + group_h * rows.len() as f64 + 30.0;
+        let width = label_w + 2.0 * (panel_w + 40.0);
+        let max_ratio = 3.0;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="10">"#
+        );
+        let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="16" font-size="13">heapwise hosted suite: ratio to glibc (median of {} runs; lower is better; bars clipped at {max_ratio}×)</text>"#,
+            self.runs
+        );
+        for (k, a) in cols.iter().enumerate() {
+            let x = 10.0 + k as f64 * 90.0;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{}</text>"#,
+                COLORS[k % COLORS.len()],
+                x + 14.0,
+                a.name
+            );
+        }
+        for (panel, title) in ["wall time", "peak RSS"].iter().enumerate() {
+            let x0 = label_w + panel as f64 * (panel_w + 40.0);
+            let scale = panel_w / max_ratio;
+            let _ = writeln!(s, r#"<text x="{x0}" y="{}" font-weight="bold">{title}</text>"#, top - 2.0);
+            for t in [0.5, 1.0, 1.5, 2.0, 2.5, 3.0] {
+                let x = x0 + t * scale;
+                let dash = if t == 1.0 { r#" stroke-dasharray="4,3""# } else { "" };
+                let color = if t == 1.0 { "#000" } else { "#ddd" };
+                let _ = writeln!(
+                    s,
+                    r#"<line x1="{x}" y1="{top}" x2="{x}" y2="{}" stroke="{color}"{dash}/><text x="{x}" y="{}" text-anchor="middle">{t}×</text>"#,
+                    height - 25.0,
+                    height - 12.0
+                );
+            }
+            for (g, (name, vals)) in rows.iter().enumerate() {
+                let y0 = top + g as f64 * group_h + 4.0;
+                if panel == 0 {
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+                        label_w - 6.0,
+                        y0 + group_h / 2.0,
+                        xml(name)
+                    );
+                }
+                for (k, v) in vals.iter().enumerate() {
+                    let y = y0 + k as f64 * bar_h;
+                    match v {
+                        Some(r) => {
+                            let r = if panel == 0 { r.0 } else { r.1 };
+                            let w = (r.min(max_ratio) * scale).max(1.0);
+                            let _ = writeln!(
+                                s,
+                                r#"<rect x="{x0}" y="{y}" width="{w:.1}" height="{:.1}" fill="{}"><title>{} {}: {r:.3}×</title></rect>"#,
+                                bar_h - 1.0,
+                                COLORS[k % COLORS.len()],
+                                xml(name),
+                                cols[k].name
+                            );
+                            if r > max_ratio {
+                                let _ = writeln!(
+                                    s,
+                                    r#"<text x="{}" y="{}" font-size="7">{r:.1}×</text>"#,
+                                    x0 + w + 2.0,
+                                    y + bar_h - 1.0
+                                );
+                            }
+                        }
+                        None => {
+                            let _ = writeln!(
+                                s,
+                                r#"<text x="{x0}" y="{}" font-size="7" fill="{}">n/a</text>"#,
+                                y + bar_h - 1.0,
+                                COLORS[k % COLORS.len()]
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        s.push_str("</svg>\n");
+        s
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map(|r| format!("×{r:.3}")).unwrap_or_else(|| "n/a".into())
+}
+
+fn short(e: &str) -> String {
+    let e = e.replace('|', "/");
+    if e.chars().count() > 60 {
+        format!("{}…", e.chars().take(60).collect::<String>())
+    } else {
+        e
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\"").replace('\n', " "))
+    } else {
+        s.to_string()
+    }
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
