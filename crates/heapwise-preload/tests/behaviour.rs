@@ -181,6 +181,11 @@ fn b17_exit_while_threads_allocate() {
     );
 }
 
+#[test]
+fn b20_program_moves_the_break_itself_and_huge_alignments() {
+    behaviour("b20_foreign_brk");
+}
+
 /// Allocation before `main`: a second preloaded library allocates in its constructor (and
 /// from a thread it starts there), before or after libheapwise's constructor depending on
 /// the `LD_PRELOAD` order; blocks cross library boundaries through dlopen/dlclose.
@@ -283,7 +288,7 @@ fn glibc_baseline() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
-/// The behaviours that do not depend on thread counts hold for every engine policy
+/// The behaviours that do not depend on thread counts (and b16, b20) hold for every engine policy
 /// selected with `HEAPWISE_POLICY` (the seed's implicit lists included), and the summary
 /// names the policy that served the process.
 #[test]
@@ -303,6 +308,8 @@ fn every_policy_passes_the_behaviours() {
         "b12_libc_internal",
         "b13a_cross_thread_free",
         "b13b_key_destructor",
+        "b16_extras",
+        "b20_foreign_brk",
     ];
     let dir = TempDir::new("policies");
     let exes: Vec<_> = PROGRAMS
