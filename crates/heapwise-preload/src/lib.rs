@@ -170,6 +170,7 @@ fn open_trace(t: &options::TracePath) -> i32 {
         ));
         return -1;
     }
+    let fd = high_fd(fd);
     if t.per_process {
         return fd;
     }
@@ -182,6 +183,24 @@ fn open_trace(t: &options::TracePath) -> i32 {
     }
     fd
 }
+
+/// Moves `fd` to a high number (at least [`HIGH_FD`], when the limit allows), so that a
+/// program that closes and reopens its low descriptors does not get our trace file under a
+/// number it thinks is its own.
+fn high_fd(fd: i32) -> i32 {
+    // SAFETY: duplicating and closing a descriptor we own.
+    unsafe {
+        let h = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH_FD);
+        if h < 0 {
+            return fd;
+        }
+        libc::close(fd);
+        h
+    }
+}
+
+/// The lowest descriptor number the trace file is moved to.
+const HIGH_FD: i32 = 900;
 
 extern "C" fn constructor() {
     ensure_init();
