@@ -427,46 +427,7 @@ fn trace_is_in_replay_format_and_consistent() {
     let o = run(cmd, None, T);
     assert!(o.success(), "{}", o.describe());
     let text = std::fs::read_to_string(&trace).expect("the trace file exists");
-    let mut tokens = text.split_whitespace();
-    let header: Vec<u64> = (0..4)
-        .map(|_| {
-            tokens
-                .next()
-                .and_then(|t| t.parse().ok())
-                .expect("header of four numbers")
-        })
-        .collect();
-    let (ids, ops) = (header[1], header[2]);
-    let body: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with(['a', 'r', 'f']))
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(body.len() as u64, ops, "header says {ops} operations");
-    let mut live = std::collections::HashSet::new();
-    let mut seen = std::collections::HashSet::new();
-    let (mut allocs, mut reallocs, mut frees) = (0, 0, 0);
-    for l in &body {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let id: u64 = f[1].parse().expect("id");
-        assert!(id < ids, "id {id} >= header ids {ids}: {l}");
-        match f[0] {
-            "a" => {
-                assert!(seen.insert(id), "id {id} allocated twice");
-                live.insert(id);
-                allocs += 1;
-            }
-            "r" => {
-                assert!(live.contains(&id), "realloc of a dead id: {l}");
-                reallocs += 1;
-            }
-            "f" => {
-                assert!(live.remove(&id), "free of a dead id: {l}");
-                frees += 1;
-            }
-            other => panic!("unknown op {other:?} in {l:?}"),
-        }
-    }
+    let (allocs, reallocs, frees) = check_trace(&text);
     // b06 makes 30+ reallocs of one block and several allocations and frees.
     assert!(
         allocs >= 5 && reallocs >= 25 && frees >= 5,

@@ -976,3 +976,78 @@ local n = 0 for _, v in pairs(h) do n = n + v end print(n)
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `HEAPWISE_TRACE` on a real program: sqlite3's trace is a consistent malloc-lab trace
+/// (same output as without tracing), and `heapwise replay` (the lab CLI beside the library)
+/// replays it under every policy.
+#[test]
+fn sqlite3_trace_records_and_replays() {
+    let Some(sqlite) = require_program("sqlite3", &["sqlite3"], "sqlite3") else {
+        return;
+    };
+    let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 5000)
+SELECT count(*), sum(length(printf('%0*d', x % 200, x))) FROM c;
+CREATE TABLE t(k TEXT PRIMARY KEY, v BLOB);
+INSERT INTO t WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000)
+  SELECT hex(x * 7919), zeroblob(x % 500) FROM c;
+SELECT count(*), sum(length(v)) FROM t WHERE k > '8';
+";
+    let dir = TempDir::new("trace");
+    let trace = dir.path().join("sqlite3.%p.rep");
+    let mut native = Command::new(&sqlite);
+    native.arg(":memory:").env_remove("LD_PRELOAD");
+    let n = run(native, Some(sql.as_bytes()), 5 * MIN);
+    let mut cmd = Command::new(&sqlite);
+    cmd.arg(":memory:")
+        .env("LD_PRELOAD", libheapwise())
+        .env("HEAPWISE_TRACE", &trace);
+    let p = run(cmd, Some(sql.as_bytes()), 5 * MIN);
+    assert!(
+        n.success() && p.success(),
+        "{}\n{}",
+        n.describe(),
+        p.describe()
+    );
+    assert_eq!(n.stdout, p.stdout, "sqlite3 output differs while tracing");
+    let file = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|f| f.extension().is_some_and(|e| e == "rep"))
+        .expect("a trace file sqlite3.<pid>.rep");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (a, r, f) = check_trace(&text);
+    assert!(
+        a > 10_000 && f > 10_000,
+        "trace: {a} allocations, {r} reallocs, {f} frees"
+    );
+    let cli = libheapwise().with_file_name("heapwise");
+    if !cli.is_file() {
+        let msg = format!(
+            "{} is missing: build it with `cargo build --release -p heapwise-lab`",
+            cli.display()
+        );
+        if in_ci() {
+            panic!("{msg} (CI=true, so this is a failure)");
+        }
+        eprintln!("\n**************** SKIPPED replay (not under CI) ****************\n{msg}\n");
+        return;
+    }
+    let mut replay = Command::new(&cli);
+    replay.arg("replay").arg(&file).env_remove("LD_PRELOAD");
+    let o = run(replay, None, 5 * MIN);
+    assert!(
+        o.success(),
+        "heapwise replay of sqlite3's trace\n{}",
+        o.describe()
+    );
+    for kind in heapwise_core::PolicyKind::ALL {
+        let name = kind.name();
+        // the per-trace table has one line per policy ending in its verdict ("ok")
+        let ok = o.stdout.lines().any(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.contains(&name) && w.last() == Some(&"ok")
+        });
+        assert!(ok, "no `{name} ... ok` line in the replay\n{}", o.stdout);
+    }
+}

@@ -561,3 +561,54 @@ pub fn assert_served(what: &str, o: &Outcome, process: &str, min_calls: u64) -> 
     );
     best
 }
+
+/// Checks a malloc-lab replay trace as `HEAPWISE_TRACE` writes it: a header of four numbers
+/// (heap size, ids, operations, weight), then `a id size` / `r id size` / `f id` lines whose
+/// count equals the header's, ids below the header's, each id allocated once, reallocated and
+/// freed only while live. Returns (allocations, reallocations, frees); panics on a violation.
+pub fn check_trace(text: &str) -> (u64, u64, u64) {
+    let mut tokens = text.split_whitespace();
+    let header: Vec<u64> = (0..4)
+        .map(|_| {
+            tokens
+                .next()
+                .and_then(|t| t.parse().ok())
+                .expect("header of four numbers")
+        })
+        .collect();
+    let (ids, ops) = (header[1], header[2]);
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with(['a', 'r', 'f']))
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(body.len() as u64, ops, "header says {ops} operations");
+    let mut live = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::new();
+    let (mut allocs, mut reallocs, mut frees) = (0, 0, 0);
+    for l in &body {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let id: u64 = f.get(1).and_then(|t| t.parse().ok()).expect("id");
+        assert!(id < ids, "id {id} >= header ids {ids}: {l}");
+        let sized = f.get(2).is_some_and(|t| t.parse::<u64>().is_ok());
+        match f[0] {
+            "a" => {
+                assert!(sized, "allocation without a size: {l}");
+                assert!(seen.insert(id), "id {id} allocated twice");
+                live.insert(id);
+                allocs += 1;
+            }
+            "r" => {
+                assert!(sized, "realloc without a size: {l}");
+                assert!(live.contains(&id), "realloc of a dead id: {l}");
+                reallocs += 1;
+            }
+            "f" => {
+                assert!(live.remove(&id), "free of a dead id: {l}");
+                frees += 1;
+            }
+            other => panic!("unknown op {other:?} in {l:?}"),
+        }
+    }
+    (allocs, reallocs, frees)
+}
