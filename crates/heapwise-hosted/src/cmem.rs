@@ -40,7 +40,9 @@ impl Block {
         let p = unsafe { libc::malloc(size) } as *mut u8;
         let ptr = NonNull::new(p).ok_or_else(|| format!("malloc({size}) returned NULL"))?;
         if (p as usize) % 16 != 0 {
-            return Err(format!("malloc({size}) returned {p:p}, not 16-byte aligned"));
+            return Err(format!(
+                "malloc({size}) returned {p:p}, not 16-byte aligned"
+            ));
         }
         let b = Block { ptr, size, stamp };
         b.write_stamps();
@@ -52,7 +54,9 @@ impl Block {
         // SAFETY: the payload is `size >= 16` bytes, so [0, 8) and [size-8, size) lie inside it.
         unsafe {
             p.cast::<u64>().write_unaligned(self.stamp);
-            p.add(self.size - 8).cast::<u64>().write_unaligned(!self.stamp);
+            p.add(self.size - 8)
+                .cast::<u64>()
+                .write_unaligned(!self.stamp);
         }
     }
 
@@ -107,13 +111,17 @@ impl Block {
         let new_size = new_size.max(MIN_STAMPED);
         // SAFETY: the pointer is live and owned; on failure realloc leaves it untouched.
         let p = unsafe { libc::realloc(self.ptr.as_ptr().cast(), new_size) } as *mut u8;
-        let ptr = NonNull::new(p).ok_or_else(|| format!("realloc(.., {new_size}) returned NULL"))?;
+        let ptr =
+            NonNull::new(p).ok_or_else(|| format!("realloc(.., {new_size}) returned NULL"))?;
         self.ptr = ptr;
         self.size = new_size;
         // SAFETY: the first 8 bytes were copied by realloc (old and new sizes are >= 16).
         let a = unsafe { p.cast::<u64>().read_unaligned() };
         if a != self.stamp {
-            return Err(format!("realloc lost the payload: {a:#x} != {:#x}", self.stamp));
+            return Err(format!(
+                "realloc lost the payload: {a:#x} != {:#x}",
+                self.stamp
+            ));
         }
         self.write_stamps();
         Ok(())

@@ -10,7 +10,10 @@ use clap::Parser;
 use heapwise_hosted::driver::{self, alloc, report::Suite, Ctx, Kind};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "heapwise hosted benchmark suite: heapwise vs glibc, jemalloc, mimalloc, tcmalloc")]
+#[command(
+    version,
+    about = "heapwise hosted benchmark suite: heapwise vs glibc, jemalloc, mimalloc, tcmalloc"
+)]
 struct Args {
     /// Runs per allocator and workload (the median is reported).
     #[arg(long, default_value_t = 3)]
@@ -58,7 +61,11 @@ fn selected(only: &[String], w: &driver::Workload) -> bool {
             Kind::Real(_) => "real",
             Kind::Rust(_) => "rust",
         };
-        o == group || w.name == *o || w.name.starts_with(o.as_str())
+        if ["synthetic", "real", "rust"].contains(&o.as_str()) {
+            o == group
+        } else {
+            w.name == *o || w.name.starts_with(o.as_str())
+        }
     })
 }
 
@@ -73,9 +80,13 @@ fn main() {
         }
         return;
     }
-    let workloads: Vec<&driver::Workload> = all.iter().filter(|w| selected(&args.only, w)).collect();
+    let workloads: Vec<&driver::Workload> =
+        all.iter().filter(|w| selected(&args.only, w)).collect();
     if workloads.is_empty() {
-        eprintln!("heapwise-hosted: no workload matches {:?} (see --list)", args.only);
+        eprintln!(
+            "heapwise-hosted: no workload matches {:?} (see --list)",
+            args.only
+        );
         std::process::exit(64);
     }
     let mut allocators = alloc::all(alloc::heapwise_lib(args.heapwise_lib.as_deref(), &bin_dir));

@@ -30,7 +30,12 @@ impl Allocator {
     /// inherited from the environment are cleared so they do not slow a run down.
     pub fn apply(&self, cmd: &mut Command) {
         cmd.env_remove("LD_PRELOAD");
-        for v in ["HEAPWISE_STATS", "HEAPWISE_STATS_FILE", "HEAPWISE_TRACE", "HEAPWISE_POLICY"] {
+        for v in [
+            "HEAPWISE_STATS",
+            "HEAPWISE_STATS_FILE",
+            "HEAPWISE_TRACE",
+            "HEAPWISE_POLICY",
+        ] {
             cmd.env_remove(v);
         }
         if let Some(p) = &self.preload {
@@ -63,7 +68,10 @@ fn find_lib(names: &[&str]) -> Option<PathBuf> {
 fn system(name: &'static str, names: &[&str], package: &str, marker: &'static str) -> Allocator {
     let preload = find_lib(names);
     let missing = preload.is_none().then(|| {
-        format!("{} not found (apt-get install {package}; see scripts/install-bench-deps.sh)", names[0])
+        format!(
+            "{} not found (apt-get install {package}; see scripts/install-bench-deps.sh)",
+            names[0]
+        )
     });
     Allocator {
         name,
@@ -92,7 +100,12 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
             missing: None,
             marker: "libc.so",
         },
-        system("jemalloc", &["libjemalloc.so.2", "libjemalloc.so"], "libjemalloc2", "libjemalloc"),
+        system(
+            "jemalloc",
+            &["libjemalloc.so.2", "libjemalloc.so"],
+            "libjemalloc2",
+            "libjemalloc",
+        ),
         system(
             "mimalloc",
             &["libmimalloc.so.2", "libmimalloc.so.2.0", "libmimalloc.so"],
@@ -125,16 +138,27 @@ pub fn heapwise_lib(explicit: Option<&Path>, bin_dir: &Path) -> Result<PathBuf, 
     // bin_dir is <target>/release (or <target>/debug); the preload is built in release.
     let target = bin_dir.parent().unwrap_or(bin_dir);
     let lib = target.join("release").join("libheapwise.so");
-    eprintln!("heapwise-hosted: building libheapwise.so (cargo build --release -p heapwise-preload)");
+    eprintln!(
+        "heapwise-hosted: building libheapwise.so (cargo build --release -p heapwise-preload)"
+    );
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .args(["build", "--release", "-p", "heapwise-preload", "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "heapwise-preload",
+            "--target-dir",
+        ])
         .arg(target)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status();
     match status {
         Ok(s) if s.success() && lib.exists() => Ok(lib),
         Ok(s) if lib.exists() => {
-            eprintln!("heapwise-hosted: cargo build failed ({s}); using the existing {}", lib.display());
+            eprintln!(
+                "heapwise-hosted: cargo build failed ({s}); using the existing {}",
+                lib.display()
+            );
             Ok(lib)
         }
         Ok(s) => Err(format!("cargo build -p heapwise-preload failed: {s}")),

@@ -82,6 +82,8 @@ pub struct Sample {
     pub secs: f64,
     /// Peak RSS in KiB.
     pub maxrss_kib: u64,
+    /// CPU time (user + system) in seconds.
+    pub cpu_secs: f64,
     /// Checksum reported by the workload.
     pub checksum: String,
     /// What served `malloc` (or the global allocator), as the workload reported it.
@@ -147,12 +149,17 @@ pub fn run_once(ctx: &Ctx, w: &Workload, a: &Allocator) -> Result<Sample, String
             }
             let f = proc::measure(&mut cmd, ctx.timeout)?;
             f.success()?;
-            let kv = parse_result(&f.stdout, if rust { "rust-work: " } else { "hosted-work: " })?;
+            let kv = parse_result(
+                &f.stdout,
+                if rust { "rust-work: " } else { "hosted-work: " },
+            )?;
             let checksum = kv.get("checksum").cloned().ok_or("no checksum")?;
             let malloc = kv.get("malloc").cloned().unwrap_or_default();
             let global = kv.get("global").cloned().unwrap_or_default();
             let served_by = if preload {
-                let file = Path::new(&malloc).file_name().map(|s| s.to_string_lossy().into_owned());
+                let file = Path::new(&malloc)
+                    .file_name()
+                    .map(|s| s.to_string_lossy().into_owned());
                 match file {
                     Some(f) if f.contains(a.marker) => f,
                     _ => {
@@ -168,6 +175,7 @@ pub fn run_once(ctx: &Ctx, w: &Workload, a: &Allocator) -> Result<Sample, String
             Ok(Sample {
                 secs: f.secs,
                 maxrss_kib: f.maxrss_kib,
+                cpu_secs: f.cpu_secs,
                 checksum,
                 served_by,
             })
@@ -203,7 +211,10 @@ pub fn run_workload(
     if let Kind::Real(p) = w.kind {
         for a in &avail {
             if let Err(e) = real::preflight(ctx, p, a) {
-                progress(&format!("{:<18} {:<9} preflight FAILED: {e}", w.name, a.name));
+                progress(&format!(
+                    "{:<18} {:<9} preflight FAILED: {e}",
+                    w.name, a.name
+                ));
                 blocked.insert(a.name, e);
             }
         }
@@ -248,13 +259,21 @@ fn cross_check(res: &mut Results) {
     let reference = res
         .get("glibc")
         .and_then(|v| v.iter().flatten().next().map(|s| s.checksum.clone()))
-        .or_else(|| counts.iter().max_by_key(|(_, n)| **n).map(|(c, _)| c.clone()));
+        .or_else(|| {
+            counts
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map(|(c, _)| c.clone())
+        });
     let Some(reference) = reference else { return };
     for v in res.values_mut() {
         for s in v.iter_mut() {
             if let Ok(x) = s {
                 if x.checksum != reference {
-                    *s = Err(format!("checksum {} differs from the reference {reference}", x.checksum));
+                    *s = Err(format!(
+                        "checksum {} differs from the reference {reference}",
+                        x.checksum
+                    ));
                 }
             }
         }

@@ -18,6 +18,8 @@ pub struct Finished {
     pub secs: f64,
     /// Peak resident set size in KiB (`ru_maxrss`).
     pub maxrss_kib: u64,
+    /// User plus system CPU time of the child and the descendants it reaped, in seconds.
+    pub cpu_secs: f64,
     /// Exit code, if it exited.
     pub code: Option<i32>,
     /// Terminating signal, if it was killed by one.
@@ -75,7 +77,9 @@ impl Running {
     pub fn spawn(cmd: &mut Command) -> Result<Running, String> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let start = Instant::now();
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
         let out = collect(child.stdout.take());
         let err = collect(child.stderr.take());
         Ok(Running {
@@ -118,11 +122,20 @@ impl Running {
         let secs = self.start.elapsed().as_secs_f64();
         let _ = done_tx.send(());
         let timed_out = watchdog.join().unwrap_or(false);
-        let stdout = self.out.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
-        let stderr = self.err.map(|h| h.join().unwrap_or_default()).unwrap_or_default();
+        let stdout = self
+            .out
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        let stderr = self
+            .err
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
         std::mem::forget(self.child);
         if r != pid {
-            return Err(format!("wait4({pid}) failed: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "wait4({pid}) failed: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         let (code, signal) = if libc::WIFEXITED(status) {
             (Some(libc::WEXITSTATUS(status)), None)
@@ -134,6 +147,7 @@ impl Running {
         Ok(Finished {
             secs,
             maxrss_kib: usage.ru_maxrss.max(0) as u64,
+            cpu_secs: tv(usage.ru_utime) + tv(usage.ru_stime),
             code,
             signal,
             timed_out,
@@ -146,4 +160,8 @@ impl Running {
 /// Spawns `cmd`, waits for it (at most `limit`) and returns its measurements.
 pub fn measure(cmd: &mut Command, limit: Duration) -> Result<Finished, String> {
     Running::spawn(cmd)?.wait(limit)
+}
+
+fn tv(t: libc::timeval) -> f64 {
+    t.tv_sec as f64 + t.tv_usec as f64 * 1e-6
 }

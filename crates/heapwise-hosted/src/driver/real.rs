@@ -26,6 +26,8 @@ use super::{Ctx, Sample};
 const CHURN_PY: &str = include_str!("../../assets/churn.py");
 const SQLITE_SQL: &str = include_str!("../../assets/sqlite.sql");
 const COMPILE_CPP: &str = include_str!("../../assets/compile.cpp");
+const PREFLIGHT_CPP: &str = "#include <map>\n#include <regex>\n\
+int main() { std::map<int, int> m; m[1] = 2; std::regex r(\"a+\"); return m[1] + std::regex_match(\"aa\", r); }\n";
 
 /// A real program workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +44,12 @@ pub enum Program {
 
 impl Program {
     /// Every real program, in table order.
-    pub const ALL: &'static [Program] = &[Program::Python, Program::Sqlite, Program::Redis, Program::Gxx];
+    pub const ALL: &'static [Program] = &[
+        Program::Python,
+        Program::Sqlite,
+        Program::Redis,
+        Program::Gxx,
+    ];
 
     /// Row name.
     pub fn name(self) -> &'static str {
@@ -81,14 +88,20 @@ fn which(name: &str) -> Option<PathBuf> {
     if usr.exists() {
         return Some(usr);
     }
-    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|p| p.exists()))
+    std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join(name))
+            .find(|p| p.exists())
+    })
 }
 
 /// `Ok` if the program's binaries are installed.
 pub fn available(p: Program) -> Result<(), String> {
     for b in p.binaries() {
         if which(b).is_none() {
-            return Err(format!("{b} is not installed (see scripts/install-bench-deps.sh)"));
+            return Err(format!(
+                "{b} is not installed (see scripts/install-bench-deps.sh)"
+            ));
         }
     }
     Ok(())
@@ -132,19 +145,42 @@ pub fn preflight(ctx: &Ctx, p: Program, a: &Allocator) -> Result<(), String> {
         Program::Python | Program::Redis => Ok(()),
         Program::Sqlite => {
             let mut cmd = Command::new(which("sqlite3").ok_or("no sqlite3")?);
-            cmd.arg(":memory:").arg(".shell cat /proc/$PPID/maps").stdin(Stdio::null());
+            cmd.arg(":memory:")
+                .arg(".shell cat /proc/$PPID/maps")
+                .stdin(Stdio::null());
             a.apply(&mut cmd);
             let f = measure(&mut cmd, ctx.timeout)?;
             f.success()?;
             maps_check(&f.stdout, a)
         }
         Program::Gxx => {
-            // The preprocessor (cc1plus, a child of g++) copies its own maps to stdout.
+            // A wrapper (g++ -wrapper) starts each compiler pass and prints the maps of the
+            // running cc1plus process: the pass that does the allocating.
+            let wrap = scratch_file(
+                ctx,
+                "wrap.sh",
+                "\"$@\" & p=$!\nsleep 0.05\ncat /proc/$p/maps\nwait $p\n",
+            )?;
+            let src = scratch_file(ctx, "pre.cpp", PREFLIGHT_CPP)?;
             let mut cmd = Command::new(which("g++").ok_or("no g++")?);
-            cmd.args(["-E", "-P", "-x", "c", "-w", "/proc/self/maps"]).stdin(Stdio::null());
+            cmd.args(["-O2", "-c", "-o", "/dev/null"])
+                .arg(&src)
+                .arg("-wrapper");
+            cmd.arg(format!("/bin/sh,{}", wrap.display()))
+                .stdin(Stdio::null());
             a.apply(&mut cmd);
             let f = measure(&mut cmd, ctx.timeout)?;
-            maps_check(&f.stdout, a)
+            f.success()?;
+            let cc1: String = f
+                .stdout
+                .lines()
+                .filter(|l| l.contains('/'))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if !cc1.contains("cc1plus") {
+                return Err("could not read the maps of cc1plus".into());
+            }
+            maps_check(&cc1, a)
         }
     }
 }
@@ -162,7 +198,10 @@ pub fn run(ctx: &Ctx, p: Program, a: &Allocator) -> Result<Sample, String> {
 fn python(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     let script = scratch_file(ctx, "churn.py", CHURN_PY)?;
     let mut cmd = Command::new(which("python3.11").ok_or("no python3.11")?);
-    cmd.arg("-I").arg(&script).arg(n(ctx, 400_000).to_string()).env("PYTHONMALLOC", "malloc");
+    cmd.arg("-I")
+        .arg(&script)
+        .arg(n(ctx, 100_000).to_string())
+        .env("PYTHONMALLOC", "malloc");
     a.apply(&mut cmd);
     let f = measure(&mut cmd, ctx.timeout)?;
     f.success()?;
@@ -178,14 +217,19 @@ fn python(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     Ok(Sample {
         secs: f.secs,
         maxrss_kib: f.maxrss_kib,
+        cpu_secs: f.cpu_secs,
         checksum: get("checksum=")?,
         served_by: format!("maps: {maps}"),
     })
 }
 
 fn sqlite(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
-    let rows = n(ctx, 400_000);
-    let sql = scratch_file(ctx, "workload.sql", &SQLITE_SQL.replace("@N@", &rows.to_string()))?;
+    let rows = n(ctx, 150_000);
+    let sql = scratch_file(
+        ctx,
+        "workload.sql",
+        &SQLITE_SQL.replace("@N@", &rows.to_string()),
+    )?;
     let input = std::fs::File::open(&sql).map_err(|e| e.to_string())?;
     let mut cmd = Command::new(which("sqlite3").ok_or("no sqlite3")?);
     cmd.arg(":memory:").stdin(input);
@@ -198,27 +242,34 @@ fn sqlite(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     Ok(Sample {
         secs: f.secs,
         maxrss_kib: f.maxrss_kib,
+        cpu_secs: f.cpu_secs,
         checksum: fnv(&f.stdout),
         served_by: "sqlite3 (maps checked in preflight)".into(),
     })
 }
 
 fn gxx(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
-    let units = n(ctx, 60).max(2);
-    let mut src = COMPILE_CPP.replace("@N@", &units.to_string());
+    let units = ((30.0 * ctx.scale) as usize).max(2);
+    let mut src = COMPILE_CPP.to_string();
     for k in 0..units {
-        src.push_str(&format!("unsigned long hw_unit_{k}(unsigned long s) {{ return Unit<{k}>::run(s); }}\n"));
+        src.push_str(&format!(
+            "unsigned long hw_unit_{k}(unsigned long s) {{ return Unit<{k}>::run(s); }}\n"
+        ));
     }
     src.push_str("int main() {\n    unsigned long h = 0;\n");
     for k in 0..units {
         src.push_str(&format!("    h = h * 3 + hw_unit_{k}({k});\n"));
     }
-    src.push_str("    std::cout << \"checksum=\" << h << std::endl;\n    return 0;\n}\n");
+    src.push_str("    std::printf(\"checksum=%lu\\n\", h);\n    return 0;\n}\n");
     let file = scratch_file(ctx, "compile.cpp", &src)?;
     let exe = ctx.scratch.join(format!("compile-{}", a.name));
     let _ = std::fs::remove_file(&exe);
     let mut cmd = Command::new(which("g++").ok_or("no g++")?);
-    cmd.arg("-O2").arg("-o").arg(&exe).arg(&file).stdin(Stdio::null());
+    cmd.arg("-O2")
+        .arg("-o")
+        .arg(&exe)
+        .arg(&file)
+        .stdin(Stdio::null());
     a.apply(&mut cmd);
     let f = measure(&mut cmd, ctx.timeout)?;
     f.success()?;
@@ -239,9 +290,24 @@ fn gxx(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     Ok(Sample {
         secs: f.secs,
         maxrss_kib: f.maxrss_kib,
+        cpu_secs: f.cpu_secs,
         checksum,
         served_by: "g++/cc1plus (maps checked in preflight)".into(),
     })
+}
+
+/// The path of glibc's `libc.so.6`.
+fn libc_so() -> Result<PathBuf, String> {
+    [
+        "/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/aarch64-linux-gnu/libc.so.6",
+        "/lib64/libc.so.6",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+    .ok_or_else(|| "libc.so.6 not found".to_string())
 }
 
 /// A minimal RESP client: sends `args` as one command and reads one reply line (and the bulk
@@ -253,11 +319,17 @@ fn resp(stream: &mut BufReader<TcpStream>, args: &[&[u8]]) -> Result<Vec<u8>, St
         req.extend_from_slice(a);
         req.extend_from_slice(b"\r\n");
     }
-    stream.get_mut().write_all(&req).map_err(|e| e.to_string())?;
+    stream
+        .get_mut()
+        .write_all(&req)
+        .map_err(|e| e.to_string())?;
     let mut line = String::new();
     stream.read_line(&mut line).map_err(|e| e.to_string())?;
     if let Some(len) = line.strip_prefix('$') {
-        let len: i64 = len.trim().parse().map_err(|_| format!("bad reply {line:?}"))?;
+        let len: i64 = len
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad reply {line:?}"))?;
         if len < 0 {
             return Ok(Vec::new());
         }
@@ -293,22 +365,56 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         .port();
     let mut server = Command::new(which("redis-server").ok_or("no redis-server")?);
     server
-        .args(["--bind", "127.0.0.1", "--protected-mode", "yes", "--save", "", "--appendonly", "no"])
-        .args(["--daemonize", "no", "--loglevel", "warning", "--port", &port.to_string()])
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--protected-mode",
+            "yes",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args([
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            "--port",
+            &port.to_string(),
+        ])
         .current_dir(&ctx.scratch)
         .stdin(Stdio::null());
     a.apply(&mut server);
+    if a.preload.is_none() {
+        // Debian's redis-server links libjemalloc.so.2; preloading libc.so.6 puts glibc's
+        // malloc ahead of it in the lookup order, so the glibc column really is glibc.
+        server.env("LD_PRELOAD", libc_so()?);
+    }
     std::fs::create_dir_all(&ctx.scratch).map_err(|e| e.to_string())?;
     let running = Running::spawn(&mut server)?;
     let pid = running.pid();
     let result = (|| -> Result<(f64, String), String> {
         let mut conn = connect(port, Duration::from_secs(10))?;
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
-        maps_check(&maps, a)?;
-        let requests = n(ctx, 400_000);
+        let maps =
+            std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
+        if a.preload.is_some() {
+            maps_check(&maps, a)?;
+        }
+        let requests = n(ctx, 60_000);
         let mut bench = Command::new(which("redis-benchmark").ok_or("no redis-benchmark")?);
         bench
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-P", "16", "-c", "20", "-q"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-P",
+                "16",
+                "-c",
+                "20",
+                "-q",
+            ])
             .args(["-n", &requests.to_string(), "-r", "100000", "-d", "128"])
             .args(["-t", "set,get,incr,lpush,lpop,sadd,hset"])
             .stdin(Stdio::null())
@@ -317,7 +423,10 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         f.success()?;
         let tests = f.stdout.matches("requests per second").count();
         if tests < 7 {
-            return Err(format!("redis-benchmark reported {tests} of 7 tests: {}", f.stdout.trim()));
+            return Err(format!(
+                "redis-benchmark reported {tests} of 7 tests: {}",
+                f.stdout.trim()
+            ));
         }
         // A round trip of a 4 KiB value after the benchmark.
         let value: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
@@ -328,7 +437,10 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         }
         let size = resp(&mut conn, &[b"DBSIZE"])?;
         if size.first() != Some(&b':') || size == b":0" {
-            return Err(format!("redis-server DBSIZE {:?} after the benchmark", String::from_utf8_lossy(&size)));
+            return Err(format!(
+                "redis-server DBSIZE {:?} after the benchmark",
+                String::from_utf8_lossy(&size)
+            ));
         }
         let _ = resp(&mut conn, &[b"SHUTDOWN", b"NOSAVE"]);
         Ok((f.secs, fnv(&String::from_utf8_lossy(&back))))
@@ -345,7 +457,12 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     Ok(Sample {
         secs,
         maxrss_kib: fin.maxrss_kib,
+        cpu_secs: fin.cpu_secs,
         checksum,
-        served_by: format!("redis-server pid {pid} (maps checked)"),
+        served_by: if a.preload.is_some() {
+            format!("redis-server pid {pid} (maps checked)")
+        } else {
+            "redis-server with libc.so.6 preloaded ahead of its libjemalloc".into()
+        },
     })
 }

@@ -20,6 +20,8 @@ pub struct Cell {
     pub range: Option<(f64, f64)>,
     /// Median peak RSS (KiB) when every run succeeded.
     pub rss: Option<f64>,
+    /// Median CPU time (s) when every run succeeded.
+    pub cpu: Option<f64>,
     /// The first failure, if any run failed.
     pub failure: Option<String>,
     /// Number of runs.
@@ -34,7 +36,11 @@ fn cell(results: &Results, alloc: &str) -> Option<Cell> {
     };
     if let Some(Err(e)) = v.iter().find(|s| s.is_err()) {
         let n = v.iter().filter(|s| s.is_err()).count();
-        c.failure = Some(if n > 1 { format!("{e} ({n} runs)") } else { e.clone() });
+        c.failure = Some(if n > 1 {
+            format!("{e} ({n} runs)")
+        } else {
+            e.clone()
+        });
         return Some(c);
     }
     let t: Vec<f64> = v.iter().flatten().map(|s| s.secs).collect();
@@ -42,6 +48,7 @@ fn cell(results: &Results, alloc: &str) -> Option<Cell> {
     c.time = median(&t);
     c.range = min_max(&t);
     c.rss = median(&r);
+    c.cpu = median(&v.iter().flatten().map(|s| s.cpu_secs).collect::<Vec<_>>());
     Some(c)
 }
 
@@ -91,7 +98,9 @@ impl Suite<'_> {
 
     /// Geometric means of `alloc`'s ratios over the workloads where it and glibc succeeded.
     pub fn geo(&self, alloc: &str) -> Geo {
-        let ratios: Vec<(f64, f64)> = (0..self.rows.len()).filter_map(|r| self.ratio(r, alloc)).collect();
+        let ratios: Vec<(f64, f64)> = (0..self.rows.len())
+            .filter_map(|r| self.ratio(r, alloc))
+            .collect();
         let t: Vec<f64> = ratios.iter().map(|x| x.0).collect();
         let m: Vec<f64> = ratios.iter().map(|x| x.1).collect();
         Geo {
@@ -130,10 +139,15 @@ impl Suite<'_> {
             for a in &cols {
                 let txt = match self.cell(i, a.name) {
                     None => "–".to_string(),
-                    Some(Cell { failure: Some(e), .. }) => format!("**FAIL** ({})", short(&e)),
+                    Some(Cell {
+                        failure: Some(e), ..
+                    }) => format!("**FAIL** ({})", short(&e)),
                     Some(c) => {
                         let (lo, hi) = c.range.unwrap_or_default();
-                        let r = self.ratio(i, a.name).map(|r| format!(" ×{:.2}", r.0)).unwrap_or_default();
+                        let r = self
+                            .ratio(i, a.name)
+                            .map(|r| format!(" ×{:.2}", r.0))
+                            .unwrap_or_default();
                         format!("{:.3} s ({:.3}–{:.3}){r}", c.time.unwrap_or(0.0), lo, hi)
                     }
                 };
@@ -153,9 +167,14 @@ impl Suite<'_> {
             for a in &cols {
                 let txt = match self.cell(i, a.name) {
                     None => "–".to_string(),
-                    Some(Cell { failure: Some(_), .. }) => "**FAIL**".to_string(),
+                    Some(Cell {
+                        failure: Some(_), ..
+                    }) => "**FAIL**".to_string(),
                     Some(c) => {
-                        let r = self.ratio(i, a.name).map(|r| format!(" ×{:.2}", r.1)).unwrap_or_default();
+                        let r = self
+                            .ratio(i, a.name)
+                            .map(|r| format!(" ×{:.2}", r.1))
+                            .unwrap_or_default();
                         format!("{:.1} MiB{r}", c.rss.unwrap_or(0.0) / 1024.0)
                     }
                 };
@@ -168,7 +187,34 @@ impl Suite<'_> {
             let g = self.geo(a.name);
             let _ = write!(s, " **{}** ({}/{}) |", fmt_ratio(g.rss), g.n, g.of);
         }
-        s.push_str("\n\n");
+        let _ = writeln!(
+            s,
+            "\n\n### CPU time, user + system (for reference; the machine is shared, so wall time is noisier)\n"
+        );
+        header(&mut s, "workload");
+        for (i, (w, _)) in self.rows.iter().enumerate() {
+            let _ = write!(s, "| {} |", w.name);
+            let g = self.cell(i, "glibc").and_then(|c| c.cpu);
+            for a in &cols {
+                let txt = match self.cell(i, a.name) {
+                    None => "–".to_string(),
+                    Some(Cell {
+                        failure: Some(_), ..
+                    }) => "**FAIL**".to_string(),
+                    Some(c) => {
+                        let cpu = c.cpu.unwrap_or(0.0);
+                        let r = g
+                            .filter(|g| *g > 0.0)
+                            .map(|g| format!(" ×{:.2}", cpu / g))
+                            .unwrap_or_default();
+                        format!("{cpu:.3} s{r}")
+                    }
+                };
+                let _ = write!(s, " {txt} |");
+            }
+            s.push('\n');
+        }
+        s.push('\n');
         s.push_str(&self.targets());
         let skipped: Vec<&Allocator> = self.allocators.iter().filter(|a| !a.available()).collect();
         if !skipped.is_empty() {
@@ -186,7 +232,11 @@ impl Suite<'_> {
         }
         let _ = writeln!(s, "\nPreloads:");
         for a in &cols {
-            let what = a.preload.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "(none)".into());
+            let what = a
+                .preload
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(none)".into());
             let _ = writeln!(s, "- {}: {}", a.name, what);
         }
         s
@@ -223,12 +273,18 @@ impl Suite<'_> {
             mark(g.time.map(|t| t <= 0.75))
         );
         let worst = (0..self.rows.len())
-            .filter_map(|r| self.ratio(r, "heapwise").map(|x| (x.0, self.rows[r].0.name.clone())))
+            .filter_map(|r| {
+                self.ratio(r, "heapwise")
+                    .map(|x| (x.0, self.rows[r].0.name.clone()))
+            })
             .max_by(|a, b| a.0.total_cmp(&b.0));
         let _ = writeln!(
             s,
             "- no workload > 1.25× glibc: worst {} → {}",
-            worst.as_ref().map(|(r, n)| format!("×{r:.2} ({n})")).unwrap_or("n/a".into()),
+            worst
+                .as_ref()
+                .map(|(r, n)| format!("×{r:.2} ({n})"))
+                .unwrap_or("n/a".into()),
             mark(worst.as_ref().map(|w| w.0 <= 1.25))
         );
         let _ = writeln!(
@@ -238,11 +294,17 @@ impl Suite<'_> {
             mark(g.rss.map(|r| r <= 1.0))
         );
         let row = self.rows.iter().position(|(w, _)| w.name == "st-small");
-        let cmp = row.and_then(|r| Some((self.cell(r, "heapwise")?.time?, self.cell(r, "mimalloc")?.time?)));
+        let cmp = row.and_then(|r| {
+            Some((
+                self.cell(r, "heapwise")?.time?,
+                self.cell(r, "mimalloc")?.time?,
+            ))
+        });
         let _ = writeln!(
             s,
             "- st-small (malloc/free 16–256 B) at least as fast as mimalloc: {} → {}",
-            cmp.map(|(h, m)| format!("{h:.3} s vs {m:.3} s")).unwrap_or("n/a".into()),
+            cmp.map(|(h, m)| format!("{h:.3} s vs {m:.3} s"))
+                .unwrap_or("n/a".into()),
             mark(cmp.map(|(h, m)| h <= m))
         );
         s
@@ -250,7 +312,9 @@ impl Suite<'_> {
 
     /// The CSV report: one line per run.
     pub fn csv(&self) -> String {
-        let mut s = String::from("workload,allocator,run,status,time_s,maxrss_kib,checksum,served_by,error\n");
+        let mut s = String::from(
+            "workload,allocator,run,status,time_s,maxrss_kib,cpu_s,checksum,served_by,error\n",
+        );
         for (w, res) in &self.rows {
             for (a, runs) in res {
                 for (i, r) in runs.iter().enumerate() {
@@ -258,17 +322,19 @@ impl Suite<'_> {
                         Ok(x) => {
                             let _ = writeln!(
                                 s,
-                                "{},{a},{},ok,{:.6},{},{},{},",
+                                "{},{a},{},ok,{:.6},{},{:.6},{},{},",
                                 w.name,
                                 i + 1,
                                 x.secs,
                                 x.maxrss_kib,
+                                x.cpu_secs,
                                 x.checksum,
                                 csv_field(&x.served_by)
                             );
                         }
                         Err(e) => {
-                            let _ = writeln!(s, "{},{a},{},fail,,,,,{}", w.name, i + 1, csv_field(e));
+                            let _ =
+                                writeln!(s, "{},{a},{},fail,,,,,,{}", w.name, i + 1, csv_field(e));
                         }
                     }
                 }
@@ -280,10 +346,17 @@ impl Suite<'_> {
     /// The SVG chart: two panels (time and peak RSS), one group of bars per workload plus the
     /// geometric means, each bar the ratio to glibc (a dashed line marks 1.0).
     pub fn svg(&self) -> String {
-        const COLORS: [&str; 6] = ["#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd"];
+        const COLORS: [&str; 6] = [
+            "#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
+        ];
         let cols = self.cols();
-        let mut rows: Vec<(String, Vec<Option<(f64, f64)>>)> = (0..self.rows.len())
-            .map(|r| (self.rows[r].0.name.clone(), cols.iter().map(|a| self.ratio(r, a.name)).collect()))
+        let mut rows: Vec<ChartRow> = (0..self.rows.len())
+            .map(|r| {
+                (
+                    self.rows[r].0.name.clone(),
+                    cols.iter().map(|a| self.ratio(r, a.name)).collect(),
+                )
+            })
             .collect();
         rows.push((
             "geomean".into(),
@@ -326,10 +399,18 @@ impl Suite<'_> {
         for (panel, title) in ["wall time", "peak RSS"].iter().enumerate() {
             let x0 = label_w + panel as f64 * (panel_w + 40.0);
             let scale = panel_w / max_ratio;
-            let _ = writeln!(s, r#"<text x="{x0}" y="{}" font-weight="bold">{title}</text>"#, top - 2.0);
+            let _ = writeln!(
+                s,
+                r#"<text x="{x0}" y="{}" font-weight="bold">{title}</text>"#,
+                top - 2.0
+            );
             for t in [0.5, 1.0, 1.5, 2.0, 2.5, 3.0] {
                 let x = x0 + t * scale;
-                let dash = if t == 1.0 { r#" stroke-dasharray="4,3""# } else { "" };
+                let dash = if t == 1.0 {
+                    r#" stroke-dasharray="4,3""#
+                } else {
+                    ""
+                };
                 let color = if t == 1.0 { "#000" } else { "#ddd" };
                 let _ = writeln!(
                     s,
@@ -389,8 +470,12 @@ impl Suite<'_> {
     }
 }
 
+/// One group of bars: a workload and, per allocator, its (time, RSS) ratio to glibc.
+type ChartRow = (String, Vec<Option<(f64, f64)>>);
+
 fn fmt_ratio(r: Option<f64>) -> String {
-    r.map(|r| format!("×{r:.3}")).unwrap_or_else(|| "n/a".into())
+    r.map(|r| format!("×{r:.3}"))
+        .unwrap_or_else(|| "n/a".into())
 }
 
 fn short(e: &str) -> String {
@@ -411,5 +496,7 @@ fn csv_field(s: &str) -> String {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

@@ -38,7 +38,9 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
                         // The tail stamp lives in [8, 16): restore it before the check.
                         let expect_tail = !(id as u64);
                         if v != expect_tail.wrapping_add(writes) {
-                            return Err(format!("thread {id} iter {i}: word {v:#x} after {writes} increments"));
+                            return Err(format!(
+                                "thread {id} iter {i}: word {v:#x} after {writes} increments"
+                            ));
                         }
                         // SAFETY: as above.
                         unsafe { w.write_volatile(expect_tail) };

@@ -16,7 +16,11 @@ fn touch(b: &Block) {
     let mut off = PAGE;
     while off + 8 <= b.size() - 8 {
         // SAFETY: [off, off+8) lies inside the payload, clear of both stamps ([0,8), [size-8,size)).
-        unsafe { p.add(off).cast::<u64>().write_unaligned(b.stamp() ^ off as u64) };
+        unsafe {
+            p.add(off)
+                .cast::<u64>()
+                .write_unaligned(b.stamp() ^ off as u64)
+        };
         off += PAGE;
     }
 }
@@ -28,7 +32,10 @@ fn verify(b: &Block) -> Result<(), String> {
         // SAFETY: as in `touch`.
         let v = unsafe { p.add(off).cast::<u64>().read_unaligned() };
         if v != b.stamp() ^ off as u64 {
-            return Err(format!("large block {p:p} size {}: page at {off} lost its data", b.size()));
+            return Err(format!(
+                "large block {p:p} size {}: page at {off} lost its data",
+                b.size()
+            ));
         }
         off += PAGE;
     }

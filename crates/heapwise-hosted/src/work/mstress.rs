@@ -31,7 +31,8 @@ fn size(rng: &mut Rng) -> usize {
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
     let per_round = p.n(1_200_000, 300) / ROUNDS / t;
-    let mailboxes: Vec<Mutex<Vec<(usize, Block)>>> = (0..t).map(|_| Mutex::new(Vec::new())).collect();
+    let mailboxes: Vec<Mutex<Vec<(usize, Block)>>> =
+        (0..t).map(|_| Mutex::new(Vec::new())).collect();
     let barrier = Barrier::new(t);
     let results: Vec<Result<(u64, u64), String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..t)
@@ -70,8 +71,9 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
                                 }
                                 ops += short.len() as u64;
                                 sum = sum.wrapping_add(free_all(short)?);
-                                let (dead, alive): (Vec<_>, Vec<_>) =
-                                    std::mem::take(&mut long).into_iter().partition(|(d, _)| *d <= round);
+                                let (dead, alive): (Vec<_>, Vec<_>) = std::mem::take(&mut long)
+                                    .into_iter()
+                                    .partition(|(d, _)| *d <= round);
                                 long = alive;
                                 ops += dead.len() as u64;
                                 sum = sum.wrapping_add(free_all(dead.into_iter().map(|(_, b)| b))?);

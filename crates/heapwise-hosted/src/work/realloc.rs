@@ -26,7 +26,10 @@ impl Str {
         let bytes = unsafe { std::slice::from_raw_parts(self.ptr, self.len) };
         for (i, &b) in bytes.iter().enumerate() {
             if b != pattern(self.seed, i) {
-                return Err(format!("string {:p} len {} lost byte {i} after realloc", self.ptr, self.len));
+                return Err(format!(
+                    "string {:p} len {} lost byte {i} after realloc",
+                    self.ptr, self.len
+                ));
             }
         }
         Ok(self.len as u64 ^ self.seed)

@@ -31,7 +31,13 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn node(&mut self, tag: u64, val: i64, l: *mut Node, r: *mut Node) -> Result<*mut Node, String> {
+    fn node(
+        &mut self,
+        tag: u64,
+        val: i64,
+        l: *mut Node,
+        r: *mut Node,
+    ) -> Result<*mut Node, String> {
         self.ops += 1;
         // SAFETY: malloc has no preconditions.
         let p = unsafe { libc::malloc(std::mem::size_of::<Node>()) } as *mut Node;
@@ -63,7 +69,12 @@ impl Ctx {
             return if rng.chance(1, 2) {
                 self.node(VAR, 0, std::ptr::null_mut(), std::ptr::null_mut())
             } else {
-                self.node(CONST, rng.range(0, 5) as i64, std::ptr::null_mut(), std::ptr::null_mut())
+                self.node(
+                    CONST,
+                    rng.range(0, 5) as i64,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                )
             };
         }
         let tag = [ADD, MUL, SUB][rng.range(0, 3)];
@@ -77,8 +88,18 @@ impl Ctx {
     unsafe fn copy(&mut self, t: *const Node) -> Result<*mut Node, String> {
         // SAFETY: t is live (contract), so are its children.
         let n = unsafe { &*t };
-        let l = if n.l.is_null() { n.l } else { unsafe { self.copy(n.l)? } };
-        let r = if n.r.is_null() { n.r } else { unsafe { self.copy(n.r)? } };
+        let l = if n.l.is_null() {
+            n.l
+        } else {
+            // SAFETY: a non-null child of a live node is a live tree.
+            unsafe { self.copy(n.l)? }
+        };
+        let r = if n.r.is_null() {
+            n.r
+        } else {
+            // SAFETY: a non-null child of a live node is a live tree.
+            unsafe { self.copy(n.r)? }
+        };
         self.node(n.tag, n.val, l, r)
     }
 
@@ -90,7 +111,7 @@ impl Ctx {
         let null = std::ptr::null_mut();
         // SAFETY: t is live (contract), so are its children.
         let n = unsafe { &*t };
-        // SAFETY (all calls below): children of a live node are live trees.
+        // SAFETY: children of a live interior node are live trees (all calls below).
         unsafe {
             match n.tag {
                 CONST => self.node(CONST, 0, null, null),
@@ -137,7 +158,12 @@ impl Ctx {
             (a, b)
         };
         // SAFETY: a and b are fresh live trees owned here.
-        let (ac, bc) = unsafe { (((*a).tag == CONST).then(|| (*a).val), ((*b).tag == CONST).then(|| (*b).val)) };
+        let (ac, bc) = unsafe {
+            (
+                ((*a).tag == CONST).then(|| (*a).val),
+                ((*b).tag == CONST).then(|| (*b).val),
+            )
+        };
         let folded = match (tag, ac, bc) {
             (ADD, Some(x), Some(y)) => Some(x.wrapping_add(y)),
             (SUB, Some(x), Some(y)) => Some(x.wrapping_sub(y)),
@@ -153,13 +179,14 @@ impl Ctx {
             }
             return self.node(CONST, v, null, null);
         }
-        // SAFETY (both arms): the dropped operand is owned here and no longer needed.
         match (tag, ac, bc) {
             (ADD, Some(0), _) | (MUL, Some(1), _) => {
+                // SAFETY: the dropped operand is owned here and no longer needed.
                 unsafe { self.free_tree(a) };
                 Ok(b)
             }
             (ADD, _, Some(0)) | (SUB, _, Some(0)) | (MUL, _, Some(1)) => {
+                // SAFETY: the dropped operand is owned here and no longer needed.
                 unsafe { self.free_tree(b) };
                 Ok(a)
             }
@@ -201,7 +228,9 @@ pub fn run(p: &Params) -> Result<Outcome, String> {
             for x in [-3i64, 2, 7] {
                 let (vd, vs) = (eval(d, x), eval(s, x));
                 if vd != vs {
-                    return Err(format!("tree {i}: derivative {vd} != simplified {vs} at x={x}"));
+                    return Err(format!(
+                        "tree {i}: derivative {vd} != simplified {vs} at x={x}"
+                    ));
                 }
                 sum = mix(sum, vs as u64);
             }
