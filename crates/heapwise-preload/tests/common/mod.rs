@@ -174,11 +174,19 @@ pub fn require_program(what: &str, candidates: &[&str], package: &str) -> Option
         "{what}: none of {candidates:?} is installed (Debian package `{package}`; \
          `sudo scripts/install-ci-deps.sh` installs everything the tests need)"
     );
+    skip_loudly(&msg);
+    None
+}
+
+/// Fails under CI, otherwise prints `msg` as a SKIPPED banner straight to the process's
+/// stderr (not through the test harness's capture, so it shows even for a passing test).
+pub fn skip_loudly(msg: &str) {
     if in_ci() {
         panic!("{msg}; CI=true, so this is a failure");
     }
-    eprintln!("\n**************** SKIPPED (not under CI) ****************\n{msg}\n");
-    None
+    use std::io::Write;
+    let banner = format!("\n**************** SKIPPED (not under CI) ****************\n{msg}\n\n");
+    let _ = std::io::stderr().write_all(banner.as_bytes());
 }
 
 /// What a finished child did.
