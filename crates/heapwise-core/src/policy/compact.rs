@@ -371,7 +371,7 @@ mod tests {
         assert_eq!(bin_of(1 << 15), BINS - 1);
         assert_eq!(bin_of(usize::MAX & !15), BINS - 1);
         let mut s = MIN_BLOCK;
-        while s < 1 << 20 {
+        while s < 1 << 17 {
             let i = bin_of(s);
             // A block of the next bin up is larger than every block of this bin.
             if i + 1 < BINS {
@@ -384,8 +384,8 @@ mod tests {
 
     #[test]
     fn the_heap_grows_by_exactly_the_shortfall_for_large_requests() {
-        let mut m = mem(1 << 20);
-        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 20));
+        let mut m = mem(1 << 16);
+        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 16));
         h.malloc(10_000).unwrap();
         let expect = empty_heap_bytes(Compact::META_BYTES) + block_size_for(10_000).unwrap();
         assert_eq!(h.source().heap_size(), expect);
@@ -402,8 +402,8 @@ mod tests {
 
     #[test]
     fn large_blocks_take_the_high_end_and_small_blocks_the_low_end() {
-        let mut m = mem(1 << 20);
-        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 20));
+        let mut m = mem(1 << 16);
+        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 16));
         let hole = h.malloc(4000).unwrap().as_ptr();
         let fence = h.malloc(1000).unwrap().as_ptr();
         // SAFETY: `hole` is live; freeing it leaves a free block below the large `fence`.
@@ -423,8 +423,8 @@ mod tests {
 
     #[test]
     fn a_small_block_joins_small_blocks_at_the_top() {
-        let mut m = mem(1 << 20);
-        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 20));
+        let mut m = mem(1 << 16);
+        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 16));
         let big = h.malloc(2000).unwrap().as_ptr();
         let a = h.malloc(16).unwrap().as_ptr();
         // `a` opened a chunk above `big` and sits at its top, so that `big` can grow.
@@ -440,8 +440,8 @@ mod tests {
 
     #[test]
     fn realloc_slides_a_top_block_down_into_a_hole_instead_of_growing_the_heap() {
-        let mut m = mem(1 << 20);
-        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 20));
+        let mut m = mem(1 << 16);
+        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 16));
         let hole = h.malloc(8000).unwrap().as_ptr();
         let top = h.malloc(8000).unwrap().as_ptr();
         // SAFETY: `top` is a live payload of at least 8000 bytes.
@@ -479,8 +479,8 @@ mod tests {
 
     #[test]
     fn realloc_still_trims_a_real_shrink() {
-        let mut m = mem(1 << 20);
-        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 20));
+        let mut m = mem(1 << 16);
+        let mut h: Heap<_, Compact> = Heap::new(SimBrk::new(&mut m, 1 << 16));
         let p = h.malloc(10_000).unwrap().as_ptr();
         // SAFETY: `p` is live.
         let q = unsafe { h.realloc(p, 9000) }.unwrap().as_ptr();
