@@ -58,7 +58,7 @@ fn check(b: &[u8]) -> Result<u64, String> {
 /// Boxed slices 16..256 B in a ring, Strings grown by pushes, a BTreeMap with inserts and
 /// removes.
 pub fn single_thread(p: &Params) -> Result<Outcome, String> {
-    let n = p.n(3_000_000, 1000);
+    let n = p.n(6_000_000, 1000);
     let mut rng = Rng::new(6);
     let mut sum = 0u64;
     let mut ring: Vec<Box<[u8]>> = (0..512).map(|_| boxed(&mut rng, 16)).collect();
@@ -105,7 +105,7 @@ pub fn single_thread(p: &Params) -> Result<Outcome, String> {
 /// and sends every other batch to the next thread, which checks and drops it.
 pub fn multi_thread(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
-    let batches = p.n(12_000, 10) / t;
+    let batches = p.n(18_000, 10) / t;
     let mut txs = Vec::new();
     let mut rxs = Vec::new();
     for _ in 0..t {

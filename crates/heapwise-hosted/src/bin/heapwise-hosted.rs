@@ -43,6 +43,13 @@ struct Args {
     /// libheapwise.so to preload (default: built with cargo into this target directory).
     #[arg(long)]
     heapwise_lib: Option<PathBuf>,
+    /// An extra preloaded column NAME=PATH (repeatable), e.g. `before=/tmp/libheapwise-old.so`
+    /// to compare two builds in the same run.
+    #[arg(long)]
+    extra: Vec<String>,
+    /// HEAPWISE_POLICY for the heapwise runs (a seed policy such as `explicit-lifo-first`).
+    #[arg(long)]
+    heapwise_policy: Option<String>,
     /// Time limit of one run, in seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
@@ -93,6 +100,20 @@ fn main() {
     if !args.allocators.is_empty() {
         allocators.retain(|a| a.name == "glibc" || args.allocators.iter().any(|x| x == a.name));
     }
+    for e in &args.extra {
+        match alloc::extra(e) {
+            Ok(a) => allocators.push(a),
+            Err(msg) => {
+                eprintln!("heapwise-hosted: {msg}");
+                std::process::exit(64);
+            }
+        }
+    }
+    if let Some(policy) = &args.heapwise_policy {
+        for a in allocators.iter_mut().filter(|a| a.name == "heapwise") {
+            a.env.push(("HEAPWISE_POLICY".into(), policy.clone()));
+        }
+    }
     for a in &allocators {
         if let Some(m) = &a.missing {
             eprintln!("heapwise-hosted: skipping {}: {m}", a.name);
@@ -106,13 +127,27 @@ fn main() {
         scratch: std::env::temp_dir().join(format!("heapwise-hosted-{}", std::process::id())),
     };
     let runs = args.runs.max(1);
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_else(|_| "?".into())
+    };
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let load_start = load();
     let mut rows = Vec::new();
     for w in &workloads {
         let res = driver::run_workload(&ctx, w, &allocators, runs, &mut |line| eprintln!("{line}"));
         rows.push((*w, res));
     }
     let _ = std::fs::remove_dir_all(&ctx.scratch);
+    let machine = format!(
+        "{cpus} CPUs; load average {load_start} at the start, {} at the end",
+        load()
+    );
     let suite = Suite {
+        machine,
         allocators: &allocators,
         rows,
         runs,

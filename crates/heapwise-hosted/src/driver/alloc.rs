@@ -18,6 +18,8 @@ pub struct Allocator {
     pub missing: Option<String>,
     /// A substring of the file name `malloc` must resolve to under this allocator.
     pub marker: &'static str,
+    /// Extra environment for runs under this allocator (e.g. `HEAPWISE_POLICY`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Allocator {
@@ -40,6 +42,9 @@ impl Allocator {
         }
         if let Some(p) = &self.preload {
             cmd.env("LD_PRELOAD", p);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
         }
     }
 }
@@ -78,6 +83,7 @@ fn system(name: &'static str, names: &[&str], package: &str, marker: &'static st
         preload,
         missing,
         marker,
+        env: Vec::new(),
     }
 }
 
@@ -93,12 +99,14 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
             preload,
             missing,
             marker: "libheapwise",
+            env: Vec::new(),
         },
         Allocator {
             name: "glibc",
             preload: None,
             missing: None,
             marker: "libc.so",
+            env: Vec::new(),
         },
         system(
             "jemalloc",
@@ -119,6 +127,28 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
             "libtcmalloc",
         ),
     ]
+}
+
+/// An extra preloaded column from `NAME=PATH` (e.g. `before=/tmp/libheapwise-before.so`, to
+/// compare two builds of heapwise in the same run). The names are leaked: the driver makes a
+/// handful, once.
+pub fn extra(spec: &str) -> Result<Allocator, String> {
+    let (name, path) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("--extra {spec:?}: expected NAME=PATH"))?;
+    let path = PathBuf::from(path);
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .ok_or_else(|| format!("--extra {spec:?}: no file name"))?;
+    let missing = (!path.exists()).then(|| format!("{} does not exist", path.display()));
+    Ok(Allocator {
+        name: Box::leak(name.to_string().into_boxed_str()),
+        preload: Some(path),
+        missing,
+        marker: Box::leak(file.into_boxed_str()),
+        env: Vec::new(),
+    })
 }
 
 /// Finds `libheapwise.so`: `explicit`, else `HEAPWISE_LIB`, else next to the driver binary,

@@ -64,6 +64,8 @@ pub struct Suite<'a> {
     pub scale: f64,
     /// The command line that produced it.
     pub command: String,
+    /// The machine: CPUs and load average at the start and the end of the run.
+    pub machine: String,
 }
 
 /// Geometric means of one allocator: (time ratio, RSS ratio, workloads counted).
@@ -116,6 +118,7 @@ impl Suite<'_> {
         let cols = self.cols();
         let mut s = String::new();
         let _ = writeln!(s, "Command: `{}`  ", self.command);
+        let _ = writeln!(s, "Machine: {}  ", self.machine);
         let _ = writeln!(
             s,
             "Median of {} runs per cell (allocators interleaved), scale {}; wall time with min–max, ×ratio to glibc.\n",
@@ -237,8 +240,23 @@ impl Suite<'_> {
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .unwrap_or_else(|| "(none)".into());
-            let _ = writeln!(s, "- {}: {}", a.name, what);
+            let env: Vec<String> = a.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let env = if env.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", env.join(" "))
+            };
+            let _ = writeln!(s, "- {}: {}{env}", a.name, what);
         }
+        let _ = writeln!(
+            s,
+            "- Rust-level rows: heapwise = `#[global_allocator] heapwise::Heapwise`, glibc = `System`, \
+             jemalloc = `tikv-jemallocator`, mimalloc = the `mimalloc` crate, tcmalloc = `System` with the preload"
+        );
+        let _ = writeln!(
+            s,
+            "- redis: Debian's redis-server links libjemalloc.so.2; its glibc column preloads libc.so.6 so that glibc's malloc serves it"
+        );
         s
     }
 

@@ -13,7 +13,7 @@ use crate::cmem::Block;
 /// `p.threads` threads, objects of 8..16 B, 100 writes per object.
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
-    let iters = p.n(6_000_000, 100) / t;
+    let iters = p.n(18_000_000, 100) / t;
     let writes = 100u64;
     let handed = (0..t)
         .map(|i| Block::new(16, i as u64))

@@ -39,7 +39,7 @@ impl Bundle {
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
     let rounds = 40;
-    let per_round = p.n(4_000_000, 400) / rounds / t;
+    let per_round = p.n(12_000_000, 400) / rounds / t;
     let mailboxes: Vec<Mutex<Option<Bundle>>> = (0..t).map(|_| Mutex::new(None)).collect();
     let barrier = Barrier::new(t);
     let results: Vec<Result<u64, String>> = std::thread::scope(|s| {

@@ -30,7 +30,7 @@ fn size(rng: &mut Rng) -> usize {
 /// `p.threads` threads, 30 rounds.
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
-    let per_round = p.n(1_200_000, 300) / ROUNDS / t;
+    let per_round = p.n(3_600_000, 300) / ROUNDS / t;
     let mailboxes: Vec<Mutex<Vec<(usize, Block)>>> =
         (0..t).map(|_| Mutex::new(Vec::new())).collect();
     let barrier = Barrier::new(t);

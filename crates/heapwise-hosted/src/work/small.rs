@@ -12,7 +12,7 @@ use crate::rng::Rng;
 /// Fixed small sizes 16, 32, .., 256: half the operations are immediate malloc/free pairs,
 /// half replace a random slot of a 512-block ring.
 pub fn fixed_small(p: &Params) -> Result<Outcome, String> {
-    let n = p.n(12_000_000, 1000);
+    let n = p.n(24_000_000, 1000);
     let mut rng = Rng::new(1);
     let mut sum = 0u64;
     for i in 0..n / 2 {
@@ -39,7 +39,7 @@ pub fn fixed_small(p: &Params) -> Result<Outcome, String> {
 /// Random sizes: mostly 16..512 B, one in eight up to 4 KiB, replacing random slots of a
 /// 4096-block ring.
 pub fn random_sizes(p: &Params) -> Result<Outcome, String> {
-    let n = p.n(4_000_000, 1000);
+    let n = p.n(8_000_000, 1000);
     let mut rng = Rng::new(2);
     let mut sum = 0u64;
     let mut ring: Vec<Option<Block>> = (0..4096).map(|_| None).collect();

@@ -214,7 +214,7 @@ unsafe fn eval(t: *const Node, x: i64) -> i64 {
 
 /// Builds, differentiates, simplifies and checks trees of depth 11.
 pub fn run(p: &Params) -> Result<Outcome, String> {
-    let trees = p.n(600, 2);
+    let trees = p.n(900, 2);
     let mut rng = Rng::new(3);
     let mut ctx = Ctx { ops: 0 };
     let mut sum = 0u64;

@@ -16,7 +16,7 @@ const BATCH: usize = 256;
 /// `max(1, threads / 2)` producer/consumer pairs.
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let pairs = (p.threads / 2).max(1);
-    let batches = p.n(12_000, 4) / pairs;
+    let batches = p.n(30_000, 4) / pairs;
     let results: Vec<Result<u64, String>> = std::thread::scope(|s| {
         let mut handles = Vec::new();
         for pair in 0..pairs {
