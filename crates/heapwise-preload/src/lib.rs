@@ -50,8 +50,9 @@ pub mod report;
 
 use recorder::Recorder;
 
-/// The process's allocator: first heap at the program break.
-pub(crate) static GLOBAL: Global = Global::new(Config {
+/// The process's allocator: first heap at the program break, per-thread caches of small
+/// blocks in front (default policy only).
+pub(crate) static GLOBAL: Global = Global::with_thread_cache(Config {
     use_sbrk: true,
     ..Config::DEFAULT
 });

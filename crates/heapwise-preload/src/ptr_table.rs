@@ -62,10 +62,13 @@ impl PtrTable {
         self.dropped
     }
 
+    /// The home slot: the key's 16-byte granule modulo the table size, so that the blocks
+    /// of one heap (which is contiguous) use a contiguous run of slots and the table touches
+    /// pages in proportion to the heap, not to the number of distinct addresses seen. Blocks
+    /// are at least 32 bytes apart, so a heap's run is at most half full.
     #[inline]
     fn home(&self, key: usize) -> usize {
-        let h = ((key >> 4) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (h >> (64 - self.bits)) as usize
+        ((key >> 4) ^ (key >> (4 + self.bits))) & ((1usize << self.bits) - 1)
     }
 
     fn map(&mut self) -> Option<NonNull<Entry>> {

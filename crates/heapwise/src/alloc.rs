@@ -23,7 +23,7 @@ use heapwise_core::HeapError;
 use crate::global::{Config, Global};
 use crate::stats::GlobalStats;
 
-static GLOBAL: Global = Global::new(Config::DEFAULT);
+static GLOBAL: Global = Global::with_thread_cache(Config::DEFAULT);
 
 /// The heapwise global allocator.
 ///

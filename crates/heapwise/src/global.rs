@@ -34,12 +34,14 @@ use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, S
 use crate::diag;
 use crate::fork;
 use crate::large::{self, LARGE_THRESHOLD};
+use crate::large_cache;
 use crate::lock::{FutexLock, LockGuard};
 use crate::os_source::OsSource;
 use crate::region::MmapRegion;
 use crate::sbrk::Sbrk;
 use crate::stats::{self, GlobalStats};
 use crate::sys;
+use crate::tcache;
 
 /// Most heaps a [`Global`] will create.
 pub const MAX_HEAPS: usize = 16;
@@ -100,6 +102,13 @@ struct Accounting {
     requested: AtomicUsize,
     peak_requested: AtomicUsize,
     requested_tracked: AtomicU8,
+    /// `[start, brk)` of each heap, published for the lock-free thread-cache checks
+    /// (a heap's `brk` only grows; `spans` counts the published heaps).
+    span_lo: [AtomicUsize; MAX_HEAPS],
+    span_hi: [AtomicUsize; MAX_HEAPS],
+    spans: AtomicUsize,
+    /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
+    retired: [AtomicU64; 5],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -122,6 +131,23 @@ impl Accounting {
             requested: AtomicUsize::new(0),
             peak_requested: AtomicUsize::new(0),
             requested_tracked: AtomicU8::new(0),
+            span_lo: [const { AtomicUsize::new(0) }; MAX_HEAPS],
+            span_hi: [const { AtomicUsize::new(0) }; MAX_HEAPS],
+            spans: AtomicUsize::new(0),
+            retired: [const { AtomicU64::new(0) }; 5],
+        }
+    }
+
+    /// Publishes `[lo, hi)` as heap `i`'s extent (called with the lock held).
+    fn publish_span(&self, i: usize, lo: usize, hi: usize) {
+        if let (Some(l), Some(h)) = (self.span_lo.get(i), self.span_hi.get(i)) {
+            if h.load(Ordering::Relaxed) != hi {
+                l.store(lo, Ordering::Relaxed);
+                h.store(hi, Ordering::Release);
+            }
+            if self.spans.load(Ordering::Relaxed) <= i {
+                self.spans.store(i + 1, Ordering::Release);
+            }
         }
     }
 
@@ -191,14 +217,17 @@ impl Inner {
 
     /// Accounts a possible growth of heap `i`.
     fn grew(&mut self, i: usize, acct: &Accounting) {
-        let Some(now) = self
-            .heaps
-            .get(i)
-            .and_then(Option::as_ref)
-            .map(|h| h.source().heap_size())
-        else {
+        let Some((now, lo, hi)) = self.heaps.get(i).and_then(Option::as_ref).map(|h| {
+            let s = h.source();
+            (
+                s.heap_size(),
+                s.start().as_ptr() as usize,
+                s.brk().as_ptr() as usize,
+            )
+        }) else {
             return;
         };
+        acct.publish_span(i, lo, hi);
         if let Some(s) = self.sizes.get_mut(i) {
             if now != *s {
                 acct.heap_bytes.fetch_add(now - *s, Ordering::Relaxed);
@@ -291,6 +320,8 @@ impl Inner {
 pub struct Global {
     lock: FutexLock,
     ready: AtomicU8,
+    /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
+    cache: AtomicU8,
     inner: UnsafeCell<Inner>,
     acct: Accounting,
 }
@@ -304,9 +335,137 @@ impl Global {
         Global {
             lock: FutexLock::new(),
             ready: AtomicU8::new(0),
+            cache: AtomicU8::new(0),
             inner: UnsafeCell::new(Inner::new(config)),
             acct: Accounting::new(),
         }
+    }
+
+    /// A new allocator state with per-thread caches of small blocks in front of the heaps (see
+    /// [`crate::tcache`]; they are used only with the default segregated policy).
+    pub const fn with_thread_cache(config: Config) -> Self {
+        let mut g = Global::new(config);
+        g.cache = AtomicU8::new(1);
+        g
+    }
+
+    /// Turns the per-thread caches on or off for blocks freed from now on (cached blocks
+    /// stay valid and are still served).
+    pub fn set_thread_cache(&self, on: bool) {
+        self.cache.store(on as u8, Ordering::Relaxed);
+    }
+
+    /// Whether per-thread caches are on.
+    #[inline]
+    pub fn thread_cache(&self) -> bool {
+        self.cache.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether the configured policy is one the thread caches serve (the default).
+    pub(crate) fn caching_policy(&'static self) -> bool {
+        self.policy() == PolicyKind::DEFAULT
+    }
+
+    /// Whether `p` lies in `[start, brk)` of one of the heaps (lock-free).
+    #[inline]
+    pub(crate) fn in_heap(&self, p: *const u8) -> bool {
+        let a = p as usize;
+        let n = self.acct.spans.load(Ordering::Acquire).min(MAX_HEAPS);
+        (0..n).any(|i| {
+            let hi = self
+                .acct
+                .span_hi
+                .get(i)
+                .map_or(0, |h| h.load(Ordering::Acquire));
+            let lo = self
+                .acct
+                .span_lo
+                .get(i)
+                .map_or(usize::MAX, |l| l.load(Ordering::Relaxed));
+            a >= lo && a < hi
+        })
+    }
+
+    /// Allocates up to `n` blocks of `size` bytes under one acquisition of the lock and
+    /// hands each to `push`; returns how many.
+    pub(crate) fn refill(
+        &'static self,
+        size: usize,
+        n: usize,
+        mut push: impl FnMut(*mut u8),
+    ) -> usize {
+        let acct = &self.acct;
+        self.with(|inner| {
+            let mut got = 0;
+            while got < n {
+                match inner.alloc(acct, size, |h| h.malloc(size)) {
+                    Some(p) => push(p.as_ptr()),
+                    None => break,
+                }
+                got += 1;
+            }
+            got
+        })
+    }
+
+    /// Frees every block `next` yields under one acquisition of the lock.
+    pub(crate) fn drain(&'static self, mut next: impl FnMut() -> Option<*mut u8>) {
+        self.with(|inner| {
+            while let Some(p) = next() {
+                match inner.find(p) {
+                    Some(i) => {
+                        if let Some(h) = inner.heap(i) {
+                            // SAFETY: `p` is a block of heap `i` that was cached (live for
+                            // the engine) and is released exactly once here.
+                            unsafe { h.free(p) };
+                        }
+                        inner.freed_into(i);
+                    }
+                    None => (inner.config.hook)(&HeapError::new(
+                        ErrorKind::InvalidPointer,
+                        p as usize,
+                        0,
+                    )),
+                }
+            }
+        })
+    }
+
+    /// Keeps the counters of an exiting thread's (flushed) cache.
+    pub(crate) fn retire(&self, s: &tcache::CacheSums) {
+        for (r, v) in self
+            .acct
+            .retired
+            .iter()
+            .zip([s.mallocs, s.frees, s.refilled, s.flushed, s.callocs])
+        {
+            r.fetch_add(v, Ordering::Relaxed);
+        }
+    }
+
+    /// The counters of exited threads' caches.
+    pub(crate) fn retired(&self) -> tcache::CacheSums {
+        let r = |i: usize| {
+            self.acct
+                .retired
+                .get(i)
+                .map_or(0, |a| a.load(Ordering::Relaxed))
+        };
+        tcache::CacheSums {
+            mallocs: r(0),
+            frees: r(1),
+            refilled: r(2),
+            flushed: r(3),
+            callocs: r(4),
+            ..Default::default()
+        }
+    }
+
+    /// Reports a double free of `p` (a block sitting in a thread cache) to the hook.
+    #[cold]
+    pub(crate) fn report_double_free(&'static self, p: *mut u8) {
+        let hook = self.with(|inner| inner.config.hook);
+        hook(&HeapError::new(ErrorKind::DoubleFree, p as usize, 0));
     }
 
     /// The lock guarding the heaps (for faces that must order their own locks with it).
@@ -380,7 +539,18 @@ impl Global {
     #[inline]
     pub fn malloc(&'static self, size: usize) -> *mut u8 {
         if size >= LARGE_THRESHOLD {
+            if let Some(p) = large_cache::alloc(size) {
+                // SAFETY: `p` is a live large block we just took from the cache.
+                self.acct
+                    .large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
+                return p.as_ptr();
+            }
             return self.large_alloc(size, ALIGN);
+        }
+        if self.thread_cache() {
+            if let Some(p) = tcache::malloc(self, size, false) {
+                return p;
+            }
         }
         let acct = &self.acct;
         self.with(|i| i.alloc(acct, size, |h| h.malloc(size)))
@@ -394,6 +564,13 @@ impl Global {
         };
         if total >= LARGE_THRESHOLD {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
+        }
+        if self.thread_cache() {
+            if let Some(p) = tcache::malloc(self, total, true) {
+                // SAFETY: `p` is a fresh block of at least `total` bytes.
+                unsafe { ptr::write_bytes(p, 0, total) };
+                return p;
+            }
         }
         let acct = &self.acct;
         self.with(|i| i.alloc(acct, total, |h| h.calloc(n, size)))
@@ -428,6 +605,10 @@ impl Global {
         if p.is_null() {
             return;
         }
+        // SAFETY: forwarded caller contract; `p` is non-null.
+        if self.thread_cache() && unsafe { tcache::free(self, p) } {
+            return;
+        }
         let hook = self.with(|inner| match inner.find(p) {
             Some(i) => {
                 if let Some(h) = inner.heap(i) {
@@ -440,9 +621,10 @@ impl Global {
             None => Some(inner.config.hook),
         });
         if let Some(hook) = hook {
+            let live = self.acct.large_bytes.load(Ordering::Relaxed);
             // SAFETY: a pointer no heap contains must be a large block (caller contract);
             // `free` checks its header first.
-            match unsafe { large::free(p) } {
+            match unsafe { large_cache::free(p, live) } {
                 Some(len) => self.acct.large_unmapped(len),
                 None => hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0)),
             }
@@ -567,6 +749,7 @@ impl Global {
 
     /// Runs the engine's heap checker on every heap.
     pub fn check(&'static self) -> Result<(), HeapError> {
+        tcache::flush_current();
         self.with(|inner| {
             for h in inner.heaps.iter().flatten() {
                 h.check()?;
@@ -578,9 +761,11 @@ impl Global {
     /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`); the
     /// heaps keep their size. Returns the bytes released.
     pub fn trim(&'static self) -> usize {
+        tcache::flush_current();
         let page = sys::page_size();
+        let cached = large_cache::release();
         self.with(|inner| {
-            let mut released = 0;
+            let mut released = cached;
             for h in inner.heaps.iter().flatten() {
                 for b in h.blocks().filter(|b| !b.allocated) {
                     // Keep the header, the free-list links and the footer intact.
@@ -622,7 +807,8 @@ impl Global {
     /// A snapshot of the statistics (walks every heap: O(blocks)).
     pub fn stats(&'static self) -> GlobalStats {
         let a = &self.acct;
-        let (policy, heaps, sbrk_heaps, heap) = self.with(|inner| {
+        let cached = tcache::sum(self);
+        let (policy, heaps, sbrk_heaps, mut heap) = self.with(|inner| {
             let mut sum = Stats::default();
             let mut sbrk = 0;
             for h in inner.heaps.iter().flatten() {
@@ -633,6 +819,7 @@ impl Global {
             }
             (inner.config.policy, inner.count, sbrk, sum)
         });
+        cached.apply(&mut heap);
         let large_bytes = a.large_bytes.load(Ordering::Relaxed);
         GlobalStats {
             policy,

@@ -71,7 +71,7 @@ pub fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
 
 /// # Safety
 /// `p - HEADER .. p` must be writable words of the mapping the block lives in.
-unsafe fn write_header(p: *mut u8, offset: usize, len: usize) {
+pub(crate) unsafe fn write_header(p: *mut u8, offset: usize, len: usize) {
     // SAFETY: forwarded caller contract; `p` is 16-aligned so the words are aligned.
     unsafe {
         (p as *mut usize).sub(2).write(offset);
@@ -83,7 +83,7 @@ unsafe fn write_header(p: *mut u8, offset: usize, len: usize) {
 ///
 /// # Safety
 /// The 16 bytes before `p` must be readable.
-unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
+pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     if p as usize % ALIGN != 0 || (p as usize) < HEADER {
         return None;
     }

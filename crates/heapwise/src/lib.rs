@@ -28,9 +28,11 @@
 //! | [`region`] | [`MmapRegion`]: a heap in a reserved `PROT_NONE` range, committed as `brk` advances |
 //! | [`os_source`] | [`OsSource`]: either of the two, chosen per heap |
 //! | [`large`] | large blocks: one `mmap` each, a tagged header, `munmap`, `mremap` |
+//! | [`large_cache`] | freed large mappings kept (bounded) and reused, trimmed or grown, so repeated large alloc/free does not fault |
 //! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
 //! | [`fork`] | `pthread_atfork` handlers over every registered lock |
 //! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback |
+//! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches |
 //! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
 //! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
 //! | [`diag`] | no-allocation text output: [`diag::StackBuf`], the abort-on-corruption hook |
@@ -48,12 +50,14 @@ pub mod diag;
 pub mod fork;
 pub mod global;
 pub mod large;
+pub mod large_cache;
 pub mod lock;
 pub mod os_source;
 pub mod region;
 pub mod sbrk;
 pub mod stats;
 pub mod sys;
+pub mod tcache;
 
 pub use alloc::Heapwise;
 pub use global::{Config, Global, MAX_HEAPS};

@@ -1,0 +1,566 @@
+//! Per-thread caches of free small blocks: the lock-free fast path of [`Global::malloc`],
+//! [`Global::calloc`] and [`Global::free`] (glibc's tcache idea over the boundary-tag engine).
+//!
+//! Each thread owns one [`Cache`] in a `const`-initialised thread-local (no allocation, no
+//! destructor registration by `std`): one singly linked stack of blocks per size class,
+//! classes of 16 bytes from [`MIN_BLOCK`] to [`MAX_CACHED_BLOCK`] bytes of block size. A
+//! `free` of a small heap block pushes it on its class's stack; a `malloc` pops one. An
+//! empty class is refilled with [`BATCH`] blocks from the engine under one acquisition of
+//! the [`Global`]'s lock; a class over [`CAP`] blocks gives [`BATCH`] back the same way.
+//!
+//! # Invariants
+//! * A cached block is, for the engine, an **allocated** block (header unchanged). Its
+//!   payload holds the link to the next cached block in word 0 and the *cache mark*
+//!   `KEY ^ payload address` in word 1 (`KEY` is a per-process random word); a block handed
+//!   out by the cache has word 1 cleared. So a `free` of a block whose word 1 equals its mark
+//!   is a double free ([`is_cached`]), in any thread's cache. The engine never sees cached
+//!   blocks: they are flushed (mark cleared, engine `free`) before it does.
+//! * A cache serves exactly one [`Global`], its *owner* (the first caching `Global` the
+//!   thread used); other `Global`s take their slow path in that thread.
+//! * Caching happens only for the default segregated policy: the seed's policies run
+//!   uncached, so that `HEAPWISE_POLICY` shows each policy's own cost.
+//! * Thread exit returns the cache to its owner (a `pthread` key destructor, registered
+//!   without allocating); afterwards the thread's calls go to the slow path (state `DEAD`).
+//! * Re-entrancy: while a cache is being set up its state is `BUSY` and every call from the
+//!   same thread takes the slow path.
+//! * Statistics: every cache keeps its counters in relaxed atomics written only by its
+//!   thread (plain stores, no read-modify-write); [`sum`] adds them up for
+//!   [`Global::stats`] through a registry of live caches (guarded by its own lock, reset in
+//!   a `fork` child to the calling thread's cache).
+
+use core::cell::Cell;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+
+use heapwise_core::block::{block_size_for, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD};
+
+use crate::fork;
+use crate::global::Global;
+use crate::lock::{FutexLock, LockGuard};
+
+/// Largest block size (header included) kept in a thread cache: requests up to
+/// `MAX_CACHED_BLOCK - 8` bytes are served from it.
+pub const MAX_CACHED_BLOCK: usize = 1024;
+
+/// Number of size classes.
+pub const CLASSES: usize = (MAX_CACHED_BLOCK - MIN_BLOCK) / ALIGN + 1;
+
+/// Blocks moved between a cache and the engine at a time.
+pub const BATCH: usize = 16;
+
+/// Most blocks a class keeps; one more flushes [`BATCH`] of them.
+pub const CAP: usize = 2 * BATCH;
+
+const UNINIT: u8 = 0;
+const ACTIVE: u8 = 1;
+const DEAD: u8 = 2;
+const BUSY: u8 = 3;
+
+/// One thread's cache.
+pub struct Cache {
+    state: Cell<u8>,
+    owner: Cell<*const Global>,
+    heads: [Cell<*mut u8>; CLASSES],
+    counts: [Cell<u32>; CLASSES],
+    /// Registry link (guarded by `REG_LOCK`).
+    next: Cell<*const Cache>,
+    blocks: AtomicUsize,
+    bytes: AtomicUsize,
+    hits_malloc: AtomicU64,
+    hits_free: AtomicU64,
+    hits_calloc: AtomicU64,
+    refilled: AtomicU64,
+    flushed: AtomicU64,
+}
+
+impl Cache {
+    const fn new() -> Cache {
+        Cache {
+            state: Cell::new(UNINIT),
+            owner: Cell::new(ptr::null()),
+            heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            counts: [const { Cell::new(0) }; CLASSES],
+            next: Cell::new(ptr::null()),
+            blocks: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            hits_malloc: AtomicU64::new(0),
+            hits_free: AtomicU64::new(0),
+            hits_calloc: AtomicU64::new(0),
+            refilled: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
+        }
+    }
+}
+
+thread_local! {
+    static CACHE: Cache = const { Cache::new() };
+}
+
+/// Per-process random key of the cache mark (0 until the first cache is set up).
+static KEY: AtomicUsize = AtomicUsize::new(0);
+/// The `pthread` key whose destructor returns a thread's cache (valid when `KEY_STATE == 2`).
+static TSD_KEY: AtomicUsize = AtomicUsize::new(0);
+/// 0: not created, 1: being created, 2: created, 3: creation failed.
+static KEY_STATE: AtomicU8 = AtomicU8::new(0);
+static REG_LOCK: FutexLock = FutexLock::new();
+static REG_HEAD: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
+
+#[inline]
+fn class_of(bsize: usize) -> usize {
+    (bsize - MIN_BLOCK) / ALIGN
+}
+
+#[inline]
+fn mark(p: *const u8) -> usize {
+    KEY.load(Ordering::Relaxed) ^ p as usize
+}
+
+#[inline]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+}
+
+#[inline]
+fn add(c: &AtomicUsize, v: usize) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+}
+
+#[inline]
+fn sub(c: &AtomicUsize, v: usize) {
+    c.store(c.load(Ordering::Relaxed).wrapping_sub(v), Ordering::Relaxed);
+}
+
+/// The block size of the live small heap block at `p` if it can be cached: inside a heap
+/// of `g`, header allocated with no other flag, size in the cached range, and the next
+/// block's `PREV_ALLOC` bit agrees. `None` sends the pointer to the engine's checks.
+///
+/// # Safety
+/// `p` must be non-null.
+#[inline]
+unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
+    if p as usize % ALIGN != 0 || !g.in_heap(p) {
+        return None;
+    }
+    // SAFETY: `p` is 16-aligned inside `[start, brk)` of one of `g`'s heaps, so the word
+    // before it is inside the heap too (every heap starts with metadata and a prologue).
+    let h = unsafe { (p as *const usize).sub(1).read() };
+    let size = h & !FLAGS;
+    if h & (FLAGS & !PREV_ALLOC) != ALLOC || !(MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&size) {
+        return None;
+    }
+    let next = (p as usize - WORD).checked_add(size)?;
+    if !g.in_heap((next + WORD) as *const u8) {
+        return None;
+    }
+    // SAFETY: `next` is a word inside the same heap (checked just above).
+    let nh = unsafe { (next as *const usize).read() };
+    (nh & PREV_ALLOC != 0).then_some(size)
+}
+
+/// Whether the small heap block at `p` carries the cache mark, i.e. sits in some thread's
+/// cache (a `free` of it is a double free).
+///
+/// # Safety
+/// `p` must be a 16-aligned payload of a heap block of at least [`MIN_BLOCK`] bytes.
+#[inline]
+pub unsafe fn is_cached(p: *const u8) -> bool {
+    let k = KEY.load(Ordering::Relaxed);
+    // SAFETY: forwarded caller contract: payloads of cached sizes hold at least two words.
+    k != 0 && unsafe { (p as *const usize).add(1).read() } == k ^ p as usize
+}
+
+/// Sets up the calling thread's cache for `g`; `true` when it is active for `g`.
+#[cold]
+fn setup(g: &'static Global, c: &Cache) -> bool {
+    if c.state.get() != UNINIT {
+        return c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g);
+    }
+    c.state.set(BUSY);
+    if !g.caching_policy() {
+        c.state.set(UNINIT);
+        return false;
+    }
+    if KEY.load(Ordering::Acquire) == 0 {
+        let k = random_key();
+        let _ = KEY.compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire);
+    }
+    if !ensure_tsd_key() {
+        c.state.set(DEAD);
+        return false;
+    }
+    let key = TSD_KEY.load(Ordering::Acquire) as libc::pthread_key_t;
+    // SAFETY: `key` is a created key; the value is this thread's cache, which lives as long
+    // as the thread. glibc stores the first 32 keys' values without allocating; a later key
+    // may allocate, which re-enters as `BUSY` and takes the slow path.
+    if unsafe { libc::pthread_setspecific(key, c as *const Cache as *const libc::c_void) } != 0 {
+        c.state.set(DEAD);
+        return false;
+    }
+    c.owner.set(g);
+    {
+        let _r = LockGuard::new(&REG_LOCK);
+        c.next.set(REG_HEAD.load(Ordering::Relaxed));
+        REG_HEAD.store(c as *const Cache as *mut Cache, Ordering::Release);
+    }
+    c.state.set(ACTIVE);
+    true
+}
+
+fn random_key() -> usize {
+    // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 random bytes the
+    // kernel placed on the initial stack, readable for the life of the process.
+    let r = unsafe { libc::getauxval(libc::AT_RANDOM) } as *const u8;
+    let mut k = 0x9e37_79b9_7f4a_7c15usize ^ (&KEY as *const AtomicUsize as usize);
+    if !r.is_null() {
+        // SAFETY: see above: 16 readable bytes (we read 8, unaligned).
+        k ^= unsafe { (r.add(8) as *const usize).read_unaligned() };
+    }
+    k | 1
+}
+
+/// Creates the `pthread` key (once per process) and registers the `fork` child hook.
+fn ensure_tsd_key() -> bool {
+    match KEY_STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            let mut key: libc::pthread_key_t = 0;
+            // SAFETY: `key` is a valid out-pointer; `thread_exit` never unwinds.
+            let ok = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
+            if ok {
+                TSD_KEY.store(key as usize, Ordering::Release);
+                fork::register_child_hook(fork_child);
+            }
+            KEY_STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
+            ok
+        }
+        Err(_) => loop {
+            match KEY_STATE.load(Ordering::Acquire) {
+                2 => return true,
+                3 => return false,
+                _ => core::hint::spin_loop(),
+            }
+        },
+    }
+}
+
+/// Serves a request of `size` bytes from the calling thread's cache (refilling it from the
+/// engine when the class is empty). `None`: not a cached size, cache unavailable, or the
+/// engine has no memory (the caller takes its slow path). `calloc` says which counter the
+/// request goes to (the caller clears the block).
+#[inline]
+pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> {
+    if size > MAX_CACHED_BLOCK - WORD {
+        return None;
+    }
+    let bsize = block_size_for(size)?;
+    let k = class_of(bsize);
+    CACHE
+        .try_with(|c| {
+            if c.state.get() != ACTIVE || !ptr::eq(c.owner.get(), g) {
+                if !setup(g, c) {
+                    return None;
+                }
+            }
+            let head = c.heads.get(k)?;
+            let mut p = head.get();
+            if p.is_null() {
+                p = refill(g, c, k, size)?;
+            }
+            // SAFETY: `p` is a cached block of at least `bsize` bytes: word 0 holds the link,
+            // word 1 the mark (cleared as it is handed out).
+            unsafe {
+                head.set((p as *const *mut u8).read());
+                (p as *mut usize).add(1).write(0);
+                let bs = (p as *const usize).sub(1).read() & !FLAGS;
+                sub(&c.bytes, bs);
+            }
+            if let Some(n) = c.counts.get(k) {
+                n.set(n.get().wrapping_sub(1));
+            }
+            sub(&c.blocks, 1);
+            bump(if calloc {
+                &c.hits_calloc
+            } else {
+                &c.hits_malloc
+            });
+            Some(p)
+        })
+        .ok()
+        .flatten()
+}
+
+#[cold]
+fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u8> {
+    let head = c.heads.get(k)?;
+    let count = c.counts.get(k)?;
+    let got = g.refill(size, BATCH, |p| {
+        // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
+        unsafe { push(c, head, count, p) };
+    });
+    c.refilled.store(
+        c.refilled.load(Ordering::Relaxed) + got as u64,
+        Ordering::Relaxed,
+    );
+    if got == 0 {
+        // Out of memory: give everything back, so the slow path may find it.
+        flush_all(c);
+        return None;
+    }
+    let p = head.get();
+    (!p.is_null()).then_some(p)
+}
+
+/// # Safety
+/// `p` must be an allocated small heap block of the cache's owner, not cached.
+#[inline]
+unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: &Cell<u32>, p: *mut u8) {
+    // SAFETY: the block's header precedes `p`; its payload holds at least two words.
+    unsafe {
+        let bs = (p as *const usize).sub(1).read() & !FLAGS;
+        (p as *mut *mut u8).write(head.get());
+        (p as *mut usize).add(1).write(mark(p));
+        add(&c.bytes, bs);
+    }
+    head.set(p);
+    count.set(count.get() + 1);
+    add(&c.blocks, 1);
+}
+
+/// Takes `p` into the calling thread's cache if it is a small heap block of `g`; `true`
+/// when done (or when a double free was reported). `false`: the caller takes its slow path.
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[inline]
+pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
+    // SAFETY: `p` is non-null (caller contract).
+    let Some(bsize) = (unsafe { cacheable(g, p) }) else {
+        return false;
+    };
+    // SAFETY: `p` is a payload of a block of `bsize >= MIN_BLOCK` bytes.
+    if unsafe { is_cached(p) } {
+        g.report_double_free(p);
+        return true;
+    }
+    let k = class_of(bsize);
+    CACHE
+        .try_with(|c| {
+            if c.state.get() != ACTIVE || !ptr::eq(c.owner.get(), g) {
+                if !setup(g, c) {
+                    return false;
+                }
+            }
+            let (Some(head), Some(count)) = (c.heads.get(k), c.counts.get(k)) else {
+                return false;
+            };
+            // SAFETY: `p` passed `cacheable`: a live small block of the owner.
+            unsafe { push(c, head, count, p) };
+            bump(&c.hits_free);
+            if count.get() as usize > CAP {
+                flush_class(c, k, BATCH);
+            }
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Returns up to `n` blocks of class `k` to the owner.
+#[cold]
+fn flush_class(c: &Cache, k: usize, n: usize) {
+    let (Some(head), Some(count)) = (c.heads.get(k), c.counts.get(k)) else {
+        return;
+    };
+    // SAFETY: only the owner's cache reaches here.
+    let g = unsafe { &*c.owner.get() };
+    let mut taken = 0;
+    let mut bytes = 0;
+    g.drain(|| {
+        if taken == n {
+            return None;
+        }
+        let p = head.get();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is a cached block: word 0 is the link, word 1 the mark, the header
+        // precedes it.
+        unsafe {
+            head.set((p as *const *mut u8).read());
+            (p as *mut usize).add(1).write(0);
+            bytes += (p as *const usize).sub(1).read() & !FLAGS;
+        }
+        taken += 1;
+        Some(p)
+    });
+    count.set(count.get() - taken as u32);
+    c.flushed.store(
+        c.flushed.load(Ordering::Relaxed) + taken as u64,
+        Ordering::Relaxed,
+    );
+    sub(&c.blocks, taken);
+    sub(&c.bytes, bytes);
+}
+
+fn flush_all(c: &Cache) {
+    if c.owner.get().is_null() {
+        return;
+    }
+    for k in 0..CLASSES {
+        flush_class(c, k, usize::MAX);
+    }
+}
+
+/// Returns the calling thread's cached blocks to their owner (before a trim or a check).
+pub fn flush_current() {
+    let _ = CACHE.try_with(|c| {
+        if c.state.get() == ACTIVE {
+            flush_all(c);
+        }
+    });
+}
+
+/// The `pthread` key destructor: the thread is exiting.
+extern "C" fn thread_exit(arg: *mut libc::c_void) {
+    // SAFETY: the key's value is the exiting thread's own cache (set in `setup`), still
+    // alive while destructors run.
+    let c = unsafe { &*(arg as *const Cache) };
+    if c.state.get() != ACTIVE {
+        return;
+    }
+    c.state.set(BUSY);
+    flush_all(c);
+    {
+        let _r = LockGuard::new(&REG_LOCK);
+        // SAFETY: an active cache has a live (static) owner.
+        let g = unsafe { &*c.owner.get() };
+        g.retire(&sums_of(c));
+        let me = c as *const Cache;
+        let mut cur = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
+        // Unlink `me`: the head is an AtomicPtr, the others are Cells behind the lock.
+        if cur == me {
+            REG_HEAD.store(c.next.get() as *mut Cache, Ordering::Release);
+        } else {
+            while !cur.is_null() {
+                // SAFETY: registry entries are live caches (unlinked before their thread
+                // ends), read with the registry lock held.
+                let e = unsafe { &*cur };
+                if e.next.get() == me {
+                    e.next.set(c.next.get());
+                    break;
+                }
+                cur = e.next.get();
+            }
+        }
+    }
+    c.state.set(DEAD);
+}
+
+/// `fork` child hook: the other threads do not exist; only the calling thread's cache
+/// stays registered (the others' blocks are lost to the child, as with glibc).
+extern "C" fn fork_child() {
+    // SAFETY: the child has one thread; nobody else holds or waits for the lock.
+    unsafe { REG_LOCK.force_unlock() };
+    let me = CACHE
+        .try_with(|c| {
+            if c.state.get() == ACTIVE {
+                c.next.set(ptr::null());
+                c as *const Cache as *mut Cache
+            } else {
+                ptr::null_mut()
+            }
+        })
+        .unwrap_or(ptr::null_mut());
+    REG_HEAD.store(me, Ordering::Release);
+}
+
+/// Sums of the caches of one [`Global`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheSums {
+    /// Blocks sitting in caches.
+    pub blocks: usize,
+    /// Their block bytes.
+    pub bytes: usize,
+    /// `malloc` served from a cache.
+    pub mallocs: u64,
+    /// `calloc` served from a cache.
+    pub callocs: u64,
+    /// `free` taken into a cache.
+    pub frees: u64,
+    /// Blocks the caches took from the engine (engine `malloc`s that were no request).
+    pub refilled: u64,
+    /// Blocks the caches gave back (engine `free`s that were no request).
+    pub flushed: u64,
+}
+
+impl CacheSums {
+    fn add(&mut self, o: &CacheSums) {
+        self.blocks += o.blocks;
+        self.bytes += o.bytes;
+        self.mallocs += o.mallocs;
+        self.callocs += o.callocs;
+        self.frees += o.frees;
+        self.refilled += o.refilled;
+        self.flushed += o.flushed;
+    }
+
+    /// Turns the engine's statistics `s` (where cached blocks count as allocated and cache
+    /// traffic as engine calls) into the program's view.
+    pub fn apply(&self, s: &mut heapwise_core::Stats) {
+        s.allocated_blocks = s.allocated_blocks.saturating_sub(self.blocks);
+        s.allocated_bytes = s.allocated_bytes.saturating_sub(self.bytes);
+        s.usable_bytes = s
+            .usable_bytes
+            .saturating_sub(self.bytes.saturating_sub(self.blocks * WORD));
+        let c = &mut s.counters;
+        c.alloc_blocks = c.alloc_blocks.saturating_sub(self.blocks);
+        c.alloc_bytes = c.alloc_bytes.saturating_sub(self.bytes);
+        c.mallocs = (c.mallocs + self.mallocs).saturating_sub(self.refilled);
+        c.frees = (c.frees + self.frees).saturating_sub(self.flushed);
+        c.callocs += self.callocs;
+    }
+}
+
+fn sums_of(c: &Cache) -> CacheSums {
+    CacheSums {
+        blocks: c.blocks.load(Ordering::Relaxed),
+        bytes: c.bytes.load(Ordering::Relaxed),
+        mallocs: c.hits_malloc.load(Ordering::Relaxed),
+        callocs: c.hits_calloc.load(Ordering::Relaxed),
+        frees: c.hits_free.load(Ordering::Relaxed),
+        refilled: c.refilled.load(Ordering::Relaxed),
+        flushed: c.flushed.load(Ordering::Relaxed),
+    }
+}
+
+/// Adds up the live caches owned by `g` and those of its exited threads.
+pub fn sum(g: &Global) -> CacheSums {
+    let mut s = g.retired();
+    let _r = LockGuard::new(&REG_LOCK);
+    let mut cur = REG_HEAD.load(Ordering::Acquire) as *const Cache;
+    while !cur.is_null() {
+        // SAFETY: registry entries are live caches, read with the registry lock held;
+        // their counters are atomics.
+        let c = unsafe { &*cur };
+        if ptr::eq(c.owner.get(), g) {
+            s.add(&sums_of(c));
+        }
+        cur = c.next.get();
+    }
+    s
+}
+
+const _: () = assert!(MIN_BLOCK >= 2 * WORD && CLASSES > 0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_cover_the_cached_range() {
+        assert_eq!(class_of(MIN_BLOCK), 0);
+        assert_eq!(class_of(MAX_CACHED_BLOCK), CLASSES - 1);
+        assert_eq!(
+            block_size_for(MAX_CACHED_BLOCK - WORD),
+            Some(MAX_CACHED_BLOCK)
+        );
+    }
+}
