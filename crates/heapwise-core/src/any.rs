@@ -127,6 +127,18 @@ impl<S: Source> AnyHeap<S> {
     pub fn set_corruption_hook(&mut self, hook: CorruptionHook) {
         dispatch!(self, h => h.set_corruption_hook(hook))
     }
+    /// See [`Heap::set_quarantine`].
+    pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
+        dispatch!(self, h => h.set_quarantine(blocks, max_bytes, junk))
+    }
+    /// See [`Heap::quarantine`].
+    pub fn quarantine(&self) -> &crate::Quarantine {
+        dispatch!(self, h => h.quarantine())
+    }
+    /// See [`Heap::flush_quarantine`].
+    pub fn flush_quarantine(&mut self) {
+        dispatch!(self, h => h.flush_quarantine())
+    }
     /// See [`Heap::malloc`].
     pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         dispatch!(self, h => h.malloc(size))

@@ -27,7 +27,8 @@
 //!
 //!   A  (bit 0) = this block is allocated
 //!   PA (bit 1) = the previous block (at lower addresses) is allocated
-//!   bits 2..3 are reserved and always zero in a well-formed header
+//!   Q  (bit 2) = an allocated block held in the quarantine (freed by the program)
+//!   bit 3 is reserved and always zero in a well-formed header
 //! ```
 //!
 //! * The **header** is one word: the block size with the two flag bits in its low bits.
@@ -76,6 +77,10 @@ pub const MAX_BLOCK: usize = (isize::MAX as usize / 2) & !(ALIGN - 1);
 pub const ALLOC: usize = 0b01;
 /// Bit 1 of a header: the previous block is allocated.
 pub const PREV_ALLOC: usize = 0b10;
+/// Bit 2 of an allocated block's header: the block was freed and sits in the heap's
+/// quarantine ([`crate::quarantine`]); it stays allocated for the free lists, but any use of
+/// its payload pointer is misuse.
+pub const QUARANTINED: usize = 0b100;
 /// Bit 3 of a header: scratch mark used only while the heap checker runs.
 pub(crate) const MARK: usize = 0b1000;
 /// The flag bits of a header.

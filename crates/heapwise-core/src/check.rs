@@ -16,7 +16,7 @@
 //! The checker is O(heap) and meant for tests, debugging and the lab, not the fast path.
 
 use crate::block::{
-    layout, Block, ALIGN, ALLOC, FLAGS, MARK, MIN_BLOCK, PREV_ALLOC, PROLOGUE, WORD,
+    layout, Block, ALIGN, ALLOC, FLAGS, MARK, MIN_BLOCK, PREV_ALLOC, PROLOGUE, QUARANTINED, WORD,
 };
 use crate::error::{ErrorKind, HeapError};
 use crate::heap::Heap;
@@ -57,7 +57,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 if b.payload().as_ptr() as usize % ALIGN != 0 {
                     return err(ErrorKind::Misaligned, b, size);
                 }
-                if h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 {
+                let q = if h & ALLOC != 0 { QUARANTINED } else { 0 };
+                if h & FLAGS & !(ALLOC | PREV_ALLOC | q) != 0 {
                     return err(ErrorKind::CorruptHeader, b, size);
                 }
                 if (h & PREV_ALLOC != 0) != prev_alloc {

@@ -49,6 +49,13 @@ pub enum ErrorKind {
     BadBitmap,
     /// The heap's counters disagree with a walk of the heap.
     BadCounters,
+    /// `realloc`/`usable_size` of a block that was freed (free or in quarantine).
+    UseAfterFree,
+    /// A free block's list links (or its header/footer, seen through a list or a neighbour)
+    /// were overwritten: caught before the link is followed.
+    CorruptFreeBlock,
+    /// A freed block's payload changed while it sat in the quarantine (junk fill).
+    WriteAfterFree,
 }
 
 impl ErrorKind {
@@ -72,6 +79,9 @@ impl ErrorKind {
             ErrorKind::WrongClass => "free block in the wrong size class",
             ErrorKind::BadBitmap => "size-class bitmap disagrees with the lists",
             ErrorKind::BadCounters => "counters disagree with the heap",
+            ErrorKind::UseAfterFree => "use after free",
+            ErrorKind::CorruptFreeBlock => "corrupted free block (write after free or overflow)",
+            ErrorKind::WriteAfterFree => "write after free",
         }
     }
 }

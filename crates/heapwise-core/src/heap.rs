@@ -25,10 +25,11 @@ use core::ptr::{self, NonNull};
 
 use crate::block::{
     block_size_for, empty_heap_bytes, layout, Block, ALIGN, ALLOC, FLAGS, MAX_BLOCK, MIN_BLOCK,
-    PREV_ALLOC, PROLOGUE, WORD,
+    PREV_ALLOC, PROLOGUE, QUARANTINED, WORD,
 };
 use crate::error::{ignore_corruption, CorruptionHook, ErrorKind, HeapError};
 use crate::policy::{HeapView, Policy};
+use crate::quarantine::{Quarantine, JUNK};
 use crate::source::Source;
 
 /// Default growth chunk: the heap grows by at least this many bytes (the textbook's
@@ -110,6 +111,8 @@ pub struct Heap<S: Source, P: Policy> {
     /// here up are fresh from the source.
     fresh_from: *mut u8,
     pub(crate) counters: Counters,
+    /// Recently freed blocks kept allocated (off unless [`Heap::set_quarantine`] was called).
+    quarantine: Quarantine,
     _policy: PhantomData<fn() -> P>,
 }
 
@@ -130,6 +133,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
             counters: Counters::ZERO,
+            quarantine: Quarantine::OFF,
             _policy: PhantomData,
         }
     }
@@ -148,6 +152,49 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Sets the hook called on detected corruption or misuse.
     pub fn set_corruption_hook(&mut self, hook: CorruptionHook) {
         self.hook = hook;
+    }
+
+    /// Turns the quarantine on (`blocks > 0`) or off (`blocks == 0`, the default of every
+    /// heap): up to `blocks` (at most [`crate::QUARANTINE_MAX`]) recently freed blocks of at
+    /// most `max_bytes` bytes in total stay allocated, marked
+    /// [`QUARANTINED`](crate::block::QUARANTINED), so that a double free, a `realloc` or a
+    /// `usable_size` of them is reported even after later allocations. With `junk`, a freed
+    /// payload is filled with [`crate::quarantine::JUNK`] and checked when the block leaves the
+    /// quarantine ([`ErrorKind::WriteAfterFree`]). Quarantined blocks count as allocated in
+    /// [`Heap::counters`] and [`Heap::stats`] until they leave.
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// use heapwise_core::{FixedArena, Heap, Segregated};
+    /// let mut mem = [MaybeUninit::<u8>::uninit(); 8192];
+    /// let mut heap: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    /// heap.set_quarantine(16, 4096, false);
+    /// let p = heap.malloc(40).unwrap().as_ptr();
+    /// unsafe { heap.free(p) };
+    /// let q = heap.malloc(40).unwrap().as_ptr();
+    /// assert_ne!(p, q); // p is still in quarantine
+    /// unsafe { heap.free(p) }; // a double free: reported, refused
+    /// assert_eq!(heap.counters().errors, 1);
+    /// ```
+    pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
+        self.quarantine.configure(blocks, max_bytes, junk);
+        while let Some(a) = self.quarantine.pop_over() {
+            // SAFETY: `a` came from the quarantine, which only holds blocks of this heap.
+            unsafe { self.evict(a) };
+        }
+    }
+
+    /// The quarantine's state.
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
+    }
+
+    /// Releases every quarantined block into the free lists.
+    pub fn flush_quarantine(&mut self) {
+        while let Some(a) = self.quarantine.pop_oldest() {
+            // SAFETY: as in `set_quarantine`.
+            unsafe { self.evict(a) };
+        }
     }
 
     /// The memory source.
@@ -242,7 +289,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // block.
         unsafe {
             if let Some(b) = P::find(&v, asize) {
-                let s = b.size();
+                let s = self.free_block_ok(b)?;
                 P::remove(&v, b, s);
                 return Some((b, s));
             }
@@ -257,7 +304,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             if !P::IMMEDIATE_COALESCE && self.coalesce_all() {
                 let v = self.view();
                 if let Some(b) = P::find(&v, asize) {
-                    let s = b.size();
+                    let s = self.free_block_ok(b)?;
                     P::remove(&v, b, s);
                     return Some((b, s));
                 }
@@ -294,8 +341,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let (start, have) = if epi.prev_alloc() {
                 (epi, 0)
             } else {
-                let last = epi.prev();
-                (last, last.size())
+                self.prev_free(epi)?
             };
             if have >= asize {
                 P::remove(&v, start, have);
@@ -387,16 +433,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let mut pa = b.prev_alloc();
             let next = b.offset(size);
             if P::IMMEDIATE_COALESCE {
+                // Both neighbours are checked before anything is unlinked: a corrupted one
+                // leaves the block allocated (reported, refused).
                 let nh = next.header();
-                if nh & ALLOC == 0 {
-                    let ns = nh & !FLAGS;
+                let ns = if nh & ALLOC == 0 {
+                    let Some(ns) = self.free_block_ok(next) else {
+                        return;
+                    };
+                    ns
+                } else {
+                    0
+                };
+                let pv = if pa {
+                    None
+                } else {
+                    let Some(pv) = self.prev_free(b) else {
+                        return;
+                    };
+                    Some(pv)
+                };
+                if ns != 0 {
                     P::remove(&v, next, ns);
                     P::absorbed(&v, next, b);
                     total += ns;
                 }
-                if !pa {
-                    let prev = b.prev();
-                    let ps = prev.size();
+                if let Some((prev, ps)) = pv {
                     P::remove(&v, prev, ps);
                     P::absorbed(&v, b, prev);
                     start = prev;
@@ -456,8 +517,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Checks that `p` is the payload of an allocated block of this heap; reports and
     /// returns `None` otherwise.
+    ///
+    /// `freed` is the kind reported for a block that was freed already (free or in the
+    /// quarantine): [`ErrorKind::DoubleFree`] from `free`, [`ErrorKind::UseAfterFree`] from
+    /// `realloc` and `usable_size`.
     #[inline]
-    fn validate(&mut self, p: NonNull<u8>) -> Option<(Block, usize)> {
+    fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<(Block, usize)> {
         let a = p.as_ptr() as usize;
         if self.meta.is_null() {
             self.report(ErrorKind::InvalidPointer, a, 0);
@@ -481,11 +546,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let sane = size >= MIN_BLOCK && size % ALIGN == 0 && size <= epi - b.addr();
             if h & ALLOC == 0 {
                 let kind = if sane && b.footer(size) == h {
-                    ErrorKind::DoubleFree
+                    freed
                 } else {
                     ErrorKind::InvalidPointer
                 };
                 self.report(kind, a, if sane { size } else { 0 });
+                return None;
+            }
+            if h & QUARANTINED != 0 && sane && self.quarantine.enabled() {
+                self.report(freed, a, size);
                 return None;
             }
             if !sane || h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 || !b.offset(size).prev_alloc() {
@@ -493,6 +562,146 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return None;
             }
             Some((b, size))
+        }
+    }
+
+    /// Whether `a` may be the header address of a block of at least [`MIN_BLOCK`] bytes
+    /// inside `[lo, hi)`: word-aligned 8 (or 12) bytes below a 16-byte boundary.
+    #[inline]
+    fn block_addr_ok(a: usize, lo: usize, hi: usize) -> bool {
+        a >= lo && a % ALIGN == ALIGN - WORD && a < hi && hi - a >= MIN_BLOCK
+    }
+
+    /// The size of the free block `b` (reached through a list, a neighbour's header or a
+    /// footer) if it is intact: inside the heap, a plausible size, its footer equal to its
+    /// header, and (for list policies) links that stay inside the heap and point back at
+    /// `b` ("safe unlinking"). Otherwise reports [`ErrorKind::CorruptFreeBlock`] and returns
+    /// `None`, so that no corrupted size or link is ever followed.
+    #[inline]
+    fn free_block_ok(&mut self, b: Block) -> Option<usize> {
+        let v = self.view();
+        let (lo, hi) = (v.first.addr(), v.epilogue.addr());
+        let a = b.addr();
+        // SAFETY: every word read lies at an address checked first to be a possible block
+        // header inside `[first, epilogue)` (and so readable heap memory), or inside the
+        // block `[a, a + size)` whose size was checked to stay below the epilogue.
+        let size = unsafe {
+            'ok: {
+                if !Self::block_addr_ok(a, lo, hi) {
+                    break 'ok None;
+                }
+                let h = b.header();
+                let size = h & !FLAGS;
+                if h & ALLOC != 0 || size < MIN_BLOCK || size % ALIGN != 0 || size > hi - a {
+                    break 'ok None;
+                }
+                if b.footer(size) != h {
+                    break 'ok None;
+                }
+                if P::LISTS > 0 {
+                    if let Some(n) = b.link_next() {
+                        if !Self::block_addr_ok(n.addr(), lo, hi) || n.link_prev() != Some(b) {
+                            break 'ok None;
+                        }
+                    }
+                    if let Some(p) = b.link_prev() {
+                        if !Self::block_addr_ok(p.addr(), lo, hi) || p.link_next() != Some(b) {
+                            break 'ok None;
+                        }
+                    }
+                }
+                Some(size)
+            }
+        };
+        if size.is_none() {
+            self.report(ErrorKind::CorruptFreeBlock, a.wrapping_add(WORD), 0);
+        }
+        size
+    }
+
+    /// The free block before `b` (whose `PREV_ALLOC` bit is clear), found through its
+    /// footer and checked with [`Heap::free_block_ok`]; `None` (reported) if corrupted.
+    #[inline]
+    fn prev_free(&mut self, b: Block) -> Option<(Block, usize)> {
+        let lo = self.first as usize;
+        // SAFETY: `b` is a block header above `first`, so the word below it is inside the
+        // heap (the prologue's footer at worst); the previous block's address is computed
+        // only when the footer's size keeps it at or above `first`.
+        let prev = unsafe {
+            let f = (b.as_ptr() as *const usize).sub(1).read() & !FLAGS;
+            if f < MIN_BLOCK || f > b.addr() - lo {
+                None
+            } else {
+                Some(b.prev())
+            }
+        };
+        let Some(prev) = prev else {
+            self.report(ErrorKind::CorruptFreeBlock, b.addr() + WORD, 0);
+            return None;
+        };
+        let s = self.free_block_ok(prev)?;
+        Some((prev, s))
+    }
+
+    /// Puts the validated allocated block `b` of `size` bytes into the quarantine, evicting
+    /// the oldest blocks over the limits.
+    ///
+    /// # Safety
+    /// `b` must be a validated allocated block of this heap, not quarantined.
+    unsafe fn enter_quarantine(&mut self, b: Block, size: usize) {
+        // SAFETY: `b` is an allocated block of `size` bytes: its header and payload
+        // `[b + WORD, b + size)` belong to the heap.
+        unsafe {
+            b.set_header(b.header() | QUARANTINED);
+            if self.quarantine.junk() {
+                ptr::write_bytes(b.payload().as_ptr(), JUNK, Block::usable(size));
+            }
+        }
+        if let Some(a) = self.quarantine.push(b.addr(), size) {
+            // SAFETY: `a` came from the quarantine: a quarantined block of this heap.
+            unsafe { self.evict(a) };
+        }
+        while let Some(a) = self.quarantine.pop_over() {
+            // SAFETY: as above.
+            unsafe { self.evict(a) };
+        }
+    }
+
+    /// Takes the block at header address `a` out of the quarantine: checks that its header
+    /// is still that of a quarantined block (and, with junk fill, that its payload is
+    /// untouched), then releases it.
+    ///
+    /// # Safety
+    /// `a` must be the header address of a block this heap quarantined.
+    unsafe fn evict(&mut self, a: usize) {
+        let hi = self.view().epilogue.addr();
+        // SAFETY: the heap is initialised (it quarantined a block); `a` is a block header
+        // inside it, reached with the heap's provenance.
+        unsafe {
+            let b = Block::from_header(layout::rebase(NonNull::new_unchecked(self.meta), a));
+            let h = b.header();
+            let size = h & !FLAGS;
+            if h & (ALLOC | QUARANTINED) != ALLOC | QUARANTINED
+                || size < MIN_BLOCK
+                || size % ALIGN != 0
+                || size > hi - a
+            {
+                self.report(ErrorKind::CorruptHeader, a + WORD, 0);
+                return;
+            }
+            self.quarantine.evicted(size);
+            if self.quarantine.junk() {
+                let pay = core::slice::from_raw_parts(b.payload().as_ptr(), Block::usable(size));
+                if let Some(i) = pay.iter().position(|&x| x != JUNK) {
+                    let _ = i;
+                    self.report(ErrorKind::WriteAfterFree, a + WORD, size);
+                    return;
+                }
+            }
+            b.set_header(h & !QUARANTINED);
+            self.counters.alloc_blocks -= 1;
+            self.counters.alloc_bytes -= size;
+            self.release(b, size);
         }
     }
 
@@ -550,14 +759,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let next = b.offset(bsize);
             let nh = next.header();
             let next_free = nh & ALLOC == 0;
-            let nsize = if next_free { nh & !FLAGS } else { 0 };
+            let nsize = if next_free { self.free_block_ok(next)? } else { 0 };
             let avail = bsize + nsize;
             let after = next.offset(nsize);
             if avail < asize && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {
                 // A policy may prefer sliding a block at the top down into its free
                 // predecessor over growing the heap.
-                let prev = b.prev();
-                let psize = prev.size();
+                let (prev, psize) = self.prev_free(b)?;
                 let region = psize + avail;
                 let want = P::realloc_move_down(psize, bsize, asize);
                 if want != 0 && region >= asize {
@@ -617,8 +825,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return Some(b.payload());
             }
             if P::IMMEDIATE_COALESCE && !b.prev_alloc() {
-                let prev = b.prev();
-                let psize = prev.size();
+                let (prev, psize) = self.prev_free(b)?;
                 if psize + avail >= asize {
                     let ppa = prev.prev_alloc();
                     P::remove(&v, prev, psize);
@@ -666,9 +873,14 @@ impl<S: Source, P: Policy> Heap<S, P> {
     pub unsafe fn free(&mut self, ptr: *mut u8) {
         let Some(p) = NonNull::new(ptr) else { return };
         self.counters.frees += 1;
-        let Some((b, size)) = self.validate(p) else {
+        let Some((b, size)) = self.validate(p, ErrorKind::DoubleFree) else {
             return;
         };
+        if self.quarantine.enabled() {
+            // SAFETY: `b` is a validated allocated block of `size` bytes.
+            unsafe { self.enter_quarantine(b, size) };
+            return;
+        }
         self.counters.alloc_blocks -= 1;
         self.counters.alloc_bytes -= size;
         // SAFETY: `b` is a validated allocated block.
@@ -717,7 +929,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             return None;
         }
         self.counters.reallocs += 1;
-        let (b, bsize) = self.validate(p)?;
+        let (b, bsize) = self.validate(p, ErrorKind::UseAfterFree)?;
         let Some(asize) = block_size_for(size) else {
             return self.fail();
         };
@@ -811,7 +1023,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let Some(p) = NonNull::new(ptr as *mut u8) else {
             return 0;
         };
-        match self.validate(p) {
+        match self.validate(p, ErrorKind::UseAfterFree) {
             Some((_, size)) => Block::usable(size),
             None => 0,
         }

@@ -70,6 +70,7 @@ pub mod error;
 pub mod global;
 pub mod heap;
 pub mod policy;
+pub mod quarantine;
 pub mod source;
 pub mod stats;
 
@@ -81,6 +82,7 @@ pub use policy::compact::Compact;
 pub use policy::explicit::{AddressOrdered, Explicit, Lifo};
 pub use policy::implicit::{Deferred, Immediate, Implicit};
 pub use policy::segregated::Segregated;
+pub use quarantine::{Quarantine, QUARANTINE_MAX};
 pub use policy::{BestFit, FirstFit, Fit, NextFit, Policy};
 pub use source::{FixedArena, SimBrk, Source};
 pub use stats::Stats;

@@ -32,6 +32,7 @@ use heapwise_core::block::ALIGN;
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
 
 use crate::diag;
+use crate::harden::{self, Harden};
 use crate::fork;
 use crate::large::{self, LARGE_THRESHOLD};
 use crate::large_cache;
@@ -60,6 +61,8 @@ pub struct Config {
     pub chunk: usize,
     /// Called on detected misuse or corruption (double free, invalid pointer, ...).
     pub hook: CorruptionHook,
+    /// Misuse detection beyond the engine's checks (the quarantine; see [`crate::harden`]).
+    pub harden: Harden,
 }
 
 impl Config {
@@ -69,6 +72,7 @@ impl Config {
         use_sbrk: false,
         chunk: 64 * 1024,
         hook: diag::abort_on_corruption,
+        harden: Harden::DEFAULT,
     };
 }
 
@@ -289,6 +293,8 @@ impl Inner {
         let src = self.new_source()?;
         let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
         h.set_corruption_hook(self.config.hook);
+        let hz = self.config.harden;
+        h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
         let r = f(&mut h);
         let i = self.count;
         if let Some(slot) = self.heaps.get_mut(i) {
@@ -525,6 +531,7 @@ impl Global {
     fn large_alloc(&self, size: usize, align: usize) -> *mut u8 {
         match large::alloc(size, align) {
             Some(p) => {
+                harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just mapped.
                 self.acct
                     .large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
@@ -540,6 +547,7 @@ impl Global {
     pub fn malloc(&'static self, size: usize) -> *mut u8 {
         if size >= LARGE_THRESHOLD {
             if let Some(p) = large_cache::alloc(size) {
+                harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just took from the cache.
                 self.acct
                     .large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
@@ -625,8 +633,14 @@ impl Global {
             // SAFETY: a pointer no heap contains must be a large block (caller contract);
             // `free` checks its header first.
             match unsafe { large_cache::free(p, live) } {
-                Some(len) => self.acct.large_unmapped(len),
-                None => hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0)),
+                Some(len) => {
+                    harden::note_large_freed(p, len);
+                    self.acct.large_unmapped(len)
+                }
+                None => match harden::was_large_freed(p) {
+                    Some(len) => hook(&HeapError::new(ErrorKind::DoubleFree, p as usize, len)),
+                    None => hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0)),
+                },
             }
         }
     }
@@ -710,7 +724,11 @@ impl Global {
         // SAFETY: forwarded caller contract (16 readable bytes before any block).
         let usable = unsafe { large::usable_size(p) };
         if usable == 0 {
-            hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0));
+            let e = match harden::was_large_freed(p) {
+                Some(len) => HeapError::new(ErrorKind::UseAfterFree, p as usize, len),
+                None => HeapError::new(ErrorKind::InvalidPointer, p as usize, 0),
+            };
+            hook(&e);
             return ptr::null_mut();
         }
         if size >= LARGE_THRESHOLD / 2 {
@@ -735,15 +753,26 @@ impl Global {
         if p.is_null() {
             return 0;
         }
-        let r = self.with(|inner| {
-            let i = inner.find(p)?;
+        let r = self.with(|inner| match inner.find(p) {
             // SAFETY: forwarded caller contract; `p` lies in heap `i`.
-            inner.heap(i).map(|h| unsafe { h.usable_size(p) })
+            Some(i) => inner.heap(i).map(|h| Ok(unsafe { h.usable_size(p) })),
+            None => Some(Err(inner.config.hook)),
         });
         match r {
-            Some(u) => u,
-            // SAFETY: forwarded caller contract.
-            None => unsafe { large::usable_size(p) },
+            Some(Ok(u)) => u,
+            Some(Err(hook)) => {
+                // SAFETY: forwarded caller contract (the header is read without faulting).
+                let u = unsafe { large::usable_size(p) };
+                if u == 0 {
+                    let e = match harden::was_large_freed(p) {
+                        Some(len) => HeapError::new(ErrorKind::UseAfterFree, p as usize, len),
+                        None => HeapError::new(ErrorKind::InvalidPointer, p as usize, 0),
+                    };
+                    hook(&e);
+                }
+                u
+            }
+            None => 0,
         }
     }
 

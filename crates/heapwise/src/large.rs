@@ -87,13 +87,8 @@ pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     if p as usize % ALIGN != 0 || (p as usize) < HEADER {
         return None;
     }
-    // SAFETY: forwarded caller contract; `p` is 16-aligned so the words are aligned.
-    let (offset, word) = unsafe {
-        (
-            (p as *const usize).sub(2).read(),
-            (p as *const usize).sub(1).read(),
-        )
-    };
+    // Read without faulting: `p` may be a wild pointer passed to `free` (misuse detection).
+    let [offset, word] = crate::harden::read_before(p)?;
     if word & TAG_MASK != TAG {
         return None;
     }

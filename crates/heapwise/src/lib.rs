@@ -49,6 +49,7 @@ pub mod alloc;
 pub mod diag;
 pub mod fork;
 pub mod global;
+pub mod harden;
 pub mod large;
 pub mod large_cache;
 pub mod lock;

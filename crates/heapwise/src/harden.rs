@@ -1,0 +1,143 @@
+//! Misuse detection of the OS faces beyond the engine's own checks: the quarantine
+//! settings heaps are built with ([`Harden`]), fault-free reading of the words before a
+//! pointer no heap contains ([`read_before`]), and a ring of recently released large blocks
+//! so that a second `free` of one is reported as a double free ([`note_large_freed`],
+//! [`was_large_freed`]).
+//!
+//! Invariants: nothing here allocates or takes a lock; reading memory that may be unmapped
+//! goes through `process_vm_readv(2)` on the own process (which fails with `EFAULT` instead
+//! of faulting), falling back to `mincore(2)` plus a plain read where that call is refused;
+//! the ring is a fixed array of atomics (a lost race only weakens a report from "double
+//! free" to "invalid pointer", never a false report).
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::sys;
+
+/// Quarantine settings every engine heap of a [`crate::Global`] is created with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Harden {
+    /// Blocks kept in each heap's quarantine (0: off).
+    pub quarantine_blocks: usize,
+    /// Bytes kept in each heap's quarantine at most.
+    pub quarantine_bytes: usize,
+    /// Fill freed payloads with junk and check it when they leave the quarantine.
+    pub junk: bool,
+}
+
+impl Harden {
+    /// The default of the OS faces: a 128-block / 256 KiB quarantine per heap (catches a
+    /// double free after 100 further allocations of the same size), no junk fill.
+    pub const DEFAULT: Harden = Harden {
+        quarantine_blocks: 128,
+        quarantine_bytes: 256 * 1024,
+        junk: false,
+    };
+    /// `HEAPWISE_HARDEN=full`: the largest quarantine, 16 MiB per heap, junk fill checked
+    /// on eviction (a write after free into a freed block's data).
+    pub const FULL: Harden = Harden {
+        quarantine_blocks: heapwise_core::QUARANTINE_MAX,
+        quarantine_bytes: 16 << 20,
+        junk: true,
+    };
+    /// No quarantine (`HEAPWISE_HARDEN=off`): the engine's checks only.
+    pub const OFF: Harden = Harden {
+        quarantine_blocks: 0,
+        quarantine_bytes: 0,
+        junk: false,
+    };
+}
+
+/// Reads the two words before `p` without faulting: `None` if they are not readable.
+pub fn read_before(p: *const u8) -> Option<[usize; 2]> {
+    let a = (p as usize).checked_sub(16)?;
+    if a % 8 != 0 {
+        return None;
+    }
+    let mut out = [0usize; 2];
+    let local = libc::iovec {
+        iov_base: out.as_mut_ptr().cast(),
+        iov_len: 16,
+    };
+    let remote = libc::iovec {
+        iov_base: a as *mut libc::c_void,
+        iov_len: 16,
+    };
+    let _e = sys::ErrnoGuard::new();
+    // SAFETY: `local` describes our own 16-byte buffer; the kernel checks `remote` and
+    // fails with EFAULT instead of faulting when it is not readable.
+    let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+    if n == 16 {
+        return Some(out);
+    }
+    if n < 0 && sys::errno() == libc::EFAULT {
+        return None;
+    }
+    // The call is refused here (seccomp, old kernel): ask whether the page is mapped.
+    let page = sys::page_size();
+    let mut v = 0u8;
+    // SAFETY: `mincore` only inspects the mapping of the page and writes one byte to `v`.
+    let rc = unsafe { libc::mincore((a & !(page - 1)) as *mut libc::c_void, 1, &mut v) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the page holding `[a, a + 16)` (16 bytes at an 8-aligned address below a
+    // 16-aligned pointer never cross a page) is mapped; a PROT_NONE page would still fault,
+    // which only happens for pointers no allocator ever returned.
+    unsafe { Some([(a as *const usize).read(), (a as *const usize).add(1).read()]) }
+}
+
+const RING: usize = 64;
+static FREED: [AtomicUsize; RING] = [const { AtomicUsize::new(0) }; RING];
+static FREED_LEN: [AtomicUsize; RING] = [const { AtomicUsize::new(0) }; RING];
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+/// Records that the large block at `p` (of `len` mapped bytes) was released.
+pub fn note_large_freed(p: *const u8, len: usize) {
+    let i = NEXT.fetch_add(1, Ordering::Relaxed) % RING;
+    if let (Some(a), Some(l)) = (FREED.get(i), FREED_LEN.get(i)) {
+        l.store(len, Ordering::Relaxed);
+        a.store(p as usize, Ordering::Release);
+    }
+}
+
+/// Forgets `p` (a large block was just handed out at that address again).
+pub fn note_large_allocated(p: *const u8) {
+    for a in &FREED {
+        if a.load(Ordering::Relaxed) == p as usize {
+            let _ = a.compare_exchange(p as usize, 0, Ordering::AcqRel, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The mapped length of the large block `p` if it was released recently (so a `free` of it
+/// is a double free).
+pub fn was_large_freed(p: *const u8) -> Option<usize> {
+    FREED.iter().zip(FREED_LEN.iter()).find_map(|(a, l)| {
+        (a.load(Ordering::Acquire) == p as usize && p as usize != 0)
+            .then(|| l.load(Ordering::Relaxed))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mapped_words_and_refuses_unmapped_ones() {
+        let x = [1usize, 2, 3, 4];
+        let p = x.as_ptr().wrapping_add(2) as *const u8;
+        assert_eq!(read_before(p), Some([1, 2]));
+        assert_eq!(read_before(16 as *const u8), None);
+        assert_eq!(read_before(0x10_0000 as *const u8), None);
+    }
+
+    #[test]
+    fn freed_large_blocks_are_remembered_until_reused() {
+        let p = 0x7000_1230_0010usize as *const u8;
+        note_large_freed(p, 8192);
+        assert_eq!(was_large_freed(p), Some(8192));
+        note_large_allocated(p);
+        assert_eq!(was_large_freed(p), None);
+    }
+}
