@@ -557,8 +557,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 self.report(freed, a, size);
                 return None;
             }
-            if !sane || h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 || !b.offset(size).prev_alloc() {
+            if !sane || h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 {
                 self.report(ErrorKind::CorruptHeader, a, 0);
+                return None;
+            }
+            if !b.offset(size).prev_alloc() {
+                // The next block's header was overwritten (an overflow out of this block).
+                self.report(ErrorKind::CorruptHeader, a + size, 0);
                 return None;
             }
             Some((b, size))
@@ -588,35 +593,45 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let size = unsafe {
             'ok: {
                 if !Self::block_addr_ok(a, lo, hi) {
-                    break 'ok None;
+                    break 'ok Err(a);
                 }
                 let h = b.header();
                 let size = h & !FLAGS;
                 if h & ALLOC != 0 || size < MIN_BLOCK || size % ALIGN != 0 || size > hi - a {
-                    break 'ok None;
+                    break 'ok Err(a);
                 }
                 if b.footer(size) != h {
-                    break 'ok None;
+                    break 'ok Err(a);
                 }
                 if P::LISTS > 0 {
+                    // A neighbour whose link does not point back is the one reported.
                     if let Some(n) = b.link_next() {
-                        if !Self::block_addr_ok(n.addr(), lo, hi) || n.link_prev() != Some(b) {
-                            break 'ok None;
+                        if !Self::block_addr_ok(n.addr(), lo, hi) {
+                            break 'ok Err(a);
+                        }
+                        if n.link_prev() != Some(b) {
+                            break 'ok Err(n.addr());
                         }
                     }
                     if let Some(p) = b.link_prev() {
-                        if !Self::block_addr_ok(p.addr(), lo, hi) || p.link_next() != Some(b) {
-                            break 'ok None;
+                        if !Self::block_addr_ok(p.addr(), lo, hi) {
+                            break 'ok Err(a);
+                        }
+                        if p.link_next() != Some(b) {
+                            break 'ok Err(p.addr());
                         }
                     }
                 }
-                Some(size)
+                Ok(size)
             }
         };
-        if size.is_none() {
-            self.report(ErrorKind::CorruptFreeBlock, a.wrapping_add(WORD), 0);
+        match size {
+            Ok(s) => Some(s),
+            Err(culprit) => {
+                self.report(ErrorKind::CorruptFreeBlock, culprit.wrapping_add(WORD), 0);
+                None
+            }
         }
-        size
     }
 
     /// The free block before `b` (whose `PREV_ALLOC` bit is clear), found through its

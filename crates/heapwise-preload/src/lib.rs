@@ -134,8 +134,13 @@ fn init_slow() {
     GLOBAL.configure(Config {
         policy: o.policy,
         use_sbrk: true,
+        harden: o.harden,
         ..Config::DEFAULT
     });
+    if o.harden.junk {
+        // Full hardening: every free goes through the engine's quarantine.
+        GLOBAL.set_thread_cache(false);
+    }
     let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
     if o.stats || fd >= 0 {
         RECORDER.start(fd);

@@ -3,6 +3,7 @@
 //! | variable | values | default |
 //! |---|---|---|
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
+//! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache), `off` | `default` |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
@@ -26,6 +27,8 @@ pub struct Options {
     pub policy: PolicyKind,
     /// Print a summary on stderr at exit.
     pub stats: bool,
+    /// Misuse detection (`HEAPWISE_HARDEN`: `default`, `full` or `off`).
+    pub harden: hw::harden::Harden,
 }
 
 /// Longest trace path accepted (bytes, after `%p` expansion).
@@ -57,7 +60,18 @@ pub fn parse_policy(v: &[u8]) -> Option<PolicyKind> {
     PolicyKind::from_name(s)
 }
 
-/// Parses a boolean value.
+/// Parses a `HEAPWISE_HARDEN` value (`default`/`on`/`1`, `full`, `off`/`0`).
+pub fn parse_harden(v: &[u8]) -> Option<hw::harden::Harden> {
+    use hw::harden::Harden;
+    match v {
+        b"default" | b"on" | b"1" | b"" => Some(Harden::DEFAULT),
+        b"full" => Some(Harden::FULL),
+        b"off" | b"0" => Some(Harden::OFF),
+        _ => None,
+    }
+}
+
+/// Parses a boolean option (`1`/`0`, ...).
 pub fn parse_bool(v: &[u8]) -> Option<bool> {
     let s = core::str::from_utf8(v).ok()?.trim();
     match s {
@@ -77,6 +91,7 @@ pub fn read() -> Options {
     let mut o = Options {
         policy: PolicyKind::DEFAULT,
         stats: false,
+        harden: hw::harden::Harden::DEFAULT,
     };
     if let Some(v) = getenv(c"HEAPWISE_POLICY") {
         match parse_policy(v) {
@@ -93,6 +108,15 @@ pub fn read() -> Options {
                     PolicyKind::DEFAULT.name()
                 ));
             }
+        }
+    }
+    if let Some(v) = getenv(c"HEAPWISE_HARDEN") {
+        match parse_harden(v) {
+            Some(h) => o.harden = h,
+            None => report(format_args!(
+                "HEAPWISE_HARDEN={:?} is not default, full or off; using default",
+                shown(v)
+            )),
         }
     }
     if let Some(v) = getenv(c"HEAPWISE_STATS") {

@@ -309,6 +309,15 @@ impl Inner {
     }
 }
 
+/// Whether `p`, a pointer inside heap `h`, is a payload sitting in a thread cache (freed:
+/// a `realloc` or `usable_size` of it is a use after free).
+fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
+    p as usize % ALIGN == 0
+        && h.contains(p.wrapping_add(2 * core::mem::size_of::<usize>() - 1))
+        // SAFETY: `p` is a 16-aligned pointer with its first two words inside the heap.
+        && unsafe { tcache::is_cached(p) }
+}
+
 /// The allocator state of an OS face. Lives in a `static` (all operations take
 /// `&'static self`, because the lock is registered for `fork` on first use).
 ///
@@ -658,13 +667,19 @@ impl Global {
             return self.malloc(size);
         }
         let acct = &self.acct;
+        let cached = self.thread_cache();
         let r = self.with(|inner| {
             let Some(i) = inner.find(p) else {
                 return Resize::NotHeap(inner.config.hook);
             };
+            let hook = inner.config.hook;
             let Some(h) = inner.heap(i) else {
                 return Resize::Fail;
             };
+            if cached && cached_block(h, p) {
+                hook(&HeapError::new(ErrorKind::UseAfterFree, p as usize, 0));
+                return Resize::Fail;
+            }
             // SAFETY: forwarded caller contract; `p` lies in heap `i`.
             unsafe {
                 if size >= LARGE_THRESHOLD {
@@ -753,9 +768,18 @@ impl Global {
         if p.is_null() {
             return 0;
         }
+        let cached = self.thread_cache();
         let r = self.with(|inner| match inner.find(p) {
-            // SAFETY: forwarded caller contract; `p` lies in heap `i`.
-            Some(i) => inner.heap(i).map(|h| Ok(unsafe { h.usable_size(p) })),
+            Some(i) => {
+                let hook = inner.config.hook;
+                let h = inner.heap(i)?;
+                if cached && cached_block(h, p) {
+                    hook(&HeapError::new(ErrorKind::UseAfterFree, p as usize, 0));
+                    return Some(Ok(0));
+                }
+                // SAFETY: forwarded caller contract; `p` lies in heap `i`.
+                Some(Ok(unsafe { h.usable_size(p) }))
+            }
             None => Some(Err(inner.config.hook)),
         });
         match r {
