@@ -35,6 +35,7 @@ static void adjacent_pair(size_t size, char **lo, char **hi) {
                 *hi = b[j];
                 return;
             }
-    printf("no adjacent pair\n");
-    exit(2);
+    /* Another allocator's layout (no headers): overflow out of b[0] anyway. */
+    *lo = b[0];
+    *hi = b[1];
 }
