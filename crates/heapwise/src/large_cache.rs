@@ -1,8 +1,9 @@
 //! A small process-wide cache of freed large-block mappings, so that repeated large
 //! alloc/free does not pay page faults every time (the job glibc's dynamic mmap threshold
 //! does): a freed large block's mapping is kept, pages resident, and the next large request
-//! reuses it, trimmed with `munmap` of its tail when it is bigger than needed or grown with
-//! `mremap` (which keeps the resident pages) when it is smaller.
+//! reuses it: whole when it is up to 4 times bigger than needed (its resident pages are the
+//! point), trimmed with `munmap` of its tail when it is bigger still, grown with `mremap`
+//! (which keeps the resident pages) when it is smaller.
 //!
 //! Bounds (the hysteresis): at most [`SLOTS`] mappings, none over [`MAX_ONE`] bytes, and
 //! in total at most the caller's budget (the live large bytes, clamped to
@@ -116,23 +117,26 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
         s.total -= r.1;
         Some(r)
     })?;
-    let base = if len > need {
-        // SAFETY: `[base + need, base + len)` is the tail of a mapping the cache owned and
-        // now hands out; nothing uses it.
-        unsafe { sys::unmap((base + need) as *mut u8, len - need) };
-        base
-    } else if len < need {
+    let (base, need) = if len >= need {
+        if len / 4 > need {
+            // Far too big: give the tail back rather than hold it for this block.
+            // SAFETY: `[base + need, base + len)` is the tail of a mapping the cache owned
+            // and now hands out; nothing uses it.
+            unsafe { sys::unmap((base + need) as *mut u8, len - need) };
+            (base, need)
+        } else {
+            (base, len) // used whole: its pages are resident, the tail is usable slack
+        }
+    } else {
         // SAFETY: `[base, base + len)` is a whole mapping we own.
         match unsafe { sys::remap(base as *mut u8, len, need) } {
-            Some(b) => b.as_ptr() as usize,
+            Some(b) => (b.as_ptr() as usize, need),
             None => {
                 // SAFETY: as above; nobody else has it.
                 unsafe { sys::unmap(base as *mut u8, len) };
                 return None;
             }
         }
-    } else {
-        base
     };
     let p = (base + HEADER) as *mut u8;
     // SAFETY: `[base, base + need)` is our mapping; the header words precede `p` in it.

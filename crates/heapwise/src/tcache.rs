@@ -169,6 +169,99 @@ pub unsafe fn is_cached(p: *const u8) -> bool {
     k != 0 && unsafe { (p as *const usize).add(1).read() } == k ^ p as usize
 }
 
+/// The calling thread's cache if it is active for `g` (setting it up on first use).
+/// The reference is only used within the calling allocator operation, on this thread.
+#[inline]
+fn current(g: &'static Global) -> Option<&'static Cache> {
+    let c = fast::get();
+    if !c.is_null() {
+        // SAFETY: the slot holds this thread's active cache (set in `setup`, cleared before
+        // the cache is retired at thread exit); it lives as long as the thread.
+        let c = unsafe { &*c };
+        return ptr::eq(c.owner.get(), g).then_some(c);
+    }
+    current_slow(g)
+}
+
+#[cold]
+fn current_slow(g: &'static Global) -> Option<&'static Cache> {
+    let p = CACHE
+        .try_with(|c| {
+            let ok = (c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g)) || setup(g, c);
+            ok.then_some(c as *const Cache)
+        })
+        .ok()
+        .flatten()?;
+    // SAFETY: this thread's cache, alive until the thread exits; used within this call.
+    Some(unsafe { &*p })
+}
+
+/// The per-thread slot holding a pointer to the calling thread's active cache, in
+/// initial-exec TLS: one `%fs`-relative load, no `__tls_get_addr` call (which a `cdylib`'s
+/// `thread_local!` pays on every access). Null until the cache is set up and after it is
+/// retired. On other targets the slot is absent and every access takes the `thread_local!`.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod fast {
+    use super::Cache;
+
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl heapwise_tcache_slot",
+        ".hidden heapwise_tcache_slot",
+        ".type heapwise_tcache_slot, @object",
+        ".size heapwise_tcache_slot, 8",
+        "heapwise_tcache_slot:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    /// The slot's value.
+    #[inline(always)]
+    pub(super) fn get() -> *const Cache {
+        let v: *const Cache;
+        // SAFETY: reads this thread's 8-byte TLS slot defined above, at the offset the
+        // dynamic linker put in the GOT (initial-exec model); no memory is written.
+        unsafe {
+            core::arch::asm!(
+                "mov {v}, qword ptr [rip + heapwise_tcache_slot@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{v}]",
+                v = out(reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        v
+    }
+
+    /// Sets the slot.
+    #[inline]
+    pub(super) fn set(c: *const Cache) {
+        // SAFETY: writes this thread's 8-byte TLS slot defined above.
+        unsafe {
+            core::arch::asm!(
+                "mov {o}, qword ptr [rip + heapwise_tcache_slot@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {c}",
+                o = out(reg) _,
+                c = in(reg) c,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod fast {
+    use super::Cache;
+
+    #[inline(always)]
+    pub(super) fn get() -> *const Cache {
+        core::ptr::null()
+    }
+
+    #[inline]
+    pub(super) fn set(_: *const Cache) {}
+}
+
 /// Sets up the calling thread's cache for `g`; `true` when it is active for `g`.
 #[cold]
 fn setup(g: &'static Global, c: &Cache) -> bool {
@@ -197,6 +290,7 @@ fn setup(g: &'static Global, c: &Cache) -> bool {
         return false;
     }
     c.owner.set(g);
+    fast::set(c);
     {
         let _r = LockGuard::new(&REG_LOCK);
         c.next.set(REG_HEAD.load(Ordering::Relaxed));
@@ -253,13 +347,9 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
     }
     let bsize = block_size_for(size)?;
     let k = class_of(bsize);
-    CACHE
-        .try_with(|c| {
-            if c.state.get() != ACTIVE || !ptr::eq(c.owner.get(), g) {
-                if !setup(g, c) {
-                    return None;
-                }
-            }
+    let c = current(g)?;
+    {
+        {
             let head = c.heads.get(k)?;
             let mut p = head.get();
             if p.is_null() {
@@ -283,9 +373,8 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
                 &c.hits_malloc
             });
             Some(p)
-        })
-        .ok()
-        .flatten()
+        }
+    }
 }
 
 #[cold]
@@ -342,13 +431,11 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
         return true;
     }
     let k = class_of(bsize);
-    CACHE
-        .try_with(|c| {
-            if c.state.get() != ACTIVE || !ptr::eq(c.owner.get(), g) {
-                if !setup(g, c) {
-                    return false;
-                }
-            }
+    let Some(c) = current(g) else {
+        return false;
+    };
+    {
+        {
             let (Some(head), Some(count)) = (c.heads.get(k), c.counts.get(k)) else {
                 return false;
             };
@@ -359,8 +446,8 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
                 flush_class(c, k, BATCH);
             }
             true
-        })
-        .unwrap_or(false)
+        }
+    }
 }
 
 /// Returns up to `n` blocks of class `k` to the owner.
@@ -427,6 +514,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
         return;
     }
     c.state.set(BUSY);
+    fast::set(ptr::null());
     flush_all(c);
     {
         let _r = LockGuard::new(&REG_LOCK);
