@@ -53,6 +53,9 @@ struct Args {
     /// Time limit of one run, in seconds.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// Measure nothing: render the reports again from the CSV of an earlier run.
+    #[arg(long)]
+    from_csv: Option<PathBuf>,
     /// List the workloads and allocators and exit.
     #[arg(long)]
     list: bool,
@@ -86,6 +89,9 @@ fn main() {
             println!("{:<18} {}", w.name, w.about);
         }
         return;
+    }
+    if let Some(csv) = &args.from_csv {
+        std::process::exit(rerender(&args, csv, &all));
     }
     let workloads: Vec<&driver::Workload> =
         all.iter().filter(|w| selected(&args.only, w)).collect();
@@ -172,4 +178,78 @@ fn main() {
     if !suite.failures().is_empty() {
         std::process::exit(1);
     }
+}
+
+/// `--from-csv`: the reports of an earlier run, rendered again.
+fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32 {
+    let text = match std::fs::read_to_string(csv) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("heapwise-hosted: {}: {e}", csv.display());
+            return 64;
+        }
+    };
+    let mut loaded = match driver::reload::parse(&text) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("heapwise-hosted: {}: {e}", csv.display());
+            return 64;
+        }
+    };
+    // Columns: the usual five (whatever their state on this machine) plus any other names.
+    let mut allocators = alloc::all(Err("not measured".into()));
+    for a in &mut allocators {
+        a.missing = None;
+    }
+    let names: std::collections::BTreeSet<String> =
+        loaded.values().flat_map(|m| m.keys().cloned()).collect();
+    for n in names {
+        if !allocators.iter().any(|a| a.name == n) {
+            allocators.push(alloc::Allocator {
+                name: Box::leak(n.into_boxed_str()),
+                preload: None,
+                missing: None,
+                marker: "",
+                env: Vec::new(),
+            });
+        }
+    }
+    let keys: Vec<&'static str> = allocators.iter().map(|a| a.name).collect();
+    allocators.retain(|a| loaded.values().any(|m| m.contains_key(a.name)));
+    let mut rows = Vec::new();
+    for w in all.iter().filter(|w| selected(&args.only, w)) {
+        if let Some(runs) = loaded.remove(&w.name) {
+            rows.push((w, driver::reload::results(runs, &keys)));
+        }
+    }
+    for name in loaded.keys() {
+        eprintln!("heapwise-hosted: {name} is not a workload of this suite; skipped");
+    }
+    let runs = rows
+        .iter()
+        .flat_map(|(_, r)| r.values().map(|v| v.len()))
+        .max()
+        .unwrap_or(0);
+    let suite = Suite {
+        allocators: &allocators,
+        rows,
+        runs,
+        scale: args.scale.unwrap_or(1.0),
+        command: format!("heapwise-hosted --from-csv {}", csv.display()),
+        machine: "(rendered from a CSV file; see the original report)".into(),
+    };
+    let md = suite.markdown();
+    println!("{md}");
+    for (path, text) in [
+        (&args.md, md),
+        (&args.csv, suite.csv()),
+        (&args.svg, suite.svg()),
+    ] {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::write(p, text) {
+                eprintln!("heapwise-hosted: cannot write {}: {e}", p.display());
+            }
+        }
+    }
+    0
 }

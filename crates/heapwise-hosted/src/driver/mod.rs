@@ -14,6 +14,7 @@
 pub mod alloc;
 pub mod proc;
 pub mod real;
+pub mod reload;
 pub mod report;
 pub mod stats;
 
