@@ -194,7 +194,7 @@ mod tests {
                 assert_eq!(c, s / 16);
             }
             last = c;
-            s += if s < 4096 { 16 } else { s / 64 & !15 };
+            s += if s < 4096 { 16 } else { (s / 64) & !15 };
         }
         assert_eq!(class_of(1024), 64);
         assert_eq!(class_of(1279), 64);
