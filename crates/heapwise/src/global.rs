@@ -32,8 +32,8 @@ use heapwise_core::block::ALIGN;
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
 
 use crate::diag;
-use crate::harden::{self, Harden};
 use crate::fork;
+use crate::harden::{self, Harden};
 use crate::large::{self, LARGE_THRESHOLD};
 use crate::large_cache;
 use crate::lock::{FutexLock, LockGuard};
@@ -111,6 +111,9 @@ struct Accounting {
     span_lo: [AtomicUsize; MAX_HEAPS],
     span_hi: [AtomicUsize; MAX_HEAPS],
     spans: AtomicUsize,
+    /// Requests of this many bytes or more are large blocks: starts at [`LARGE_THRESHOLD`]
+    /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
+    mmap_threshold: AtomicUsize,
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
     retired: [AtomicU64; 5],
 }
@@ -139,6 +142,7 @@ impl Accounting {
             span_hi: [const { AtomicUsize::new(0) }; MAX_HEAPS],
             spans: AtomicUsize::new(0),
             retired: [const { AtomicU64::new(0) }; 5],
+            mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
         }
     }
 
@@ -266,6 +270,29 @@ impl Inner {
         if let Some(r) = self.refused.get_mut(i) {
             *r = (*r).min(size);
         }
+    }
+
+    /// As [`Inner::alloc`], from the existing heaps only (for large requests the dynamic
+    /// threshold sends to the heaps: when they cannot serve, the request is mapped instead,
+    /// rather than spending address space on a new heap).
+    fn alloc_existing(
+        &mut self,
+        acct: &Accounting,
+        size: usize,
+        mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
+    ) -> Option<NonNull<u8>> {
+        for i in 0..self.count {
+            if self.refused.get(i).is_some_and(|&r| size >= r) {
+                continue;
+            }
+            let Some(h) = self.heap(i) else { continue };
+            if let Some(p) = f(h) {
+                self.grew(i, acct);
+                return Some(p);
+            }
+            self.refuse(i, size);
+        }
+        None
     }
 
     /// Serves a request of `size` bytes (payload plus alignment slack) with `f` from the
@@ -538,7 +565,10 @@ impl Global {
     }
 
     fn large_alloc(&self, size: usize, align: usize) -> *mut u8 {
-        match large::alloc(size, align) {
+        // Memory short: the cached mappings go back to the OS before giving up.
+        let mapped = large::alloc(size, align)
+            .or_else(|| (large_cache::release() > 0).then(|| large::alloc(size, align))?);
+        match mapped {
             Some(p) => {
                 harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just mapped.
@@ -554,7 +584,7 @@ impl Global {
     /// `malloc(0)` gives a unique minimum block.
     #[inline]
     pub fn malloc(&'static self, size: usize) -> *mut u8 {
-        if size >= LARGE_THRESHOLD {
+        if size >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
             if let Some(p) = large_cache::alloc(size) {
                 harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just took from the cache.
@@ -570,8 +600,32 @@ impl Global {
             }
         }
         let acct = &self.acct;
+        if size >= LARGE_THRESHOLD {
+            return match self.with(|i| i.alloc_existing(acct, size, |h| h.malloc(size))) {
+                Some(p) => p.as_ptr(),
+                None => self.large_fallback(size),
+            };
+        }
         self.with(|i| i.alloc(acct, size, |h| h.malloc(size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    /// A request above the static threshold that the heaps could not serve (the dynamic
+    /// threshold had sent it there): back off to the static threshold and map it.
+    #[cold]
+    fn large_fallback(&self, size: usize) -> *mut u8 {
+        let p = self.large_alloc(size, ALIGN);
+        if p.is_null() {
+            // Memory is short: stop holding freed large blocks in the heaps, give back the
+            // cached mappings, and try once more.
+            self.acct
+                .mmap_threshold
+                .store(LARGE_THRESHOLD, Ordering::Relaxed);
+            if large_cache::release() > 0 {
+                return self.large_alloc(size, ALIGN);
+            }
+        }
+        p
     }
 
     /// Allocates `n * size` zeroed bytes; null on overflow or lack of memory.
@@ -579,7 +633,7 @@ impl Global {
         let Some(total) = n.checked_mul(size) else {
             return ptr::null_mut();
         };
-        if total >= LARGE_THRESHOLD {
+        if total >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
         }
         if self.thread_cache() {
@@ -590,6 +644,12 @@ impl Global {
             }
         }
         let acct = &self.acct;
+        if total >= LARGE_THRESHOLD {
+            return match self.with(|i| i.alloc_existing(acct, total, |h| h.calloc(n, size))) {
+                Some(p) => p.as_ptr(),
+                None => self.large_fallback(total), // fresh mappings are zero
+            };
+        }
         self.with(|i| i.alloc(acct, total, |h| h.calloc(n, size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
@@ -644,6 +704,9 @@ impl Global {
             match unsafe { large_cache::free(p, live) } {
                 Some(len) => {
                     harden::note_large_freed(p, len);
+                    // The dynamic threshold (large_cache::raise_threshold) stays off: heaps
+                    // never give address space back yet, which breaks recovery under
+                    // RLIMIT_AS (behaviour b15). See the README's performance notes.
                     self.acct.large_unmapped(len)
                 }
                 None => match harden::was_large_freed(p) {
@@ -750,6 +813,8 @@ impl Global {
             // SAFETY: `p` is a live large block.
             return match unsafe { large::realloc(p, size) } {
                 Some((q, old, new)) => {
+                    harden::note_large_freed(p, old);
+                    harden::note_large_allocated(q.as_ptr());
                     self.acct.large_remapped(old, new);
                     q.as_ptr()
                 }

@@ -18,7 +18,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::fork;
 use crate::large::{self, HEADER};
@@ -29,8 +29,9 @@ use crate::sys;
 pub const SLOTS: usize = 8;
 /// Largest mapping kept.
 pub const MAX_ONE: usize = 32 << 20;
-/// Budget floor (bytes kept even with few live large blocks).
-pub const MIN_BUDGET: usize = 8 << 20;
+/// Budget floor: none, so the cache never holds more than the program has live in large
+/// blocks (a program that frees everything under memory pressure gets it all back).
+pub const MIN_BUDGET: usize = 0;
 /// Budget ceiling.
 pub const MAX_BUDGET: usize = 64 << 20;
 
@@ -208,4 +209,17 @@ pub fn release() -> usize {
 /// Bytes held in cached mappings.
 pub fn cached_bytes() -> usize {
     with(|s| s.total)
+}
+
+/// Ceiling of the dynamic large-block threshold.
+pub const MAX_THRESHOLD: usize = 32 << 20;
+
+/// glibc's dynamic mmap threshold: a freed large block of `len` mapped bytes (up to
+/// [`MAX_THRESHOLD`]) shows that the program uses blocks of that size repeatedly, so from
+/// now on requests up to that size are served by the heaps, whose freed blocks are reused
+/// with their pages resident, instead of paying a fresh mapping's page faults every time.
+pub fn raise_threshold(threshold: &AtomicUsize, len: usize) {
+    if len <= MAX_THRESHOLD && len > threshold.load(Ordering::Relaxed) {
+        threshold.fetch_max(len, Ordering::Relaxed);
+    }
 }
