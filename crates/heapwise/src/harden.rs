@@ -84,7 +84,12 @@ pub fn read_before(p: *const u8) -> Option<[usize; 2]> {
     // SAFETY: the page holding `[a, a + 16)` (16 bytes at an 8-aligned address below a
     // 16-aligned pointer never cross a page) is mapped; a PROT_NONE page would still fault,
     // which only happens for pointers no allocator ever returned.
-    unsafe { Some([(a as *const usize).read(), (a as *const usize).add(1).read()]) }
+    unsafe {
+        Some([
+            (a as *const usize).read(),
+            (a as *const usize).add(1).read(),
+        ])
+    }
 }
 
 const RING: usize = 64;
@@ -94,6 +99,9 @@ static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Records that the large block at `p` (of `len` mapped bytes) was released.
 pub fn note_large_freed(p: *const u8, len: usize) {
+    if let Some(s) = live_slot(p as usize) {
+        let _ = s.compare_exchange(p as usize, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
     let i = NEXT.fetch_add(1, Ordering::Relaxed) % RING;
     if let (Some(a), Some(l)) = (FREED.get(i), FREED_LEN.get(i)) {
         l.store(len, Ordering::Relaxed);
@@ -101,8 +109,28 @@ pub fn note_large_freed(p: *const u8, len: usize) {
     }
 }
 
-/// Forgets `p` (a large block was just handed out at that address again).
+/// Direct-mapped set of live large payloads: a hit means `p` was handed out as a large
+/// block and not released since, so its header can be read directly (no system call). A
+/// collision only evicts another entry, whose checks then take the slow, fault-free path.
+const LIVE_SLOTS: usize = 1024;
+static LIVE: [AtomicUsize; LIVE_SLOTS] = [const { AtomicUsize::new(0) }; LIVE_SLOTS];
+
+#[inline]
+fn live_slot(p: usize) -> Option<&'static AtomicUsize> {
+    LIVE.get(((p >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 54) & (LIVE_SLOTS - 1))
+}
+
+/// Whether `p` is known to be a live large block (see [`LIVE_SLOTS`]).
+#[inline]
+pub fn known_large(p: *const u8) -> bool {
+    live_slot(p as usize).is_some_and(|s| s.load(Ordering::Acquire) == p as usize)
+}
+
+/// Records that a large block was handed out at `p`.
 pub fn note_large_allocated(p: *const u8) {
+    if let Some(s) = live_slot(p as usize) {
+        s.store(p as usize, Ordering::Release);
+    }
     for a in &FREED {
         if a.load(Ordering::Relaxed) == p as usize {
             let _ = a.compare_exchange(p as usize, 0, Ordering::AcqRel, Ordering::Relaxed);
@@ -135,7 +163,10 @@ mod tests {
     #[test]
     fn freed_large_blocks_are_remembered_until_reused() {
         let p = 0x7000_1230_0010usize as *const u8;
+        note_large_allocated(p);
+        assert!(known_large(p));
         note_large_freed(p, 8192);
+        assert!(!known_large(p));
         assert_eq!(was_large_freed(p), Some(8192));
         note_large_allocated(p);
         assert_eq!(was_large_freed(p), None);

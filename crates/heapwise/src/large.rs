@@ -87,8 +87,14 @@ pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     if p as usize % ALIGN != 0 || (p as usize) < HEADER {
         return None;
     }
-    // Read without faulting: `p` may be a wild pointer passed to `free` (misuse detection).
-    let [offset, word] = crate::harden::read_before(p)?;
+    // A pointer not known as a live large block may be a wild pointer passed to `free`:
+    // its header is read without faulting (misuse detection).
+    let [offset, word] = if crate::harden::known_large(p) {
+        // SAFETY: `p` is a live large block: its 16 header bytes are mapped.
+        unsafe { [(p as *const usize).sub(2).read(), (p as *const usize).sub(1).read()] }
+    } else {
+        crate::harden::read_before(p)?
+    };
     if word & TAG_MASK != TAG {
         return None;
     }
