@@ -880,6 +880,7 @@ impl Global {
     /// heaps keep their size. Returns the bytes released.
     pub fn trim(&'static self) -> usize {
         tcache::flush_current();
+        tcache::drain_central(self);
         let page = sys::page_size();
         let cached = large_cache::release();
         self.with(|inner| {

@@ -381,6 +381,14 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
 fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u8> {
     let head = c.heads.get(k)?;
     let count = c.counts.get(k)?;
+    if let Some((batch, bytes)) = central_pop(g, k) {
+        // The class was empty: the batch (BATCH linked, marked blocks) becomes its list.
+        head.set(batch);
+        count.set(BATCH as u32);
+        add(&c.blocks, BATCH);
+        add(&c.bytes, bytes);
+        return Some(batch);
+    }
     let got = g.refill(size, BATCH, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
         unsafe { push(c, head, count, p) };
@@ -458,6 +466,14 @@ fn flush_class(c: &Cache, k: usize, n: usize) {
     };
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
+    if n == BATCH && count.get() as usize >= BATCH {
+        if let Some(bytes) = central_push(g, head, k) {
+            count.set(count.get() - BATCH as u32);
+            sub(&c.blocks, BATCH);
+            sub(&c.bytes, bytes);
+            return;
+        }
+    }
     let mut taken = 0;
     let mut bytes = 0;
     g.drain(|| {
@@ -545,8 +561,13 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
 /// `fork` child hook: the other threads do not exist; only the calling thread's cache
 /// stays registered (the others' blocks are lost to the child, as with glibc).
 extern "C" fn fork_child() {
-    // SAFETY: the child has one thread; nobody else holds or waits for the lock.
-    unsafe { REG_LOCK.force_unlock() };
+    // SAFETY: the child has one thread; nobody else holds or waits for the locks.
+    unsafe {
+        REG_LOCK.force_unlock();
+        for c in &CENTRAL {
+            c.lock.force_unlock();
+        }
+    }
     let me = CACHE
         .try_with(|c| {
             if c.state.get() == ACTIVE {
@@ -558,6 +579,123 @@ extern "C" fn fork_child() {
         })
         .unwrap_or(ptr::null_mut());
     REG_HEAD.store(me, Ordering::Release);
+}
+
+/// Most batches a class's central list holds.
+pub const CENTRAL_MAX: usize = 8;
+
+/// A class's central list: whole batches of cached blocks passed from a thread whose class
+/// overflowed to a thread whose class ran empty, without the engine (the producer/consumer
+/// pattern). Blocks keep their cache mark. Guarded by `lock` (never held with another
+/// lock); a `fork` child resets the locks (an interrupted push or pop at most leaks a
+/// batch, the counts stay consistent: the slot is written before `n` is raised and `n` is
+/// lowered before the slot is read).
+struct Central {
+    lock: FutexLock,
+    inner: core::cell::UnsafeCell<CentralInner>,
+}
+
+struct CentralInner {
+    owner: *const Global,
+    n: usize,
+    heads: [*mut u8; CENTRAL_MAX],
+    bytes: [usize; CENTRAL_MAX],
+}
+
+// SAFETY: `inner` is only accessed with `lock` held.
+unsafe impl Sync for Central {}
+
+static CENTRAL: [Central; CLASSES] = [const {
+    Central {
+        lock: FutexLock::new(),
+        inner: core::cell::UnsafeCell::new(CentralInner {
+            owner: ptr::null(),
+            n: 0,
+            heads: [ptr::null_mut(); CENTRAL_MAX],
+            bytes: [0; CENTRAL_MAX],
+        }),
+    }
+}; CLASSES];
+
+fn with_central<R>(k: usize, f: impl FnOnce(&mut CentralInner) -> R) -> Option<R> {
+    let c = CENTRAL.get(k)?;
+    let _g = LockGuard::new(&c.lock);
+    // SAFETY: the lock is held: the only reference.
+    Some(f(unsafe { &mut *c.inner.get() }))
+}
+
+/// Moves the first [`BATCH`] blocks of the list at `head` (which holds at least that many)
+/// to class `k`'s central list of `g`; the batch's block bytes, or `None` (nothing moved)
+/// when the central list is full or serves another `Global`.
+fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize) -> Option<usize> {
+    with_central(k, |ci| {
+        if ci.n >= CENTRAL_MAX || !(ci.owner.is_null() || ptr::eq(ci.owner, g)) {
+            return None;
+        }
+        let first = head.get();
+        let mut tail = first;
+        let mut bytes = 0;
+        for i in 0..BATCH {
+            // SAFETY: the list holds at least BATCH cached blocks: each has its header before
+            // it and its link in word 0.
+            unsafe {
+                bytes += (tail as *const usize).sub(1).read() & !FLAGS;
+                if i + 1 < BATCH {
+                    tail = (tail as *const *mut u8).read();
+                }
+            }
+        }
+        // SAFETY: `tail` is the BATCH-th cached block; its link is cut from the rest.
+        unsafe {
+            head.set((tail as *const *mut u8).read());
+            (tail as *mut *mut u8).write(ptr::null_mut());
+        }
+        let n = ci.n;
+        *ci.heads.get_mut(n)? = first;
+        *ci.bytes.get_mut(n)? = bytes;
+        ci.owner = g;
+        ci.n = n + 1;
+        Some(bytes)
+    })
+    .flatten()
+}
+
+/// Takes a batch from class `k`'s central list of `g`: `(first block, block bytes)`.
+fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
+    with_central(k, |ci| {
+        if ci.n == 0 || !ptr::eq(ci.owner, g) {
+            return None;
+        }
+        ci.n -= 1;
+        Some((*ci.heads.get(ci.n)?, *ci.bytes.get(ci.n)?))
+    })
+    .flatten()
+}
+
+/// Returns every central batch of `g` to the engine (for a trim).
+pub fn drain_central(g: &'static Global) {
+    let mut flushed = 0u64;
+    for k in 0..CLASSES {
+        while let Some((mut p, _)) = central_pop(g, k) {
+            g.drain(|| {
+                if p.is_null() {
+                    return None;
+                }
+                let q = p;
+                // SAFETY: `q` is a cached block of the batch: link in word 0, mark in word 1.
+                unsafe {
+                    p = (q as *const *mut u8).read();
+                    (q as *mut usize).add(1).write(0);
+                }
+                flushed += 1;
+                Some(q)
+            });
+        }
+    }
+    g.retire(&CacheSums {
+        flushed,
+        ..CacheSums::default()
+    });
 }
 
 /// Sums of the caches of one [`Global`].
@@ -622,6 +760,14 @@ fn sums_of(c: &Cache) -> CacheSums {
 /// Adds up the live caches owned by `g` and those of its exited threads.
 pub fn sum(g: &Global) -> CacheSums {
     let mut s = g.retired();
+    for k in 0..CLASSES {
+        let _ = with_central(k, |ci| {
+            if ptr::eq(ci.owner, g) {
+                s.blocks += ci.n * BATCH;
+                s.bytes += ci.bytes.iter().take(ci.n).sum::<usize>();
+            }
+        });
+    }
     let _r = LockGuard::new(&REG_LOCK);
     let mut cur = REG_HEAD.load(Ordering::Acquire) as *const Cache;
     while !cur.is_null() {
