@@ -774,7 +774,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let next = b.offset(bsize);
             let nh = next.header();
             let next_free = nh & ALLOC == 0;
-            let nsize = if next_free { self.free_block_ok(next)? } else { 0 };
+            let nsize = if next_free {
+                self.free_block_ok(next)?
+            } else {
+                0
+            };
             let avail = bsize + nsize;
             let after = next.offset(nsize);
             if avail < asize && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {

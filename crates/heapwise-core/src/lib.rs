@@ -82,8 +82,8 @@ pub use policy::compact::Compact;
 pub use policy::explicit::{AddressOrdered, Explicit, Lifo};
 pub use policy::implicit::{Deferred, Immediate, Implicit};
 pub use policy::segregated::Segregated;
-pub use quarantine::{Quarantine, QUARANTINE_MAX};
 pub use policy::{BestFit, FirstFit, Fit, NextFit, Policy};
+pub use quarantine::{Quarantine, QUARANTINE_MAX};
 pub use source::{FixedArena, SimBrk, Source};
 pub use stats::Stats;
 

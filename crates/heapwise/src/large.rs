@@ -91,7 +91,12 @@ pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     // its header is read without faulting (misuse detection).
     let [offset, word] = if crate::harden::known_large(p) {
         // SAFETY: `p` is a live large block: its 16 header bytes are mapped.
-        unsafe { [(p as *const usize).sub(2).read(), (p as *const usize).sub(1).read()] }
+        unsafe {
+            [
+                (p as *const usize).sub(2).read(),
+                (p as *const usize).sub(1).read(),
+            ]
+        }
     } else {
         crate::harden::read_before(p)?
     };

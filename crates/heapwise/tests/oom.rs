@@ -26,7 +26,10 @@ fn child() {
     let mut v: Vec<u8> = Vec::new();
     assert!(v.try_reserve(HUGE).is_err(), "3 GiB under a 1 GiB cap");
     let small: Vec<Vec<u8>> = (0..1000).map(|i| vec![i as u8; 100]).collect();
-    assert!(small.iter().enumerate().all(|(i, b)| b.iter().all(|&x| x == i as u8)));
+    assert!(small
+        .iter()
+        .enumerate()
+        .all(|(i, b)| b.iter().all(|&x| x == i as u8)));
     drop(small);
     assert!(Heapwise::check().is_ok(), "checker after OOM");
     println!("fallible ok");
@@ -41,7 +44,11 @@ fn oom_returns_null_then_takes_the_standard_oom_path() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "oom_returns_null_then_takes_the_standard_oom_path", "--nocapture"])
+        .args([
+            "--exact",
+            "oom_returns_null_then_takes_the_standard_oom_path",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .output()
         .expect("spawn child");

@@ -42,7 +42,12 @@ impl Block {
     }
     fn verify(&self) {
         for (i, &b) in self.data.iter().enumerate() {
-            assert_eq!(b, self.seed.wrapping_add(i as u8), "corrupted byte {i} of {}", self.data.len());
+            assert_eq!(
+                b,
+                self.seed.wrapping_add(i as u8),
+                "corrupted byte {i} of {}",
+                self.data.len()
+            );
         }
     }
     fn resize(&mut self, len: usize) {
@@ -78,7 +83,10 @@ fn rss_mib() -> u64 {
 }
 
 fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[test]
@@ -97,7 +105,7 @@ fn soak() {
         let stop = stop.clone();
         let ops = ops.clone();
         handles.push(std::thread::spawn(move || {
-            let mut r = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1) * 0x1234_5678_9ABC_DEF1);
+            let mut r = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) * 0x1234_5678_9ABC_DEF1));
             let mut live: Vec<Block> = Vec::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -145,10 +153,17 @@ fn soak() {
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_millis(500));
-        assert!(rss_mib() <= rss_cap, "RSS {} MiB over {rss_cap} MiB", rss_mib());
+        assert!(
+            rss_mib() <= rss_cap,
+            "RSS {} MiB over {rss_cap} MiB",
+            rss_mib()
+        );
     }
     stop.store(true, Ordering::Relaxed);
-    let rxs: Vec<_> = handles.into_iter().map(|h| h.join().expect("worker")).collect();
+    let rxs: Vec<_> = handles
+        .into_iter()
+        .map(|h| h.join().expect("worker"))
+        .collect();
     for rx in rxs {
         while let Ok(b) = rx.try_recv() {
             b.verify();
@@ -166,5 +181,8 @@ fn soak() {
         after.large_blocks,
     );
     assert!(rss_mib() <= rss_cap);
-    assert!(after.large_blocks <= before.large_blocks + 1, "large blocks lost");
+    assert!(
+        after.large_blocks <= before.large_blocks + 1,
+        "large blocks lost"
+    );
 }
