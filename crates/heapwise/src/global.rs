@@ -286,7 +286,12 @@ impl Inner {
                 continue;
             }
             let Some(h) = self.heap(i) else { continue };
-            if let Some(p) = f(h) {
+            // Short of memory, a heap first gives its quarantined blocks back.
+            let r = f(h).or_else(|| {
+                (!h.quarantine().is_empty()).then(|| h.flush_quarantine())?;
+                f(h)
+            });
+            if let Some(p) = r {
                 self.grew(i, acct);
                 return Some(p);
             }
@@ -308,7 +313,12 @@ impl Inner {
                 continue;
             }
             let Some(h) = self.heap(i) else { continue };
-            if let Some(p) = f(h) {
+            // Short of memory, a heap first gives its quarantined blocks back.
+            let r = f(h).or_else(|| {
+                (!h.quarantine().is_empty()).then(|| h.flush_quarantine())?;
+                f(h)
+            });
+            if let Some(p) = r {
                 self.grew(i, acct);
                 return Some(p);
             }
@@ -928,6 +938,10 @@ impl Global {
         let a = &self.acct;
         let cached = tcache::sum(self);
         let (policy, heaps, sbrk_heaps, mut heap) = self.with(|inner| {
+            // Statistics describe the program's blocks: quarantined ones are released first.
+            for h in inner.heaps.iter_mut().flatten() {
+                h.flush_quarantine();
+            }
             let mut sum = Stats::default();
             let mut sbrk = 0;
             for h in inner.heaps.iter().flatten() {
