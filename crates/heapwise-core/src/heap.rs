@@ -157,7 +157,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Turns the quarantine on (`blocks > 0`) or off (`blocks == 0`, the default of every
     /// heap): up to `blocks` (at most [`crate::QUARANTINE_MAX`]) recently freed blocks of at
     /// most `max_bytes` bytes in total stay allocated, marked
-    /// [`QUARANTINED`](crate::block::QUARANTINED), so that a double free, a `realloc` or a
+    /// [`QUARANTINED`], so that a double free, a `realloc` or a
     /// `usable_size` of them is reported even after later allocations. With `junk`, a freed
     /// payload is filled with [`crate::quarantine::JUNK`] and checked when the block leaves the
     /// quarantine ([`ErrorKind::WriteAfterFree`]). Quarantined blocks count as allocated in

@@ -120,7 +120,7 @@ fn live_slot(p: usize) -> Option<&'static AtomicUsize> {
     LIVE.get(((p >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 54) & (LIVE_SLOTS - 1))
 }
 
-/// Whether `p` is known to be a live large block (see [`LIVE_SLOTS`]).
+/// Whether `p` is known to be a live large block (a direct-mapped set of 1024 slots).
 #[inline]
 pub fn known_large(p: *const u8) -> bool {
     live_slot(p as usize).is_some_and(|s| s.load(Ordering::Acquire) == p as usize)
