@@ -68,6 +68,11 @@ int heapwise_stats(struct heapwise_stats *out);
  * one line ("heapwise: check: ...") on stderr. */
 int heapwise_check(void);
 
+/* Test hook (fault injection): after n more successful OS memory requests (heap growth,
+ * mmap), every further one fails as if memory were exhausted; n < 0 lifts the limit.
+ * HEAPWISE_FAIL_AFTER=N in the environment sets it at start-up. */
+void heapwise_test_fail_os(long n);
+
 /* The heap policy's name, e.g. "segregated" (a static string). */
 const char *heapwise_policy_name(void);
 

@@ -249,6 +249,14 @@ pub extern "C" fn heapwise_check() -> c_int {
     }
 }
 
+/// Test hook (fault injection): after `n` more successful OS memory requests (heap growth,
+/// mappings), every further one fails as if memory were exhausted; `n < 0` lifts the limit.
+/// The environment variable `HEAPWISE_FAIL_AFTER=N` sets it at start-up.
+#[no_mangle]
+pub extern "C" fn heapwise_test_fail_os(n: core::ffi::c_long) {
+    hw::harden::fail_os_after(n as isize);
+}
+
 /// The heap policy's name (a static NUL-terminated string, e.g. `"segregated"`).
 #[no_mangle]
 pub extern "C" fn heapwise_policy_name() -> *const c_char {

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
 //! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache), `off` | `default` |
+//! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`) | no limit |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
@@ -115,6 +116,18 @@ pub fn read() -> Options {
             Some(h) => o.harden = h,
             None => report(format_args!(
                 "HEAPWISE_HARDEN={:?} is not default, full or off; using default",
+                shown(v)
+            )),
+        }
+    }
+    if let Some(v) = getenv(c"HEAPWISE_FAIL_AFTER") {
+        match core::str::from_utf8(v)
+            .ok()
+            .and_then(|s| s.trim().parse::<isize>().ok())
+        {
+            Some(n) => hw::harden::fail_os_after(n),
+            None => report(format_args!(
+                "HEAPWISE_FAIL_AFTER={:?} is not a number; no faults injected",
                 shown(v)
             )),
         }

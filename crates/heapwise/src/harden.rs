@@ -92,6 +92,36 @@ pub fn read_before(p: *const u8) -> Option<[usize; 2]> {
     }
 }
 
+/// Fault injection for tests: the number of further OS memory requests (heap growth,
+/// mappings) that may succeed; negative means no limit (the default).
+static FAIL_AFTER: core::sync::atomic::AtomicIsize = core::sync::atomic::AtomicIsize::new(-1);
+
+/// Test hook: after `n` more successful OS memory requests (heap growth through `sbrk` or a
+/// region, any `mmap`), every further one fails as if the system were out of memory;
+/// `n < 0` lifts the limit. `libheapwise.so` sets it from `HEAPWISE_FAIL_AFTER=N` and exports
+/// it as `heapwise_test_fail_os(n)`.
+pub fn fail_os_after(n: isize) {
+    FAIL_AFTER.store(n, Ordering::Relaxed);
+}
+
+/// Whether an OS memory request may go ahead (see [`fail_os_after`]); counts it if so.
+#[inline]
+pub fn os_request_allowed() -> bool {
+    let mut cur = FAIL_AFTER.load(Ordering::Relaxed);
+    loop {
+        if cur < 0 {
+            return true;
+        }
+        if cur == 0 {
+            return false;
+        }
+        match FAIL_AFTER.compare_exchange_weak(cur, cur - 1, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => cur = now,
+        }
+    }
+}
+
 const RING: usize = 64;
 static FREED: [AtomicUsize; RING] = [const { AtomicUsize::new(0) }; RING];
 static FREED_LEN: [AtomicUsize; RING] = [const { AtomicUsize::new(0) }; RING];

@@ -49,6 +49,9 @@ unsafe impl Source for OsSource {
     }
     #[inline]
     fn sbrk(&mut self, incr: usize) -> Option<NonNull<u8>> {
+        if incr != 0 && !crate::harden::os_request_allowed() {
+            return None;
+        }
         match self {
             OsSource::Brk(s) => s.sbrk(incr),
             OsSource::Region(s) => s.sbrk(incr),

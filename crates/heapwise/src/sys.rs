@@ -71,6 +71,9 @@ impl Drop for ErrnoGuard {
 /// Maps `len` bytes of private anonymous memory with protection `prot` (plus `extra`
 /// flags); `None` on failure.
 pub fn map_anon(len: usize, prot: i32, extra: i32) -> Option<NonNull<u8>> {
+    if !crate::harden::os_request_allowed() {
+        return None;
+    }
     let _e = ErrnoGuard::new();
     // SAFETY: an anonymous private mapping at a kernel-chosen address touches no existing
     // memory.
