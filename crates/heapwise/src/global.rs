@@ -516,8 +516,17 @@ impl Global {
     /// Reports a double free of `p` (a block sitting in a thread cache) to the hook.
     #[cold]
     pub(crate) fn report_double_free(&'static self, p: *mut u8) {
+        // SAFETY: `p` passed the cache's checks: the payload of a heap block, whose header
+        // is the word before it.
+        let size = unsafe { (p as *const usize).sub(1).read() } & !heapwise_core::block::FLAGS;
+        self.report_misuse(ErrorKind::DoubleFree, p, size);
+    }
+
+    /// Reports misuse of kind `kind` at `p` to the hook (for the thread caches).
+    #[cold]
+    pub(crate) fn report_misuse(&'static self, kind: ErrorKind, p: *mut u8, info: usize) {
         let hook = self.with(|inner| inner.config.hook);
-        hook(&HeapError::new(ErrorKind::DoubleFree, p as usize, 0));
+        hook(&HeapError::new(kind, p as usize, info));
     }
 
     /// The lock guarding the heaps (for faces that must order their own locks with it).

@@ -355,6 +355,13 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
             if p.is_null() {
                 p = refill(g, c, k, size)?;
             }
+            // A write after free over the block's first words (link and mark) is caught
+            // here, before the link is followed (hardening, issue 6 case 8).
+            // SAFETY: `p` is a cached block: at least two payload words.
+            if !unsafe { is_cached(p) } {
+                g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+                return None;
+            }
             // SAFETY: `p` is a cached block of at least `bsize` bytes: word 0 holds the link,
             // word 1 the mark (cleared as it is handed out).
             unsafe {
