@@ -94,7 +94,10 @@ fn m02_double_free_after_100_allocations_of_the_same_size() {
 
 #[test]
 fn m02_double_free_after_100_allocations_full_mode() {
-    misuse("m02_double_free_after_reuse", &[("HEAPWISE_HARDEN", "full")]);
+    misuse(
+        "m02_double_free_after_reuse",
+        &[("HEAPWISE_HARDEN", "full")],
+    );
 }
 
 #[test]
