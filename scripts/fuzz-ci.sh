@@ -23,15 +23,18 @@ for t in "${targets[@]}"; do
     scratch=$(mktemp -d)
     mkdir -p "corpus/$t"
     echo "== fuzz $t for ${secs}s"
-    if ! cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
-        -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
-        grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)|SUMMARY|panicked|ERROR"; then
-        :
-    fi
-    if [[ ${PIPESTATUS[0]} -ne 0 ]]; then
+    set +e
+    cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
+        -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$scratch.log" 2>&1
+    st=$?
+    set -e
+    grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|#[0-9]+ *DONE)|SUMMARY|panicked|ERROR" "$scratch.log" || true
+    if [[ $st -ne 0 ]]; then
+        tail -40 "$scratch.log"
         echo "fuzz target $t FAILED (artifacts in fuzz/artifacts/$t)"
         status=1
     fi
+    rm -f "$scratch.log"
     rm -rf "$scratch"
 done
 exit $status
