@@ -284,16 +284,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
         if self.meta.is_null() && !self.init() {
             return None;
         }
-        let v = self.view();
-        // SAFETY: the heap is initialised and consistent; `find` returns a recorded free
-        // block.
+        // SAFETY: the heap is initialised and consistent.
         unsafe {
-            if let Some(b) = P::find(&v, asize) {
-                let s = self.free_block_ok(b)?;
-                P::remove(&v, b, s);
-                return Some((b, s));
+            match self.find_recorded(asize) {
+                Some(found) => found,
+                None => self.take_slow(asize),
             }
-            self.take_slow(asize)
+        }
+    }
+
+    /// Asks the policy for a free block of at least `asize` bytes; checks it and removes it
+    /// from the records. `None`: the policy has none; `Some(None)`: it had one, but the block
+    /// failed its checks (reported).
+    ///
+    /// # Safety
+    /// The heap must be initialised and consistent.
+    #[inline]
+    unsafe fn find_recorded(&mut self, asize: usize) -> Option<Option<(Block, usize)>> {
+        let v = self.view();
+        // SAFETY: `find` returns a recorded free block of this heap.
+        unsafe {
+            let b = P::find(&v, asize)?;
+            Some(self.free_block_ok(b).map(|s| {
+                P::remove(&v, b, s);
+                (b, s)
+            }))
         }
     }
 
@@ -302,11 +317,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: the heap is initialised and consistent.
         unsafe {
             if !P::IMMEDIATE_COALESCE && self.coalesce_all() {
-                let v = self.view();
-                if let Some(b) = P::find(&v, asize) {
-                    let s = self.free_block_ok(b)?;
-                    P::remove(&v, b, s);
-                    return Some((b, s));
+                if let Some(found) = self.find_recorded(asize) {
+                    return found;
                 }
             }
             self.extend(asize)
