@@ -418,7 +418,10 @@ mod tests {
         // Between them, one free block.
         let free: Vec<_> = h.blocks().filter(|b| !b.allocated).collect();
         assert_eq!(free.len(), 1);
-        assert_eq!(free[0].addr, small as usize - WORD + MIN_BLOCK);
+        assert_eq!(
+            free[0].addr,
+            small as usize - WORD + block_size_for(16).unwrap()
+        );
     }
 
     #[test]
@@ -429,9 +432,10 @@ mod tests {
         let a = h.malloc(16).unwrap().as_ptr();
         // `a` opened a chunk above `big` and sits at its top, so that `big` can grow.
         let top = h.layout().unwrap().end - WORD;
-        assert_eq!(a as usize - WORD + MIN_BLOCK, top);
+        let small = block_size_for(16).unwrap();
+        assert_eq!(a as usize - WORD + small, top);
         let b = h.malloc(16).unwrap().as_ptr();
-        assert_eq!(b as usize + MIN_BLOCK, a as usize);
+        assert_eq!(b as usize + small, a as usize);
         // SAFETY: `big` is live.
         let grown = unsafe { h.realloc(big, 2500) }.unwrap().as_ptr();
         assert_eq!(grown, big, "grew in place into the room left above it");
@@ -486,12 +490,19 @@ mod tests {
         let q = unsafe { h.realloc(p, 9000) }.unwrap().as_ptr();
         // SAFETY: `q` is live.
         let usable = unsafe { h.usable_size(q) };
-        assert_eq!(usable, 10_008, "a small shrink keeps the slack");
+        assert_eq!(
+            usable,
+            block_size_for(10_000).unwrap() - WORD,
+            "a small shrink keeps the slack"
+        );
         // SAFETY: `q` is live.
         let r = unsafe { h.realloc(q, 1000) }.unwrap().as_ptr();
         assert_eq!(r, p);
         // SAFETY: `r` is live.
-        assert_eq!(unsafe { h.usable_size(r) }, 1000);
+        assert_eq!(
+            unsafe { h.usable_size(r) },
+            block_size_for(1000).unwrap() - WORD
+        );
         h.check().unwrap();
     }
 
