@@ -499,10 +499,8 @@ mod tests {
         let r = unsafe { h.realloc(q, 1000) }.unwrap().as_ptr();
         assert_eq!(r, p);
         // SAFETY: `r` is live.
-        assert_eq!(
-            unsafe { h.usable_size(r) },
-            block_size_for(1000).unwrap() - WORD
-        );
+        let usable = unsafe { h.usable_size(r) };
+        assert_eq!(usable, block_size_for(1000).unwrap() - WORD);
         h.check().unwrap();
     }
 
