@@ -308,21 +308,8 @@ impl Inner {
         size: usize,
         mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
     ) -> Option<NonNull<u8>> {
-        for i in 0..self.count {
-            if self.refused.get(i).is_some_and(|&r| size >= r) {
-                continue;
-            }
-            let Some(h) = self.heap(i) else { continue };
-            // Short of memory, a heap first gives its quarantined blocks back.
-            let r = f(h).or_else(|| {
-                (!h.quarantine().is_empty()).then(|| h.flush_quarantine())?;
-                f(h)
-            });
-            if let Some(p) = r {
-                self.grew(i, acct);
-                return Some(p);
-            }
-            self.refuse(i, size);
+        if let Some(p) = self.alloc_existing(acct, size, &mut f) {
+            return Some(p);
         }
         if self.count >= MAX_HEAPS {
             return None;
