@@ -17,24 +17,9 @@ use std::time::Duration;
 const T: Duration = Duration::from_secs(30);
 
 fn compile(name: &str, dir: &Path) -> PathBuf {
-    let cc = which("cc")
-        .or_else(|| which("gcc"))
-        .expect("a C compiler (cc/gcc) is needed for the misuse tests");
+    let args = os_args(&["-std=gnu11", "-O1", "-g", "-fno-builtin", "-w"]);
     let src = crate_dir().join("tests/c/misuse").join(format!("{name}.c"));
-    let exe = dir.join(name);
-    let out = Command::new(cc)
-        .args(["-std=gnu11", "-O1", "-g", "-fno-builtin", "-w", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .output()
-        .expect("spawn cc");
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
+    run_compiler(&["cc", "gcc"], &args, &src, &dir.join(name), &[])
 }
 
 /// Runs misuse program `name` with `env` and checks the abort and its one line.

@@ -360,108 +360,108 @@ pub fn preload(cmd: &mut Command) {
     cmd.env("HEAPWISE_STATS", "1");
 }
 
+/// Runs the first of `tools` found on `PATH` as `tool ARGS -o OUT SRC TAIL` and returns
+/// `out`. Panics with the compiler's output when it fails.
+pub fn run_compiler(
+    tools: &[&str],
+    args: &[std::ffi::OsString],
+    src: &Path,
+    out: &Path,
+    tail: &[&str],
+) -> PathBuf {
+    let tool = tools
+        .iter()
+        .find_map(|t| which(t))
+        .unwrap_or_else(|| panic!("a compiler ({}) is needed for these tests", tools.join("/")));
+    let res = Command::new(tool)
+        .args(args)
+        .arg("-o")
+        .arg(out)
+        .arg(src)
+        .args(tail)
+        .output()
+        .expect("spawn the compiler");
+    assert!(
+        res.status.success(),
+        "compiling {} failed:\n{}",
+        src.display(),
+        String::from_utf8_lossy(&res.stderr)
+    );
+    out.to_path_buf()
+}
+
+/// Compiler arguments from string literals.
+pub fn os_args(a: &[&str]) -> Vec<std::ffi::OsString> {
+    a.iter().map(Into::into).collect()
+}
+
 /// Compiles `tests/c/<name>.c` (with `tests/c/hw_test.h` on the include path) into `dir`
 /// and returns the executable. Panics with the compiler's output when it fails.
 pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
-    let cc = which("cc")
-        .or_else(|| which("gcc"))
-        .expect("a C compiler (cc/gcc) is needed for the conformance tests");
+    let mut args = os_args(&[
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        "-fno-builtin",
+        "-Wall",
+        "-Wextra",
+        "-Wno-alloc-size-larger-than",
+        "-Wno-unused-result",
+        "-Wno-use-after-free",
+        "-I",
+    ]);
+    args.push(crate_dir().join("tests/c").into());
+    args.push("-I".into());
+    args.push(workspace_dir().join("include").into());
     let src = crate_dir().join("tests/c").join(format!("{name}.c"));
-    let exe = dir.join(name);
-    let out = Command::new(cc)
-        .args([
-            "-std=gnu11",
-            "-O1",
-            "-g",
-            "-fno-builtin",
-            "-Wall",
-            "-Wextra",
-        ])
-        .args([
-            "-Wno-alloc-size-larger-than",
-            "-Wno-unused-result",
-            "-Wno-use-after-free",
-        ])
-        .arg("-I")
-        .arg(crate_dir().join("tests/c"))
-        .arg("-I")
-        .arg(workspace_dir().join("include"))
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .args(["-pthread", "-ldl"])
-        .output()
-        .expect("spawn cc");
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
+    run_compiler(
+        &["cc", "gcc"],
+        &args,
+        &src,
+        &dir.join(name),
+        &["-pthread", "-ldl"],
+    )
 }
 
 /// Compiles `tests/c/<name>.cpp` with `c++`/`g++` into `dir/<name>`.
 pub fn compile_cxx(name: &str, dir: &Path) -> PathBuf {
-    let cxx = which("c++")
-        .or_else(|| which("g++"))
-        .expect("a C++ compiler (c++/g++) is needed for the C++ conformance test");
+    let args = os_args(&[
+        "-std=c++17",
+        "-O1",
+        "-g",
+        "-fno-builtin",
+        "-Wall",
+        "-Wextra",
+    ]);
     let src = crate_dir().join("tests/c").join(format!("{name}.cpp"));
-    let exe = dir.join(name);
-    let out = Command::new(cxx)
-        .args([
-            "-std=c++17",
-            "-O1",
-            "-g",
-            "-fno-builtin",
-            "-Wall",
-            "-Wextra",
-        ])
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .args(["-pthread", "-ldl"])
-        .output()
-        .expect("spawn c++");
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    exe
+    run_compiler(
+        &["c++", "g++"],
+        &args,
+        &src,
+        &dir.join(name),
+        &["-pthread", "-ldl"],
+    )
 }
 
 /// Compiles `tests/c/<name>.c` into the shared library `dir/<name>.so`.
 pub fn compile_c_shared(name: &str, dir: &Path) -> PathBuf {
-    let cc = which("cc")
-        .or_else(|| which("gcc"))
-        .expect("a C compiler (cc/gcc) is needed for the conformance tests");
+    let args = os_args(&[
+        "-std=gnu11",
+        "-O1",
+        "-g",
+        "-fno-builtin",
+        "-fPIC",
+        "-shared",
+        "-Wall",
+    ]);
     let src = crate_dir().join("tests/c").join(format!("{name}.c"));
-    let lib = dir.join(format!("{name}.so"));
-    let out = Command::new(cc)
-        .args([
-            "-std=gnu11",
-            "-O1",
-            "-g",
-            "-fno-builtin",
-            "-fPIC",
-            "-shared",
-            "-Wall",
-        ])
-        .arg("-o")
-        .arg(&lib)
-        .arg(&src)
-        .arg("-pthread")
-        .output()
-        .expect("spawn cc");
-    assert!(
-        out.status.success(),
-        "compiling {} failed:\n{}",
-        src.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    lib
+    run_compiler(
+        &["cc", "gcc"],
+        &args,
+        &src,
+        &dir.join(format!("{name}.so")),
+        &["-pthread"],
+    )
 }
 
 /// Environment knob the C programs read: when set they fail unless `malloc` resolves into a
