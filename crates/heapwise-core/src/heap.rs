@@ -434,8 +434,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
+    /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
     #[inline]
-    unsafe fn release(&mut self, b: Block, size: usize) {
+    unsafe fn release(&mut self, b: Block, size: usize) -> bool {
         let v = self.view();
         // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
         // reached through its size and (if free) the previous block's footer.
@@ -450,7 +451,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 let nh = next.header();
                 let ns = if nh & ALLOC == 0 {
                     let Some(ns) = self.free_block_ok(next) else {
-                        return;
+                        return false;
                     };
                     ns
                 } else {
@@ -460,7 +461,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     None
                 } else {
                     let Some(pv) = self.prev_free(b) else {
-                        return;
+                        return false;
                     };
                     Some(pv)
                 };
@@ -480,6 +481,21 @@ impl<S: Source, P: Policy> Heap<S, P> {
             start.write_free(total, pa);
             start.offset(total).set_prev_alloc(false);
             P::insert(&v, start, total);
+        }
+        true
+    }
+
+    /// Releases allocated block `b` of `size` bytes and takes it off the counters (unless a
+    /// corrupted neighbour kept it allocated).
+    ///
+    /// # Safety
+    /// `b` must be a validated allocated block of `size` bytes.
+    #[inline]
+    unsafe fn retire(&mut self, b: Block, size: usize) {
+        // SAFETY: forwarded caller contract.
+        if unsafe { self.release(b, size) } {
+            self.counters.alloc_blocks -= 1;
+            self.counters.alloc_bytes -= size;
         }
     }
 
@@ -719,16 +735,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
             self.quarantine.evicted(size);
             if self.quarantine.junk() {
                 let pay = core::slice::from_raw_parts(b.payload().as_ptr(), Block::usable(size));
-                if let Some(i) = pay.iter().position(|&x| x != JUNK) {
-                    let _ = i;
+                if pay.iter().any(|&x| x != JUNK) {
                     self.report(ErrorKind::WriteAfterFree, a + WORD, size);
                     return;
                 }
             }
             b.set_header(h & !QUARANTINED);
-            self.counters.alloc_blocks -= 1;
-            self.counters.alloc_bytes -= size;
-            self.release(b, size);
+            self.retire(b, size);
         }
     }
 
@@ -760,7 +773,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             b.write_alloc(asize, b.prev_alloc());
             let r = b.offset(asize);
             r.set_header(rsize | ALLOC | PREV_ALLOC);
-            self.release(r, rsize);
+            let _ = self.release(r, rsize);
         }
         self.resize_note(rsize, 0);
     }
@@ -912,10 +925,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             unsafe { self.enter_quarantine(b, size) };
             return;
         }
-        self.counters.alloc_blocks -= 1;
-        self.counters.alloc_bytes -= size;
         // SAFETY: `b` is a validated allocated block.
-        unsafe { self.release(b, size) }
+        unsafe { self.retire(b, size) }
     }
 
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
@@ -975,9 +986,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 q.as_ptr(),
                 Block::usable(bsize).min(size),
             );
-            self.counters.alloc_blocks -= 1;
-            self.counters.alloc_bytes -= bsize;
-            self.release(b, bsize);
+            self.retire(b, bsize);
             Some(q)
         }
     }
