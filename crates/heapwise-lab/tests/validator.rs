@@ -22,7 +22,8 @@ enum Fault {
     Outside(usize),
     /// At the `n`-th free, one byte of the previously allocated block is overwritten.
     Scribble(usize),
-    /// realloc allocates a new block and does not copy.
+    /// realloc allocates a new block, does not copy, and zeroes it (so the result does not
+    /// depend on what the heap memory held before, which may be an earlier test's data).
     NoCopy,
 }
 
@@ -69,6 +70,8 @@ impl TraceAllocator for Broken<'_> {
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         if self.fault == Fault::NoCopy {
             let q = self.inner.malloc(size)?;
+            // SAFETY: `q` is a fresh payload of at least `size` bytes.
+            unsafe { q.as_ptr().write_bytes(0, size) };
             // SAFETY: `ptr` is live in the inner heap (caller contract).
             unsafe { self.inner.free(ptr) };
             return Some(q);
