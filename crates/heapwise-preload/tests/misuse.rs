@@ -68,11 +68,10 @@ fn m01_immediate_double_free() {
     misuse("m01_double_free", &[]);
 }
 
-/// Known gap: with the per-thread cache (on by default) a freed block is handed out again
-/// LIFO, so the second free frees a live block; caught with `HEAPWISE_HARDEN=full` (below and
-/// in `cases_1_to_10_in_full_mode`). Run with `--ignored` to see the default-mode failure.
+/// Case 2 in the default mode: the thread cache hands a freed block out again only after
+/// its thread has freed a batch of blocks of the class, so `p` is still marked as cached
+/// when it is freed the second time.
 #[test]
-#[ignore = "known gap: the LIFO thread cache reuses the block before the second free (docs/hardening.md)"]
 fn m02_double_free_after_100_allocations_of_the_same_size() {
     misuse("m02_double_free_after_reuse", &[]);
 }

@@ -2,11 +2,21 @@
 //! [`Global::calloc`] and [`Global::free`] (glibc's tcache idea over the boundary-tag engine).
 //!
 //! Each thread owns one [`Cache`] in a `const`-initialised thread-local (no allocation, no
-//! destructor registration by `std`): one singly linked stack of blocks per size class,
-//! classes of 16 bytes from [`MIN_BLOCK`] to [`MAX_CACHED_BLOCK`] bytes of block size. A
-//! `free` of a small heap block pushes it on its class's stack; a `malloc` pops one. An
-//! empty class is refilled with [`BATCH`] blocks from the engine under one acquisition of
-//! the [`Global`]'s lock; a class over [`CAP`] blocks gives [`BATCH`] back the same way.
+//! destructor registration by `std`). Classes are 16 bytes apart, from [`MIN_BLOCK`] to
+//! [`MAX_CACHED_BLOCK`] bytes of block size, and each class has **two** singly linked
+//! stacks (mimalloc's free-list sharding): `malloc` pops from the class's *free* list,
+//! `free` pushes on its *local* list. When the free list runs empty, the local list
+//! becomes the free list only if it holds at least [`BATCH`] blocks; otherwise the class
+//! is refilled with [`BATCH`] blocks from a central list or from the engine (one
+//! acquisition of the [`Global`]'s lock). A local list over [`CAP`] blocks gives [`BATCH`]
+//! back the same way.
+//!
+//! The split is a hardening measure at no cost to the fast path: a freed block is not
+//! handed out again before its thread has freed [`BATCH`] blocks of its class, so a double
+//! free after many allocations of the same size (issue 6, case 2: `free(p); 100 × malloc;
+//! free(p)`) still finds `p` marked as cached and is reported, where a plain LIFO cache
+//! would have given `p` to the first of those allocations and taken the second `free` for
+//! a legitimate one.
 //!
 //! # Invariants
 //! * A cached block is, for the engine, an **allocated** block (header unchanged). Its
@@ -48,7 +58,7 @@ pub const CLASSES: usize = (MAX_CACHED_BLOCK - MIN_BLOCK) / ALIGN + 1;
 /// Blocks moved between a cache and the engine at a time.
 pub const BATCH: usize = 16;
 
-/// Most blocks a class keeps; one more flushes [`BATCH`] of them.
+/// Most blocks a class's local list keeps; one more gives [`BATCH`] of them back.
 pub const CAP: usize = 2 * BATCH;
 
 const UNINIT: u8 = 0;
@@ -60,8 +70,12 @@ const BUSY: u8 = 3;
 pub struct Cache {
     state: Cell<u8>,
     owner: Cell<*const Global>,
+    /// Per class: the free list `malloc` pops from, and its length.
     heads: [Cell<*mut u8>; CLASSES],
     counts: [Cell<u32>; CLASSES],
+    /// Per class: the local list `free` pushes on, and its length.
+    locals: [Cell<*mut u8>; CLASSES],
+    local_counts: [Cell<u32>; CLASSES],
     /// Registry link (guarded by `REG_LOCK`).
     next: Cell<*const Cache>,
     blocks: AtomicUsize,
@@ -80,6 +94,8 @@ impl Cache {
             owner: Cell::new(ptr::null()),
             heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             counts: [const { Cell::new(0) }; CLASSES],
+            locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            local_counts: [const { Cell::new(0) }; CLASSES],
             next: Cell::new(ptr::null()),
             blocks: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -388,6 +404,14 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
 fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u8> {
     let head = c.heads.get(k)?;
     let count = c.counts.get(k)?;
+    let (local, local_count) = (c.locals.get(k)?, c.local_counts.get(k)?);
+    if local_count.get() as usize >= BATCH {
+        // The blocks this thread freed become the free list (they stay cached: no counter
+        // changes). Below BATCH they wait, so a just-freed block is not reused at once.
+        head.set(local.replace(ptr::null_mut()));
+        count.set(local_count.replace(0));
+        return Some(head.get());
+    }
     if let Some((batch, bytes)) = central_pop(g, k) {
         // The class was empty: the batch (BATCH linked, marked blocks) becomes its list.
         head.set(batch);
@@ -405,6 +429,12 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         Ordering::Relaxed,
     );
     if got == 0 {
+        if !local.get().is_null() {
+            // Out of memory, but this thread holds freed blocks of the class: use them.
+            head.set(local.replace(ptr::null_mut()));
+            count.set(local_count.replace(0));
+            return Some(head.get());
+        }
         // Out of memory: give everything back, so the slow path may find it.
         flush_all(c);
         return None;
@@ -451,26 +481,24 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     };
     {
         {
-            let (Some(head), Some(count)) = (c.heads.get(k), c.counts.get(k)) else {
+            let (Some(local), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) else {
                 return false;
             };
             // SAFETY: `p` passed `cacheable`: a live small block of the owner.
-            unsafe { push(c, head, count, p) };
+            unsafe { push(c, local, count, p) };
             bump(&c.hits_free);
             if count.get() as usize > CAP {
-                flush_class(c, k, BATCH);
+                flush_list(c, k, local, count, BATCH);
             }
             true
         }
     }
 }
 
-/// Returns up to `n` blocks of class `k` to the owner.
+/// Returns up to `n` blocks of class `k`'s list at `head` (of length `count`: the class's
+/// free or local list) to the owner.
 #[cold]
-fn flush_class(c: &Cache, k: usize, n: usize) {
-    let (Some(head), Some(count)) = (c.heads.get(k), c.counts.get(k)) else {
-        return;
-    };
+fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: &Cell<u32>, n: usize) {
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
     if n == BATCH && count.get() as usize >= BATCH {
@@ -515,7 +543,15 @@ fn flush_all(c: &Cache) {
         return;
     }
     for k in 0..CLASSES {
-        flush_class(c, k, usize::MAX);
+        let lists = [
+            (c.heads.get(k), c.counts.get(k)),
+            (c.locals.get(k), c.local_counts.get(k)),
+        ];
+        for (head, count) in lists {
+            if let (Some(head), Some(count)) = (head, count) {
+                flush_list(c, k, head, count, usize::MAX);
+            }
+        }
     }
 }
 
