@@ -11,13 +11,15 @@
 //!   `sizeof(void *)` and leaves `*memptr` alone on failure.
 //!
 //! Invariant: every entry point makes sure the options were read, then either calls the
-//! [`Global`](hw::Global) directly, or, when the recorder is active, does so inside the
-//! recorder's lock together with the record.
+//! [`Global`](hw::Global) through [`hw::front`] (one cached-flag branch; the valgrind,
+//! canary and guard-page layers when on), or, when the recorder is active, does so inside
+//! the recorder's lock together with the record.
 
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
 use core::ptr;
 
+use hw::front;
 use hw::sys::{self, set_errno, ErrnoGuard};
 
 use crate::{ensure_init, GLOBAL, RECORDER};
@@ -27,6 +29,7 @@ fn recorded_alloc(size: usize, f: impl FnOnce() -> *mut u8) -> *mut u8 {
     if RECORDER.active() {
         RECORDER.with(|r| {
             let p = f();
+            let _q = front::quiet_under_valgrind();
             if !p.is_null() {
                 r.alloc(&GLOBAL, p, size);
             }
@@ -47,14 +50,14 @@ fn nomem(p: *mut u8) -> *mut c_void {
 
 /// Allocates with alignment `align` (any power of two) and records it.
 fn aligned(align: usize, size: usize) -> *mut u8 {
-    recorded_alloc(size, || GLOBAL.aligned_alloc(align, size))
+    recorded_alloc(size, || front::aligned_alloc(&GLOBAL, align, size))
 }
 
 /// `malloc(3)`.
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
     ensure_init();
-    nomem(recorded_alloc(size, || GLOBAL.malloc(size)))
+    nomem(recorded_alloc(size, || front::malloc(&GLOBAL, size)))
 }
 
 /// `free(3)`.
@@ -71,13 +74,16 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     let p = p as *mut u8;
     if RECORDER.active() {
         RECORDER.with(|r| {
-            r.free(&GLOBAL, p);
+            {
+                let _q = front::quiet_under_valgrind();
+                r.free(&GLOBAL, p);
+            }
             // SAFETY: forwarded caller contract.
-            unsafe { GLOBAL.free(p) }
+            unsafe { front::free(&GLOBAL, p) }
         })
     } else {
         // SAFETY: forwarded caller contract.
-        unsafe { GLOBAL.free(p) }
+        unsafe { front::free(&GLOBAL, p) }
     }
 }
 
@@ -96,7 +102,7 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     ensure_init();
     nomem(recorded_alloc(n.saturating_mul(size), || {
-        GLOBAL.calloc(n, size)
+        front::calloc(&GLOBAL, n, size)
     }))
 }
 
@@ -119,15 +125,16 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let q = if RECORDER.active() {
         RECORDER.with(|r| {
             // SAFETY: forwarded caller contract.
-            let q = unsafe { GLOBAL.realloc(p, size) };
+            let q = unsafe { front::realloc(&GLOBAL, p, size) };
             if !q.is_null() {
+                let _q = front::quiet_under_valgrind();
                 r.realloc(&GLOBAL, p, q, size);
             }
             q
         })
     } else {
         // SAFETY: forwarded caller contract.
-        unsafe { GLOBAL.realloc(p, size) }
+        unsafe { front::realloc(&GLOBAL, p, size) }
     };
     nomem(q)
 }
@@ -226,7 +233,7 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     }
     ensure_init();
     // SAFETY: forwarded caller contract.
-    unsafe { GLOBAL.usable_size(p as *const u8) }
+    unsafe { front::usable_size(&GLOBAL, p as *const u8) }
 }
 
 /// These run in the library's unit-test binary, which exports the functions above: they

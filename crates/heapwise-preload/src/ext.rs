@@ -81,6 +81,7 @@ fn info2(s: &GlobalStats) -> Mallinfo2 {
 #[no_mangle]
 pub extern "C" fn mallinfo2() -> Mallinfo2 {
     ensure_init();
+    let _q = hw::front::quiet_under_valgrind();
     info2(&GLOBAL.stats())
 }
 
@@ -114,6 +115,7 @@ pub extern "C" fn malloc_stats() {
 #[no_mangle]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     ensure_init();
+    let _q = hw::front::quiet_under_valgrind();
     (GLOBAL.trim() > 0) as c_int
 }
 
@@ -230,8 +232,12 @@ pub unsafe extern "C" fn heapwise_stats(out: *mut HeapwiseStats) -> c_int {
         return -1;
     }
     ensure_init();
+    let s = {
+        let _q = hw::front::quiet_under_valgrind();
+        to_c(&GLOBAL.stats())
+    };
     // SAFETY: the caller guarantees `out` is writable.
-    unsafe { out.write(to_c(&GLOBAL.stats())) };
+    unsafe { out.write(s) };
     0
 }
 
@@ -240,6 +246,7 @@ pub unsafe extern "C" fn heapwise_stats(out: *mut HeapwiseStats) -> c_int {
 #[no_mangle]
 pub extern "C" fn heapwise_check() -> c_int {
     ensure_init();
+    let _q = hw::front::quiet_under_valgrind();
     match GLOBAL.check() {
         Ok(()) => 0,
         Err(e) => {

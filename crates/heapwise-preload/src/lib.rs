@@ -131,16 +131,22 @@ fn init_slow() {
             dst.copy_from_slice(src);
         }
     }
+    // Under valgrind the heaps live in mapped regions (valgrind's own brk segment is small)
+    // and every block goes through the client requests of `hw::front` (no thread cache).
+    let valgrind = hw::valgrind::running();
     GLOBAL.configure(Config {
         policy: o.policy,
-        use_sbrk: true,
+        use_sbrk: !valgrind,
         harden: o.harden,
         ..Config::DEFAULT
     });
-    if o.harden.junk {
+    if o.harden.junk || valgrind {
         // Full hardening: every free goes through the engine's quarantine.
         GLOBAL.set_thread_cache(false);
     }
+    // The API layers (valgrind client requests; canaries and guard pages in full mode),
+    // decided before the first block; last, because under valgrind it hides `GLOBAL`.
+    hw::front::configure(&GLOBAL, o.harden.junk);
     let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
     if o.stats || fd >= 0 {
         RECORDER.start(fd);

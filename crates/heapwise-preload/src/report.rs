@@ -119,6 +119,7 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
 
 /// Writes the summary of the process allocator to `fd`.
 pub fn print(fd: i32) {
+    let _q = hw::front::quiet_under_valgrind();
     write_summary(fd, &GLOBAL.stats());
 }
 
@@ -127,6 +128,7 @@ pub fn at_exit() {
     if !RECORDER.active() {
         return; // neither statistics nor a trace: nothing to do (and no heap walk)
     }
+    let _q = hw::front::quiet_under_valgrind();
     let traced = RECORDER.finish(GLOBAL.peak_footprint());
     if STATS_AT_EXIT.load(Ordering::Relaxed) {
         let fd = match crate::stats_file() {

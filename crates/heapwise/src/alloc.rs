@@ -11,8 +11,11 @@
 //! * Requested bytes are counted from each `Layout`, so [`Heapwise::stats`] reports exact
 //!   peak utilisation.
 //!
-//! Invariant: every pointer handed out belongs to [`Heapwise::global`]; nothing here
-//! allocates through another allocator.
+//! * Under valgrind (detected at the first allocation) blocks are announced to memcheck
+//!   through [`crate::front`], so leaks and bad accesses of the program are reported.
+//!
+//! Invariant: every pointer handed out belongs to [`Heapwise::global`] and goes through
+//! [`crate::front`] both ways; nothing here allocates through another allocator.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -20,6 +23,7 @@ use core::ptr;
 use heapwise_core::block::ALIGN;
 use heapwise_core::HeapError;
 
+use crate::front;
 use crate::global::{Config, Global};
 use crate::stats::GlobalStats;
 
@@ -51,11 +55,13 @@ impl Heapwise {
 
     /// Statistics of the Rust face (requested bytes are exact).
     pub fn stats() -> GlobalStats {
+        let _q = front::quiet_under_valgrind();
         GLOBAL.stats()
     }
 
     /// Runs the heap checker over every heap.
     pub fn check() -> Result<(), HeapError> {
+        let _q = front::quiet_under_valgrind();
         GLOBAL.check()
     }
 }
@@ -63,12 +69,12 @@ impl Heapwise {
 #[inline]
 fn alloc_layout(layout: Layout) -> *mut u8 {
     let p = if layout.align() <= ALIGN {
-        GLOBAL.malloc(layout.size())
+        front::malloc(&GLOBAL, layout.size())
     } else {
-        GLOBAL.aligned_alloc(layout.align(), layout.size())
+        front::aligned_alloc(&GLOBAL, layout.align(), layout.size())
     };
     if !p.is_null() {
-        GLOBAL.note_requested(layout.size());
+        front::note_requested(&GLOBAL, layout.size());
     }
     p
 }
@@ -85,15 +91,15 @@ unsafe impl GlobalAlloc for Heapwise {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the GlobalAlloc contract: `ptr` is a live block from this allocator.
-        unsafe { GLOBAL.free(ptr) };
-        GLOBAL.note_released(layout.size());
+        unsafe { front::free(&GLOBAL, ptr) };
+        front::note_released(&GLOBAL, layout.size());
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= ALIGN {
-            let p = GLOBAL.calloc(1, layout.size());
+            let p = front::calloc(&GLOBAL, 1, layout.size());
             if !p.is_null() {
-                GLOBAL.note_requested(layout.size());
+                front::note_requested(&GLOBAL, layout.size());
             }
             return p;
         }
@@ -108,27 +114,27 @@ unsafe impl GlobalAlloc for Heapwise {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let q = if layout.align() <= ALIGN {
             // SAFETY: the GlobalAlloc contract: `ptr` is live, `new_size > 0`.
-            unsafe { GLOBAL.realloc(ptr, new_size) }
+            unsafe { front::realloc(&GLOBAL, ptr, new_size) }
         } else {
             // SAFETY: `ptr` is a live block of this allocator.
-            if unsafe { GLOBAL.usable_size(ptr) } >= new_size {
+            if unsafe { front::usable_size(&GLOBAL, ptr) } >= new_size {
                 ptr
             } else {
-                let q = GLOBAL.aligned_alloc(layout.align(), new_size);
+                let q = front::aligned_alloc(&GLOBAL, layout.align(), new_size);
                 if !q.is_null() {
                     // SAFETY: both blocks are live and distinct; the old one holds
                     // `layout.size()` bytes, the new one at least `new_size`.
                     unsafe {
                         ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
-                        GLOBAL.free(ptr);
+                        front::free(&GLOBAL, ptr);
                     }
                 }
                 q
             }
         };
         if !q.is_null() {
-            GLOBAL.note_released(layout.size());
-            GLOBAL.note_requested(new_size);
+            front::note_released(&GLOBAL, layout.size());
+            front::note_requested(&GLOBAL, new_size);
         }
         q
     }

@@ -35,6 +35,10 @@
 //! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches |
 //! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
 //! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
+//! | [`front`] | the API boundary: optional layers (valgrind client requests, canaries, guard pages) behind one cached flag |
+//! | [`valgrind`] | valgrind client requests (inline assembly, no headers needed) |
+//! | [`canary`] | trailers after the requested size: the size, canary bytes (`full`) |
+//! | [`guard`] | large blocks between `PROT_NONE` guard pages (`full`) |
 //! | [`diag`] | no-allocation text output: [`diag::StackBuf`], the abort-on-corruption hook |
 //! | [`sys`] | thin, `errno`-preserving OS call wrappers |
 //!
@@ -46,9 +50,12 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod canary;
 pub mod diag;
 pub mod fork;
+pub mod front;
 pub mod global;
+pub mod guard;
 pub mod harden;
 pub mod large;
 pub mod large_cache;
@@ -59,6 +66,7 @@ pub mod sbrk;
 pub mod stats;
 pub mod sys;
 pub mod tcache;
+pub mod valgrind;
 
 pub use alloc::Heapwise;
 pub use global::{Config, Global, MAX_HEAPS};

@@ -16,6 +16,13 @@ static void survived(void) {
     fflush(stdout);
 }
 
+/* Whether heapwise runs with HEAPWISE_HARDEN=full (canaries after the requested size:
+ * an overflow out of a block is caught by its own canary first). */
+static int full_mode(void) {
+    const char *v = getenv("HEAPWISE_HARDEN");
+    return v && strcmp(v, "full") == 0;
+}
+
 /* Keeps the compiler from reasoning about a pointer's provenance. */
 static void *launder(void *p) {
     __asm__ volatile("" : "+r"(p));

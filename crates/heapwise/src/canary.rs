@@ -1,0 +1,158 @@
+//! Trailers after the requested size of a block: the size the program asked for, kept in
+//! the last word of the block's usable bytes, and (with `HEAPWISE_HARDEN=full`) canary
+//! bytes between the requested size and that word.
+//!
+//! ```text
+//!  p                      p + n                     p + usable - 8      p + usable
+//!  | payload (n requested) | canary bytes (>= 1)     | n ^ key(p)        |
+//! ```
+//!
+//! A block that carries a trailer is allocated with [`extra`] bytes more than requested,
+//! so the word always fits and, with canaries, at least one canary byte sits right at
+//! `p + n`: a one-byte overflow past the requested size changes it and is reported when the
+//! block is freed or resized ([`check`]). Under valgrind the trailer only records `n`
+//! (memcheck itself reports the overflow at the access).
+//!
+//! Invariants: the size word is `n ^ key(p)`, keyed with a per-process secret (set once,
+//! before the first block, by [`set_secret`]), so a word overwritten by an overflow decodes
+//! to an implausible size; canary bytes are `canary_byte(p)`, never zero; nothing here
+//! allocates.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+/// Bytes of the size word at the end of the usable bytes.
+pub const WORD: usize = core::mem::size_of::<usize>();
+
+static SECRET: AtomicUsize = AtomicUsize::new(0x5eed_c0de_0bad_f00d_u64 as usize);
+
+/// Sets the per-process secret the trailers are keyed with (call before any block has one).
+pub fn set_secret(s: usize) {
+    SECRET.store(s | 1, Ordering::Relaxed);
+}
+
+/// A secret from `getrandom(2)` (or the address-space layout when that fails).
+pub fn fresh_secret() -> usize {
+    let mut s = 0usize;
+    // SAFETY: writes at most `size_of::<usize>()` bytes into `s`.
+    let n = unsafe { libc::getrandom((&mut s as *mut usize).cast(), WORD, libc::GRND_NONBLOCK) };
+    if n != WORD as isize {
+        s = (&s as *const usize as usize).rotate_left(29)
+            ^ (&SECRET as *const AtomicUsize as usize);
+    }
+    s
+}
+
+/// The per-process key of the block at `p` (the secret mixed with the address).
+#[inline]
+pub fn key(p: *const u8) -> usize {
+    SECRET.load(Ordering::Relaxed) ^ (p as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
+}
+
+#[inline]
+fn canary_byte(p: *const u8) -> u8 {
+    (key(p) >> (WORD * 8 - 8)) as u8 | 1
+}
+
+/// Bytes to allocate beyond the requested size: the size word, plus one canary byte.
+#[inline]
+pub const fn extra(canaries: bool) -> usize {
+    WORD + canaries as usize
+}
+
+/// Writes the trailer of the block at `p` (`usable` usable bytes) for a request of `n`
+/// bytes: canary bytes over `[p + n, p + usable - WORD)` when `canaries`, and the size word.
+///
+/// # Safety
+/// `[p, p + usable)` must be the usable bytes of a live block, `n + WORD <= usable`.
+pub unsafe fn write(p: *mut u8, n: usize, usable: usize, canaries: bool) {
+    let end = usable - WORD;
+    // SAFETY: `[p + n, p + usable)` lies inside the block (caller contract).
+    unsafe {
+        if canaries && end > n {
+            core::ptr::write_bytes(p.add(n), canary_byte(p), end - n);
+        }
+        (p.add(end) as *mut usize).write_unaligned(n ^ key(p));
+    }
+}
+
+/// What [`check`] found wrong: the requested size if the size word was intact (0 if not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overflow(pub usize);
+
+/// Reads the trailer of the block at `p`: the requested size, or [`Overflow`] when the size
+/// word or (with `canaries`) a canary byte was overwritten.
+///
+/// # Safety
+/// `[p, p + usable)` must be the usable bytes of a live block that got a trailer.
+pub unsafe fn check(p: *const u8, usable: usize, canaries: bool) -> Result<usize, Overflow> {
+    if usable < WORD {
+        return Err(Overflow(0));
+    }
+    let end = usable - WORD;
+    // SAFETY: the word lies inside the block (caller contract).
+    let n = unsafe { (p.add(end) as *const usize).read_unaligned() } ^ key(p);
+    if n > end || (canaries && n == end) {
+        return Err(Overflow(0));
+    }
+    if canaries {
+        let c = canary_byte(p);
+        // SAFETY: `[p + n, p + end)` lies inside the block.
+        let bytes = unsafe { core::slice::from_raw_parts(p.add(n), end - n) };
+        if bytes.iter().any(|&b| b != c) {
+            return Err(Overflow(n));
+        }
+    }
+    Ok(n)
+}
+
+/// Reports an overflow found by [`check`] (`heapwise: heap overflow past the requested size
+/// of 0x… (block of N bytes)`) and aborts.
+#[cold]
+pub fn report_overflow(p: *const u8, o: Overflow) -> ! {
+    if o.0 != 0 {
+        crate::diag::report(format_args!(
+            "heap overflow past the requested size of {:#x} (block of {} bytes)",
+            p as usize, o.0
+        ));
+    } else {
+        crate::diag::report(format_args!(
+            "heap overflow past the requested size of {:#x}",
+            p as usize
+        ));
+    }
+    // SAFETY: abort has no preconditions; it never returns.
+    unsafe { libc::abort() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_one_byte_overflow_into_the_slack_is_found() {
+        let mut b = [0u8; 56];
+        let p = b.as_mut_ptr();
+        // SAFETY: `b` is 56 bytes; 33 + 9 <= 56.
+        unsafe {
+            write(p, 33, 56, true);
+            assert_eq!(check(p, 56, true), Ok(33));
+            *p.add(32) = 0xff; // inside the request: fine
+            assert_eq!(check(p, 56, true), Ok(33));
+            *p.add(33) ^= 0x40; // one past
+            assert_eq!(check(p, 56, true), Err(Overflow(33)));
+        }
+    }
+
+    #[test]
+    fn an_overwritten_size_word_is_found() {
+        let mut b = [0u8; 40];
+        let p = b.as_mut_ptr();
+        // SAFETY: `b` is 40 bytes; 32 + 8 <= 40.
+        unsafe {
+            write(p, 32, 40, false);
+            assert_eq!(check(p, 40, false), Ok(32));
+            core::ptr::write_bytes(p.add(32), 0x41, 8);
+            assert_eq!(check(p, 40, false), Err(Overflow(0)));
+        }
+    }
+}

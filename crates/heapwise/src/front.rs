@@ -1,0 +1,438 @@
+//! The API boundary of the OS faces: every `malloc`-family call of `libheapwise.so` and
+//! every [`crate::Heapwise`] call goes through here on its way to a [`Global`]. Usually
+//! that is all: one load of a cached flag and a predictable branch. The flag turns on
+//! optional layers, chosen once before the first block:
+//!
+//! * **valgrind** (detected with `RUNNING_ON_VALGRIND`): every block handed out is
+//!   announced to memcheck (`MALLOCLIKE_BLOCK` with the requested size; calloc blocks as
+//!   defined), every free with `FREELIKE_BLOCK` *before* the allocator touches the block;
+//!   `realloc` always moves (allocate, copy the requested bytes, free), as memcheck's own
+//!   does, so definedness of the kept bytes is preserved; the allocator's memory (headers,
+//!   free blocks, slack after the requested size, large mappings) is kept `NOACCESS` to the
+//!   program, and the allocator's own work runs with error reporting off for the thread
+//!   ([`valgrind::Quiet`]). The thread cache is off; the quarantine stays (it delays reuse,
+//!   which helps memcheck name freed blocks).
+//! * **canaries** (`HEAPWISE_HARDEN=full`): each heap block gets a trailer after the
+//!   requested size ([`crate::canary`]), checked at `free`, `realloc` and
+//!   `malloc_usable_size`, which returns the requested size.
+//! * **guard pages** (`HEAPWISE_HARDEN=full`): requests of [`LARGE_THRESHOLD`] bytes or
+//!   more get a guarded mapping ([`crate::guard`]).
+//!
+//! Under valgrind canaries and guard pages are off (memcheck does better).
+//!
+//! Invariants: the layers never change once a block exists (the preload face sets them
+//! during initialisation, the Rust face at its first allocation); a block carries a trailer
+//! exactly when a layer is on; guarded blocks never reach the [`Global`]; nothing here
+//! allocates through another allocator.
+
+use core::ptr;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use heapwise_core::block::{ALIGN, ALLOC, FLAGS, MIN_BLOCK, QUARANTINED, WORD};
+
+use crate::canary;
+use crate::global::Global;
+use crate::large::{self, LARGE_THRESHOLD};
+use crate::valgrind::{self, Quiet};
+use crate::{guard, harden};
+
+/// Layer bit: blocks are announced to valgrind.
+pub const VALGRIND: u8 = 1;
+/// Layer bit: canaries after the requested size of heap blocks.
+pub const CANARY: u8 = 2;
+/// Layer bit: guard pages around large blocks.
+pub const GUARD: u8 = 4;
+/// Not decided yet (the Rust face decides at its first allocation).
+const UNSET: u8 = 0x80;
+
+static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Chooses the layers before the first block: valgrind when running under it, otherwise
+/// canaries and guard pages when `full`. Turns `g`'s thread cache off under valgrind.
+/// Returns the layer bits.
+pub fn configure(g: &'static Global, full: bool) -> u8 {
+    let vg = valgrind::running();
+    let f = if vg {
+        VALGRIND
+    } else if full {
+        CANARY | GUARD
+    } else {
+        0
+    };
+    if f != 0 {
+        canary::set_secret(canary::fresh_secret());
+    }
+    if vg {
+        g.set_thread_cache(false);
+        harden::hide_from_valgrind();
+        // The allocator's state holds pointers that may equal a payload (the heaps' first
+        // block, the last extension, quarantine entries): hidden from the leak check (and
+        // from the program). Every access runs inside a [`Quiet`]; the lock stays open for
+        // the `fork` handlers.
+        valgrind::make_noaccess((g as *const Global).cast(), core::mem::size_of::<Global>());
+        valgrind::make_defined(
+            (g.lock() as *const crate::FutexLock).cast(),
+            core::mem::size_of::<crate::FutexLock>(),
+        );
+    }
+    LAYERS.store(f, Ordering::Relaxed);
+    f
+}
+
+/// Error reporting off for this thread while the value lives, when running under valgrind
+/// (for faces that touch the [`Global`] outside this module: statistics, checks, trims).
+#[inline]
+pub fn quiet_under_valgrind() -> Option<Quiet> {
+    quiet(LAYERS.load(Ordering::Relaxed))
+}
+
+/// [`Global::note_requested`] (the Rust face's accounting) through the layers.
+#[inline]
+pub fn note_requested(g: &'static Global, n: usize) {
+    let _q = quiet_under_valgrind();
+    g.note_requested(n);
+}
+
+/// [`Global::note_released`] through the layers.
+#[inline]
+pub fn note_released(g: &'static Global, n: usize) {
+    let _q = quiet_under_valgrind();
+    g.note_released(n);
+}
+
+/// The layer bits in force (deciding them as the Rust face does if nobody did).
+pub fn layers(g: &'static Global) -> u8 {
+    resolve(g, LAYERS.load(Ordering::Relaxed))
+}
+
+#[inline]
+fn resolve(g: &'static Global, f: u8) -> u8 {
+    if f & UNSET != 0 {
+        configure(g, false)
+    } else {
+        f
+    }
+}
+
+#[inline]
+fn quiet(f: u8) -> Option<Quiet> {
+    if f & VALGRIND != 0 && f & UNSET == 0 {
+        Some(Quiet::new())
+    } else {
+        None
+    }
+}
+
+/// `malloc(n)` through the layers.
+#[inline]
+pub fn malloc(g: &'static Global, n: usize) -> *mut u8 {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        return g.malloc(n);
+    }
+    layered_alloc(g, f, n, ALIGN, false)
+}
+
+/// `calloc(k, n)` through the layers.
+#[inline]
+pub fn calloc(g: &'static Global, k: usize, n: usize) -> *mut u8 {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        return g.calloc(k, n);
+    }
+    match k.checked_mul(n) {
+        Some(t) => layered_alloc(g, f, t, ALIGN, true),
+        None => ptr::null_mut(),
+    }
+}
+
+/// `aligned_alloc(align, n)` (any power of two) through the layers.
+#[inline]
+pub fn aligned_alloc(g: &'static Global, align: usize, n: usize) -> *mut u8 {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        return g.aligned_alloc(align, n);
+    }
+    if !align.is_power_of_two() || align > large::MAX_LARGE {
+        return ptr::null_mut();
+    }
+    layered_alloc(g, f, n, align, false)
+}
+
+/// `free(p)` through the layers.
+///
+/// # Safety
+/// `p` must be null or a live block handed out through this module for `g`.
+#[inline]
+pub unsafe fn free(g: &'static Global, p: *mut u8) {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        // SAFETY: forwarded caller contract.
+        return unsafe { g.free(p) };
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { layered_free(g, f, p) }
+}
+
+/// `realloc(p, n)` (`n > 0`) through the layers.
+///
+/// # Safety
+/// As [`Global::realloc`], for blocks handed out through this module.
+#[inline]
+pub unsafe fn realloc(g: &'static Global, p: *mut u8, n: usize) -> *mut u8 {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        // SAFETY: forwarded caller contract.
+        return unsafe { g.realloc(p, n) };
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { layered_realloc(g, f, p, n) }
+}
+
+/// `malloc_usable_size(p)` through the layers (the requested size when a layer is on).
+///
+/// # Safety
+/// As [`Global::usable_size`], for blocks handed out through this module.
+#[inline]
+pub unsafe fn usable_size(g: &'static Global, p: *const u8) -> usize {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        // SAFETY: forwarded caller contract.
+        return unsafe { g.usable_size(p) };
+    }
+    // SAFETY: forwarded caller contract.
+    unsafe { layered_usable(g, f, p) }
+}
+
+#[cold]
+#[inline(never)]
+fn layered_alloc(g: &'static Global, f: u8, n: usize, align: usize, zero: bool) -> *mut u8 {
+    let f = resolve(g, f);
+    let raw = |size: usize| {
+        if zero {
+            g.calloc(1, size)
+        } else if align <= ALIGN {
+            g.malloc(size)
+        } else {
+            g.aligned_alloc(align, size)
+        }
+    };
+    if f == 0 {
+        return raw(n);
+    }
+    if f & GUARD != 0 && n >= LARGE_THRESHOLD {
+        return guard::alloc(n, align).map_or(ptr::null_mut(), |p| p.as_ptr());
+    }
+    let canaries = f & CANARY != 0;
+    let Some(total) = n.checked_add(canary::extra(canaries)) else {
+        return ptr::null_mut();
+    };
+    let q = quiet(f);
+    let p = raw(total);
+    if p.is_null() {
+        return p;
+    }
+    // SAFETY: `p` is a fresh live block of `g` (no thread cache in these modes).
+    let u = unsafe { g.usable_size(p) };
+    // SAFETY: `[p, p + u)` are the block's usable bytes and `n + extra <= u`.
+    unsafe { canary::write(p, n, u, canaries) };
+    if f & VALGRIND != 0 {
+        hide_surroundings(g, p, n, u);
+        drop(q);
+        valgrind::malloclike(p, n, zero);
+    }
+    p
+}
+
+/// Under valgrind: the block's bytes after the requested size, its header and, when the
+/// next block is free (never handed out yet, or released and coalesced since), that whole
+/// block become `NOACCESS` (for a large block: its whole mapping); [`valgrind::malloclike`]
+/// then opens `[p, p + n)`. Headers are only trusted when they agree with the engine's
+/// usable size `u`.
+fn hide_surroundings(g: &'static Global, p: *mut u8, n: usize, u: usize) {
+    valgrind::make_noaccess(p.wrapping_add(n), u - n);
+    if g.in_heap(p) {
+        if peek_usable(g, p) != Some(u) {
+            return;
+        }
+        valgrind::make_noaccess(p.wrapping_sub(WORD), WORD);
+        let next = p.wrapping_add(u);
+        if !g.in_heap(next.wrapping_add(WORD - 1)) {
+            return;
+        }
+        // SAFETY: the next header lies in `[start, brk)` of a heap (mapped); volatile as in
+        // `peek_usable`.
+        let h = unsafe { ptr::read_volatile(next as *const usize) };
+        let size = h & !FLAGS;
+        if h & ALLOC != 0 {
+            if size == 0 {
+                valgrind::make_noaccess(next, WORD); // the epilogue
+            }
+            return;
+        }
+        if size >= MIN_BLOCK && g.in_heap(next.wrapping_add(size - 1)) {
+            // SAFETY: `[next, next + size)` lies in the heap; the footer is its last word.
+            let footer = unsafe { ptr::read_volatile(next.add(size - WORD) as *const usize) };
+            if footer == h {
+                valgrind::make_noaccess(next, size);
+            }
+        }
+    // SAFETY: `p` is a live large block: its 16 header bytes are mapped.
+    } else if let Some((offset, len)) = unsafe { large::header(p) } {
+        valgrind::make_noaccess(p.wrapping_sub(offset), len);
+    }
+}
+
+/// Whether `p` looks like a live block of `g` (no report, no lock; a hint, the engine has
+/// the last word): heap blocks by their header, large blocks by theirs (read without
+/// faulting). Returns the usable size the header implies.
+fn peek_usable(g: &'static Global, p: *const u8) -> Option<usize> {
+    let a = p as usize;
+    if a % ALIGN != 0 || a < 2 * WORD {
+        return None;
+    }
+    if g.in_heap(p) {
+        if !g.in_heap(p.wrapping_sub(WORD)) {
+            return None;
+        }
+        // SAFETY: the word before `p` lies in `[start, brk)` of a heap, which stays mapped;
+        // a volatile read because the engine may update its `PREV_ALLOC` bit meanwhile.
+        let h = unsafe { ptr::read_volatile((p as *const usize).sub(1)) };
+        let size = h & !FLAGS;
+        let live = h & ALLOC != 0 && h & QUARANTINED == 0 && size >= MIN_BLOCK;
+        return (live && g.in_heap(p.wrapping_add(size - WORD - 1))).then(|| size - WORD);
+    }
+    // SAFETY: `header` reads the words before a pointer it does not know without faulting.
+    unsafe { large::header(p) }.map(|(offset, len)| len - offset)
+}
+
+/// The usable size of `p`, letting the engine report it when it is no live block (a
+/// freed one is a use after free there).
+///
+/// # Safety
+/// As [`Global::usable_size`].
+unsafe fn usable_or_report(g: &'static Global, p: *const u8) -> usize {
+    // SAFETY: forwarded caller contract.
+    unsafe { g.usable_size(p) }
+}
+
+/// The live guarded block at `p`, if it is one: its requested size.
+fn guarded(g: &'static Global, f: u8, p: *const u8) -> Option<usize> {
+    if f & GUARD == 0 || g.in_heap(p) {
+        return None;
+    }
+    guard::requested(p).and_then(Result::ok)
+}
+
+/// The requested size recorded in the trailer of the live block `p` (`u` usable bytes);
+/// reports an overflow when canaries are on.
+///
+/// # Safety
+/// `p` must be a live block with a trailer and `u` usable bytes.
+unsafe fn requested(f: u8, p: *const u8, u: usize) -> usize {
+    // SAFETY: forwarded caller contract.
+    match unsafe { canary::check(p, u, f & CANARY != 0) } {
+        Ok(n) => n,
+        Err(o) if f & CANARY != 0 => canary::report_overflow(p, o),
+        // Under valgrind: the word was overwritten (memcheck reported the write); keep
+        // what the block can hold.
+        Err(_) => u - canary::WORD,
+    }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn layered_free(g: &'static Global, f: u8, p: *mut u8) {
+    let f = resolve(g, f);
+    if p.is_null() {
+        return;
+    }
+    if guarded(g, f, p).is_some() {
+        // SAFETY: `p` is a live guarded block (caller contract: freed once).
+        if let Err(o) = unsafe { guard::free(p) } {
+            canary::report_overflow(p, o);
+        }
+        return;
+    }
+    if f & VALGRIND != 0 {
+        valgrind::freelike(p);
+    }
+    let _q = quiet(f);
+    if f & CANARY != 0 {
+        // Only a block that looks live is checked here: a freed one goes straight to the
+        // engine, which names the double free. The engine's size is the authority.
+        if peek_usable(g, p).is_some() {
+            // SAFETY: `p` looks like a live block of `g` (so the engine reports nothing).
+            let u = unsafe { g.usable_size(p) };
+            // SAFETY: `p` is a live block of `g` with `u` usable bytes and a trailer.
+            if let Err(o) = unsafe { canary::check(p, u, true) } {
+                canary::report_overflow(p, o);
+            }
+        }
+    }
+    // SAFETY: forwarded caller contract (a bad pointer is reported by the engine).
+    unsafe { g.free(p) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *mut u8 {
+    let f = resolve(g, f);
+    if p.is_null() {
+        return layered_alloc(g, f, n, ALIGN, false);
+    }
+    let old = match guarded(g, f, p) {
+        Some(k) => k,
+        None => {
+            let _q = quiet(f);
+            // SAFETY: forwarded caller contract.
+            let u = unsafe { usable_or_report(g, p) };
+            if u == 0 {
+                return ptr::null_mut();
+            }
+            // SAFETY: `p` is a live block with `u` usable bytes and a trailer.
+            let k = unsafe { requested(f, p, u) };
+            let fits = n
+                .checked_add(canary::extra(true))
+                .is_some_and(|t| t <= u && n < LARGE_THRESHOLD);
+            if f & VALGRIND == 0 && fits {
+                // Canaries only: resize in place by moving the trailer.
+                // SAFETY: `[p, p + u)` are the usable bytes of the live block.
+                unsafe { canary::write(p, n, u, true) };
+                return p;
+            }
+            k
+        }
+    };
+    let q = layered_alloc(g, f, n, ALIGN, false);
+    if !q.is_null() {
+        // SAFETY: both blocks are live and distinct; `p` holds `old` requested bytes and
+        // `q` at least `n`. Under valgrind both ranges are addressable to the program, so
+        // memcheck copies the definedness of the kept bytes with them.
+        unsafe {
+            ptr::copy_nonoverlapping(p, q, old.min(n));
+            layered_free(g, f, p);
+        }
+    }
+    q
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn layered_usable(g: &'static Global, f: u8, p: *const u8) -> usize {
+    let f = resolve(g, f);
+    if p.is_null() {
+        return 0;
+    }
+    if let Some(n) = guarded(g, f, p) {
+        return n;
+    }
+    let _q = quiet(f);
+    // SAFETY: forwarded caller contract.
+    let u = unsafe { usable_or_report(g, p) };
+    if u == 0 {
+        return 0;
+    }
+    // SAFETY: `p` is a live block with `u` usable bytes and a trailer.
+    unsafe { requested(f, p, u) }
+}
