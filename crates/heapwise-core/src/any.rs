@@ -10,6 +10,7 @@ use core::ptr::NonNull;
 use crate::error::{CorruptionHook, HeapError};
 use crate::heap::{Blocks, Counters, Heap, HeapLayout};
 use crate::policy::compact::Compact;
+use crate::policy::compact_slab::CompactSlab;
 use crate::policy::explicit::{AddressOrdered, Explicit, Lifo};
 use crate::policy::implicit::{Deferred, Immediate, Implicit};
 use crate::policy::segregated::Segregated;
@@ -26,7 +27,7 @@ macro_rules! policies {
         }
 
         impl PolicyKind {
-            /// Every policy, slowest first, the default last but one.
+            /// Every policy, slowest first (the default, `segregated`, is third from last).
             pub const ALL: &'static [PolicyKind] = &[$(PolicyKind::$variant),*];
 
             /// The policy's name (e.g. `implicit-first`, `segregated`).
@@ -105,6 +106,8 @@ policies! {
         "segregated free lists per size class with a class bitmap, good fit (the default)";
     Compact => Compact, "compact",
         "best fit over size-sorted segregated lists, small and large blocks kept apart, exact growth (utilisation first)";
+    CompactSlab => CompactSlab, "compact-slab",
+        "compact plus header-free slabs for requests up to 512 bytes (best utilisation)";
 }
 
 impl PolicyKind {

@@ -11,7 +11,10 @@
 //! 4. for list policies: every list entry is a free block of this heap in the right class,
 //!    links agree both ways, no entry appears twice (a scratch mark bit in the header, cleared
 //!    before returning), every free block of the walk is in a list, the class bitmap matches;
-//! 5. the counters (allocated blocks and bytes) match the walk.
+//! 5. for policies with slabs ([`crate::policy::slab`]): the slab control block, the sorted
+//!    directory, every slab header and the partial lists;
+//! 6. the counters (allocated blocks and bytes, slab objects counted as objects) match the
+//!    walk.
 //!
 //! The checker is O(heap) and meant for tests, debugging and the lab, not the fast path.
 
@@ -109,7 +112,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     return err(ErrorKind::NotInList, m, m.size());
                 }
             }
-            // 5. counters
+            // 5. slabs (policies with a slab layer only; compiled away otherwise): the slab
+            // layer is checked, and slab blocks count as their live objects.
+            if P::SLAB_MAX != 0 {
+                self.check_slabs(&mut alloc_blocks, &mut alloc_bytes)?;
+            }
+            // 6. counters
             let c = &self.counters;
             if c.alloc_blocks != alloc_blocks || c.alloc_bytes != alloc_bytes {
                 return Err(HeapError::new(

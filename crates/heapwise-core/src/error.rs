@@ -56,6 +56,9 @@ pub enum ErrorKind {
     CorruptFreeBlock,
     /// A freed block's payload changed while it sat in the quarantine (junk fill).
     WriteAfterFree,
+    /// A slab's header, the slab directory or a slab list was overwritten
+    /// ([`crate::policy::slab`]).
+    CorruptSlab,
 }
 
 impl ErrorKind {
@@ -82,6 +85,7 @@ impl ErrorKind {
             ErrorKind::UseAfterFree => "use after free",
             ErrorKind::CorruptFreeBlock => "corrupted free block (write after free or overflow)",
             ErrorKind::WriteAfterFree => "write after free",
+            ErrorKind::CorruptSlab => "corrupted slab (header, directory or list)",
         }
     }
 }

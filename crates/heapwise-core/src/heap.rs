@@ -28,6 +28,7 @@ use crate::block::{
     PREV_ALLOC, PROLOGUE, QUARANTINED, WORD,
 };
 use crate::error::{ignore_corruption, CorruptionHook, ErrorKind, HeapError};
+use crate::policy::slab::SlabLookup;
 use crate::policy::{HeapView, Policy};
 use crate::quarantine::{Quarantine, JUNK};
 use crate::source::Source;
@@ -109,7 +110,7 @@ pub struct Heap<S: Source, P: Policy> {
     hook: CorruptionHook,
     /// Old `brk` of the last extension made by the current request (null if none): bytes from
     /// here up are fresh from the source.
-    fresh_from: *mut u8,
+    pub(crate) fresh_from: *mut u8,
     pub(crate) counters: Counters,
     /// Recently freed blocks kept allocated (off unless [`Heap::set_quarantine`] was called).
     quarantine: Quarantine,
@@ -251,7 +252,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[cold]
-    fn init(&mut self) -> bool {
+    pub(crate) fn init(&mut self) -> bool {
         let Some(start) = self.source.sbrk(empty_heap_bytes(P::META_BYTES)) else {
             return false;
         };
@@ -266,7 +267,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[cold]
-    fn report(&mut self, kind: ErrorKind, addr: usize, info: usize) {
+    pub(crate) fn report(&mut self, kind: ErrorKind, addr: usize, info: usize) {
         self.counters.errors += 1;
         (self.hook)(&HeapError::new(kind, addr, info));
     }
@@ -280,7 +281,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// A free block of at least `asize` bytes, removed from the policy's records. Its header
     /// holds its size and `PREV_ALLOC` bit; its footer may be stale.
     #[inline]
-    unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
+    pub(crate) unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
         if self.meta.is_null() && !self.init() {
             return None;
         }
@@ -383,7 +384,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `high` is set: then the remainder stays free at the low end and the allocation takes
     /// the high end (the policy's [`Policy::place_high`] choice).
     #[inline]
-    unsafe fn place(&mut self, b: Block, bsize: usize, asize: usize, high: bool) -> NonNull<u8> {
+    pub(crate) unsafe fn place(
+        &mut self,
+        b: Block,
+        bsize: usize,
+        asize: usize,
+        high: bool,
+    ) -> NonNull<u8> {
         // SAFETY: `b` is a free block of `bsize >= asize` bytes owned by the heap.
         unsafe {
             let pa = b.header() & PREV_ALLOC != 0;
@@ -414,7 +421,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[inline]
-    fn note_alloc(&mut self, bytes: usize) {
+    pub(crate) fn note_alloc(&mut self, bytes: usize) {
         let c = &mut self.counters;
         c.alloc_blocks += 1;
         c.alloc_bytes += bytes;
@@ -436,7 +443,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
     #[inline]
-    unsafe fn release(&mut self, b: Block, size: usize) -> bool {
+    pub(crate) unsafe fn release(&mut self, b: Block, size: usize) -> bool {
         let v = self.view();
         // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
         // reached through its size and (if free) the previous block's footer.
@@ -746,7 +753,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[inline]
-    unsafe fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+    pub(crate) unsafe fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        // Slab hook: compiled away for policies without slabs (`SLAB_MAX == 0`).
+        if P::SLAB_MAX != 0 && size <= P::SLAB_MAX {
+            if let Some(p) = self.slab_alloc(size) {
+                return Some(p);
+            }
+        }
         let Some(asize) = block_size_for(size) else {
             return self.fail();
         };
@@ -917,9 +930,25 @@ impl<S: Source, P: Policy> Heap<S, P> {
     pub unsafe fn free(&mut self, ptr: *mut u8) {
         let Some(p) = NonNull::new(ptr) else { return };
         self.counters.frees += 1;
+        if P::SLAB_MAX != 0 {
+            // Slab hook: a slab object is freed by the slab layer; compiled away otherwise.
+            match self.slab_lookup(p, ErrorKind::DoubleFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return,
+                SlabLookup::Object(o) => {
+                    // SAFETY: `o` is a live object just validated by the lookup.
+                    unsafe { self.slab_free(o) };
+                    return;
+                }
+            }
+        }
         let Some((b, size)) = self.validate(p, ErrorKind::DoubleFree) else {
             return;
         };
+        if P::SLAB_MAX != 0 {
+            // Slab hook: the slab layer's demand count (compiled away without slabs).
+            self.slab_engine_freed(size);
+        }
         if self.quarantine.enabled() {
             // SAFETY: `b` is a validated allocated block of `size` bytes.
             unsafe { self.enter_quarantine(b, size) };
@@ -971,6 +1000,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
             return None;
         }
         self.counters.reallocs += 1;
+        if P::SLAB_MAX != 0 {
+            // Slab hook: compiled away for policies without slabs.
+            match self.slab_lookup(p, ErrorKind::UseAfterFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return None,
+                // SAFETY: `o` is a live object just validated by the lookup.
+                SlabLookup::Object(o) => return unsafe { self.slab_realloc(o, size) },
+            }
+        }
         let (b, bsize) = self.validate(p, ErrorKind::UseAfterFree)?;
         let Some(asize) = block_size_for(size) else {
             return self.fail();
@@ -1063,6 +1101,14 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let Some(p) = NonNull::new(ptr as *mut u8) else {
             return 0;
         };
+        if P::SLAB_MAX != 0 {
+            // Slab hook: compiled away for policies without slabs.
+            match self.slab_lookup(p, ErrorKind::UseAfterFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return 0,
+                SlabLookup::Object(o) => return o.class,
+            }
+        }
         match self.validate(p, ErrorKind::UseAfterFree) {
             Some((_, size)) => Block::usable(size),
             None => 0,

@@ -29,7 +29,8 @@
 //! | [`block`] | the block format: header bits, footer, links, the ASCII diagram, all layout pointer arithmetic |
 //! | [`source`] | the [`Source`] trait (a heap grown like `brk`), [`FixedArena`], [`SimBrk`] |
 //! | [`heap`] | [`Heap`]: malloc / free / calloc / realloc / reallocarray / aligned_alloc / usable_size, splitting, coalescing, growth |
-//! | [`policy`] | the [`Policy`] trait and fits; [`policy::implicit`], [`policy::explicit`], [`policy::segregated`] |
+//! | [`policy`] | the [`Policy`] trait and fits; [`policy::implicit`], [`policy::explicit`], [`policy::segregated`], [`policy::compact`], [`policy::compact_slab`] |
+//! | [`policy::slab`] | header-free small objects in slabs (for policies with `SLAB_MAX > 0`), the slab directory |
 //! | `check` | [`Heap::check`], the heap checker |
 //! | [`stats`] | [`Stats`] and fragmentation measures |
 //! | [`error`] | [`HeapError`], [`ErrorKind`], the [`CorruptionHook`] |
@@ -79,6 +80,7 @@ pub use error::{CorruptionHook, ErrorKind, HeapError};
 pub use global::{ArenaAlloc, ArenaStats, RawLock, SpinLock, StaticArena};
 pub use heap::{BlockInfo, Counters, Heap, HeapLayout, DEFAULT_CHUNK};
 pub use policy::compact::Compact;
+pub use policy::compact_slab::CompactSlab;
 pub use policy::explicit::{AddressOrdered, Explicit, Lifo};
 pub use policy::implicit::{Deferred, Immediate, Implicit};
 pub use policy::segregated::Segregated;

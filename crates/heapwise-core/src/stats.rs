@@ -32,6 +32,12 @@ pub struct Stats {
     pub free_bytes: usize,
     /// Largest free block.
     pub largest_free: usize,
+    /// Bytes of slab blocks and of the slab control block not holding live objects (their
+    /// headers, padding, free objects and the slab directory); 0 for policies without slabs
+    /// ([`crate::policy::slab`]). With slabs, a live slab object counts as an allocated block
+    /// of its class size (allocated and usable bytes alike), and `heap_bytes` =
+    /// `fixed_overhead_bytes + allocated_bytes + free_bytes + slab_overhead_bytes`.
+    pub slab_overhead_bytes: usize,
     /// Highest allocated-bytes figure seen.
     pub peak_allocated_bytes: usize,
     /// Operation counters.
@@ -75,6 +81,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
         }
         s.fixed_overhead_bytes = s.heap_bytes - blocks_bytes;
+        if P::SLAB_MAX != 0 {
+            self.slab_stats(&mut s);
+        }
         s
     }
 

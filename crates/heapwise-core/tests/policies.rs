@@ -25,6 +25,7 @@ const MIRI_POLICIES: &[PolicyKind] = &[
     PolicyKind::ExplicitAddrFirst,
     PolicyKind::Segregated,
     PolicyKind::Compact,
+    PolicyKind::CompactSlab,
 ];
 
 /// Whether this test body should run (always, except for most policies under Miri).
@@ -80,9 +81,16 @@ fn small_sizes(kind: PolicyKind) {
     }
     // malloc(0) gives unique, freeable pointers: the model checked non-overlap of 1 byte.
     assert_eq!(m.live.len(), 13);
+    // An engine block has at least MIN_BLOCK - WORD usable bytes; a header-free slab object
+    // (policies with slabs) has its 16-byte class, at least 16.
+    let least = if kind == PolicyKind::CompactSlab {
+        16
+    } else {
+        MIN_BLOCK - WORD
+    };
     for &a in m.live.keys() {
         // SAFETY: live payloads.
-        assert!(unsafe { h.usable_size(a as *const u8) } >= MIN_BLOCK - WORD);
+        assert!(unsafe { h.usable_size(a as *const u8) } >= least);
     }
     m.free_all(&mut h);
 }
@@ -389,4 +397,5 @@ policy_suite! {
     explicit_addr_best => ExplicitAddrBest,
     segregated => Segregated,
     compact => Compact,
+    compact_slab => CompactSlab,
 }

@@ -25,10 +25,12 @@ use core::ptr::NonNull;
 use crate::block::Block;
 
 pub mod compact;
+pub mod compact_slab;
 pub mod explicit;
 pub mod implicit;
 pub(crate) mod list;
 pub mod segregated;
+pub mod slab;
 
 /// What a policy sees of the heap: its metadata area and the current bounds of the block
 /// sequence.
@@ -106,6 +108,13 @@ pub unsafe trait Policy {
     const LISTS: usize = 0;
     /// The growth chunk a new heap starts with (see [`crate::Heap::with_chunk`]).
     const CHUNK: usize = crate::heap::DEFAULT_CHUNK;
+    /// Largest request (in bytes, at most [`slab::SLAB_MAX_LIMIT`]) the heap serves from
+    /// **slabs**: header-free objects of one size class carved out of one engine block (see
+    /// [`slab`]). 0 (the default) turns the slab layer off: every `SLAB_MAX != 0` test in
+    /// the heap is a constant, so a policy without slabs compiles exactly as before. A
+    /// policy with slabs must leave the last [`slab::meta_bytes`]`(SLAB_MAX)` bytes of its
+    /// metadata area ([`Policy::META_BYTES`]) to the slab layer, zeroed by [`Policy::init`].
+    const SLAB_MAX: usize = 0;
 
     /// How many bytes to ask the source for when a request of block size `asize` finds no
     /// free block and the heap must grow by at least `need` bytes; `chunk` is the heap's
