@@ -10,10 +10,10 @@
 //!   `SIZE_MAX / 2 + 1` with `EINVAL`; `posix_memalign` wants a power-of-two multiple of
 //!   `sizeof(void *)` and leaves `*memptr` alone on failure.
 //!
-//! Invariant: every entry point makes sure the options were read, then either calls the
-//! [`Global`](hw::Global) through [`hw::front`] (one cached-flag branch; the valgrind,
-//! canary and guard-page layers when on), or, when the recorder is active, does so inside
-//! the recorder's lock together with the record.
+//! Invariant: every entry point makes sure the options were read (the same load says
+//! whether the API layers of [`hw::front`] are on: valgrind, or canaries and guard pages),
+//! then calls the [`Global`](hw::Global) directly or through those layers, and, when the
+//! recorder is active, does so inside the recorder's lock together with the record.
 
 use core::ffi::{c_int, c_void};
 use core::mem::size_of;
@@ -22,21 +22,87 @@ use core::ptr;
 use hw::front;
 use hw::sys::{self, set_errno, ErrnoGuard};
 
-use crate::{ensure_init, GLOBAL, RECORDER};
+use crate::{ensure_init, layered, GLOBAL, RECORDER};
 
 #[inline]
 fn recorded_alloc(size: usize, f: impl FnOnce() -> *mut u8) -> *mut u8 {
     if RECORDER.active() {
-        RECORDER.with(|r| {
-            let p = f();
-            let _q = front::quiet_under_valgrind();
-            if !p.is_null() {
-                r.alloc(&GLOBAL, p, size);
-            }
-            p
-        })
+        record_alloc(size, f)
     } else {
         f()
+    }
+}
+
+/// The recording half of [`recorded_alloc`], out of the fast path.
+#[cold]
+#[inline(never)]
+fn record_alloc(size: usize, f: impl FnOnce() -> *mut u8) -> *mut u8 {
+    RECORDER.with(|r| {
+        let p = f();
+        let _q = front::quiet_under_valgrind();
+        if !p.is_null() {
+            r.alloc(&GLOBAL, p, size);
+        }
+        p
+    })
+}
+
+// The allocator behind the entry points: `GLOBAL` itself, or `GLOBAL` through the API
+// layers of `hw::front` when `l` (valgrind; canaries and guard pages in full mode). `l` comes
+// from the same load as the initialisation check, so the common case pays nothing.
+
+#[inline]
+fn g_malloc(l: bool, n: usize) -> *mut u8 {
+    if l {
+        front::malloc(&GLOBAL, n)
+    } else {
+        GLOBAL.malloc(n)
+    }
+}
+
+#[inline]
+fn g_calloc(l: bool, k: usize, n: usize) -> *mut u8 {
+    if l {
+        front::calloc(&GLOBAL, k, n)
+    } else {
+        GLOBAL.calloc(k, n)
+    }
+}
+
+#[inline]
+fn g_aligned(l: bool, align: usize, n: usize) -> *mut u8 {
+    if l {
+        front::aligned_alloc(&GLOBAL, align, n)
+    } else {
+        GLOBAL.aligned_alloc(align, n)
+    }
+}
+
+/// # Safety
+/// As [`hw::Global::free`].
+#[inline]
+unsafe fn g_free(l: bool, p: *mut u8) {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        if l {
+            front::free(&GLOBAL, p)
+        } else {
+            GLOBAL.free(p)
+        }
+    }
+}
+
+/// # Safety
+/// As [`hw::Global::realloc`].
+#[inline]
+unsafe fn g_realloc(l: bool, p: *mut u8, n: usize) -> *mut u8 {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        if l {
+            front::realloc(&GLOBAL, p, n)
+        } else {
+            GLOBAL.realloc(p, n)
+        }
     }
 }
 
@@ -50,14 +116,15 @@ fn nomem(p: *mut u8) -> *mut c_void {
 
 /// Allocates with alignment `align` (any power of two) and records it.
 fn aligned(align: usize, size: usize) -> *mut u8 {
-    recorded_alloc(size, || front::aligned_alloc(&GLOBAL, align, size))
+    let l = layered();
+    recorded_alloc(size, || g_aligned(l, align, size))
 }
 
 /// `malloc(3)`.
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
-    ensure_init();
-    nomem(recorded_alloc(size, || front::malloc(&GLOBAL, size)))
+    let l = layered();
+    nomem(recorded_alloc(size, || g_malloc(l, size)))
 }
 
 /// `free(3)`.
@@ -69,22 +136,33 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    ensure_init();
+    let l = layered();
     // `errno` is kept: every OS call inside (futex, munmap, write) preserves it.
     let p = p as *mut u8;
     if RECORDER.active() {
-        RECORDER.with(|r| {
-            {
-                let _q = front::quiet_under_valgrind();
-                r.free(&GLOBAL, p);
-            }
-            // SAFETY: forwarded caller contract.
-            unsafe { front::free(&GLOBAL, p) }
-        })
+        // SAFETY: forwarded caller contract.
+        unsafe { record_free(l, p) }
     } else {
         // SAFETY: forwarded caller contract.
-        unsafe { front::free(&GLOBAL, p) }
+        unsafe { g_free(l, p) }
     }
+}
+
+/// The recording `free`, out of the fast path.
+///
+/// # Safety
+/// As [`free`], `p` non-null.
+#[cold]
+#[inline(never)]
+unsafe fn record_free(l: bool, p: *mut u8) {
+    RECORDER.with(|r| {
+        {
+            let _q = front::quiet_under_valgrind();
+            r.free(&GLOBAL, p);
+        }
+        // SAFETY: forwarded caller contract.
+        unsafe { g_free(l, p) }
+    })
 }
 
 /// `cfree(3)`: an old name of `free`.
@@ -100,9 +178,9 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 /// `calloc(3)`.
 #[no_mangle]
 pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
-    ensure_init();
+    let l = layered();
     nomem(recorded_alloc(n.saturating_mul(size), || {
-        front::calloc(&GLOBAL, n, size)
+        g_calloc(l, n, size)
     }))
 }
 
@@ -120,12 +198,12 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         unsafe { free(p) };
         return ptr::null_mut();
     }
-    ensure_init();
+    let l = layered();
     let p = p as *mut u8;
     let q = if RECORDER.active() {
         RECORDER.with(|r| {
             // SAFETY: forwarded caller contract.
-            let q = unsafe { front::realloc(&GLOBAL, p, size) };
+            let q = unsafe { g_realloc(l, p, size) };
             if !q.is_null() {
                 let _q = front::quiet_under_valgrind();
                 r.realloc(&GLOBAL, p, q, size);
@@ -134,7 +212,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         })
     } else {
         // SAFETY: forwarded caller contract.
-        unsafe { front::realloc(&GLOBAL, p, size) }
+        unsafe { g_realloc(l, p, size) }
     };
     nomem(q)
 }
@@ -231,9 +309,15 @@ pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     if p.is_null() {
         return 0;
     }
-    ensure_init();
+    let l = layered();
     // SAFETY: forwarded caller contract.
-    unsafe { front::usable_size(&GLOBAL, p as *const u8) }
+    unsafe {
+        if l {
+            front::usable_size(&GLOBAL, p as *const u8)
+        } else {
+            GLOBAL.usable_size(p as *const u8)
+        }
+    }
 }
 
 /// These run in the library's unit-test binary, which exports the functions above: they

@@ -63,8 +63,14 @@ pub(crate) static RECORDER: Recorder = Recorder::new();
 /// Whether to print the summary at exit.
 pub(crate) static STATS_AT_EXIT: AtomicBool = AtomicBool::new(false);
 
-/// 0: not initialised, 1: initialising, 2: done.
+/// 0: not initialised, 1: initialising, 2: done, 3: done and the API layers of `hw::front`
+/// are on (valgrind, or canaries and guard pages): one load tells the entry points both.
 static INIT: AtomicU8 = AtomicU8::new(0);
+
+/// [`INIT`] when initialisation is done and no API layer is on.
+const READY: u8 = 2;
+/// [`INIT`] when initialisation is done and API layers are on.
+const READY_LAYERED: u8 = 3;
 
 /// Longest policy name kept for `heapwise_policy_name` (names are far shorter).
 const NAME_MAX: usize = 63;
@@ -72,8 +78,8 @@ const NAME_MAX: usize = 63;
 /// A NUL-terminated string written once during initialisation, read-only after.
 struct InitText<const N: usize>(UnsafeCell<[u8; N]>);
 
-// SAFETY: written only by the initialising thread before `INIT` is set to 2 (release), and
-// read only after `ensure_init` observed 2 (acquire).
+// SAFETY: written only by the initialising thread before `INIT` is set to 2 or 3 (release),
+// and read only after `ensure_init` observed it (acquire).
 unsafe impl<const N: usize> Sync for InitText<N> {}
 
 /// The policy's name.
@@ -98,9 +104,26 @@ pub(crate) fn policy_cname() -> *const c_char {
 /// Makes sure the options were read (cheap after the first call).
 #[inline]
 pub(crate) fn ensure_init() {
-    if INIT.load(Ordering::Acquire) != 2 {
+    let _ = layered();
+}
+
+/// Makes sure the options were read; returns whether the allocation functions must go
+/// through the API layers of `hw::front` (false in the common case: one load, one branch).
+#[inline]
+pub(crate) fn layered() -> bool {
+    let s = INIT.load(Ordering::Acquire);
+    if s == READY {
+        return false;
+    }
+    layered_slow(s)
+}
+
+#[cold]
+fn layered_slow(s: u8) -> bool {
+    if s < READY {
         init_slow();
     }
+    INIT.load(Ordering::Acquire) == READY_LAYERED
 }
 
 #[cold]
@@ -110,7 +133,7 @@ fn init_slow() {
         .is_err()
     {
         // Another thread is reading the options; nothing it does can call malloc.
-        while INIT.load(Ordering::Acquire) != 2 {
+        while INIT.load(Ordering::Acquire) < READY {
             // SAFETY: sched_yield has no preconditions.
             unsafe { libc::sched_yield() };
         }
@@ -119,10 +142,10 @@ fn init_slow() {
     let mut o = options::read();
     if let Some(p) = options::stats_path() {
         o.stats = true;
-        // SAFETY: only this thread (the initialiser) writes the path, before INIT becomes 2.
+        // SAFETY: only this thread (the initialiser) writes the path, before INIT becomes 2 or 3.
         unsafe { *STATS_FILE.0.get() = p.buf };
     }
-    // SAFETY: only this thread (the initialiser) writes the name, before INIT becomes 2.
+    // SAFETY: only this thread (the initialiser) writes the name, before INIT becomes 2 or 3.
     unsafe {
         let buf = &mut *POLICY_NAME.0.get();
         let name = o.policy.name().as_bytes();
@@ -146,13 +169,16 @@ fn init_slow() {
     }
     // The API layers (valgrind client requests; canaries and guard pages in full mode),
     // decided before the first block; last, because under valgrind it hides `GLOBAL`.
-    hw::front::configure(&GLOBAL, o.harden.junk);
+    let layers = hw::front::configure(&GLOBAL, o.harden.junk);
     let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
     if o.stats || fd >= 0 {
         RECORDER.start(fd);
     }
     STATS_AT_EXIT.store(o.stats, Ordering::Relaxed);
-    INIT.store(2, Ordering::Release);
+    INIT.store(
+        if layers != 0 { READY_LAYERED } else { READY },
+        Ordering::Release,
+    );
     // May allocate (pthread_atfork): only now that initialisation is done.
     RECORDER.register_fork();
 }
