@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the 12 misuse programs of crates/heapwise-preload/tests/c/misuse/ on glibc (no
-# preload), jemalloc and mimalloc (Debian default builds via LD_PRELOAD), and heapwise
-# (default options; HEAPWISE_HARDEN=full for cases 11-12 in a second column), and prints a
-# markdown table of what each allocator does.
+# Runs the 12 misuse programs of crates/heapwise-preload/tests/c/misuse/ (and two of
+# tests/c/harden/: an overflow into a block's slack, an overflow past a large block) on glibc
+# (no preload), jemalloc and mimalloc (Debian default builds via LD_PRELOAD), and heapwise
+# (default options, then HEAPWISE_HARDEN=full in a second column), and prints a markdown
+# table of what each allocator does.
 #
 #   scripts/misuse-matrix.sh [path/to/libheapwise.so]
 #
@@ -55,6 +56,18 @@ for c in "$src"/m*.c; do
     num=$((10#${name:1:2}))
     desc=$(head -1 "$c" | sed 's|^/\* *[0-9]*\. *||; s| *\*/$||; s|(HEAPWISE_HARDEN=full.*||')
     gcc -std=gnu11 -O1 -fno-builtin -w -o "$tmp/$name" "$c"
+    g=$(outcome "$tmp/$name")
+    j=$(outcome "$tmp/$name" LD_PRELOAD="$je")
+    m=$(outcome "$tmp/$name" LD_PRELOAD="$mi")
+    h=$(outcome "$tmp/$name" LD_PRELOAD="$lib")
+    hf=$(outcome "$tmp/$name" LD_PRELOAD="$lib" HEAPWISE_HARDEN=full)
+    echo "| $num | $desc | $g | $j | $m | $h | $hf |"
+done
+# Two more rows from tests/c/harden/: what the full mode's canaries and guard pages add.
+for row in "h01_canary_slack|11b|a one-byte overflow into a block's slack (malloc(33): 40 usable bytes)" \
+           "h02_large_guard|13|a write one byte past a 1 MiB block (a large, mmap block)"; do
+    IFS='|' read -r name num desc <<<"$row"
+    gcc -std=gnu11 -O1 -fno-builtin -w -o "$tmp/$name" "$root/crates/heapwise-preload/tests/c/harden/$name.c"
     g=$(outcome "$tmp/$name")
     j=$(outcome "$tmp/$name" LD_PRELOAD="$je")
     m=$(outcome "$tmp/$name" LD_PRELOAD="$mi")
