@@ -6,6 +6,7 @@
 //! LD_PRELOAD=/path/to/libheapwise.so program args...
 //! HEAPWISE_POLICY=implicit-first HEAPWISE_STATS=1 LD_PRELOAD=... program
 //! HEAPWISE_TRACE=/tmp/prog.rep LD_PRELOAD=... program   # then: heapwise replay /tmp/prog.rep
+//! LD_PRELOAD=... valgrind --soname-synonyms=somalloc=NOUSERINTERCEPTS program   # memcheck sees heapwise blocks
 //! ```
 //!
 //! It exports the malloc family (`malloc`, `free`, `calloc`, `realloc`, `reallocarray`,

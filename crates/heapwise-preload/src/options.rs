@@ -3,7 +3,7 @@
 //! | variable | values | default |
 //! |---|---|---|
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
-//! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache), `off` | `default` |
+//! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache, canaries after the requested size, guard pages around large blocks), `off` | `default` |
 //! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`) | no limit |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
