@@ -20,6 +20,19 @@
 //!
 //! Under valgrind canaries and guard pages are off (memcheck does better).
 //!
+//! ```
+//! use heapwise::{front, Config, Global};
+//!
+//! static G: Global = Global::new(Config::DEFAULT);
+//! let layers = front::configure(&G, true); // HEAPWISE_HARDEN=full
+//! let p = front::malloc(&G, 33);
+//! if layers & front::CANARY != 0 {
+//!     // The requested size, not the engine's 40 usable bytes.
+//!     assert_eq!(unsafe { front::usable_size(&G, p) }, 33);
+//! }
+//! unsafe { front::free(&G, p) };
+//! ```
+//!
 //! Invariants: the layers never change once a block exists (the preload face sets them
 //! during initialisation, the Rust face at its first allocation); a block carries a trailer
 //! exactly when a layer is on; guarded blocks never reach the [`Global`]; nothing here
@@ -435,4 +448,55 @@ unsafe fn layered_usable(g: &'static Global, f: u8, p: *const u8) -> usize {
     }
     // SAFETY: `p` is a live block with `u` usable bytes and a trailer.
     unsafe { requested(f, p, u) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::global::Config;
+
+    static G: Global = Global::new(Config::DEFAULT);
+
+    #[test]
+    fn full_mode_blocks_keep_their_requested_size() {
+        if valgrind::running() {
+            return;
+        }
+        // The only test of this binary that uses the layers (they are process-wide).
+        assert_eq!(configure(&G, true), CANARY | GUARD);
+        // SAFETY: every block is used within its requested size and freed once.
+        unsafe {
+            let p = malloc(&G, 33);
+            assert_eq!(usable_size(&G, p), 33);
+            ptr::write_bytes(p, 1, 33);
+            let q = realloc(&G, p, 20);
+            assert_eq!(q, p, "shrinking moves only the trailer");
+            assert_eq!(usable_size(&G, q), 20);
+            let r = realloc(&G, q, 5000);
+            assert_eq!(usable_size(&G, r), 5000);
+            assert_eq!((*r, *r.add(19)), (1, 1));
+            free(&G, r);
+
+            let z = calloc(&G, 10, 4);
+            assert_eq!(usable_size(&G, z), 40);
+            assert!(core::slice::from_raw_parts(z, 40).iter().all(|&b| b == 0));
+            free(&G, z);
+
+            let a = aligned_alloc(&G, 256, 100);
+            assert_eq!(a as usize % 256, 0);
+            assert_eq!(usable_size(&G, a), 100);
+            free(&G, a);
+
+            let big = malloc(&G, 300_000);
+            assert_eq!(guard::requested(big), Some(Ok(300_000)));
+            assert_eq!(usable_size(&G, big), 300_000);
+            ptr::write_bytes(big, 2, 300_000);
+            let big = realloc(&G, big, 600_000);
+            assert_eq!(usable_size(&G, big), 600_000);
+            assert_eq!(*big.add(299_999), 2);
+            free(&G, big);
+            assert!(harden::was_large_freed(big).is_some());
+        }
+        G.check().expect("heap checker");
+    }
 }

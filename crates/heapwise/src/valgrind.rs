@@ -95,6 +95,13 @@ fn do_request(default: usize, _args: &[usize; 6]) -> usize {
 static RUNNING: AtomicU8 = AtomicU8::new(0);
 
 /// Whether the process runs under valgrind (asked once, then cached).
+///
+/// ```
+/// // Natively every request returns its default.
+/// if !heapwise::valgrind::running() {
+///     assert_eq!(heapwise::valgrind::request(7, 0x1001, [0; 5]), 7);
+/// }
+/// ```
 #[inline]
 pub fn running() -> bool {
     match RUNNING.load(Ordering::Relaxed) {
