@@ -62,8 +62,13 @@ static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
 
 /// Chooses the layers before the first block: valgrind when running under it, otherwise
 /// canaries and guard pages when `full`. Turns `g`'s thread cache off under valgrind.
-/// Returns the layer bits.
+/// Returns the layer bits in force: the layers are chosen once per process, so a later call
+/// (or one after the Rust face's first allocation chose them) changes nothing.
 pub fn configure(g: &'static Global, full: bool) -> u8 {
+    let now = LAYERS.load(Ordering::Relaxed);
+    if now & UNSET == 0 {
+        return now;
+    }
     let vg = valgrind::running();
     let f = if vg {
         VALGRIND
@@ -88,8 +93,10 @@ pub fn configure(g: &'static Global, full: bool) -> u8 {
             core::mem::size_of::<crate::FutexLock>(),
         );
     }
-    LAYERS.store(f, Ordering::Relaxed);
-    f
+    match LAYERS.compare_exchange(UNSET, f, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => f,
+        Err(now) => now,
+    }
 }
 
 /// Error reporting off for this thread while the value lives, when running under valgrind
@@ -464,6 +471,7 @@ mod tests {
         }
         // The only test of this binary that uses the layers (they are process-wide).
         assert_eq!(configure(&G, true), CANARY | GUARD);
+        assert_eq!(configure(&G, false), CANARY | GUARD, "chosen once");
         // SAFETY: every block is used within its requested size and freed once.
         unsafe {
             let p = malloc(&G, 33);
