@@ -10,7 +10,8 @@
 //! must get memcheck's real reports: leaks with their byte counts, invalid accesses just
 //! past a block, use after free naming the freed block, branches on uninitialised malloc
 //! memory; and a correct threaded program and `sqlite3` must get none (no false positives
-//! from heapwise's work on its own metadata). Each test also checks that the blocks were
+//! from heapwise's work on its own metadata), nor under helgrind (which must still report a
+//! real race of the program). Each memcheck test also checks that the blocks were
 //! heapwise's (announced with client requests from `libheapwise.so`, not memcheck's own
 //! `malloc`). Skipped with a loud message when valgrind is not installed (fails under CI).
 
@@ -34,6 +35,20 @@ fn compile(name: &str, dir: &Path) -> PathBuf {
         .join("tests/c/valgrind")
         .join(format!("{name}.c"));
     run_compiler(&["cc", "gcc"], &args, &src, &dir.join(name), &[])
+}
+
+/// Runs `prog` under helgrind with heapwise preloaded.
+fn helgrind(vg: &Path, prog: &Path) -> Outcome {
+    let mut cmd = Command::new(vg);
+    cmd.args([
+        "--tool=helgrind",
+        "--soname-synonyms=somalloc=NOUSERINTERCEPTS",
+    ])
+    .arg(prog)
+    .env("LD_PRELOAD", libheapwise());
+    let o = run(cmd, None, T);
+    assert!(!o.timed_out, "valgrind run hung\n{}", o.describe());
+    o
 }
 
 /// Runs `prog args` under memcheck with heapwise preloaded.
@@ -210,4 +225,24 @@ fn sqlite3_gets_no_reports() {
     assert_eq!(error_count(&o), 0, "{}", o.describe());
     assert!(o.success(), "{}", o.describe());
     assert!(o.stdout.starts_with("1500|"), "{}", o.describe());
+}
+
+/// helgrind (and drd) do not see heapwise's futex lock: blocks are announced with
+/// `VALGRIND_HG_CLEAN_MEMORY` when handed out, so a block reused by another thread is not a
+/// race with its previous owner, while a real race of the program still is.
+#[test]
+fn helgrind_sees_a_real_race_and_no_false_one() {
+    let Some(vg) = valgrind() else { return };
+    let dir = TempDir::new("hg");
+    let clean = helgrind(&vg, &compile("v05_clean_threads", dir.path()));
+    assert_eq!(error_count(&clean), 0, "{}", clean.describe());
+    assert!(clean.success(), "{}", clean.describe());
+    let race = helgrind(&vg, &compile("v06_race", dir.path()));
+    assert!(
+        race.stderr
+            .contains("Possible data race during write of size 8"),
+        "{}",
+        race.describe()
+    );
+    assert!(error_count(&race) >= 1, "{}", race.describe());
 }

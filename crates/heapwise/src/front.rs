@@ -260,6 +260,7 @@ fn layered_alloc(g: &'static Global, f: u8, n: usize, align: usize, zero: bool) 
         hide_surroundings(g, p, n, u);
         drop(q);
         valgrind::malloclike(p, n, zero);
+        valgrind::hg_clean_memory(p, n);
     }
     p
 }

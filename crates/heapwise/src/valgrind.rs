@@ -30,6 +30,8 @@ const MC_BASE: usize = (b'M' as usize) << 24 | (b'C' as usize) << 16;
 const MAKE_MEM_NOACCESS: usize = MC_BASE;
 const MAKE_MEM_UNDEFINED: usize = MC_BASE + 1;
 const MAKE_MEM_DEFINED: usize = MC_BASE + 2;
+/// `VG_USERREQ_TOOL_BASE('H', 'G')`: helgrind's `VALGRIND_HG_CLEAN_MEMORY`.
+const HG_CLEAN_MEMORY: usize = (b'H' as usize) << 24 | (b'G' as usize) << 16;
 
 /// Issues client request `req` with up to five arguments; returns `default` when not
 /// running under valgrind.
@@ -130,6 +132,16 @@ pub fn malloclike(p: *const u8, size: usize, zeroed: bool) {
 #[inline]
 pub fn freelike(p: *const u8) {
     request(0, FREELIKE_BLOCK, [p as usize, 0, 0, 0, 0]);
+}
+
+/// `VALGRIND_HG_CLEAN_MEMORY(p, len)` (helgrind and drd; other tools ignore it): the bytes
+/// have no access history, so a block handed to another thread after a free is not a data
+/// race with its previous owner (the allocator's own lock is a futex these tools do not see).
+#[inline]
+pub fn hg_clean_memory(p: *const u8, len: usize) {
+    if len != 0 {
+        request(0, HG_CLEAN_MEMORY, [p as usize, len, 0, 0, 0]);
+    }
 }
 
 /// `VALGRIND_MAKE_MEM_NOACCESS(p, len)`.
