@@ -24,11 +24,12 @@
 //!
 //!  slab control block (SCB, an allocated engine block; its payload address is the last
 //!  word of the policy's metadata area, 0 while no slab exists)
-//!  +--------+-----+-----+------+-----------+----------------------+--------------------+
-//!  | header | len | cap | ncls | SCB_MAGIC | heads[ncls]          | directory[cap]     |
-//!  +--------+-----+-----+------+-----------+----------------------+--------------------+
+//!  +--------+-----+-----+------+-----------+------+-------------+-----------------+
+//!  | header | len | cap | ncls | SCB_MAGIC | hint | heads[ncls] | directory[cap]  |
+//!  +--------+-----+-----+------+-----------+------+-------------+-----------------+
 //!   heads[i]     = first partial slab of class i | growth tag (low 4 bits)
 //!   directory[j] = slab addresses, sorted ascending; len of them are in use
+//!   hint         = directory index of the slab the last lookup found (tried first)
 //! ```
 //!
 //! * Bit `k` of the **bitmap** is set iff object `k` is live; bits at and above the slab's
@@ -81,7 +82,7 @@ pub const SLAB_HEADER: usize = 32;
 /// Most objects in one slab (one bitmap word).
 pub const MAX_CAP: usize = 64;
 /// Objects in the first slab of a class.
-pub const MIN_CAP: usize = 4;
+pub const MIN_CAP: usize = 2;
 /// Most object bytes in one slab (capacity is also capped by this).
 pub const SLAB_BYTES: usize = 4096;
 /// Largest [`Policy::SLAB_MAX`] the layer supports (64 classes of 16 bytes).
@@ -94,7 +95,7 @@ pub const SCB_MAGIC: usize = 0x5CB0_5CB0;
 /// Slabs of classes below this go to the low end of free blocks, the others to the high end,
 /// so that slabs of small and large classes grow towards each other inside a region instead
 /// of alternating (freed large-class slabs then coalesce into long runs).
-pub const LOW_CLASS: usize = 65;
+pub const LOW_CLASS: usize = 33;
 /// A low slab that finds no free block opens a region of `heap / REGION_DIV` bytes, clamped
 /// to `[REGION_MIN, REGION_MAX]`.
 pub const REGION_DIV: usize = 8;
@@ -105,7 +106,7 @@ pub const REGION_MAX: usize = 64 * 1024;
 
 /// A new slab of a large class shrinks to fit a free block that holds at least this many
 /// objects rather than take room from a larger one.
-pub const FIT_MIN: usize = 4;
+pub const FIT_MIN: usize = 1;
 
 /// A class gets its first slab once this many of its requests are live in engine blocks
 /// (approximately: counted up when one is served, down when an engine block of the size
@@ -122,7 +123,9 @@ pub const fn meta_bytes(slab_max: usize) -> usize {
 }
 
 /// Words of the SCB before the class heads.
-const SCB_WORDS: usize = 4;
+const SCB_WORDS: usize = 5;
+/// SCB word holding the directory index of the slab the last lookup found.
+const HINT: usize = 4 * WORD;
 /// Directory entries of a new SCB.
 const INITIAL_DIR: usize = 8;
 /// Low bits of a class head holding the growth tag.
@@ -133,8 +136,11 @@ const NEXT: usize = 8 + WORD;
 const PREV: usize = 8 + 2 * WORD;
 
 const _: () = assert!(PREV + WORD <= SLAB_HEADER && SLAB_HEADER % ALIGN == 0);
+// Demand counts are nibbles; growth tags fit below ALIGN.
+const _: () = assert!(DEMAND <= 15 && MAX_CAP <= 64 && MIN_CAP >= 1);
 
-/// A live slab object found by [`Heap::slab_lookup`].
+/// A live slab object found by [`Heap::slab_lookup`], with the SCB and slab as validated
+/// then.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SlabObject {
     /// The slab's address (its block's payload).
@@ -143,6 +149,8 @@ pub(crate) struct SlabObject {
     pub(crate) idx: usize,
     /// Class size in bytes (the object's usable size).
     pub(crate) class: usize,
+    scb: Scb,
+    sl: Slab,
 }
 
 /// What [`Heap::slab_lookup`] made of a pointer.
@@ -329,8 +337,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
         let bad = err(ErrorKind::CorruptSlab, at, 0);
         let size = self.block_at(at).ok_or(bad)?;
-        // SAFETY: the SCB block has at least MIN_BLOCK - WORD >= 3 * WORD... payload bytes;
-        // the four header words are checked to fit before the rest is trusted.
+        // SAFETY: the SCB's header words are read only once they are checked to fit in its
+        // block's payload; the heads and the directory are bounded by the block size too.
         unsafe {
             if (size - WORD) / WORD < SCB_WORDS {
                 return Err(bad);
@@ -374,17 +382,24 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// The index of the last directory entry `<= a`.
     #[inline]
     fn dir_floor(&self, s: &Scb, a: usize) -> Option<usize> {
-        let (mut lo, mut hi) = (0, s.len);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            // SAFETY: `mid < len <= cap`: a directory word of the validated SCB.
-            if unsafe { self.entry(s, mid).read() } <= a {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+        // Branch-free binary search: `base` is the last entry `<= a` seen so far, or 0.
+        let (mut base, mut n) = (0, s.len);
+        if n == 0 {
+            return None;
         }
-        lo.checked_sub(1)
+        while n > 1 {
+            let half = n / 2;
+            // SAFETY: `base + half < base + n <= len <= cap`: a directory word of the
+            // validated SCB.
+            let e = unsafe { self.entry(s, base + half).read() };
+            // Arithmetic rather than a branch (the comparison is unpredictable): the sign
+            // bit of `a - e`, computed without overflow, is 1 iff `e > a`.
+            let gt = ((a as u128).wrapping_sub(e as u128) >> 127) as usize;
+            base += half & gt.wrapping_sub(1);
+            n -= half;
+        }
+        // SAFETY: `base < len`.
+        (unsafe { self.entry(s, base).read() } <= a).then_some(base)
     }
 
     /// The slab at address `e`, validated against the SCB.
@@ -497,6 +512,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             self.w(at + WORD).write(new_cap);
             self.w(at + 2 * WORD).write(new_ncls);
             self.w(at + 3 * WORD).write(SCB_MAGIC);
+            self.w(at + HINT).write(0);
             let n = Scb {
                 at,
                 size,
@@ -761,11 +777,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
             self.report(ErrorKind::InvalidPointer, a, 0);
             return SlabLookup::Refused;
         }
-        let Some(i) = self.dir_floor(&s, a) else {
-            return SlabLookup::Engine;
+        // The slab of the last lookup first (frees come in runs), then a binary search.
+        // SAFETY: the hint word is part of the validated SCB; entries read are below `len`.
+        let i = unsafe {
+            let hint = self.w(s.at + HINT).read();
+            if hint < s.len
+                && self.entry(&s, hint).read() <= a
+                && (hint + 1 == s.len || self.entry(&s, hint + 1).read() > a)
+            {
+                hint
+            } else {
+                let Some(i) = self.dir_floor(&s, a) else {
+                    return SlabLookup::Engine;
+                };
+                self.w(s.at + HINT).write(i);
+                i
+            }
         };
         // SAFETY: `i < len <= cap`.
         let e = unsafe { self.entry(&s, i).read() };
+        // Past the end of that slab (its block's size, read first): not a slab object.
+        if let Some(size) = self.block_at(e) {
+            if a >= e - WORD + size {
+                return SlabLookup::Engine;
+            }
+        }
         let sl = match self.slab_at(&s, e) {
             Ok(sl) => sl,
             Err(er) => {
@@ -773,9 +809,6 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return SlabLookup::Refused;
             }
         };
-        if a >= e - WORD + sl.size {
-            return SlabLookup::Engine;
-        }
         let objs = e + SLAB_HEADER;
         let off = a.wrapping_sub(objs);
         let idx = off / sl.class;
@@ -791,6 +824,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             slab: e,
             idx,
             class: sl.class,
+            scb: s,
+            sl,
         })
     }
 
@@ -798,18 +833,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// last slab.
     ///
     /// # Safety
-    /// `o` must come from [`Heap::slab_lookup`] with no slab operation since, other than
-    /// allocations.
+    /// `o` must come from [`Heap::slab_lookup`] with no heap operation since.
     pub(crate) unsafe fn slab_free(&mut self, o: SlabObject) {
-        let checked = match self.scb() {
-            Ok(Some(s)) => self.slab_at(&s, o.slab).map(|sl| (s, sl)),
-            Ok(None) => Err(err(ErrorKind::CorruptSlab, o.slab, 0)),
-            Err(e) => Err(e),
-        };
-        let (mut s, sl) = match checked {
-            Ok(x) => x,
-            Err(e) => return self.report_err(e),
-        };
+        let (mut s, sl) = (o.scb, o.sl);
         let bit = 1u64 << o.idx;
         if sl.bits & bit == 0 || o.idx >= sl.cap {
             return self.report(ErrorKind::DoubleFree, o.slab, sl.class);
@@ -844,7 +870,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// otherwise moved (allocate, copy, free); on failure the object is untouched.
     ///
     /// # Safety
-    /// As [`Heap::slab_free`].
+    /// `o` must come from [`Heap::slab_lookup`] with no heap operation since.
     pub(crate) unsafe fn slab_realloc(
         &mut self,
         o: SlabObject,
@@ -858,7 +884,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
             let q = self.alloc(size)?;
             ptr::copy_nonoverlapping(p, q.as_ptr(), o.class);
-            self.slab_free(o);
+            // The allocation may have changed the SCB and the slab: look the object up again.
+            match self.slab_lookup(NonNull::new_unchecked(p), ErrorKind::UseAfterFree) {
+                SlabLookup::Object(o) => self.slab_free(o),
+                SlabLookup::Engine => self.report(ErrorKind::CorruptSlab, o.slab, o.class),
+                SlabLookup::Refused => {}
+            }
             Some(q)
         }
     }
