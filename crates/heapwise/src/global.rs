@@ -91,6 +91,8 @@ struct Inner {
     /// (`usize::MAX` when none): larger requests skip it.
     refused: [usize; MAX_HEAPS],
     sbrk_tried: bool,
+    /// The heap that served the last successful [`Inner::alloc`].
+    served: usize,
 }
 
 #[derive(Default)]
@@ -206,6 +208,7 @@ impl Inner {
             count: 0,
             refused: [usize::MAX; MAX_HEAPS],
             sbrk_tried: false,
+            served: 0,
         }
     }
 
@@ -293,6 +296,7 @@ impl Inner {
             });
             if let Some(p) = r {
                 self.grew(i, acct);
+                self.served = i;
                 return Some(p);
             }
             self.refuse(i, size);
@@ -326,6 +330,7 @@ impl Inner {
         }
         self.count += 1;
         self.grew(i, acct);
+        self.served = i;
         if r.is_none() {
             self.refuse(i, size);
         }
@@ -408,21 +413,33 @@ impl Global {
     /// Whether `p` lies in `[start, brk)` of one of the heaps (lock-free).
     #[inline]
     pub(crate) fn in_heap(&self, p: *const u8) -> bool {
+        self.heap_end(p) != 0
+    }
+
+    /// The published `brk` of the heap whose `[start, brk)` contains `p`, or 0 when none
+    /// does (lock-free; the first heap, which serves most programs, is tried first).
+    #[inline]
+    pub(crate) fn heap_end(&self, p: *const u8) -> usize {
         let a = p as usize;
+        let (lo, hi) = (&self.acct.span_lo, &self.acct.span_hi);
+        let h0 = hi[0].load(Ordering::Acquire);
+        if a < h0 && a >= lo[0].load(Ordering::Relaxed) {
+            return h0;
+        }
+        self.heap_end_rest(a)
+    }
+
+    #[inline(never)]
+    fn heap_end_rest(&self, a: usize) -> usize {
         let n = self.acct.spans.load(Ordering::Acquire).min(MAX_HEAPS);
-        (0..n).any(|i| {
-            let hi = self
-                .acct
-                .span_hi
-                .get(i)
-                .map_or(0, |h| h.load(Ordering::Acquire));
-            let lo = self
-                .acct
-                .span_lo
-                .get(i)
-                .map_or(usize::MAX, |l| l.load(Ordering::Relaxed));
-            a >= lo && a < hi
-        })
+        let (lo, hi) = (&self.acct.span_lo, &self.acct.span_hi);
+        for (l, h) in lo.iter().zip(hi.iter()).take(n).skip(1) {
+            let h = h.load(Ordering::Acquire);
+            if a < h && a >= l.load(Ordering::Relaxed) {
+                return h;
+            }
+        }
+        0
     }
 
     /// Allocates up to `n` blocks of `size` bytes under one acquisition of the lock and
@@ -437,11 +454,21 @@ impl Global {
         self.with(|inner| {
             let mut got = 0;
             while got < n {
-                match inner.alloc(acct, size, |h| h.malloc(size)) {
-                    Some(p) => push(p.as_ptr()),
-                    None => break,
-                }
+                let Some(p) = inner.alloc(acct, size, |h| h.malloc(size)) else {
+                    break;
+                };
+                push(p.as_ptr());
                 got += 1;
+                // The heap that served keeps serving the batch, without the search and
+                // the accounting of `alloc` per block (accounted once below).
+                let i = inner.served;
+                let Some(h) = inner.heap(i) else { continue };
+                while got < n {
+                    let Some(p) = h.malloc(size) else { break };
+                    push(p.as_ptr());
+                    got += 1;
+                }
+                inner.grew(i, acct);
             }
             got
         })
@@ -450,9 +477,17 @@ impl Global {
     /// Frees every block `next` yields under one acquisition of the lock.
     pub(crate) fn drain(&'static self, mut next: impl FnMut() -> Option<*mut u8>) {
         self.with(|inner| {
+            let mut last = usize::MAX;
             while let Some(p) = next() {
-                match inner.find(p) {
+                // Blocks of a batch mostly share a heap: try the last one first.
+                let hit = inner
+                    .heaps
+                    .get(last)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|h| h.contains(p));
+                match if hit { Some(last) } else { inner.find(p) } {
                     Some(i) => {
+                        last = i;
                         if let Some(h) = inner.heap(i) {
                             // SAFETY: `p` is a block of heap `i` that was cached (live for
                             // the engine) and is released exactly once here.
@@ -704,10 +739,20 @@ impl Global {
             None => Some(inner.config.hook),
         });
         if let Some(hook) = hook {
-            let live = self.acct.large_bytes.load(Ordering::Relaxed);
+            // The cache may hold what the program had live at its peak and no longer has
+            // (`len` of this block is still counted live here).
+            // SAFETY: a pointer no heap contains must be a large block (caller contract);
+            // `header` reads a header it does not know without faulting.
+            let len = unsafe { large::header(p) }.map_or(0, |(_, l)| l);
+            let a = &self.acct;
+            let live = a.large_bytes.load(Ordering::Relaxed).saturating_sub(len);
+            let budget = a
+                .peak_large_bytes
+                .load(Ordering::Relaxed)
+                .saturating_sub(live);
             // SAFETY: a pointer no heap contains must be a large block (caller contract);
             // `free` checks its header first.
-            match unsafe { large_cache::free(p, live) } {
+            match unsafe { large_cache::free(p, budget) } {
                 Some(len) => {
                     harden::note_large_freed(p, len);
                     // The dynamic threshold (large_cache::raise_threshold) stays off: heaps
@@ -817,15 +862,17 @@ impl Global {
         }
         if size >= LARGE_THRESHOLD / 2 {
             // SAFETY: `p` is a live large block.
-            return match unsafe { large::realloc(p, size) } {
-                Some((q, old, new)) => {
-                    harden::note_large_freed(p, old);
-                    harden::note_large_allocated(q.as_ptr());
-                    self.acct.large_remapped(old, new);
-                    q.as_ptr()
-                }
-                None => ptr::null_mut(),
-            };
+            if let Some((q, old, new)) = unsafe { large::realloc(p, size) } {
+                harden::note_large_freed(p, old);
+                harden::note_large_allocated(q.as_ptr());
+                self.acct.large_remapped(old, new);
+                return q.as_ptr();
+            }
+            // `mremap` refuses a block carved from cached ranges of two kernel mappings
+            // (see `large_cache`): copy it instead.
+            if size > large::MAX_LARGE {
+                return ptr::null_mut();
+            }
         }
         // SAFETY: `p` is a live large block with `usable` bytes.
         unsafe { self.move_block(p, usable, size) }

@@ -1,18 +1,21 @@
 //! A small process-wide cache of freed large-block mappings, so that repeated large
 //! alloc/free does not pay page faults every time (the job glibc's dynamic mmap threshold
 //! does): a freed large block's mapping is kept, pages resident, and the next large request
-//! reuses it: whole when it is up to 4 times bigger than needed (its resident pages are the
-//! point), trimmed with `munmap` of its tail when it is bigger still, grown with `mremap`
-//! (which keeps the resident pages) when it is smaller.
+//! reuses it (best fit; the front of a bigger range is handed out and the tail stays cached),
+//! or grows the biggest range with `mremap` (which keeps the resident pages) when none is
+//! big enough. Adjacent cached ranges are merged (coalescing).
 //!
 //! Bounds (the hysteresis): at most [`SLOTS`] mappings, none over [`MAX_ONE`] bytes, and
-//! in total at most the caller's budget (the live large bytes, clamped to
-//! [`MIN_BUDGET`]..=[`MAX_BUDGET`]); a mapping that does not fit is unmapped at once.
+//! in total at most the caller's budget, clamped to [`MIN_BUDGET`]..=[`MAX_BUDGET`]: the
+//! peak of live large bytes minus the live large bytes, so live plus cached large memory
+//! never exceeds the program's own high-water mark (the cache adds nothing to the peak
+//! RSS). A mapping that does not fit evicts smaller cached ones, or is unmapped at once.
 //! [`release`] unmaps everything (for `malloc_trim`). Blocks served from the cache are not
 //! zero: `calloc` maps fresh memory instead.
 //!
-//! Invariants: every slot with `len != 0` is a whole mapping `[base, base + len)` owned by
-//! the cache and by nothing else, with the large-block tag cleared (a second `free` of its
+//! Invariants: every slot with `len != 0` is a page-aligned mapped range `[base, base + len)`
+//! (one or more adjacent kernel mappings) owned by the cache and by nothing else, disjoint
+//! from the other slots, with the large-block tag cleared (a second `free` of its
 //! old payload is reported as an invalid pointer); `total` is the sum of the slot lengths;
 //! slots change only with the lock held; the lock is registered for `fork`.
 
@@ -26,11 +29,12 @@ use crate::lock::{FutexLock, LockGuard};
 use crate::sys;
 
 /// Most mappings kept.
-pub const SLOTS: usize = 8;
+pub const SLOTS: usize = 16;
 /// Largest mapping kept.
 pub const MAX_ONE: usize = 32 << 20;
-/// Budget floor: none, so the cache never holds more than the program has live in large
-/// blocks (a program that frees everything under memory pressure gets it all back).
+/// Budget floor: none (the budget is what the program had live at its peak and no longer
+/// has; a program that frees everything under memory pressure gets it back by
+/// [`release`], which the allocator calls before a failing `mmap` gives up).
 pub const MIN_BUDGET: usize = 0;
 /// Budget ceiling.
 pub const MAX_BUDGET: usize = 64 << 20;
@@ -83,53 +87,49 @@ fn ready() -> bool {
     }
 }
 
+/// Remainders smaller than this are handed out with the block rather than kept.
+pub const SPLIT_MIN: usize = 64 * 1024;
+
 /// A large block of at least `size` bytes (alignment 16) from a cached mapping, or `None`.
 /// The payload is not zeroed.
+///
+/// Best fit: the smallest cached range that is big enough; its front is handed out and a
+/// remainder of [`SPLIT_MIN`] bytes or more stays cached (its pages stay resident for the
+/// next request). When no range is big enough, the biggest is grown with `mremap`, which
+/// keeps its resident pages.
 pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     if CACHE.reg.load(Ordering::Acquire) != 2 {
         return None;
     }
     let need = sys::round_up(size.checked_add(HEADER)?, sys::page_size())?;
-    let (base, len) = with(|s| {
-        // Smallest mapping that is big enough, else the biggest one (grown below).
-        let mut pick: Option<usize> = None;
-        for i in 0..SLOTS {
-            let l = s.len[i];
-            if l == 0 {
-                continue;
-            }
-            pick = match pick {
-                None => Some(i),
-                Some(j) => {
-                    let lj = s.len[j];
-                    let better = if l >= need {
-                        lj < need || l < lj
-                    } else {
-                        lj < need && l > lj
-                    };
-                    Some(if better { i } else { j })
-                }
-            };
-        }
-        let i = pick?;
+    let (base, len, split) = with(|s| {
+        let fit = (0..SLOTS)
+            .filter(|&i| s.len[i] >= need)
+            .min_by_key(|&i| s.len[i]);
+        let i = match fit {
+            Some(i) => i,
+            None => (0..SLOTS)
+                .filter(|&i| s.len[i] != 0)
+                .max_by_key(|&i| s.len[i])?,
+        };
         let r = (s.base[i], s.len[i]);
+        if r.1 >= need && r.1 - need >= SPLIT_MIN {
+            // Split: the front is handed out, the tail stays in the slot.
+            s.base[i] += need;
+            s.len[i] -= need;
+            s.total -= need;
+            return Some((r.0, need, true));
+        }
         s.len[i] = 0;
         s.base[i] = 0;
         s.total -= r.1;
-        Some(r)
+        Some((r.0, r.1, false))
     })?;
-    let (base, need) = if len >= need {
-        if len / 4 > need {
-            // Far too big: give the tail back rather than hold it for this block.
-            // SAFETY: `[base + need, base + len)` is the tail of a mapping the cache owned
-            // and now hands out; nothing uses it.
-            unsafe { sys::unmap((base + need) as *mut u8, len - need) };
-            (base, need)
-        } else {
-            (base, len) // used whole: its pages are resident, the tail is usable slack
-        }
+    let (base, len) = if split || len >= need {
+        (base, len) // used whole: its pages are resident, the tail is usable slack
     } else {
-        // SAFETY: `[base, base + len)` is a whole mapping we own.
+        // SAFETY: `[base, base + len)` is a range we own; `mremap` refuses (and we unmap
+        // it) when it spans more than one kernel mapping.
         match unsafe { sys::remap(base as *mut u8, len, need) } {
             Some(b) => (b.as_ptr() as usize, need),
             None => {
@@ -140,14 +140,19 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
         }
     };
     let p = (base + HEADER) as *mut u8;
-    // SAFETY: `[base, base + need)` is our mapping; the header words precede `p` in it.
-    unsafe { large::write_header(p, HEADER, need) };
+    // SAFETY: `[base, base + len)` is ours; the header words precede `p` in it.
+    unsafe { large::write_header(p, HEADER, len) };
     NonNull::new(p)
 }
 
 /// Takes the large block at `p` (a live large block, already validated by the caller's
 /// accounting) into the cache, or unmaps it. Returns the bytes the block had mapped, or
-/// `None` if `p` is not a large block (nothing done). `budget` is the live large bytes.
+/// `None` if `p` is not a large block (nothing done). `budget` is how many bytes the cache
+/// may hold once `p` is freed (peak live large bytes minus live large bytes after the free).
+///
+/// A range adjacent to a cached one is merged with it (coalescing, so that split ranges
+/// grow back whole). When the result does not fit, smaller cached ranges are evicted
+/// (unmapped) to make room, or it is unmapped at once.
 ///
 /// # Safety
 /// As [`large::free`].
@@ -159,27 +164,57 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
         return unsafe { large::free(p) };
     }
     let budget = budget.clamp(MIN_BUDGET, MAX_BUDGET);
-    let base = p as usize - HEADER;
     // SAFETY: the tag word is inside the live mapping; clearing it makes a second free of
     // `p` fail the header check.
     unsafe { (p as *mut usize).sub(1).write(0) };
-    let kept = with(|s| {
-        if s.total + len > budget {
-            return false;
-        }
-        match s.len.iter().position(|&l| l == 0) {
-            Some(i) => {
-                s.base[i] = base;
-                s.len[i] = len;
-                s.total += len;
-                true
+    let mut evicted = [(0usize, 0usize); SLOTS + 1];
+    with(|s| {
+        let (mut base, mut len) = (p as usize - HEADER, len);
+        // Coalesce with the cached neighbours.
+        for i in 0..SLOTS {
+            let (b, l) = (s.base[i], s.len[i]);
+            if l != 0 && (b + l == base || base + len == b) && len + l <= MAX_ONE {
+                base = base.min(b);
+                len += l;
+                s.total -= l;
+                s.len[i] = 0;
+                s.base[i] = 0;
             }
-            None => false,
+        }
+        // Evict the smallest ranges smaller than this one until it fits.
+        loop {
+            let free_slot = s.len.contains(&0);
+            if len <= budget && free_slot && s.total + len <= budget {
+                break;
+            }
+            let victim = (0..SLOTS)
+                .filter(|&i| s.len[i] != 0 && s.len[i] < len)
+                .min_by_key(|&i| s.len[i]);
+            match victim {
+                Some(i) => {
+                    evicted[i] = (s.base[i], s.len[i]);
+                    s.total -= s.len[i];
+                    s.len[i] = 0;
+                    s.base[i] = 0;
+                }
+                None => {
+                    evicted[SLOTS] = (base, len);
+                    return;
+                }
+            }
+        }
+        if let Some(i) = s.len.iter().position(|&l| l == 0) {
+            s.base[i] = base;
+            s.len[i] = len;
+            s.total += len;
         }
     });
-    if !kept {
-        // SAFETY: the whole mapping of a block being freed.
-        unsafe { sys::unmap(base as *mut u8, len) };
+    for (b, l) in evicted {
+        if l != 0 {
+            // SAFETY: a whole range the cache owned (or the freed block's, merged with
+            // cached neighbours), now owned by nobody.
+            unsafe { sys::unmap(b as *mut u8, l) };
+        }
     }
     Some(len)
 }
