@@ -1,10 +1,10 @@
 //! Trailers after the requested size of a block: the size the program asked for, kept in
 //! the last word of the block's usable bytes, and (with `HEAPWISE_HARDEN=full`) canary
-//! bytes between the requested size and that word.
+//! bytes between the requested size and that word (the first [`MAX_CANARY`] of them).
 //!
 //! ```text
 //!  p                      p + n                     p + usable - 8      p + usable
-//!  | payload (n requested) | canary bytes (>= 1)     | n ^ key(p)        |
+//!  | payload (n requested) | canary bytes (1..=64)   | n ^ key(p)        |
 //! ```
 //!
 //! A block that carries a trailer is allocated with [`extra`] bytes more than requested,
@@ -53,6 +53,10 @@ fn canary_byte(p: *const u8) -> u8 {
     (key(p) >> (WORD * 8 - 8)) as u8 | 1
 }
 
+/// Most canary bytes written after the requested size (a large slack, e.g. an aligned
+/// mapping, is not filled further: only the bytes an overflow reaches first matter).
+pub const MAX_CANARY: usize = 64;
+
 /// Bytes to allocate beyond the requested size: the size word, plus one canary byte.
 #[inline]
 pub const fn extra(canaries: bool) -> usize {
@@ -69,7 +73,7 @@ pub unsafe fn write(p: *mut u8, n: usize, usable: usize, canaries: bool) {
     // SAFETY: `[p + n, p + usable)` lies inside the block (caller contract).
     unsafe {
         if canaries && end > n {
-            core::ptr::write_bytes(p.add(n), canary_byte(p), end - n);
+            core::ptr::write_bytes(p.add(n), canary_byte(p), (end - n).min(MAX_CANARY));
         }
         (p.add(end) as *mut usize).write_unaligned(n ^ key(p));
     }
@@ -97,7 +101,7 @@ pub unsafe fn check(p: *const u8, usable: usize, canaries: bool) -> Result<usize
     if canaries {
         let c = canary_byte(p);
         // SAFETY: `[p + n, p + end)` lies inside the block.
-        let bytes = unsafe { core::slice::from_raw_parts(p.add(n), end - n) };
+        let bytes = unsafe { core::slice::from_raw_parts(p.add(n), (end - n).min(MAX_CANARY)) };
         if bytes.iter().any(|&b| b != c) {
             return Err(Overflow(n));
         }

@@ -25,7 +25,7 @@
 //! are handled only by [`crate::front`].
 
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use heapwise_core::block::ALIGN;
 
@@ -44,6 +44,9 @@ pub const RETIRED: usize = 16;
 static RETIRED_BASE: [AtomicUsize; RETIRED] = [const { AtomicUsize::new(0) }; RETIRED];
 static RETIRED_LEN: [AtomicUsize; RETIRED] = [const { AtomicUsize::new(0) }; RETIRED];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Held (briefly, never waited for) while a slot of the ring is replaced, so that a base and
+/// its length always go together.
+static RING_BUSY: AtomicBool = AtomicBool::new(false);
 
 fn check_word(p: usize, n: usize, offset: usize, len: usize) -> usize {
     canary::key(p as *const u8) ^ n ^ offset.rotate_left(19) ^ len.rotate_left(37)
@@ -146,16 +149,37 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Overflow> {
         sys::protect(base, len, libc::PROT_NONE);
     }
     harden::note_large_freed(p, len);
-    let i = NEXT.fetch_add(1, Ordering::Relaxed) % RETIRED;
-    if let (Some(sb), Some(sl)) = (RETIRED_BASE.get(i), RETIRED_LEN.get(i)) {
-        let old_len = sl.swap(len, Ordering::AcqRel);
-        let old = sb.swap(base as usize, Ordering::AcqRel);
-        if old != 0 {
-            // SAFETY: a retired mapping, inaccessible and owned by nobody.
-            unsafe { sys::unmap(old as *mut u8, old_len) };
-        }
+    let (old, old_len) = retire(base as usize, len);
+    if old != 0 {
+        // SAFETY: a retired mapping (or this one, when the ring was busy), inaccessible and
+        // owned by nobody.
+        unsafe { sys::unmap(old as *mut u8, old_len) };
     }
     Ok(())
+}
+
+/// Puts the mapping `[base, base + len)` in the ring of retired mappings and returns the
+/// one it displaces (`(0, 0)` if none), or the mapping itself when another thread holds the
+/// ring (then it is unmapped at once: never a wrong pair, never a wait).
+fn retire(base: usize, len: usize) -> (usize, usize) {
+    if RING_BUSY
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        return (base, len);
+    }
+    let i = NEXT.fetch_add(1, Ordering::Relaxed) % RETIRED;
+    let old = match (RETIRED_BASE.get(i), RETIRED_LEN.get(i)) {
+        (Some(sb), Some(sl)) => {
+            let old = (sb.load(Ordering::Relaxed), sl.load(Ordering::Relaxed));
+            sb.store(base, Ordering::Relaxed);
+            sl.store(len, Ordering::Relaxed);
+            old
+        }
+        _ => (base, len),
+    };
+    RING_BUSY.store(false, Ordering::Release);
+    old
 }
 
 /// The requested size of the guarded block at `p` (`None` if it is not one).
