@@ -57,6 +57,8 @@ pub const CANARY: u8 = 2;
 pub const GUARD: u8 = 4;
 /// Not decided yet (the Rust face decides at its first allocation).
 const UNSET: u8 = 0x80;
+/// Being decided by one thread ([`configure`]); carries the [`UNSET`] bit.
+const BUSY: u8 = 0xC0;
 
 static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
 
@@ -65,9 +67,22 @@ static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
 /// Returns the layer bits in force: the layers are chosen once per process, so a later call
 /// (or one after the Rust face's first allocation chose them) changes nothing.
 pub fn configure(g: &'static Global, full: bool) -> u8 {
-    let now = LAYERS.load(Ordering::Relaxed);
-    if now & UNSET == 0 {
-        return now;
+    // UNSET -> BUSY (this thread decides) -> the bits; others wait while it is BUSY, so no
+    // block is made before the secret and the thread cache are settled.
+    loop {
+        let now = LAYERS.load(Ordering::Acquire);
+        if now & UNSET == 0 {
+            return now;
+        }
+        if now == UNSET
+            && LAYERS
+                .compare_exchange(UNSET, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            break;
+        }
+        // SAFETY: sched_yield has no preconditions.
+        unsafe { libc::sched_yield() };
     }
     let vg = valgrind::running();
     let f = if vg {
@@ -93,10 +108,8 @@ pub fn configure(g: &'static Global, full: bool) -> u8 {
             core::mem::size_of::<crate::FutexLock>(),
         );
     }
-    match LAYERS.compare_exchange(UNSET, f, Ordering::Relaxed, Ordering::Relaxed) {
-        Ok(_) => f,
-        Err(now) => now,
-    }
+    LAYERS.store(f, Ordering::Release);
+    f
 }
 
 /// Error reporting off for this thread while the value lives, when running under valgrind
