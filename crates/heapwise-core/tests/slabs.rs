@@ -2,18 +2,27 @@
 //! misuse of pointers into slabs, slabs going back to the engine, the checker and the
 //! statistics. (The policy also runs the whole model suite in `policies.rs`.)
 
+mod model;
+
 use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use heapwise_core::block::{block_size_for, WORD};
 use heapwise_core::policy::slab::{DEMAND, MIN_CAP, SLAB_HEADER};
-use heapwise_core::{CompactSlab, ErrorKind, FixedArena, Heap, HeapError, SimBrk, Source};
+use heapwise_core::{
+    AnyHeap, CompactSlab, ErrorKind, FixedArena, Heap, HeapError, PolicyKind, SimBrk, Source,
+};
+use model::{Model, Op, Rng};
 
 type SlabHeap<'a> = Heap<FixedArena<'a>, CompactSlab>;
 
+/// `n` uninitialised bytes (built without touching each one: Miri is slow at that).
 fn mem(n: usize) -> Vec<MaybeUninit<u8>> {
-    vec![MaybeUninit::uninit(); n]
+    let mut v = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit<u8>` needs no initialisation, and the capacity is `n`.
+    unsafe { v.set_len(n) };
+    v
 }
 
 /// Allocates `DEMAND` requests of `size` bytes (engine blocks: the class has no demand yet),
@@ -87,13 +96,22 @@ fn small_requests_become_header_free_objects_once_their_class_is_in_demand() {
 fn an_emptied_slab_goes_back_to_the_engine() {
     let mut m = mem(1 << 17);
     let mut h: SlabHeap<'_> = Heap::new(FixedArena::new(&mut m));
-    let (blocks, objs) = warm(&mut h, 112, 150);
-    let (blocks16, objs16) = warm(&mut h, 16, 70);
+    // Several slabs per class (Miri: fewer, and one heap check per slab's worth of frees).
+    let (n112, n16, every) = if cfg!(miri) {
+        (40, 24, 16)
+    } else {
+        (150, 70, 1)
+    };
+    let (blocks, objs) = warm(&mut h, 112, n112);
+    let (blocks16, objs16) = warm(&mut h, 16, n16);
     assert!(h.stats().slab_overhead_bytes > 0);
-    for p in blocks.into_iter().chain(objs).chain(blocks16).chain(objs16) {
+    let all = blocks.into_iter().chain(objs).chain(blocks16).chain(objs16);
+    for (i, p) in all.enumerate() {
         // SAFETY: each pointer is live and freed once.
         unsafe { h.free(p) };
-        h.check().unwrap();
+        if i % every == 0 {
+            h.check().unwrap();
+        }
     }
     let s = h.stats();
     assert_eq!(s.allocated_blocks, 0);
@@ -310,4 +328,45 @@ fn header_free_classes_beat_the_block_model_bound() {
     h.check().unwrap();
     let util = (n * (16 + 128)) as f64 / h.source().heap_size() as f64;
     assert!(util > 0.9, "utilisation {util}");
+}
+
+/// A random program of mostly slab-sized requests (every op checked against the shadow
+/// model and followed by the heap checker), then everything freed: one free block remains.
+#[test]
+fn the_model_holds_for_slab_heavy_programs() {
+    let (ops, seeds) = if cfg!(miri) { (100, 1) } else { (6000, 3) };
+    for seed in [7u64, 0x9E37_79B9_7F4A_7C15, 99].into_iter().take(seeds) {
+        let mut m = mem(if cfg!(miri) { 1 << 17 } else { 4 << 20 });
+        let mut h = AnyHeap::new(PolicyKind::CompactSlab, FixedArena::new(&mut m));
+        let mut model = Model::default();
+        let mut rng = Rng(seed);
+        let mut size = |rng: &mut Rng| match rng.below(8) {
+            0..=4 => rng.below(65) as usize,
+            5 | 6 => rng.below(513) as usize,
+            _ => rng.below(3000) as usize,
+        };
+        let mut saw_slabs = false;
+        for n in 0..ops {
+            let i = rng.next() as usize;
+            let op = match rng.below(20) {
+                _ if model.live.len() < 30 => Op::Malloc(size(&mut rng)),
+                0..=7 => Op::Malloc(size(&mut rng)),
+                8 => Op::Calloc(rng.below(4) as usize, size(&mut rng) / 2),
+                9 => Op::Aligned(rng.below(8) as u32, size(&mut rng)),
+                10..=15 => Op::Free(i),
+                _ => Op::Realloc(i, size(&mut rng)),
+            };
+            model.apply(&mut h, &op);
+            if n % 10 == 9 {
+                saw_slabs |= h.stats().slab_overhead_bytes > 0;
+            }
+        }
+        assert!(saw_slabs, "the program used slabs");
+        model.free_all(&mut h);
+        let s = h.stats();
+        assert_eq!(
+            (s.allocated_blocks, s.free_blocks, s.slab_overhead_bytes),
+            (0, 1, 0)
+        );
+    }
 }

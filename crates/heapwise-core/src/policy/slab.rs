@@ -284,8 +284,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// whose requests get blocks of that size and would fit a smaller slab object.
     #[inline]
     pub(crate) fn slab_engine_freed(&mut self, size: usize) {
-        let class = size - ALIGN;
-        if class <= P::SLAB_MAX && !self.meta.is_null() {
+        // Blocks of 16 bytes (32-bit targets) serve only requests whose class is 16 too.
+        let class = size.wrapping_sub(ALIGN);
+        if size >= 2 * ALIGN && class <= P::SLAB_MAX && !self.meta.is_null() {
             let ci = class / ALIGN - 1;
             let d = self.demand(ci);
             if d > 0 {
