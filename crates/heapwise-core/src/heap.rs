@@ -19,6 +19,12 @@
 //!
 //! The heap takes `&mut self`, never allocates, never panics on a request, and reports
 //! corruption through its [`CorruptionHook`].
+//!
+//! Slab hook: for a policy with [`Policy::SLAB_MAX`] `> 0` (`compact-slab`), small requests
+//! go to the slab layer ([`crate::policy::slab`]) first, and `free` / `realloc` /
+//! `usable_size` ask it whether a pointer is a slab object before the engine's own checks.
+//! Every hook sits behind `if P::SLAB_MAX != 0`, a constant, so other policies compile
+//! exactly as without it.
 
 use core::marker::PhantomData;
 use core::ptr::{self, NonNull};
@@ -56,9 +62,11 @@ pub struct Counters {
     pub errors: u64,
     /// Successful heap extensions (`sbrk` calls).
     pub extensions: u64,
-    /// Allocated blocks now.
+    /// Allocated blocks now (a live slab object counts as one block; slab blocks and the
+    /// slab control block themselves do not count).
     pub alloc_blocks: usize,
-    /// Bytes of allocated blocks now (block sizes, headers included).
+    /// Bytes of allocated blocks now (block sizes, headers included; a slab object counts
+    /// its class size).
     pub alloc_bytes: usize,
     /// Highest `alloc_bytes` seen.
     pub peak_alloc_bytes: usize,
