@@ -28,7 +28,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use heapwise_core::block::ALIGN;
+use heapwise_core::block::{ALIGN, FLAGS};
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
 
 use crate::diag;
@@ -46,6 +46,19 @@ use crate::tcache;
 
 /// Most heaps a [`Global`] will create.
 pub const MAX_HEAPS: usize = 16;
+
+/// Bytes freed into the heaps between two automatic trims (see [`Global::trim`]).
+pub const AUTO_TRIM_EVERY: usize = 128 << 20;
+
+/// Bytes freed between two automatic trims, in multiples of the heaps' size.
+pub const AUTO_TRIM_HEAPS: usize = 8;
+
+/// Smallest free range an automatic trim gives back to the OS.
+pub const AUTO_TRIM_MIN: usize = 2 << 20;
+
+/// Block bytes freed into heaps since the last automatic trim (process-wide: a trigger,
+/// not an account; changed with a `Global`'s lock held).
+static FREED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Address-space reservations tried, largest first, for a new region heap.
 pub const REGION_SIZES: [usize; 6] = [1 << 30, 1 << 28, 1 << 26, 1 << 24, 1 << 22, 1 << 20];
@@ -275,6 +288,58 @@ impl Inner {
         }
     }
 
+    /// Counts the block at `p` (inside a heap, about to be freed) towards the next
+    /// automatic trim.
+    #[inline]
+    fn note_freed(&mut self, p: *const u8) {
+        // SAFETY: `p` lies in `[first, brk)` of a heap (found by `find`), so the word
+        // before it is heap memory (every heap starts with its prologue).
+        let h = unsafe { (p as *const usize).sub(1).read() };
+        // Only ever changed with a `Global`'s lock held.
+        let n = FREED_BYTES.load(Ordering::Relaxed);
+        FREED_BYTES.store(n.wrapping_add(h & !FLAGS), Ordering::Relaxed);
+    }
+
+    /// Automatic trim with hysteresis: once [`AUTO_TRIM_EVERY`] bytes, and at least
+    /// [`AUTO_TRIM_HEAPS`] times the heaps' size, were freed into the heaps since the last
+    /// one, the interior pages of free blocks of at least [`AUTO_TRIM_MIN`] bytes go back
+    /// to the OS. Small holes are left alone (they are reused soon, and a discarded page
+    /// costs a fault when it is); the walk over the heaps is paid once per that many freed
+    /// bytes.
+    #[inline]
+    fn maybe_trim(&mut self) {
+        let freed = FREED_BYTES.load(Ordering::Relaxed);
+        if freed >= AUTO_TRIM_EVERY {
+            let heaps: usize = self.sizes.iter().sum();
+            if freed >= heaps.saturating_mul(AUTO_TRIM_HEAPS) {
+                FREED_BYTES.store(0, Ordering::Relaxed);
+                self.discard_free(AUTO_TRIM_MIN);
+            }
+        }
+    }
+
+    /// `MADV_DONTNEED` of the interior pages of every free block whose interior spans at
+    /// least `min` bytes; returns the bytes released.
+    fn discard_free(&mut self, min: usize) -> usize {
+        let page = sys::page_size();
+        let mut released = 0;
+        for h in self.heaps.iter().flatten() {
+            for b in h.blocks().filter(|b| !b.allocated && b.size >= min) {
+                // Keep the header, the free-list links and the footer intact.
+                let lo = sys::round_up(b.addr + 64, page).unwrap_or(usize::MAX);
+                let hi = (b.addr + b.size).saturating_sub(64) & !(page - 1);
+                if lo < hi && hi - lo >= min {
+                    // SAFETY: `[lo, hi)` is page-aligned and lies strictly inside a free
+                    // block of a private anonymous heap; the engine keeps nothing there.
+                    if unsafe { sys::discard(lo as *mut u8, hi - lo) } {
+                        released += hi - lo;
+                    }
+                }
+            }
+        }
+        released
+    }
+
     /// As [`Inner::alloc`], from the existing heaps only (for large requests the dynamic
     /// threshold sends to the heaps: when they cannot serve, the request is mapped instead,
     /// rather than spending address space on a new heap).
@@ -488,6 +553,7 @@ impl Global {
                 match if hit { Some(last) } else { inner.find(p) } {
                     Some(i) => {
                         last = i;
+                        inner.note_freed(p);
                         if let Some(h) = inner.heap(i) {
                             // SAFETY: `p` is a block of heap `i` that was cached (live for
                             // the engine) and is released exactly once here.
@@ -502,6 +568,7 @@ impl Global {
                     )),
                 }
             }
+            inner.maybe_trim();
         })
     }
 
@@ -729,11 +796,13 @@ impl Global {
         }
         let hook = self.with(|inner| match inner.find(p) {
             Some(i) => {
+                inner.note_freed(p);
                 if let Some(h) = inner.heap(i) {
                     // SAFETY: forwarded caller contract; `p` lies in heap `i`.
                     unsafe { h.free(p) };
                 }
                 inner.freed_into(i);
+                inner.maybe_trim();
                 None
             }
             None => Some(inner.config.hook),
@@ -929,30 +998,18 @@ impl Global {
         })
     }
 
-    /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`); the
-    /// heaps keep their size. Returns the bytes released.
+    /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`) and
+    /// unmaps the cached large mappings; the heaps keep their size (their address space).
+    /// Returns the bytes released. (`malloc_trim`; the heaps also trim themselves, with
+    /// hysteresis: after every [`AUTO_TRIM_EVERY`] bytes freed into them, free ranges of
+    /// [`AUTO_TRIM_MIN`] bytes or more are given back.)
     pub fn trim(&'static self) -> usize {
         tcache::flush_current();
         tcache::drain_central(self);
-        let page = sys::page_size();
         let cached = large_cache::release();
         self.with(|inner| {
-            let mut released = cached;
-            for h in inner.heaps.iter().flatten() {
-                for b in h.blocks().filter(|b| !b.allocated) {
-                    // Keep the header, the free-list links and the footer intact.
-                    let lo = sys::round_up(b.addr + 64, page).unwrap_or(usize::MAX);
-                    let hi = (b.addr + b.size).saturating_sub(64) & !(page - 1);
-                    if lo < hi {
-                        // SAFETY: `[lo, hi)` is page-aligned and lies strictly inside a free
-                        // block of a private anonymous heap; the engine keeps nothing there.
-                        if unsafe { sys::discard(lo as *mut u8, hi - lo) } {
-                            released += hi - lo;
-                        }
-                    }
-                }
-            }
-            released
+            FREED_BYTES.store(0, Ordering::Relaxed);
+            cached + inner.discard_free(sys::page_size())
         })
     }
 

@@ -1,0 +1,82 @@
+//! The heaps give free memory back to the OS on their own, with hysteresis: after
+//! `AUTO_TRIM_EVERY` bytes were freed into them, the interior pages of free ranges of
+//! `AUTO_TRIM_MIN` bytes or more are discarded (checked with `mincore`), and the memory is
+//! usable again afterwards.
+
+use heapwise::global::{AUTO_TRIM_EVERY, AUTO_TRIM_MIN};
+use heapwise::{Config, Global, LARGE_THRESHOLD};
+use heapwise_core::block::block_size_for;
+
+static G: Global = Global::new(Config::DEFAULT);
+
+/// Resident pages among those of `[lo, hi)` (page-aligned inward).
+fn resident_pages(lo: usize, hi: usize) -> usize {
+    let page = 4096;
+    let lo = (lo + page - 1) & !(page - 1);
+    let hi = hi & !(page - 1);
+    if lo >= hi {
+        return 0;
+    }
+    let n = (hi - lo) / page;
+    let mut v = vec![0u8; n];
+    // SAFETY: `[lo, hi)` is page-aligned and mapped (heap memory); `v` has one byte per page.
+    let r = unsafe { libc::mincore(lo as *mut libc::c_void, hi - lo, v.as_mut_ptr()) };
+    assert_eq!(r, 0, "mincore failed");
+    v.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn freed_ranges_go_back_to_the_os_after_enough_frees() {
+    let big = LARGE_THRESHOLD / 2; // heap blocks, not mappings
+    let n = (4 * AUTO_TRIM_MIN) / big + 1;
+    let big_block = block_size_for(big).unwrap();
+    // Phase 1: churn that brings the freed-bytes count just below the point where the
+    // last of the `n` big frees below crosses AUTO_TRIM_EVERY (this test's Global serves
+    // nothing else, and every free is counted with its block size).
+    let small = 64 * 1024;
+    let small_block = block_size_for(small).unwrap();
+    let mut acc = 0usize;
+    while acc + small_block + (n - 1) * big_block < AUTO_TRIM_EVERY {
+        let p = G.malloc(small);
+        assert!(!p.is_null());
+        // SAFETY: live block, freed once.
+        unsafe { G.free(p) };
+        acc += small_block;
+    }
+    assert!(acc + n * big_block >= AUTO_TRIM_EVERY);
+    // Phase 2: a run of big blocks, every page written, then freed: the last free
+    // triggers the trim, when the run is one free range (but for the quarantined tail).
+    let blocks: Vec<*mut u8> = (0..n).map(|_| G.malloc(big)).collect();
+    let mut span = (usize::MAX, 0usize);
+    for &p in &blocks {
+        assert!(!p.is_null());
+        // SAFETY: a live block of `big` bytes: every page is written (made resident).
+        unsafe { core::ptr::write_bytes(p, 0xa5, big) };
+        span = (span.0.min(p as usize), span.1.max(p as usize + big));
+    }
+    let before = resident_pages(span.0, span.1);
+    for p in blocks {
+        // SAFETY: live block, freed once.
+        unsafe { G.free(p) };
+    }
+    let total = (span.1 - span.0) / 4096;
+    let after = resident_pages(span.0, span.1);
+    assert!(
+        before * 10 >= total * 9,
+        "{before} of {total} pages were resident"
+    );
+    assert!(
+        after * 8 < total,
+        "{after} of {total} pages of the freed range still resident"
+    );
+    // Usable again: a fresh block reads back what it writes.
+    let p = G.malloc(big);
+    assert!(!p.is_null());
+    // SAFETY: live block of `big` bytes, freed once.
+    unsafe {
+        core::ptr::write_bytes(p, 0x5a, big);
+        assert!((0..big).step_by(4096).all(|i| *p.add(i) == 0x5a));
+        G.free(p);
+    }
+    assert!(G.check().is_ok());
+}
