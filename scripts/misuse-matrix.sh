@@ -51,27 +51,21 @@ outcome() {
 
 echo "| # | misuse | glibc $(ldd --version | head -1 | awk '{print $NF}') | jemalloc 5.3 | mimalloc 2.0.9 | heapwise (default) | heapwise (HEAPWISE_HARDEN=full) |"
 echo "|---|---|---|---|---|---|---|"
+# One table row: program source `$1`, row number `$2`, description `$3`.
+row() {
+    local name
+    name=$(basename "$1" .c)
+    gcc -std=gnu11 -O1 -fno-builtin -w -o "$tmp/$name" "$1"
+    echo "| $2 | $3 | $(outcome "$tmp/$name") | $(outcome "$tmp/$name" LD_PRELOAD="$je") |" \
+        "$(outcome "$tmp/$name" LD_PRELOAD="$mi") | $(outcome "$tmp/$name" LD_PRELOAD="$lib") |" \
+        "$(outcome "$tmp/$name" LD_PRELOAD="$lib" HEAPWISE_HARDEN=full) |"
+}
 for c in "$src"/m*.c; do
     name=$(basename "$c" .c)
-    num=$((10#${name:1:2}))
     desc=$(head -1 "$c" | sed 's|^/\* *[0-9]*\. *||; s| *\*/$||; s|(HEAPWISE_HARDEN=full.*||')
-    gcc -std=gnu11 -O1 -fno-builtin -w -o "$tmp/$name" "$c"
-    g=$(outcome "$tmp/$name")
-    j=$(outcome "$tmp/$name" LD_PRELOAD="$je")
-    m=$(outcome "$tmp/$name" LD_PRELOAD="$mi")
-    h=$(outcome "$tmp/$name" LD_PRELOAD="$lib")
-    hf=$(outcome "$tmp/$name" LD_PRELOAD="$lib" HEAPWISE_HARDEN=full)
-    echo "| $num | $desc | $g | $j | $m | $h | $hf |"
+    row "$c" "$((10#${name:1:2}))" "$desc"
 done
 # Two more rows from tests/c/harden/: what the full mode's canaries and guard pages add.
-for row in "h01_canary_slack|11b|a one-byte overflow into a block's slack (malloc(33): 40 usable bytes)" \
-           "h02_large_guard|13|a write one byte past a 1 MiB block (a large, mmap block)"; do
-    IFS='|' read -r name num desc <<<"$row"
-    gcc -std=gnu11 -O1 -fno-builtin -w -o "$tmp/$name" "$root/crates/heapwise-preload/tests/c/harden/$name.c"
-    g=$(outcome "$tmp/$name")
-    j=$(outcome "$tmp/$name" LD_PRELOAD="$je")
-    m=$(outcome "$tmp/$name" LD_PRELOAD="$mi")
-    h=$(outcome "$tmp/$name" LD_PRELOAD="$lib")
-    hf=$(outcome "$tmp/$name" LD_PRELOAD="$lib" HEAPWISE_HARDEN=full)
-    echo "| $num | $desc | $g | $j | $m | $h | $hf |"
-done
+harden="$root/crates/heapwise-preload/tests/c/harden"
+row "$harden/h01_canary_slack.c" 11b "a one-byte overflow into a block's slack (malloc(33): 40 usable bytes)"
+row "$harden/h02_large_guard.c" 13 "a write one byte past a 1 MiB block (a large, mmap block)"
