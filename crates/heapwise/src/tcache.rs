@@ -8,8 +8,14 @@
 //! `free` pushes on its *local* list. When the free list runs empty, the local list
 //! becomes the free list only if it holds at least [`BATCH`] blocks; otherwise the class
 //! is refilled with [`BATCH`] blocks from a central list or from the engine (one
-//! acquisition of the [`Global`]'s lock). A local list over [`CAP`] blocks gives [`BATCH`]
+//! acquisition of the [`Global`]'s lock). A local list over its class's cap ([`CAPS`]:
+//! thousands of blocks for the smallest classes, [`CAP`] for the largest) gives [`BATCH`]
 //! back the same way.
+//!
+//! Memory held (peak RSS): a thread's cache over [`THREAD_BYTES`] returns the lists of
+//! its other classes to the engine (a *scavenge*, with hysteresis: the limit is raised
+//! above what the freeing class keeps and restored on the next refill), and the central
+//! lists hold at most [`CENTRAL_BYTES`] together.
 //!
 //! The split is a hardening measure at no cost to the fast path: a freed block is not
 //! handed out again before its thread has freed [`BATCH`] blocks of its class, so a double
@@ -58,8 +64,40 @@ pub const CLASSES: usize = (MAX_CACHED_BLOCK - MIN_BLOCK) / ALIGN + 1;
 /// Blocks moved between a cache and the engine at a time.
 pub const BATCH: usize = 16;
 
-/// Most blocks a class's local list keeps; one more gives [`BATCH`] of them back.
+/// Fewest blocks a class's local list may keep before it gives [`BATCH`] back.
 pub const CAP: usize = 2 * BATCH;
+
+/// Bytes of blocks the smallest class's local list may keep (see [`CAPS`]): small
+/// classes keep many blocks (a program freeing a tree of small nodes keeps them for its
+/// next tree, as glibc's fast bins do), large ones [`CAP`].
+pub const LOCAL_BYTES: usize = 512 * 1024;
+
+/// Bytes of blocks a thread's cache may hold before a `free` scavenges the other classes
+/// (bounds the memory the caches keep from the heaps, where it would coalesce and serve
+/// other sizes: peak RSS).
+pub const THREAD_BYTES: usize = 512 * 1024;
+
+/// Most blocks each class's local list keeps; one more gives [`BATCH`] of them back.
+/// The bytes kept fall with the square of the block size: [`LOCAL_BYTES`] for the
+/// smallest class, half as much for blocks twice as big, and never fewer than [`CAP`]
+/// blocks.
+pub const CAPS: [u32; CLASSES] = {
+    let mut caps = [0u32; CLASSES];
+    let mut k = 0;
+    while k < CLASSES {
+        let bsize = MIN_BLOCK + k * ALIGN;
+        let n = LOCAL_BYTES / bsize * MIN_BLOCK / bsize;
+        caps[k] = if n > CAP { n as u32 } else { CAP as u32 };
+        k += 1;
+    }
+    caps
+};
+
+/// Most blocks class `k`'s local list keeps.
+#[inline]
+fn cap_of(k: usize) -> usize {
+    CAPS.get(k).map_or(CAP, |&c| c as usize)
+}
 
 const UNINIT: u8 = 0;
 const ACTIVE: u8 = 1;
@@ -76,6 +114,9 @@ pub struct Cache {
     /// Per class: the local list `free` pushes on, and its length.
     locals: [Cell<*mut u8>; CLASSES],
     local_counts: [Cell<u32>; CLASSES],
+    /// Cached bytes above which a `free` scavenges the other classes (hysteresis: raised
+    /// above what one class keeps after a scavenge, back to [`THREAD_BYTES`] on a refill).
+    limit: Cell<usize>,
     /// Registry link (guarded by `REG_LOCK`).
     next: Cell<*const Cache>,
     blocks: AtomicUsize,
@@ -96,6 +137,7 @@ impl Cache {
             counts: [const { Cell::new(0) }; CLASSES],
             locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             local_counts: [const { Cell::new(0) }; CLASSES],
+            limit: Cell::new(THREAD_BYTES),
             next: Cell::new(ptr::null()),
             blocks: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
@@ -154,7 +196,8 @@ fn sub(c: &AtomicUsize, v: usize) {
 /// `p` must be non-null.
 #[inline]
 unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
-    if p as usize % ALIGN != 0 || !g.in_heap(p) {
+    let end = g.heap_end(p);
+    if p as usize % ALIGN != 0 || end == 0 {
         return None;
     }
     // SAFETY: `p` is 16-aligned inside `[start, brk)` of one of `g`'s heaps, so the word
@@ -165,7 +208,9 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
         return None;
     }
     let next = (p as usize - WORD).checked_add(size)?;
-    if !g.in_heap((next + WORD) as *const u8) {
+    // The next block's header must lie in the same heap (a heap's `brk` only grows, so
+    // the `end` read above stays valid).
+    if next.checked_add(WORD)? >= end {
         return None;
     }
     // SAFETY: `next` is a word inside the same heap (checked just above).
@@ -402,6 +447,9 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
 
 #[cold]
 fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u8> {
+    if c.limit.get() != THREAD_BYTES && c.bytes.load(Ordering::Relaxed) < THREAD_BYTES / 2 {
+        c.limit.set(THREAD_BYTES);
+    }
     let head = c.heads.get(k)?;
     let count = c.counts.get(k)?;
     let (local, local_count) = (c.locals.get(k)?, c.local_counts.get(k)?);
@@ -487,8 +535,10 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
             // SAFETY: `p` passed `cacheable`: a live small block of the owner.
             unsafe { push(c, local, count, p) };
             bump(&c.hits_free);
-            if count.get() as usize > CAP {
+            if count.get() as usize > cap_of(k) {
                 flush_list(c, k, local, count, BATCH);
+            } else if c.bytes.load(Ordering::Relaxed) > c.limit.get() {
+                scavenge(c, k);
             }
             true
         }
@@ -536,6 +586,38 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: &Cell<u32>, n: u
     );
     sub(&c.blocks, taken);
     sub(&c.bytes, bytes);
+}
+
+/// The cache holds more than its limit ([`THREAD_BYTES`] normally): the lists of the
+/// other classes go back to the engine (where their blocks coalesce and serve any size),
+/// and class `k`'s local list down to [`BATCH`] if that was not enough. The limit is then
+/// raised above what is left, so that a class keeping many blocks on its own does not
+/// scavenge on every `free`.
+#[cold]
+fn scavenge(c: &Cache, k: usize) {
+    for j in (0..CLASSES).filter(|&j| j != k) {
+        let lists = [
+            (c.heads.get(j), c.counts.get(j)),
+            (c.locals.get(j), c.local_counts.get(j)),
+        ];
+        for (head, count) in lists {
+            if let (Some(head), Some(count)) = (head, count) {
+                if count.get() != 0 {
+                    flush_list(c, j, head, count, usize::MAX);
+                }
+            }
+        }
+    }
+    if c.bytes.load(Ordering::Relaxed) > THREAD_BYTES {
+        if let (Some(head), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) {
+            let n = count.get() as usize;
+            if n > BATCH {
+                flush_list(c, k, head, count, n - BATCH);
+            }
+        }
+    }
+    let now = c.bytes.load(Ordering::Relaxed);
+    c.limit.set(THREAD_BYTES.max(now + THREAD_BYTES / 2));
 }
 
 fn flush_all(c: &Cache) {
@@ -627,6 +709,14 @@ extern "C" fn fork_child() {
 /// Most batches a class's central list holds.
 pub const CENTRAL_MAX: usize = 8;
 
+/// Most block bytes all central lists together hold (a batch that would exceed it goes to
+/// the engine, where its blocks coalesce and serve other sizes).
+pub const CENTRAL_BYTES: usize = 256 * 1024;
+
+/// Block bytes in all central lists (changed with a class's central lock held; a bound,
+/// not an invariant the blocks depend on).
+static CENTRAL_NOW: AtomicUsize = AtomicUsize::new(0);
+
 /// A class's central list: whole batches of cached blocks passed from a thread whose class
 /// overflowed to a thread whose class ran empty, without the engine (the producer/consumer
 /// pattern). Blocks keep their cache mark. Guarded by `lock` (never held with another
@@ -688,6 +778,10 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize) -> Option<us
                 }
             }
         }
+        if CENTRAL_NOW.load(Ordering::Relaxed) + bytes > CENTRAL_BYTES {
+            return None;
+        }
+        CENTRAL_NOW.fetch_add(bytes, Ordering::Relaxed);
         // SAFETY: `tail` is the BATCH-th cached block; its link is cut from the rest.
         unsafe {
             head.set((tail as *const *mut u8).read());
@@ -710,7 +804,11 @@ fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
             return None;
         }
         ci.n -= 1;
-        Some((*ci.heads.get(ci.n)?, *ci.bytes.get(ci.n)?))
+        let bytes = *ci.bytes.get(ci.n)?;
+        let _ = CENTRAL_NOW.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+            Some(v.saturating_sub(bytes))
+        });
+        Some((*ci.heads.get(ci.n)?, bytes))
     })
     .flatten()
 }
