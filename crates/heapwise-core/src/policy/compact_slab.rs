@@ -63,8 +63,8 @@
 //! use heapwise_core::policy::slab::DEMAND;
 //! use heapwise_core::{CompactSlab, Heap, SimBrk};
 //!
-//! let mut mem = vec![MaybeUninit::<u8>::uninit(); 1 << 20];
-//! let mut heap: Heap<_, CompactSlab> = Heap::new(SimBrk::new(&mut mem, 1 << 20));
+//! let mut mem = vec![MaybeUninit::<u8>::uninit(); 1 << 16];
+//! let mut heap: Heap<_, CompactSlab> = Heap::new(SimBrk::new(&mut mem, 1 << 16));
 //! // The first few 16-byte requests of the heap get engine blocks (32 bytes each)...
 //! let mut live: Vec<_> = (0..DEMAND).map(|_| heap.malloc(16).unwrap()).collect();
 //! // ... then the class is in demand, and further requests are header-free slab objects.
