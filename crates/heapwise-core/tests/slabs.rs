@@ -262,6 +262,33 @@ fn the_checker_and_the_operations_catch_a_corrupted_slab_header() {
     // SAFETY: as above.
     unsafe { bitmap.write(bitmap.read() & !(1 << 63)) };
     h.check().unwrap();
+    // The slab control block: its address is the last word of the metadata area.
+    let l = h.layout().unwrap();
+    let meta_last = (l.start + l.meta_bytes - WORD) as *const usize;
+    // SAFETY: the metadata area is inside the arena.
+    let scb = unsafe { meta_last.read() } as *mut u8;
+    assert!(!scb.is_null(), "a slab exists, so does the control block");
+    // Freeing it is refused.
+    // SAFETY: a deliberately wrong pointer; the heap refuses it.
+    let e = one_report(|| unsafe { h.free(scb) });
+    assert_eq!((e.kind, e.addr), (ErrorKind::InvalidPointer, scb as usize));
+    // A directory entry pointing elsewhere: the checker finds the slab missing.
+    let len = scb as *mut usize;
+    // SAFETY: word 0 of the control block is the directory length; the entries follow the
+    // header words and the class heads (found by scanning for the slab's address).
+    unsafe {
+        assert!(len.read() >= 1);
+        let words = len.add(1).read() + 5 + len.add(2).read();
+        let entry = (0..words)
+            .map(|i| len.add(i))
+            .find(|w| w.read() == slab)
+            .expect("the slab is in the directory");
+        entry.write(slab + 16);
+        let e = h.check().expect_err("directory entry overwritten");
+        assert_eq!(e.kind, ErrorKind::CorruptSlab);
+        entry.write(slab);
+    }
+    h.check().unwrap();
     for p in objs {
         // SAFETY: each is live and freed once.
         unsafe { h.free(p) };
