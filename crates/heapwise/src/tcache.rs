@@ -12,10 +12,12 @@
 //! thousands of blocks for the smallest classes, [`CAP`] for the largest) gives [`BATCH`]
 //! back the same way.
 //!
-//! Memory held (peak RSS): a thread's cache over [`THREAD_BYTES`] returns the lists of
-//! its other classes to the engine (a *scavenge*, with hysteresis: the limit is raised
-//! above what the freeing class keeps and restored on the next refill), and the central
-//! lists hold at most [`CENTRAL_BYTES`] together.
+//! Memory held (peak RSS): a thread's cache over [`THREAD_BYTES`] trims the local lists
+//! of its other classes back to [`CAP`] (a *scavenge*, with hysteresis: the limit is
+//! raised above what is left and restored on a refill once the cache has shrunk). Only a
+//! class whose thread reuses its own frees (its local list became its free list once)
+//! keeps more than [`CAP`] blocks: a thread that only frees a class (the consumer of a
+//! producer/consumer pair) passes them on in batches through the central list.
 //!
 //! The split is a hardening measure at no cost to the fast path: a freed block is not
 //! handed out again before its thread has freed [`BATCH`] blocks of its class, so a double
@@ -114,6 +116,10 @@ pub struct Cache {
     /// Per class: the local list `free` pushes on, and its length.
     locals: [Cell<*mut u8>; CLASSES],
     local_counts: [Cell<u32>; CLASSES],
+    /// Per class: whether this thread reuses its own frees (its local list became its free
+    /// list once): only then may the local list grow past [`CAP`] to [`CAPS`]. A thread
+    /// that only frees a class (a consumer) passes its blocks on in batches.
+    reuses: [Cell<bool>; CLASSES],
     /// Cached bytes above which a `free` scavenges the other classes (hysteresis: raised
     /// above what one class keeps after a scavenge, back to [`THREAD_BYTES`] on a refill).
     limit: Cell<usize>,
@@ -137,6 +143,7 @@ impl Cache {
             counts: [const { Cell::new(0) }; CLASSES],
             locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             local_counts: [const { Cell::new(0) }; CLASSES],
+            reuses: [const { Cell::new(false) }; CLASSES],
             limit: Cell::new(THREAD_BYTES),
             next: Cell::new(ptr::null()),
             blocks: AtomicUsize::new(0),
@@ -458,6 +465,9 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         // changes). Below BATCH they wait, so a just-freed block is not reused at once.
         head.set(local.replace(ptr::null_mut()));
         count.set(local_count.replace(0));
+        if let Some(r) = c.reuses.get(k) {
+            r.set(true);
+        }
         return Some(head.get());
     }
     if let Some((batch, bytes)) = central_pop(g, k) {
@@ -535,7 +545,12 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
             // SAFETY: `p` passed `cacheable`: a live small block of the owner.
             unsafe { push(c, local, count, p) };
             bump(&c.hits_free);
-            if count.get() as usize > cap_of(k) {
+            let cap = if c.reuses.get(k).is_some_and(Cell::get) {
+                cap_of(k)
+            } else {
+                CAP
+            };
+            if count.get() as usize > cap {
                 flush_list(c, k, local, count, BATCH);
             } else if c.bytes.load(Ordering::Relaxed) > c.limit.get() {
                 scavenge(c, k);
@@ -588,31 +603,18 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: &Cell<u32>, n: u
     sub(&c.bytes, bytes);
 }
 
-/// The cache holds more than its limit ([`THREAD_BYTES`] normally): the lists of the
-/// other classes go back to the engine (where their blocks coalesce and serve any size),
-/// and class `k`'s local list down to [`BATCH`] if that was not enough. The limit is then
-/// raised above what is left, so that a class keeping many blocks on its own does not
-/// scavenge on every `free`.
+/// The cache holds more than its limit ([`THREAD_BYTES`] normally): the local lists of
+/// the other classes that grew past [`CAP`] give their excess back (to a central list or
+/// the engine, where the blocks coalesce and serve any size). The limit is then raised
+/// above what is left, so that classes keeping their blocks do not scavenge on every
+/// `free` (it returns to [`THREAD_BYTES`] on a refill once the cache has shrunk).
 #[cold]
 fn scavenge(c: &Cache, k: usize) {
     for j in (0..CLASSES).filter(|&j| j != k) {
-        let lists = [
-            (c.heads.get(j), c.counts.get(j)),
-            (c.locals.get(j), c.local_counts.get(j)),
-        ];
-        for (head, count) in lists {
-            if let (Some(head), Some(count)) = (head, count) {
-                if count.get() != 0 {
-                    flush_list(c, j, head, count, usize::MAX);
-                }
-            }
-        }
-    }
-    if c.bytes.load(Ordering::Relaxed) > THREAD_BYTES {
-        if let (Some(head), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) {
+        if let (Some(head), Some(count)) = (c.locals.get(j), c.local_counts.get(j)) {
             let n = count.get() as usize;
-            if n > BATCH {
-                flush_list(c, k, head, count, n - BATCH);
+            if n > CAP {
+                flush_list(c, j, head, count, n - CAP);
             }
         }
     }
@@ -709,14 +711,6 @@ extern "C" fn fork_child() {
 /// Most batches a class's central list holds.
 pub const CENTRAL_MAX: usize = 8;
 
-/// Most block bytes all central lists together hold (a batch that would exceed it goes to
-/// the engine, where its blocks coalesce and serve other sizes).
-pub const CENTRAL_BYTES: usize = 256 * 1024;
-
-/// Block bytes in all central lists (changed with a class's central lock held; a bound,
-/// not an invariant the blocks depend on).
-static CENTRAL_NOW: AtomicUsize = AtomicUsize::new(0);
-
 /// A class's central list: whole batches of cached blocks passed from a thread whose class
 /// overflowed to a thread whose class ran empty, without the engine (the producer/consumer
 /// pattern). Blocks keep their cache mark. Guarded by `lock` (never held with another
@@ -778,10 +772,6 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize) -> Option<us
                 }
             }
         }
-        if CENTRAL_NOW.load(Ordering::Relaxed) + bytes > CENTRAL_BYTES {
-            return None;
-        }
-        CENTRAL_NOW.fetch_add(bytes, Ordering::Relaxed);
         // SAFETY: `tail` is the BATCH-th cached block; its link is cut from the rest.
         unsafe {
             head.set((tail as *const *mut u8).read());
@@ -804,11 +794,7 @@ fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
             return None;
         }
         ci.n -= 1;
-        let bytes = *ci.bytes.get(ci.n)?;
-        let _ = CENTRAL_NOW.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-            Some(v.saturating_sub(bytes))
-        });
-        Some((*ci.heads.get(ci.n)?, bytes))
+        Some((*ci.heads.get(ci.n)?, *ci.bytes.get(ci.n)?))
     })
     .flatten()
 }
