@@ -28,7 +28,7 @@ use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use heapwise_core::block::{ALIGN, FLAGS};
+use heapwise_core::block::ALIGN;
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
 
 use crate::diag;
@@ -288,16 +288,25 @@ impl Inner {
         }
     }
 
-    /// Counts the block at `p` (inside a heap, about to be freed) towards the next
-    /// automatic trim.
+    /// Frees `p` into heap `i` and counts the bytes the engine released (its allocated-bytes
+    /// counter, so a quarantined block counts when it really leaves the quarantine and a
+    /// header-free slab object counts its class size) towards the next automatic trim.
+    ///
+    /// # Safety
+    /// As [`heapwise_core::Heap::free`]: `p` lies in heap `i` and is a live block of it, or
+    /// a misuse the engine's checks catch.
     #[inline]
-    fn note_freed(&mut self, p: *const u8) {
-        // SAFETY: `p` lies in `[first, brk)` of a heap (found by `find`), so the word
-        // before it is heap memory (every heap starts with its prologue).
-        let h = unsafe { (p as *const usize).sub(1).read() };
-        // Only ever changed with a `Global`'s lock held.
-        let n = FREED_BYTES.load(Ordering::Relaxed);
-        FREED_BYTES.store(n.wrapping_add(h & !FLAGS), Ordering::Relaxed);
+    unsafe fn free_into(&mut self, i: usize, p: *mut u8) {
+        if let Some(h) = self.heap(i) {
+            let before = h.counters().alloc_bytes;
+            // SAFETY: forwarded caller contract.
+            unsafe { h.free(p) };
+            let released = before.saturating_sub(h.counters().alloc_bytes);
+            // Only ever changed with a `Global`'s lock held.
+            let n = FREED_BYTES.load(Ordering::Relaxed);
+            FREED_BYTES.store(n.wrapping_add(released), Ordering::Relaxed);
+        }
+        self.freed_into(i);
     }
 
     /// Automatic trim with hysteresis: once [`AUTO_TRIM_EVERY`] bytes, and at least
@@ -553,13 +562,9 @@ impl Global {
                 match if hit { Some(last) } else { inner.find(p) } {
                     Some(i) => {
                         last = i;
-                        inner.note_freed(p);
-                        if let Some(h) = inner.heap(i) {
-                            // SAFETY: `p` is a block of heap `i` that was cached (live for
-                            // the engine) and is released exactly once here.
-                            unsafe { h.free(p) };
-                        }
-                        inner.freed_into(i);
+                        // SAFETY: `p` is a block of heap `i` that was cached (live for the
+                        // engine) and is released exactly once here.
+                        unsafe { inner.free_into(i, p) };
                     }
                     None => (inner.config.hook)(&HeapError::new(
                         ErrorKind::InvalidPointer,
@@ -796,12 +801,8 @@ impl Global {
         }
         let hook = self.with(|inner| match inner.find(p) {
             Some(i) => {
-                inner.note_freed(p);
-                if let Some(h) = inner.heap(i) {
-                    // SAFETY: forwarded caller contract; `p` lies in heap `i`.
-                    unsafe { h.free(p) };
-                }
-                inner.freed_into(i);
+                // SAFETY: forwarded caller contract; `p` lies in heap `i`.
+                unsafe { inner.free_into(i, p) };
                 inner.maybe_trim();
                 None
             }

@@ -4,10 +4,16 @@
 //! usable again afterwards.
 
 use heapwise::global::{AUTO_TRIM_EVERY, AUTO_TRIM_MIN};
+use heapwise::harden::Harden;
 use heapwise::{Config, Global, LARGE_THRESHOLD};
 use heapwise_core::block::block_size_for;
 
-static G: Global = Global::new(Config::DEFAULT);
+/// No quarantine: every free releases its block at once, so the freed-bytes count (the
+/// engine's released bytes) is exact below.
+static G: Global = Global::new(Config {
+    harden: Harden::OFF,
+    ..Config::DEFAULT
+});
 
 /// Resident pages among those of `[lo, hi)` (page-aligned inward).
 fn resident_pages(lo: usize, hi: usize) -> usize {
@@ -32,7 +38,7 @@ fn freed_ranges_go_back_to_the_os_after_enough_frees() {
     let big_block = block_size_for(big).unwrap();
     // Phase 1: churn that brings the freed-bytes count just below the point where the
     // last of the `n` big frees below crosses AUTO_TRIM_EVERY (this test's Global serves
-    // nothing else, and every free is counted with its block size).
+    // nothing else, and every free releases, and is counted with, its block size).
     let small = 64 * 1024;
     let small_block = block_size_for(small).unwrap();
     let mut acc = 0usize;
@@ -45,7 +51,7 @@ fn freed_ranges_go_back_to_the_os_after_enough_frees() {
     }
     assert!(acc + n * big_block >= AUTO_TRIM_EVERY);
     // Phase 2: a run of big blocks, every page written, then freed: the last free
-    // triggers the trim, when the run is one free range (but for the quarantined tail).
+    // triggers the trim, when the run is one free range.
     let blocks: Vec<*mut u8> = (0..n).map(|_| G.malloc(big)).collect();
     let mut span = (usize::MAX, 0usize);
     for &p in &blocks {
