@@ -45,6 +45,45 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds the statistics of another heap (for a figure over several heaps): sizes and
+    /// counters add up, `largest_free` is the larger one. Every field is named, so a new
+    /// field cannot be forgotten here.
+    ///
+    /// ```
+    /// use heapwise_core::Stats;
+    ///
+    /// let a = Stats { heap_bytes: 4096, largest_free: 64, ..Stats::default() };
+    /// let mut sum = a;
+    /// sum.merge(&Stats { heap_bytes: 8192, largest_free: 32, ..Stats::default() });
+    /// assert_eq!((sum.heap_bytes, sum.largest_free), (12288, 64));
+    /// ```
+    pub fn merge(&mut self, other: &Stats) {
+        let Stats {
+            heap_bytes,
+            fixed_overhead_bytes,
+            allocated_blocks,
+            allocated_bytes,
+            usable_bytes,
+            free_blocks,
+            free_bytes,
+            largest_free,
+            slab_overhead_bytes,
+            peak_allocated_bytes,
+            counters,
+        } = *other;
+        self.heap_bytes += heap_bytes;
+        self.fixed_overhead_bytes += fixed_overhead_bytes;
+        self.allocated_blocks += allocated_blocks;
+        self.allocated_bytes += allocated_bytes;
+        self.usable_bytes += usable_bytes;
+        self.free_blocks += free_blocks;
+        self.free_bytes += free_bytes;
+        self.largest_free = self.largest_free.max(largest_free);
+        self.slab_overhead_bytes += slab_overhead_bytes;
+        self.peak_allocated_bytes += peak_allocated_bytes;
+        self.counters.merge(&counters);
+    }
+
     /// External fragmentation, `1 − largest free / total free` (0 when nothing is free).
     pub fn external_fragmentation(&self) -> f64 {
         if self.free_bytes == 0 {
@@ -52,6 +91,36 @@ impl Stats {
         } else {
             1.0 - self.largest_free as f64 / self.free_bytes as f64
         }
+    }
+}
+
+impl Counters {
+    /// Adds another heap's counters (the peak adds up too: a bound for the sum's peak).
+    pub fn merge(&mut self, other: &Counters) {
+        let Counters {
+            mallocs,
+            frees,
+            reallocs,
+            callocs,
+            aligned,
+            failures,
+            errors,
+            extensions,
+            alloc_blocks,
+            alloc_bytes,
+            peak_alloc_bytes,
+        } = *other;
+        self.mallocs += mallocs;
+        self.frees += frees;
+        self.reallocs += reallocs;
+        self.callocs += callocs;
+        self.aligned += aligned;
+        self.failures += failures;
+        self.errors += errors;
+        self.extensions += extensions;
+        self.alloc_blocks += alloc_blocks;
+        self.alloc_bytes += alloc_bytes;
+        self.peak_alloc_bytes += peak_alloc_bytes;
     }
 }
 

@@ -40,7 +40,7 @@ use crate::lock::{FutexLock, LockGuard};
 use crate::os_source::OsSource;
 use crate::region::MmapRegion;
 use crate::sbrk::Sbrk;
-use crate::stats::{self, GlobalStats};
+use crate::stats::GlobalStats;
 use crate::sys;
 use crate::tcache;
 
@@ -1046,7 +1046,7 @@ impl Global {
             let mut sum = Stats::default();
             let mut sbrk = 0;
             for h in inner.heaps.iter().flatten() {
-                stats::add(&mut sum, &h.stats());
+                sum.merge(&h.stats());
                 if matches!(h.source(), OsSource::Brk(_)) {
                     sbrk += 1;
                 }

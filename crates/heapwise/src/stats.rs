@@ -10,7 +10,7 @@
 //! * **peak utilisation** — `peak requested bytes / peak footprint` (the seed's
 //!   `max P_i / H_k`, with `H_k` the high-water mark of the footprint).
 
-use heapwise_core::{heap::Counters, PolicyKind, Stats};
+use heapwise_core::{PolicyKind, Stats};
 
 /// A snapshot of an OS allocator's statistics.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,32 +75,4 @@ impl GlobalStats {
             + self.large_frees
             + self.large_reallocs
     }
-}
-
-/// Adds heap `b`'s statistics into the running sum `a`.
-pub(crate) fn add(a: &mut Stats, b: &Stats) {
-    a.heap_bytes += b.heap_bytes;
-    a.fixed_overhead_bytes += b.fixed_overhead_bytes;
-    a.allocated_blocks += b.allocated_blocks;
-    a.allocated_bytes += b.allocated_bytes;
-    a.usable_bytes += b.usable_bytes;
-    a.free_blocks += b.free_blocks;
-    a.free_bytes += b.free_bytes;
-    a.largest_free = a.largest_free.max(b.largest_free);
-    a.peak_allocated_bytes += b.peak_allocated_bytes;
-    add_counters(&mut a.counters, &b.counters);
-}
-
-fn add_counters(a: &mut Counters, b: &Counters) {
-    a.mallocs += b.mallocs;
-    a.frees += b.frees;
-    a.reallocs += b.reallocs;
-    a.callocs += b.callocs;
-    a.aligned += b.aligned;
-    a.failures += b.failures;
-    a.errors += b.errors;
-    a.extensions += b.extensions;
-    a.alloc_blocks += b.alloc_blocks;
-    a.alloc_bytes += b.alloc_bytes;
-    a.peak_alloc_bytes += b.peak_alloc_bytes;
 }
