@@ -28,11 +28,11 @@
 //! | [`region`] | [`MmapRegion`]: a heap in a reserved `PROT_NONE` range, committed as `brk` advances |
 //! | [`os_source`] | [`OsSource`]: either of the two, chosen per heap |
 //! | [`large`] | large blocks: one `mmap` each, a tagged header, `munmap`, `mremap` |
-//! | [`large_cache`] | freed large mappings kept (bounded) and reused, trimmed or grown, so repeated large alloc/free does not fault |
+//! | [`large_cache`] | freed large mappings kept (up to the program's own large high-water mark) and reused by best fit, split and coalesced, so repeated large alloc/free does not fault |
 //! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
 //! | [`fork`] | `pthread_atfork` handlers over every registered lock |
-//! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback |
-//! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches |
+//! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback; trimming (on request and automatic, with hysteresis) |
+//! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches, bounded in bytes |
 //! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
 //! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
 //! | [`front`] | the API boundary: optional layers (valgrind client requests, canaries, guard pages) behind one cached flag |
