@@ -10,6 +10,13 @@
 //!   `SIZE_MAX / 2 + 1` with `EINVAL`; `posix_memalign` wants a power-of-two multiple of
 //!   `sizeof(void *)` and leaves `*memptr` alone on failure.
 //!
+//! Invariant: an entry point that forwards to another (`realloc(NULL, n)` to `malloc`,
+//! `reallocarray` to `realloc`, `cfree` to `free`, `valloc` and `pvalloc` to `memalign`)
+//! calls the private implementation, never the exported symbol: a call to the symbol goes
+//! through the GOT and reaches whichever definition comes first in the process, which is
+//! not this library when it is `dlopen`ed (`RTLD_LOCAL`) or preloaded behind another
+//! malloc; the block would then come from (or go to) the wrong allocator.
+//!
 //! Invariant: every entry point makes sure the options were read (the same load says
 //! whether the API layers of [`hw::front`] are on: valgrind, or canaries and guard pages),
 //! then calls the [`Global`](hw::Global) directly or through those layers, and, when the
@@ -123,6 +130,12 @@ fn aligned(align: usize, size: usize) -> *mut u8 {
 /// `malloc(3)`.
 #[no_mangle]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
+    malloc_impl(size)
+}
+
+/// [`malloc`], for the entry points that forward to it (see the module invariant).
+#[inline]
+fn malloc_impl(size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(size, || g_malloc(l, size)))
 }
@@ -133,6 +146,16 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
 pub unsafe extern "C" fn free(p: *mut c_void) {
+    // SAFETY: forwarded caller contract.
+    unsafe { free_impl(p) }
+}
+
+/// [`free`], for the entry points that forward to it (see the module invariant).
+///
+/// # Safety
+/// As [`free`].
+#[inline]
+unsafe fn free_impl(p: *mut c_void) {
     if p.is_null() {
         return;
     }
@@ -172,7 +195,7 @@ unsafe fn record_free(l: bool, p: *mut u8) {
 #[no_mangle]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
     // SAFETY: forwarded caller contract.
-    unsafe { free(p) }
+    unsafe { free_impl(p) }
 }
 
 /// `calloc(3)`.
@@ -190,12 +213,22 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
+    // SAFETY: forwarded caller contract.
+    unsafe { realloc_impl(p, size) }
+}
+
+/// [`realloc`], for the entry points that forward to it (see the module invariant).
+///
+/// # Safety
+/// As [`realloc`].
+#[inline]
+unsafe fn realloc_impl(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
-        return malloc(size);
+        return malloc_impl(size);
     }
     if size == 0 {
         // SAFETY: forwarded caller contract.
-        unsafe { free(p) };
+        unsafe { free_impl(p) };
         return ptr::null_mut();
     }
     let l = layered();
@@ -225,7 +258,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         // SAFETY: forwarded caller contract.
-        Some(total) => unsafe { realloc(p, total) },
+        Some(total) => unsafe { realloc_impl(p, total) },
         None => {
             set_errno(libc::ENOMEM);
             ptr::null_mut()
@@ -272,6 +305,12 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// rounded up to a power of two).
 #[no_mangle]
 pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
+    memalign_impl(align, size)
+}
+
+/// [`memalign`], for the entry points that forward to it (see the module invariant).
+#[inline]
+fn memalign_impl(align: usize, size: usize) -> *mut c_void {
     if align > usize::MAX / 2 + 1 {
         set_errno(libc::EINVAL);
         return ptr::null_mut();
@@ -284,7 +323,7 @@ pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
 /// `valloc(3)`: page-aligned.
 #[no_mangle]
 pub extern "C" fn valloc(size: usize) -> *mut c_void {
-    memalign(sys::page_size(), size)
+    memalign_impl(sys::page_size(), size)
 }
 
 /// `pvalloc(3)`: page-aligned, size rounded up to whole pages (at least one).
@@ -292,7 +331,7 @@ pub extern "C" fn valloc(size: usize) -> *mut c_void {
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
     let page = sys::page_size();
     match sys::round_up(size, page) {
-        Some(n) => memalign(page, n.max(page)),
+        Some(n) => memalign_impl(page, n.max(page)),
         None => {
             set_errno(libc::ENOMEM);
             ptr::null_mut()
