@@ -5,6 +5,16 @@
 #
 #   scripts/fuzz-ci.sh [seconds] [target...]
 #
+# The `capi` target drives libheapwise.so's C API through dlopen. Unless HEAPWISE_LIB names
+# a library already built, the script first builds one with libFuzzer's coverage
+# instrumentation (the flags cargo-fuzz gives a target, without ASan: the library is not the
+# process malloc) in HEAPWISE_LIB_TARGET_DIR (default: $CARGO_TARGET_DIR/capi-lib), so that
+# the fuzzer sees the library's branches; every target is linked exporting the
+# `__sanitizer_cov_*` hooks the library calls. The target runs with
+# GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 (the library's initial-exec TLS does
+# not fit glibc's default static-TLS surplus for dlopen). ASan needs no option: it stays the
+# process's malloc and does not instrument the library.
+#
 # Needs a nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`); RUSTC_BOOTSTRAP=1 with stable also works for building.
 set -euo pipefail
@@ -17,14 +27,34 @@ if [[ ${#targets[@]} -eq 0 ]]; then
     mapfile -t targets < <(cargo +nightly fuzz list)
 fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/fuzz/target}
+# A library loaded with dlopen finds libFuzzer's coverage hooks only if they are exported.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }-Clink-arg=-Wl,--export-dynamic-symbol=__sanitizer_cov_*"
+if [[ " ${targets[*]} " == *" capi "* && -z ${HEAPWISE_LIB:-} ]]; then
+    lib_target=${HEAPWISE_LIB_TARGET_DIR:-$CARGO_TARGET_DIR/capi-lib}
+    triple=$(rustc +nightly -vV | sed -n 's/^host: //p')
+    echo "== build libheapwise.so with coverage instrumentation for capi ($lib_target)"
+    # --target keeps the instrumentation out of build scripts.
+    (cd "$root" && CARGO_TARGET_DIR="$lib_target" RUSTFLAGS="-Cpasses=sancov-module \
+        -Cllvm-args=-sanitizer-coverage-level=4 \
+        -Cllvm-args=-sanitizer-coverage-inline-8bit-counters \
+        -Cllvm-args=-sanitizer-coverage-pc-table \
+        -Cllvm-args=-sanitizer-coverage-trace-compares" \
+        cargo +nightly build --release -q --target "$triple" -p heapwise-preload)
+    export HEAPWISE_LIB=$lib_target/$triple/release/libheapwise.so
+fi
 cargo +nightly fuzz build -O >/dev/null
 status=0
 for t in "${targets[@]}"; do
     scratch=$(mktemp -d)
     mkdir -p "corpus/$t"
     echo "== fuzz $t for ${secs}s"
+    # Per-target environment (see the header).
+    env=()
+    if [[ $t == capi ]]; then
+        env=(GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=16384")
+    fi
     set +e
-    cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
+    env "${env[@]}" cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$scratch.log" 2>&1
     st=$?
     set -e

@@ -14,6 +14,13 @@
 //! back from the program break to reserved `mmap` regions, and nothing else in a sanitized
 //! process moves the break.
 //!
+//! The library uses initial-exec TLS (the thread cache's slot: one `%fs`-relative load per
+//! call, which matters when it is the process malloc). A `dlopen`ed library gets such TLS
+//! only from glibc's static-TLS surplus, 512 bytes by default, less than the library needs;
+//! the process must therefore start with `GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384`
+//! (glibc reads tunables only at start-up; `scripts/fuzz-ci.sh` sets it for this target,
+//! and the `dlopen` failure says so).
+//!
 //! The library is `$HEAPWISE_LIB`, by default `../target/release/libheapwise.so` next to
 //! this crate (`cargo build --release -p heapwise-preload` in the main workspace;
 //! `scripts/fuzz-ci.sh` builds it). A missing library is a panic on the first input, with
@@ -62,6 +69,11 @@ struct Api {
     fail_os: unsafe extern "C" fn(c_long),
 }
 
+/// The glibc tunable that lets `dlopen` place the library's initial-exec TLS (the thread
+/// cache's slot and `thread_local!`s, ~1.7 KiB) in the static TLS block: the default
+/// surplus (512 bytes) is too small, and glibc reads tunables only at start-up.
+const TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=16384";
+
 /// The library's path: `$HEAPWISE_LIB`, else the main workspace's release build.
 fn lib_path() -> String {
     std::env::var("HEAPWISE_LIB").unwrap_or_else(|_| {
@@ -87,7 +99,11 @@ fn load() -> Api {
         // SAFETY: dlerror returns null or a NUL-terminated message valid until the next
         // dl* call on this thread.
         let e = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) };
-        panic!("capi fuzz target: dlopen({path}) failed: {e:?}");
+        panic!(
+            "capi fuzz target: dlopen({path}) failed: {e:?} (for \"cannot allocate memory in \
+             static TLS block\": run with GLIBC_TUNABLES={TLS_TUNABLE}, as \
+             scripts/fuzz-ci.sh does)"
+        );
     }
     let sym = |name: &str| {
         let n = CString::new(name).expect("name without NUL");
@@ -99,25 +115,48 @@ fn load() -> Api {
         );
         p
     };
-    // SAFETY (every transmute below): each symbol is the exported C function of that name,
-    // whose signature (api.rs, ext.rs, include/heapwise.h) is the field's type.
-    unsafe {
-        Api {
-            malloc: std::mem::transmute(sym("malloc")),
-            calloc: std::mem::transmute(sym("calloc")),
-            realloc: std::mem::transmute(sym("realloc")),
-            reallocarray: std::mem::transmute(sym("reallocarray")),
-            free: std::mem::transmute(sym("free")),
-            posix_memalign: std::mem::transmute(sym("posix_memalign")),
-            aligned_alloc: std::mem::transmute(sym("aligned_alloc")),
-            memalign: std::mem::transmute(sym("memalign")),
-            valloc: std::mem::transmute(sym("valloc")),
-            pvalloc: std::mem::transmute(sym("pvalloc")),
-            usable: std::mem::transmute(sym("malloc_usable_size")),
-            trim: std::mem::transmute(sym("malloc_trim")),
-            check: std::mem::transmute(sym("heapwise_check")),
-            fail_os: std::mem::transmute(sym("heapwise_test_fail_os")),
-        }
+    // The symbol `$name` is the exported C function of that name, whose signature (api.rs,
+    // ext.rs, include/heapwise.h) is `$t`.
+    macro_rules! func {
+        ($name:literal, $t:ty) => {{
+            let p = sym($name);
+            // SAFETY: `p` is the address of the C function `$name`, of type `$t` (above).
+            unsafe { std::mem::transmute::<*mut c_void, $t>(p) }
+        }};
+    }
+    Api {
+        malloc: func!("malloc", unsafe extern "C" fn(usize) -> *mut c_void),
+        calloc: func!("calloc", unsafe extern "C" fn(usize, usize) -> *mut c_void),
+        realloc: func!(
+            "realloc",
+            unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void
+        ),
+        reallocarray: func!(
+            "reallocarray",
+            unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_void
+        ),
+        free: func!("free", unsafe extern "C" fn(*mut c_void)),
+        posix_memalign: func!(
+            "posix_memalign",
+            unsafe extern "C" fn(*mut *mut c_void, usize, usize) -> c_int
+        ),
+        aligned_alloc: func!(
+            "aligned_alloc",
+            unsafe extern "C" fn(usize, usize) -> *mut c_void
+        ),
+        memalign: func!(
+            "memalign",
+            unsafe extern "C" fn(usize, usize) -> *mut c_void
+        ),
+        valloc: func!("valloc", unsafe extern "C" fn(usize) -> *mut c_void),
+        pvalloc: func!("pvalloc", unsafe extern "C" fn(usize) -> *mut c_void),
+        usable: func!(
+            "malloc_usable_size",
+            unsafe extern "C" fn(*mut c_void) -> usize
+        ),
+        trim: func!("malloc_trim", unsafe extern "C" fn(usize) -> c_int),
+        check: func!("heapwise_check", unsafe extern "C" fn() -> c_int),
+        fail_os: func!("heapwise_test_fail_os", unsafe extern "C" fn(c_long)),
     }
 }
 
@@ -534,7 +573,13 @@ impl Model {
     }
 }
 
-fuzz_target!(|actions: Vec<Action>| {
+fuzz_target!(
+    init: {
+        // Load before the first input, so that a library built with coverage
+        // instrumentation registers its counters before libFuzzer starts counting.
+        api();
+    },
+    |actions: Vec<Action>| {
     let api = api();
     let mut m = Model {
         live: Vec::new(),
