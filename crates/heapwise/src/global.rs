@@ -503,6 +503,18 @@ impl Global {
         self.heap_end_rest(a)
     }
 
+    /// [`Global::heap_end`] for the first heap only: 0 when `p` is not in it.
+    #[inline(always)]
+    pub(crate) fn first_heap_end(&self, p: *const u8) -> usize {
+        let a = p as usize;
+        let h0 = self.acct.span_hi[0].load(Ordering::Acquire);
+        if a < h0 && a >= self.acct.span_lo[0].load(Ordering::Relaxed) {
+            h0
+        } else {
+            0
+        }
+    }
+
     #[inline(never)]
     fn heap_end_rest(&self, a: usize) -> usize {
         let n = self.acct.spans.load(Ordering::Acquire).min(MAX_HEAPS);
@@ -697,6 +709,15 @@ impl Global {
     /// `malloc(0)` gives a unique minimum block.
     #[inline]
     pub fn malloc(&'static self, size: usize) -> *mut u8 {
+        match tcache::malloc_fast::<false>(self, size) {
+            Some(p) => p,
+            None => self.malloc_slow(size),
+        }
+    }
+
+    /// [`Global::malloc`] past the thread cache's fast path.
+    #[inline(never)]
+    fn malloc_slow(&'static self, size: usize) -> *mut u8 {
         if size >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
             if let Some(p) = large_cache::alloc(size) {
                 harden::note_large_allocated(p.as_ptr());
@@ -742,10 +763,22 @@ impl Global {
     }
 
     /// Allocates `n * size` zeroed bytes; null on overflow or lack of memory.
+    #[inline]
     pub fn calloc(&'static self, n: usize, size: usize) -> *mut u8 {
         let Some(total) = n.checked_mul(size) else {
             return ptr::null_mut();
         };
+        if let Some(p) = tcache::malloc_fast::<true>(self, total) {
+            // SAFETY: `p` is a fresh block of at least `total` bytes.
+            unsafe { ptr::write_bytes(p, 0, total) };
+            return p;
+        }
+        self.calloc_slow(n, size, total)
+    }
+
+    /// [`Global::calloc`] past the thread cache's fast path (`total = n * size`).
+    #[inline(never)]
+    fn calloc_slow(&'static self, n: usize, size: usize, total: usize) -> *mut u8 {
         if total >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
         }
@@ -791,7 +824,21 @@ impl Global {
     ///
     /// # Safety
     /// `p` must be null or a live block of this allocator.
+    #[inline]
     pub unsafe fn free(&'static self, p: *mut u8) {
+        // SAFETY: forwarded caller contract (a null `p` is no heap block: not cached).
+        if !unsafe { tcache::free_fast(self, p) } {
+            // SAFETY: forwarded caller contract.
+            unsafe { self.free_slow(p) }
+        }
+    }
+
+    /// [`Global::free`] past the thread cache's fast path.
+    ///
+    /// # Safety
+    /// As [`Global::free`].
+    #[inline(never)]
+    unsafe fn free_slow(&'static self, p: *mut u8) {
         if p.is_null() {
             return;
         }

@@ -41,6 +41,13 @@
 //!   without allocating); afterwards the thread's calls go to the slow path (state `DEAD`).
 //! * Re-entrancy: while a cache is being set up its state is `BUSY` and every call from the
 //!   same thread takes the slow path.
+//! * Fast paths: [`malloc_fast`] and [`free_fast`] (inlined into [`Global::malloc`],
+//!   [`Global::calloc`] and [`Global::free`]) call nothing on a hit and keep every check
+//!   of the slow halves [`malloc`] and [`free`] (cache mark before a link is followed,
+//!   double-free mark, header and next-header checks); anything unusual (another heap than
+//!   the first, a wrong mark, an empty class) falls through to the slow half, which
+//!   reports it. The blocks a cache holds are not counted per operation: they follow from
+//!   the hit counters and the blocks the slow paths moved in and out.
 //! * Statistics: every cache keeps its counters in relaxed atomics written only by its
 //!   thread (plain stores, no read-modify-write); [`sum`] adds them up for
 //!   [`Global::stats`] through a registry of live caches (guarded by its own lock, reset in
@@ -110,22 +117,28 @@ const BUSY: u8 = 3;
 pub struct Cache {
     state: Cell<u8>,
     owner: Cell<*const Global>,
-    /// Per class: the free list `malloc` pops from, and its length.
+    /// Per class: the free list `malloc` pops from (its length is not kept: nothing
+    /// decides on it, and the fast path saves the count).
     heads: [Cell<*mut u8>; CLASSES],
-    counts: [Cell<u32>; CLASSES],
     /// Per class: the local list `free` pushes on, and its length.
     locals: [Cell<*mut u8>; CLASSES],
     local_counts: [Cell<u32>; CLASSES],
-    /// Per class: whether this thread reuses its own frees (its local list became its free
-    /// list once): only then may the local list grow past [`CAP`] to [`CAPS`]. A thread
-    /// that only frees a class (a consumer) passes its blocks on in batches.
-    reuses: [Cell<bool>; CLASSES],
+    /// Per class: most blocks the local list keeps: [`CAP`] until this thread reuses its
+    /// own frees (its local list became its free list once), then the class's [`CAPS`]
+    /// entry. A thread that only frees a class (a consumer) passes its blocks on in
+    /// batches.
+    caps: [Cell<u32>; CLASSES],
+    /// The cache mark's key ([`KEY`], copied at set-up: one load less on the fast path).
+    key: Cell<usize>,
     /// Cached bytes above which a `free` scavenges the other classes (hysteresis: raised
     /// above what one class keeps after a scavenge, back to [`THREAD_BYTES`] on a refill).
     limit: Cell<usize>,
     /// Registry link (guarded by `REG_LOCK`).
     next: Cell<*const Cache>,
-    blocks: AtomicUsize,
+    /// Blocks moved in by the slow paths (refills, central batches) minus blocks moved out
+    /// (flushes, central batches), wrapping: with the hit counters it gives the blocks
+    /// held ([`sums_of`]) without a counter update per `malloc` or `free`.
+    moved: AtomicUsize,
     bytes: AtomicUsize,
     hits_malloc: AtomicU64,
     hits_free: AtomicU64,
@@ -140,13 +153,13 @@ impl Cache {
             state: Cell::new(UNINIT),
             owner: Cell::new(ptr::null()),
             heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
-            counts: [const { Cell::new(0) }; CLASSES],
             locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             local_counts: [const { Cell::new(0) }; CLASSES],
-            reuses: [const { Cell::new(false) }; CLASSES],
+            caps: [const { Cell::new(CAP as u32) }; CLASSES],
+            key: Cell::new(0),
             limit: Cell::new(THREAD_BYTES),
             next: Cell::new(ptr::null()),
-            blocks: AtomicUsize::new(0),
+            moved: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             hits_malloc: AtomicU64::new(0),
             hits_free: AtomicU64::new(0),
@@ -173,11 +186,6 @@ static REG_HEAD: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
 #[inline]
 fn class_of(bsize: usize) -> usize {
     (bsize - MIN_BLOCK) / ALIGN
-}
-
-#[inline]
-fn mark(p: *const u8) -> usize {
-    KEY.load(Ordering::Relaxed) ^ p as usize
 }
 
 #[inline]
@@ -222,6 +230,36 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
     }
     // SAFETY: `next` is a word inside the same heap (checked just above).
     let nh = unsafe { (next as *const usize).read() };
+    (nh & PREV_ALLOC != 0).then_some(size)
+}
+
+/// [`cacheable`] for a block of `g`'s first heap only (`None` for the others, which the
+/// slow path handles), with the same checks in fewer instructions and no call.
+///
+/// # Safety
+/// As [`cacheable`].
+#[inline(always)]
+unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<usize> {
+    let a = p as usize;
+    let end = g.first_heap_end(p);
+    if end == 0 || a % ALIGN != 0 {
+        return None;
+    }
+    // SAFETY: `p` is 16-aligned inside `[start, brk)` of `g`'s first heap: the word before
+    // it is inside the heap too (see `cacheable`).
+    let h = unsafe { (p as *const usize).sub(1).read() } & !PREV_ALLOC;
+    // Allocated, no other flag, and a size in the cached range.
+    let size = h ^ ALLOC;
+    if size & FLAGS != 0 || size.wrapping_sub(MIN_BLOCK) > MAX_CACHED_BLOCK - MIN_BLOCK {
+        return None;
+    }
+    // The next block's header (at `a - WORD + size`) must lie in the same heap: `a + size
+    // < end` (no overflow: `a < end`).
+    if size >= end - a {
+        return None;
+    }
+    // SAFETY: the next block's header is a word inside the same heap (checked just above).
+    let nh = unsafe { ((a - WORD + size) as *const usize).read() };
     (nh & PREV_ALLOC != 0).then_some(size)
 }
 
@@ -358,6 +396,7 @@ fn setup(g: &'static Global, c: &Cache) -> bool {
         return false;
     }
     c.owner.set(g);
+    c.key.set(KEY.load(Ordering::Acquire));
     fast::set(c);
     {
         let _r = LockGuard::new(&REG_LOCK);
@@ -404,11 +443,65 @@ fn ensure_tsd_key() -> bool {
     }
 }
 
-/// Serves a request of `size` bytes from the calling thread's cache (refilling it from the
-/// engine when the class is empty). `None`: not a cached size, cache unavailable, or the
-/// engine has no memory (the caller takes its slow path). `calloc` says which counter the
-/// request goes to (the caller clears the block).
-#[inline]
+/// The class of a request of `size` bytes (`size <= MAX_CACHED_BLOCK - WORD`): the class
+/// of `block_size_for(size)`, without its overflow check.
+#[inline(always)]
+fn class_of_request(size: usize) -> usize {
+    (size + WORD)
+        .div_ceil(ALIGN)
+        .saturating_sub(MIN_BLOCK / ALIGN)
+}
+
+/// The fast path of `malloc` (and of `calloc` when `CALLOC`; the caller clears the block):
+/// pops the head of the request's class from the calling thread's active cache. `None`
+/// whenever anything is out of the ordinary (not a cached size, no active cache for `g`,
+/// an empty class, a head whose cache mark is wrong): the caller then takes [`malloc`],
+/// which handles (and reports) each case. Calls nothing.
+#[inline(always)]
+pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Option<*mut u8> {
+    if size > MAX_CACHED_BLOCK - WORD || !g.thread_cache() {
+        return None;
+    }
+    let c = fast::get();
+    if c.is_null() {
+        return None;
+    }
+    // SAFETY: the slot holds this thread's active cache (see `current`).
+    let c = unsafe { &*c };
+    if !ptr::eq(c.owner.get(), g) {
+        return None;
+    }
+    let head = c.heads.get(class_of_request(size))?;
+    let p = head.get();
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` heads a cached list: a block of at least `MIN_BLOCK` bytes, header before
+    // it, link in word 0, mark in word 1. The mark is checked before the link is followed
+    // (hardening, issue 6 case 8; the slow path reports a wrong one).
+    unsafe {
+        let w = p as *mut usize;
+        if w.add(1).read() != c.key.get() ^ p as usize {
+            return None;
+        }
+        head.set(w.read() as *mut u8);
+        w.add(1).write(0);
+        sub(&c.bytes, w.sub(1).read() & !FLAGS);
+    }
+    bump(if CALLOC {
+        &c.hits_calloc
+    } else {
+        &c.hits_malloc
+    });
+    Some(p)
+}
+
+/// Serves a request of `size` bytes from the calling thread's cache (setting the cache up
+/// and refilling the class from the engine as needed): the slow half of [`malloc_fast`].
+/// `None`: not a cached size, cache unavailable, a corrupted list (reported), or the engine
+/// has no memory (the caller takes its slow path). `calloc` says which counter the request
+/// goes to (the caller clears the block).
+#[inline(never)]
 pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> {
     if size > MAX_CACHED_BLOCK - WORD {
         return None;
@@ -416,40 +509,32 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
     let bsize = block_size_for(size)?;
     let k = class_of(bsize);
     let c = current(g)?;
-    {
-        {
-            let head = c.heads.get(k)?;
-            let mut p = head.get();
-            if p.is_null() {
-                p = refill(g, c, k, size)?;
-            }
-            // A write after free over the block's first words (link and mark) is caught
-            // here, before the link is followed (hardening, issue 6 case 8).
-            // SAFETY: `p` is a cached block: at least two payload words.
-            if !unsafe { is_cached(p) } {
-                g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
-                return None;
-            }
-            // SAFETY: `p` is a cached block of at least `bsize` bytes: word 0 holds the link,
-            // word 1 the mark (cleared as it is handed out).
-            unsafe {
-                head.set((p as *const *mut u8).read());
-                (p as *mut usize).add(1).write(0);
-                let bs = (p as *const usize).sub(1).read() & !FLAGS;
-                sub(&c.bytes, bs);
-            }
-            if let Some(n) = c.counts.get(k) {
-                n.set(n.get().wrapping_sub(1));
-            }
-            sub(&c.blocks, 1);
-            bump(if calloc {
-                &c.hits_calloc
-            } else {
-                &c.hits_malloc
-            });
-            Some(p)
-        }
+    let head = c.heads.get(k)?;
+    let mut p = head.get();
+    if p.is_null() {
+        p = refill(g, c, k, size)?;
     }
+    // A write after free over the block's first words (link and mark) is caught
+    // here, before the link is followed (hardening, issue 6 case 8).
+    // SAFETY: `p` is a cached block: at least two payload words.
+    if !unsafe { is_cached(p) } {
+        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+        return None;
+    }
+    // SAFETY: `p` is a cached block of at least `bsize` bytes: word 0 holds the link,
+    // word 1 the mark (cleared as it is handed out).
+    unsafe {
+        head.set((p as *const *mut u8).read());
+        (p as *mut usize).add(1).write(0);
+        let bs = (p as *const usize).sub(1).read() & !FLAGS;
+        sub(&c.bytes, bs);
+    }
+    bump(if calloc {
+        &c.hits_calloc
+    } else {
+        &c.hits_malloc
+    });
+    Some(p)
 }
 
 #[cold]
@@ -458,30 +543,29 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         c.limit.set(THREAD_BYTES);
     }
     let head = c.heads.get(k)?;
-    let count = c.counts.get(k)?;
     let (local, local_count) = (c.locals.get(k)?, c.local_counts.get(k)?);
     if local_count.get() as usize >= BATCH {
         // The blocks this thread freed become the free list (they stay cached: no counter
         // changes). Below BATCH they wait, so a just-freed block is not reused at once.
         head.set(local.replace(ptr::null_mut()));
-        count.set(local_count.replace(0));
-        if let Some(r) = c.reuses.get(k) {
-            r.set(true);
+        local_count.set(0);
+        if let Some(cap) = c.caps.get(k) {
+            cap.set(cap_of(k) as u32);
         }
         return Some(head.get());
     }
     if let Some((batch, bytes)) = central_pop(g, k) {
         // The class was empty: the batch (BATCH linked, marked blocks) becomes its list.
         head.set(batch);
-        count.set(BATCH as u32);
-        add(&c.blocks, BATCH);
+        add(&c.moved, BATCH);
         add(&c.bytes, bytes);
         return Some(batch);
     }
     let got = g.refill(size, BATCH, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
-        unsafe { push(c, head, count, p) };
+        unsafe { push(c, head, None, p) };
     });
+    add(&c.moved, got);
     c.refilled.store(
         c.refilled.load(Ordering::Relaxed) + got as u64,
         Ordering::Relaxed,
@@ -490,7 +574,7 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         if !local.get().is_null() {
             // Out of memory, but this thread holds freed blocks of the class: use them.
             head.set(local.replace(ptr::null_mut()));
-            count.set(local_count.replace(0));
+            local_count.set(0);
             return Some(head.get());
         }
         // Out of memory: give everything back, so the slow path may find it.
@@ -504,25 +588,100 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
 /// # Safety
 /// `p` must be an allocated small heap block of the cache's owner, not cached.
 #[inline]
-unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: &Cell<u32>, p: *mut u8) {
+unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *mut u8) {
     // SAFETY: the block's header precedes `p`; its payload holds at least two words.
     unsafe {
         let bs = (p as *const usize).sub(1).read() & !FLAGS;
         (p as *mut *mut u8).write(head.get());
-        (p as *mut usize).add(1).write(mark(p));
+        (p as *mut usize).add(1).write(c.key.get() ^ p as usize);
         add(&c.bytes, bs);
     }
     head.set(p);
-    count.set(count.get() + 1);
-    add(&c.blocks, 1);
+    if let Some(count) = count {
+        count.set(count.get() + 1);
+    }
+}
+
+/// The fast path of `free`: pushes `p` on its class's local list in the calling thread's
+/// active cache; `true` when done. `false` whenever anything is out of the ordinary (no
+/// active cache for `g`, not a small heap block of `g`, already marked as cached): the
+/// caller then takes [`free`], which handles (and reports) each case. Calls nothing but
+/// the cold [`overflow`] when the list or the cache is over its bound.
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[inline(always)]
+pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
+    if !g.thread_cache() {
+        return false;
+    }
+    let c = fast::get();
+    if c.is_null() {
+        return false;
+    }
+    // SAFETY: the slot holds this thread's active cache (see `current`).
+    let c = unsafe { &*c };
+    if !ptr::eq(c.owner.get(), g) {
+        return false;
+    }
+    // SAFETY: `p` is non-null (caller contract).
+    let Some(bsize) = (unsafe { cacheable_fast(g, p) }) else {
+        return false;
+    };
+    let key = c.key.get() ^ p as usize;
+    // SAFETY: `p` is the payload of a live-looking block of `bsize >= MIN_BLOCK` bytes: two
+    // words readable.
+    if unsafe { (p as *const usize).add(1).read() } == key {
+        return false; // a double free: reported by the slow path
+    }
+    let k = class_of(bsize);
+    let (Some(local), Some(count), Some(cap)) =
+        (c.locals.get(k), c.local_counts.get(k), c.caps.get(k))
+    else {
+        return false;
+    };
+    // SAFETY: `p` passed `cacheable` and is not cached: a live small block of the owner;
+    // link in word 0, mark in word 1.
+    unsafe {
+        (p as *mut *mut u8).write(local.get());
+        (p as *mut usize).add(1).write(key);
+    }
+    local.set(p);
+    let n = count.get() + 1;
+    count.set(n);
+    bump(&c.hits_free);
+    let bytes = c.bytes.load(Ordering::Relaxed).wrapping_add(bsize);
+    c.bytes.store(bytes, Ordering::Relaxed);
+    if n > cap.get() || bytes > c.limit.get() {
+        overflow(c, k);
+    }
+    true
+}
+
+/// A `free` left class `k`'s local list over its cap (give a batch back) or the cache over
+/// its byte limit (scavenge the other classes).
+#[cold]
+#[inline(never)]
+fn overflow(c: &Cache, k: usize) {
+    let (Some(local), Some(count), Some(cap)) =
+        (c.locals.get(k), c.local_counts.get(k), c.caps.get(k))
+    else {
+        return;
+    };
+    if count.get() > cap.get() {
+        flush_list(c, k, local, Some(count), BATCH);
+    } else if c.bytes.load(Ordering::Relaxed) > c.limit.get() {
+        scavenge(c, k);
+    }
 }
 
 /// Takes `p` into the calling thread's cache if it is a small heap block of `g`; `true`
 /// when done (or when a double free was reported). `false`: the caller takes its slow path.
+/// The slow half of [`free_fast`] (sets the cache up, reports a double free).
 ///
 /// # Safety
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
-#[inline]
+#[inline(never)]
 pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     // SAFETY: `p` is non-null (caller contract).
     let Some(bsize) = (unsafe { cacheable(g, p) }) else {
@@ -537,39 +696,29 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     let Some(c) = current(g) else {
         return false;
     };
-    {
-        {
-            let (Some(local), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) else {
-                return false;
-            };
-            // SAFETY: `p` passed `cacheable`: a live small block of the owner.
-            unsafe { push(c, local, count, p) };
-            bump(&c.hits_free);
-            let cap = if c.reuses.get(k).is_some_and(Cell::get) {
-                cap_of(k)
-            } else {
-                CAP
-            };
-            if count.get() as usize > cap {
-                flush_list(c, k, local, count, BATCH);
-            } else if c.bytes.load(Ordering::Relaxed) > c.limit.get() {
-                scavenge(c, k);
-            }
-            true
-        }
-    }
+    let (Some(local), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) else {
+        return false;
+    };
+    // SAFETY: `p` passed `cacheable`: a live small block of the owner.
+    unsafe { push(c, local, Some(count), p) };
+    bump(&c.hits_free);
+    overflow(c, k);
+    true
 }
 
-/// Returns up to `n` blocks of class `k`'s list at `head` (of length `count`: the class's
-/// free or local list) to the owner.
+/// Returns up to `n` blocks of class `k`'s list at `head` (the class's free list, or its
+/// local list of length `count`) to the owner.
 #[cold]
-fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: &Cell<u32>, n: usize) {
+fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, n: usize) {
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
-    if n == BATCH && count.get() as usize >= BATCH {
+    let len = count.map_or(0, Cell::get);
+    if n == BATCH && len as usize >= BATCH {
         if let Some(bytes) = central_push(g, head, k) {
-            count.set(count.get() - BATCH as u32);
-            sub(&c.blocks, BATCH);
+            if let Some(count) = count {
+                count.set(len - BATCH as u32);
+            }
+            sub(&c.moved, BATCH);
             sub(&c.bytes, bytes);
             return;
         }
@@ -594,12 +743,14 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: &Cell<u32>, n: u
         taken += 1;
         Some(p)
     });
-    count.set(count.get() - taken as u32);
+    if let Some(count) = count {
+        count.set(count.get().saturating_sub(taken as u32));
+    }
     c.flushed.store(
         c.flushed.load(Ordering::Relaxed) + taken as u64,
         Ordering::Relaxed,
     );
-    sub(&c.blocks, taken);
+    sub(&c.moved, taken);
     sub(&c.bytes, bytes);
 }
 
@@ -614,7 +765,7 @@ fn scavenge(c: &Cache, k: usize) {
         if let (Some(head), Some(count)) = (c.locals.get(j), c.local_counts.get(j)) {
             let n = count.get() as usize;
             if n > CAP {
-                flush_list(c, j, head, count, n - CAP);
+                flush_list(c, j, head, Some(count), n - CAP);
             }
         }
     }
@@ -627,14 +778,11 @@ fn flush_all(c: &Cache) {
         return;
     }
     for k in 0..CLASSES {
-        let lists = [
-            (c.heads.get(k), c.counts.get(k)),
-            (c.locals.get(k), c.local_counts.get(k)),
-        ];
-        for (head, count) in lists {
-            if let (Some(head), Some(count)) = (head, count) {
-                flush_list(c, k, head, count, usize::MAX);
-            }
+        if let Some(head) = c.heads.get(k) {
+            flush_list(c, k, head, None, usize::MAX);
+        }
+        if let (Some(head), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) {
+            flush_list(c, k, head, Some(count), usize::MAX);
         }
     }
 }
@@ -874,7 +1022,13 @@ impl CacheSums {
 
 fn sums_of(c: &Cache) -> CacheSums {
     CacheSums {
-        blocks: c.blocks.load(Ordering::Relaxed),
+        blocks: c
+            .moved
+            .load(Ordering::Relaxed)
+            .wrapping_add(c.hits_free.load(Ordering::Relaxed) as usize)
+            .wrapping_sub(c.hits_malloc.load(Ordering::Relaxed) as usize)
+            .wrapping_sub(c.hits_calloc.load(Ordering::Relaxed) as usize)
+            .min(c.bytes.load(Ordering::Relaxed) / MIN_BLOCK),
         bytes: c.bytes.load(Ordering::Relaxed),
         mallocs: c.hits_malloc.load(Ordering::Relaxed),
         callocs: c.hits_calloc.load(Ordering::Relaxed),
@@ -923,5 +1077,13 @@ mod tests {
             block_size_for(MAX_CACHED_BLOCK - WORD),
             Some(MAX_CACHED_BLOCK)
         );
+    }
+
+    #[test]
+    fn request_classes_agree_with_block_sizes() {
+        for size in 0..=MAX_CACHED_BLOCK - WORD {
+            let bsize = block_size_for(size).unwrap();
+            assert_eq!(class_of_request(size), class_of(bsize), "size {size}");
+        }
     }
 }
