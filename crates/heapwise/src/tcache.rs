@@ -606,7 +606,7 @@ unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *m
 /// active cache; `true` when done. `false` whenever anything is out of the ordinary (no
 /// active cache for `g`, not a small heap block of `g`, already marked as cached): the
 /// caller then takes [`free`], which handles (and reports) each case. Calls nothing but
-/// the cold [`overflow`] when the list or the cache is over its bound.
+/// the cold `overflow` when the list or the cache is over its bound.
 ///
 /// # Safety
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
