@@ -234,12 +234,13 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
 }
 
 /// [`cacheable`] for a block of `g`'s first heap only (`None` for the others, which the
-/// slow path handles), with the same checks in fewer instructions and no call.
+/// slow path handles), with the same checks in fewer instructions and no call: the block
+/// size and its class.
 ///
 /// # Safety
 /// As [`cacheable`].
 #[inline(always)]
-unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<usize> {
+unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<(usize, usize)> {
     let a = p as usize;
     let end = g.first_heap_end(p);
     if end == 0 || a % ALIGN != 0 {
@@ -248,9 +249,13 @@ unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<usize> {
     // SAFETY: `p` is 16-aligned inside `[start, brk)` of `g`'s first heap: the word before
     // it is inside the heap too (see `cacheable`).
     let h = unsafe { (p as *const usize).sub(1).read() } & !PREV_ALLOC;
-    // Allocated, no other flag, and a size in the cached range.
+    // Allocated, no other flag, and a size in the cached range, in one comparison: a flag
+    // left in the low bits of `size - MIN_BLOCK` rotates to the top (a huge "class").
     let size = h ^ ALLOC;
-    if size & FLAGS != 0 || size.wrapping_sub(MIN_BLOCK) > MAX_CACHED_BLOCK - MIN_BLOCK {
+    let k = size
+        .wrapping_sub(MIN_BLOCK)
+        .rotate_right(ALIGN.trailing_zeros());
+    if k >= CLASSES {
         return None;
     }
     // The next block's header (at `a - WORD + size`) must lie in the same heap: `a + size
@@ -260,7 +265,7 @@ unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<usize> {
     }
     // SAFETY: the next block's header is a word inside the same heap (checked just above).
     let nh = unsafe { ((a - WORD + size) as *const usize).read() };
-    (nh & PREV_ALLOC != 0).then_some(size)
+    (nh & PREV_ALLOC != 0).then_some((size, k))
 }
 
 /// Whether the small heap block at `p` carries the cache mark, i.e. sits in some thread's
@@ -625,7 +630,7 @@ pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
         return false;
     }
     // SAFETY: `p` is non-null (caller contract).
-    let Some(bsize) = (unsafe { cacheable_fast(g, p) }) else {
+    let Some((bsize, k)) = (unsafe { cacheable_fast(g, p) }) else {
         return false;
     };
     let key = c.key.get() ^ p as usize;
@@ -634,7 +639,6 @@ pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
     if unsafe { (p as *const usize).add(1).read() } == key {
         return false; // a double free: reported by the slow path
     }
-    let k = class_of(bsize);
     let (Some(local), Some(count), Some(cap)) =
         (c.locals.get(k), c.local_counts.get(k), c.caps.get(k))
     else {
