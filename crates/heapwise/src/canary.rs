@@ -15,8 +15,10 @@
 //!
 //! Invariants: the size word is `n ^ key(p)`, keyed with a per-process secret (set once,
 //! before the first block, by [`set_secret`]), so a word overwritten by an overflow decodes
-//! to an implausible size; canary bytes are `canary_byte(p)`, never zero; nothing here
-//! allocates.
+//! to an implausible size; the canary byte at offset `i` after the request is
+//! `canary_byte(p, i)`: the bytes of `key(p)` in turn, never zero, so an overflow that
+//! writes one value over all of them (a `memset`, a run of one character) cannot match
+//! them all; nothing here allocates.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -48,9 +50,10 @@ pub fn key(p: *const u8) -> usize {
     SECRET.load(Ordering::Relaxed) ^ (p as usize).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize)
 }
 
+/// The canary byte at offset `i` after the requested size of the block at `p`.
 #[inline]
-fn canary_byte(p: *const u8) -> u8 {
-    (key(p) >> (WORD * 8 - 8)) as u8 | 1
+fn canary_byte(p: *const u8, i: usize) -> u8 {
+    (key(p).rotate_right((i % WORD * 8) as u32) as u8) | 1
 }
 
 /// Most canary bytes written after the requested size (a large slack, e.g. an aligned
@@ -73,7 +76,9 @@ pub unsafe fn write(p: *mut u8, n: usize, usable: usize, canaries: bool) {
     // SAFETY: `[p + n, p + usable)` lies inside the block (caller contract).
     unsafe {
         if canaries && end > n {
-            core::ptr::write_bytes(p.add(n), canary_byte(p), (end - n).min(MAX_CANARY));
+            for i in 0..(end - n).min(MAX_CANARY) {
+                p.add(n + i).write(canary_byte(p, i));
+            }
         }
         (p.add(end) as *mut usize).write_unaligned(n ^ key(p));
     }
@@ -99,10 +104,9 @@ pub unsafe fn check(p: *const u8, usable: usize, canaries: bool) -> Result<usize
         return Err(Overflow(0));
     }
     if canaries {
-        let c = canary_byte(p);
         // SAFETY: `[p + n, p + end)` lies inside the block.
         let bytes = unsafe { core::slice::from_raw_parts(p.add(n), (end - n).min(MAX_CANARY)) };
-        if bytes.iter().any(|&b| b != c) {
+        if bytes.iter().enumerate().any(|(i, &b)| b != canary_byte(p, i)) {
             return Err(Overflow(n));
         }
     }
@@ -144,6 +148,22 @@ mod tests {
             assert_eq!(check(p, 56, true), Ok(33));
             *p.add(33) ^= 0x40; // one past
             assert_eq!(check(p, 56, true), Err(Overflow(33)));
+        }
+    }
+
+    #[test]
+    fn an_overflow_of_one_repeated_value_is_found_whatever_the_value() {
+        // The canary bytes differ from each other (in general), so no value written over
+        // all of them (as `memset` does) matches every one; the secret of this test is fixed.
+        let mut b = [0u8; 64];
+        let p = b.as_mut_ptr();
+        for v in 0..=255u8 {
+            // SAFETY: `b` is 64 bytes; 40 + 9 <= 64.
+            unsafe {
+                write(p, 40, 64, true);
+                core::ptr::write_bytes(p.add(40), v, 8);
+                assert_eq!(check(p, 64, true), Err(Overflow(40)), "value {v:#x}");
+            }
         }
     }
 
