@@ -106,7 +106,11 @@ pub unsafe fn check(p: *const u8, usable: usize, canaries: bool) -> Result<usize
     if canaries {
         // SAFETY: `[p + n, p + end)` lies inside the block.
         let bytes = unsafe { core::slice::from_raw_parts(p.add(n), (end - n).min(MAX_CANARY)) };
-        if bytes.iter().enumerate().any(|(i, &b)| b != canary_byte(p, i)) {
+        if bytes
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b != canary_byte(p, i))
+        {
             return Err(Overflow(n));
         }
     }
