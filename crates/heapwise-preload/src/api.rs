@@ -58,22 +58,38 @@ fn record_alloc(size: usize, f: impl FnOnce() -> *mut u8) -> *mut u8 {
 // layers of `hw::front` when `l` (valgrind; canaries and guard pages in full mode). `l` comes
 // from the same load as the initialisation check, so the common case pays nothing.
 
-#[inline]
+// The common case (`GLOBAL` itself, whose thread-cache fast path is inlined) is inlined
+// into the entry point; the layered case is a call, so that it does not inline a second
+// copy of that fast path (through `front`) into every entry point.
+
+#[inline(always)]
 fn g_malloc(l: bool, n: usize) -> *mut u8 {
     if l {
-        front::malloc(&GLOBAL, n)
+        layered_malloc(n)
     } else {
         GLOBAL.malloc(n)
     }
 }
 
-#[inline]
+#[cold]
+#[inline(never)]
+fn layered_malloc(n: usize) -> *mut u8 {
+    front::malloc(&GLOBAL, n)
+}
+
+#[inline(always)]
 fn g_calloc(l: bool, k: usize, n: usize) -> *mut u8 {
     if l {
-        front::calloc(&GLOBAL, k, n)
+        layered_calloc(k, n)
     } else {
         GLOBAL.calloc(k, n)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn layered_calloc(k: usize, n: usize) -> *mut u8 {
+    front::calloc(&GLOBAL, k, n)
 }
 
 #[inline]
@@ -87,16 +103,25 @@ fn g_aligned(l: bool, align: usize, n: usize) -> *mut u8 {
 
 /// # Safety
 /// As [`hw::Global::free`].
-#[inline]
+#[inline(always)]
 unsafe fn g_free(l: bool, p: *mut u8) {
     // SAFETY: forwarded caller contract.
     unsafe {
         if l {
-            front::free(&GLOBAL, p)
+            layered_free(p)
         } else {
             GLOBAL.free(p)
         }
     }
+}
+
+/// # Safety
+/// As [`hw::Global::free`].
+#[cold]
+#[inline(never)]
+unsafe fn layered_free(p: *mut u8) {
+    // SAFETY: forwarded caller contract.
+    unsafe { front::free(&GLOBAL, p) }
 }
 
 /// # Safety
@@ -134,7 +159,7 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 }
 
 /// [`malloc`], for the entry points that forward to it (see the module invariant).
-#[inline]
+#[inline(always)]
 fn malloc_impl(size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(size, || g_malloc(l, size)))
@@ -154,7 +179,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 ///
 /// # Safety
 /// As [`free`].
-#[inline]
+#[inline(always)]
 unsafe fn free_impl(p: *mut c_void) {
     if p.is_null() {
         return;
