@@ -49,6 +49,7 @@ use std::ffi::{c_int, c_long, c_void, CString};
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
+use heapwise_fuzz::{fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// The functions of `libheapwise.so`, resolved from a `dlopen` handle.
@@ -221,29 +222,6 @@ enum Action {
     Trim,
     FailOsAfter(u8),
     FailOsLift,
-}
-
-/// A live block of the model: `size` requested bytes at `p`, each holding `fill`.
-struct Live {
-    p: *mut u8,
-    size: usize,
-    fill: u8,
-}
-
-fn fill(l: &Live) {
-    // SAFETY: `p` is a live block of at least `size` bytes.
-    unsafe { std::ptr::write_bytes(l.p, l.fill, l.size) }
-}
-
-fn verify(l: &Live) {
-    // SAFETY: as in `fill`.
-    let s = unsafe { std::slice::from_raw_parts(l.p, l.size) };
-    if let Some(i) = s.iter().position(|&b| b != l.fill) {
-        panic!(
-            "payload of {:p} ({} bytes) changed at offset {i}: {:#x} instead of {:#x}",
-            l.p, l.size, s[i], l.fill
-        );
-    }
 }
 
 /// The model and the fault-injection state of one input.

@@ -9,6 +9,7 @@ use std::mem::MaybeUninit;
 
 use arbitrary::Arbitrary;
 use heapwise_core::{AnyHeap, FixedArena, HeapError, PolicyKind};
+use heapwise_fuzz::{fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -32,23 +33,6 @@ fn report(e: &HeapError) {
     panic!("false misuse report on a correct program: {e}");
 }
 
-struct Live {
-    p: *mut u8,
-    size: usize,
-    fill: u8,
-}
-
-fn fill(l: &Live) {
-    // SAFETY: `p` is a live block of at least `size` bytes.
-    unsafe { std::ptr::write_bytes(l.p, l.fill, l.size) }
-}
-
-fn verify(l: &Live) {
-    // SAFETY: as in `fill`.
-    let s = unsafe { std::slice::from_raw_parts(l.p, l.size) };
-    assert!(s.iter().all(|&b| b == l.fill), "payload of {:p} changed", l.p);
-}
-
 fuzz_target!(|prog: Program| {
     let kind = PolicyKind::ALL[prog.policy as usize % PolicyKind::ALL.len()];
     let mut mem = vec![MaybeUninit::<u8>::uninit(); 1 << 20];
@@ -67,7 +51,11 @@ fuzz_target!(|prog: Program| {
             Action::Malloc(n) => {
                 if let Some(p) = h.malloc(n as usize) {
                     assert_eq!(p.as_ptr() as usize % 16, 0);
-                    live.push(Live { p: p.as_ptr(), size: n as usize, fill: serial });
+                    live.push(Live {
+                        p: p.as_ptr(),
+                        size: n as usize,
+                        fill: serial,
+                    });
                 }
             }
             Action::Calloc(n, s) => {
@@ -76,14 +64,22 @@ fuzz_target!(|prog: Program| {
                     // SAFETY: `p` is a live block of `size` bytes.
                     let z = unsafe { std::slice::from_raw_parts(p.as_ptr(), size) };
                     assert!(z.iter().all(|&b| b == 0), "calloc not zeroed");
-                    live.push(Live { p: p.as_ptr(), size, fill: serial });
+                    live.push(Live {
+                        p: p.as_ptr(),
+                        size,
+                        fill: serial,
+                    });
                 }
             }
             Action::Aligned(sh, n) => {
                 let align = 1usize << (sh % 13);
                 if let Some(p) = h.aligned_alloc(align, n as usize) {
                     assert_eq!(p.as_ptr() as usize % align, 0);
-                    live.push(Live { p: p.as_ptr(), size: n as usize, fill: serial });
+                    live.push(Live {
+                        p: p.as_ptr(),
+                        size: n as usize,
+                        fill: serial,
+                    });
                 }
             }
             Action::Free(i) => {
@@ -143,6 +139,7 @@ fuzz_target!(|prog: Program| {
         unsafe { h.free(l.p) };
     }
     h.flush_quarantine();
-    h.check().unwrap_or_else(|e| panic!("{kind}: checker at the end: {e}"));
+    h.check()
+        .unwrap_or_else(|e| panic!("{kind}: checker at the end: {e}"));
     assert_eq!(h.counters().alloc_blocks, 0);
 });

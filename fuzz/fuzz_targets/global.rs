@@ -7,6 +7,7 @@
 
 use arbitrary::Arbitrary;
 use heapwise::{Config, Global};
+use heapwise_fuzz::{fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 static G: Global = Global::new(Config::DEFAULT);
@@ -20,23 +21,6 @@ enum Action {
     Free(u16),
     Realloc(u16, u32),
     Usable(u16),
-}
-
-struct Live {
-    p: *mut u8,
-    size: usize,
-    fill: u8,
-}
-
-fn verify(l: &Live) {
-    // SAFETY: `p` is a live block of at least `size` bytes.
-    let s = unsafe { std::slice::from_raw_parts(l.p, l.size) };
-    assert!(s.iter().all(|&b| b == l.fill), "payload of {:p} changed", l.p);
-}
-
-fn fill(l: &Live) {
-    // SAFETY: as in `verify`.
-    unsafe { std::ptr::write_bytes(l.p, l.fill, l.size) }
 }
 
 fuzz_target!(|actions: Vec<Action>| {
@@ -105,7 +89,11 @@ fuzz_target!(|actions: Vec<Action>| {
         if let Some((p, size)) = new {
             if !p.is_null() {
                 assert_eq!(p as usize % 16, 0);
-                let l = Live { p, size, fill: serial };
+                let l = Live {
+                    p,
+                    size,
+                    fill: serial,
+                };
                 fill(&l);
                 live.push(l);
             }
