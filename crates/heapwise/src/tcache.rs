@@ -457,6 +457,24 @@ fn class_of_request(size: usize) -> usize {
         .saturating_sub(MIN_BLOCK / ALIGN)
 }
 
+/// The calling thread's cache if it is set up, active and owned by `g` (and `g` caches):
+/// the fast paths' lookup, one TLS load and two compares; `None` sends them to the slow
+/// paths, which set a cache up.
+#[inline(always)]
+fn active_cache(g: &'static Global) -> Option<&'static Cache> {
+    if !g.thread_cache() {
+        return None;
+    }
+    let c = fast::get();
+    if c.is_null() {
+        return None;
+    }
+    // SAFETY: the slot holds this thread's active cache (set in `setup`, cleared before the
+    // cache is retired at thread exit); it lives as long as the thread.
+    let c = unsafe { &*c };
+    ptr::eq(c.owner.get(), g).then_some(c)
+}
+
 /// The fast path of `malloc` (and of `calloc` when `CALLOC`; the caller clears the block):
 /// pops the head of the request's class from the calling thread's active cache. `None`
 /// whenever anything is out of the ordinary (not a cached size, no active cache for `g`,
@@ -464,18 +482,10 @@ fn class_of_request(size: usize) -> usize {
 /// which handles (and reports) each case. Calls nothing.
 #[inline(always)]
 pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Option<*mut u8> {
-    if size > MAX_CACHED_BLOCK - WORD || !g.thread_cache() {
+    if size > MAX_CACHED_BLOCK - WORD {
         return None;
     }
-    let c = fast::get();
-    if c.is_null() {
-        return None;
-    }
-    // SAFETY: the slot holds this thread's active cache (see `current`).
-    let c = unsafe { &*c };
-    if !ptr::eq(c.owner.get(), g) {
-        return None;
-    }
+    let c = active_cache(g)?;
     let head = c.heads.get(class_of_request(size))?;
     let p = head.get();
     if p.is_null() {
@@ -617,18 +627,9 @@ unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *m
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
 #[inline(always)]
 pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
-    if !g.thread_cache() {
+    let Some(c) = active_cache(g) else {
         return false;
-    }
-    let c = fast::get();
-    if c.is_null() {
-        return false;
-    }
-    // SAFETY: the slot holds this thread's active cache (see `current`).
-    let c = unsafe { &*c };
-    if !ptr::eq(c.owner.get(), g) {
-        return false;
-    }
+    };
     // SAFETY: `p` is non-null (caller contract).
     let Some((bsize, k)) = (unsafe { cacheable_fast(g, p) }) else {
         return false;
