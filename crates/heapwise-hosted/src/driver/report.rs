@@ -126,6 +126,46 @@ impl Suite<'_> {
         }
     }
 
+    /// One markdown table: a row per workload, a column per allocator in `cols` (a cell made
+    /// by `failed` for a failed run, by `cell` otherwise, "–" when the allocator has no run),
+    /// then the geometric-mean row made by `geo`.
+    fn table(
+        &self,
+        s: &mut String,
+        cols: &[&Allocator],
+        failed: impl Fn(&str) -> String,
+        cell: impl Fn(usize, &str, &Cell) -> String,
+        geo: impl Fn(&Geo) -> String,
+    ) {
+        let _ = write!(s, "| workload |");
+        for a in cols {
+            let _ = write!(s, " {} |", a.name);
+        }
+        let _ = write!(s, "\n|---|");
+        for _ in cols {
+            let _ = write!(s, "---:|");
+        }
+        s.push('\n');
+        for (i, (w, _)) in self.rows.iter().enumerate() {
+            let _ = write!(s, "| {} |", w.name);
+            for a in cols {
+                let txt = match self.cell(i, a.name) {
+                    None => "–".to_string(),
+                    Some(Cell {
+                        failure: Some(e), ..
+                    }) => failed(&e),
+                    Some(c) => cell(i, a.name, &c),
+                };
+                let _ = write!(s, " {txt} |");
+            }
+            s.push('\n');
+        }
+        let _ = write!(s, "| **geomean ×glibc** |");
+        for a in cols {
+            let _ = write!(s, " {} |", geo(&self.geo(a.name)));
+        }
+    }
+
     /// The markdown report.
     pub fn markdown(&self) -> String {
         let cols = self.cols();
@@ -137,103 +177,55 @@ impl Suite<'_> {
             "Median of {} runs per cell (allocators interleaved), scale {}; wall time with min–max, ×ratio to glibc.\n",
             self.runs, self.scale
         );
-        let header = |s: &mut String, first: &str| {
-            let _ = write!(s, "| {first} |");
-            for a in &cols {
-                let _ = write!(s, " {} |", a.name);
-            }
-            let _ = write!(s, "\n|---|");
-            for _ in &cols {
-                let _ = write!(s, "---:|");
-            }
-            s.push('\n');
-        };
         let _ = writeln!(s, "### Wall time (lower is better)\n");
-        header(&mut s, "workload");
-        for (i, (w, _)) in self.rows.iter().enumerate() {
-            let _ = write!(s, "| {} |", w.name);
-            for a in &cols {
-                let txt = match self.cell(i, a.name) {
-                    None => "–".to_string(),
-                    Some(Cell {
-                        failure: Some(e), ..
-                    }) => format!("**FAIL** ({})", short(&e)),
-                    Some(c) => {
-                        let (lo, hi) = c.range.unwrap_or_default();
-                        let r = self
-                            .ratio(i, a.name)
-                            .map(|r| format!(" ×{:.2}", r.0))
-                            .unwrap_or_default();
-                        format!("{:.3} s ({:.3}–{:.3}){r}", c.time.unwrap_or(0.0), lo, hi)
-                    }
-                };
-                let _ = write!(s, " {txt} |");
-            }
-            s.push('\n');
-        }
-        let _ = write!(s, "| **geomean ×glibc** |");
-        for a in &cols {
-            let g = self.geo(a.name);
-            let _ = write!(s, " **{}** ({}/{}) |", fmt_ratio(g.time), g.n, g.of);
-        }
+        self.table(
+            &mut s,
+            &cols,
+            |e| format!("**FAIL** ({})", short(e)),
+            |i, a, c| {
+                let (lo, hi) = c.range.unwrap_or_default();
+                let r = self
+                    .ratio(i, a)
+                    .map(|r| format!(" ×{:.2}", r.0))
+                    .unwrap_or_default();
+                format!("{:.3} s ({:.3}–{:.3}){r}", c.time.unwrap_or(0.0), lo, hi)
+            },
+            |g| format!("**{}** ({}/{})", fmt_ratio(g.time), g.n, g.of),
+        );
         let _ = writeln!(s, "\n\n### Peak RSS (lower is better)\n");
-        header(&mut s, "workload");
-        for (i, (w, _)) in self.rows.iter().enumerate() {
-            let _ = write!(s, "| {} |", w.name);
-            for a in &cols {
-                let txt = match self.cell(i, a.name) {
-                    None => "–".to_string(),
-                    Some(Cell {
-                        failure: Some(_), ..
-                    }) => "**FAIL**".to_string(),
-                    Some(c) => {
-                        let r = self
-                            .ratio(i, a.name)
-                            .map(|r| format!(" ×{:.2}", r.1))
-                            .unwrap_or_default();
-                        format!("{:.1} MiB{r}", c.rss.unwrap_or(0.0) / 1024.0)
-                    }
-                };
-                let _ = write!(s, " {txt} |");
-            }
-            s.push('\n');
-        }
-        let _ = write!(s, "| **geomean ×glibc** |");
-        for a in &cols {
-            let g = self.geo(a.name);
-            let _ = write!(s, " **{}** ({}/{}) |", fmt_ratio(g.rss), g.n, g.of);
-        }
+        self.table(
+            &mut s,
+            &cols,
+            |_| "**FAIL**".to_string(),
+            |i, a, c| {
+                let r = self
+                    .ratio(i, a)
+                    .map(|r| format!(" ×{:.2}", r.1))
+                    .unwrap_or_default();
+                format!("{:.1} MiB{r}", c.rss.unwrap_or(0.0) / 1024.0)
+            },
+            |g| format!("**{}** ({}/{})", fmt_ratio(g.rss), g.n, g.of),
+        );
         let _ = writeln!(
             s,
             "\n\n### CPU time, user + system (for reference; the machine is shared, so wall time is noisier)\n"
         );
-        header(&mut s, "workload");
-        for (i, (w, _)) in self.rows.iter().enumerate() {
-            let _ = write!(s, "| {} |", w.name);
-            let g = self.cell(i, "glibc").and_then(|c| c.cpu);
-            for a in &cols {
-                let txt = match self.cell(i, a.name) {
-                    None => "–".to_string(),
-                    Some(Cell {
-                        failure: Some(_), ..
-                    }) => "**FAIL**".to_string(),
-                    Some(c) => {
-                        let cpu = c.cpu.unwrap_or(0.0);
-                        let r = g
-                            .filter(|g| *g > 0.0)
-                            .map(|g| format!(" ×{:.2}", cpu / g))
-                            .unwrap_or_default();
-                        format!("{cpu:.3} s{r}")
-                    }
-                };
-                let _ = write!(s, " {txt} |");
-            }
-            s.push('\n');
-        }
-        let _ = write!(s, "| **geomean ×glibc** |");
-        for a in &cols {
-            let _ = write!(s, " **{}** |", fmt_ratio(self.geo(a.name).cpu));
-        }
+        self.table(
+            &mut s,
+            &cols,
+            |_| "**FAIL**".to_string(),
+            |i, _, c| {
+                let cpu = c.cpu.unwrap_or(0.0);
+                let r = self
+                    .cell(i, "glibc")
+                    .and_then(|g| g.cpu)
+                    .filter(|g| *g > 0.0)
+                    .map(|g| format!(" ×{:.2}", cpu / g))
+                    .unwrap_or_default();
+                format!("{cpu:.3} s{r}")
+            },
+            |g| format!("**{}**", fmt_ratio(g.cpu)),
+        );
         s.push_str("\n\n");
         s.push_str(&self.targets());
         let skipped: Vec<&Allocator> = self.allocators.iter().filter(|a| !a.available()).collect();
