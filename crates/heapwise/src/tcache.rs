@@ -486,7 +486,8 @@ pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Optio
         return None;
     }
     let c = active_cache(g)?;
-    let head = c.heads.get(class_of_request(size))?;
+    let k = class_of_request(size);
+    let head = c.heads.get(k)?;
     let p = head.get();
     if p.is_null() {
         return None;
@@ -501,8 +502,9 @@ pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Optio
         }
         head.set(w.read() as *mut u8);
         w.add(1).write(0);
-        sub(&c.bytes, w.sub(1).read() & !FLAGS);
     }
+    // Every block of class `k`'s lists has the class's block size (no header load).
+    sub(&c.bytes, MIN_BLOCK + k * ALIGN);
     bump(if CALLOC {
         &c.hits_calloc
     } else {
