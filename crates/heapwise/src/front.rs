@@ -28,8 +28,10 @@
 //! let p = front::malloc(&G, 33);
 //! if layers & front::CANARY != 0 {
 //!     // The requested size, not the engine's 40 usable bytes.
+//!     // SAFETY: `p` is a live block of `G`.
 //!     assert_eq!(unsafe { front::usable_size(&G, p) }, 33);
 //! }
+//! // SAFETY: `p` is a live block of `G`, freed once.
 //! unsafe { front::free(&G, p) };
 //! ```
 //!

@@ -430,6 +430,7 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// static G: Global = Global::new(Config::DEFAULT);
 /// let p = G.malloc(100);
 /// assert!(!p.is_null() && p as usize % 16 == 0);
+/// // SAFETY: `p` is a live block of `G`; `q` replaces it and is freed once.
 /// let q = unsafe { G.realloc(p, 1000) };
 /// assert!(unsafe { G.usable_size(q) } >= 1000);
 /// unsafe { G.free(q) };

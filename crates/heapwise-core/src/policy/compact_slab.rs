@@ -71,9 +71,11 @@
 //! let a = heap.malloc(16).unwrap();
 //! let b = heap.malloc(16).unwrap();
 //! assert_eq!(b.as_ptr() as usize - a.as_ptr() as usize, 16);
+//! // SAFETY: `a` is a live block of `heap`.
 //! assert_eq!(unsafe { heap.usable_size(a.as_ptr()) }, 16);
 //! live.extend([a, b]);
 //! for p in live {
+//!     // SAFETY: every block of `live` is live in `heap` and freed once.
 //!     unsafe { heap.free(p.as_ptr()) };
 //! }
 //! heap.check().unwrap();
