@@ -8,7 +8,9 @@
 //! allocated/free × allocated/free; or, for deferred policies, all runs at once when a search
 //! fails), and **growth** (the heap is extended at the top by `max(shortfall, chunk)`, after
 //! merging a free last block). The policy decides where free blocks are recorded and which one
-//! a request gets.
+//! a request gets. Where growing costs nothing ([`Source::free_room`], a `FixedArena`), the
+//! policy may also send a request to the top rather than split a poorly fitting free block
+//! ([`Policy::prefer_growth`]).
 //!
 //! Invariants (checked by [`Heap::check`]):
 //! * blocks tile `[first, epilogue)` exactly; every payload is 16-byte aligned;
@@ -303,8 +305,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     /// Asks the policy for a free block of at least `asize` bytes; checks it and removes it
-    /// from the records. `None`: the policy has none; `Some(None)`: it had one, but the block
-    /// failed its checks (reported).
+    /// from the records. `None`: the policy has none, or it has only a poor fit
+    /// ([`Policy::prefer_growth`]) and the source has free room to grow into instead;
+    /// `Some(None)`: it had one, but the block failed its checks (reported).
     ///
     /// # Safety
     /// The heap must be initialised and consistent.
@@ -314,10 +317,16 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: `find` returns a recorded free block of this heap.
         unsafe {
             let b = P::find(&v, asize)?;
-            Some(self.free_block_ok(b).map(|s| {
-                P::remove(&v, b, s);
-                (b, s)
-            }))
+            let Some(s) = self.free_block_ok(b) else {
+                return Some(None);
+            };
+            // A poor fit while growing is free: leave `b` recorded and grow instead (the
+            // room covers `asize`, so the growth in `extend` cannot be refused).
+            if P::prefer_growth(asize, s) && self.source.free_room() >= asize {
+                return None;
+            }
+            P::remove(&v, b, s);
+            Some(Some((b, s)))
         }
     }
 

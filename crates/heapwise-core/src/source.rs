@@ -10,6 +10,10 @@
 //!   maximum you choose, and counters. `brk - start` is the heap size that peak utilisation
 //!   divides by; the lab replays traces on it.
 //!
+//! [`Source::free_room`] tells the engine whether growing costs anything: the rest of a
+//! `FixedArena` is owned already (free room); a `SimBrk`'s growth lowers peak utilisation,
+//! and the OS sources' growth costs pages, so they report none.
+//!
 //! The OS sources (real `sbrk`, an `mmap`-reserved region) implement the same trait in the
 //! `heapwise` crate.
 //!
@@ -47,6 +51,19 @@ pub unsafe trait Source {
     /// Current heap size, `brk - start`.
     fn heap_size(&self) -> usize {
         self.brk().as_ptr() as usize - self.start().as_ptr() as usize
+    }
+    /// Bytes that [`sbrk`](Source::sbrk) is sure to hand out from memory the source already
+    /// owns outright, so that growing the heap into them costs nothing: no system call, no
+    /// new pages, no figure that counts the heap's size. A policy may then grow the heap
+    /// rather than split a poorly fitting free block ([`Policy::prefer_growth`]), which
+    /// leaves more memory usable before the source runs out. Default 0: growth has a cost
+    /// (RSS for the OS sources; peak utilisation, which divides by the heap size, for
+    /// [`SimBrk`]).
+    ///
+    /// [`Policy::prefer_growth`]: crate::Policy::prefer_growth
+    #[inline]
+    fn free_room(&self) -> usize {
+        0
     }
 }
 
@@ -154,6 +171,11 @@ unsafe impl Source for FixedArena<'_> {
         self.brk += incr;
         Some(old)
     }
+    /// The rest of the arena: memory the arena owns whether the heap uses it or not.
+    #[inline]
+    fn free_room(&self) -> usize {
+        self.limit - self.brk
+    }
 }
 
 /// The malloc lab's simulated memory: a borrowed region with its own `brk`, a hard maximum
@@ -247,8 +269,10 @@ mod tests {
         assert_eq!(a.heap_size(), 16);
         assert_eq!(a.sbrk(cap), None);
         assert_eq!(a.heap_size(), 16);
+        assert_eq!(a.free_room(), cap - 16);
         assert!(a.sbrk(cap - 16).is_some());
         assert_eq!(a.sbrk(16), None);
+        assert_eq!(a.free_room(), 0);
     }
 
     #[test]
@@ -261,5 +285,6 @@ mod tests {
         assert!(s.sbrk(16).is_none());
         assert_eq!((s.sbrk_calls(), s.refusals()), (2, 2));
         assert_eq!(s.heap_size(), 256);
+        assert_eq!(s.free_room(), 0, "growing a SimBrk is never free");
     }
 }

@@ -145,6 +145,19 @@ pub unsafe trait Policy {
         true
     }
 
+    /// Whether a request of block size `asize` should grow the heap instead of taking the
+    /// free block of `bsize >= asize` bytes that [`find`](Policy::find) chose. Asked only
+    /// when the source has at least `asize` bytes of [`Source::free_room`] (growing costs
+    /// nothing), for every request that takes a recorded block (`malloc`, `calloc`,
+    /// `aligned_alloc`, `realloc`'s moves). The chosen block stays recorded, and the request
+    /// is served at the top as if no block had fitted. Default: never.
+    ///
+    /// [`Source::free_room`]: crate::Source::free_room
+    #[inline]
+    fn prefer_growth(_asize: usize, _bsize: usize) -> bool {
+        false
+    }
+
     /// Placement within the chosen block: whether an allocation of block size `asize`
     /// carved from the free block `b` of `bsize` bytes (already removed from the records,
     /// header intact) takes the block's high end (the free remainder stays at the low end)

@@ -1,0 +1,99 @@
+//! The default policy's placement, asserted block by block: best fit below 4 KiB (exact
+//! classes), and growth instead of a poor fit where growing is free (`FixedArena`), but
+//! never where it costs (`SimBrk`) nor once the room is used up.
+
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use heapwise_core::policy::segregated::POOR_FIT_BELOW;
+use heapwise_core::{FixedArena, Heap, Segregated, SimBrk, Source};
+
+/// A request whose block (header included, rounded to 16) is exactly `block` bytes.
+fn req(block: usize) -> usize {
+    block - 8
+}
+
+fn region(bytes: usize) -> Vec<MaybeUninit<u8>> {
+    vec![MaybeUninit::uninit(); bytes]
+}
+
+fn addr(p: Option<NonNull<u8>>) -> usize {
+    p.expect("allocation").as_ptr() as usize
+}
+
+/// Allocates blocks of exactly `blocks` bytes, each followed by an allocated separator, then
+/// frees them in order, so that each stays a free block of exactly that size (the last one
+/// freed heads its list); returns their payload addresses.
+fn free_blocks_of<S: Source>(h: &mut Heap<S, Segregated>, blocks: &[usize]) -> Vec<usize> {
+    let mut v = Vec::new();
+    for &b in blocks {
+        v.push(addr(h.malloc(req(b))));
+        addr(h.malloc(16));
+    }
+    for &a in &v {
+        // SAFETY: `a` is a live payload of `h`.
+        unsafe { h.free(a as *mut u8) };
+    }
+    h.check().unwrap();
+    v
+}
+
+#[test]
+fn below_4k_the_smallest_fitting_block_is_taken_not_the_newest() {
+    let mut mem = region(1 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    // Both in the old range class 2048..2559; the larger one is freed last (list head).
+    let v = free_blocks_of(&mut h, &[2304, 2544]);
+    let (small, large) = (v[0], v[1]);
+    assert_eq!(addr(h.malloc(req(2064))), small, "best fit: 2304 for 2064");
+    assert_eq!(addr(h.malloc(req(2400))), large);
+    h.check().unwrap();
+}
+
+#[test]
+fn a_poor_fit_grows_the_arena_heap_and_stays_free_for_an_exact_fit() {
+    let mut mem = region(1 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    let v = free_blocks_of(&mut h, &[1040, 1040]);
+    let (a, b) = (v[0], v[1]);
+    // 16 bytes too large (and any remainder up to POOR_FIT_BELOW - 16): not taken; the
+    // request is served at the top (from the free last block, or by growing the heap).
+    for block in [1024, 1040 + 16 - POOR_FIT_BELOW] {
+        let p = addr(h.malloc(req(block)));
+        assert!(p > b, "{block}-byte request took a poor fit");
+        h.check().unwrap();
+    }
+    // The refused blocks are still free and serve an exact fit...
+    let p = addr(h.malloc(req(1040)));
+    assert!(p == a || p == b);
+    // ...and a fit leaving POOR_FIT_BELOW bytes or more is taken as usual.
+    let q = addr(h.malloc(req(1040 - POOR_FIT_BELOW)));
+    assert!(q == a || q == b);
+    assert_ne!(p, q);
+    h.check().unwrap();
+}
+
+#[test]
+fn where_growth_costs_a_poor_fit_is_taken() {
+    let mut mem = region(1 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(SimBrk::new(&mut mem, 1 << 20));
+    let a = free_blocks_of(&mut h, &[1040])[0];
+    let top = h.source().heap_size();
+    assert_eq!(addr(h.malloc(req(1024))), a, "SimBrk: best fit, no growth");
+    assert_eq!(h.source().heap_size(), top);
+    h.check().unwrap();
+}
+
+#[test]
+fn once_the_room_is_used_up_a_poor_fit_is_taken_instead_of_failing() {
+    let mut mem = region(64 << 10);
+    // Chunk 0: the heap grows by exactly what a request lacks.
+    let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem)).with_chunk(0);
+    let a = free_blocks_of(&mut h, &[1040])[0];
+    // Leave 512 bytes of room: less than the 1024-byte block asked for next.
+    let room = h.source().free_room();
+    addr(h.malloc(req(room - 512)));
+    assert_eq!(h.source().free_room(), 512);
+    assert_eq!(addr(h.malloc(req(1024))), a);
+    h.check().unwrap();
+}
