@@ -322,8 +322,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
             };
             // A poor fit while growing is free: leave `b` recorded and grow instead (the
             // room covers `asize`, so the growth in `extend` cannot be refused).
-            if P::prefer_growth(asize, s) && self.source.free_room() >= asize {
-                return None;
+            if self.source.free_room() >= asize {
+                let heap = self.source.heap_size();
+                let free = heap.saturating_sub(self.counters.alloc_bytes);
+                if P::prefer_growth(asize, s, free, heap) {
+                    return None;
+                }
             }
             P::remove(&v, b, s);
             Some(Some((b, s)))

@@ -1,11 +1,12 @@
 //! The default policy's placement, asserted block by block: best fit below 4 KiB (exact
-//! classes), and growth instead of a poor fit where growing is free (`FixedArena`), but
-//! never where it costs (`SimBrk`) nor once the room is used up.
+//! classes), and growth instead of a poor fit where growing is free (`FixedArena`) and
+//! little of the heap is free, but never where growth costs (`SimBrk`), nor while 1/64 of
+//! the heap or more is free, nor once the room is used up.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use heapwise_core::policy::segregated::POOR_FIT_BELOW;
+use heapwise_core::policy::segregated::{POOR_FIT_BELOW, POOR_FIT_FREE_SHARE};
 use heapwise_core::{FixedArena, Heap, Segregated, SimBrk, Source};
 
 /// A request whose block (header included, rounded to 16) is exactly `block` bytes.
@@ -19,6 +20,12 @@ fn region(bytes: usize) -> Vec<MaybeUninit<u8>> {
 
 fn addr(p: Option<NonNull<u8>>) -> usize {
     p.expect("allocation").as_ptr() as usize
+}
+
+/// A live block of `bytes` first, so that the free blocks a test makes are well under
+/// 1/POOR_FIT_FREE_SHARE of the heap.
+fn ballast<S: Source>(h: &mut Heap<S, Segregated>, bytes: usize) {
+    addr(h.malloc(bytes));
 }
 
 /// Allocates blocks of exactly `blocks` bytes, each followed by an allocated separator, then
@@ -52,8 +59,9 @@ fn below_4k_the_smallest_fitting_block_is_taken_not_the_newest() {
 
 #[test]
 fn a_poor_fit_grows_the_arena_heap_and_stays_free_for_an_exact_fit() {
-    let mut mem = region(1 << 20);
+    let mut mem = region(4 << 20);
     let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    ballast(&mut h, 1 << 20);
     let v = free_blocks_of(&mut h, &[1040, 1040]);
     let (a, b) = (v[0], v[1]);
     // 16 bytes too large (and any remainder up to POOR_FIT_BELOW - 16): not taken; the
@@ -74,9 +82,23 @@ fn a_poor_fit_grows_the_arena_heap_and_stays_free_for_an_exact_fit() {
 }
 
 #[test]
+fn while_much_of_the_heap_is_free_a_poor_fit_is_taken() {
+    let mut mem = region(4 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    ballast(&mut h, 1 << 20);
+    // 1/POOR_FIT_FREE_SHARE of the heap free, in blocks that are not a poor fit.
+    let spare = (h.source().heap_size() / POOR_FIT_FREE_SHARE).next_multiple_of(4096);
+    free_blocks_of(&mut h, &vec![4096; spare / 4096]);
+    let a = free_blocks_of(&mut h, &[1040])[0];
+    assert_eq!(addr(h.malloc(req(1024))), a);
+    h.check().unwrap();
+}
+
+#[test]
 fn where_growth_costs_a_poor_fit_is_taken() {
-    let mut mem = region(1 << 20);
-    let mut h: Heap<_, Segregated> = Heap::new(SimBrk::new(&mut mem, 1 << 20));
+    let mut mem = region(4 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(SimBrk::new(&mut mem, 4 << 20));
+    ballast(&mut h, 1 << 20);
     let a = free_blocks_of(&mut h, &[1040])[0];
     let top = h.source().heap_size();
     assert_eq!(addr(h.malloc(req(1024))), a, "SimBrk: best fit, no growth");
@@ -86,9 +108,10 @@ fn where_growth_costs_a_poor_fit_is_taken() {
 
 #[test]
 fn once_the_room_is_used_up_a_poor_fit_is_taken_instead_of_failing() {
-    let mut mem = region(64 << 10);
+    let mut mem = region(2 << 20);
     // Chunk 0: the heap grows by exactly what a request lacks.
     let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem)).with_chunk(0);
+    ballast(&mut h, 1 << 20);
     let a = free_blocks_of(&mut h, &[1040])[0];
     // Leave 512 bytes of room: less than the 1024-byte block asked for next.
     let room = h.source().free_room();

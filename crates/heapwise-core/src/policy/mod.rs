@@ -146,15 +146,16 @@ pub unsafe trait Policy {
     }
 
     /// Whether a request of block size `asize` should grow the heap instead of taking the
-    /// free block of `bsize >= asize` bytes that [`find`](Policy::find) chose. Asked only
-    /// when the source has at least `asize` bytes of [`Source::free_room`] (growing costs
-    /// nothing), for every request that takes a recorded block (`malloc`, `calloc`,
-    /// `aligned_alloc`, `realloc`'s moves). The chosen block stays recorded, and the request
-    /// is served at the top as if no block had fitted. Default: never.
+    /// free block of `bsize >= asize` bytes that [`find`](Policy::find) chose; `free` is the
+    /// heap's bytes outside allocated blocks (free blocks and fixed overhead) and `heap` its
+    /// size. Asked only when the source has at least `asize` bytes of [`Source::free_room`]
+    /// (growing costs nothing), for every request that takes a recorded block (`malloc`,
+    /// `calloc`, `aligned_alloc`, `realloc`'s moves). The chosen block stays recorded, and
+    /// the request is served at the top as if no block had fitted. Default: never.
     ///
     /// [`Source::free_room`]: crate::Source::free_room
     #[inline]
-    fn prefer_growth(_asize: usize, _bsize: usize) -> bool {
+    fn prefer_growth(_asize: usize, _bsize: usize, _free: usize, _heap: usize) -> bool {
         false
     }
 
