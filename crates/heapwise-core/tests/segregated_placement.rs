@@ -15,7 +15,10 @@ fn req(block: usize) -> usize {
 }
 
 fn region(bytes: usize) -> Vec<MaybeUninit<u8>> {
-    vec![MaybeUninit::uninit(); bytes]
+    let mut v = Vec::with_capacity(bytes);
+    // SAFETY: `MaybeUninit<u8>` needs no initialisation, and the capacity is `bytes`.
+    unsafe { v.set_len(bytes) };
+    v
 }
 
 fn addr(p: Option<NonNull<u8>>) -> usize {
