@@ -45,18 +45,27 @@ const BITS: usize = usize::BITS as usize;
 const BITMAP_WORDS: usize = CLASSES / BITS;
 
 /// The size class of a block of `size` bytes (a multiple of 16).
+///
+/// Both halves of the table (exact, ranges) are computed and one is selected, without a
+/// branch: with `fl = floor(log2(size))`, a range class is
+/// `EXACT_CLASSES + 4·(fl − 10) + sl = 4·fl + sl + 24`, `sl` the two bits after the top one.
 #[inline]
 pub const fn class_of(size: usize) -> usize {
-    if size < EXACT_CLASSES * ALIGN {
-        return size / ALIGN;
-    }
-    let fl = (usize::BITS - 1 - size.leading_zeros()) as usize;
-    let sl = (size >> (fl - 2)) & 3;
-    let c = EXACT_CLASSES + (fl - 10) * 4 + sl;
-    if c >= CLASSES {
-        CLASSES - 1
+    // At least 1 KiB keeps the logarithm at 10 or more, so the shift below cannot
+    // underflow; for sizes below 1 KiB the exact class is selected anyway.
+    let s = if size < EXACT_CLASSES * ALIGN {
+        EXACT_CLASSES * ALIGN
     } else {
-        c
+        size
+    };
+    let fl = (usize::BITS - 1 - s.leading_zeros()) as usize;
+    let sl = (s >> (fl - 2)) & 3;
+    let c = 4 * fl + sl + EXACT_CLASSES - 40;
+    let range = if c >= CLASSES { CLASSES - 1 } else { c };
+    if size < EXACT_CLASSES * ALIGN {
+        size / ALIGN
+    } else {
+        range
     }
 }
 
