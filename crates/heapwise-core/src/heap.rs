@@ -495,7 +495,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn release(&mut self, b: Block, size: usize) -> bool {
         let v = self.view();
         // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
@@ -812,7 +812,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// The free block before `b` (whose `PREV_ALLOC` bit is clear), found through its
     /// footer and checked with [`Heap::free_block_ok`]; `None` (reported) if corrupted.
-    #[inline]
+    #[inline(always)]
     fn prev_free(&mut self, b: Block) -> Option<(Block, usize)> {
         let lo = self.first as usize;
         // SAFETY: `b` is a block header above `first`, so the word below it is inside the
