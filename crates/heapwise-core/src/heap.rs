@@ -618,24 +618,33 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let a = p.as_ptr() as usize;
         let lo = (self.first as usize).wrapping_add(WORD);
         let epi = (self.source.brk().as_ptr() as usize).wrapping_sub(WORD);
-        let bad_ptr =
-            self.meta.is_null() | (a % ALIGN != 0) | (a.wrapping_sub(lo) >= epi.wrapping_sub(lo));
+        // `p` must be 16-byte aligned and in `[lo, epi - (MIN_BLOCK - ALIGN))` (room for a
+        // minimum block before the epilogue): with `lo` 16-byte aligned, rotating the offset
+        // moves misaligned low bits to the top, so one comparison tests both.
+        // A heap without blocks has `epi < lo`: the wrapped count is then above any real one.
+        let steps = epi.wrapping_sub(lo + (MIN_BLOCK - ALIGN)) / ALIGN;
+        let bad_ptr = self.meta.is_null()
+            | (steps > MAX_BLOCK / ALIGN)
+            | (a.wrapping_sub(lo).rotate_right(4) > steps);
         if bad_ptr {
             return self.validate_slow(p, freed);
         }
-        // SAFETY: the heap is initialised and `first + WORD <= p < epilogue`, so the word
-        // before `p` is a readable word of the block area; a size that passes the test keeps
-        // `b + size` at or below the epilogue, so the next header is readable too (with a
-        // failing size the block's own header is read again instead). The block is reached
-        // with the heap's own provenance.
+        // SAFETY: the heap is initialised and `first + WORD <= p`, with at least
+        // `MIN_BLOCK - WORD` bytes before the epilogue, so the word before `p` is a readable
+        // word of the block area; a size that passes the test keeps `b + size` at or below
+        // the epilogue, so the next header is readable too (with a failing size the block's
+        // own header is read again instead). The block is reached with the heap's own
+        // provenance.
         unsafe {
             let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
             let h = b.header();
             let size = h & !FLAGS;
-            let bad =
-                (h & (FLAGS & !PREV_ALLOC) != ALLOC) | (size < MIN_BLOCK) | (size > epi - b.addr());
-            let nh = b.offset(if bad { 0 } else { size }).header();
-            if bad | (nh & PREV_ALLOC == 0) {
+            let room = epi - b.addr();
+            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`.
+            let bad = ((h & (FLAGS & !PREV_ALLOC)) ^ ALLOC)
+                | usize::from(size.wrapping_sub(MIN_BLOCK) > room - MIN_BLOCK);
+            let nh = b.offset(if bad != 0 { 0 } else { size }).header();
+            if (bad != 0) | (nh & PREV_ALLOC == 0) {
                 return self.validate_slow(p, freed);
             }
             Some((b, size))

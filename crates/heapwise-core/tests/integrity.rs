@@ -256,3 +256,22 @@ fn full_refuses_a_link_outside_the_heaps_blocks_before_reading_it() {
         }
     }
 }
+
+#[test]
+fn a_heap_without_blocks_reads_nothing_for_a_wild_free() {
+    // Room for the metadata, prologue and epilogue, not for a block: the heap is
+    // initialised by the first request, which fails.
+    for level in LEVELS {
+        let mut mem = vec![MaybeUninit::uninit(); 2048];
+        let base = mem.as_mut_ptr() as *mut u8;
+        let mut h = heap(PolicyKind::Segregated, level, &mut mem);
+        assert!(h.malloc(4000).is_none());
+        let top = h.layout().expect("initialised").end;
+        // A 16-byte aligned pointer above the heap's top, inside the arena (never written).
+        let wild = base.wrapping_add((top - base as usize + 64) & !15);
+        // SAFETY: misuse the heap must detect without reading the (uninitialised) arena.
+        let got = reports(|| unsafe { h.free(wild) });
+        assert_eq!(got, (1, Some(ErrorKind::InvalidPointer)), "{level:?}");
+        h.check().unwrap();
+    }
+}
