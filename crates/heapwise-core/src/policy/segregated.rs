@@ -132,13 +132,24 @@ unsafe impl Policy for Segregated {
 
     #[inline]
     unsafe fn remove(v: &HeapView, b: Block, size: usize) {
-        let c = class_of(size);
-        // SAFETY: `b` is in list `c` (it was inserted with this size).
+        // SAFETY: `b` is in list `class_of(size)` (it was inserted with this size); its
+        // neighbours are entries of the same list. The class (the list head and the bitmap
+        // bit) is only needed when `b` is the first entry.
         unsafe {
-            let l = list(v, c);
-            l.unlink(b);
-            if l.is_empty() {
-                *bitmap(v, c / BITS) &= !(1 << (c % BITS));
+            let p = b.link_prev();
+            let n = b.link_next();
+            if let Some(n) = n {
+                n.set_link_prev(p);
+            }
+            match p {
+                Some(p) => p.set_link_next(n),
+                None => {
+                    let c = class_of(size);
+                    list(v, c).set_head(n);
+                    if n.is_none() {
+                        *bitmap(v, c / BITS) &= !(1 << (c % BITS));
+                    }
+                }
             }
         }
     }
