@@ -77,6 +77,9 @@ pub const AUTO_TRIM_EVERY: usize = 128 << 20;
 /// Bytes freed between two automatic trims, in multiples of the heaps' size.
 pub const AUTO_TRIM_HEAPS: usize = 8;
 
+/// Most bytes of headroom a growing heap block gets on `realloc` (see [`Global::realloc`]).
+pub const REALLOC_HEADROOM: usize = 4096;
+
 /// Smallest free range an automatic trim gives back to the OS.
 pub const AUTO_TRIM_MIN: usize = 2 << 20;
 
@@ -156,7 +159,7 @@ struct Accounting {
     /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
     mmap_threshold: AtomicUsize,
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
-    retired: [AtomicU64; 5],
+    retired: [AtomicU64; 6],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -182,7 +185,7 @@ impl Accounting {
             span_lo: [const { AtomicUsize::new(0) }; SPANS],
             span_hi: [const { AtomicUsize::new(0) }; SPANS],
             used: AtomicU64::new(0),
-            retired: [const { AtomicU64::new(0) }; 5],
+            retired: [const { AtomicU64::new(0) }; 6],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
         }
     }
@@ -786,12 +789,9 @@ impl Global {
 
     /// Keeps the counters of an exiting thread's (flushed) cache.
     pub(crate) fn retire(&self, s: &tcache::CacheSums) {
-        for (r, v) in self
-            .acct
-            .retired
-            .iter()
-            .zip([s.mallocs, s.frees, s.refilled, s.flushed, s.callocs])
-        {
+        for (r, v) in self.acct.retired.iter().zip([
+            s.mallocs, s.frees, s.refilled, s.flushed, s.callocs, s.reallocs,
+        ]) {
             r.fetch_add(v, Ordering::Relaxed);
         }
     }
@@ -810,6 +810,7 @@ impl Global {
             refilled: r(2),
             flushed: r(3),
             callocs: r(4),
+            reallocs: r(5),
             ..Default::default()
         }
     }
@@ -1121,6 +1122,10 @@ impl Global {
         if p.is_null() {
             return self.malloc(size);
         }
+        // SAFETY: forwarded caller contract; `p` is non-null.
+        if let Some(q) = unsafe { tcache::realloc_fast(self, p, size) } {
+            return q;
+        }
         let acct = &self.acct;
         let cached = self.thread_cache();
         let a = self.arena_of(p).unwrap_or(0);
@@ -1146,7 +1151,21 @@ impl Global {
                         u => Resize::Move(u),
                     };
                 }
-                if let Some(q) = h.realloc(p, size) {
+                // With the thread caches on (the default policy), a block that grows gets
+                // headroom (an eighth, at most `REALLOC_HEADROOM`), so that the next
+                // small growths are served in place by `tcache::realloc_fast`.
+                let want = if cached {
+                    match h.usable_size(p) {
+                        u if u != 0 && size > u => size
+                            .saturating_add((size / 8).min(REALLOC_HEADROOM))
+                            .min(LARGE_THRESHOLD - 1)
+                            .max(size),
+                        _ => size,
+                    }
+                } else {
+                    size
+                };
+                if let Some(q) = h.realloc(p, want) {
                     inner.grew(i, acct);
                     inner.freed_into(i);
                     return Resize::Done(q.as_ptr());

@@ -163,6 +163,8 @@ pub struct Cache {
     hits_malloc: AtomicU64,
     hits_free: AtomicU64,
     hits_calloc: AtomicU64,
+    /// `realloc` served in place without the engine ([`realloc_fast`]).
+    hits_realloc: AtomicU64,
     refilled: AtomicU64,
     flushed: AtomicU64,
 }
@@ -190,6 +192,7 @@ impl Cache {
             hits_malloc: AtomicU64::new(0),
             hits_free: AtomicU64::new(0),
             hits_calloc: AtomicU64::new(0),
+            hits_realloc: AtomicU64::new(0),
             refilled: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
         }
@@ -675,6 +678,57 @@ unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *m
     if let Some(count) = count {
         count.set(count.get() + 1);
     }
+}
+
+/// Most usable bytes a block may have beyond the request for [`realloc_fast`] to keep it
+/// when the request is less than half the usable size (a shrink to far less goes to the
+/// engine, which splits the block).
+pub const REALLOC_SLACK: usize = 128;
+
+/// The fast path of `realloc`: when the calling thread has an active cache for `g` (so
+/// the policy is the default one and no layer is on) and `p` is a live heap block of `g`
+/// whose usable size already holds `size` bytes (and is not much larger), the block stays
+/// where it is: `Some(p)`, without a lock or an engine call. `None` sends the caller to its
+/// slow path (a block to grow or shrink, a large block, or anything out of the ordinary,
+/// including a block in a cache: the slow path reports the use after free).
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[inline]
+pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Option<*mut u8> {
+    let c = active_cache(g)?;
+    let a = p as usize;
+    if size == 0 {
+        return None;
+    }
+    let end = g.heap_end(p);
+    if end == 0 || a % ALIGN != 0 {
+        return None;
+    }
+    // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
+    // inside the heap too (see `cacheable`).
+    let h = unsafe { (p as *const usize).sub(1).read() };
+    let bsize = h & !FLAGS;
+    if h & (FLAGS & !PREV_ALLOC) != ALLOC || bsize < MIN_BLOCK || bsize >= end - a {
+        return None;
+    }
+    // SAFETY: the next block's header (at `a - WORD + bsize < end`) is a word inside the
+    // same heap; `p`'s payload holds at least two words (`bsize >= MIN_BLOCK`).
+    let (nh, mark) = unsafe {
+        (
+            ((a - WORD + bsize) as *const usize).read(),
+            (p as *const usize).add(1).read(),
+        )
+    };
+    if nh & PREV_ALLOC == 0 || mark == c.key.get() ^ a {
+        return None;
+    }
+    let usable = bsize - WORD;
+    if size > usable || (usable - size > REALLOC_SLACK && size < usable / 2) {
+        return None;
+    }
+    bump(&c.hits_realloc);
+    Some(p)
 }
 
 /// The fast path of `free`: pushes `p` on its class's local list in the calling thread's
@@ -1279,6 +1333,8 @@ pub struct CacheSums {
     pub mallocs: u64,
     /// `calloc` served from a cache.
     pub callocs: u64,
+    /// `realloc` served in place by [`realloc_fast`] (no engine call).
+    pub reallocs: u64,
     /// `free` taken into a cache.
     pub frees: u64,
     /// Blocks the caches took from the engine (engine `malloc`s that were no request).
@@ -1293,6 +1349,7 @@ impl CacheSums {
         self.bytes += o.bytes;
         self.mallocs += o.mallocs;
         self.callocs += o.callocs;
+        self.reallocs += o.reallocs;
         self.frees += o.frees;
         self.refilled += o.refilled;
         self.flushed += o.flushed;
@@ -1312,6 +1369,7 @@ impl CacheSums {
         c.mallocs = (c.mallocs + self.mallocs).saturating_sub(self.refilled);
         c.frees = (c.frees + self.frees).saturating_sub(self.flushed);
         c.callocs += self.callocs;
+        c.reallocs += self.reallocs;
     }
 }
 
@@ -1327,6 +1385,7 @@ fn sums_of(c: &Cache) -> CacheSums {
         bytes: c.bytes.load(Ordering::Relaxed),
         mallocs: c.hits_malloc.load(Ordering::Relaxed),
         callocs: c.hits_calloc.load(Ordering::Relaxed),
+        reallocs: c.hits_realloc.load(Ordering::Relaxed),
         frees: c.hits_free.load(Ordering::Relaxed),
         refilled: c.refilled.load(Ordering::Relaxed),
         flushed: c.flushed.load(Ordering::Relaxed),
