@@ -472,6 +472,10 @@ pub struct Global {
     ready: AtomicU8,
     /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
     cache: AtomicU8,
+    /// 1: every new thread cache attaches to the least used arena; 0 (default): to arena
+    /// 0, and a thread moves to a less used arena when it finds its arena's lock contended
+    /// (see [`Global::set_arena_per_thread`]).
+    spread: AtomicU8,
     arenas: [Arena; ARENAS],
     acct: Accounting,
 }
@@ -525,6 +529,7 @@ impl Global {
         Global {
             ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
+            spread: AtomicU8::new(0),
             arenas: [
                 Arena::new(config, 0),
                 Arena::new(config, 1),
@@ -630,25 +635,62 @@ impl Global {
         self.slot_of(p as usize).map(|s| s / MAX_HEAPS)
     }
 
-    /// Attaches a new thread cache to the arena with the fewest threads (arena 0 first);
+    /// Chooses the arena for threads: with `on`, every new thread cache attaches to the
+    /// arena with the fewest threads (one arena per thread up to [`ARENAS`]); without
+    /// (the default, as glibc does), new threads share arena 0 and a thread moves to a
+    /// less used arena after it found its arena's lock contended a few times, so that
+    /// programs whose threads do not contend keep the footprint of one arena.
+    pub fn set_arena_per_thread(&self, on: bool) {
+        self.spread.store(on as u8, Ordering::Relaxed);
+    }
+
+    /// The arena with the fewest threads among the first `USED_ARENAS`, other than `not`.
+    fn least_used(&self, not: usize) -> (usize, usize) {
+        let mut best = (0, usize::MAX);
+        for (i, a) in self.arenas.iter().enumerate().take(USED_ARENAS) {
+            let n = a.threads.load(Ordering::Relaxed);
+            if i != not && n < best.1 {
+                best = (i, n);
+            }
+        }
+        best
+    }
+
+    /// Attaches a new thread cache to an arena (see [`Global::set_arena_per_thread`]);
     /// returns its index. The arena's lock is registered for `fork` here (no allocator
     /// lock may be held).
     pub(crate) fn attach_arena(&'static self) -> usize {
         self.ensure_ready();
-        let mut best = 0;
-        let mut least = usize::MAX;
-        for (i, a) in self.arenas.iter().enumerate().take(USED_ARENAS) {
-            let n = a.threads.load(Ordering::Relaxed);
-            if n < least {
-                least = n;
-                best = i;
-            }
-        }
+        let best = if self.spread.load(Ordering::Relaxed) != 0 {
+            self.least_used(usize::MAX).0
+        } else {
+            0
+        };
         if let Some(a) = self.arenas.get(best) {
             a.threads.fetch_add(1, Ordering::Relaxed);
             a.register();
         }
         best
+    }
+
+    /// A thread of arena `from` found its lock contended: moves it to the least used other
+    /// arena if that one has fewer threads; returns the thread's arena. (No allocator lock
+    /// may be held: the new arena's lock may be registered for `fork`.)
+    pub(crate) fn move_arena(&'static self, from: usize) -> usize {
+        let Some(old) = self.arenas.get(from) else {
+            return from;
+        };
+        let (to, n) = self.least_used(from);
+        let Some(new) = self.arenas.get(to) else {
+            return from;
+        };
+        if n >= old.threads.load(Ordering::Relaxed) {
+            return from;
+        }
+        new.register();
+        new.threads.fetch_add(1, Ordering::Relaxed);
+        self.detach_arena(from);
+        to
     }
 
     /// A thread attached to arena `a` exited: the arena may take the next thread. Returns
@@ -700,16 +742,22 @@ impl Global {
     }
 
     /// Allocates up to `n` blocks of `size` bytes from arena `arena` under one acquisition
-    /// of its lock and hands each to `push`; returns how many.
+    /// of its lock and hands each to `push`; returns how many, and whether the lock was
+    /// contended.
     pub(crate) fn refill(
         &'static self,
         arena: usize,
         size: usize,
         n: usize,
         mut push: impl FnMut(*mut u8),
-    ) -> usize {
+    ) -> (usize, bool) {
         let acct = &self.acct;
-        self.with_arena(arena, |inner| {
+        self.ensure_ready();
+        let a = self.arenas.get(arena).unwrap_or(&self.arenas[0]);
+        let (_g, contended) = LockGuard::new_contended(&a.lock);
+        // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
+        let inner = unsafe { &mut *a.inner.get() };
+        let got = {
             let mut got = 0;
             while got < n {
                 let Some(p) = inner.alloc(acct, size, |h| h.malloc(size)) else {
@@ -729,7 +777,8 @@ impl Global {
                 inner.grew(i, acct);
             }
             got
-        })
+        };
+        (got, contended)
     }
 
     /// Frees every block `next` yields, each into its own arena; consecutive blocks of one

@@ -143,6 +143,8 @@ pub struct Cache {
     /// heap the fast `free` takes blocks from).
     arena: Cell<usize>,
     slot: Cell<usize>,
+    /// Refills that found the arena's lock held by another thread (see [`contention`]).
+    contended: Cell<u32>,
     /// Per arena: blocks of that arena this thread freed, waiting to be pushed to its
     /// remote stack (first, last, count, block bytes; see [`crate::remote`]). Always empty
     /// for the thread's own arena.
@@ -181,6 +183,7 @@ impl Cache {
             key: Cell::new(0),
             arena: Cell::new(0),
             slot: Cell::new(0),
+            contended: Cell::new(0),
             rfirst: [const { Cell::new(ptr::null_mut()) }; ARENAS],
             rlast: [const { Cell::new(ptr::null_mut()) }; ARENAS],
             rcount: [const { Cell::new(0) }; ARENAS],
@@ -639,10 +642,13 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         add(&c.bytes, bytes);
         return Some(batch);
     }
-    let got = g.refill(c.arena.get(), size, BATCH, |p| {
+    let (got, contended) = g.refill(c.arena.get(), size, BATCH, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
         unsafe { push(c, head, None, p) };
     });
+    if contended {
+        contention(g, c);
+    }
     add(&c.moved, got);
     c.refilled.store(
         c.refilled.load(Ordering::Relaxed) + got as u64,
@@ -1159,6 +1165,31 @@ pub fn drain_central(g: &'static Global) {
         flushed,
         ..CacheSums::default()
     });
+}
+
+/// Contended refills after which a thread moves to a less used arena.
+pub const MOVE_AFTER: u32 = 4;
+
+/// A refill found the arena's lock contended: after [`MOVE_AFTER`] of them the thread moves
+/// to a less used arena ([`Global::move_arena`]). The blocks it holds stay valid: blocks of
+/// its old arena it frees from now on go back there as remote frees.
+#[cold]
+fn contention(g: &'static Global, c: &Cache) {
+    let n = c.contended.get() + 1;
+    if n < MOVE_AFTER {
+        c.contended.set(n);
+        return;
+    }
+    c.contended.set(0);
+    let old = c.arena.get();
+    let new = g.move_arena(old);
+    if new != old {
+        // The buffer for the new arena now holds the thread's own blocks: hand it on as
+        // usual (its own refill collects it).
+        remote_flush(g, c, new, false);
+        c.arena.set(new);
+        c.slot.set(new * crate::global::MAX_HEAPS);
+    }
 }
 
 /// Frees `p`, a small block of arena `a` (not the calling thread's), into the cache's

@@ -5,7 +5,10 @@
 //! free blocks of every arena.
 //!
 //! One test function runs the scenarios in order: arenas are handed to threads by how many
-//! threads each has, so the scenarios must not run concurrently with each other.
+//! threads each has, so the scenarios must not run concurrently with each other. The first
+//! runs in the default mode (threads share arena 0 until they contend); the others with
+//! one arena per thread (`Global::set_arena_per_thread`), the state contended threads
+//! reach, which a test cannot bring about deterministically.
 
 use std::collections::HashSet;
 use std::sync::mpsc::channel;
@@ -231,8 +234,31 @@ fn fork_with_several_arenas() {
     Heapwise::check().unwrap();
 }
 
+/// By default (no contention) threads share arena 0: one heap however many threads ran.
+fn threads_share_arena_zero_without_contention() {
+    let _ = alloc_n(1, 16); // the main thread's cache and the first heap exist
+    let heaps = Heapwise::stats().heaps;
+    for _ in 0..4 {
+        std::thread::spawn(|| {
+            let b = alloc_n(300, 64);
+            free_all(&b, 64);
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(heaps, 1);
+    assert_eq!(
+        Heapwise::stats().heaps,
+        1,
+        "threads without contention got arenas"
+    );
+}
+
 #[test]
 fn arenas() {
+    threads_share_arena_zero_without_contention();
+    // From here on every thread gets its own arena (the mode a contended thread reaches).
+    Heapwise::global().set_arena_per_thread(true);
     remote_free_returns_blocks_to_their_owner();
     exited_threads_hand_their_arena_over();
     statistics_sum_over_arenas();
