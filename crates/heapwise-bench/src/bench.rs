@@ -1,5 +1,6 @@
-//! One benchmark invocation: every selected contender on a fresh arena, the
-//! random-actions replay `runs` times (round-robin over the contenders, so slow drifts of a
+//! One benchmark invocation: every selected contender on a fresh arena, the validating
+//! random-actions replay once per contender (untimed: every pointer and block tag checked),
+//! then the timed replay `runs` times (round-robin over the contenders, so slow drifts of a
 //! shared machine hit all of them alike, on one thread), then the efficiency run once per
 //! contender (it is deterministic and untimed, so these run in parallel, one arena per
 //! thread).
@@ -61,8 +62,11 @@ impl Default for Config {
 pub struct Row {
     /// The contender.
     pub subject: Subject,
-    /// Random-actions replays (empty when not run).
+    /// Timed random-actions replays (empty when not run).
     pub runs: Vec<RunStats>,
+    /// The untimed validating replay of the same trace (none when not run): its integrity
+    /// counts are the row's random-actions checks.
+    pub validation: Option<RunStats>,
     /// Efficiency run (none when not run).
     pub eff: Option<EffStats>,
 }
@@ -89,33 +93,37 @@ impl Row {
         Some((med, v[0], v[n - 1]))
     }
 
-    /// Allocation failures over all replays.
+    /// Allocation failures over all replays (timed and validating).
     pub fn failures(&self) -> u64 {
-        self.runs.iter().map(|r| r.failures).sum()
-    }
-
-    /// Blocks verified, over the replays and the efficiency run.
-    pub fn checks(&self) -> u64 {
-        self.runs.iter().map(|r| r.integrity.checks).sum::<u64>()
-            + self.eff.as_ref().map_or(0, |e| e.integrity.checks)
-    }
-
-    /// Corruptions found, over the replays and the efficiency run.
-    pub fn corruptions(&self) -> u64 {
         self.runs
             .iter()
-            .map(|r| r.integrity.corruptions)
-            .sum::<u64>()
-            + self.eff.as_ref().map_or(0, |e| e.integrity.corruptions)
+            .chain(&self.validation)
+            .map(|r| r.failures)
+            .sum()
+    }
+
+    fn integrity(&self) -> impl Iterator<Item = &crate::verify::Integrity> {
+        self.runs
+            .iter()
+            .chain(&self.validation)
+            .map(|r| &r.integrity)
+            .chain(self.eff.as_ref().map(|e| &e.integrity))
+    }
+
+    /// Blocks verified, over the validating replay and the efficiency run (the timed
+    /// replays verify nothing).
+    pub fn checks(&self) -> u64 {
+        self.integrity().map(|i| i.checks).sum()
+    }
+
+    /// Corruptions found, over the validating replay and the efficiency run.
+    pub fn corruptions(&self) -> u64 {
+        self.integrity().map(|i| i.corruptions).sum()
     }
 
     /// The first corruption found, if any.
     pub fn first_corruption(&self) -> Option<&str> {
-        self.runs
-            .iter()
-            .map(|r| &r.integrity)
-            .chain(self.eff.as_ref().map(|e| &e.integrity))
-            .find_map(|i| i.first.as_deref())
+        self.integrity().find_map(|i| i.first.as_deref())
     }
 }
 
@@ -128,20 +136,36 @@ pub fn run(cfg: &Config, mut progress: impl FnMut(&str)) -> Vec<Row> {
         .map(|&subject| Row {
             subject,
             runs: Vec::new(),
+            validation: None,
             eff: None,
         })
         .collect();
     if cfg.run_throughput {
         let full = cfg.actions.trace();
         let short = cfg.linear_ops.min(full.len());
+        let trace_of = |s: Subject| {
+            if s.is_linear() {
+                &full[..short]
+            } else {
+                &full[..]
+            }
+        };
+        for row in rows.iter_mut() {
+            let trace = trace_of(row.subject);
+            let v = with_subject(row.subject, arena.fresh(), Replay::validating(trace));
+            progress(&format!(
+                "validate {:<34} {:>9} ops, {} blocks verified, {} corruptions",
+                row.subject.name(),
+                v.ops,
+                v.integrity.checks,
+                v.integrity.corruptions
+            ));
+            row.validation = Some(v);
+        }
         for run in 0..cfg.runs {
             for row in rows.iter_mut() {
-                let trace = if row.subject.is_linear() {
-                    &full[..short]
-                } else {
-                    &full[..]
-                };
-                let r = with_subject(row.subject, arena.fresh(), Replay(trace));
+                let trace = trace_of(row.subject);
+                let r = with_subject(row.subject, arena.fresh(), Replay::timed(trace));
                 progress(&format!(
                     "run {}/{} {:<34} {:>9} ops {:>8.2} Mops/s",
                     run + 1,

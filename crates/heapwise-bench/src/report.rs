@@ -62,7 +62,7 @@ pub fn notes(rows: &[Row]) -> String {
     let bad: u64 = rows.iter().map(Row::corruptions).sum();
     let _ = writeln!(
         s,
-        "Integrity: {checks} blocks verified (first/last byte tags, alignment, bounds), {bad} corruptions."
+        "Integrity: {checks} blocks verified (first/last byte tags, alignment, bounds) by the untimed validating replays and the efficiency runs, {bad} corruptions. The timed replays stamp every block they get but verify nothing."
     );
     for r in rows {
         if let Some(first) = r.first_corruption() {

@@ -48,7 +48,7 @@ fn random_actions_run_and_verify_on_every_contender() {
     let trace = small_actions().trace();
     let mut arena = Arena::new(4 << 20);
     for s in every_subject() {
-        let r = with_subject(s, arena.fresh(), Replay(&trace));
+        let r = with_subject(s, arena.fresh(), Replay::validating(&trace));
         assert_eq!(r.ops, trace.len(), "{}", s.name());
         assert_eq!(r.failures, 0, "{}", s.name());
         assert_eq!(
@@ -125,17 +125,27 @@ impl Contender for Misaligned {
 }
 
 #[test]
+fn the_timed_replay_stamps_but_does_not_verify() {
+    let trace = small_actions().trace();
+    let mut liar = Overlapping(vec![0; 1 << 14]);
+    let base = liar.0.as_ptr();
+    let r = Replay::timed(&trace).visit(&mut liar, base, 1 << 14);
+    assert_eq!((r.integrity.checks, r.integrity.corruptions), (0, 0));
+    assert_eq!(r.ops, trace.len());
+}
+
+#[test]
 fn integrity_checks_catch_overlapping_and_misplaced_blocks() {
     let trace = small_actions().trace();
     let mut liar = Overlapping(vec![0; 1 << 14]);
     let base = liar.0.as_ptr();
-    let r = Replay(&trace).visit(&mut liar, base, 1 << 14);
+    let r = Replay::validating(&trace).visit(&mut liar, base, 1 << 14);
     assert!(r.integrity.corruptions > 100, "{}", r.integrity.corruptions);
     assert!(r.integrity.first.is_some());
 
     let mut arena = vec![0u8; 1 << 16];
     let mut bad = Misaligned(vec![0; 1 << 14]);
-    let r = Replay(&trace[..10]).visit(&mut bad, arena.as_mut_ptr(), arena.len());
+    let r = Replay::validating(&trace[..10]).visit(&mut bad, arena.as_mut_ptr(), arena.len());
     // 10 bad pointers, and the blocks (all at the same address) overwrote each other's tags.
     assert!(r.integrity.corruptions >= 10, "{:?}", r.integrity.first);
     let first = r.integrity.first.unwrap();
@@ -158,9 +168,20 @@ fn a_small_invocation_reports_table_and_csv() {
     };
     let mut lines = 0;
     let rows = run(&cfg, |_| lines += 1);
-    assert_eq!(lines, 3 * 3 + 3);
+    // One validating replay per row, 3 timed runs per row, one efficiency run per row.
+    assert_eq!(lines, 3 + 3 * 3 + 3);
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0].runs.len(), 3);
+    for r in &rows {
+        let v = r.validation.as_ref().expect("every row is validated once");
+        assert_eq!(v.ops, r.ops().unwrap());
+        assert!(v.integrity.checks > 1000, "{}", r.subject.name());
+        assert!(
+            r.runs.iter().all(|t| t.integrity.checks == 0),
+            "timed runs verify nothing"
+        );
+        assert!(r.checks() >= v.integrity.checks);
+    }
     assert_eq!(rows[0].ops(), Some(6000));
     assert_eq!(
         rows[2].ops(),

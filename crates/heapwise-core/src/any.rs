@@ -122,6 +122,21 @@ impl core::fmt::Display for PolicyKind {
 }
 
 impl<S: Source> AnyHeap<S> {
+    /// See [`Heap::with_integrity`].
+    pub fn with_integrity(self, level: crate::Integrity) -> Self {
+        dispatch!(self, h => h.with_integrity(level).into_any())
+    }
+
+    /// See [`Heap::set_integrity`].
+    pub fn set_integrity(&mut self, level: crate::Integrity) {
+        dispatch!(self, h => h.set_integrity(level))
+    }
+
+    /// See [`Heap::integrity`].
+    pub fn integrity(&self) -> crate::Integrity {
+        dispatch!(self, h => h.integrity())
+    }
+
     /// See [`Heap::with_chunk`].
     pub fn with_chunk(self, chunk: usize) -> Self {
         dispatch!(self, h => h.with_chunk(chunk).into_any())

@@ -218,6 +218,21 @@ impl Block {
         unsafe { self.header() & PREV_ALLOC != 0 }
     }
 
+    /// Sets or clears the `PREV_ALLOC` bit of a block known to be allocated (or the
+    /// epilogue): only the header changes, with no test of the block's own state.
+    ///
+    /// # Safety
+    /// As [`Block::set_header`]; the block must not be free (a free block's footer would
+    /// no longer equal its header).
+    #[inline]
+    pub unsafe fn set_prev_alloc_of_allocated(self, on: bool) {
+        // SAFETY: forwarded caller contract.
+        unsafe {
+            let h = self.header();
+            self.set_header(if on { h | PREV_ALLOC } else { h & !PREV_ALLOC });
+        }
+    }
+
     /// Sets or clears the `PREV_ALLOC` bit, keeping the rest of the header. A free block's
     /// footer is updated too, so that footer and header stay equal.
     ///

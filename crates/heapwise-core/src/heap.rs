@@ -36,6 +36,7 @@ use crate::block::{
     PREV_ALLOC, PROLOGUE, QUARANTINED, WORD,
 };
 use crate::error::{ignore_corruption, CorruptionHook, ErrorKind, HeapError};
+use crate::integrity::Integrity;
 use crate::policy::slab::SlabLookup;
 use crate::policy::{HeapView, Policy};
 use crate::quarantine::{Quarantine, JUNK};
@@ -124,6 +125,8 @@ pub struct Heap<S: Source, P: Policy> {
     pub(crate) counters: Counters,
     /// Recently freed blocks kept allocated (off unless [`Heap::set_quarantine`] was called).
     quarantine: Quarantine,
+    /// How much safe unlinking checks ([`Heap::set_integrity`]).
+    integrity: Integrity,
     _policy: PhantomData<fn() -> P>,
 }
 
@@ -145,8 +148,30 @@ impl<S: Source, P: Policy> Heap<S, P> {
             fresh_from: ptr::null_mut(),
             counters: Counters::ZERO,
             quarantine: Quarantine::OFF,
+            integrity: Integrity::Basic,
             _policy: PhantomData,
         }
+    }
+
+    /// Sets the level of the integrity checks ([`Integrity`]; [`Integrity::Basic`] by
+    /// default), as a builder.
+    pub const fn with_integrity(mut self, level: Integrity) -> Self {
+        self.integrity = level;
+        self
+    }
+
+    /// Sets the level of the integrity checks: [`Integrity::Basic`] (the default: the freed
+    /// pointer is validated, and a free block being unlinked must have a sane header, a
+    /// footer equal to its header and links pointing back) or [`Integrity::Full`] (also
+    /// every block address and link read from heap memory is checked before it is
+    /// followed). See [`crate::integrity`] for the complete table.
+    pub fn set_integrity(&mut self, level: Integrity) {
+        self.integrity = level;
+    }
+
+    /// The level of the integrity checks.
+    pub fn integrity(&self) -> Integrity {
+        self.integrity
     }
 
     /// Sets the growth chunk (rounded up to 16; 0 means "grow by exactly the shortfall").
@@ -421,7 +446,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 P::insert(&self.view(), b, rsize);
                 let a = b.offset(rsize);
                 a.write_alloc(asize, false);
-                a.offset(asize).set_prev_alloc(true);
+                Self::mark_prev(a.offset(asize), true);
                 self.note_alloc(asize);
                 return a.payload();
             }
@@ -433,11 +458,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 asize
             } else {
                 b.write_alloc(bsize, pa);
-                b.offset(bsize).set_prev_alloc(true);
+                Self::mark_prev(b.offset(bsize), true);
                 bsize
             };
             self.note_alloc(used);
             b.payload()
+        }
+    }
+
+    /// Sets the `PREV_ALLOC` bit of `b`, the block right after one that was just allocated
+    /// or freed. Under immediate coalescing `b` is allocated or the epilogue (the block
+    /// before it was free before being allocated, or was merged with every free neighbour
+    /// when freed, and no two free blocks are adjacent), so only its header is rewritten;
+    /// under deferred coalescing a free `b` gets its footer updated too.
+    ///
+    /// # Safety
+    /// `b` must be a block header (or the epilogue) of a heap the caller owns.
+    #[inline]
+    unsafe fn mark_prev(b: Block, on: bool) {
+        // SAFETY: forwarded caller contract; the state of `b` is as described above.
+        unsafe {
+            if P::IMMEDIATE_COALESCE {
+                b.set_prev_alloc_of_allocated(on);
+            } else {
+                b.set_prev_alloc(on);
+            }
         }
     }
 
@@ -463,7 +508,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn release(&mut self, b: Block, size: usize) -> bool {
         let v = self.view();
         // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
@@ -507,7 +552,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
             }
             start.write_free(total, pa);
-            start.offset(total).set_prev_alloc(false);
+            Self::mark_prev(start.offset(total), false);
             P::insert(&v, start, total);
         }
         true
@@ -577,8 +622,53 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `freed` is the kind reported for a block that was freed already (free or in the
     /// quarantine): [`ErrorKind::DoubleFree`] from `free`, [`ErrorKind::UseAfterFree`] from
     /// `realloc` and `usable_size`.
+    ///
+    /// The fast path tests every condition of [`Heap::validate_slow`] with two predicated
+    /// branches (the pointer, then the header and the next block's `PREV_ALLOC` bit); only a
+    /// failing pointer goes to the slow path, which names the problem and reports it.
     #[inline]
     fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<(Block, usize)> {
+        let a = p.as_ptr() as usize;
+        let lo = (self.first as usize).wrapping_add(WORD);
+        let epi = (self.source.brk().as_ptr() as usize).wrapping_sub(WORD);
+        // `p` must be 16-byte aligned and in `[lo, epi - (MIN_BLOCK - ALIGN))` (room for a
+        // minimum block before the epilogue): with `lo` 16-byte aligned, rotating the offset
+        // moves misaligned low bits to the top, so one comparison tests both.
+        // A heap without blocks has `epi < lo`: the wrapped count is then above any real one.
+        let steps = epi.wrapping_sub(lo + (MIN_BLOCK - ALIGN)) / ALIGN;
+        let bad_ptr = self.meta.is_null()
+            | (steps > MAX_BLOCK / ALIGN)
+            | (a.wrapping_sub(lo).rotate_right(4) > steps);
+        if bad_ptr {
+            return self.validate_slow(p, freed);
+        }
+        // SAFETY: the heap is initialised and `first + WORD <= p`, with at least
+        // `MIN_BLOCK - WORD` bytes before the epilogue, so the word before `p` is a readable
+        // word of the block area; a size that passes the test keeps `b + size` at or below
+        // the epilogue, so the next header is readable too (with a failing size the block's
+        // own header is read again instead). The block is reached with the heap's own
+        // provenance.
+        unsafe {
+            let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
+            let h = b.header();
+            let size = h & !FLAGS;
+            let room = epi - b.addr();
+            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`.
+            let bad = ((h & (FLAGS & !PREV_ALLOC)) ^ ALLOC)
+                | usize::from(size.wrapping_sub(MIN_BLOCK) > room - MIN_BLOCK);
+            let nh = b.offset(if bad != 0 { 0 } else { size }).header();
+            if (bad != 0) | (nh & PREV_ALLOC == 0) {
+                return self.validate_slow(p, freed);
+            }
+            Some((b, size))
+        }
+    }
+
+    /// [`Heap::validate`]'s slow path: the same tests one at a time, reporting the first
+    /// that fails.
+    #[cold]
+    #[inline(never)]
+    fn validate_slow(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<(Block, usize)> {
         let a = p.as_ptr() as usize;
         if self.meta.is_null() {
             self.report(ErrorKind::InvalidPointer, a, 0);
@@ -634,12 +724,64 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     /// The size of the free block `b` (reached through a list, a neighbour's header or a
-    /// footer) if it is intact: inside the heap, a plausible size, its footer equal to its
-    /// header, and (for list policies) links that stay inside the heap and point back at
-    /// `b` ("safe unlinking"). Otherwise reports [`ErrorKind::CorruptFreeBlock`] and returns
-    /// `None`, so that no corrupted size or link is ever followed.
-    #[inline]
+    /// footer) if it is intact, checked at the heap's [`Integrity`] level: a header that
+    /// says free with a size inside the heap, a footer equal to the header, and (for list
+    /// policies) links whose targets point back at `b` ("safe unlinking"); at
+    /// [`Integrity::Full`] also every address (the block's, its links') checked to be a
+    /// plausible block header inside the heap before it is read. Otherwise reports
+    /// [`ErrorKind::CorruptFreeBlock`] and returns `None`, so that no corrupted size or link
+    /// is ever written through.
+    #[inline(always)]
     fn free_block_ok(&mut self, b: Block) -> Option<usize> {
+        if self.integrity != Integrity::Basic {
+            return self.free_block_full(b);
+        }
+        let hi = self.view().epilogue.addr();
+        // SAFETY: at `Basic`, `b` is trusted to be a block header of the heap (it comes from
+        // a list or from a neighbour's validated size or footer); its footer is read only
+        // once its size is known to keep it below the epilogue; its links are free blocks
+        // of the same list by the list invariant (an address overwritten by the program is
+        // followed, the documented limit of this level).
+        unsafe {
+            let h = b.header();
+            let size = h & !FLAGS;
+            let bad = (h & ALLOC != 0) | (size < MIN_BLOCK) | (size > hi.wrapping_sub(b.addr()));
+            if bad {
+                return self.free_block_rejected(b);
+            }
+            let mut bad = b.footer(size) != h;
+            if P::LISTS > 0 {
+                if let Some(n) = b.link_next() {
+                    bad |= n.link_prev() != Some(b);
+                }
+                if let Some(p) = b.link_prev() {
+                    bad |= p.link_next() != Some(b);
+                }
+            }
+            if bad {
+                return self.free_block_rejected(b);
+            }
+            Some(size)
+        }
+    }
+
+    /// The slow path of [`Heap::free_block_ok`] at [`Integrity::Basic`]: `b` failed a
+    /// test; the full check names the culprit and reports it.
+    #[cold]
+    #[inline(never)]
+    fn free_block_rejected(&mut self, b: Block) -> Option<usize> {
+        if self.free_block_full(b).is_some() {
+            // Unreachable: the full check repeats every test of the basic one.
+            self.report(ErrorKind::CorruptFreeBlock, b.addr().wrapping_add(WORD), 0);
+        }
+        None
+    }
+
+    /// [`Heap::free_block_ok`] at [`Integrity::Full`]: every address is checked with
+    /// [`Heap::block_addr_ok`] before it is read. Kept out of line, so that the basic
+    /// check inlined into every caller stays small.
+    #[inline(never)]
+    fn free_block_full(&mut self, b: Block) -> Option<usize> {
         let v = self.view();
         let (lo, hi) = (v.first.addr(), v.epilogue.addr());
         let a = b.addr();
@@ -692,26 +834,26 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// The free block before `b` (whose `PREV_ALLOC` bit is clear), found through its
     /// footer and checked with [`Heap::free_block_ok`]; `None` (reported) if corrupted.
-    #[inline]
+    #[inline(always)]
     fn prev_free(&mut self, b: Block) -> Option<(Block, usize)> {
         let lo = self.first as usize;
         // SAFETY: `b` is a block header above `first`, so the word below it is inside the
-        // heap (the prologue's footer at worst); the previous block's address is computed
-        // only when the footer's size keeps it at or above `first`.
-        let prev = unsafe {
-            let f = (b.as_ptr() as *const usize).sub(1).read() & !FLAGS;
-            if f < MIN_BLOCK || f > b.addr() - lo {
-                None
-            } else {
-                Some(b.prev())
-            }
-        };
-        let Some(prev) = prev else {
-            self.report(ErrorKind::CorruptFreeBlock, b.addr() + WORD, 0);
-            return None;
-        };
+        // heap (the prologue's footer at worst).
+        let f = unsafe { (b.as_ptr() as *const usize).sub(1).read() } & !FLAGS;
+        if (f < MIN_BLOCK) | (f > b.addr() - lo) {
+            return self.prev_footer_rejected(b);
+        }
+        // SAFETY: the footer's size keeps the previous block's address at or above `first`.
+        let prev = unsafe { b.prev() };
         let s = self.free_block_ok(prev)?;
         Some((prev, s))
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn prev_footer_rejected<T>(&mut self, b: Block) -> Option<T> {
+        self.report(ErrorKind::CorruptFreeBlock, b.addr() + WORD, 0);
+        None
     }
 
     /// Puts the validated allocated block `b` of `size` bytes into the quarantine, evicting
@@ -873,7 +1015,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                         P::insert(&v, prev, region - n);
                         nb.write_alloc(n, false);
                     }
-                    nb.offset(n).set_prev_alloc(true);
+                    Self::mark_prev(nb.offset(n), true);
                     self.resize_note(bsize, n);
                     return Some(nb.payload());
                 }
@@ -894,7 +1036,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 b.write_alloc(total, b.prev_alloc());
                 let end = b.offset(total);
                 if total == avail {
-                    end.set_prev_alloc(true);
+                    Self::mark_prev(end, true);
                 } else {
                     end.set_header(ALLOC | PREV_ALLOC);
                 }
@@ -919,7 +1061,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                         prev.payload().as_ptr(),
                         Block::usable(bsize),
                     );
-                    prev.offset(total).set_prev_alloc(true);
+                    Self::mark_prev(prev.offset(total), true);
                     self.resize_note(bsize, total);
                     self.shrink(prev, total, asize);
                     return Some(prev.payload());

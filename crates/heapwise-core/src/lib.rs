@@ -34,6 +34,7 @@
 //! | `check` | [`Heap::check`], the heap checker |
 //! | [`stats`] | [`Stats`] and fragmentation measures |
 //! | [`error`] | [`HeapError`], [`ErrorKind`], the [`CorruptionHook`] |
+//! | [`integrity`] | [`Integrity`]: how much the fast paths check (basic, glibc-like; full, every address) |
 //! | [`any`] | [`PolicyKind`] and [`AnyHeap`]: a policy chosen at run time |
 //! | [`global`] | the `no_std` face: [`ArenaAlloc`], a lock-wrapped `GlobalAlloc` over fixed memory |
 //!
@@ -70,6 +71,7 @@ mod check;
 pub mod error;
 pub mod global;
 pub mod heap;
+pub mod integrity;
 pub mod policy;
 pub mod quarantine;
 pub mod source;
@@ -79,6 +81,7 @@ pub use any::{AnyHeap, IntoAny, PolicyKind};
 pub use error::{CorruptionHook, ErrorKind, HeapError};
 pub use global::{ArenaAlloc, ArenaStats, RawLock, SpinLock, StaticArena};
 pub use heap::{BlockInfo, Counters, Heap, HeapLayout, DEFAULT_CHUNK};
+pub use integrity::Integrity;
 pub use policy::compact::Compact;
 pub use policy::compact_slab::CompactSlab;
 pub use policy::explicit::{AddressOrdered, Explicit, Lifo};

@@ -21,7 +21,7 @@ use heapwise_core::RawLock;
 use crate::lock::FutexLock;
 
 /// How many locks can be registered.
-pub const MAX_LOCKS: usize = 8;
+pub const MAX_LOCKS: usize = 16;
 /// How many child hooks can be registered.
 pub const MAX_HOOKS: usize = 4;
 /// Ranks run from 0 (outermost) to `MAX_RANK`.

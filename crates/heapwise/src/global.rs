@@ -1,28 +1,37 @@
-//! [`Global`]: the process-wide allocator state of the OS faces: a set of engine heaps
-//! behind one lock, large blocks from `mmap` beside them, and the accounting behind
-//! [`GlobalStats`].
+//! [`Global`]: the process-wide allocator state of the OS faces: [`ARENAS`] arenas of engine
+//! heaps, each behind its own lock, large blocks from `mmap` beside them, and the accounting
+//! behind [`GlobalStats`].
 //!
 //! # Structure
-//! * **Heaps** — up to [`MAX_HEAPS`] engine heaps ([`AnyHeap`] over an [`OsSource`]), with
-//!   the policy of [`Config`]. The first heap is at the program break when
-//!   [`Config::use_sbrk`] is set (the preload face), otherwise in a reserved region. When a
-//!   heap cannot serve a request (its source refuses to grow: `sbrk` failed, the break was
-//!   moved by someone else, the region is full), requests of that size or more skip it and
-//!   a new heap over a fresh [`MmapRegion`] is created: the fallback from `brk` to `mmap`. A
-//!   heap takes every size again when a block is freed into it. A pointer is freed into the heap whose
-//!   `[first, brk)` contains it.
+//! * **Arenas** — each arena holds up to [`MAX_HEAPS`] engine heaps ([`AnyHeap`] over an
+//!   [`OsSource`]) with the policy of [`Config`], behind its own [`FutexLock`]. A thread with
+//!   a cache ([`crate::tcache`]) is attached to the arena with the fewest threads when its
+//!   cache is set up (arena 0 first: a single-threaded program uses arena 0 only) and
+//!   detached when it exits, so an exited thread's arena is reused; its refills and its
+//!   requests the cache does not serve go to its arena. Everything else (threads without a
+//!   cache, the seed policies, configuration) uses arena 0. A small block freed by a thread
+//!   of another arena goes back to its owner through the owner's remote stack
+//!   ([`crate::remote`]); any other block is freed into its own arena under that arena's
+//!   lock. One lock is held at a time.
+//! * **Heaps** — the first heap of arena 0 is at the program break when
+//!   [`Config::use_sbrk`] is set (the preload face); every other heap is in a reserved
+//!   region. When a heap cannot serve a request (its source refuses to grow: `sbrk` failed,
+//!   the break was moved by someone else, the region is full), requests of that size or
+//!   more skip it and a new heap over a fresh [`MmapRegion`] is created: the fallback from
+//!   `brk` to `mmap`. A heap takes every size again when a block is freed into it.
+//! * **Spans** — every heap publishes its `[start, brk)` in a lock-free table (slot
+//!   `arena * MAX_HEAPS + heap`): a pointer's arena and heap are found without a lock, and
+//!   the thread caches' fast `free` checks the first heap of the thread's arena.
 //! * **Large blocks** — requests of [`LARGE_THRESHOLD`] bytes or more bypass the heaps and
-//!   the lock (see [`crate::large`]).
-//! * **Lock** — one [`FutexLock`] guards every heap; it is registered with [`crate::fork`]
-//!   at first use so that `fork` is safe.
+//!   the locks (see [`crate::large`]).
+//! * **Fork** — an arena's lock is registered with [`crate::fork`] when the arena is first
+//!   used (arena 0 at the first request, the others when a thread attaches), so that `fork`
+//!   is safe; a `fork` child attaches only the calling thread.
 //!
-//! Per-thread caches (and per-thread arenas) slot in front of [`Global::malloc`] and
-//! [`Global::free`] without changing this state: a cache refills from and spills to these
-//! heaps under the lock.
-//!
-//! Invariants: `Inner` is touched only with the lock held; `sizes[i]` is the heap size of
-//! heap `i` last accounted into `heap_bytes`; `refused[i]` is `usize::MAX` or the size of a
-//! request heap `i` failed with no free into it since.
+//! Invariants: an arena's `Inner` is touched only with its lock held; `sizes[i]` is the heap
+//! size of heap `i` last accounted into `heap_bytes`; `refused[i]` is `usize::MAX` or the
+//! size of a request heap `i` failed with no free into it since; a published span never
+//! shrinks.
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
@@ -39,13 +48,28 @@ use crate::large_cache;
 use crate::lock::{FutexLock, LockGuard};
 use crate::os_source::OsSource;
 use crate::region::MmapRegion;
+use crate::remote::RemoteStack;
 use crate::sbrk::Sbrk;
 use crate::stats::GlobalStats;
 use crate::sys;
 use crate::tcache;
 
-/// Most heaps a [`Global`] will create.
+/// Most heaps each arena of a [`Global`] will create.
 pub const MAX_HEAPS: usize = 16;
+
+/// Arenas of a [`Global`]: independent sets of heaps, each behind its own lock. Threads with
+/// a cache are spread over them (the arena with the fewest threads takes the next one, an
+/// exited thread hands its arena on); everything else uses arena 0.
+pub const ARENAS: usize = 4;
+
+/// Published heap extents: [`MAX_HEAPS`] per arena (heap `i` of arena `a` is slot
+/// `a * MAX_HEAPS + i`).
+const SPANS: usize = ARENAS * MAX_HEAPS;
+
+const _: () = assert!(SPANS <= 64 && ARENAS == 4 && USED_ARENAS <= ARENAS);
+
+/// Arenas threads are spread over (at most [`ARENAS`]).
+const USED_ARENAS: usize = 4;
 
 /// Bytes freed into the heaps between two automatic trims (see [`Global::trim`]).
 pub const AUTO_TRIM_EVERY: usize = 128 << 20;
@@ -53,12 +77,11 @@ pub const AUTO_TRIM_EVERY: usize = 128 << 20;
 /// Bytes freed between two automatic trims, in multiples of the heaps' size.
 pub const AUTO_TRIM_HEAPS: usize = 8;
 
+/// Most bytes of headroom a growing heap block gets on `realloc` (see [`Global::realloc`]).
+pub const REALLOC_HEADROOM: usize = 4096;
+
 /// Smallest free range an automatic trim gives back to the OS.
 pub const AUTO_TRIM_MIN: usize = 2 << 20;
-
-/// Block bytes freed into heaps since the last automatic trim (process-wide: a trigger,
-/// not an account; changed with a `Global`'s lock held).
-static FREED_BYTES: AtomicUsize = AtomicUsize::new(0);
 
 /// Address-space reservations tried, largest first, for a new region heap.
 pub const REGION_SIZES: [usize; 6] = [1 << 30, 1 << 28, 1 << 26, 1 << 24, 1 << 22, 1 << 20];
@@ -106,9 +129,13 @@ struct Inner {
     sbrk_tried: bool,
     /// The heap that served the last successful [`Inner::alloc`].
     served: usize,
+    /// This arena's index (its heaps publish their extents at `id * MAX_HEAPS + i`).
+    id: usize,
+    /// Block bytes freed into this arena's heaps since its last automatic trim (a trigger,
+    /// not an account).
+    freed: usize,
 }
 
-#[derive(Default)]
 struct Accounting {
     heap_bytes: AtomicUsize,
     large_bytes: AtomicUsize,
@@ -121,16 +148,18 @@ struct Accounting {
     requested: AtomicUsize,
     peak_requested: AtomicUsize,
     requested_tracked: AtomicU8,
-    /// `[start, brk)` of each heap, published for the lock-free thread-cache checks
-    /// (a heap's `brk` only grows; `spans` counts the published heaps).
-    span_lo: [AtomicUsize; MAX_HEAPS],
-    span_hi: [AtomicUsize; MAX_HEAPS],
-    spans: AtomicUsize,
+    /// `[start, brk)` of each heap (slot `arena * MAX_HEAPS + i`), published for the
+    /// lock-free thread-cache checks and for finding a pointer's arena (a heap's `brk` only
+    /// grows).
+    span_lo: [AtomicUsize; SPANS],
+    span_hi: [AtomicUsize; SPANS],
+    /// Bit `i` set: span slot `i` is published (the lookups visit only these).
+    used: AtomicU64,
     /// Requests of this many bytes or more are large blocks: starts at [`LARGE_THRESHOLD`]
     /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
     mmap_threshold: AtomicUsize,
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
-    retired: [AtomicU64; 5],
+    retired: [AtomicU64; 6],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -153,23 +182,25 @@ impl Accounting {
             requested: AtomicUsize::new(0),
             peak_requested: AtomicUsize::new(0),
             requested_tracked: AtomicU8::new(0),
-            span_lo: [const { AtomicUsize::new(0) }; MAX_HEAPS],
-            span_hi: [const { AtomicUsize::new(0) }; MAX_HEAPS],
-            spans: AtomicUsize::new(0),
-            retired: [const { AtomicU64::new(0) }; 5],
+            span_lo: [const { AtomicUsize::new(0) }; SPANS],
+            span_hi: [const { AtomicUsize::new(0) }; SPANS],
+            used: AtomicU64::new(0),
+            retired: [const { AtomicU64::new(0) }; 6],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
         }
     }
 
-    /// Publishes `[lo, hi)` as heap `i`'s extent (called with the lock held).
+    /// Publishes `[lo, hi)` as the extent of span slot `i` (called with its arena's lock
+    /// held).
     fn publish_span(&self, i: usize, lo: usize, hi: usize) {
         if let (Some(l), Some(h)) = (self.span_lo.get(i), self.span_hi.get(i)) {
             if h.load(Ordering::Relaxed) != hi {
                 l.store(lo, Ordering::Relaxed);
                 h.store(hi, Ordering::Release);
             }
-            if self.spans.load(Ordering::Relaxed) <= i {
-                self.spans.store(i + 1, Ordering::Release);
+            let bit = 1u64 << i;
+            if self.used.load(Ordering::Relaxed) & bit == 0 {
+                self.used.fetch_or(bit, Ordering::AcqRel);
             }
         }
     }
@@ -213,15 +244,18 @@ enum Resize {
 }
 
 impl Inner {
-    const fn new(config: Config) -> Self {
+    const fn new(config: Config, id: usize) -> Self {
         Inner {
             config,
             heaps: [const { None }; MAX_HEAPS],
             sizes: [0; MAX_HEAPS],
             count: 0,
             refused: [usize::MAX; MAX_HEAPS],
-            sbrk_tried: false,
+            // Only arena 0 may put a heap at the program break.
+            sbrk_tried: id != 0,
             served: 0,
+            id,
+            freed: 0,
         }
     }
 
@@ -251,7 +285,7 @@ impl Inner {
         }) else {
             return;
         };
-        acct.publish_span(i, lo, hi);
+        acct.publish_span(self.id * MAX_HEAPS + i, lo, hi);
         if let Some(s) = self.sizes.get_mut(i) {
             if now != *s {
                 acct.heap_bytes.fetch_add(now - *s, Ordering::Relaxed);
@@ -302,9 +336,7 @@ impl Inner {
             // SAFETY: forwarded caller contract.
             unsafe { h.free(p) };
             let released = before.saturating_sub(h.counters().alloc_bytes);
-            // Only ever changed with a `Global`'s lock held.
-            let n = FREED_BYTES.load(Ordering::Relaxed);
-            FREED_BYTES.store(n.wrapping_add(released), Ordering::Relaxed);
+            self.freed = self.freed.wrapping_add(released);
         }
         self.freed_into(i);
     }
@@ -317,11 +349,11 @@ impl Inner {
     /// bytes.
     #[inline]
     fn maybe_trim(&mut self) {
-        let freed = FREED_BYTES.load(Ordering::Relaxed);
+        let freed = self.freed;
         if freed >= AUTO_TRIM_EVERY {
             let heaps: usize = self.sizes.iter().sum();
             if freed >= heaps.saturating_mul(AUTO_TRIM_HEAPS) {
-                FREED_BYTES.store(0, Ordering::Relaxed);
+                self.freed = 0;
                 self.discard_free(AUTO_TRIM_MIN);
             }
         }
@@ -437,25 +469,73 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// G.check().unwrap();
 /// ```
 pub struct Global {
-    lock: FutexLock,
     ready: AtomicU8,
     /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
     cache: AtomicU8,
-    inner: UnsafeCell<Inner>,
+    /// 1: every new thread cache attaches to the least used arena; 0 (default): to arena
+    /// 0, and a thread moves to a less used arena when it finds its arena's lock contended
+    /// (see [`Global::set_arena_per_thread`]).
+    spread: AtomicU8,
+    arenas: [Arena; ARENAS],
     acct: Accounting,
 }
 
-// SAFETY: `inner` is only accessed with `lock` held; everything else is atomic.
+/// One arena: a set of engine heaps behind its own lock.
+struct Arena {
+    lock: FutexLock,
+    inner: UnsafeCell<Inner>,
+    /// Threads whose caches use this arena (the least used one takes the next thread).
+    threads: AtomicUsize,
+    /// 0: lock not registered for `fork`, 1: being registered, 2: registered.
+    registered: AtomicU8,
+    /// Small blocks of this arena freed by threads of other arenas (see [`crate::remote`]).
+    remote: RemoteStack,
+}
+
+impl Arena {
+    const fn new(config: Config, id: usize) -> Self {
+        Arena {
+            lock: FutexLock::new(),
+            inner: UnsafeCell::new(Inner::new(config, id)),
+            threads: AtomicUsize::new(0),
+            registered: AtomicU8::new(0),
+            remote: RemoteStack::new(),
+        }
+    }
+
+    /// Registers the lock for `fork` once (no allocator lock may be held).
+    fn register(&'static self) {
+        if self.registered.load(Ordering::Acquire) == 2 {
+            return;
+        }
+        if self
+            .registered
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            fork::register(&self.lock, fork::RANK_HEAP);
+            self.registered.store(2, Ordering::Release);
+        }
+    }
+}
+
+// SAFETY: each arena's `inner` is only accessed with that arena's `lock` held; everything
+// else is atomic.
 unsafe impl Sync for Global {}
 
 impl Global {
     /// A new allocator state; nothing is mapped until the first request.
     pub const fn new(config: Config) -> Self {
         Global {
-            lock: FutexLock::new(),
             ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
-            inner: UnsafeCell::new(Inner::new(config)),
+            spread: AtomicU8::new(0),
+            arenas: [
+                Arena::new(config, 0),
+                Arena::new(config, 1),
+                Arena::new(config, 2),
+                Arena::new(config, 3),
+            ],
             acct: Accounting::new(),
         }
     }
@@ -504,12 +584,17 @@ impl Global {
         self.heap_end_rest(a)
     }
 
-    /// [`Global::heap_end`] for the first heap only: 0 when `p` is not in it.
+    /// [`Global::heap_end`] for span slot `slot` only (the first heap of arena `a` is slot
+    /// `a * MAX_HEAPS`): 0 when `p` is not in it.
     #[inline(always)]
-    pub(crate) fn first_heap_end(&self, p: *const u8) -> usize {
+    pub(crate) fn slot_end(&self, slot: usize, p: *const u8) -> usize {
         let a = p as usize;
-        let h0 = self.acct.span_hi[0].load(Ordering::Acquire);
-        if a < h0 && a >= self.acct.span_lo[0].load(Ordering::Relaxed) {
+        let (Some(hi), Some(lo)) = (self.acct.span_hi.get(slot), self.acct.span_lo.get(slot))
+        else {
+            return 0;
+        };
+        let h0 = hi.load(Ordering::Acquire);
+        if a < h0 && a >= lo.load(Ordering::Relaxed) {
             h0
         } else {
             0
@@ -518,27 +603,161 @@ impl Global {
 
     #[inline(never)]
     fn heap_end_rest(&self, a: usize) -> usize {
-        let n = self.acct.spans.load(Ordering::Acquire).min(MAX_HEAPS);
-        let (lo, hi) = (&self.acct.span_lo, &self.acct.span_hi);
-        for (l, h) in lo.iter().zip(hi.iter()).take(n).skip(1) {
-            let h = h.load(Ordering::Acquire);
-            if a < h && a >= l.load(Ordering::Relaxed) {
-                return h;
-            }
+        match self.slot_of(a) {
+            Some(i) => self
+                .acct
+                .span_hi
+                .get(i)
+                .map_or(0, |h| h.load(Ordering::Acquire)),
+            None => 0,
         }
-        0
     }
 
-    /// Allocates up to `n` blocks of `size` bytes under one acquisition of the lock and
-    /// hands each to `push`; returns how many.
+    /// The span slot whose `[start, brk)` contains address `a` (lock-free).
+    fn slot_of(&self, a: usize) -> Option<usize> {
+        let mut used = self.acct.used.load(Ordering::Acquire);
+        let (lo, hi) = (&self.acct.span_lo, &self.acct.span_hi);
+        while used != 0 {
+            let i = used.trailing_zeros() as usize;
+            used &= used - 1;
+            if let (Some(l), Some(h)) = (lo.get(i), hi.get(i)) {
+                if a < h.load(Ordering::Acquire) && a >= l.load(Ordering::Relaxed) {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// The arena whose heaps contain `p` (lock-free), or `None` for a pointer in no heap.
+    #[inline]
+    fn arena_of(&self, p: *const u8) -> Option<usize> {
+        self.slot_of(p as usize).map(|s| s / MAX_HEAPS)
+    }
+
+    /// Chooses the arena for threads: with `on`, every new thread cache attaches to the
+    /// arena with the fewest threads (one arena per thread up to [`ARENAS`]); without
+    /// (the default, as glibc does), new threads share arena 0 and a thread moves to a
+    /// less used arena after it found its arena's lock contended a few times, so that
+    /// programs whose threads do not contend keep the footprint of one arena.
+    pub fn set_arena_per_thread(&self, on: bool) {
+        self.spread.store(on as u8, Ordering::Relaxed);
+    }
+
+    /// The arena with the fewest threads among the first `USED_ARENAS`, other than `not`.
+    fn least_used(&self, not: usize) -> (usize, usize) {
+        let mut best = (0, usize::MAX);
+        for (i, a) in self.arenas.iter().enumerate().take(USED_ARENAS) {
+            let n = a.threads.load(Ordering::Relaxed);
+            if i != not && n < best.1 {
+                best = (i, n);
+            }
+        }
+        best
+    }
+
+    /// Attaches a new thread cache to an arena (see [`Global::set_arena_per_thread`]);
+    /// returns its index. The arena's lock is registered for `fork` here (no allocator
+    /// lock may be held).
+    pub(crate) fn attach_arena(&'static self) -> usize {
+        self.ensure_ready();
+        let best = if self.spread.load(Ordering::Relaxed) != 0 {
+            self.least_used(usize::MAX).0
+        } else {
+            0
+        };
+        if let Some(a) = self.arenas.get(best) {
+            a.threads.fetch_add(1, Ordering::Relaxed);
+            a.register();
+        }
+        best
+    }
+
+    /// A thread of arena `from` found its lock contended: moves it to the least used other
+    /// arena if that one has fewer threads; returns the thread's arena. (No allocator lock
+    /// may be held: the new arena's lock may be registered for `fork`.)
+    pub(crate) fn move_arena(&'static self, from: usize) -> usize {
+        let Some(old) = self.arenas.get(from) else {
+            return from;
+        };
+        let (to, n) = self.least_used(from);
+        let Some(new) = self.arenas.get(to) else {
+            return from;
+        };
+        if n >= old.threads.load(Ordering::Relaxed) {
+            return from;
+        }
+        new.register();
+        new.threads.fetch_add(1, Ordering::Relaxed);
+        self.detach_arena(from);
+        to
+    }
+
+    /// A thread attached to arena `a` exited: the arena may take the next thread. Returns
+    /// how many threads are left in it.
+    pub(crate) fn detach_arena(&self, a: usize) -> usize {
+        match self.arenas.get(a) {
+            Some(a) => {
+                let r = a
+                    .threads
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                r.map_or(0, |n| n - 1)
+            }
+            None => 0,
+        }
+    }
+
+    /// `fork` child: only the calling thread, attached to arena `a`, exists.
+    pub(crate) fn fork_child_arenas(&self, a: usize) {
+        for (i, arena) in self.arenas.iter().enumerate() {
+            arena.threads.store((i == a) as usize, Ordering::Relaxed);
+        }
+    }
+
+    /// Threads attached to arena `a`.
+    #[inline]
+    pub(crate) fn arena_threads(&self, a: usize) -> usize {
+        self.arenas
+            .get(a)
+            .map_or(0, |a| a.threads.load(Ordering::Relaxed))
+    }
+
+    /// Arena `a`'s remote free stack.
+    #[inline]
+    pub(crate) fn remote(&self, a: usize) -> Option<&RemoteStack> {
+        self.arenas.get(a).map(|a| &a.remote)
+    }
+
+    /// The span slot whose heap contains `p` and that heap's published `brk` (lock-free).
+    #[inline]
+    pub(crate) fn span_of(&self, p: *const u8) -> Option<(usize, usize)> {
+        let i = self.slot_of(p as usize)?;
+        Some((i, self.acct.span_hi.get(i)?.load(Ordering::Acquire)))
+    }
+
+    /// The arena whose heaps contain `p` (lock-free), or `None` for a pointer in no heap.
+    #[inline]
+    pub(crate) fn arena_of_ptr(&self, p: *const u8) -> Option<usize> {
+        self.arena_of(p)
+    }
+
+    /// Allocates up to `n` blocks of `size` bytes from arena `arena` under one acquisition
+    /// of its lock and hands each to `push`; returns how many, and whether the lock was
+    /// contended.
     pub(crate) fn refill(
         &'static self,
+        arena: usize,
         size: usize,
         n: usize,
         mut push: impl FnMut(*mut u8),
-    ) -> usize {
+    ) -> (usize, bool) {
         let acct = &self.acct;
-        self.with(|inner| {
+        self.ensure_ready();
+        let a = self.arenas.get(arena).unwrap_or(&self.arenas[0]);
+        let (_g, contended) = LockGuard::new_contended(&a.lock);
+        // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
+        let inner = unsafe { &mut *a.inner.get() };
+        let got = {
             let mut got = 0;
             while got < n {
                 let Some(p) = inner.alloc(acct, size, |h| h.malloc(size)) else {
@@ -558,14 +777,33 @@ impl Global {
                 inner.grew(i, acct);
             }
             got
-        })
+        };
+        (got, contended)
     }
 
-    /// Frees every block `next` yields under one acquisition of the lock.
+    /// Frees every block `next` yields, each into its own arena; consecutive blocks of one
+    /// arena go under one acquisition of its lock (one lock is held at a time).
     pub(crate) fn drain(&'static self, mut next: impl FnMut() -> Option<*mut u8>) {
-        self.with(|inner| {
+        let mut pending = next();
+        while let Some(first) = pending {
+            let arena = self.arena_of(first).unwrap_or(0);
+            pending = self.drain_arena(arena, first, &mut next);
+        }
+    }
+
+    /// Frees `first` and the following blocks of `next` that lie in arena `arena` under
+    /// one acquisition of its lock; returns the first block of another arena.
+    fn drain_arena(
+        &'static self,
+        arena: usize,
+        first: *mut u8,
+        next: &mut impl FnMut() -> Option<*mut u8>,
+    ) -> Option<*mut u8> {
+        self.with_arena(arena, |inner| {
             let mut last = usize::MAX;
-            while let Some(p) = next() {
+            let mut item = Some(first);
+            let mut other = None;
+            while let Some(p) = item.take() {
                 // Blocks of a batch mostly share a heap: try the last one first.
                 let hit = inner
                     .heaps
@@ -579,25 +817,30 @@ impl Global {
                         // engine) and is released exactly once here.
                         unsafe { inner.free_into(i, p) };
                     }
-                    None => (inner.config.hook)(&HeapError::new(
-                        ErrorKind::InvalidPointer,
-                        p as usize,
-                        0,
-                    )),
+                    None => match self.arena_of(p) {
+                        Some(a) if a != arena => {
+                            other = Some(p);
+                            break;
+                        }
+                        _ => (inner.config.hook)(&HeapError::new(
+                            ErrorKind::InvalidPointer,
+                            p as usize,
+                            0,
+                        )),
+                    },
                 }
+                item = next();
             }
             inner.maybe_trim();
+            other
         })
     }
 
     /// Keeps the counters of an exiting thread's (flushed) cache.
     pub(crate) fn retire(&self, s: &tcache::CacheSums) {
-        for (r, v) in self
-            .acct
-            .retired
-            .iter()
-            .zip([s.mallocs, s.frees, s.refilled, s.flushed, s.callocs])
-        {
+        for (r, v) in self.acct.retired.iter().zip([
+            s.mallocs, s.frees, s.refilled, s.flushed, s.callocs, s.reallocs,
+        ]) {
             r.fetch_add(v, Ordering::Relaxed);
         }
     }
@@ -616,6 +859,7 @@ impl Global {
             refilled: r(2),
             flushed: r(3),
             callocs: r(4),
+            reallocs: r(5),
             ..Default::default()
         }
     }
@@ -636,9 +880,10 @@ impl Global {
         hook(&HeapError::new(kind, p as usize, info));
     }
 
-    /// The lock guarding the heaps (for faces that must order their own locks with it).
+    /// The lock guarding arena 0's heaps (for faces that must order their own locks with
+    /// it; the other arenas' locks have the same `fork` rank and are never held together).
     pub fn lock(&self) -> &FutexLock {
-        &self.lock
+        &self.arenas[0].lock
     }
 
     #[inline]
@@ -655,33 +900,55 @@ impl Global {
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
-            fork::register(&self.lock, fork::RANK_HEAP);
+            if let Some(a) = self.arenas.first() {
+                a.register();
+            }
             self.ready.store(2, Ordering::Release);
         }
         // Otherwise another thread (or a recursive call from `pthread_atfork`) is
         // registering: allocation works meanwhile.
     }
 
+    /// Runs `f` on arena 0 (the arena of threads without a cache and of configuration).
     #[inline]
     fn with<R>(&'static self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        self.with_arena(0, f)
+    }
+
+    /// Runs `f` on arena `a` (arena 0 if `a` is out of range) with its lock held.
+    #[inline]
+    fn with_arena<R>(&'static self, a: usize, f: impl FnOnce(&mut Inner) -> R) -> R {
         self.ensure_ready();
-        let _g = LockGuard::new(&self.lock);
-        // SAFETY: the lock is held, so this is the only reference to `inner`.
-        let inner = unsafe { &mut *self.inner.get() };
+        let arena = self.arenas.get(a).unwrap_or(&self.arenas[0]);
+        let _g = LockGuard::new(&arena.lock);
+        // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
+        let inner = unsafe { &mut *arena.inner.get() };
         f(inner)
+    }
+
+    /// The arena of the calling thread's cache (0 without one): where its requests that
+    /// the cache does not serve go.
+    #[inline]
+    fn my_arena(&'static self) -> usize {
+        tcache::current_arena(self)
     }
 
     /// Replaces the configuration. Only possible before the first heap exists; returns
     /// whether it was applied. Unlike every other operation it does not register the lock
     /// for `fork` (which may allocate), so a face may call it from its own initialisation.
     pub fn configure(&self, config: Config) -> bool {
-        let _g = LockGuard::new(&self.lock);
-        // SAFETY: the lock is held, so this is the only reference to `inner`.
-        let i = unsafe { &mut *self.inner.get() };
-        if i.count != 0 {
-            return false;
+        for arena in &self.arenas {
+            let _g = LockGuard::new(&arena.lock);
+            // SAFETY: the lock is held, so this is the only reference to `inner`.
+            if unsafe { &*arena.inner.get() }.count != 0 {
+                return false;
+            }
         }
-        i.config = config;
+        for arena in &self.arenas {
+            let _g = LockGuard::new(&arena.lock);
+            // SAFETY: the lock is held, so this is the only reference to `inner`.
+            unsafe { &mut *arena.inner.get() }.config = config;
+        }
         true
     }
 
@@ -735,13 +1002,14 @@ impl Global {
             }
         }
         let acct = &self.acct;
+        let a = self.my_arena();
         if size >= LARGE_THRESHOLD {
-            return match self.with(|i| i.alloc_existing(acct, size, |h| h.malloc(size))) {
+            return match self.with_arena(a, |i| i.alloc_existing(acct, size, |h| h.malloc(size))) {
                 Some(p) => p.as_ptr(),
                 None => self.large_fallback(size),
             };
         }
-        self.with(|i| i.alloc(acct, size, |h| h.malloc(size)))
+        self.with_arena(a, |i| i.alloc(acct, size, |h| h.malloc(size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
@@ -791,13 +1059,16 @@ impl Global {
             }
         }
         let acct = &self.acct;
+        let a = self.my_arena();
         if total >= LARGE_THRESHOLD {
-            return match self.with(|i| i.alloc_existing(acct, total, |h| h.calloc(n, size))) {
+            return match self
+                .with_arena(a, |i| i.alloc_existing(acct, total, |h| h.calloc(n, size)))
+            {
                 Some(p) => p.as_ptr(),
                 None => self.large_fallback(total), // fresh mappings are zero
             };
         }
-        self.with(|i| i.alloc(acct, total, |h| h.calloc(n, size)))
+        self.with_arena(a, |i| i.alloc(acct, total, |h| h.calloc(n, size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
@@ -813,7 +1084,8 @@ impl Global {
         match size.checked_add(align) {
             Some(t) if t < LARGE_THRESHOLD => {
                 let acct = &self.acct;
-                self.with(|i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
+                let a = self.my_arena();
+                self.with_arena(a, |i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
                     .map_or(ptr::null_mut(), NonNull::as_ptr)
             }
             _ => self.large_alloc(size, align),
@@ -847,7 +1119,8 @@ impl Global {
         if self.thread_cache() && unsafe { tcache::free(self, p) } {
             return;
         }
-        let hook = self.with(|inner| match inner.find(p) {
+        let a = self.arena_of(p).unwrap_or(0);
+        let hook = self.with_arena(a, |inner| match inner.find(p) {
             Some(i) => {
                 // SAFETY: forwarded caller contract; `p` lies in heap `i`.
                 unsafe { inner.free_into(i, p) };
@@ -898,9 +1171,14 @@ impl Global {
         if p.is_null() {
             return self.malloc(size);
         }
+        // SAFETY: forwarded caller contract; `p` is non-null.
+        if let Some(q) = unsafe { tcache::realloc_fast(self, p, size) } {
+            return q;
+        }
         let acct = &self.acct;
         let cached = self.thread_cache();
-        let r = self.with(|inner| {
+        let a = self.arena_of(p).unwrap_or(0);
+        let r = self.with_arena(a, |inner| {
             let Some(i) = inner.find(p) else {
                 return Resize::NotHeap(inner.config.hook);
             };
@@ -922,7 +1200,21 @@ impl Global {
                         u => Resize::Move(u),
                     };
                 }
-                if let Some(q) = h.realloc(p, size) {
+                // With the thread caches on (the default policy), a block that grows gets
+                // headroom (an eighth, at most `REALLOC_HEADROOM`), so that the next
+                // small growths are served in place by `tcache::realloc_fast`.
+                let want = if cached {
+                    match h.usable_size(p) {
+                        u if u != 0 && size > u => size
+                            .saturating_add((size / 8).min(REALLOC_HEADROOM))
+                            .min(LARGE_THRESHOLD - 1)
+                            .max(size),
+                        _ => size,
+                    }
+                } else {
+                    size
+                };
+                if let Some(q) = h.realloc(p, want) {
                     inner.grew(i, acct);
                     inner.freed_into(i);
                     return Resize::Done(q.as_ptr());
@@ -1005,7 +1297,8 @@ impl Global {
             return 0;
         }
         let cached = self.thread_cache();
-        let r = self.with(|inner| match inner.find(p) {
+        let a = self.arena_of(p).unwrap_or(0);
+        let r = self.with_arena(a, |inner| match inner.find(p) {
             Some(i) => {
                 let hook = inner.config.hook;
                 let h = inner.heap(i)?;
@@ -1039,12 +1332,16 @@ impl Global {
     /// Runs the engine's heap checker on every heap.
     pub fn check(&'static self) -> Result<(), HeapError> {
         tcache::flush_current();
-        self.with(|inner| {
-            for h in inner.heaps.iter().flatten() {
-                h.check()?;
-            }
-            Ok(())
-        })
+        tcache::drain_remote(self);
+        for a in 0..ARENAS {
+            self.with_arena(a, |inner| {
+                for h in inner.heaps.iter().flatten() {
+                    h.check()?;
+                }
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`) and
@@ -1055,11 +1352,15 @@ impl Global {
     pub fn trim(&'static self) -> usize {
         tcache::flush_current();
         tcache::drain_central(self);
-        let cached = large_cache::release();
-        self.with(|inner| {
-            FREED_BYTES.store(0, Ordering::Relaxed);
-            cached + inner.discard_free(sys::page_size())
-        })
+        tcache::drain_remote(self);
+        let mut released = large_cache::release();
+        for a in 0..ARENAS {
+            released += self.with_arena(a, |inner| {
+                inner.freed = 0;
+                inner.discard_free(sys::page_size())
+            });
+        }
+        released
     }
 
     /// Adds `bytes` to the requested-bytes counter (faces that know request sizes call it
@@ -1086,21 +1387,24 @@ impl Global {
     pub fn stats(&'static self) -> GlobalStats {
         let a = &self.acct;
         let cached = tcache::sum(self);
-        let (policy, heaps, sbrk_heaps, mut heap) = self.with(|inner| {
-            // Statistics describe the program's blocks: quarantined ones are released first.
-            for h in inner.heaps.iter_mut().flatten() {
-                h.flush_quarantine();
-            }
-            let mut sum = Stats::default();
-            let mut sbrk = 0;
-            for h in inner.heaps.iter().flatten() {
-                sum.merge(&h.stats());
-                if matches!(h.source(), OsSource::Brk(_)) {
-                    sbrk += 1;
+        let policy = self.policy();
+        let (mut heaps, mut sbrk_heaps, mut heap) = (0, 0, Stats::default());
+        for a in 0..ARENAS {
+            self.with_arena(a, |inner| {
+                // Statistics describe the program's blocks: quarantined ones are released
+                // first.
+                for h in inner.heaps.iter_mut().flatten() {
+                    h.flush_quarantine();
                 }
-            }
-            (inner.config.policy, inner.count, sbrk, sum)
-        });
+                for h in inner.heaps.iter().flatten() {
+                    heap.merge(&h.stats());
+                    if matches!(h.source(), OsSource::Brk(_)) {
+                        sbrk_heaps += 1;
+                    }
+                }
+                heaps += inner.count;
+            });
+        }
         cached.apply(&mut heap);
         let large_bytes = a.large_bytes.load(Ordering::Relaxed);
         GlobalStats {

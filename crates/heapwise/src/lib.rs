@@ -32,6 +32,7 @@
 //! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
 //! | [`fork`] | `pthread_atfork` handlers over every registered lock |
 //! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback; trimming (on request and automatic, with hysteresis) |
+//! | [`remote`] | per-arena lock-free stacks of small blocks freed by threads of other arenas, collected by the owner arena's threads |
 //! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches, bounded in bytes |
 //! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
 //! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
@@ -62,6 +63,7 @@ pub mod large_cache;
 pub mod lock;
 pub mod os_source;
 pub mod region;
+pub mod remote;
 pub mod sbrk;
 pub mod stats;
 pub mod sys;
@@ -69,7 +71,7 @@ pub mod tcache;
 pub mod valgrind;
 
 pub use alloc::Heapwise;
-pub use global::{Config, Global, MAX_HEAPS};
+pub use global::{Config, Global, ARENAS, MAX_HEAPS, REALLOC_HEADROOM};
 pub use large::LARGE_THRESHOLD;
 pub use lock::{FutexLock, LockGuard};
 pub use os_source::OsSource;

@@ -130,6 +130,17 @@ unsafe impl RawLock for FutexLock {
 pub struct LockGuard<'a>(&'a FutexLock);
 
 impl<'a> LockGuard<'a> {
+    /// Takes `lock` and says whether it had to wait for it (another thread held it: the
+    /// lock is contended).
+    #[inline]
+    pub fn new_contended(lock: &'a FutexLock) -> (Self, bool) {
+        if lock.try_lock() {
+            return (LockGuard(lock), false);
+        }
+        lock.lock();
+        (LockGuard(lock), true)
+    }
+
     /// Takes `lock`.
     #[inline]
     pub fn new(lock: &'a FutexLock) -> Self {

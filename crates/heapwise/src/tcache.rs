@@ -35,6 +35,13 @@
 //!   blocks: they are flushed (mark cleared, engine `free`) before it does.
 //! * A cache serves exactly one [`Global`], its *owner* (the first caching `Global` the
 //!   thread used); other `Global`s take their slow path in that thread.
+//! * A cache belongs to one arena of its owner (see [`crate::global`]): it refills from that
+//!   arena, and its fast `free` takes blocks of that arena's first heap only. A small block
+//!   of another arena (freed by another thread than the one that allocated it) goes into
+//!   the cache's buffer for that arena and, [`REMOTE_BATCH`] at a time, to that arena's
+//!   remote stack ([`crate::remote`]); a refill first takes its own arena's remote stack and
+//!   sorts those blocks into its free lists. Blocks in buffers and on remote stacks keep
+//!   their cache mark and are counted as cached.
 //! * Caching happens only for the default segregated policy: the seed's policies run
 //!   uncached, so that `HEAPWISE_POLICY` shows each policy's own cost.
 //! * Thread exit returns the cache to its owner (a `pthread` key destructor, registered
@@ -60,8 +67,9 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use heapwise_core::block::{block_size_for, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD};
 
 use crate::fork;
-use crate::global::Global;
+use crate::global::{Global, ARENAS};
 use crate::lock::{FutexLock, LockGuard};
+use crate::remote::REMOTE_BATCH;
 
 /// Largest block size (header included) kept in a thread cache: requests up to
 /// `MAX_CACHED_BLOCK - 8` bytes are served from it.
@@ -130,6 +138,20 @@ pub struct Cache {
     caps: [Cell<u32>; CLASSES],
     /// The cache mark's key ([`KEY`], copied at set-up: one load less on the fast path).
     key: Cell<usize>,
+    /// The owner's arena this thread refills from and allocates in (see
+    /// [`Global::attach_arena`]), and the span slot of that arena's first heap (the only
+    /// heap the fast `free` takes blocks from).
+    arena: Cell<usize>,
+    slot: Cell<usize>,
+    /// Refills that found the arena's lock held by another thread (see [`contention`]).
+    contended: Cell<u32>,
+    /// Per arena: blocks of that arena this thread freed, waiting to be pushed to its
+    /// remote stack (first, last, count, block bytes; see [`crate::remote`]). Always empty
+    /// for the thread's own arena.
+    rfirst: [Cell<*mut u8>; ARENAS],
+    rlast: [Cell<*mut u8>; ARENAS],
+    rcount: [Cell<u32>; ARENAS],
+    rbytes: [Cell<usize>; ARENAS],
     /// Cached bytes above which a `free` scavenges the other classes (hysteresis: raised
     /// above what one class keeps after a scavenge, back to [`THREAD_BYTES`] on a refill).
     limit: Cell<usize>,
@@ -143,6 +165,8 @@ pub struct Cache {
     hits_malloc: AtomicU64,
     hits_free: AtomicU64,
     hits_calloc: AtomicU64,
+    /// `realloc` served in place without the engine ([`realloc_fast`]).
+    hits_realloc: AtomicU64,
     refilled: AtomicU64,
     flushed: AtomicU64,
 }
@@ -157,6 +181,13 @@ impl Cache {
             local_counts: [const { Cell::new(0) }; CLASSES],
             caps: [const { Cell::new(CAP as u32) }; CLASSES],
             key: Cell::new(0),
+            arena: Cell::new(0),
+            slot: Cell::new(0),
+            contended: Cell::new(0),
+            rfirst: [const { Cell::new(ptr::null_mut()) }; ARENAS],
+            rlast: [const { Cell::new(ptr::null_mut()) }; ARENAS],
+            rcount: [const { Cell::new(0) }; ARENAS],
+            rbytes: [const { Cell::new(0) }; ARENAS],
             limit: Cell::new(THREAD_BYTES),
             next: Cell::new(ptr::null()),
             moved: AtomicUsize::new(0),
@@ -164,6 +195,7 @@ impl Cache {
             hits_malloc: AtomicU64::new(0),
             hits_free: AtomicU64::new(0),
             hits_calloc: AtomicU64::new(0),
+            hits_realloc: AtomicU64::new(0),
             refilled: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
         }
@@ -233,21 +265,21 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
     (nh & PREV_ALLOC != 0).then_some(size)
 }
 
-/// [`cacheable`] for a block of `g`'s first heap only (`None` for the others, which the
-/// slow path handles), with the same checks in fewer instructions and no call: the block
-/// size and its class.
+/// [`cacheable`] with the same checks in fewer instructions and no call, for a pointer of
+/// the heap whose published `brk` is `end` (0: no heap, `None`): the block size and its
+/// class.
 ///
 /// # Safety
-/// As [`cacheable`].
+/// `p` must be non-null, and `end` 0 or the published `brk` of a heap whose
+/// `[start, brk)` contains `p`.
 #[inline(always)]
-unsafe fn cacheable_fast(g: &Global, p: *mut u8) -> Option<(usize, usize)> {
+unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
     let a = p as usize;
-    let end = g.first_heap_end(p);
     if end == 0 || a % ALIGN != 0 {
         return None;
     }
-    // SAFETY: `p` is 16-aligned inside `[start, brk)` of `g`'s first heap: the word before
-    // it is inside the heap too (see `cacheable`).
+    // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
+    // inside the heap too (see `cacheable`).
     let h = unsafe { (p as *const usize).sub(1).read() } & !PREV_ALLOC;
     // Allocated, no other flag, and a size in the cached range, in one comparison: a flag
     // left in the low bits of `size - MIN_BLOCK` rotates to the top (a huge "class").
@@ -400,6 +432,9 @@ fn setup(g: &'static Global, c: &Cache) -> bool {
         c.state.set(DEAD);
         return false;
     }
+    let arena = g.attach_arena();
+    c.arena.set(arena);
+    c.slot.set(arena * crate::global::MAX_HEAPS);
     c.owner.set(g);
     c.key.set(KEY.load(Ordering::Acquire));
     fast::set(c);
@@ -455,6 +490,30 @@ fn class_of_request(size: usize) -> usize {
     (size + WORD)
         .div_ceil(ALIGN)
         .saturating_sub(MIN_BLOCK / ALIGN)
+}
+
+/// The arena of the calling thread's active cache for `g`, 0 without one (never sets a
+/// cache up).
+pub(crate) fn current_arena(g: &'static Global) -> usize {
+    let c = fast::get();
+    if !c.is_null() {
+        // SAFETY: the slot holds this thread's active cache (see `current`).
+        let c = unsafe { &*c };
+        return if ptr::eq(c.owner.get(), g) {
+            c.arena.get()
+        } else {
+            0
+        };
+    }
+    CACHE
+        .try_with(|c| {
+            if c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g) {
+                c.arena.get()
+            } else {
+                0
+            }
+        })
+        .unwrap_or(0)
 }
 
 /// The calling thread's cache if it is set up, active and owned by `g` (and `g` caches):
@@ -561,6 +620,11 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
     }
     let head = c.heads.get(k)?;
     let (local, local_count) = (c.locals.get(k)?, c.local_counts.get(k)?);
+    // Blocks other arenas' threads freed for this arena come back first (they would
+    // otherwise wait while the arena grows).
+    if collect(g, c) > 0 && !head.get().is_null() {
+        return Some(head.get());
+    }
     if local_count.get() as usize >= BATCH {
         // The blocks this thread freed become the free list (they stay cached: no counter
         // changes). Below BATCH they wait, so a just-freed block is not reused at once.
@@ -578,10 +642,13 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         add(&c.bytes, bytes);
         return Some(batch);
     }
-    let got = g.refill(size, BATCH, |p| {
+    let (got, contended) = g.refill(c.arena.get(), size, BATCH, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
         unsafe { push(c, head, None, p) };
     });
+    if contended {
+        contention(g, c);
+    }
     add(&c.moved, got);
     c.refilled.store(
         c.refilled.load(Ordering::Relaxed) + got as u64,
@@ -619,6 +686,57 @@ unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *m
     }
 }
 
+/// Most usable bytes a block may have beyond the request for [`realloc_fast`] to keep it
+/// when the request is less than half the usable size (a shrink to far less goes to the
+/// engine, which splits the block).
+pub const REALLOC_SLACK: usize = 128;
+
+/// The fast path of `realloc`: when the calling thread has an active cache for `g` (so
+/// the policy is the default one and no layer is on) and `p` is a live heap block of `g`
+/// whose usable size already holds `size` bytes (and is not much larger), the block stays
+/// where it is: `Some(p)`, without a lock or an engine call. `None` sends the caller to its
+/// slow path (a block to grow or shrink, a large block, or anything out of the ordinary,
+/// including a block in a cache: the slow path reports the use after free).
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[inline]
+pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Option<*mut u8> {
+    let c = active_cache(g)?;
+    let a = p as usize;
+    if size == 0 {
+        return None;
+    }
+    let end = g.heap_end(p);
+    if end == 0 || a % ALIGN != 0 {
+        return None;
+    }
+    // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
+    // inside the heap too (see `cacheable`).
+    let h = unsafe { (p as *const usize).sub(1).read() };
+    let bsize = h & !FLAGS;
+    if h & (FLAGS & !PREV_ALLOC) != ALLOC || bsize < MIN_BLOCK || bsize >= end - a {
+        return None;
+    }
+    // SAFETY: the next block's header (at `a - WORD + bsize < end`) is a word inside the
+    // same heap; `p`'s payload holds at least two words (`bsize >= MIN_BLOCK`).
+    let (nh, mark) = unsafe {
+        (
+            ((a - WORD + bsize) as *const usize).read(),
+            (p as *const usize).add(1).read(),
+        )
+    };
+    if nh & PREV_ALLOC == 0 || mark == c.key.get() ^ a {
+        return None;
+    }
+    let usable = bsize - WORD;
+    if size > usable || (usable - size > REALLOC_SLACK && size < usable / 2) {
+        return None;
+    }
+    bump(&c.hits_realloc);
+    Some(p)
+}
+
 /// The fast path of `free`: pushes `p` on its class's local list in the calling thread's
 /// active cache; `true` when done. `false` whenever anything is out of the ordinary (no
 /// active cache for `g`, not a small heap block of `g`, already marked as cached): the
@@ -632,10 +750,56 @@ pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
     let Some(c) = active_cache(g) else {
         return false;
     };
-    // SAFETY: `p` is non-null (caller contract).
-    let Some((bsize, k)) = (unsafe { cacheable_fast(g, p) }) else {
+    let end = g.slot_end(c.slot.get(), p);
+    if end == 0 {
+        // SAFETY: forwarded caller contract.
+        return unsafe { free_other(g, c, p) };
+    }
+    // SAFETY: `p` is non-null (caller contract); `end` is the end of the heap holding it.
+    let Some((bsize, k)) = (unsafe { cacheable_in(p, end) }) else {
         return false;
     };
+    // SAFETY: `p` passed the checks: a live-looking small block of the cache's arena.
+    unsafe { push_local(c, p, bsize, k) }
+}
+
+/// [`free_fast`] for a block outside the first heap of the thread's arena: a block of
+/// another arena (freed by another thread than the one that allocated it) goes to the
+/// cache's remote buffer for that arena, a block of another heap of the thread's arena to
+/// its local list. `false`: the slow path takes it (and reports what is wrong).
+///
+/// # Safety
+/// As [`free_fast`].
+#[inline(never)]
+unsafe fn free_other(g: &'static Global, c: &Cache, p: *mut u8) -> bool {
+    let Some((slot, end)) = g.span_of(p) else {
+        return false;
+    };
+    // SAFETY: `p` is non-null; `end` is the end of the heap holding it.
+    let Some((bsize, k)) = (unsafe { cacheable_in(p, end) }) else {
+        return false;
+    };
+    let a = slot / crate::global::MAX_HEAPS;
+    if a == c.arena.get() {
+        // SAFETY: a live-looking small block of the cache's arena.
+        return unsafe { push_local(c, p, bsize, k) };
+    }
+    // SAFETY: `p` is a payload of a block of `bsize >= MIN_BLOCK` bytes: two words.
+    if unsafe { (p as *const usize).add(1).read() } == c.key.get() ^ p as usize {
+        return false; // a double free: reported by the slow path
+    }
+    // SAFETY: a live small block of arena `a`, not cached (mark checked just above).
+    unsafe { remote_free(g, c, a, p, bsize) };
+    true
+}
+
+/// Pushes `p` (block size `bsize`, class `k`) on its class's local list unless it carries
+/// the cache mark (`false`: a double free, reported by the slow path).
+///
+/// # Safety
+/// `p` must have passed [`cacheable_in`] for a heap of the cache's arena.
+#[inline(always)]
+unsafe fn push_local(c: &Cache, p: *mut u8, bsize: usize, k: usize) -> bool {
     let key = c.key.get() ^ p as usize;
     // SAFETY: `p` is the payload of a live-looking block of `bsize >= MIN_BLOCK` bytes: two
     // words readable.
@@ -703,6 +867,15 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     let Some(c) = current(g) else {
         return false;
     };
+    match g.arena_of_ptr(p) {
+        Some(a) if a != c.arena.get() => {
+            // SAFETY: `p` passed `cacheable` and is not cached: a live small block of arena
+            // `a` of the owner.
+            unsafe { remote_free(g, c, a, p, bsize) };
+            return true;
+        }
+        _ => {}
+    }
     let (Some(local), Some(count)) = (c.locals.get(k), c.local_counts.get(k)) else {
         return false;
     };
@@ -784,6 +957,11 @@ fn flush_all(c: &Cache) {
     if c.owner.get().is_null() {
         return;
     }
+    // SAFETY: an active cache has a live (static) owner.
+    let g = unsafe { &*c.owner.get() };
+    for a in 0..ARENAS {
+        remote_flush(g, c, a, true);
+    }
     for k in 0..CLASSES {
         if let Some(head) = c.heads.get(k) {
             flush_list(c, k, head, None, usize::MAX);
@@ -814,10 +992,17 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     c.state.set(BUSY);
     fast::set(ptr::null());
     flush_all(c);
+    // SAFETY: an active cache has a live (static) owner.
+    let g = unsafe { &*c.owner.get() };
+    if g.detach_arena(c.arena.get()) == 0 {
+        // Nobody is left to collect the arena's remote stack: its blocks go back to the
+        // engine (the arena is reused by the next thread that attaches to it).
+        let n = drain_stack(g, c.arena.get());
+        c.flushed
+            .store(c.flushed.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
     {
         let _r = LockGuard::new(&REG_LOCK);
-        // SAFETY: an active cache has a live (static) owner.
-        let g = unsafe { &*c.owner.get() };
         g.retire(&sums_of(c));
         let me = c as *const Cache;
         let mut cur = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
@@ -853,6 +1038,8 @@ extern "C" fn fork_child() {
     let me = CACHE
         .try_with(|c| {
             if c.state.get() == ACTIVE {
+                // SAFETY: an active cache has a live (static) owner.
+                unsafe { &*c.owner.get() }.fork_child_arenas(c.arena.get());
                 c.next.set(ptr::null());
                 c as *const Cache as *mut Cache
             } else {
@@ -980,6 +1167,192 @@ pub fn drain_central(g: &'static Global) {
     });
 }
 
+/// Contended refills after which a thread moves to a less used arena.
+pub const MOVE_AFTER: u32 = 4;
+
+/// A refill found the arena's lock contended: after [`MOVE_AFTER`] of them the thread moves
+/// to a less used arena ([`Global::move_arena`]). The blocks it holds stay valid: blocks of
+/// its old arena it frees from now on go back there as remote frees.
+#[cold]
+fn contention(g: &'static Global, c: &Cache) {
+    let n = c.contended.get() + 1;
+    if n < MOVE_AFTER {
+        c.contended.set(n);
+        return;
+    }
+    c.contended.set(0);
+    let old = c.arena.get();
+    let new = g.move_arena(old);
+    if new != old {
+        // The buffer for the new arena now holds the thread's own blocks: hand it on as
+        // usual (its own refill collects it).
+        remote_flush(g, c, new, false);
+        c.arena.set(new);
+        c.slot.set(new * crate::global::MAX_HEAPS);
+    }
+}
+
+/// Frees `p`, a small block of arena `a` (not the calling thread's), into the cache's
+/// buffer for that arena; a full buffer goes to the arena's remote stack.
+///
+/// # Safety
+/// `p` must be a live (not cached) small block of `g`'s arena `a` of `bsize` bytes.
+#[inline]
+unsafe fn remote_free(g: &'static Global, c: &Cache, a: usize, p: *mut u8, bsize: usize) {
+    let (Some(first), Some(last), Some(count), Some(bytes)) = (
+        c.rfirst.get(a),
+        c.rlast.get(a),
+        c.rcount.get(a),
+        c.rbytes.get(a),
+    ) else {
+        return;
+    };
+    // SAFETY: a live small block: two payload words (link, mark).
+    unsafe {
+        (p as *mut *mut u8).write(first.get());
+        (p as *mut usize).add(1).write(c.key.get() ^ p as usize);
+    }
+    if first.get().is_null() {
+        last.set(p);
+    }
+    first.set(p);
+    count.set(count.get() + 1);
+    bytes.set(bytes.get() + bsize);
+    add(&c.bytes, bsize);
+    bump(&c.hits_free);
+    if count.get() >= REMOTE_BATCH {
+        remote_flush(g, c, a, false);
+    }
+}
+
+/// Pushes the cache's buffer for arena `a` to that arena's remote stack (or, when the
+/// arena has no thread to collect it or `engine` is set, frees it into the engine).
+fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
+    let (Some(first), Some(last), Some(count), Some(bytes)) = (
+        c.rfirst.get(a),
+        c.rlast.get(a),
+        c.rcount.get(a),
+        c.rbytes.get(a),
+    ) else {
+        return;
+    };
+    let (f, l, n, b) = (first.get(), last.get(), count.get() as usize, bytes.get());
+    if f.is_null() {
+        return;
+    }
+    first.set(ptr::null_mut());
+    last.set(ptr::null_mut());
+    count.set(0);
+    bytes.set(0);
+    sub(&c.moved, n);
+    sub(&c.bytes, b);
+    match g.remote(a) {
+        Some(r) if !engine && g.arena_threads(a) > 0 => {
+            // SAFETY: `f ..= l` is the buffer's chain of cached blocks of arena `a`, now
+            // owned by nobody else.
+            unsafe { r.push_chain(f, l, n, b) };
+        }
+        _ => {
+            drain_chain(g, f);
+            c.flushed.store(
+                c.flushed.load(Ordering::Relaxed) + n as u64,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// Frees the chain of cached blocks starting at `p` (linked through word 0) into the engine;
+/// returns how many.
+fn drain_chain(g: &'static Global, mut p: *mut u8) -> u64 {
+    let mut n = 0u64;
+    g.drain(|| {
+        if p.is_null() {
+            return None;
+        }
+        let q = p;
+        // SAFETY: `q` is a cached block of the chain: link in word 0, mark in word 1.
+        unsafe {
+            p = (q as *const *mut u8).read();
+            (q as *mut usize).add(1).write(0);
+        }
+        n += 1;
+        Some(q)
+    });
+    n
+}
+
+/// Takes the remote stack of the cache's arena and sorts its blocks into the cache's free
+/// lists by class; returns how many blocks it took.
+#[cold]
+fn collect(g: &'static Global, c: &Cache) -> usize {
+    let Some(r) = g.remote(c.arena.get()) else {
+        return 0;
+    };
+    let mut p = r.take();
+    let key = c.key.get();
+    let (mut n, mut bytes) = (0usize, 0usize);
+    while !p.is_null() {
+        // A write after free over a block's link or mark is caught before the link is
+        // followed; the rest of the chain is left (leaked), as a corrupted list is.
+        // SAFETY: `p` is a block of the stack: a cached block, two payload words, header
+        // before it.
+        let (next, mark, bs) = unsafe {
+            (
+                (p as *const *mut u8).read(),
+                (p as *const usize).add(1).read(),
+                (p as *const usize).sub(1).read() & !FLAGS,
+            )
+        };
+        if mark != key ^ p as usize || !(MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&bs) {
+            g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+            break;
+        }
+        if let Some(head) = c.heads.get(class_of(bs)) {
+            // SAFETY: `p` is a cached block owned by this cache now: word 0 is its link.
+            unsafe { (p as *mut *mut u8).write(head.get()) };
+            head.set(p);
+            n += 1;
+            bytes += bs;
+        }
+        p = next;
+    }
+    r.taken(n, bytes);
+    add(&c.moved, n);
+    add(&c.bytes, bytes);
+    n
+}
+
+/// Frees arena `a`'s remote stack into the engine.
+fn drain_stack(g: &'static Global, a: usize) -> u64 {
+    let Some(r) = g.remote(a) else { return 0 };
+    let mut p = r.take();
+    let (mut n, mut bytes) = (0usize, 0usize);
+    let first = p;
+    while !p.is_null() {
+        // SAFETY: a cached block of the stack: link in word 0, header before it.
+        unsafe {
+            bytes += (p as *const usize).sub(1).read() & !FLAGS;
+            p = (p as *const *mut u8).read();
+        }
+        n += 1;
+    }
+    r.taken(n, bytes);
+    drain_chain(g, first)
+}
+
+/// Frees every arena's remote stack into the engine (for a trim or a check).
+pub fn drain_remote(g: &'static Global) {
+    let mut flushed = 0u64;
+    for a in 0..ARENAS {
+        flushed += drain_stack(g, a);
+    }
+    g.retire(&CacheSums {
+        flushed,
+        ..CacheSums::default()
+    });
+}
+
 /// Sums of the caches of one [`Global`].
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CacheSums {
@@ -991,6 +1364,8 @@ pub struct CacheSums {
     pub mallocs: u64,
     /// `calloc` served from a cache.
     pub callocs: u64,
+    /// `realloc` served in place by [`realloc_fast`] (no engine call).
+    pub reallocs: u64,
     /// `free` taken into a cache.
     pub frees: u64,
     /// Blocks the caches took from the engine (engine `malloc`s that were no request).
@@ -1005,6 +1380,7 @@ impl CacheSums {
         self.bytes += o.bytes;
         self.mallocs += o.mallocs;
         self.callocs += o.callocs;
+        self.reallocs += o.reallocs;
         self.frees += o.frees;
         self.refilled += o.refilled;
         self.flushed += o.flushed;
@@ -1024,6 +1400,7 @@ impl CacheSums {
         c.mallocs = (c.mallocs + self.mallocs).saturating_sub(self.refilled);
         c.frees = (c.frees + self.frees).saturating_sub(self.flushed);
         c.callocs += self.callocs;
+        c.reallocs += self.reallocs;
     }
 }
 
@@ -1039,6 +1416,7 @@ fn sums_of(c: &Cache) -> CacheSums {
         bytes: c.bytes.load(Ordering::Relaxed),
         mallocs: c.hits_malloc.load(Ordering::Relaxed),
         callocs: c.hits_calloc.load(Ordering::Relaxed),
+        reallocs: c.hits_realloc.load(Ordering::Relaxed),
         frees: c.hits_free.load(Ordering::Relaxed),
         refilled: c.refilled.load(Ordering::Relaxed),
         flushed: c.flushed.load(Ordering::Relaxed),
@@ -1048,6 +1426,13 @@ fn sums_of(c: &Cache) -> CacheSums {
 /// Adds up the live caches owned by `g` and those of its exited threads.
 pub fn sum(g: &Global) -> CacheSums {
     let mut s = g.retired();
+    for a in 0..ARENAS {
+        if let Some(r) = g.remote(a) {
+            let (n, bytes) = r.held();
+            s.blocks += n;
+            s.bytes += bytes;
+        }
+    }
     for k in 0..CLASSES {
         let _ = with_central(k, |ci| {
             if ptr::eq(ci.owner, g) {

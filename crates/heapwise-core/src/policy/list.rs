@@ -24,8 +24,12 @@ impl List {
         NonNull::new(unsafe { self.0.read() }).map(Block::from_header)
     }
 
+    /// Sets the first block (the caller keeps the links consistent).
+    ///
+    /// # Safety
+    /// As [`List::head`]; the list must stay consistent.
     #[inline]
-    unsafe fn set_head(self, b: Option<Block>) {
+    pub(crate) unsafe fn set_head(self, b: Option<Block>) {
         // SAFETY: the head word is a valid metadata word by the caller's guarantee.
         unsafe { self.0.write(b.map_or(core::ptr::null_mut(), Block::as_ptr)) }
     }

@@ -1,0 +1,279 @@
+//! The two integrity levels ([`Integrity`]) detect what they claim: every test corrupts a
+//! healthy heap the way a buggy program would (an overflow, a write after free) and
+//! expects the next operation that touches the damage to report it and refuse to go on.
+//!
+//! Corruptions that stay inside the words `Basic` reads (a free block's header, footer and
+//! links that point at other blocks of the heap) are tested at both levels; corruptions
+//! that plant an address outside the heap's blocks (a misaligned or foreign link) are
+//! tested at `Full` only: at `Basic` such a link is followed, as documented.
+
+use std::cell::Cell;
+use std::mem::MaybeUninit;
+
+use heapwise_core::block::{PREV_ALLOC, WORD};
+use heapwise_core::{
+    AnyHeap, ErrorKind, FixedArena, HeapError, Integrity, Policy, PolicyKind, Segregated,
+};
+
+const LEVELS: [Integrity; 2] = [Integrity::Basic, Integrity::Full];
+/// Policies with free lists (links to corrupt).
+const LISTED: [PolicyKind; 3] = [
+    PolicyKind::Segregated,
+    PolicyKind::ExplicitLifoFirst,
+    PolicyKind::Compact,
+];
+/// Policies, with free lists and without, that place consecutive requests of a fresh heap
+/// at consecutive addresses (the tests below rely on which blocks are neighbours; `compact`
+/// places small and large requests apart).
+const ALL: [PolicyKind; 3] = [
+    PolicyKind::Segregated,
+    PolicyKind::ExplicitLifoFirst,
+    PolicyKind::ImplicitFirst,
+];
+
+thread_local! {
+    /// Reports seen on this thread, and the kind of the last one.
+    static SEEN: Cell<(usize, Option<ErrorKind>)> = const { Cell::new((0, None)) };
+}
+
+fn hook(e: &HeapError) {
+    SEEN.with(|s| s.set((s.get().0 + 1, Some(e.kind))));
+}
+
+/// Runs `f` and returns how many reports it caused and the last kind.
+fn reports(f: impl FnOnce()) -> (usize, Option<ErrorKind>) {
+    SEEN.with(|s| s.set((0, None)));
+    f();
+    SEEN.with(|s| s.get())
+}
+
+fn heap(
+    kind: PolicyKind,
+    level: Integrity,
+    mem: &mut [MaybeUninit<u8>],
+) -> AnyHeap<FixedArena<'_>> {
+    let mut h = AnyHeap::new(kind, FixedArena::new(mem)).with_integrity(level);
+    h.set_corruption_hook(hook);
+    assert_eq!(h.integrity(), level);
+    h
+}
+
+/// A live block of `n` bytes whose payload is written (a program's data).
+fn live(h: &mut AnyHeap<FixedArena<'_>>, n: usize) -> *mut u8 {
+    let p = h.malloc(n).unwrap().as_ptr();
+    // SAFETY: `p` is a fresh block of at least `n` bytes.
+    unsafe { p.write_bytes(0x5a, n) };
+    p
+}
+
+fn word(p: *mut u8, off: isize) -> *mut usize {
+    p.wrapping_offset(off) as *mut usize
+}
+
+#[test]
+fn the_default_level_is_basic() {
+    let mut mem = vec![MaybeUninit::uninit(); 1 << 12];
+    let h = AnyHeap::new(PolicyKind::Segregated, FixedArena::new(&mut mem));
+    assert_eq!(h.integrity(), Integrity::Basic);
+    assert_eq!(Integrity::from_name("full"), Some(Integrity::Full));
+    assert_eq!(Integrity::Basic.name(), "basic");
+}
+
+#[test]
+fn a_free_blocks_header_overwritten_is_caught_before_coalescing() {
+    for level in LEVELS {
+        for kind in ALL {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 40);
+            let f = live(&mut h, 200);
+            let b = live(&mut h, 200);
+            let _t = live(&mut h, 40);
+            // SAFETY: `f` is live; afterwards its header (the word before it) is a word of
+            // the arena, and the grown size keeps its new "footer" inside `b`'s written
+            // payload.
+            unsafe {
+                h.free(f);
+                *word(f, -(WORD as isize)) += 32;
+            }
+            // Freeing either neighbour must look at `f` first.
+            // SAFETY: `a` is a live block of this heap.
+            let got = reports(|| unsafe { h.free(a) });
+            assert_eq!(
+                got,
+                (1, Some(ErrorKind::CorruptFreeBlock)),
+                "{kind} {level:?}"
+            );
+            // SAFETY: `b` is live (its predecessor is the damaged `f`).
+            let got = reports(|| unsafe { h.free(b) });
+            assert_eq!(
+                got,
+                (1, Some(ErrorKind::CorruptFreeBlock)),
+                "{kind} {level:?}"
+            );
+            // Both stayed allocated: the corruption was not spread.
+            // SAFETY: `a` is still a live block.
+            assert!(unsafe { h.usable_size(a) } >= 40, "{kind} {level:?}");
+        }
+    }
+}
+
+#[test]
+fn a_free_blocks_footer_overwritten_is_caught_when_it_is_merged() {
+    for level in LEVELS {
+        for kind in ALL {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let f = live(&mut h, 200);
+            let b = live(&mut h, 40);
+            let _t = live(&mut h, 40);
+            // SAFETY: `f` is live; its footer is the word just below `b`'s header.
+            unsafe {
+                h.free(f);
+                *word(b, -2 * WORD as isize) ^= 0x200;
+            }
+            // SAFETY: `b` is live; its predecessor is found through the damaged footer.
+            let got = reports(|| unsafe { h.free(b) });
+            assert_eq!(
+                got,
+                (1, Some(ErrorKind::CorruptFreeBlock)),
+                "{kind} {level:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_link_that_does_not_point_back_is_caught_before_unlinking() {
+    for level in LEVELS {
+        for kind in LISTED {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let x = live(&mut h, 100);
+            let _g1 = live(&mut h, 40);
+            let y = live(&mut h, 100);
+            let _g2 = live(&mut h, 40);
+            let c = live(&mut h, 100);
+            // SAFETY: `x` and `y` are live; then they are free blocks of one class, and a
+            // write after free plants the header of the live block `c` as the `next` link of
+            // both (whichever the policy finds first is damaged).
+            unsafe {
+                h.free(x);
+                h.free(y);
+                // Stored as a pointer (with the arena's provenance), as a program's pointer
+                // store would be.
+                let c_header = c.wrapping_sub(WORD);
+                *(x as *mut *mut u8) = c_header;
+                *(y as *mut *mut u8) = c_header;
+            }
+            let mut got = None;
+            let n = reports(|| got = h.malloc(100)).0;
+            assert_eq!(n, 1, "{kind} {level:?}");
+            assert!(
+                got.is_none(),
+                "{kind} {level:?}: a damaged block was handed out"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_overflow_into_the_next_header_is_caught_by_free() {
+    for level in LEVELS {
+        for kind in ALL {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 40);
+            let b = live(&mut h, 40);
+            // SAFETY: `b`'s header is the word before it, inside the arena: the overflow
+            // clears its `PREV_ALLOC` bit.
+            unsafe { *word(b, -(WORD as isize)) &= !PREV_ALLOC };
+            // SAFETY: `a` is a live block.
+            let got = reports(|| unsafe { h.free(a) });
+            assert_eq!(got, (1, Some(ErrorKind::CorruptHeader)), "{kind} {level:?}");
+        }
+    }
+}
+
+#[test]
+fn double_and_foreign_frees_are_caught_at_both_levels() {
+    for level in LEVELS {
+        for kind in ALL {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 40);
+            let _b = live(&mut h, 40);
+            // SAFETY: `a` is live once; the second free and the stack pointer are misuse the
+            // heap must detect without touching memory outside its arena.
+            unsafe {
+                h.free(a);
+                let got = reports(|| h.free(a));
+                assert_eq!(got, (1, Some(ErrorKind::DoubleFree)), "{kind} {level:?}");
+                let mut local = [0u8; 32];
+                let got = reports(|| h.free(local.as_mut_ptr()));
+                assert_eq!(
+                    got,
+                    (1, Some(ErrorKind::InvalidPointer)),
+                    "{kind} {level:?}"
+                );
+            }
+            h.check().unwrap();
+        }
+    }
+}
+
+#[test]
+fn full_refuses_a_link_outside_the_heaps_blocks_before_reading_it() {
+    let mut local = [0usize; 8];
+    let foreign = local.as_mut_ptr() as *mut u8;
+    for kind in LISTED {
+        for planted in ["misaligned", "foreign"] {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, Integrity::Full, &mut mem);
+            let x = live(&mut h, 100);
+            let g = live(&mut h, 40);
+            let _t = live(&mut h, 40);
+            let bad = match planted {
+                "misaligned" => x.wrapping_add(3),
+                _ => foreign,
+            };
+            // SAFETY: `x` is live; then its first payload word is its `next` link.
+            unsafe {
+                h.free(x);
+                *(x as *mut *mut u8) = bad;
+            }
+            // Taking it refuses (nothing is handed out, nothing written through the link).
+            let mut got = None;
+            let n = reports(|| got = h.malloc(100)).0;
+            assert_eq!((n, got), (1, None), "{kind} {planted}");
+            // Merging into it refuses too: its neighbour `g` stays allocated.
+            // SAFETY: `g` is a live block; its predecessor is `x`.
+            let got = reports(|| unsafe { h.free(g) });
+            assert_eq!(
+                got,
+                (1, Some(ErrorKind::CorruptFreeBlock)),
+                "{kind} {planted}"
+            );
+            assert_eq!(local[0], 0, "nothing was written through the link");
+        }
+    }
+}
+
+#[test]
+fn a_heap_without_blocks_reads_nothing_for_a_wild_free() {
+    // Room for the metadata, prologue and epilogue, not for a block: the heap is
+    // initialised by the first request, which fails.
+    for level in LEVELS {
+        let mut mem = vec![MaybeUninit::uninit(); Segregated::META_BYTES + 1024];
+        let base = mem.as_mut_ptr() as *mut u8;
+        let mut h = heap(PolicyKind::Segregated, level, &mut mem);
+        assert!(h.malloc(4000).is_none());
+        let top = h.layout().expect("initialised").end;
+        // A 16-byte aligned pointer above the heap's top, inside the arena (never written).
+        let wild = base.wrapping_add((top - base as usize + 64) & !15);
+        // SAFETY: misuse the heap must detect without reading the (uninitialised) arena.
+        let got = reports(|| unsafe { h.free(wild) });
+        assert_eq!(got, (1, Some(ErrorKind::InvalidPointer)), "{level:?}");
+        h.check().unwrap();
+    }
+}
