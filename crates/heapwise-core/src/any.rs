@@ -103,7 +103,7 @@ policies! {
     ExplicitAddrBest => Explicit<AddressOrdered, BestFit>, "explicit-addr-best",
         "explicit doubly linked free list, address order, best fit";
     Segregated => Segregated, "segregated",
-        "segregated free lists per size class with a class bitmap, good fit (the default)";
+        "segregated free lists per size class with a class bitmap, best fit below 4 KiB, good fit above (the default)";
     Compact => Compact, "compact",
         "best fit over size-sorted segregated lists, small and large blocks kept apart, exact growth (utilisation first)";
     CompactSlab => CompactSlab, "compact-slab",

@@ -7,7 +7,7 @@
 //!    ([`Policy::insert`], [`Policy::remove`]): nowhere (the implicit list, where the heap
 //!    itself is the list), one doubly linked list, or segregated lists per size class;
 //! 2. **placement** — which free block serves a request ([`Policy::find`]): first fit,
-//!    next fit, best fit ([`Fit`]) or the segregated good fit.
+//!    next fit, best fit ([`Fit`]) or the segregated best / good fit.
 //!
 //! A policy keeps its state (list heads, a rover, a bitmap) in the first
 //! [`Policy::META_BYTES`] bytes of the heap itself, as the seed's constraint 3 asks ("any
