@@ -449,6 +449,7 @@ impl Inner {
         let src = self.new_source()?;
         let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
         h.set_corruption_hook(self.config.hook);
+        h.set_integrity(heapwise_core::Integrity::Full);
         let hz = self.config.harden;
         h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
         let r = f(&mut h);
