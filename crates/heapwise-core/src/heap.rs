@@ -625,7 +625,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let steps = epi.wrapping_sub(lo + (MIN_BLOCK - ALIGN)) / ALIGN;
         let bad_ptr = self.meta.is_null()
             | (steps > MAX_BLOCK / ALIGN)
-            | (a.wrapping_sub(lo).rotate_right(4) > steps);
+            | (a.wrapping_sub(lo).rotate_right(ALIGN.trailing_zeros()) > steps);
         if bad_ptr {
             return self.validate_slow(p, freed);
         }
