@@ -10,8 +10,11 @@
 //! * **heap efficiency** ([`Efficiency`]): allocate and free until the first failure; peak
 //!   live requested bytes over arena bytes.
 //!
-//! Every block handed out is tagged in its first and last byte and verified when freed
-//! ([`Integrity`]), so no allocator can look fast by not handing out real memory.
+//! Every block handed out is tagged in its first and last byte. The tags and every pointer
+//! are verified ([`Integrity`]) in an untimed validating replay of the same trace, once per
+//! contender ([`Replay::validating`]); the timed replays ([`Replay::timed`]) run the same
+//! loop with the checks compiled out, still stamping every block. No allocator can look fast
+//! by not handing out real memory, and the timed loop measures allocators, not the checker.
 //!
 //! ```
 //! use heapwise_bench::{run, Config, Subject, markdown};
@@ -37,7 +40,7 @@
 //! | [`heapwise`] | heapwise policies as contenders (concrete types and `AnyHeap`) |
 //! | [`peers`] | the five peer allocators as contenders |
 //! | [`verify`] | block tags and pointer checks |
-//! | [`random_actions`] | the timed replay |
+//! | [`random_actions`] | the timed and the validating replay |
 //! | [`efficiency`] | the allocate-until-failure run |
 //! | [`cputime`] | the thread CPU clock |
 //! | [`mod@bench`] | one invocation: rows, runs, medians |

@@ -638,7 +638,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let steps = epi.wrapping_sub(lo + (MIN_BLOCK - ALIGN)) / ALIGN;
         let bad_ptr = self.meta.is_null()
             | (steps > MAX_BLOCK / ALIGN)
-            | (a.wrapping_sub(lo).rotate_right(4) > steps);
+            | (a.wrapping_sub(lo).rotate_right(ALIGN.trailing_zeros()) > steps);
         if bad_ptr {
             return self.validate_slow(p, freed);
         }
@@ -745,11 +745,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
         unsafe {
             let h = b.header();
             let size = h & !FLAGS;
-            let bad = (h & ALLOC != 0) | (size < MIN_BLOCK) | (size > hi.wrapping_sub(b.addr()));
-            if bad {
+            // `MIN_BLOCK <= size <= hi - b` in one comparison (a block of the heap always has
+            // room for a minimum block before the epilogue): the footer read stays inside.
+            let room = hi.wrapping_sub(b.addr());
+            if size.wrapping_sub(MIN_BLOCK) > room.wrapping_sub(MIN_BLOCK) {
                 return self.free_block_rejected(b);
             }
-            let mut bad = b.footer(size) != h;
+            let mut bad = (b.footer(size) != h) | (h & ALLOC != 0);
             if P::LISTS > 0 {
                 if let Some(n) = b.link_next() {
                     bad |= n.link_prev() != Some(b);

@@ -5,9 +5,10 @@
 //! # Structure
 //! * **Arenas** — each arena holds up to [`MAX_HEAPS`] engine heaps ([`AnyHeap`] over an
 //!   [`OsSource`]) with the policy of [`Config`], behind its own [`FutexLock`]. A thread with
-//!   a cache ([`crate::tcache`]) is attached to the arena with the fewest threads when its
-//!   cache is set up (arena 0 first: a single-threaded program uses arena 0 only) and
-//!   detached when it exits, so an exited thread's arena is reused; its refills and its
+//!   a cache ([`crate::tcache`]) is attached to an arena when its cache is set up, as the
+//!   [`ArenaMode`] says (default: arena 0 for every thread; per thread: the arena with the
+//!   fewest threads; on contention: arena 0, moving when its lock is steadily contended),
+//!   and detached when it exits, so an exited thread's arena is reused; its refills and its
 //!   requests the cache does not serve go to its arena. Everything else (threads without a
 //!   cache, the seed policies, configuration) uses arena 0. A small block freed by a thread
 //!   of another arena goes back to its owner through the owner's remote stack
@@ -67,6 +68,27 @@ pub const ARENAS: usize = 4;
 const SPANS: usize = ARENAS * MAX_HEAPS;
 
 const _: () = assert!(SPANS <= 64 && ARENAS == 4 && USED_ARENAS <= ARENAS);
+
+/// How threads are spread over the arenas ([`Global::set_arena_mode`]).
+///
+/// Measured on a 2-core machine (docs/performance/steps-session3.md): separate arenas
+/// cost memory (each has its own free blocks and top; a thread that moves strands its
+/// blocks in the old arena: mstress-2t peak RSS 106 → 108–163 MiB) and bought no time
+/// there, so the default is one shared arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
+pub enum ArenaMode {
+    /// Every thread uses arena 0 (the default).
+    #[default]
+    Shared = 0,
+    /// Threads start in arena 0; a thread moves to a less used arena when a quarter of its
+    /// last refills found the arena's lock held by another thread (glibc's rule, with a
+    /// rate instead of a single failed `trylock`).
+    OnContention = 1,
+    /// Every new thread attaches to the arena with the fewest threads (one arena per
+    /// thread up to [`ARENAS`]; an exited thread's arena goes to the next thread).
+    PerThread = 2,
+}
 
 /// Arenas threads are spread over (at most [`ARENAS`]).
 const USED_ARENAS: usize = 4;
@@ -427,6 +449,7 @@ impl Inner {
         let src = self.new_source()?;
         let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
         h.set_corruption_hook(self.config.hook);
+        h.set_integrity(heapwise_core::Integrity::Full);
         let hz = self.config.harden;
         h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
         let r = f(&mut h);
@@ -472,9 +495,7 @@ pub struct Global {
     ready: AtomicU8,
     /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
     cache: AtomicU8,
-    /// 1: every new thread cache attaches to the least used arena; 0 (default): to arena
-    /// 0, and a thread moves to a less used arena when it finds its arena's lock contended
-    /// (see [`Global::set_arena_per_thread`]).
+    /// The [`ArenaMode`] (as `u8`).
     spread: AtomicU8,
     arenas: [Arena; ARENAS],
     acct: Accounting,
@@ -635,13 +656,19 @@ impl Global {
         self.slot_of(p as usize).map(|s| s / MAX_HEAPS)
     }
 
-    /// Chooses the arena for threads: with `on`, every new thread cache attaches to the
-    /// arena with the fewest threads (one arena per thread up to [`ARENAS`]); without
-    /// (the default, as glibc does), new threads share arena 0 and a thread moves to a
-    /// less used arena after it found its arena's lock contended a few times, so that
-    /// programs whose threads do not contend keep the footprint of one arena.
-    pub fn set_arena_per_thread(&self, on: bool) {
-        self.spread.store(on as u8, Ordering::Relaxed);
+    /// Chooses how threads are spread over the arenas (for threads whose cache is set up
+    /// from now on; see [`ArenaMode`]).
+    pub fn set_arena_mode(&self, mode: ArenaMode) {
+        self.spread.store(mode as u8, Ordering::Relaxed);
+    }
+
+    /// The current [`ArenaMode`].
+    pub fn arena_mode(&self) -> ArenaMode {
+        match self.spread.load(Ordering::Relaxed) {
+            1 => ArenaMode::OnContention,
+            2 => ArenaMode::PerThread,
+            _ => ArenaMode::Shared,
+        }
     }
 
     /// The arena with the fewest threads among the first `USED_ARENAS`, other than `not`.
@@ -656,15 +683,14 @@ impl Global {
         best
     }
 
-    /// Attaches a new thread cache to an arena (see [`Global::set_arena_per_thread`]);
+    /// Attaches a new thread cache to an arena (see [`ArenaMode`]);
     /// returns its index. The arena's lock is registered for `fork` here (no allocator
     /// lock may be held).
     pub(crate) fn attach_arena(&'static self) -> usize {
         self.ensure_ready();
-        let best = if self.spread.load(Ordering::Relaxed) != 0 {
-            self.least_used(usize::MAX).0
-        } else {
-            0
+        let best = match self.arena_mode() {
+            ArenaMode::PerThread => self.least_used(usize::MAX).0,
+            ArenaMode::Shared | ArenaMode::OnContention => 0,
         };
         if let Some(a) = self.arenas.get(best) {
             a.threads.fetch_add(1, Ordering::Relaxed);

@@ -71,7 +71,7 @@ pub mod tcache;
 pub mod valgrind;
 
 pub use alloc::Heapwise;
-pub use global::{Config, Global, ARENAS, MAX_HEAPS, REALLOC_HEADROOM};
+pub use global::{ArenaMode, Config, Global, ARENAS, MAX_HEAPS, REALLOC_HEADROOM};
 pub use large::LARGE_THRESHOLD;
 pub use lock::{FutexLock, LockGuard};
 pub use os_source::OsSource;

@@ -143,7 +143,8 @@ pub struct Cache {
     /// heap the fast `free` takes blocks from).
     arena: Cell<usize>,
     slot: Cell<usize>,
-    /// Refills that found the arena's lock held by another thread (see [`contention`]).
+    /// Refills in the current contention window (low 16 bits) and how many of them found
+    /// the arena's lock held by another thread (high bits; see [`contention`]).
     contended: Cell<u32>,
     /// Per arena: blocks of that arena this thread freed, waiting to be pushed to its
     /// remote stack (first, last, count, block bytes; see [`crate::remote`]). Always empty
@@ -646,9 +647,7 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
         unsafe { push(c, head, None, p) };
     });
-    if contended {
-        contention(g, c);
-    }
+    contention(g, c, contended);
     add(&c.moved, got);
     c.refilled.store(
         c.refilled.load(Ordering::Relaxed) + got as u64,
@@ -1167,20 +1166,34 @@ pub fn drain_central(g: &'static Global) {
     });
 }
 
-/// Contended refills after which a thread moves to a less used arena.
-pub const MOVE_AFTER: u32 = 4;
+/// Refills per contention window ([`crate::ArenaMode::OnContention`]).
+pub const MOVE_WINDOW: u32 = 64;
 
-/// A refill found the arena's lock contended: after [`MOVE_AFTER`] of them the thread moves
-/// to a less used arena ([`Global::move_arena`]). The blocks it holds stay valid: blocks of
-/// its old arena it frees from now on go back there as remote frees.
-#[cold]
-fn contention(g: &'static Global, c: &Cache) {
-    let n = c.contended.get() + 1;
-    if n < MOVE_AFTER {
-        c.contended.set(n);
+/// Contended refills in one window of [`MOVE_WINDOW`] after which a thread moves to a less
+/// used arena.
+pub const MOVE_AFTER: u32 = MOVE_WINDOW / 4;
+
+/// Counts a refill from the engine (`contended`: its lock was held by another thread).
+/// When [`MOVE_AFTER`] of the last window of [`MOVE_WINDOW`] refills were contended, the
+/// thread moves to a less used arena ([`Global::move_arena`]): a steady contention, not a
+/// moment of it, since an arena costs memory (its own free blocks and top). The blocks the
+/// thread holds stay valid: blocks of its old arena it frees from now on go back there as
+/// remote frees.
+#[inline]
+fn contention(g: &'static Global, c: &Cache, contended: bool) {
+    if g.arena_mode() != crate::global::ArenaMode::OnContention {
+        return;
+    }
+    // Low half: refills in the window; high half: contended ones.
+    let w = c.contended.get() + 1 + ((contended as u32) << 16);
+    if w & 0xffff < MOVE_WINDOW {
+        c.contended.set(w);
         return;
     }
     c.contended.set(0);
+    if w >> 16 < MOVE_AFTER {
+        return;
+    }
     let old = c.arena.get();
     let new = g.move_arena(old);
     if new != old {

@@ -6,9 +6,9 @@
 //!
 //! One test function runs the scenarios in order: arenas are handed to threads by how many
 //! threads each has, so the scenarios must not run concurrently with each other. The first
-//! runs in the default mode (threads share arena 0 until they contend); the others with
-//! one arena per thread (`Global::set_arena_per_thread`), the state contended threads
-//! reach, which a test cannot bring about deterministically.
+//! runs in the default mode (threads share arena 0); the others with one arena per thread
+//! (`ArenaMode::PerThread`; `ArenaMode::OnContention` reaches that state only under
+//! contention, which a test cannot bring about deterministically).
 
 use std::collections::HashSet;
 use std::sync::mpsc::channel;
@@ -234,7 +234,7 @@ fn fork_with_several_arenas() {
     Heapwise::check().unwrap();
 }
 
-/// By default (no contention) threads share arena 0: one heap however many threads ran.
+/// By default threads share arena 0: one heap however many threads ran.
 fn threads_share_arena_zero_without_contention() {
     let _ = alloc_n(1, 16); // the main thread's cache and the first heap exist
     let heaps = Heapwise::stats().heaps;
@@ -258,7 +258,7 @@ fn threads_share_arena_zero_without_contention() {
 fn arenas() {
     threads_share_arena_zero_without_contention();
     // From here on every thread gets its own arena (the mode a contended thread reaches).
-    Heapwise::global().set_arena_per_thread(true);
+    Heapwise::global().set_arena_mode(heapwise::ArenaMode::PerThread);
     remote_free_returns_blocks_to_their_owner();
     exited_threads_hand_their_arena_over();
     statistics_sum_over_arenas();
