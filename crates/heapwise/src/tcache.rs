@@ -6,21 +6,26 @@
 //! [`MAX_CACHED_BLOCK`] bytes of block size, and each class has **two** singly linked
 //! stacks (mimalloc's free-list sharding): `malloc` pops from the class's *free* list,
 //! `free` pushes on its *local* list. When the free list runs empty, the local list
-//! becomes the free list only if it holds at least [`BATCH`] blocks; otherwise the class
-//! is refilled with [`BATCH`] blocks from a central list or from the engine (one
-//! acquisition of the [`Global`]'s lock). A local list over its class's cap ([`CAPS`]:
-//! thousands of blocks for the smallest classes, [`CAP`] for the largest) gives [`BATCH`]
-//! back the same way.
+//! becomes the free list only if it holds at least a *batch* of blocks; otherwise the
+//! class is refilled with a batch from a central list or from the engine (one acquisition
+//! of the [`Global`]'s lock). A batch is [`BATCH`] blocks for blocks up to 256 bytes and
+//! [`BATCH_BYTES`] of blocks above (at least [`MIN_BATCH`]; per class in [`BATCHES`]). A
+//! local list over its class's cap ([`CAPS`]: thousands of blocks for the smallest classes,
+//! two batches for the largest) gives a batch back the same way.
 //!
 //! Memory held (peak RSS): a thread's cache over [`THREAD_BYTES`] trims the local lists
-//! of its other classes back to [`CAP`] (a *scavenge*, with hysteresis: the limit is
+//! of its other classes back to two batches (a *scavenge*, with hysteresis: the limit is
 //! raised above what is left and restored on a refill once the cache has shrunk). Only a
 //! class whose thread reuses its own frees (its local list became its free list once)
-//! keeps more than [`CAP`] blocks: a thread that only frees a class (the consumer of a
-//! producer/consumer pair) passes them on in batches through the central list.
+//! keeps more than two batches: a thread that only frees a class (the consumer of a
+//! producer/consumer pair) passes them on in batches through the central list. Every
+//! class may hold up to three batches (free list, local list) whatever the limit, so the
+//! batch of the larger classes is bounded in bytes: with 16 blocks per batch, a program
+//! using every class kept ~1.4 MiB in its cache (st-random: peak RSS ×1.40 glibc; ×1.28
+//! with [`BATCH_BYTES`] = 4 KiB, `docs/performance/steps-session3.md`).
 //!
 //! The split is a hardening measure at no cost to the fast path: a freed block is not
-//! handed out again before its thread has freed [`BATCH`] blocks of its class, so a double
+//! handed out again before its thread has freed a batch of its class, so a double
 //! free after many allocations of the same size (issue 6, case 2: `free(p); 100 × malloc;
 //! free(p)`) still finds `p` marked as cached and is reported, where a plain LIFO cache
 //! would have given `p` to the first of those allocations and taken the second `free` for
@@ -78,15 +83,74 @@ pub const MAX_CACHED_BLOCK: usize = 1024;
 /// Number of size classes.
 pub const CLASSES: usize = (MAX_CACHED_BLOCK - MIN_BLOCK) / ALIGN + 1;
 
-/// Blocks moved between a cache and the engine at a time.
+/// Blocks moved between a cache and the engine at a time (the most: see [`BATCHES`]).
 pub const BATCH: usize = 16;
 
-/// Fewest blocks a class's local list may keep before it gives [`BATCH`] back.
+/// Block bytes one batch moves at most: classes of blocks over `BATCH_BYTES / BATCH`
+/// bytes move fewer blocks at a time ([`BATCHES`]), down to [`MIN_BATCH`]. Every block a
+/// batch brings in stays in the cache until its class's lists give it back, away from
+/// the engine's coalescing: a smaller batch of large blocks costs a lock acquisition per
+/// few KiB instead of per 16 blocks and keeps less memory per class (peak RSS).
+pub const BATCH_BYTES: usize = 4096;
+
+/// Fewest blocks a batch moves (and fewest frees of its class a just-freed block waits
+/// for before it is handed out again).
+pub const MIN_BATCH: usize = 4;
+
+/// Blocks class `k` moves at a time: `BATCH_BYTES / block size` within
+/// `[MIN_BATCH, BATCH]` (16 up to 256-byte blocks, 8 for 512, 4 for 1024).
+pub const fn batch_for(k: usize) -> usize {
+    let n = BATCH_BYTES / (MIN_BLOCK + k * ALIGN);
+    if n > BATCH {
+        BATCH
+    } else if n < MIN_BATCH {
+        MIN_BATCH
+    } else {
+        n
+    }
+}
+
+/// [`batch_for`] of every class (one load on the slow paths).
+pub const BATCHES: [u8; CLASSES] = {
+    let mut b = [0u8; CLASSES];
+    let mut k = 0;
+    while k < CLASSES {
+        b[k] = batch_for(k) as u8;
+        k += 1;
+    }
+    b
+};
+
+/// Blocks class `k` moves at a time ([`BATCHES`]).
+#[inline]
+fn batch_of(k: usize) -> usize {
+    BATCHES.get(k).map_or(MIN_BATCH, |&b| b as usize)
+}
+
+/// Fewest blocks the local list of a class of at most 256-byte blocks may keep before it
+/// gives a batch back (two batches; [`floor_of`] for every class).
 pub const CAP: usize = 2 * BATCH;
+
+/// Fewest blocks class `k`'s local list may keep before it gives a batch back: two
+/// batches.
+pub const fn floor_of(k: usize) -> usize {
+    2 * batch_for(k)
+}
+
+/// The initial per-class caps of a new cache ([`floor_of`]).
+const fn initial_caps() -> [Cell<u32>; CLASSES] {
+    let mut caps = [const { Cell::new(0) }; CLASSES];
+    let mut k = 0;
+    while k < CLASSES {
+        caps[k] = Cell::new(floor_of(k) as u32);
+        k += 1;
+    }
+    caps
+}
 
 /// Bytes of blocks the smallest class's local list may keep (see [`CAPS`]): small
 /// classes keep many blocks (a program freeing a tree of small nodes keeps them for its
-/// next tree, as glibc's fast bins do), large ones [`CAP`].
+/// next tree, as glibc's fast bins do), large ones two batches.
 pub const LOCAL_BYTES: usize = 512 * 1024;
 
 /// Bytes of blocks a thread's cache may hold before a `free` scavenges the other classes
@@ -94,17 +158,18 @@ pub const LOCAL_BYTES: usize = 512 * 1024;
 /// other sizes: peak RSS).
 pub const THREAD_BYTES: usize = 512 * 1024;
 
-/// Most blocks each class's local list keeps; one more gives [`BATCH`] of them back.
+/// Most blocks each class's local list keeps; one more gives a batch of them back.
 /// The bytes kept fall with the square of the block size: [`LOCAL_BYTES`] for the
-/// smallest class, half as much for blocks twice as big, and never fewer than [`CAP`]
-/// blocks.
+/// smallest class, half as much for blocks twice as big, and never fewer than two
+/// batches ([`floor_of`]).
 pub const CAPS: [u32; CLASSES] = {
     let mut caps = [0u32; CLASSES];
     let mut k = 0;
     while k < CLASSES {
         let bsize = MIN_BLOCK + k * ALIGN;
         let n = LOCAL_BYTES / bsize * MIN_BLOCK / bsize;
-        caps[k] = if n > CAP { n as u32 } else { CAP as u32 };
+        let floor = floor_of(k);
+        caps[k] = if n > floor { n as u32 } else { floor as u32 };
         k += 1;
     }
     caps
@@ -113,7 +178,7 @@ pub const CAPS: [u32; CLASSES] = {
 /// Most blocks class `k`'s local list keeps.
 #[inline]
 fn cap_of(k: usize) -> usize {
-    CAPS.get(k).map_or(CAP, |&c| c as usize)
+    CAPS.get(k).map_or(2 * MIN_BATCH, |&c| c as usize)
 }
 
 const UNINIT: u8 = 0;
@@ -131,7 +196,7 @@ pub struct Cache {
     /// Per class: the local list `free` pushes on, and its length.
     locals: [Cell<*mut u8>; CLASSES],
     local_counts: [Cell<u32>; CLASSES],
-    /// Per class: most blocks the local list keeps: [`CAP`] until this thread reuses its
+    /// Per class: most blocks the local list keeps: two batches until this thread reuses its
     /// own frees (its local list became its free list once), then the class's [`CAPS`]
     /// entry. A thread that only frees a class (a consumer) passes its blocks on in
     /// batches.
@@ -180,7 +245,7 @@ impl Cache {
             heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             local_counts: [const { Cell::new(0) }; CLASSES],
-            caps: [const { Cell::new(CAP as u32) }; CLASSES],
+            caps: initial_caps(),
             key: Cell::new(0),
             arena: Cell::new(0),
             slot: Cell::new(0),
@@ -626,9 +691,10 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
     if collect(g, c) > 0 && !head.get().is_null() {
         return Some(head.get());
     }
-    if local_count.get() as usize >= BATCH {
+    let batch = batch_of(k);
+    if local_count.get() as usize >= batch {
         // The blocks this thread freed become the free list (they stay cached: no counter
-        // changes). Below BATCH they wait, so a just-freed block is not reused at once.
+        // changes). Below a batch they wait, so a just-freed block is not reused at once.
         head.set(local.replace(ptr::null_mut()));
         local_count.set(0);
         if let Some(cap) = c.caps.get(k) {
@@ -636,14 +702,14 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         }
         return Some(head.get());
     }
-    if let Some((batch, bytes)) = central_pop(g, k) {
-        // The class was empty: the batch (BATCH linked, marked blocks) becomes its list.
-        head.set(batch);
-        add(&c.moved, BATCH);
+    if let Some((first, bytes)) = central_pop(g, k) {
+        // The class was empty: the batch (`batch` linked, marked blocks) becomes its list.
+        head.set(first);
+        add(&c.moved, batch);
         add(&c.bytes, bytes);
-        return Some(batch);
+        return Some(first);
     }
-    let (got, contended) = g.refill(c.arena.get(), size, BATCH, |p| {
+    let (got, contended) = g.refill(c.arena.get(), size, batch, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
         unsafe { push(c, head, None, p) };
     });
@@ -839,7 +905,7 @@ fn overflow(c: &Cache, k: usize) {
         return;
     };
     if count.get() > cap.get() {
-        flush_list(c, k, local, Some(count), BATCH);
+        flush_list(c, k, local, Some(count), batch_of(k));
     } else if c.bytes.load(Ordering::Relaxed) > c.limit.get() {
         scavenge(c, k);
     }
@@ -892,12 +958,12 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
     let len = count.map_or(0, Cell::get);
-    if n == BATCH && len as usize >= BATCH {
-        if let Some(bytes) = central_push(g, head, k) {
+    if n == batch_of(k) && len as usize >= n {
+        if let Some(bytes) = central_push(g, head, k, n) {
             if let Some(count) = count {
-                count.set(len - BATCH as u32);
+                count.set(len - n as u32);
             }
-            sub(&c.moved, BATCH);
+            sub(&c.moved, n);
             sub(&c.bytes, bytes);
             return;
         }
@@ -934,7 +1000,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
 }
 
 /// The cache holds more than its limit ([`THREAD_BYTES`] normally): the local lists of
-/// the other classes that grew past [`CAP`] give their excess back (to a central list or
+/// the other classes that grew past two batches give their excess back (to a central list or
 /// the engine, where the blocks coalesce and serve any size). The limit is then raised
 /// above what is left, so that classes keeping their blocks do not scavenge on every
 /// `free` (it returns to [`THREAD_BYTES`] on a refill once the cache has shrunk).
@@ -942,9 +1008,9 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
 fn scavenge(c: &Cache, k: usize) {
     for j in (0..CLASSES).filter(|&j| j != k) {
         if let (Some(head), Some(count)) = (c.locals.get(j), c.local_counts.get(j)) {
-            let n = count.get() as usize;
-            if n > CAP {
-                flush_list(c, j, head, Some(count), n - CAP);
+            let (n, floor) = (count.get() as usize, floor_of(j));
+            if n > floor {
+                flush_list(c, j, head, Some(count), n - floor);
             }
         }
     }
@@ -1092,10 +1158,11 @@ fn with_central<R>(k: usize, f: impl FnOnce(&mut CentralInner) -> R) -> Option<R
     Some(f(unsafe { &mut *c.inner.get() }))
 }
 
-/// Moves the first [`BATCH`] blocks of the list at `head` (which holds at least that many)
-/// to class `k`'s central list of `g`; the batch's block bytes, or `None` (nothing moved)
-/// when the central list is full or serves another `Global`.
-fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize) -> Option<usize> {
+/// Moves the first `batch` blocks (class `k`'s batch, [`BATCHES`]) of the list at `head`
+/// (which holds at least that many) to class `k`'s central list of `g`; the batch's block
+/// bytes, or `None` (nothing moved) when the central list is full or serves another
+/// `Global`.
+fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize, batch: usize) -> Option<usize> {
     with_central(k, |ci| {
         if ci.n >= CENTRAL_MAX || !(ci.owner.is_null() || ptr::eq(ci.owner, g)) {
             return None;
@@ -1103,17 +1170,17 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize) -> Option<us
         let first = head.get();
         let mut tail = first;
         let mut bytes = 0;
-        for i in 0..BATCH {
-            // SAFETY: the list holds at least BATCH cached blocks: each has its header before
-            // it and its link in word 0.
+        for i in 0..batch {
+            // SAFETY: the list holds at least `batch` cached blocks: each has its header
+            // before it and its link in word 0.
             unsafe {
                 bytes += (tail as *const usize).sub(1).read() & !FLAGS;
-                if i + 1 < BATCH {
+                if i + 1 < batch {
                     tail = (tail as *const *mut u8).read();
                 }
             }
         }
-        // SAFETY: `tail` is the BATCH-th cached block; its link is cut from the rest.
+        // SAFETY: `tail` is the batch's last cached block; its link is cut from the rest.
         unsafe {
             head.set((tail as *const *mut u8).read());
             (tail as *mut *mut u8).write(ptr::null_mut());
@@ -1449,7 +1516,7 @@ pub fn sum(g: &Global) -> CacheSums {
     for k in 0..CLASSES {
         let _ = with_central(k, |ci| {
             if ptr::eq(ci.owner, g) {
-                s.blocks += ci.n * BATCH;
+                s.blocks += ci.n * batch_of(k);
                 s.bytes += ci.bytes.iter().take(ci.n).sum::<usize>();
             }
         });
@@ -1473,6 +1540,21 @@ const _: () = assert!(MIN_BLOCK >= 2 * WORD && CLASSES > 0);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_bounded_in_blocks_and_bytes() {
+        assert_eq!(batch_of(0), BATCH);
+        assert_eq!(batch_of(class_of(256)), BATCH);
+        assert_eq!(batch_of(class_of(512)), 8);
+        assert_eq!(batch_of(class_of(MAX_CACHED_BLOCK)), MIN_BATCH);
+        for k in 0..CLASSES {
+            let (n, bsize) = (batch_of(k), MIN_BLOCK + k * ALIGN);
+            assert!((MIN_BATCH..=BATCH).contains(&n));
+            assert!(n == MIN_BATCH || n * bsize <= BATCH_BYTES, "class {k}");
+            assert_eq!(floor_of(k), 2 * n);
+            assert!(cap_of(k) >= floor_of(k));
+        }
+    }
 
     #[test]
     fn classes_cover_the_cached_range() {
