@@ -813,7 +813,11 @@ fn python311_regression_tests() {
     ];
     let driver = format!(
         r#"
-import ctypes, sys
+import ctypes, signal, sys
+# A runner that starts us with SIGINT ignored (a background job of a non-interactive shell)
+# would make test_threading's interrupt_main tests fail under any malloc: restore Python's
+# own handler.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 class DlInfo(ctypes.Structure):
     _fields_ = [("fname", ctypes.c_char_p), ("fbase", ctypes.c_void_p),
                 ("sname", ctypes.c_char_p), ("saddr", ctypes.c_void_p)]
