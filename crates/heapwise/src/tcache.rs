@@ -1211,20 +1211,8 @@ fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
 pub fn drain_central(g: &'static Global) {
     let mut flushed = 0u64;
     for k in 0..CLASSES {
-        while let Some((mut p, _)) = central_pop(g, k) {
-            g.drain(|| {
-                if p.is_null() {
-                    return None;
-                }
-                let q = p;
-                // SAFETY: `q` is a cached block of the batch: link in word 0, mark in word 1.
-                unsafe {
-                    p = (q as *const *mut u8).read();
-                    (q as *mut usize).add(1).write(0);
-                }
-                flushed += 1;
-                Some(q)
-            });
+        while let Some((p, _)) = central_pop(g, k) {
+            flushed += drain_chain(g, p);
         }
     }
     g.retire(&CacheSums {
