@@ -164,6 +164,7 @@ fn init_slow() {
         harden: o.harden,
         ..Config::DEFAULT
     });
+    GLOBAL.set_arena_mode(o.arenas);
     if o.harden.junk || valgrind {
         // Full hardening: every free goes through the engine's quarantine.
         GLOBAL.set_thread_cache(false);

@@ -4,6 +4,7 @@
 //! |---|---|---|
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
 //! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache, canaries after the requested size, guard pages around large blocks), `off` | `default` |
+//! | `HEAPWISE_ARENAS` | `contention` (threads start on arena 0; a thread moves to a less used arena when a quarter of its refills find the lock held), `shared` (every thread uses arena 0), `per-thread` (one arena per thread, up to 4) | `contention` |
 //! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`) | no limit |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
@@ -30,6 +31,8 @@ pub struct Options {
     pub stats: bool,
     /// Misuse detection (`HEAPWISE_HARDEN`: `default`, `full` or `off`).
     pub harden: hw::harden::Harden,
+    /// How threads are spread over the arenas (`HEAPWISE_ARENAS`).
+    pub arenas: hw::ArenaMode,
 }
 
 /// Longest trace path accepted (bytes, after `%p` expansion).
@@ -72,6 +75,17 @@ pub fn parse_harden(v: &[u8]) -> Option<hw::harden::Harden> {
     }
 }
 
+/// Parses a `HEAPWISE_ARENAS` value (`shared`, `contention`, `per-thread`).
+pub fn parse_arenas(v: &[u8]) -> Option<hw::ArenaMode> {
+    use hw::ArenaMode;
+    match v {
+        b"contention" | b"" => Some(ArenaMode::OnContention),
+        b"shared" => Some(ArenaMode::Shared),
+        b"per-thread" => Some(ArenaMode::PerThread),
+        _ => None,
+    }
+}
+
 /// Parses a boolean option (`1`/`0`, ...).
 pub fn parse_bool(v: &[u8]) -> Option<bool> {
     let s = core::str::from_utf8(v).ok()?.trim();
@@ -93,6 +107,7 @@ pub fn read() -> Options {
         policy: PolicyKind::DEFAULT,
         stats: false,
         harden: hw::harden::Harden::DEFAULT,
+        arenas: hw::ArenaMode::OnContention,
     };
     if let Some(v) = getenv(c"HEAPWISE_POLICY") {
         match parse_policy(v) {
@@ -116,6 +131,15 @@ pub fn read() -> Options {
             Some(h) => o.harden = h,
             None => report(format_args!(
                 "HEAPWISE_HARDEN={:?} is not default, full or off; using default",
+                shown(v)
+            )),
+        }
+    }
+    if let Some(v) = getenv(c"HEAPWISE_ARENAS") {
+        match parse_arenas(v) {
+            Some(m) => o.arenas = m,
+            None => report(format_args!(
+                "HEAPWISE_ARENAS={:?} is not contention, shared or per-thread; using contention",
                 shown(v)
             )),
         }

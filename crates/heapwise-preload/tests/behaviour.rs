@@ -362,6 +362,62 @@ fn every_policy_passes_the_behaviours() {
     );
 }
 
+/// The number of engine heaps the exit summary reports (`peak heap X (N heap[s], ...)`).
+fn heaps_in_summary(o: &Outcome) -> usize {
+    let line = o
+        .stderr
+        .lines()
+        .find(|l| l.contains("peak heap"))
+        .unwrap_or_else(|| panic!("no `peak heap` summary line\n{}", o.describe()));
+    let after = line
+        .split_once(" (")
+        .expect("`(N heaps` after the peak heap")
+        .1;
+    after
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no heap count in {line:?}"))
+}
+
+/// `HEAPWISE_ARENAS` selects how threads are spread over the arenas: the thread behaviours
+/// (cross-thread frees, eight threads of random operations, fork while threads allocate)
+/// hold in every mode, a shared arena serves eight threads from one heap, and one arena per
+/// thread gives the threads heaps of their own (more than one in the summary).
+#[test]
+fn arena_modes_from_the_environment() {
+    let dir = TempDir::new("arenas");
+    for name in ["b13a_cross_thread_free", "b13d_thread_stress", "b14_fork"] {
+        let exe = compile_c(name, dir.path());
+        for mode in ["shared", "contention", "per-thread"] {
+            let mut cmd = Command::new(&exe);
+            preload(&mut cmd);
+            cmd.env(EXPECT_ENV, "1").env("HEAPWISE_ARENAS", mode);
+            let o = run(cmd, None, T);
+            assert!(
+                o.success() && o.stdout.contains(" 0 failed"),
+                "HEAPWISE_ARENAS={mode} {name}\n{}",
+                o.describe()
+            );
+            assert!(
+                !o.stderr.contains("HEAPWISE_ARENAS"),
+                "a valid value is accepted silently\n{}",
+                o.describe()
+            );
+            if name == "b13d_thread_stress" {
+                let heaps = heaps_in_summary(&o);
+                match mode {
+                    "shared" => assert_eq!(heaps, 1, "shared: one heap\n{}", o.describe()),
+                    "per-thread" => {
+                        assert!(heaps > 1, "per-thread: {heaps} heap(s)\n{}", o.describe())
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 /// Bad option values: one clear line on stderr naming the variable, the default used, the
 /// program runs normally (issue 4, "Options from the environment").
 #[test]
@@ -372,6 +428,7 @@ fn bad_option_values_give_one_line_and_the_default() {
         ("HEAPWISE_POLICY", "no-such-policy"),
         ("HEAPWISE_POLICY", ""),
         ("HEAPWISE_STATS", "perhaps"),
+        ("HEAPWISE_ARENAS", "many"),
         ("HEAPWISE_TRACE", "/nonexistent-dir/heapwise/trace.rep"),
     ] {
         let mut cmd = Command::new(&exe);

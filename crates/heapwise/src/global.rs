@@ -6,8 +6,9 @@
 //! * **Arenas** — each arena holds up to [`MAX_HEAPS`] engine heaps ([`AnyHeap`] over an
 //!   [`OsSource`]) with the policy of [`Config`], behind its own [`FutexLock`]. A thread with
 //!   a cache ([`crate::tcache`]) is attached to an arena when its cache is set up, as the
-//!   [`ArenaMode`] says (default: arena 0 for every thread; per thread: the arena with the
-//!   fewest threads; on contention: arena 0, moving when its lock is steadily contended),
+//!   [`ArenaMode`] says (default, on contention: arena 0, moving when its lock is steadily
+//!   contended; shared: arena 0 for every thread; per thread: the arena with the fewest
+//!   threads),
 //!   and detached when it exits, so an exited thread's arena is reused; its refills and its
 //!   requests the cache does not serve go to its arena. Everything else (threads without a
 //!   cache, the seed policies, configuration) uses arena 0. A small block freed by a thread
@@ -71,19 +72,23 @@ const _: () = assert!(SPANS <= 64 && ARENAS == 4 && USED_ARENAS <= ARENAS);
 
 /// How threads are spread over the arenas ([`Global::set_arena_mode`]).
 ///
-/// Measured on a 2-core machine (docs/performance/steps-session3.md): separate arenas
-/// cost memory (each has its own free blocks and top; a thread that moves strands its
-/// blocks in the old arena: mstress-2t peak RSS 106 → 108–163 MiB) and bought no time
-/// there, so the default is one shared arena.
+/// Measured on a 2-core machine (docs/performance/steps-session3.md): while the machine
+/// was loaded (threads rarely running at the same time) separate arenas cost memory (each
+/// has its own free blocks and top; a thread that moves strands its blocks in the old
+/// arena) and bought no time; on the quiet machine, where two threads do run in parallel,
+/// the shared arena's lock made mstress 1.7–2× slower than glibc, and moving contended
+/// threads took mstress-2t from 0.55 to 0.31 s (glibc 0.34 s) for about 1 % more peak RSS.
+/// So the default is [`ArenaMode::OnContention`]: one arena for programs whose threads do
+/// not contend, arenas for those that do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[repr(u8)]
 pub enum ArenaMode {
-    /// Every thread uses arena 0 (the default).
-    #[default]
+    /// Every thread uses arena 0.
     Shared = 0,
     /// Threads start in arena 0; a thread moves to a less used arena when a quarter of its
     /// last refills found the arena's lock held by another thread (glibc's rule, with a
-    /// rate instead of a single failed `trylock`).
+    /// rate instead of a single failed `trylock`). The default.
+    #[default]
     OnContention = 1,
     /// Every new thread attaches to the arena with the fewest threads (one arena per
     /// thread up to [`ARENAS`]; an exited thread's arena goes to the next thread).
@@ -550,7 +555,7 @@ impl Global {
         Global {
             ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
-            spread: AtomicU8::new(0),
+            spread: AtomicU8::new(ArenaMode::OnContention as u8),
             arenas: [
                 Arena::new(config, 0),
                 Arena::new(config, 1),

@@ -6,7 +6,7 @@
 //!
 //! One test function runs the scenarios in order: arenas are handed to threads by how many
 //! threads each has, so the scenarios must not run concurrently with each other. The first
-//! runs in the default mode (threads share arena 0); the others with one arena per thread
+//! runs in the default mode (threads share arena 0 until they contend); the others with one arena per thread
 //! (`ArenaMode::PerThread`; `ArenaMode::OnContention` reaches that state only under
 //! contention, which a test cannot bring about deterministically).
 
@@ -234,8 +234,13 @@ fn fork_with_several_arenas() {
     Heapwise::check().unwrap();
 }
 
-/// By default threads share arena 0: one heap however many threads ran.
+/// By default (`ArenaMode::OnContention`) threads share arena 0 until they contend: threads
+/// that never run at the same time use one heap however many ran.
 fn threads_share_arena_zero_without_contention() {
+    assert_eq!(
+        Heapwise::global().arena_mode(),
+        heapwise::ArenaMode::OnContention
+    );
     let _ = alloc_n(1, 16); // the main thread's cache and the first heap exist
     let heaps = Heapwise::stats().heaps;
     for _ in 0..4 {
