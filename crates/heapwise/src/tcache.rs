@@ -1260,6 +1260,25 @@ fn contention(g: &'static Global, c: &Cache, contended: bool) {
     }
 }
 
+/// One arena's buffer in a cache: first and last block of the chain, count, bytes.
+type RemoteBuffer<'a> = (
+    &'a Cell<*mut u8>,
+    &'a Cell<*mut u8>,
+    &'a Cell<u32>,
+    &'a Cell<usize>,
+);
+
+/// The cache's buffer of blocks for arena `a` (`None` for an arena index out of range).
+#[inline]
+fn remote_buffer(c: &Cache, a: usize) -> Option<RemoteBuffer<'_>> {
+    Some((
+        c.rfirst.get(a)?,
+        c.rlast.get(a)?,
+        c.rcount.get(a)?,
+        c.rbytes.get(a)?,
+    ))
+}
+
 /// Frees `p`, a small block of arena `a` (not the calling thread's), into the cache's
 /// buffer for that arena; a full buffer goes to the arena's remote stack.
 ///
@@ -1267,12 +1286,7 @@ fn contention(g: &'static Global, c: &Cache, contended: bool) {
 /// `p` must be a live (not cached) small block of `g`'s arena `a` of `bsize` bytes.
 #[inline]
 unsafe fn remote_free(g: &'static Global, c: &Cache, a: usize, p: *mut u8, bsize: usize) {
-    let (Some(first), Some(last), Some(count), Some(bytes)) = (
-        c.rfirst.get(a),
-        c.rlast.get(a),
-        c.rcount.get(a),
-        c.rbytes.get(a),
-    ) else {
+    let Some((first, last, count, bytes)) = remote_buffer(c, a) else {
         return;
     };
     // SAFETY: a live small block: two payload words (link, mark).
@@ -1296,12 +1310,7 @@ unsafe fn remote_free(g: &'static Global, c: &Cache, a: usize, p: *mut u8, bsize
 /// Pushes the cache's buffer for arena `a` to that arena's remote stack (or, when the
 /// arena has no thread to collect it or `engine` is set, frees it into the engine).
 fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
-    let (Some(first), Some(last), Some(count), Some(bytes)) = (
-        c.rfirst.get(a),
-        c.rlast.get(a),
-        c.rcount.get(a),
-        c.rbytes.get(a),
-    ) else {
+    let Some((first, last, count, bytes)) = remote_buffer(c, a) else {
         return;
     };
     let (f, l, n, b) = (first.get(), last.get(), count.get() as usize, bytes.get());
