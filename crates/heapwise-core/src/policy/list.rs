@@ -24,12 +24,8 @@ impl List {
         NonNull::new(unsafe { self.0.read() }).map(Block::from_header)
     }
 
-    /// Sets the first block (the caller keeps the links consistent).
-    ///
-    /// # Safety
-    /// As [`List::head`]; the list must stay consistent.
     #[inline]
-    pub(crate) unsafe fn set_head(self, b: Option<Block>) {
+    unsafe fn set_head(self, b: Option<Block>) {
         // SAFETY: the head word is a valid metadata word by the caller's guarantee.
         unsafe { self.0.write(b.map_or(core::ptr::null_mut(), Block::as_ptr)) }
     }
@@ -91,16 +87,36 @@ impl List {
     /// `b` must be in this list.
     #[inline]
     pub(crate) unsafe fn unlink(self, b: Block) {
-        // SAFETY: `b` and its neighbours are free blocks of this list, with link words.
+        // SAFETY: forwarded caller contract.
+        unsafe { List::unlink_lazy(b, || self) };
+    }
+
+    /// Unlinks `b` from the list it is in, where `list` names that list and is called only
+    /// when `b` is its first entry (the only case that touches the head: finding the list
+    /// may cost something, such as a size class to compute). Returns that list, or `None`
+    /// when `b` was not first.
+    ///
+    /// # Safety
+    /// `b` must be in the list `list` returns.
+    #[inline]
+    pub(crate) unsafe fn unlink_lazy(b: Block, list: impl FnOnce() -> List) -> Option<List> {
+        // SAFETY: `b` and its neighbours are free blocks of one list, with link words.
         unsafe {
             let p = b.link_prev();
             let n = b.link_next();
-            match p {
-                Some(p) => p.set_link_next(n),
-                None => self.set_head(n),
-            }
             if let Some(n) = n {
                 n.set_link_prev(p);
+            }
+            match p {
+                Some(p) => {
+                    p.set_link_next(n);
+                    None
+                }
+                None => {
+                    let l = list();
+                    l.set_head(n);
+                    Some(l)
+                }
             }
         }
     }

@@ -177,24 +177,17 @@ unsafe impl Policy for Segregated {
 
     #[inline]
     unsafe fn remove(v: &HeapView, b: Block, size: usize) {
-        // SAFETY: `b` is in list `class_of(size)` (it was inserted with this size); its
-        // neighbours are entries of the same list. The class (the list head and the bitmap
-        // bit) is only needed when `b` is the first entry.
+        // The class (the list head and the bitmap bit) is only needed when `b` is the first
+        // entry of its list.
+        let mut c = 0;
+        // SAFETY: `b` is in list `class_of(size)` (it was inserted with this size).
         unsafe {
-            let p = b.link_prev();
-            let n = b.link_next();
-            if let Some(n) = n {
-                n.set_link_prev(p);
-            }
-            match p {
-                Some(p) => p.set_link_next(n),
-                None => {
-                    let c = class_of(size);
-                    list(v, c).set_head(n);
-                    if n.is_none() {
-                        *bitmap(v, c / BITS) &= !(1 << (c % BITS));
-                    }
-                }
+            let first = List::unlink_lazy(b, || {
+                c = class_of(size);
+                list(v, c)
+            });
+            if first.is_some_and(|l| l.is_empty()) {
+                *bitmap(v, c / BITS) &= !(1 << (c % BITS));
             }
         }
     }
