@@ -301,14 +301,15 @@ fn sub(c: &AtomicUsize, v: usize) {
     c.store(c.load(Ordering::Relaxed).wrapping_sub(v), Ordering::Relaxed);
 }
 
-/// The block size of the live small heap block at `p` if it can be cached: inside a heap
-/// of `g`, header allocated with no other flag, size in the cached range, and the next
-/// block's `PREV_ALLOC` bit agrees. `None` sends the pointer to the engine's checks.
+/// The block size of the heap block at `p` if it looks live: inside a heap of `g`, 16-byte
+/// aligned, header allocated with no other flag, at least [`MIN_BLOCK`] bytes, and the next
+/// block's header inside the same heap with its `PREV_ALLOC` bit set. `None` sends the
+/// pointer to the engine's checks.
 ///
 /// # Safety
 /// `p` must be non-null.
 #[inline]
-unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
+unsafe fn live_block(g: &Global, p: *mut u8) -> Option<usize> {
     let end = g.heap_end(p);
     if p as usize % ALIGN != 0 || end == 0 {
         return None;
@@ -317,7 +318,7 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
     // before it is inside the heap too (every heap starts with metadata and a prologue).
     let h = unsafe { (p as *const usize).sub(1).read() };
     let size = h & !FLAGS;
-    if h & (FLAGS & !PREV_ALLOC) != ALLOC || !(MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&size) {
+    if h & (FLAGS & !PREV_ALLOC) != ALLOC || size < MIN_BLOCK {
         return None;
     }
     let next = (p as usize - WORD).checked_add(size)?;
@@ -329,6 +330,17 @@ unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
     // SAFETY: `next` is a word inside the same heap (checked just above).
     let nh = unsafe { (next as *const usize).read() };
     (nh & PREV_ALLOC != 0).then_some(size)
+}
+
+/// The block size of the live small heap block at `p` if it can be cached: a
+/// [`live_block`] of a size in the cached range.
+///
+/// # Safety
+/// `p` must be non-null.
+#[inline]
+unsafe fn cacheable(g: &Global, p: *mut u8) -> Option<usize> {
+    // SAFETY: forwarded caller contract.
+    unsafe { live_block(g, p) }.filter(|&size| size <= MAX_CACHED_BLOCK)
 }
 
 /// [`cacheable`] with the same checks in fewer instructions and no call, for a pointer of
@@ -345,7 +357,7 @@ unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
         return None;
     }
     // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
-    // inside the heap too (see `cacheable`).
+    // inside the heap too (see `live_block`).
     let h = unsafe { (p as *const usize).sub(1).read() } & !PREV_ALLOC;
     // Allocated, no other flag, and a size in the cached range, in one comparison: a flag
     // left in the low bits of `size - MIN_BLOCK` rotates to the top (a huge "class").
@@ -768,30 +780,14 @@ pub const REALLOC_SLACK: usize = 128;
 #[inline]
 pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Option<*mut u8> {
     let c = active_cache(g)?;
-    let a = p as usize;
     if size == 0 {
         return None;
     }
-    let end = g.heap_end(p);
-    if end == 0 || a % ALIGN != 0 {
-        return None;
-    }
-    // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
-    // inside the heap too (see `cacheable`).
-    let h = unsafe { (p as *const usize).sub(1).read() };
-    let bsize = h & !FLAGS;
-    if h & (FLAGS & !PREV_ALLOC) != ALLOC || bsize < MIN_BLOCK || bsize >= end - a {
-        return None;
-    }
-    // SAFETY: the next block's header (at `a - WORD + bsize < end`) is a word inside the
-    // same heap; `p`'s payload holds at least two words (`bsize >= MIN_BLOCK`).
-    let (nh, mark) = unsafe {
-        (
-            ((a - WORD + bsize) as *const usize).read(),
-            (p as *const usize).add(1).read(),
-        )
-    };
-    if nh & PREV_ALLOC == 0 || mark == c.key.get() ^ a {
+    // SAFETY: forwarded caller contract (`p` non-null).
+    let bsize = unsafe { live_block(g, p) }?;
+    // SAFETY: a live block of at least `MIN_BLOCK` bytes: its payload holds two words.
+    let mark = unsafe { (p as *const usize).add(1).read() };
+    if mark == c.key.get() ^ p as usize {
         return None;
     }
     let usable = bsize - WORD;
