@@ -206,9 +206,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// let mut heap: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
     /// heap.set_quarantine(16, 4096, false);
     /// let p = heap.malloc(40).unwrap().as_ptr();
+    /// // SAFETY: `p` came from this heap's malloc and is freed once here.
     /// unsafe { heap.free(p) };
     /// let q = heap.malloc(40).unwrap().as_ptr();
     /// assert_ne!(p, q); // p is still in quarantine
+    /// // SAFETY: a deliberate double free: the quarantine still holds `p`, so the heap
+    /// // finds `p` marked quarantined, reports the double free and refuses it.
     /// unsafe { heap.free(p) }; // a double free: reported, refused
     /// assert_eq!(heap.counters().errors, 1);
     /// ```

@@ -15,6 +15,7 @@
 //! let p = heap.malloc(24).unwrap();
 //! let q = heap.aligned_alloc(4096, 100).unwrap();
 //! assert_eq!(q.as_ptr() as usize % 4096, 0);
+//! // SAFETY: `p` and `q` came from this heap and are each freed once.
 //! unsafe {
 //!     heap.free(p.as_ptr());
 //!     heap.free(q.as_ptr());

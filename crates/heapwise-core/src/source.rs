@@ -87,6 +87,7 @@ fn align_region(mem: &mut [MaybeUninit<u8>]) -> (NonNull<u8>, usize) {
 /// let mut heap: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
 /// let p = heap.malloc(100).expect("fits");
 /// assert_eq!(p.as_ptr() as usize % 16, 0);
+/// // SAFETY: `p` came from this heap's malloc and is freed once.
 /// unsafe { heap.free(p.as_ptr()) };
 /// assert!(heap.check().is_ok());
 /// ```

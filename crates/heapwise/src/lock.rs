@@ -23,8 +23,10 @@ use crate::sys::ErrnoGuard;
 /// static L: FutexLock = FutexLock::new();
 /// L.lock();
 /// assert!(!L.try_lock());
+/// // SAFETY: this thread holds the lock (taken by `lock` above).
 /// unsafe { L.unlock() };
 /// assert!(L.try_lock());
+/// // SAFETY: this thread holds the lock (taken by `try_lock` above).
 /// unsafe { L.unlock() };
 /// ```
 #[derive(Debug)]
