@@ -173,9 +173,15 @@ pub fn run_once(ctx: &Ctx, w: &Workload, a: &Allocator) -> Result<Sample, String
             } else {
                 format!("#[global_allocator] {global}")
             };
+            // The child's own peak (`hwm_kib`, see `crate::child`); `ru_maxrss` only from
+            // a child that does not report it.
+            let maxrss_kib = kv
+                .get("hwm_kib")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(f.maxrss_kib);
             Ok(Sample {
                 secs: f.secs,
-                maxrss_kib: f.maxrss_kib,
+                maxrss_kib,
                 cpu_secs: f.cpu_secs,
                 checksum,
                 served_by,

@@ -193,6 +193,12 @@ impl Suite<'_> {
             |g| format!("**{}** ({}/{})", fmt_ratio(g.time), g.n, g.of),
         );
         let _ = writeln!(s, "\n\n### Peak RSS (lower is better)\n");
+        let _ = writeln!(
+            s,
+            "Synthetic and Rust workloads: the workload process's own peak (`VmHWM`, which it \
+             reports); real programs: `ru_maxrss` from `wait4`, which also counts the \
+             driver's resident size at spawn (~3 MiB, below every real program's peak).\n"
+        );
         self.table(
             &mut s,
             &cols,
