@@ -33,7 +33,8 @@ fn child() {
     drop(small);
     assert!(Heapwise::check().is_ok(), "checker after OOM");
     println!("fallible ok");
-    let v: Vec<u8> = Vec::with_capacity(HUGE);
+    // `black_box`: an optimised build may otherwise elide an allocation nothing uses.
+    let v: Vec<u8> = std::hint::black_box(Vec::with_capacity(HUGE));
     println!("SURVIVED {}", v.capacity());
 }
 
