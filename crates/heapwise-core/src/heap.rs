@@ -395,20 +395,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let v = self.view();
         // SAFETY: `find` returns a recorded free block of this heap.
         unsafe {
-            let b = P::find(&v, asize)?;
+            let (b, hint) = P::find_with_hint(&v, asize)?;
             let Some(s) = self.free_block_ok(b) else {
                 return Some(None);
             };
             // A poor fit while growing is free: leave `b` recorded and grow instead (the
-            // room covers `asize`, so the growth in `extend` cannot be refused).
-            if self.source.free_room() >= asize {
-                let heap = self.source.heap_size();
-                let free = heap.saturating_sub(self.counters.alloc_bytes);
-                if P::prefer_growth(asize, s, free, heap) {
-                    return None;
-                }
+            // room covers `asize`, so the growth in `extend` cannot be refused). The policy
+            // is asked first: its test of the fit is cheaper than the source's room.
+            let heap = self.source.heap_size();
+            let free = heap.saturating_sub(self.counters.alloc_bytes);
+            if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
+                return None;
             }
-            P::remove(&v, b, s);
+            P::remove_found(&v, b, s, hint);
             Some(Some((b, s)))
         }
     }
@@ -717,7 +716,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // the offset moves misaligned low bits to the top, so one comparison tests both.
         // Before the first request and while the heap has no room for a block, `pay_lo` is
         // 0 and `pay_steps` 0: every non-null pointer fails.
-        if a.wrapping_sub(self.pay_lo).rotate_right(ALIGN.trailing_zeros()) > self.pay_steps {
+        if a.wrapping_sub(self.pay_lo)
+            .rotate_right(ALIGN.trailing_zeros())
+            > self.pay_steps
+        {
             self.validate_rejected(p, freed);
             return None;
         }

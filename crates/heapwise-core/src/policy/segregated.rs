@@ -78,6 +78,9 @@ pub const POOR_FIT_BELOW: usize = 128;
 /// free (see the module documentation).
 pub const POOR_FIT_FREE_SHARE: usize = 64;
 
+/// The hint of [`Policy::find_with_hint`] for a block that does not head its list.
+const NOT_FIRST: usize = usize::MAX;
+
 const BITS: usize = usize::BITS as usize;
 const BITMAP_WORDS: usize = CLASSES / BITS;
 
@@ -170,8 +173,12 @@ unsafe impl Policy for Segregated {
         let c = class_of(size);
         // SAFETY: `b` is a free block in no list; `c` is a valid class.
         unsafe {
-            list(v, c).push_front(b);
-            *bitmap(v, c / BITS) |= 1 << (c % BITS);
+            let l = list(v, c);
+            // A non-empty list has its bit set already.
+            if l.is_empty() {
+                *bitmap(v, c / BITS) |= 1 << (c % BITS);
+            }
+            l.push_front(b);
         }
     }
 
@@ -194,27 +201,52 @@ unsafe impl Policy for Segregated {
 
     #[inline]
     unsafe fn find(v: &HeapView, asize: usize) -> Option<Block> {
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::find_with_hint(v, asize) }.map(|(b, _)| b)
+    }
+
+    /// The hint is the block's class when the block heads its list, [`NOT_FIRST`] when it
+    /// was found further down its (own, range) class.
+    #[inline]
+    unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
         let c = class_of(asize);
         // SAFETY: lists and bitmap are consistent (policy invariant).
         unsafe {
             if c >= EXACT_CLASSES {
                 let mut cur = list(v, c).head();
+                let mut hint = c;
                 let mut n = 0;
                 while let Some(b) = cur {
                     if b.size() >= asize {
-                        return Some(b);
+                        return Some((b, hint));
                     }
                     n += 1;
                     if n == SEARCH_LIMIT {
                         break;
                     }
+                    hint = NOT_FIRST;
                     cur = b.link_next();
                 }
                 let up = first_nonempty(v, c + 1)?;
-                return list(v, up).head();
+                return list(v, up).head().map(|b| (b, up));
             }
             let up = first_nonempty(v, c)?;
-            list(v, up).head()
+            list(v, up).head().map(|b| (b, up))
+        }
+    }
+
+    #[inline]
+    unsafe fn remove_found(v: &HeapView, b: Block, size: usize, hint: usize) {
+        if hint == NOT_FIRST {
+            // SAFETY: forwarded caller contract.
+            unsafe { Self::remove(v, b, size) };
+            return;
+        }
+        // SAFETY: `b` heads list `hint` (its class), by `find_with_hint`.
+        unsafe {
+            if list(v, hint).unlink_first(b) {
+                *bitmap(v, hint / BITS) &= !(1 << (hint % BITS));
+            }
         }
     }
 
