@@ -401,11 +401,14 @@ impl<S: Source, P: Policy> Heap<S, P> {
             };
             // A poor fit while growing is free: leave `b` recorded and grow instead (the
             // room covers `asize`, so the growth in `extend` cannot be refused). The policy
-            // is asked first: its test of the fit is cheaper than the source's room.
-            let heap = self.source.heap_size();
-            let free = heap.saturating_sub(self.counters.alloc_bytes);
-            if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
-                return None;
+            // is asked first, the fit alone, then with the heap's figures: its tests are
+            // cheaper than the source's room.
+            if P::may_prefer_growth(asize, s) {
+                let heap = self.source.heap_size();
+                let free = heap.saturating_sub(self.counters.alloc_bytes);
+                if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
+                    return None;
+                }
             }
             P::remove_found(&v, b, s, hint);
             Some(Some((b, s)))
@@ -838,7 +841,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // room for a minimum block before the epilogue): the footer read stays inside.
             let room = hi.wrapping_sub(b.addr());
             if size.wrapping_sub(MIN_BLOCK) > room.wrapping_sub(MIN_BLOCK) {
-                return self.free_block_rejected(b);
+                self.free_block_rejected(b);
+                return None;
             }
             let mut bad = (b.footer(size) != h) | (h & ALLOC != 0);
             if P::LISTS > 0 {
@@ -850,7 +854,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
             }
             if bad {
-                return self.free_block_rejected(b);
+                self.free_block_rejected(b);
+                return None;
             }
             Some(size)
         }
@@ -860,12 +865,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// test; the full check names the culprit and reports it.
     #[cold]
     #[inline(never)]
-    fn free_block_rejected(&mut self, b: Block) -> Option<usize> {
+    fn free_block_rejected(&mut self, b: Block) {
         if self.free_block_full(b).is_some() {
             // Unreachable: the full check repeats every test of the basic one.
             self.report(ErrorKind::CorruptFreeBlock, b.addr().wrapping_add(WORD), 0);
         }
-        None
     }
 
     /// [`Heap::free_block_ok`] at [`Integrity::Full`]: every address is checked with

@@ -145,15 +145,25 @@ pub unsafe trait Policy {
         true
     }
 
+    /// A necessary condition of [`prefer_growth`](Policy::prefer_growth) that looks only
+    /// at the fit: when it is `false`, the heap takes the block without working out the
+    /// heap's free bytes and size for `prefer_growth`. Default: `true` (always ask
+    /// `prefer_growth`).
+    #[inline]
+    fn may_prefer_growth(_asize: usize, _bsize: usize) -> bool {
+        true
+    }
+
     /// Whether a request of block size `asize` should grow the heap instead of taking the
     /// free block of `bsize >= asize` bytes that [`find`](Policy::find) chose; `free` is the
     /// heap's bytes outside allocated blocks (free blocks and fixed overhead) and `heap` its
     /// size. Asked for every request that takes a recorded block (`malloc`, `calloc`,
-    /// `aligned_alloc`, `realloc`'s moves), and followed only when the source has at least
-    /// `asize` bytes of [`Source::free_room`] (growing costs nothing; the heap looks at the
-    /// room after a yes, so the answer must not depend on when it is asked). The chosen
-    /// block stays recorded, and the request is served at the top as if no block had
-    /// fitted. Default: never.
+    /// `aligned_alloc`, `realloc`'s moves) whose fit passes
+    /// [`may_prefer_growth`](Policy::may_prefer_growth), and followed only when the source
+    /// has at least `asize` bytes of [`Source::free_room`] (growing costs nothing; the heap
+    /// looks at the room after a yes, so the answer must not depend on when it is asked).
+    /// The chosen block stays recorded, and the request is served at the top as if no
+    /// block had fitted. Default: never.
     ///
     /// [`Source::free_room`]: crate::Source::free_room
     #[inline]

@@ -157,10 +157,14 @@ unsafe impl Policy for Segregated {
     const LISTS: usize = CLASSES;
 
     #[inline]
-    fn prefer_growth(asize: usize, bsize: usize, free: usize, heap: usize) -> bool {
+    fn may_prefer_growth(asize: usize, bsize: usize) -> bool {
         // 1 <= bsize - asize < POOR_FIT_BELOW (an exact fit wraps around and is kept).
         bsize.wrapping_sub(asize).wrapping_sub(1) < POOR_FIT_BELOW - 1
-            && free < heap / POOR_FIT_FREE_SHARE
+    }
+
+    #[inline]
+    fn prefer_growth(asize: usize, bsize: usize, free: usize, heap: usize) -> bool {
+        Self::may_prefer_growth(asize, bsize) && free < heap / POOR_FIT_FREE_SHARE
     }
 
     unsafe fn init(v: &HeapView) {
