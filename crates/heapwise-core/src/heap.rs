@@ -1021,6 +1021,17 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let Some(asize) = block_size_for(size) else {
             return self.fail();
         };
+        // SAFETY: forwarded: the heap is consistent.
+        unsafe { self.alloc_block(asize) }
+    }
+
+    /// Allocates a block of `asize` bytes (a block size: [`block_size_for`] of the request)
+    /// from a free block or the top of the heap; the payload, or `None`.
+    ///
+    /// # Safety
+    /// The heap must be consistent.
+    #[inline]
+    unsafe fn alloc_block(&mut self, asize: usize) -> Option<NonNull<u8>> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
             let (b, bsize) = self.take(asize)?;
@@ -1031,7 +1042,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Shrinks allocated block `b` from `bsize` to `asize` bytes, freeing the tail when it
     /// can be a block.
-    #[inline]
+    #[inline(always)]
     unsafe fn shrink(&mut self, b: Block, bsize: usize, asize: usize) {
         let rsize = bsize - asize;
         if rsize < MIN_BLOCK {
@@ -1046,7 +1057,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             r.set_header(rsize | ALLOC | PREV_ALLOC);
             let _ = self.release(r, rsize);
         }
-        self.resize_note(rsize, 0);
+        // Fewer allocated bytes: the peak stays.
+        self.counters.alloc_bytes -= rsize;
     }
 
     /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
@@ -1276,7 +1288,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
             if let Some(q) = self.resize_in_place(b, bsize, asize) {
                 return Some(q);
             }
-            let q = self.alloc(size)?;
+            // The block size is known: without slabs, the new block comes straight from
+            // the engine.
+            let q = if P::SLAB_MAX != 0 {
+                self.alloc(size)?
+            } else {
+                self.alloc_block(asize)?
+            };
             ptr::copy_nonoverlapping(
                 b.payload().as_ptr(),
                 q.as_ptr(),
