@@ -234,7 +234,11 @@ unsafe impl Policy for Segregated {
                 let up = first_nonempty(v, c + 1)?;
                 return list(v, up).head().map(|b| (b, up));
             }
-            let up = first_nonempty(v, c)?;
+            // An exact fit first: the own class's head, without the bitmap.
+            if let Some(b) = list(v, c).head() {
+                return Some((b, c));
+            }
+            let up = first_nonempty(v, c + 1)?;
             list(v, up).head().map(|b| (b, up))
         }
     }
