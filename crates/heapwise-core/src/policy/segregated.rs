@@ -49,10 +49,12 @@
 //! best fit / good fit above, and the heap never grows while a block fits.
 //!
 //! # Cost
-//! malloc of a size below 4 KiB with a fitting free block: class computation (a shift), a
-//! bitmap scan, one unlink, one header write; the poor-fit test is one comparison (plus a
-//! look at the source's room when it is a poor fit). free: two neighbour header reads for
-//! coalescing, one push, one bitmap set.
+//! malloc of a size below 4 KiB with a fitting free block: class computation (a shift),
+//! the head of the request's own class (an exact fit) or else a bitmap scan, one unlink of
+//! a list head (its class is known from the search), one header write; the poor-fit test
+//! is one comparison (plus a look at the heap's figures and the source's room when it is a
+//! poor fit). free: two neighbour header reads for coalescing, one push (and a bitmap set
+//! when the list was empty).
 //!
 //! # Metadata and invariants
 //! Words `0 .. CLASSES` are the list heads, then `CLASSES / usize::BITS` bitmap words.
