@@ -121,12 +121,15 @@ pub struct Heap<S: Source, P: Policy> {
     /// [`Heap::set_top`]; null until the first request.
     epi: *mut u8,
     /// The payload addresses [`Heap::validate`] lets through to the header checks:
-    /// `pay_lo + k * ALIGN` for `k <= pay_steps` (payloads 16-byte aligned, from the first
-    /// block up to the last place a block could start). `pay_lo` is 0 while the heap has no
-    /// room for a block, so that nothing passes.
+    /// `pay_lo + k * ALIGN` for `k <= pay_steps`, up to `pay_hi` (payloads 16-byte aligned,
+    /// from the first block's up to that of a minimum block ending at the epilogue).
+    /// `pay_lo` is 0 while the heap has no room for a block, so that nothing passes.
     pay_lo: usize,
     /// See `pay_lo`.
     pay_steps: usize,
+    /// See `pay_lo`; for a payload `p` in the window, `pay_hi - p` is the room between its
+    /// block and the epilogue less [`MIN_BLOCK`].
+    pay_hi: usize,
     chunk: usize,
     hook: CorruptionHook,
     /// Old `brk` of the last extension made by the current request (null if none): bytes from
@@ -170,6 +173,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             epi: ptr::null_mut(),
             pay_lo: 0,
             pay_steps: 0,
+            pay_hi: 0,
             chunk: P::CHUNK,
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
@@ -324,17 +328,20 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let epi = unsafe { layout::epilogue(self.source.brk()) }.as_ptr();
         self.epi = epi;
         let lo = self.first as usize + WORD;
-        // A payload must be 16-byte aligned in `[lo, epi - (MIN_BLOCK - ALIGN)]` (room for
-        // a minimum block's header and links before the epilogue); a heap without room for
-        // a block accepts nothing.
-        match (epi as usize).checked_sub(lo + (MIN_BLOCK - ALIGN)) {
-            Some(span) => {
+        // A payload must be 16-byte aligned in `[lo, hi]`, `hi` the payload of a minimum
+        // block that ends at the epilogue; a heap without room for a block accepts nothing.
+        // (`lo` and `hi` are both 16-byte aligned: first block and epilogue headers sit one
+        // word below a 16-byte boundary.)
+        match (epi as usize + WORD).checked_sub(MIN_BLOCK) {
+            Some(hi) if hi >= lo => {
                 self.pay_lo = lo;
-                self.pay_steps = span / ALIGN;
+                self.pay_steps = (hi - lo) / ALIGN;
+                self.pay_hi = hi;
             }
-            None => {
+            _ => {
                 self.pay_lo = 0;
                 self.pay_steps = 0;
+                self.pay_hi = 0;
             }
         }
     }
@@ -743,10 +750,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
             let h = b.header();
             let size = h & !FLAGS;
-            let room = self.epi as usize - b.addr();
-            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`.
+            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`, the
+            // room between the block and the epilogue (`pay_hi - a` is `room - MIN_BLOCK`).
             if (h & (FLAGS & !PREV_ALLOC) != ALLOC)
-                | (size.wrapping_sub(MIN_BLOCK) > room - MIN_BLOCK)
+                | (size.wrapping_sub(MIN_BLOCK) > self.pay_hi - a)
             {
                 self.validate_rejected(p, freed);
                 return None;
