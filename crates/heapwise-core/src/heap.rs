@@ -949,7 +949,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let lo = self.first as usize;
         // SAFETY: `b` is a block header above `first`, so the word below it is inside the
         // heap (the prologue's footer at worst).
-        let f = unsafe { (b.as_ptr() as *const usize).sub(1).read() } & !FLAGS;
+        let f = unsafe { b.prev_footer() } & !FLAGS;
         if (f < MIN_BLOCK) | (f > b.addr() - lo) {
             return self.prev_footer_rejected(b);
         }
@@ -1166,7 +1166,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 self.shrink(b, total, asize);
                 return Some(b.payload());
             }
-            if P::IMMEDIATE_COALESCE && !b.prev_alloc() {
+            // The free predecessor's size from its footer decides before the block is
+            // checked: only a predecessor that will be used is (a corrupted one that is not
+            // is reported when the block is released after its move).
+            if P::IMMEDIATE_COALESCE && !b.prev_alloc() && b.prev_footer() & !FLAGS >= asize - avail
+            {
                 let (prev, psize) = self.prev_free(b)?;
                 if psize + avail >= asize {
                     let ppa = prev.prev_alloc();
