@@ -211,7 +211,7 @@ unsafe impl Policy for Segregated {
         unsafe { Self::find_with_hint(v, asize) }.map(|(b, _)| b)
     }
 
-    /// The hint is the block's class when the block heads its list, [`NOT_FIRST`] when it
+    /// The hint is the block's class when the block heads its list, `usize::MAX` when it
     /// was found further down its (own, range) class.
     #[inline]
     unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
