@@ -573,6 +573,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
+    ///
+    /// # Safety
+    /// `b` must be a block of this heap whose header is intact and says allocated, with
+    /// `size` its size.
     #[inline(always)]
     pub(crate) unsafe fn release(&mut self, b: Block, size: usize) -> bool {
         // SAFETY: `b` is a block of the heap with a correct header, followed by the next
@@ -586,6 +590,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// [`Heap::release`] for a caller that has read the block's `PREV_ALLOC` bit (`pa`) and
     /// the next block's header word (`nh`) already ([`Heap::validate`] does), so that they
     /// are not read again.
+    ///
+    /// # Safety
+    /// As [`Heap::release`], and `pa` and `nh` must be what the heap holds now: the
+    /// `PREV_ALLOC` bit of `b`'s header and the header word at `b + size`.
     #[inline(always)]
     unsafe fn release_known(&mut self, b: Block, size: usize, mut pa: bool, nh: usize) -> bool {
         let v = self.view();
@@ -722,11 +730,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// quarantine): [`ErrorKind::DoubleFree`] from `free`, [`ErrorKind::UseAfterFree`] from
     /// `realloc` and `usable_size`.
     ///
-    /// The fast path tests every condition of [`Heap::validate_rejected`] with two predicated
-    /// branches (the pointer, then the header and the next block's `PREV_ALLOC` bit); a
-    /// failing pointer goes to the slow path, which names the problem and reports it. The
-    /// slow path never accepts a pointer, so the words read here stay valid for the caller
-    /// ([`LiveBlock`]).
+    /// The fast path tests every condition of [`Heap::validate_rejected`] with three
+    /// predictable branches (the pointer against the cached payload window, then the header,
+    /// then the next block's `PREV_ALLOC` bit); a failing pointer goes to the slow path,
+    /// which names the problem and reports it. The slow path never accepts a pointer, so the
+    /// words read here stay valid for the caller ([`LiveBlock`]).
     #[inline]
     fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<LiveBlock> {
         let a = p.as_ptr() as usize;
@@ -741,9 +749,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
             self.validate_rejected(p, freed);
             return None;
         }
-        // SAFETY: `pay_lo` is non-zero, so the heap is initialised, and `first + WORD <= p`
-        // with at least `MIN_BLOCK - WORD` bytes before the epilogue: the word before `p` is
-        // a readable word of the block area. A size that passes the test keeps `b + size` at
+        // SAFETY: `p` passed the window test, which nothing passes before the heap has room
+        // for a block, so the heap is initialised, and `first + WORD <= p` with at least
+        // `MIN_BLOCK - WORD` bytes before the epilogue: the word before `p` is a readable
+        // word of the block area. A size that passes the test keeps `b + size` at
         // or below the epilogue, so the next header is readable too. The block is reached
         // with the heap's own provenance.
         unsafe {
