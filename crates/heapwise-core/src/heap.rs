@@ -130,6 +130,10 @@ pub struct Heap<S: Source, P: Policy> {
     /// See `pay_lo`; for a payload `p` in the window, `pay_hi - p` is the room between its
     /// block and the epilogue less [`MIN_BLOCK`].
     pay_hi: usize,
+    /// The epilogue's address less [`MIN_BLOCK`] (wrapping; 0 until the first request): for
+    /// a block `b`, `blk_hi - b` is the room between `b` and the epilogue less `MIN_BLOCK`
+    /// ([`Heap::free_block_ok`]).
+    blk_hi: usize,
     chunk: usize,
     hook: CorruptionHook,
     /// Old `brk` of the last extension made by the current request (null if none): bytes from
@@ -174,6 +178,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             pay_lo: 0,
             pay_steps: 0,
             pay_hi: 0,
+            blk_hi: 0,
             chunk: P::CHUNK,
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
@@ -327,6 +332,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: called once the heap is initialised, so `brk` is the top of a heap.
         let epi = unsafe { layout::epilogue(self.source.brk()) }.as_ptr();
         self.epi = epi;
+        self.blk_hi = (epi as usize).wrapping_sub(MIN_BLOCK);
         let lo = self.first as usize + WORD;
         // A payload must be 16-byte aligned in `[lo, hi]`, `hi` the payload of a minimum
         // block that ends at the epilogue; a heap without room for a block accepts nothing.
@@ -852,7 +858,6 @@ impl<S: Source, P: Policy> Heap<S, P> {
         if self.integrity != Integrity::Basic {
             return self.free_block_full(b);
         }
-        let hi = self.view().epilogue.addr();
         // SAFETY: at `Basic`, `b` is trusted to be a block header of the heap (it comes from
         // a list or from a neighbour's validated size or footer); its footer is read only
         // once its size is known to keep it below the epilogue; its links are free blocks
@@ -861,10 +866,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
         unsafe {
             let h = b.header();
             let size = h & !FLAGS;
-            // `MIN_BLOCK <= size <= hi - b` in one comparison (a block of the heap always has
-            // room for a minimum block before the epilogue): the footer read stays inside.
-            let room = hi.wrapping_sub(b.addr());
-            if size.wrapping_sub(MIN_BLOCK) > room.wrapping_sub(MIN_BLOCK) {
+            // `MIN_BLOCK <= size <= epilogue - b` in one comparison (a block of the heap always
+            // has room for a minimum block before the epilogue; `blk_hi - b` is that room
+            // less `MIN_BLOCK`): the footer read stays inside.
+            if size.wrapping_sub(MIN_BLOCK) > self.blk_hi.wrapping_sub(b.addr()) {
                 self.free_block_rejected(b);
                 return None;
             }
