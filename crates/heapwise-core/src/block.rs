@@ -290,6 +290,18 @@ impl Block {
         }
     }
 
+    /// The word just below this header: the previous block's footer when that block is
+    /// free (when it is allocated, the last word of its payload).
+    ///
+    /// # Safety
+    /// `self` must be a block header above the start of the heap (the prologue's footer is
+    /// the lowest such word).
+    #[inline]
+    pub unsafe fn prev_footer(self) -> usize {
+        // SAFETY: the word below a block header above the heap's start is heap memory.
+        unsafe { (self.0.as_ptr() as *const usize).sub(1).read() }
+    }
+
     /// Reads the footer word of a block of `size` bytes.
     ///
     /// # Safety

@@ -117,6 +117,23 @@ pub struct Heap<S: Source, P: Policy> {
     pub(crate) meta: *mut u8,
     /// The first block after the prologue.
     pub(crate) first: *mut u8,
+    /// The epilogue header (`brk - WORD`), kept in step with the source's `brk` by
+    /// [`Heap::set_top`]; null until the first request.
+    epi: *mut u8,
+    /// The payload addresses [`Heap::validate`] lets through to the header checks:
+    /// `pay_lo + k * ALIGN` for `k <= pay_steps`, up to `pay_hi` (payloads 16-byte aligned,
+    /// from the first block's up to that of a minimum block ending at the epilogue).
+    /// `pay_lo` is 0 while the heap has no room for a block, so that nothing passes.
+    pay_lo: usize,
+    /// See `pay_lo`.
+    pay_steps: usize,
+    /// See `pay_lo`; for a payload `p` in the window, `pay_hi - p` is the room between its
+    /// block and the epilogue less [`MIN_BLOCK`].
+    pay_hi: usize,
+    /// The epilogue's address less [`MIN_BLOCK`] (wrapping; 0 until the first request): for
+    /// a block `b`, `blk_hi - b` is the room between `b` and the epilogue less `MIN_BLOCK`
+    /// ([`Heap::free_block_ok`]).
+    blk_hi: usize,
     chunk: usize,
     hook: CorruptionHook,
     /// Old `brk` of the last extension made by the current request (null if none): bytes from
@@ -128,6 +145,20 @@ pub struct Heap<S: Source, P: Policy> {
     /// How much safe unlinking checks ([`Heap::set_integrity`]).
     integrity: Integrity,
     _policy: PhantomData<fn() -> P>,
+}
+
+/// An allocated block accepted by [`Heap::validate`], with the two header words it read:
+/// valid until the heap next changes.
+#[derive(Clone, Copy)]
+pub(crate) struct LiveBlock {
+    /// The block.
+    pub(crate) b: Block,
+    /// Its size.
+    pub(crate) size: usize,
+    /// Its header word.
+    pub(crate) h: usize,
+    /// The next block's header word.
+    pub(crate) nh: usize,
 }
 
 // SAFETY: the heap exclusively owns the memory its source hands out; its raw pointers point
@@ -143,6 +174,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
             source,
             meta: ptr::null_mut(),
             first: ptr::null_mut(),
+            epi: ptr::null_mut(),
+            pay_lo: 0,
+            pay_steps: 0,
+            pay_hi: 0,
+            blk_hi: 0,
             chunk: P::CHUNK,
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
@@ -284,7 +320,34 @@ impl<S: Source, P: Policy> Heap<S, P> {
             HeapView {
                 meta: NonNull::new_unchecked(self.meta),
                 first: Block::from_header(NonNull::new_unchecked(self.first)),
-                epilogue: layout::epilogue(self.source.brk()),
+                epilogue: Block::from_header(NonNull::new_unchecked(self.epi)),
+            }
+        }
+    }
+
+    /// Records the source's new `brk` (after `init` and every successful `sbrk`): the
+    /// epilogue address of [`Heap::view`] and the payload window of [`Heap::validate`].
+    #[inline]
+    fn set_top(&mut self) {
+        // SAFETY: called once the heap is initialised, so `brk` is the top of a heap.
+        let epi = unsafe { layout::epilogue(self.source.brk()) }.as_ptr();
+        self.epi = epi;
+        self.blk_hi = (epi as usize).wrapping_sub(MIN_BLOCK);
+        let lo = self.first as usize + WORD;
+        // A payload must be 16-byte aligned in `[lo, hi]`, `hi` the payload of a minimum
+        // block that ends at the epilogue; a heap without room for a block accepts nothing.
+        // (`lo` and `hi` are both 16-byte aligned: first block and epilogue headers sit one
+        // word below a 16-byte boundary.)
+        match (epi as usize + WORD).checked_sub(MIN_BLOCK) {
+            Some(hi) if hi >= lo => {
+                self.pay_lo = lo;
+                self.pay_steps = (hi - lo) / ALIGN;
+                self.pay_hi = hi;
+            }
+            _ => {
+                self.pay_lo = 0;
+                self.pay_steps = 0;
+                self.pay_hi = 0;
             }
         }
     }
@@ -299,6 +362,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let epi = layout::write_empty_heap(start, P::META_BYTES);
             self.meta = start.as_ptr();
             self.first = epi.as_ptr();
+            self.set_top();
             P::init(&self.view());
         }
         true
@@ -344,20 +408,22 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let v = self.view();
         // SAFETY: `find` returns a recorded free block of this heap.
         unsafe {
-            let b = P::find(&v, asize)?;
+            let (b, hint) = P::find_with_hint(&v, asize)?;
             let Some(s) = self.free_block_ok(b) else {
                 return Some(None);
             };
             // A poor fit while growing is free: leave `b` recorded and grow instead (the
-            // room covers `asize`, so the growth in `extend` cannot be refused).
-            if self.source.free_room() >= asize {
+            // room covers `asize`, so the growth in `extend` cannot be refused). The policy
+            // is asked first, the fit alone, then with the heap's figures: its tests are
+            // cheaper than the source's room.
+            if P::may_prefer_growth(asize, s) {
                 let heap = self.source.heap_size();
                 let free = heap.saturating_sub(self.counters.alloc_bytes);
-                if P::prefer_growth(asize, s, free, heap) {
+                if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
                     return None;
                 }
             }
-            P::remove(&v, b, s);
+            P::remove_found(&v, b, s, hint);
             Some(Some((b, s)))
         }
     }
@@ -381,10 +447,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
     fn grow(&mut self, need: usize, want: usize) -> Option<(NonNull<u8>, usize)> {
         let want = want.max(need);
         if let Some(old) = self.source.sbrk(want) {
+            self.set_top();
             return Some((old, want));
         }
         if want != need {
             if let Some(old) = self.source.sbrk(need) {
+                self.set_top();
                 return Some((old, need));
             }
         }
@@ -511,20 +579,39 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
+    ///
+    /// # Safety
+    /// `b` must be a block of this heap whose header is intact and says allocated, with
+    /// `size` its size.
     #[inline(always)]
     pub(crate) unsafe fn release(&mut self, b: Block, size: usize) -> bool {
+        // SAFETY: `b` is a block of the heap with a correct header, followed by the next
+        // block's header `size` bytes later.
+        unsafe {
+            let (pa, nh) = (b.prev_alloc(), b.offset(size).header());
+            self.release_known(b, size, pa, nh)
+        }
+    }
+
+    /// [`Heap::release`] for a caller that has read the block's `PREV_ALLOC` bit (`pa`) and
+    /// the next block's header word (`nh`) already ([`Heap::validate`] does), so that they
+    /// are not read again.
+    ///
+    /// # Safety
+    /// As [`Heap::release`], and `pa` and `nh` must be what the heap holds now: the
+    /// `PREV_ALLOC` bit of `b`'s header and the header word at `b + size`.
+    #[inline(always)]
+    unsafe fn release_known(&mut self, b: Block, size: usize, mut pa: bool, nh: usize) -> bool {
         let v = self.view();
         // SAFETY: `b` is a block of the heap with a correct header; its neighbours are
         // reached through its size and (if free) the previous block's footer.
         unsafe {
             let mut start = b;
             let mut total = size;
-            let mut pa = b.prev_alloc();
             let next = b.offset(size);
             if P::IMMEDIATE_COALESCE {
                 // Both neighbours are checked before anything is unlinked: a corrupted one
                 // leaves the block allocated (reported, refused).
-                let nh = next.header();
                 let ns = if nh & ALLOC == 0 {
                     let Some(ns) = self.free_block_ok(next) else {
                         return false;
@@ -561,17 +648,40 @@ impl<S: Source, P: Policy> Heap<S, P> {
         true
     }
 
+    /// Releases the allocated block `l` found by [`Heap::validate`] and takes it off the
+    /// counters (unless a corrupted neighbour kept it allocated).
+    ///
+    /// # Safety
+    /// `l` must come from [`Heap::validate`], with no heap operation since.
+    #[inline]
+    unsafe fn retire(&mut self, l: LiveBlock) {
+        // The block count goes down before the release and back up if a corrupted
+        // neighbour keeps the block allocated: updated apart, the two counters cost two
+        // instructions (together, the compiler makes them one vector update of six).
+        self.counters.alloc_blocks -= 1;
+        // SAFETY: forwarded caller contract: `l`'s header words are still current.
+        if unsafe { self.release_known(l.b, l.size, l.h & PREV_ALLOC != 0, l.nh) } {
+            self.counters.alloc_bytes -= l.size;
+        } else {
+            self.counters.alloc_blocks += 1;
+        }
+    }
+
     /// Releases allocated block `b` of `size` bytes and takes it off the counters (unless a
     /// corrupted neighbour kept it allocated).
     ///
     /// # Safety
-    /// `b` must be a validated allocated block of `size` bytes.
+    /// `b` must be an allocated block of `size` bytes whose header and the next block's
+    /// header are intact (validated, or written by the heap).
     #[inline]
-    unsafe fn retire(&mut self, b: Block, size: usize) {
+    unsafe fn retire_block(&mut self, b: Block, size: usize) {
+        // As in `retire`.
+        self.counters.alloc_blocks -= 1;
         // SAFETY: forwarded caller contract.
         if unsafe { self.release(b, size) } {
-            self.counters.alloc_blocks -= 1;
             self.counters.alloc_bytes -= size;
+        } else {
+            self.counters.alloc_blocks += 1;
         }
     }
 
@@ -626,65 +736,73 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// quarantine): [`ErrorKind::DoubleFree`] from `free`, [`ErrorKind::UseAfterFree`] from
     /// `realloc` and `usable_size`.
     ///
-    /// The fast path tests every condition of [`Heap::validate_slow`] with two predicated
-    /// branches (the pointer, then the header and the next block's `PREV_ALLOC` bit); only a
-    /// failing pointer goes to the slow path, which names the problem and reports it.
+    /// The fast path tests every condition of [`Heap::validate_rejected`] with three
+    /// predictable branches (the pointer against the cached payload window, then the header,
+    /// then the next block's `PREV_ALLOC` bit); a failing pointer goes to the slow path,
+    /// which names the problem and reports it. The slow path never accepts a pointer, so the
+    /// words read here stay valid for the caller ([`LiveBlock`]).
     #[inline]
-    fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<(Block, usize)> {
+    fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<LiveBlock> {
         let a = p.as_ptr() as usize;
-        let lo = (self.first as usize).wrapping_add(WORD);
-        let epi = (self.source.brk().as_ptr() as usize).wrapping_sub(WORD);
-        // `p` must be 16-byte aligned and in `[lo, epi - (MIN_BLOCK - ALIGN))` (room for a
-        // minimum block before the epilogue): with `lo` 16-byte aligned, rotating the offset
-        // moves misaligned low bits to the top, so one comparison tests both.
-        // A heap without blocks has `epi < lo`: the wrapped count is then above any real one.
-        let steps = epi.wrapping_sub(lo + (MIN_BLOCK - ALIGN)) / ALIGN;
-        let bad_ptr = self.meta.is_null()
-            | (steps > MAX_BLOCK / ALIGN)
-            | (a.wrapping_sub(lo).rotate_right(ALIGN.trailing_zeros()) > steps);
-        if bad_ptr {
-            return self.validate_slow(p, freed);
+        // `p` must be `pay_lo + k * ALIGN` with `k <= pay_steps` (see `set_top`): rotating
+        // the offset moves misaligned low bits to the top, so one comparison tests both.
+        // Before the first request and while the heap has no room for a block, `pay_lo` is
+        // 0 and `pay_steps` 0: every non-null pointer fails.
+        if a.wrapping_sub(self.pay_lo)
+            .rotate_right(ALIGN.trailing_zeros())
+            > self.pay_steps
+        {
+            self.validate_rejected(p, freed);
+            return None;
         }
-        // SAFETY: the heap is initialised and `first + WORD <= p`, with at least
-        // `MIN_BLOCK - WORD` bytes before the epilogue, so the word before `p` is a readable
-        // word of the block area; a size that passes the test keeps `b + size` at or below
-        // the epilogue, so the next header is readable too (with a failing size the block's
-        // own header is read again instead). The block is reached with the heap's own
-        // provenance.
+        // SAFETY: `p` passed the window test, which nothing passes before the heap has room
+        // for a block, so the heap is initialised, and `first + WORD <= p` with at least
+        // `MIN_BLOCK - WORD` bytes before the epilogue: the word before `p` is a readable
+        // word of the block area. A size that passes the test keeps `b + size` at
+        // or below the epilogue, so the next header is readable too. The block is reached
+        // with the heap's own provenance.
         unsafe {
             let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
             let h = b.header();
             let size = h & !FLAGS;
-            let room = epi - b.addr();
-            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`.
-            let bad = ((h & (FLAGS & !PREV_ALLOC)) ^ ALLOC)
-                | usize::from(size.wrapping_sub(MIN_BLOCK) > room - MIN_BLOCK);
-            let nh = b.offset(if bad != 0 { 0 } else { size }).header();
-            if (bad != 0) | (nh & PREV_ALLOC == 0) {
-                return self.validate_slow(p, freed);
+            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`, the
+            // room between the block and the epilogue (`pay_hi - a` is `room - MIN_BLOCK`).
+            if (h & (FLAGS & !PREV_ALLOC) != ALLOC)
+                | (size.wrapping_sub(MIN_BLOCK) > self.pay_hi - a)
+            {
+                self.validate_rejected(p, freed);
+                return None;
             }
-            Some((b, size))
+            let nh = b.offset(size).header();
+            if nh & PREV_ALLOC == 0 {
+                self.validate_rejected(p, freed);
+                return None;
+            }
+            Some(LiveBlock { b, size, h, nh })
         }
     }
 
     /// [`Heap::validate`]'s slow path: the same tests one at a time, reporting the first
-    /// that fails.
+    /// that fails. Every pointer the fast path refuses fails one of them (the fast path
+    /// tests the same conditions, and a pointer in the last `MIN_BLOCK - ALIGN` bytes
+    /// before the epilogue has no room for a block); should none fail, the pointer is
+    /// reported as invalid all the same.
     #[cold]
     #[inline(never)]
-    fn validate_slow(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<(Block, usize)> {
+    fn validate_rejected(&mut self, p: NonNull<u8>, freed: ErrorKind) {
         let a = p.as_ptr() as usize;
         if self.meta.is_null() {
             self.report(ErrorKind::InvalidPointer, a, 0);
-            return None;
+            return;
         }
         if a % ALIGN != 0 {
             self.report(ErrorKind::InvalidPointer, a, 0);
-            return None;
+            return;
         }
         let epi = self.view().epilogue.addr();
         if a < self.first as usize + WORD || a >= epi {
             self.report(ErrorKind::InvalidPointer, a, 0);
-            return None;
+            return;
         }
         // SAFETY: `first + WORD <= p < epilogue`, so the word before `p` lies inside the
         // block area of the heap and is readable; we reach it with the heap's own provenance.
@@ -700,23 +818,24 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     ErrorKind::InvalidPointer
                 };
                 self.report(kind, a, if sane { size } else { 0 });
-                return None;
+                return;
             }
             if h & QUARANTINED != 0 && sane && self.quarantine.enabled() {
                 self.report(freed, a, size);
-                return None;
+                return;
             }
             if !sane || h & FLAGS & !(ALLOC | PREV_ALLOC) != 0 {
                 self.report(ErrorKind::CorruptHeader, a, 0);
-                return None;
+                return;
             }
             if !b.offset(size).prev_alloc() {
                 // The next block's header was overwritten (an overflow out of this block).
                 self.report(ErrorKind::CorruptHeader, a + size, 0);
-                return None;
+                return;
             }
-            Some((b, size))
         }
+        // Unreachable: the fast path refused `p`, so one of the tests above failed.
+        self.report(ErrorKind::InvalidPointer, a, 0);
     }
 
     /// Whether `a` may be the header address of a block of at least [`MIN_BLOCK`] bytes
@@ -739,7 +858,6 @@ impl<S: Source, P: Policy> Heap<S, P> {
         if self.integrity != Integrity::Basic {
             return self.free_block_full(b);
         }
-        let hi = self.view().epilogue.addr();
         // SAFETY: at `Basic`, `b` is trusted to be a block header of the heap (it comes from
         // a list or from a neighbour's validated size or footer); its footer is read only
         // once its size is known to keep it below the epilogue; its links are free blocks
@@ -748,23 +866,25 @@ impl<S: Source, P: Policy> Heap<S, P> {
         unsafe {
             let h = b.header();
             let size = h & !FLAGS;
-            // `MIN_BLOCK <= size <= hi - b` in one comparison (a block of the heap always has
-            // room for a minimum block before the epilogue): the footer read stays inside.
-            let room = hi.wrapping_sub(b.addr());
-            if size.wrapping_sub(MIN_BLOCK) > room.wrapping_sub(MIN_BLOCK) {
-                return self.free_block_rejected(b);
+            // `MIN_BLOCK <= size <= epilogue - b` in one comparison (a block of the heap always
+            // has room for a minimum block before the epilogue; `blk_hi - b` is that room
+            // less `MIN_BLOCK`): the footer read stays inside.
+            if size.wrapping_sub(MIN_BLOCK) > self.blk_hi.wrapping_sub(b.addr()) {
+                self.free_block_rejected(b);
+                return None;
             }
             let mut bad = (b.footer(size) != h) | (h & ALLOC != 0);
             if P::LISTS > 0 {
                 if let Some(n) = b.link_next() {
-                    bad |= n.link_prev() != Some(b);
+                    bad |= !links_to(n.link_prev(), b);
                 }
                 if let Some(p) = b.link_prev() {
-                    bad |= p.link_next() != Some(b);
+                    bad |= !links_to(p.link_next(), b);
                 }
             }
             if bad {
-                return self.free_block_rejected(b);
+                self.free_block_rejected(b);
+                return None;
             }
             Some(size)
         }
@@ -774,12 +894,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// test; the full check names the culprit and reports it.
     #[cold]
     #[inline(never)]
-    fn free_block_rejected(&mut self, b: Block) -> Option<usize> {
+    fn free_block_rejected(&mut self, b: Block) {
         if self.free_block_full(b).is_some() {
             // Unreachable: the full check repeats every test of the basic one.
             self.report(ErrorKind::CorruptFreeBlock, b.addr().wrapping_add(WORD), 0);
         }
-        None
     }
 
     /// [`Heap::free_block_ok`] at [`Integrity::Full`]: every address is checked with
@@ -844,7 +963,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let lo = self.first as usize;
         // SAFETY: `b` is a block header above `first`, so the word below it is inside the
         // heap (the prologue's footer at worst).
-        let f = unsafe { (b.as_ptr() as *const usize).sub(1).read() } & !FLAGS;
+        let f = unsafe { b.prev_footer() } & !FLAGS;
         if (f < MIN_BLOCK) | (f > b.addr() - lo) {
             return self.prev_footer_rejected(b);
         }
@@ -916,7 +1035,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
             }
             b.set_header(h & !QUARANTINED);
-            self.retire(b, size);
+            self.retire_block(b, size);
         }
     }
 
@@ -931,6 +1050,17 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let Some(asize) = block_size_for(size) else {
             return self.fail();
         };
+        // SAFETY: forwarded: the heap is consistent.
+        unsafe { self.alloc_block(asize) }
+    }
+
+    /// Allocates a block of `asize` bytes (a block size: [`block_size_for`] of the request)
+    /// from a free block or the top of the heap; the payload, or `None`.
+    ///
+    /// # Safety
+    /// The heap must be consistent.
+    #[inline]
+    unsafe fn alloc_block(&mut self, asize: usize) -> Option<NonNull<u8>> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
             let (b, bsize) = self.take(asize)?;
@@ -941,7 +1071,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Shrinks allocated block `b` from `bsize` to `asize` bytes, freeing the tail when it
     /// can be a block.
-    #[inline]
+    #[inline(always)]
     unsafe fn shrink(&mut self, b: Block, bsize: usize, asize: usize) {
         let rsize = bsize - asize;
         if rsize < MIN_BLOCK {
@@ -956,7 +1086,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             r.set_header(rsize | ALLOC | PREV_ALLOC);
             let _ = self.release(r, rsize);
         }
-        self.resize_note(rsize, 0);
+        // Fewer allocated bytes: the peak stays.
+        self.counters.alloc_bytes -= rsize;
     }
 
     /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
@@ -1049,7 +1180,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 self.shrink(b, total, asize);
                 return Some(b.payload());
             }
-            if P::IMMEDIATE_COALESCE && !b.prev_alloc() {
+            // The free predecessor's size from its footer decides before the block is
+            // checked: only a predecessor that will be used is (a corrupted one that is not
+            // is reported when the block is released after its move).
+            if P::IMMEDIATE_COALESCE && !b.prev_alloc() && b.prev_footer() & !FLAGS >= asize - avail
+            {
                 let (prev, psize) = self.prev_free(b)?;
                 if psize + avail >= asize {
                     let ppa = prev.prev_alloc();
@@ -1110,20 +1245,20 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
             }
         }
-        let Some((b, size)) = self.validate(p, ErrorKind::DoubleFree) else {
+        let Some(l) = self.validate(p, ErrorKind::DoubleFree) else {
             return;
         };
         if P::SLAB_MAX != 0 {
             // Slab hook: the slab layer's demand count (compiled away without slabs).
-            self.slab_engine_freed(size);
+            self.slab_engine_freed(l.size);
         }
         if self.quarantine.enabled() {
-            // SAFETY: `b` is a validated allocated block of `size` bytes.
-            unsafe { self.enter_quarantine(b, size) };
+            // SAFETY: `l.b` is a validated allocated block of `l.size` bytes.
+            unsafe { self.enter_quarantine(l.b, l.size) };
             return;
         }
-        // SAFETY: `b` is a validated allocated block.
-        unsafe { self.retire(b, size) }
+        // SAFETY: `l` was just validated.
+        unsafe { self.retire(l) }
     }
 
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
@@ -1177,7 +1312,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 SlabLookup::Object(o) => return unsafe { self.slab_realloc(o, size) },
             }
         }
-        let (b, bsize) = self.validate(p, ErrorKind::UseAfterFree)?;
+        let LiveBlock { b, size: bsize, .. } = self.validate(p, ErrorKind::UseAfterFree)?;
         let Some(asize) = block_size_for(size) else {
             return self.fail();
         };
@@ -1186,13 +1321,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
             if let Some(q) = self.resize_in_place(b, bsize, asize) {
                 return Some(q);
             }
-            let q = self.alloc(size)?;
+            // The block size is known: without slabs, the new block comes straight from
+            // the engine.
+            let q = if P::SLAB_MAX != 0 {
+                self.alloc(size)?
+            } else {
+                self.alloc_block(asize)?
+            };
             ptr::copy_nonoverlapping(
                 b.payload().as_ptr(),
                 q.as_ptr(),
                 Block::usable(bsize).min(size),
             );
-            self.retire(b, bsize);
+            self.retire_block(b, bsize);
             Some(q)
         }
     }
@@ -1278,7 +1419,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
         }
         match self.validate(p, ErrorKind::UseAfterFree) {
-            Some((_, size)) => Block::usable(size),
+            Some(l) => Block::usable(l.size),
             None => 0,
         }
     }
@@ -1389,6 +1530,13 @@ impl Iterator for Blocks<'_> {
             })
         }
     }
+}
+
+/// Whether the link `l` points at block `b`, as one comparison of addresses (a null link
+/// is no block's address).
+#[inline(always)]
+fn links_to(l: Option<Block>, b: Block) -> bool {
+    l.map_or(ptr::null_mut(), Block::as_ptr) == b.as_ptr()
 }
 
 const _: () = assert!(PROLOGUE == ALIGN);

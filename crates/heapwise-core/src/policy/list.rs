@@ -81,6 +81,26 @@ impl List {
         }
     }
 
+    /// Unlinks `b`, the list's first entry. Returns whether the list is empty now.
+    ///
+    /// # Safety
+    /// `b` must be the first entry of this list.
+    #[inline]
+    pub(crate) unsafe fn unlink_first(self, b: Block) -> bool {
+        // SAFETY: `b` heads this list; its successor (if any) is a free block of the list.
+        unsafe {
+            let n = b.link_next();
+            self.set_head(n);
+            match n {
+                Some(n) => {
+                    n.set_link_prev(None);
+                    false
+                }
+                None => true,
+            }
+        }
+    }
+
     /// Unlinks `b`.
     ///
     /// # Safety

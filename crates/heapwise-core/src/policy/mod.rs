@@ -145,13 +145,25 @@ pub unsafe trait Policy {
         true
     }
 
+    /// A necessary condition of [`prefer_growth`](Policy::prefer_growth) that looks only
+    /// at the fit: when it is `false`, the heap takes the block without working out the
+    /// heap's free bytes and size for `prefer_growth`. Default: `true` (always ask
+    /// `prefer_growth`).
+    #[inline]
+    fn may_prefer_growth(_asize: usize, _bsize: usize) -> bool {
+        true
+    }
+
     /// Whether a request of block size `asize` should grow the heap instead of taking the
     /// free block of `bsize >= asize` bytes that [`find`](Policy::find) chose; `free` is the
     /// heap's bytes outside allocated blocks (free blocks and fixed overhead) and `heap` its
-    /// size. Asked only when the source has at least `asize` bytes of [`Source::free_room`]
-    /// (growing costs nothing), for every request that takes a recorded block (`malloc`,
-    /// `calloc`, `aligned_alloc`, `realloc`'s moves). The chosen block stays recorded, and
-    /// the request is served at the top as if no block had fitted. Default: never.
+    /// size. Asked for every request that takes a recorded block (`malloc`, `calloc`,
+    /// `aligned_alloc`, `realloc`'s moves) whose fit passes
+    /// [`may_prefer_growth`](Policy::may_prefer_growth), and followed only when the source
+    /// has at least `asize` bytes of [`Source::free_room`] (growing costs nothing; the heap
+    /// looks at the room after a yes, so the answer must not depend on when it is asked).
+    /// The chosen block stays recorded, and the request is served at the top as if no
+    /// block had fitted. Default: never.
     ///
     /// [`Source::free_room`]: crate::Source::free_room
     #[inline]
@@ -206,6 +218,33 @@ pub unsafe trait Policy {
     /// # Safety
     /// The heap and the policy's state must be consistent.
     unsafe fn find(v: &HeapView, asize: usize) -> Option<Block>;
+
+    /// [`find`](Policy::find), with a **hint** for
+    /// [`remove_found`](Policy::remove_found): what the search learnt about where the block
+    /// is recorded (for segregated lists: its class, when it heads its list), so that
+    /// removing it does not work it out again. The heap uses this pair on its allocation
+    /// path. Default: `find`, hint 0.
+    ///
+    /// # Safety
+    /// As [`find`](Policy::find).
+    #[inline]
+    unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::find(v, asize) }.map(|b| (b, 0))
+    }
+
+    /// [`remove`](Policy::remove) for a block that
+    /// [`find_with_hint`](Policy::find_with_hint) returned with `hint`, with no record
+    /// changed since. Default: `remove`.
+    ///
+    /// # Safety
+    /// `b` must be the block of `size` bytes `find_with_hint` returned with `hint`, and the
+    /// policy's records must not have changed since.
+    #[inline]
+    unsafe fn remove_found(v: &HeapView, b: Block, size: usize, _hint: usize) {
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::remove(v, b, size) }
+    }
 
     /// Head of free list `i` (`i < LISTS`).
     ///

@@ -49,10 +49,12 @@
 //! best fit / good fit above, and the heap never grows while a block fits.
 //!
 //! # Cost
-//! malloc of a size below 4 KiB with a fitting free block: class computation (a shift), a
-//! bitmap scan, one unlink, one header write; the poor-fit test is one comparison (plus a
-//! look at the source's room when it is a poor fit). free: two neighbour header reads for
-//! coalescing, one push, one bitmap set.
+//! malloc of a size below 4 KiB with a fitting free block: class computation (a shift),
+//! the head of the request's own class (an exact fit) or else a bitmap scan, one unlink of
+//! a list head (its class is known from the search), one header write; the poor-fit test
+//! is one comparison (plus a look at the heap's figures and the source's room when it is a
+//! poor fit). free: two neighbour header reads for coalescing, one push (and a bitmap set
+//! when the list was empty).
 //!
 //! # Metadata and invariants
 //! Words `0 .. CLASSES` are the list heads, then `CLASSES / usize::BITS` bitmap words.
@@ -77,6 +79,9 @@ pub const POOR_FIT_BELOW: usize = 128;
 /// Poor fits are refused only while less than `1 / POOR_FIT_FREE_SHARE` of the heap is
 /// free (see the module documentation).
 pub const POOR_FIT_FREE_SHARE: usize = 64;
+
+/// The hint of [`Policy::find_with_hint`] for a block that does not head its list.
+const NOT_FIRST: usize = usize::MAX;
 
 const BITS: usize = usize::BITS as usize;
 const BITMAP_WORDS: usize = CLASSES / BITS;
@@ -154,10 +159,14 @@ unsafe impl Policy for Segregated {
     const LISTS: usize = CLASSES;
 
     #[inline]
-    fn prefer_growth(asize: usize, bsize: usize, free: usize, heap: usize) -> bool {
+    fn may_prefer_growth(asize: usize, bsize: usize) -> bool {
         // 1 <= bsize - asize < POOR_FIT_BELOW (an exact fit wraps around and is kept).
         bsize.wrapping_sub(asize).wrapping_sub(1) < POOR_FIT_BELOW - 1
-            && free < heap / POOR_FIT_FREE_SHARE
+    }
+
+    #[inline]
+    fn prefer_growth(asize: usize, bsize: usize, free: usize, heap: usize) -> bool {
+        Self::may_prefer_growth(asize, bsize) && free < heap / POOR_FIT_FREE_SHARE
     }
 
     unsafe fn init(v: &HeapView) {
@@ -170,8 +179,12 @@ unsafe impl Policy for Segregated {
         let c = class_of(size);
         // SAFETY: `b` is a free block in no list; `c` is a valid class.
         unsafe {
-            list(v, c).push_front(b);
-            *bitmap(v, c / BITS) |= 1 << (c % BITS);
+            let l = list(v, c);
+            // A non-empty list has its bit set already.
+            if l.is_empty() {
+                *bitmap(v, c / BITS) |= 1 << (c % BITS);
+            }
+            l.push_front(b);
         }
     }
 
@@ -194,27 +207,56 @@ unsafe impl Policy for Segregated {
 
     #[inline]
     unsafe fn find(v: &HeapView, asize: usize) -> Option<Block> {
+        // SAFETY: forwarded caller contract.
+        unsafe { Self::find_with_hint(v, asize) }.map(|(b, _)| b)
+    }
+
+    /// The hint is the block's class when the block heads its list, `usize::MAX` when it
+    /// was found further down its (own, range) class.
+    #[inline]
+    unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
         let c = class_of(asize);
         // SAFETY: lists and bitmap are consistent (policy invariant).
         unsafe {
             if c >= EXACT_CLASSES {
                 let mut cur = list(v, c).head();
+                let mut hint = c;
                 let mut n = 0;
                 while let Some(b) = cur {
                     if b.size() >= asize {
-                        return Some(b);
+                        return Some((b, hint));
                     }
                     n += 1;
                     if n == SEARCH_LIMIT {
                         break;
                     }
+                    hint = NOT_FIRST;
                     cur = b.link_next();
                 }
                 let up = first_nonempty(v, c + 1)?;
-                return list(v, up).head();
+                return list(v, up).head().map(|b| (b, up));
             }
-            let up = first_nonempty(v, c)?;
-            list(v, up).head()
+            // An exact fit first: the own class's head, without the bitmap.
+            if let Some(b) = list(v, c).head() {
+                return Some((b, c));
+            }
+            let up = first_nonempty(v, c + 1)?;
+            list(v, up).head().map(|b| (b, up))
+        }
+    }
+
+    #[inline]
+    unsafe fn remove_found(v: &HeapView, b: Block, size: usize, hint: usize) {
+        if hint == NOT_FIRST {
+            // SAFETY: forwarded caller contract.
+            unsafe { Self::remove(v, b, size) };
+            return;
+        }
+        // SAFETY: `b` heads list `hint` (its class), by `find_with_hint`.
+        unsafe {
+            if list(v, hint).unlink_first(b) {
+                *bitmap(v, hint / BITS) &= !(1 << (hint % BITS));
+            }
         }
     }
 
