@@ -35,11 +35,14 @@ for i in range(n):
 words = sorted(v.key for v in live.values())
 h = (h * 31 + len(words) + sum(len(w) for w in words)) & 0xFFFFFFFFFFFF
 
+# The file names of the mapped allocator libraries (the driver looks for the preloaded
+# file's name, e.g. `libheapwise.so` or an extra column's `libheapwise-old.so`).
 libs = set()
 with open("/proc/self/maps") as f:
     for line in f:
+        name = line.rstrip("\n").rsplit("/", 1)[-1]
         for lib in ("libheapwise", "libjemalloc", "libmimalloc", "libtcmalloc"):
-            if lib in line:
-                libs.add(lib)
+            if lib in name:
+                libs.add(name)
 print("maps=%s" % (",".join(sorted(libs)) or "none"))
 print("checksum=%012x" % h)
