@@ -648,11 +648,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
         true
     }
 
-    /// Releases the allocated block `l` found by [`Heap::validate`] and takes it off the
-    /// counters (unless a corrupted neighbour kept it allocated).
+    /// Releases the allocated block `l` and takes it off the counters (unless a corrupted
+    /// neighbour kept it allocated).
     ///
     /// # Safety
-    /// `l` must come from [`Heap::validate`], with no heap operation since.
+    /// `l` must describe an allocated block of the heap as it is now: its header word and
+    /// the next block's header word, intact (from [`Heap::validate`] with no heap
+    /// operation since, or read by [`Heap::retire_block`]).
     #[inline]
     unsafe fn retire(&mut self, l: LiveBlock) {
         // The block count goes down before the release and back up if a corrupted
@@ -675,13 +677,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// header are intact (validated, or written by the heap).
     #[inline]
     unsafe fn retire_block(&mut self, b: Block, size: usize) {
-        // As in `retire`.
-        self.counters.alloc_blocks -= 1;
-        // SAFETY: forwarded caller contract.
-        if unsafe { self.release(b, size) } {
-            self.counters.alloc_bytes -= size;
-        } else {
-            self.counters.alloc_blocks += 1;
+        // SAFETY: forwarded caller contract: both header words are intact and readable.
+        unsafe {
+            let (h, nh) = (b.header(), b.offset(size).header());
+            self.retire(LiveBlock { b, size, h, nh });
         }
     }
 
