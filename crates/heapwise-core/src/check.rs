@@ -7,7 +7,9 @@
 //!    tile `[first, epilogue)` exactly), payload 16-byte aligned, no reserved bit set,
 //!    `PREV_ALLOC` equal to the previous block's state, footer equal to header when free,
 //!    no two adjacent free blocks under immediate coalescing;
-//! 3. the epilogue (size 0, allocated, at `brk - W`);
+//! 3. the epilogue (size 0, allocated, at `brk - W`; the addresses the heap derives from its
+//!    top for `validate` are those of the current `brk`, checked before the walk that ends
+//!    there);
 //! 4. for list policies: every list entry is a free block of this heap in the right class,
 //!    links agree both ways, no entry appears twice (a scratch mark bit in the header, cleared
 //!    before returning), every free block of the walk is in a list, the class bitmap matches;
@@ -45,6 +47,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let ph = pro.header();
             if ph != PROLOGUE | ALLOC | PREV_ALLOC || pro.footer(PROLOGUE) != ph {
                 return err(ErrorKind::BadPrologue, pro, ph);
+            }
+            // 3. (first) the epilogue the walk ends at is that of the current `brk`
+            if !self.top_is_current() {
+                return err(ErrorKind::BadEpilogue, v.epilogue, 0);
             }
             // 2. blocks
             let end = v.epilogue.addr();

@@ -117,23 +117,9 @@ pub struct Heap<S: Source, P: Policy> {
     pub(crate) meta: *mut u8,
     /// The first block after the prologue.
     pub(crate) first: *mut u8,
-    /// The epilogue header (`brk - WORD`), kept in step with the source's `brk` by
-    /// [`Heap::set_top`]; null until the first request.
-    epi: *mut u8,
-    /// The payload addresses [`Heap::validate`] lets through to the header checks:
-    /// `pay_lo + k * ALIGN` for `k <= pay_steps`, up to `pay_hi` (payloads 16-byte aligned,
-    /// from the first block's up to that of a minimum block ending at the epilogue).
-    /// `pay_lo` is 0 while the heap has no room for a block, so that nothing passes.
-    pay_lo: usize,
-    /// See `pay_lo`.
-    pay_steps: usize,
-    /// See `pay_lo`; for a payload `p` in the window, `pay_hi - p` is the room between its
-    /// block and the epilogue less [`MIN_BLOCK`].
-    pay_hi: usize,
-    /// The epilogue's address less [`MIN_BLOCK`] (wrapping; 0 until the first request): for
-    /// a block `b`, `blk_hi - b` is the room between `b` and the epilogue less `MIN_BLOCK`
-    /// ([`Heap::free_block_ok`]).
-    blk_hi: usize,
+    /// Addresses derived from the source's `brk`, refreshed by [`Heap::set_top`] after
+    /// `init` and every successful `sbrk` (the checker verifies they are current).
+    top: Top,
     chunk: usize,
     hook: CorruptionHook,
     /// Old `brk` of the last extension made by the current request (null if none): bytes from
@@ -161,6 +147,60 @@ pub(crate) struct LiveBlock {
     pub(crate) nh: usize,
 }
 
+/// The addresses the hot paths derive from the heap's top, computed once per `brk` change
+/// ([`Top::of`]) instead of per call.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Top {
+    /// The epilogue header (`brk - WORD`); null until the first request.
+    epi: *mut u8,
+    /// The payload addresses [`Heap::validate`] lets through to the header checks:
+    /// `pay_lo + k * ALIGN` for `k <= pay_steps`, up to `pay_hi` (payloads 16-byte aligned,
+    /// from the first block's up to that of a minimum block ending at the epilogue).
+    /// `pay_lo` is 0 while the heap has no room for a block, so that nothing passes.
+    pay_lo: usize,
+    /// See `pay_lo`.
+    pay_steps: usize,
+    /// See `pay_lo`; for a payload `p` in the window, `pay_hi - p` is the room between its
+    /// block and the epilogue less [`MIN_BLOCK`].
+    pay_hi: usize,
+    /// The epilogue's address less [`MIN_BLOCK`] (wrapping; 0 until the first request): for
+    /// a block `b`, `blk_hi - b` is the room between `b` and the epilogue less `MIN_BLOCK`
+    /// ([`Heap::free_block_ok`]).
+    blk_hi: usize,
+}
+
+impl Top {
+    /// Before the first request: nothing passes `validate`.
+    const NONE: Top = Top {
+        epi: ptr::null_mut(),
+        pay_lo: 0,
+        pay_steps: 0,
+        pay_hi: 0,
+        blk_hi: 0,
+    };
+
+    /// The addresses of a heap whose first block's header is at `first` and whose
+    /// epilogue header is at `epi`.
+    fn of(first: *mut u8, epi: *mut u8) -> Top {
+        let lo = first as usize + WORD;
+        // A payload must be 16-byte aligned in `[lo, hi]`, `hi` the payload of a minimum
+        // block that ends at the epilogue; a heap without room for a block accepts nothing.
+        // (`lo` and `hi` are both 16-byte aligned: first block and epilogue headers sit one
+        // word below a 16-byte boundary.)
+        let (pay_lo, pay_steps, pay_hi) = match (epi as usize + WORD).checked_sub(MIN_BLOCK) {
+            Some(hi) if hi >= lo => (lo, (hi - lo) / ALIGN, hi),
+            _ => (0, 0, 0),
+        };
+        Top {
+            epi,
+            pay_lo,
+            pay_steps,
+            pay_hi,
+            blk_hi: (epi as usize).wrapping_sub(MIN_BLOCK),
+        }
+    }
+}
+
 // SAFETY: the heap exclusively owns the memory its source hands out; its raw pointers point
 // only into that memory, so moving the heap to another thread moves the ownership with it.
 unsafe impl<S: Source + Send, P: Policy> Send for Heap<S, P> {}
@@ -174,11 +214,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             source,
             meta: ptr::null_mut(),
             first: ptr::null_mut(),
-            epi: ptr::null_mut(),
-            pay_lo: 0,
-            pay_steps: 0,
-            pay_hi: 0,
-            blk_hi: 0,
+            top: Top::NONE,
             chunk: P::CHUNK,
             hook: ignore_corruption,
             fresh_from: ptr::null_mut(),
@@ -320,36 +356,33 @@ impl<S: Source, P: Policy> Heap<S, P> {
             HeapView {
                 meta: NonNull::new_unchecked(self.meta),
                 first: Block::from_header(NonNull::new_unchecked(self.first)),
-                epilogue: Block::from_header(NonNull::new_unchecked(self.epi)),
+                epilogue: Block::from_header(NonNull::new_unchecked(self.top.epi)),
             }
         }
+    }
+
+    /// The epilogue header address of the source's current `brk`.
+    ///
+    /// # Safety
+    /// The heap must be initialised.
+    unsafe fn epilogue_of_brk(&self) -> *mut u8 {
+        // SAFETY: forwarded caller contract: `brk` is the top of a heap.
+        unsafe { layout::epilogue(self.source.brk()) }.as_ptr()
     }
 
     /// Records the source's new `brk` (after `init` and every successful `sbrk`): the
     /// epilogue address of [`Heap::view`] and the payload window of [`Heap::validate`].
     #[inline]
     fn set_top(&mut self) {
-        // SAFETY: called once the heap is initialised, so `brk` is the top of a heap.
-        let epi = unsafe { layout::epilogue(self.source.brk()) }.as_ptr();
-        self.epi = epi;
-        self.blk_hi = (epi as usize).wrapping_sub(MIN_BLOCK);
-        let lo = self.first as usize + WORD;
-        // A payload must be 16-byte aligned in `[lo, hi]`, `hi` the payload of a minimum
-        // block that ends at the epilogue; a heap without room for a block accepts nothing.
-        // (`lo` and `hi` are both 16-byte aligned: first block and epilogue headers sit one
-        // word below a 16-byte boundary.)
-        match (epi as usize + WORD).checked_sub(MIN_BLOCK) {
-            Some(hi) if hi >= lo => {
-                self.pay_lo = lo;
-                self.pay_steps = (hi - lo) / ALIGN;
-                self.pay_hi = hi;
-            }
-            _ => {
-                self.pay_lo = 0;
-                self.pay_steps = 0;
-                self.pay_hi = 0;
-            }
-        }
+        // SAFETY: called once the heap is initialised.
+        self.top = Top::of(self.first, unsafe { self.epilogue_of_brk() });
+    }
+
+    /// Whether the addresses derived from the top ([`Heap::set_top`]) match the source's
+    /// current `brk` (for the heap checker).
+    pub(crate) fn top_is_current(&self) -> bool {
+        // SAFETY: only asked of an initialised heap (the checker returns early otherwise).
+        self.meta.is_null() || self.top == Top::of(self.first, unsafe { self.epilogue_of_brk() })
     }
 
     #[cold]
@@ -747,9 +780,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // the offset moves misaligned low bits to the top, so one comparison tests both.
         // Before the first request and while the heap has no room for a block, `pay_lo` is
         // 0 and `pay_steps` 0: every non-null pointer fails.
-        if a.wrapping_sub(self.pay_lo)
+        if a.wrapping_sub(self.top.pay_lo)
             .rotate_right(ALIGN.trailing_zeros())
-            > self.pay_steps
+            > self.top.pay_steps
         {
             self.validate_rejected(p, freed);
             return None;
@@ -767,7 +800,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`, the
             // room between the block and the epilogue (`pay_hi - a` is `room - MIN_BLOCK`).
             if (h & (FLAGS & !PREV_ALLOC) != ALLOC)
-                | (size.wrapping_sub(MIN_BLOCK) > self.pay_hi - a)
+                | (size.wrapping_sub(MIN_BLOCK) > self.top.pay_hi - a)
             {
                 self.validate_rejected(p, freed);
                 return None;
@@ -868,7 +901,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // `MIN_BLOCK <= size <= epilogue - b` in one comparison (a block of the heap always
             // has room for a minimum block before the epilogue; `blk_hi - b` is that room
             // less `MIN_BLOCK`): the footer read stays inside.
-            if size.wrapping_sub(MIN_BLOCK) > self.blk_hi.wrapping_sub(b.addr()) {
+            if size.wrapping_sub(MIN_BLOCK) > self.top.blk_hi.wrapping_sub(b.addr()) {
                 self.free_block_rejected(b);
                 return None;
             }

@@ -4,7 +4,8 @@
 use std::mem::MaybeUninit;
 
 use heapwise_core::block::WORD;
-use heapwise_core::{AnyHeap, ErrorKind, FixedArena, PolicyKind};
+use heapwise_core::source::Source;
+use heapwise_core::{AnyHeap, ErrorKind, FixedArena, Heap, PolicyKind, Segregated};
 
 /// A heap with blocks `a` (allocated), `f` (free), `b` (allocated), `tail` (allocated),
 /// returning their payload pointers.
@@ -78,6 +79,22 @@ fn epilogue_overwritten() {
     // SAFETY: the epilogue is the last word below `brk`, inside the arena.
     unsafe { *((end - WORD) as *mut usize) = 0 };
     expect(&h, &[ErrorKind::BadEpilogue]);
+}
+
+#[test]
+fn brk_moved_behind_the_heaps_back() {
+    // The heap derives its epilogue and `validate`'s payload window from `brk` once per
+    // growth; a `brk` moved without it (breaking `source_mut`'s contract) leaves them stale.
+    let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+    let mut h: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    let p = h.malloc(48).unwrap();
+    h.check().unwrap();
+    // SAFETY: deliberately breaks the contract (the test's point); the heap is only checked
+    // afterwards, never used.
+    unsafe { h.source_mut().sbrk(64).unwrap() };
+    let e = h.check().expect_err("a stale top must be detected");
+    assert_eq!(e.kind, ErrorKind::BadEpilogue, "{e:?}");
+    let _ = p;
 }
 
 #[test]
