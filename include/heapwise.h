@@ -2,8 +2,10 @@
  *
  * libheapwise.so replaces the C malloc family (malloc, free, calloc, realloc, reallocarray,
  * posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, cfree,
- * malloc_trim, mallinfo2, mallinfo, malloc_stats: declared by <stdlib.h> and <malloc.h>)
- * and adds the functions below. Use them from a program linked with -lheapwise, or look
+ * malloc_trim, mallinfo2, mallinfo, malloc_stats: declared by <stdlib.h> and <malloc.h>),
+ * glibc's __libc_malloc, __libc_calloc, __libc_realloc, __libc_free, __libc_memalign,
+ * __libc_valloc and __libc_pvalloc, and C23's free_sized and free_aligned_sized, and adds
+ * the functions below. Use them from a program linked with -lheapwise, or look
  * them up with dlsym(RTLD_DEFAULT, "heapwise_stats") when the library is only preloaded.
  *
  * Environment (read once, at start-up):

@@ -11,7 +11,8 @@
 //!   `sizeof(void *)` and leaves `*memptr` alone on failure.
 //!
 //! Invariant: an entry point that forwards to another (`realloc(NULL, n)` to `malloc`,
-//! `reallocarray` to `realloc`, `cfree` to `free`, `valloc` and `pvalloc` to `memalign`)
+//! `reallocarray` to `realloc`, `cfree` to `free`, `valloc` and `pvalloc` to `memalign`, and
+//! the other names in [`crate::aliases`])
 //! calls the private implementation, never the exported symbol: a call to the symbol goes
 //! through the GOT and reaches whichever definition comes first in the process, which is
 //! not this library when it is `dlopen`ed (`RTLD_LOCAL`) or preloaded behind another
@@ -160,7 +161,7 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 
 /// [`malloc`], for the entry points that forward to it (see the module invariant).
 #[inline(always)]
-fn malloc_impl(size: usize) -> *mut c_void {
+pub(crate) fn malloc_impl(size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(size, || g_malloc(l, size)))
 }
@@ -180,7 +181,7 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
 /// # Safety
 /// As [`free`].
 #[inline(always)]
-unsafe fn free_impl(p: *mut c_void) {
+pub(crate) unsafe fn free_impl(p: *mut c_void) {
     if p.is_null() {
         return;
     }
@@ -226,6 +227,12 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 /// `calloc(3)`.
 #[no_mangle]
 pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
+    calloc_impl(n, size)
+}
+
+/// [`calloc`], for the entry points that forward to it (see the module invariant).
+#[inline(always)]
+pub(crate) fn calloc_impl(n: usize, size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(n.saturating_mul(size), || {
         g_calloc(l, n, size)
@@ -247,7 +254,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// # Safety
 /// As [`realloc`].
 #[inline]
-unsafe fn realloc_impl(p: *mut c_void, size: usize) -> *mut c_void {
+pub(crate) unsafe fn realloc_impl(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         return malloc_impl(size);
     }
@@ -335,7 +342,7 @@ pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
 
 /// [`memalign`], for the entry points that forward to it (see the module invariant).
 #[inline]
-fn memalign_impl(align: usize, size: usize) -> *mut c_void {
+pub(crate) fn memalign_impl(align: usize, size: usize) -> *mut c_void {
     if align > usize::MAX / 2 + 1 {
         set_errno(libc::EINVAL);
         return ptr::null_mut();
@@ -348,12 +355,24 @@ fn memalign_impl(align: usize, size: usize) -> *mut c_void {
 /// `valloc(3)`: page-aligned.
 #[no_mangle]
 pub extern "C" fn valloc(size: usize) -> *mut c_void {
+    valloc_impl(size)
+}
+
+/// [`valloc`], for the entry points that forward to it (see the module invariant).
+#[inline]
+pub(crate) fn valloc_impl(size: usize) -> *mut c_void {
     memalign_impl(sys::page_size(), size)
 }
 
 /// `pvalloc(3)`: page-aligned, size rounded up to whole pages (at least one).
 #[no_mangle]
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
+    pvalloc_impl(size)
+}
+
+/// [`pvalloc`], for the entry points that forward to it (see the module invariant).
+#[inline]
+pub(crate) fn pvalloc_impl(size: usize) -> *mut c_void {
     let page = sys::page_size();
     match sys::round_up(size, page) {
         Some(n) => memalign_impl(page, n.max(page)),

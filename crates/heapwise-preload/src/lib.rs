@@ -12,8 +12,9 @@
 //! It exports the malloc family (`malloc`, `free`, `calloc`, `realloc`, `reallocarray`,
 //! `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc`,
 //! `malloc_usable_size`, `cfree`, `malloc_trim`, `mallinfo2`, `mallinfo`, `malloc_stats`)
-//! with glibc's `errno` and return conventions, and the `heapwise_*` extension API declared
-//! in `include/heapwise.h`. The heap is the program break (`sbrk`), with reserved `mmap`
+//! with glibc's `errno` and return conventions, its other names (glibc's `__libc_malloc`
+//! family, C23's `free_sized` and `free_aligned_sized`), and the `heapwise_*` extension API
+//! declared in `include/heapwise.h`. The heap is the program break (`sbrk`), with reserved `mmap`
 //! regions as fallback and `mmap` for large blocks (see the `heapwise` crate).
 //!
 //! ## Module map
@@ -21,6 +22,7 @@
 //! | module | owns |
 //! |---|---|
 //! | [`api`] | the exported malloc family and its `errno` semantics |
+//! | [`aliases`] | glibc's `__libc_*` names of the family, C23 `free_sized` / `free_aligned_sized` |
 //! | [`ext`] | `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_trim` and the `heapwise_*` API |
 //! | [`options`] | `HEAPWISE_POLICY`, `HEAPWISE_STATS`, `HEAPWISE_TRACE`, read once without allocating |
 //! | [`recorder`] | exact requested bytes and the malloc-lab trace, in one global order |
@@ -42,6 +44,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use hw::{Config, Global};
 
+pub mod aliases;
 pub mod api;
 pub mod ext;
 pub mod options;
