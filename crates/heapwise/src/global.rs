@@ -1327,6 +1327,10 @@ impl Global {
         if p.is_null() {
             return 0;
         }
+        // SAFETY: forwarded caller contract (`p` non-null).
+        if let Some(u) = unsafe { tcache::usable_size_fast(self, p) } {
+            return u;
+        }
         let cached = self.thread_cache();
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| match inner.find(p) {

@@ -798,6 +798,29 @@ pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Optio
     Some(p)
 }
 
+/// The fast path of `malloc_usable_size`: the usable bytes of `p` when it is a live heap
+/// block of `g` (the same lock-free checks as [`realloc_fast`]: inside a heap, an
+/// allocated header, the next header's `PREV_ALLOC` bit) and carries no cache mark, read
+/// without the arena's lock. `None` otherwise (no active cache for `g`, so perhaps another
+/// policy's block format; a large block; anything out of the ordinary): the caller takes
+/// the locked path, which reports a misuse. Programs that account their memory with
+/// `malloc_usable_size` on every `malloc` and `free` (redis) call it as often as those.
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[inline]
+pub unsafe fn usable_size_fast(g: &'static Global, p: *const u8) -> Option<usize> {
+    let c = active_cache(g)?;
+    // SAFETY: forwarded caller contract (`p` non-null).
+    let bsize = unsafe { live_block(g, p as *mut u8) }?;
+    // SAFETY: a live block of at least `MIN_BLOCK` bytes: its payload holds two words.
+    let mark = unsafe { (p as *const usize).add(1).read() };
+    if mark == c.key.get() ^ p as usize {
+        return None; // a use after free: reported by the locked path
+    }
+    Some(bsize - WORD)
+}
+
 /// The fast path of `free`: pushes `p` on its class's local list in the calling thread's
 /// active cache; `true` when done. `false` whenever anything is out of the ordinary (no
 /// active cache for `g`, not a small heap block of `g`, already marked as cached): the
