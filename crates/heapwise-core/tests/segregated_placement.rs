@@ -1,7 +1,8 @@
 //! The default policy's placement, asserted block by block: best fit below 4 KiB (exact
-//! classes), and growth instead of a poor fit where growing is free (`FixedArena`) and
-//! little of the heap is free, but never where growth costs (`SimBrk`), nor while 1/64 of
-//! the heap or more is free, nor once the room is used up.
+//! classes), the free top of the heap (the wilderness) taken last, and growth instead of a
+//! poor fit where growing is free (`FixedArena`) and little of the heap is free, but never
+//! where growth costs (`SimBrk`), nor while 1/64 of the heap or more is free, nor once the
+//! room is used up.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -122,4 +123,84 @@ fn once_the_room_is_used_up_a_poor_fit_is_taken_instead_of_failing() {
     assert_eq!(h.source().free_room(), 512);
     assert_eq!(addr(h.malloc(req(1024))), a);
     h.check().unwrap();
+}
+
+/// The free block at the top of the heap (the wilderness) is the last resort: a request that
+/// another free block fits goes there, even when the top is the better fit, so that the top
+/// stays free for the block below it to grow into.
+#[test]
+fn the_wilderness_is_taken_last() {
+    let mut mem = region(1 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(SimBrk::new(&mut mem, 1 << 20));
+    // A free hole of 1008 bytes between two allocated blocks.
+    let hole = addr(h.malloc(req(1008)));
+    addr(h.malloc(16));
+    // SAFETY: `hole` is a live payload of `h`.
+    unsafe { h.free(hole as *mut u8) };
+    // Carve the top down to a free block of 512 bytes: smaller than the hole.
+    let top = h.blocks().last().expect("blocks");
+    assert!(!top.allocated && top.size > 1008 + 512, "{top:?}");
+    addr(h.malloc(req(top.size - 512)));
+    let top = h.blocks().last().expect("blocks");
+    assert_eq!(
+        (top.allocated, top.size),
+        (false, 512),
+        "the top is 512 free bytes"
+    );
+    h.check().unwrap();
+    // Best fit alone takes the top (512 < 1008) for 96 bytes; the wilderness rule the hole.
+    assert_eq!(
+        addr(h.malloc(req(96))),
+        hole,
+        "the hole serves, not the wilderness"
+    );
+    let top = h.blocks().last().expect("blocks");
+    assert_eq!(
+        (top.allocated, top.size),
+        (false, 512),
+        "the top is untouched"
+    );
+    // Once the hole's remainder (896 bytes) is taken, a request only the top fits gets it.
+    addr(h.malloc(req(896)));
+    let t = addr(h.malloc(req(400)));
+    assert_eq!(
+        t,
+        top.addr + 8,
+        "the wilderness serves what nothing else fits"
+    );
+    h.check().unwrap();
+}
+
+/// The malloc-lab `realloc-bal` pattern: one block grows by 128 bytes at a time while a
+/// small block is allocated and the previous one freed between growths. With the wilderness
+/// kept free the growing block stays at the top and grows in place: the heap stays within
+/// a chunk of the block's final size (it was twice that when small blocks took the top).
+#[test]
+fn a_block_growing_at_the_top_stays_there() {
+    let mut mem = region(8 << 20);
+    let mut h: Heap<_, Segregated> = Heap::new(SimBrk::new(&mut mem, 8 << 20));
+    let mut grow = h.malloc(512).expect("block");
+    let mut small = addr(h.malloc(128));
+    let mut size = 512;
+    let mut moves = 0;
+    // Fewer steps under Miri (the checker after each one walks the heap).
+    let steps = if cfg!(miri) { 150 } else { 1000 };
+    for _ in 0..steps {
+        size += 128;
+        // SAFETY: `grow` is the live growing block.
+        let q = unsafe { h.realloc(grow.as_ptr(), size) }.expect("realloc");
+        moves += usize::from(q != grow);
+        grow = q;
+        let next = addr(h.malloc(128));
+        // SAFETY: `small` is the live small block.
+        unsafe { h.free(small as *mut u8) };
+        small = next;
+        h.check().unwrap();
+    }
+    let heap = h.stats().heap_bytes;
+    assert!(moves <= 2, "the growing block moved {moves} times");
+    assert!(
+        heap < size + 16 * 1024,
+        "heap {heap} B for a {size}-byte block and one small block"
+    );
 }
