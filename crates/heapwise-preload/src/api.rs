@@ -150,7 +150,7 @@ fn nomem(p: *mut u8) -> *mut c_void {
 /// Allocates with alignment `align` (any power of two) and records it.
 fn aligned(align: usize, size: usize) -> *mut u8 {
     let l = layered();
-    recorded_alloc(size, || g_aligned(l, align, size))
+    recorded_alloc(size, move || g_aligned(l, align, size))
 }
 
 /// `malloc(3)`.
@@ -163,7 +163,7 @@ pub extern "C" fn malloc(size: usize) -> *mut c_void {
 #[inline(always)]
 pub(crate) fn malloc_impl(size: usize) -> *mut c_void {
     let l = layered();
-    nomem(recorded_alloc(size, || g_malloc(l, size)))
+    nomem(recorded_alloc(size, move || g_malloc(l, size)))
 }
 
 /// `free(3)`.
@@ -234,7 +234,7 @@ pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
 #[inline(always)]
 pub(crate) fn calloc_impl(n: usize, size: usize) -> *mut c_void {
     let l = layered();
-    nomem(recorded_alloc(n.saturating_mul(size), || {
+    nomem(recorded_alloc(n.saturating_mul(size), move || {
         g_calloc(l, n, size)
     }))
 }
