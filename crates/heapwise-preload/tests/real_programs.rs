@@ -1152,7 +1152,10 @@ fn threaded_compressors_and_sort_in_every_mode() {
         ("default", &[]),
         ("harden-full", &[("HEAPWISE_HARDEN", "full")]),
         ("per-thread", &[("HEAPWISE_ARENAS", "per-thread")]),
-        ("explicit-addr-best", &[("HEAPWISE_POLICY", "explicit-addr-best")]),
+        (
+            "explicit-addr-best",
+            &[("HEAPWISE_POLICY", "explicit-addr-best")],
+        ),
         // xz and sort close stderr before they exit: their summaries go to files.
         ("stats", &[("HEAPWISE_STATS_FILE", &stats_file)]),
     ];
