@@ -1048,3 +1048,217 @@ SELECT count(*), sum(length(v)) FROM t WHERE k > '8';
         assert!(ok, "no `{name} ... ok` line in the replay\n{}", o.stdout);
     }
 }
+
+/// Deterministic text for the threaded tools: `lines` comma-separated records
+/// (`number,word,fraction,words...`), ~45 bytes each.
+fn csv_text(lines: usize) -> Vec<u8> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let word = |r: u64| -> String {
+        (0..2 + r % 9)
+            .map(|i| char::from(b'a' + ((r >> (5 * i + 4)) % 26) as u8))
+            .collect()
+    };
+    let mut s = String::new();
+    for _ in 0..lines {
+        let (a, b, c, d) = (rnd(), rnd(), rnd(), rnd());
+        let _ = writeln!(
+            s,
+            "{},{},0.{:06},{} {}",
+            a % 1_000_000_000,
+            word(b),
+            c % 1_000_000,
+            word(d),
+            word(d >> 17)
+        );
+    }
+    s.into_bytes()
+}
+
+/// The multi-threaded tools' round trips: `xz -T2` (small blocks, so both threads compress),
+/// `zstd -T2`, `sort --parallel=2` with a tiny buffer (temporary files, merge), checked
+/// by `cmp` and printed as checksums, which must equal those of the run without the preload.
+const THREADED_TOOLS_SCRIPT: &str = r#"set -e
+xz -T2 --block-size=131072 -3 -c in.txt > a.xz
+xz -d -T2 -c a.xz | cmp - in.txt
+echo "xz $(cksum < a.xz)"
+zstd -q -T2 -3 -c in.txt > a.zst
+zstd -q -d -c a.zst | cmp - in.txt
+echo "zstd $(cksum < a.zst)"
+sort --parallel=2 -S 512K -T . in.txt | cksum
+sort --parallel=2 -t, -k2,2 -k1,1n in.txt | cksum
+sort -u -n -t, -k1,1 in.txt | tail -n 2
+gzip -9 -c in.txt | gzip -d | cmp - in.txt && echo gzip ok
+"#;
+
+/// Threaded C programs with the heapwise fast paths running concurrently: the tests above
+/// set `HEAPWISE_STATS=1`, which serialises every call under the recorder lock, so here each
+/// configuration runs without it (the lock-free thread caches, remote frees and arena
+/// switching are live), and one more run with `HEAPWISE_STATS_FILE` proves that heapwise
+/// served the tools.
+/// Every run must print what the run without the preload printed, in the default
+/// configuration, with full hardening, with one arena per thread and on an explicit list.
+#[test]
+fn threaded_compressors_and_sort_in_every_mode() {
+    for (what, pkg) in [("xz", "xz-utils"), ("zstd", "zstd"), ("sort", "coreutils")] {
+        if require_program(what, &[what], pkg).is_none() {
+            return;
+        }
+    }
+    let Some(sh) = require_program("sh", &["sh", "bash"], "dash") else {
+        return;
+    };
+    let input = csv_text(60_000);
+    let dir = TempDir::new("threaded");
+    let stats_dir = dir.path().join("summaries");
+    std::fs::create_dir_all(&stats_dir).unwrap();
+    let stats_file = stats_dir.join("%p").to_string_lossy().into_owned();
+    let run_in = |name: &str, env: &[(&str, &str)], preloaded: bool| {
+        let cwd = dir.path().join(name);
+        std::fs::create_dir_all(&cwd).unwrap();
+        std::fs::write(cwd.join("in.txt"), &input).unwrap();
+        let mut c = Command::new(&sh);
+        c.args(["-c", THREADED_TOOLS_SCRIPT])
+            .current_dir(&cwd)
+            .env("LC_ALL", "C")
+            .env_remove("LD_PRELOAD")
+            .env_remove("HEAPWISE_STATS");
+        if preloaded {
+            c.env("LD_PRELOAD", libheapwise());
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = run(c, None, 5 * MIN);
+        assert!(
+            o.success(),
+            "threaded tools ({name}) failed\n{}",
+            o.describe()
+        );
+        o
+    };
+    let native = run_in("native", &[], false);
+    assert!(
+        native.stdout.contains("xz ") && native.stdout.contains("gzip ok"),
+        "{}",
+        native.describe()
+    );
+    let modes: [(&str, &[(&str, &str)]); 5] = [
+        ("default", &[]),
+        ("harden-full", &[("HEAPWISE_HARDEN", "full")]),
+        ("per-thread", &[("HEAPWISE_ARENAS", "per-thread")]),
+        (
+            "explicit-addr-best",
+            &[("HEAPWISE_POLICY", "explicit-addr-best")],
+        ),
+        // xz and sort close stderr before they exit: their summaries go to files.
+        ("stats", &[("HEAPWISE_STATS_FILE", &stats_file)]),
+    ];
+    for (name, env) in modes {
+        let o = run_in(name, env, true);
+        assert_eq!(
+            native.stdout, o.stdout,
+            "threaded tools: output differs under libheapwise.so ({name})"
+        );
+        if name == "stats" {
+            let mut text = String::new();
+            for e in std::fs::read_dir(&stats_dir).unwrap() {
+                text += &std::fs::read_to_string(e.unwrap().path()).unwrap();
+            }
+            let found = summaries(&text);
+            for tool in ["xz", "zstd", "sort"] {
+                let calls = found.iter().filter(|s| s.process == tool).map(|s| s.calls);
+                assert!(
+                    calls.max().unwrap_or(0) >= 100,
+                    "no heapwise summary of {tool} with >= 100 calls:\n{text}"
+                );
+            }
+        }
+        eprintln!("threaded tools {name:>18}: same output, {:.2?}", o.elapsed);
+    }
+}
+
+/// `make -j2` builds a small C project with `gcc -pipe` (two jobs at a time, each a chain of
+/// forked and exec'd driver, compiler, assembler and linker), under the preload by default
+/// and with full hardening; the built program prints what the one built without it prints.
+#[test]
+fn make_j2_builds_a_c_project() {
+    let Some(make) = require_program("make", &["make"], "make") else {
+        return;
+    };
+    if require_program("gcc", &["gcc"], "gcc").is_none() {
+        return;
+    }
+    const FILES: usize = 16;
+    let dir = TempDir::new("make");
+    let build = |name: &str, env: &[(&str, &str)], preloaded: bool| {
+        let cwd = dir.path().join(name);
+        std::fs::create_dir_all(&cwd).unwrap();
+        let mut main = String::from("#include <stdio.h>\n");
+        for i in 1..=FILES {
+            std::fs::write(
+                cwd.join(format!("f{i}.c")),
+                format!(
+                    "#include <stdlib.h>\n#include <string.h>\n\
+                     struct s{i} {{ int a[{i}]; char *name; }};\n\
+                     int f{i}(int x) {{ struct s{i} *p = calloc(1, sizeof *p); \
+                     p->name = strdup(\"f{i}\"); for (int k = 0; k < {i}; k++) p->a[k] = x * k; \
+                     int r = p->a[{i} - 1] + (int)strlen(p->name); free(p->name); free(p); \
+                     return r; }}\n"
+                ),
+            )
+            .unwrap();
+            let _ = writeln!(main, "int f{i}(int);");
+        }
+        main.push_str("int main(void) { long t = 0;\n");
+        for i in 1..=FILES {
+            let _ = writeln!(main, "t += f{i}({i});");
+        }
+        main.push_str("printf(\"%ld\\n\", t); return 0; }\n");
+        std::fs::write(cwd.join("main.c"), main).unwrap();
+        std::fs::write(
+            cwd.join("Makefile"),
+            "SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nCFLAGS := -O2 -pipe -Wall\n\
+             prog: $(OBJS)\n\t$(CC) -o $@ $^\n%.o: %.c\n\t$(CC) $(CFLAGS) -c $< -o $@\n",
+        )
+        .unwrap();
+        let mut c = Command::new(&make);
+        c.args(["-s", "-j2", "prog", "CC=gcc"])
+            .current_dir(&cwd)
+            .env_remove("LD_PRELOAD")
+            .env_remove("HEAPWISE_STATS");
+        if preloaded {
+            c.env("LD_PRELOAD", libheapwise());
+        }
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = run(c, None, 5 * MIN);
+        assert!(o.success(), "make -j2 ({name}) failed\n{}", o.describe());
+        let mut p = Command::new(cwd.join("prog"));
+        p.env_remove("LD_PRELOAD");
+        let out = run(p, None, MIN);
+        assert!(out.success(), "prog ({name})\n{}", out.describe());
+        (o, out.stdout)
+    };
+    let (_, want) = build("native", &[], false);
+    assert!(!want.trim().is_empty());
+    for (name, env) in [
+        ("default", &[][..]),
+        ("harden-full", &[("HEAPWISE_HARDEN", "full")][..]),
+        ("stats", &[("HEAPWISE_STATS", "1")][..]),
+    ] {
+        let (o, got) = build(name, env, true);
+        assert_eq!(want, got, "make -j2 ({name}): the built program differs");
+        if name == "stats" {
+            assert_served("make", &o, "make", 100);
+            assert_served("cc1", &o, "cc1", 10_000);
+        }
+        eprintln!("make -j2 {name:>12}: same program, {:.2?}", o.elapsed);
+    }
+}
