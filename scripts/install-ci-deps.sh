@@ -37,6 +37,8 @@ PACKAGES=(
     valgrind
     procps
     coreutils
+    xz-utils
+    zstd
 )
 
 export DEBIAN_FRONTEND=noninteractive
