@@ -251,6 +251,15 @@ pub fn run(cli: Cli) -> i32 {
             let mut traces = Vec::new();
             let mut bad = false;
             for f in &files {
+                if std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
+                    // A process that left through `_exit` (no exit handlers) wrote no trace.
+                    eprintln!(
+                        "note: {} is empty (a process that leaves through _exit writes no \
+                         trace): skipped",
+                        f.display()
+                    );
+                    continue;
+                }
                 match Trace::read(f, format.into()) {
                     Ok(t) => traces.push(t),
                     Err(e) => {
@@ -260,6 +269,10 @@ pub fn run(cli: Cli) -> i32 {
                 }
             }
             if bad {
+                return 2;
+            }
+            if traces.is_empty() {
+                eprintln!("error: no trace to replay (every file given is empty)");
                 return 2;
             }
             measure(&traces, policy.0, repeat, heap_limit, json, None)

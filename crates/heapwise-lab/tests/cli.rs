@@ -51,6 +51,39 @@ fn replay_prints_a_row_per_policy_and_a_summary() {
     assert!(out.stderr.is_empty(), "{}", stderr(&out));
 }
 
+/// Per-process traces (`HEAPWISE_TRACE=dir/%p.rep`) of processes that left through `_exit`
+/// are empty files: replaying the directory skips them with a note instead of failing; a
+/// replay of empty files only is an error.
+#[test]
+fn replay_skips_empty_traces_of_a_directory() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "1.rep", SMALL);
+    write(d.path(), "2.rep", "");
+    let out = heapwise()
+        .args(["replay", "--repeat", "1", "--policy", "segregated"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Summary (1 traces"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("2.rep is empty"), "{}", stderr(&out));
+    let out = heapwise()
+        .args(["replay", "--repeat", "1"])
+        .arg(d.path().join("2.rep"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no trace to replay"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn json_has_exactly_the_documented_schema() {
     let d = tempfile::tempdir().unwrap();
