@@ -502,6 +502,9 @@ pub struct Global {
     cache: AtomicU8,
     /// The [`ArenaMode`] (as `u8`).
     spread: AtomicU8,
+    /// 1: the configured policy is the one the thread caches serve (the default), read
+    /// without a lock by every thread that sets up its cache; follows [`Global::configure`].
+    caching_policy: AtomicU8,
     arenas: [Arena; ARENAS],
     acct: Accounting,
 }
@@ -556,6 +559,7 @@ impl Global {
             ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
+            caching_policy: AtomicU8::new((config.policy as u8 == PolicyKind::DEFAULT as u8) as u8),
             arenas: [
                 Arena::new(config, 0),
                 Arena::new(config, 1),
@@ -586,9 +590,10 @@ impl Global {
         self.cache.load(Ordering::Relaxed) != 0
     }
 
-    /// Whether the configured policy is one the thread caches serve (the default).
+    /// Whether the configured policy is one the thread caches serve (the default). No lock:
+    /// a thread of a seed policy asks on every call (its cache never becomes active).
     pub(crate) fn caching_policy(&'static self) -> bool {
-        self.policy() == PolicyKind::DEFAULT
+        self.caching_policy.load(Ordering::Acquire) != 0
     }
 
     /// Whether `p` lies in `[start, brk)` of one of the heaps (lock-free).
@@ -980,6 +985,10 @@ impl Global {
             // SAFETY: the lock is held, so this is the only reference to `inner`.
             unsafe { &mut *arena.inner.get() }.config = config;
         }
+        self.caching_policy.store(
+            (config.policy == PolicyKind::DEFAULT) as u8,
+            Ordering::Release,
+        );
         true
     }
 
