@@ -194,7 +194,9 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         f(inner)
     }
 
-    /// Adds the region `[mem, mem + len)`. Returns `false` if [`MAX_REGIONS`] are in use.
+    /// Adds the region `[mem, mem + len)`. Returns `false` if [`MAX_REGIONS`] are in use, or
+    /// if the region ends before its first 16-byte-aligned address (a heap must start
+    /// aligned; such a region could not be [extended](Self::extend) either).
     ///
     /// # Safety
     /// The region must be valid for reads and writes and used by nothing else, forever.
@@ -203,7 +205,7 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         self.with(|i| unsafe { i.add(mem, len) })
     }
 
-    /// Adds a `'static` slice as a region. Returns `false` if [`MAX_REGIONS`] are in use.
+    /// Adds a `'static` slice as a region. Returns `false` as [`claim`](Self::claim) does.
     pub fn claim_slice(&self, mem: &'static mut [MaybeUninit<u8>]) -> bool {
         let len = mem.len();
         // SAFETY: an exclusive `'static` borrow is memory nobody else uses, forever.
@@ -290,9 +292,15 @@ impl<P: Policy> Inner<P> {
         let Some(slot) = self.regions.iter_mut().find(|r| r.is_none()) else {
             return false;
         };
-        let pad = mem.align_offset(ALIGN).min(len);
-        // SAFETY: the caller gives us `[mem, mem + len)`; after aligning the start we stay
-        // inside it.
+        // The heap starts at the first aligned address of the region. A region that ends
+        // before it is refused: clamping the padding to `len` would leave an unaligned,
+        // empty heap that `extend` then grows into misaligned blocks.
+        let pad = mem.align_offset(ALIGN);
+        if pad > len {
+            return false;
+        }
+        // SAFETY: the caller gives us `[mem, mem + len)`; `mem + pad` is 16-byte aligned and
+        // `pad <= len`, so `[mem + pad, mem + len)` stays inside it.
         let mut h = Heap::new(unsafe { FixedArena::from_raw(mem.add(pad), len - pad) });
         if let Some(hook) = self.hook {
             h.set_corruption_hook(hook);

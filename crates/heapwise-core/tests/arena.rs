@@ -82,6 +82,45 @@ fn a_region_can_grow_in_place() {
     a.check().unwrap();
 }
 
+/// Found by the `arena` fuzz target: a region shorter than the distance from its start to
+/// the next 16-byte boundary used to become an empty heap at an unaligned address, which
+/// `extend` then grew into blocks at odd addresses (a 1-byte request got an address 9 mod
+/// 16). Such a region is refused; `extend` then grows the previous region (here: none).
+#[test]
+fn a_region_too_short_to_reach_an_aligned_address_is_refused() {
+    let mem = leak(8 << 10);
+    let base = mem.as_mut_ptr() as *mut u8;
+    // An address 41 mod 16 = 9 past a 16-byte boundary: 7 bytes short of the next one.
+    let skew = (16 - base as usize % 16) % 16 + 41;
+    // SAFETY: `skew < 64` and the slice is 8 KiB long.
+    let start = unsafe { base.add(skew) };
+    assert_eq!(start as usize % 16, 9);
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: 5 bytes of `mem`, used by nothing else.
+    let claimed = unsafe { a.claim(start, 5) };
+    assert!(!claimed, "no aligned address in the region");
+    assert_eq!(a.stats().regions, 0);
+    // SAFETY: the 4 KiB after the (refused) region are part of `mem`, unused.
+    assert!(!unsafe { a.extend(4096) }, "no region to extend");
+    // A region that reaches its first aligned address is kept, and grows aligned.
+    // SAFETY: 7 bytes of `mem`, then 4 KiB more, used by nothing else.
+    assert!(unsafe { a.claim(start, 7) });
+    // SAFETY: as above.
+    assert!(unsafe { a.extend(4096) });
+    for size in [1, 24, 100] {
+        let l = Layout::from_size_align(size, 1).unwrap();
+        // SAFETY: valid layout; freed below.
+        let p = unsafe { a.alloc(l) };
+        assert!(!p.is_null());
+        assert_eq!(p as usize % 16, 0, "block of {size} bytes at {p:p}");
+        let end = start as usize + 7 + 4096;
+        assert!(p as usize >= start as usize && p as usize + size <= end);
+        // SAFETY: `p` was allocated with `l`.
+        unsafe { a.dealloc(p, l) };
+    }
+    a.check().unwrap();
+}
+
 #[test]
 fn a_static_arena_is_taken_by_one_allocator_only() {
     static ARENA: StaticArena<8192> = StaticArena::new();

@@ -336,7 +336,7 @@ macro_rules! policy_suite {
                 #[cfg(not(miri))]
                 proptest::proptest! {
                     #![proptest_config(proptest::prelude::ProptestConfig {
-                        cases: 24,
+                        cases: proptest_cases(),
                         failure_persistence: None,
                         ..Default::default()
                     })]
@@ -368,6 +368,16 @@ macro_rules! policy_suite {
             }
         }
     };
+}
+
+/// Cases per policy of the `proptest` model suite: 24 (CI), or `PROPTEST_CASES` when set
+/// (long opt-in runs, e.g. `PROPTEST_CASES=20000 cargo test --release -p heapwise-core`).
+#[cfg(not(miri))]
+fn proptest_cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(24)
 }
 
 #[cfg(not(miri))]

@@ -5,13 +5,17 @@
 //! every block's fill pattern before it is resized or freed. At the end: zero corruption,
 //! every block accounted for (the allocator's live-block count returns to its start), the
 //! heap checker clean, and RSS bounded (`SOAK_RSS_MIB`, default 1024).
+//!
+//! Variations: `SOAK_ARENAS` = `shared`, `contention` (the default) or `per-thread` (how
+//! the worker threads spread over the arenas: `per-thread` makes most cross-thread frees
+//! remote frees), `SOAK_CACHE=0` (no thread caches: every operation takes the arena lock).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use heapwise::Heapwise;
+use heapwise::{ArenaMode, Heapwise};
 
 #[global_allocator]
 static A: Heapwise = Heapwise;
@@ -95,6 +99,17 @@ fn soak() {
     let threads = env("SOAK_THREADS", 8) as usize;
     let secs = env("SOAK_SECONDS", 120);
     let rss_cap = env("SOAK_RSS_MIB", 1024);
+    let mode = match std::env::var("SOAK_ARENAS").as_deref() {
+        Ok("shared") => ArenaMode::Shared,
+        Ok("per-thread") => ArenaMode::PerThread,
+        Ok("contention") | Err(_) => ArenaMode::OnContention,
+        Ok(other) => panic!("SOAK_ARENAS={other}: expected shared, contention or per-thread"),
+    };
+    // The worker threads' caches are set up after this, so they follow the mode.
+    Heapwise::global().set_arena_mode(mode);
+    if env("SOAK_CACHE", 1) == 0 {
+        Heapwise::global().set_thread_cache(false);
+    }
     let before = Heapwise::stats();
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
@@ -172,7 +187,8 @@ fn soak() {
     Heapwise::check().expect("heap checker after the soak");
     let after = Heapwise::stats();
     println!(
-        "soak: {threads} threads, {secs} s, {} ops, peak RSS {} MiB, live small blocks {} -> {}, large blocks {} -> {}",
+        "soak: {threads} threads, {secs} s, arenas {mode:?}, cache {}, {} ops, peak RSS {} MiB, live small blocks {} -> {}, large blocks {} -> {}",
+        Heapwise::global().thread_cache(),
         ops.load(Ordering::Relaxed),
         rss_mib(),
         before.heap.counters.alloc_blocks,
