@@ -248,7 +248,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Sets the growth chunk (rounded up to 16; 0 means "grow by exactly the shortfall").
     pub const fn with_chunk(mut self, chunk: usize) -> Self {
-        self.chunk = (chunk + ALIGN - 1) & !(ALIGN - 1);
+        // Saturating: a chunk near `usize::MAX` becomes the largest multiple of 16 (growth
+        // then asks for the request alone once the source refuses the chunk).
+        self.chunk = chunk.saturating_add(ALIGN - 1) & !(ALIGN - 1);
         self
     }
 

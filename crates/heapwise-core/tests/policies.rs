@@ -128,6 +128,14 @@ fn huge_sizes_fail(kind: PolicyKind) {
         h.free(keep.as_ptr());
     }
     h.check().unwrap();
+    // A growth chunk near `usize::MAX` (a configuration mistake, not a request) saturates
+    // instead of overflowing: the arena refuses the chunk and the heap grows by the request.
+    let mut mem = region(1 << 16);
+    let mut h = heap(kind, &mut mem).with_chunk(usize::MAX);
+    let p = h.malloc(100).expect("malloc with a saturated chunk");
+    // SAFETY: `p` is live.
+    unsafe { h.free(p.as_ptr()) };
+    h.check().unwrap();
 }
 
 fn alignments(kind: PolicyKind) {
