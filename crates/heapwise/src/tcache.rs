@@ -779,17 +779,11 @@ pub const REALLOC_SLACK: usize = 128;
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
 #[inline]
 pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Option<*mut u8> {
-    let c = active_cache(g)?;
     if size == 0 {
         return None;
     }
     // SAFETY: forwarded caller contract (`p` non-null).
-    let bsize = unsafe { live_block(g, p) }?;
-    // SAFETY: a live block of at least `MIN_BLOCK` bytes: its payload holds two words.
-    let mark = unsafe { (p as *const usize).add(1).read() };
-    if mark == c.key.get() ^ p as usize {
-        return None;
-    }
+    let (c, bsize) = unsafe { live_uncached(g, p) }?;
     let usable = bsize - WORD;
     if size > usable || (usable - size > REALLOC_SLACK && size < usable / 2) {
         return None;
@@ -810,15 +804,25 @@ pub unsafe fn realloc_fast(g: &'static Global, p: *mut u8, size: usize) -> Optio
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
 #[inline]
 pub unsafe fn usable_size_fast(g: &'static Global, p: *const u8) -> Option<usize> {
-    let c = active_cache(g)?;
     // SAFETY: forwarded caller contract (`p` non-null).
-    let bsize = unsafe { live_block(g, p as *mut u8) }?;
+    unsafe { live_uncached(g, p as *mut u8) }.map(|(_, bsize)| bsize - WORD)
+}
+
+/// The calling thread's active cache for `g` and the block size of `p`, when `p` is a
+/// [`live_block`] of `g` that carries no cache mark (a marked one is a use after free, which
+/// the caller's locked path reports). The shared checks of [`realloc_fast`] and
+/// [`usable_size_fast`].
+///
+/// # Safety
+/// `p` must be non-null.
+#[inline(always)]
+unsafe fn live_uncached(g: &'static Global, p: *mut u8) -> Option<(&'static Cache, usize)> {
+    let c = active_cache(g)?;
+    // SAFETY: forwarded caller contract.
+    let bsize = unsafe { live_block(g, p) }?;
     // SAFETY: a live block of at least `MIN_BLOCK` bytes: its payload holds two words.
     let mark = unsafe { (p as *const usize).add(1).read() };
-    if mark == c.key.get() ^ p as usize {
-        return None; // a use after free: reported by the locked path
-    }
-    Some(bsize - WORD)
+    (mark != c.key.get() ^ p as usize).then_some((c, bsize))
 }
 
 /// The fast path of `free`: pushes `p` on its class's local list in the calling thread's

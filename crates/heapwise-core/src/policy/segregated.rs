@@ -174,20 +174,8 @@ unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
     // holds its size, and a block in an exact class has that class's size.
     unsafe {
         if c >= EXACT_CLASSES {
-            let mut cur = list(v.meta, c).head();
-            let mut hint = c;
-            let mut n = 0;
-            while let Some(b) = cur {
-                let size = b.size();
-                if size >= asize {
-                    return Some((b, hint, size));
-                }
-                n += 1;
-                if n == SEARCH_LIMIT {
-                    break;
-                }
-                hint = NOT_FIRST;
-                cur = b.link_next();
+            if let Some((b, size, first)) = first_fit_from(list(v.meta, c).head(), asize) {
+                return Some((b, if first { c } else { NOT_FIRST }, size));
             }
             let up = first_nonempty(v.meta, c + 1)?;
             return list(v.meta, up).head().map(|b| (b, up, b.size()));
@@ -222,21 +210,36 @@ unsafe fn other_fit(
     let c = class_of(tsize);
     // SAFETY: lists and bitmap are consistent (policy invariant).
     unsafe {
-        let mut cur = top.link_next();
-        let mut n = 0;
-        while let Some(b) = cur {
-            if b.size() >= asize {
-                return Some((b, NOT_FIRST));
-            }
-            n += 1;
-            if n == SEARCH_LIMIT {
-                break;
-            }
-            cur = b.link_next();
+        if let Some((b, _, _)) = first_fit_from(top.link_next(), asize) {
+            return Some((b, NOT_FIRST));
         }
         let up = first_nonempty(meta, c + 1)?;
         list(meta, up).head().map(|b| (b, up))
     }
+}
+
+/// The first of up to [`SEARCH_LIMIT`] list entries from `cur` on that fits `asize`, with
+/// its size and whether it is `cur` itself.
+///
+/// # Safety
+/// `cur` must be `None` or an entry of a consistent free list.
+#[inline(always)]
+unsafe fn first_fit_from(mut cur: Option<Block>, asize: usize) -> Option<(Block, usize, bool)> {
+    let mut n = 0;
+    while let Some(b) = cur {
+        // SAFETY: a listed free block: its header holds its size, its payload the links.
+        let size = unsafe { b.size() };
+        if size >= asize {
+            return Some((b, size, n == 0));
+        }
+        n += 1;
+        if n == SEARCH_LIMIT {
+            return None;
+        }
+        // SAFETY: as above.
+        cur = unsafe { b.link_next() };
+    }
+    None
 }
 
 // SAFETY: writes only the metadata and link words of listed free blocks; `find` returns a
