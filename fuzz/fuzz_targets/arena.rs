@@ -18,7 +18,7 @@ use heapwise_core::{
     ArenaAlloc, Compact, CompactSlab, Deferred, Explicit, HeapError, Implicit, ImplicitFirstFit,
     Lifo, NextFit, Segregated,
 };
-use heapwise_fuzz::{fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// Bytes of memory the regions are carved from, in order.
@@ -196,14 +196,7 @@ fn run<P: Policy>(prog: &Program) {
         );
         assert_eq!(s.regions, carver.regions.len());
     }
-    let mut spans: Vec<(usize, usize)> = live
-        .iter()
-        .map(|b| (b.live.p as usize, b.live.size))
-        .collect();
-    spans.sort();
-    for w in spans.windows(2) {
-        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap");
-    }
+    assert_disjoint(live.iter().map(|b| &b.live));
     for b in live.drain(..) {
         verify(&b.live);
         // SAFETY: live blocks with their layouts, each freed once.

@@ -12,7 +12,7 @@
 use arbitrary::Arbitrary;
 use heapwise::harden::Harden;
 use heapwise::{tcache, Config, Global, PolicyKind};
-use heapwise_fuzz::{fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// The thread cache's owner (touched first, in `init`).
@@ -157,11 +157,7 @@ fn run(g: &'static Global, actions: &[Action]) {
     for l in &live {
         verify(l);
     }
-    let mut spans: Vec<(usize, usize)> = live.iter().map(|l| (l.p as usize, l.size)).collect();
-    spans.sort();
-    for w in spans.windows(2) {
-        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap");
-    }
+    assert_disjoint(&live);
     for l in live.drain(..) {
         // SAFETY: live blocks, each freed once.
         unsafe { g.free(l.p) };

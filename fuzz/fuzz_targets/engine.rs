@@ -9,7 +9,7 @@ use std::mem::MaybeUninit;
 
 use arbitrary::Arbitrary;
 use heapwise_core::{AnyHeap, FixedArena, HeapError, PolicyKind};
-use heapwise_fuzz::{fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -128,12 +128,7 @@ fuzz_target!(|prog: Program| {
     for l in &live {
         verify(l);
     }
-    // No two live blocks overlap.
-    let mut spans: Vec<(usize, usize)> = live.iter().map(|l| (l.p as usize, l.size)).collect();
-    spans.sort();
-    for w in spans.windows(2) {
-        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap");
-    }
+    assert_disjoint(&live);
     for l in live.drain(..) {
         // SAFETY: live blocks, each freed once.
         unsafe { h.free(l.p) };

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use arbitrary::Arbitrary;
 use heapwise_core::{AnyHeap, HeapError, Integrity, PolicyKind, SimBrk, Source};
-use heapwise_fuzz::{fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// The simulated memory (the largest maximum).
@@ -214,11 +214,7 @@ fuzz_target!(|prog: Program| {
         );
         assert!(s.largest_free <= s.free_bytes, "{kind}: {s:?}");
     }
-    let mut spans: Vec<(usize, usize)> = live.iter().map(|l| (l.p as usize, l.size)).collect();
-    spans.sort();
-    for w in spans.windows(2) {
-        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap");
-    }
+    assert_disjoint(&live);
     for l in live.drain(..) {
         verify(&l);
         // SAFETY: live blocks, each freed once.

@@ -27,3 +27,12 @@ pub fn verify(l: &Live) {
         );
     }
 }
+
+/// Panics if two of the live blocks overlap (each spans its requested size).
+pub fn assert_disjoint<'a>(live: impl IntoIterator<Item = &'a Live>) {
+    let mut spans: Vec<(usize, usize)> = live.into_iter().map(|l| (l.p as usize, l.size)).collect();
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[0].0 + w[0].1 <= w[1].0, "blocks overlap");
+    }
+}
