@@ -165,7 +165,7 @@ fn the_wilderness_is_taken_last() {
     let t = addr(h.malloc(req(400)));
     assert_eq!(
         t,
-        top.addr + 8,
+        top.payload(),
         "the wilderness serves what nothing else fits"
     );
     h.check().unwrap();
