@@ -1096,6 +1096,19 @@ sort -u -n -t, -k1,1 in.txt | tail -n 2
 gzip -9 -c in.txt | gzip -d | cmp - in.txt && echo gzip ok
 "#;
 
+/// Sets `c` up for one mode of the threaded tests: no inherited preload or
+/// `HEAPWISE_STATS` (whose recorder serialises every call), then the preload when
+/// `preloaded`, and the mode's variables.
+fn in_mode(c: &mut Command, env: &[(&str, &str)], preloaded: bool) {
+    c.env_remove("LD_PRELOAD").env_remove("HEAPWISE_STATS");
+    if preloaded {
+        c.env("LD_PRELOAD", libheapwise());
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+}
+
 /// Threaded C programs with the heapwise fast paths running concurrently: the tests above
 /// set `HEAPWISE_STATS=1`, which serialises every call under the recorder lock, so here each
 /// configuration runs without it (the lock-free thread caches, remote frees and arena
@@ -1125,15 +1138,8 @@ fn threaded_compressors_and_sort_in_every_mode() {
         let mut c = Command::new(&sh);
         c.args(["-c", THREADED_TOOLS_SCRIPT])
             .current_dir(&cwd)
-            .env("LC_ALL", "C")
-            .env_remove("LD_PRELOAD")
-            .env_remove("HEAPWISE_STATS");
-        if preloaded {
-            c.env("LD_PRELOAD", libheapwise());
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
+            .env("LC_ALL", "C");
+        in_mode(&mut c, env, preloaded);
         let o = run(c, None, 5 * MIN);
         assert!(
             o.success(),
@@ -1228,16 +1234,8 @@ fn make_j2_builds_a_c_project() {
         )
         .unwrap();
         let mut c = Command::new(&make);
-        c.args(["-s", "-j2", "prog", "CC=gcc"])
-            .current_dir(&cwd)
-            .env_remove("LD_PRELOAD")
-            .env_remove("HEAPWISE_STATS");
-        if preloaded {
-            c.env("LD_PRELOAD", libheapwise());
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
+        c.args(["-s", "-j2", "prog", "CC=gcc"]).current_dir(&cwd);
+        in_mode(&mut c, env, preloaded);
         let o = run(c, None, 5 * MIN);
         assert!(o.success(), "make -j2 ({name}) failed\n{}", o.describe());
         let mut p = Command::new(cwd.join("prog"));
