@@ -508,3 +508,18 @@ fn trace_is_in_replay_format_and_consistent() {
         "a={allocs} r={reallocs} f={frees}"
     );
 }
+
+/// The release library is `no_std`: `std`'s panic hook and its backtrace symboliser (a
+/// third of the old library's text, all of it mapped into every process that preloads it)
+/// are not linked. Both name `RUST_BACKTRACE`, and the symboliser is `gimli`.
+#[test]
+fn the_library_links_no_std_panic_machinery() {
+    let bytes = std::fs::read(libheapwise()).expect("read libheapwise.so");
+    for needle in [&b"RUST_BACKTRACE"[..], b"gimli"] {
+        assert!(
+            !bytes.windows(needle.len()).any(|w| w == needle),
+            "libheapwise.so contains {:?}: std's panic machinery is linked",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}

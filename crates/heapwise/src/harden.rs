@@ -147,7 +147,10 @@ static LIVE: [AtomicUsize; LIVE_SLOTS] = [const { AtomicUsize::new(0) }; LIVE_SL
 
 #[inline]
 fn live_slot(p: usize) -> Option<&'static AtomicUsize> {
-    LIVE.get(((p >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> 54) & (LIVE_SLOTS - 1))
+    // The top bits of a multiplicative hash of the page number (as many as the slots need,
+    // on 32-bit targets too).
+    let h = (p >> 12).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize);
+    LIVE.get((h >> (usize::BITS - LIVE_SLOTS.trailing_zeros())) & (LIVE_SLOTS - 1))
 }
 
 /// Under valgrind: the set of live large blocks becomes `NOACCESS`, so that memcheck's leak
@@ -199,7 +202,7 @@ mod tests {
 
     #[test]
     fn freed_large_blocks_are_remembered_until_reused() {
-        let p = 0x7000_1230_0010usize as *const u8;
+        let p = 0x7230_0010usize as *const u8;
         note_large_allocated(p);
         assert!(known_large(p));
         note_large_freed(p, 8192);

@@ -34,6 +34,8 @@
 //! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback; trimming (on request and automatic, with hysteresis) |
 //! | [`remote`] | per-arena lock-free stacks of small blocks freed by threads of other arenas, collected by the owner arena's threads |
 //! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches, bounded in bytes |
+//! | [`thread_slot`] | the calling thread's slot (one initial-exec TLS word) pointing at its cache |
+//! | [`record_pool`] | mapped, recycled storage for the threads' caches |
 //! | [`stats`] | [`GlobalStats`]: summed heap statistics, footprint, peak utilisation |
 //! | [`alloc`] | [`Heapwise`]: the `GlobalAlloc` face |
 //! | [`front`] | the API boundary: optional layers (valgrind client requests, canaries, guard pages) behind one cached flag |
@@ -44,11 +46,16 @@
 //! | [`sys`] | thin, `errno`-preserving OS call wrappers |
 //!
 //! ## Invariants
-//! Nothing in this crate allocates through another allocator, prints with `std`, or
+//! The crate is `no_std` (it needs only `core` and `libc`), so that `libheapwise.so` links
+//! none of `std`'s panic and backtrace machinery. Nothing in this crate allocates through another allocator, prints with `std`, or
 //! unwinds; OS calls preserve `errno`; every heap operation runs with the [`Global`]'s lock
 //! held, and large-block operations need no lock.
+#![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+
+#[cfg(test)]
+extern crate std;
 
 pub mod alloc;
 pub mod canary;
@@ -62,12 +69,14 @@ pub mod large;
 pub mod large_cache;
 pub mod lock;
 pub mod os_source;
+pub mod record_pool;
 pub mod region;
 pub mod remote;
 pub mod sbrk;
 pub mod stats;
 pub mod sys;
 pub mod tcache;
+pub mod thread_slot;
 pub mod valgrind;
 
 pub use alloc::Heapwise;

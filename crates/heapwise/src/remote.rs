@@ -115,6 +115,7 @@ impl Default for RemoteStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::{vec, vec::Vec};
 
     #[test]
     fn chains_are_pushed_whole_and_taken_at_once() {

@@ -1,8 +1,9 @@
 //! Per-thread caches of free small blocks: the lock-free fast path of [`Global::malloc`],
 //! [`Global::calloc`] and [`Global::free`] (glibc's tcache idea over the boundary-tag engine).
 //!
-//! Each thread owns one [`Cache`] in a `const`-initialised thread-local (no allocation, no
-//! destructor registration by `std`). Classes are 16 bytes apart, from [`MIN_BLOCK`] to
+//! Each thread owns one [`Cache`], a record of a [`RecordPool`] (mapped memory, reused
+//! after its thread ends) that the thread's slot ([`thread_slot`]: one initial-exec TLS
+//! word) points to. Classes are 16 bytes apart, from [`MIN_BLOCK`] to
 //! [`MAX_CACHED_BLOCK`] bytes of block size, and each class has **two** singly linked
 //! stacks (mimalloc's free-list sharding): `malloc` pops from the class's *free* list,
 //! `free` pushes on its *local* list. When the free list runs empty, the local list
@@ -50,9 +51,10 @@
 //! * Caching happens only for the default segregated policy: the seed's policies run
 //!   uncached, so that `HEAPWISE_POLICY` shows each policy's own cost.
 //! * Thread exit returns the cache to its owner (a `pthread` key destructor, registered
-//!   without allocating); afterwards the thread's calls go to the slow path (state `DEAD`).
-//! * Re-entrancy: while a cache is being set up its state is `BUSY` and every call from the
-//!   same thread takes the slow path.
+//!   without allocating) and its record to the pool; afterwards the thread's slot holds
+//!   `DEAD_MARK` and its calls go to the slow path.
+//! * Re-entrancy: while a cache is being set up the thread's slot holds `BUSY_MARK` and
+//!   every call from the same thread takes the slow path.
 //! * Fast paths: [`malloc_fast`] and [`free_fast`] (inlined into [`Global::malloc`],
 //!   [`Global::calloc`] and [`Global::free`]) call nothing on a hit and keep every check
 //!   of the slow halves [`malloc`] and [`free`] (cache mark before a link is followed,
@@ -66,7 +68,7 @@
 //!   a `fork` child to the calling thread's cache).
 
 use core::cell::Cell;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::block::{block_size_for, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD};
@@ -74,7 +76,9 @@ use heapwise_core::block::{block_size_for, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_
 use crate::fork;
 use crate::global::{Global, ARENAS};
 use crate::lock::{FutexLock, LockGuard};
+use crate::record_pool::RecordPool;
 use crate::remote::REMOTE_BATCH;
+use crate::thread_slot;
 
 /// Largest block size (header included) kept in a thread cache: requests up to
 /// `MAX_CACHED_BLOCK - 8` bytes are served from it.
@@ -268,9 +272,20 @@ impl Cache {
     }
 }
 
-thread_local! {
-    static CACHE: Cache = const { Cache::new() };
-}
+/// Where the threads' caches live (guarded by `REG_LOCK`): a cache outlives its thread's
+/// use of it until it is unlinked from the registry, and is then reused by a new thread.
+static POOL: RecordPool = RecordPool::new();
+
+/// What a thread's slot ([`thread_slot`]) holds instead of a cache: null before the thread
+/// sets one up (or after a set-up that may be retried), [`BUSY_MARK`] while it sets one up,
+/// [`DEAD_MARK`] when it will not have one (its cache was retired at thread exit, or its
+/// set-up failed for good). Either mark sends every call of the thread to the slow path,
+/// which does not set a cache up; any larger value is the thread's active cache.
+const BUSY_MARK: *const u8 = ptr::without_provenance(1);
+/// See [`BUSY_MARK`].
+const DEAD_MARK: *const u8 = ptr::without_provenance(2);
+
+const _: () = assert!(core::mem::align_of::<Cache>() <= crate::record_pool::RECORD_ALIGN);
 
 /// Per-process random key of the cache mark (0 until the first cache is set up).
 static KEY: AtomicUsize = AtomicUsize::new(0);
@@ -390,146 +405,110 @@ pub unsafe fn is_cached(p: *const u8) -> bool {
     k != 0 && unsafe { (p as *const usize).add(1).read() } == k ^ p as usize
 }
 
+/// The calling thread's active cache, whatever its owner: the slot's value unless it is
+/// null or a mark.
+#[inline(always)]
+fn slot_cache() -> Option<&'static Cache> {
+    let p = thread_slot::get();
+    if p as usize <= DEAD_MARK as usize {
+        return None;
+    }
+    // SAFETY: a slot value above the marks is this thread's active cache (set in `setup`,
+    // replaced by `DEAD_MARK` before the cache is retired at thread exit); a pool record
+    // is never unmapped.
+    Some(unsafe { &*(p as *const Cache) })
+}
+
 /// The calling thread's cache if it is active for `g` (setting it up on first use).
 /// The reference is only used within the calling allocator operation, on this thread.
 #[inline]
 fn current(g: &'static Global) -> Option<&'static Cache> {
-    let c = fast::get();
-    if !c.is_null() {
-        // SAFETY: the slot holds this thread's active cache (set in `setup`, cleared before
-        // the cache is retired at thread exit); it lives as long as the thread.
-        let c = unsafe { &*c };
+    if let Some(c) = slot_cache() {
         return ptr::eq(c.owner.get(), g).then_some(c);
     }
-    current_slow(g)
+    if thread_slot::get().is_null() {
+        setup(g)
+    } else {
+        None
+    }
 }
 
+/// Sets up the calling thread's cache for `g` (its slot is null): the cache if it is
+/// active for `g`. Leaves the slot null when a later call may succeed (`g` does not cache,
+/// the `pthread` key is being created by another thread, no memory), [`DEAD_MARK`] when
+/// none will.
 #[cold]
-fn current_slow(g: &'static Global) -> Option<&'static Cache> {
-    let p = CACHE
-        .try_with(|c| {
-            let ok = (c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g)) || setup(g, c);
-            ok.then_some(c as *const Cache)
-        })
-        .ok()
-        .flatten()?;
-    // SAFETY: this thread's cache, alive until the thread exits; used within this call.
-    Some(unsafe { &*p })
+fn setup(g: &'static Global) -> Option<&'static Cache> {
+    if !g.caching_policy() || !thread_slot::init() {
+        return None;
+    }
+    // The calls below (`pthread_atfork`, `pthread_setspecific` of a late key, `mmap`) may
+    // allocate: those calls of this thread take the slow path.
+    thread_slot::set(BUSY_MARK);
+    let (slot, c) = match new_cache(g) {
+        Ok(c) => (c as *const Cache as *const u8, Some(c)),
+        Err(Retry::Later) => (ptr::null(), None),
+        Err(Retry::Never) => (DEAD_MARK, None),
+    };
+    thread_slot::set(slot);
+    c
 }
 
-/// The per-thread slot holding a pointer to the calling thread's active cache, in
-/// initial-exec TLS: one `%fs`-relative load, no `__tls_get_addr` call (which a `cdylib`'s
-/// `thread_local!` pays on every access). Null until the cache is set up and after it is
-/// retired. On other targets the slot is absent and every access takes the `thread_local!`.
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-mod fast {
-    use super::Cache;
-
-    core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
-        ".p2align 3",
-        ".globl heapwise_tcache_slot",
-        ".hidden heapwise_tcache_slot",
-        ".type heapwise_tcache_slot, @object",
-        ".size heapwise_tcache_slot, 8",
-        "heapwise_tcache_slot:",
-        ".zero 8",
-        ".popsection",
-    );
-
-    /// The slot's value.
-    #[inline(always)]
-    pub(super) fn get() -> *const Cache {
-        let v: *const Cache;
-        // SAFETY: reads this thread's 8-byte TLS slot defined above, at the offset the
-        // dynamic linker put in the GOT (initial-exec model); no memory is written.
-        unsafe {
-            core::arch::asm!(
-                "mov {v}, qword ptr [rip + heapwise_tcache_slot@GOTTPOFF]",
-                "mov {v}, qword ptr fs:[{v}]",
-                v = out(reg) v,
-                options(nostack, preserves_flags, readonly),
-            );
-        }
-        v
-    }
-
-    /// Sets the slot.
-    #[inline]
-    pub(super) fn set(c: *const Cache) {
-        // SAFETY: writes this thread's 8-byte TLS slot defined above.
-        unsafe {
-            core::arch::asm!(
-                "mov {o}, qword ptr [rip + heapwise_tcache_slot@GOTTPOFF]",
-                "mov qword ptr fs:[{o}], {c}",
-                o = out(reg) _,
-                c = in(reg) c,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
+/// Whether a failed cache set-up may be tried again.
+enum Retry {
+    Later,
+    Never,
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-mod fast {
-    use super::Cache;
-
-    #[inline(always)]
-    pub(super) fn get() -> *const Cache {
-        core::ptr::null()
-    }
-
-    #[inline]
-    pub(super) fn set(_: *const Cache) {}
-}
-
-/// Sets up the calling thread's cache for `g`; `true` when it is active for `g`.
-#[cold]
-fn setup(g: &'static Global, c: &Cache) -> bool {
-    if c.state.get() != UNINIT {
-        return c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g);
-    }
-    c.state.set(BUSY);
-    if !g.caching_policy() {
-        c.state.set(UNINIT);
-        return false;
-    }
+/// A new active cache of `g` for the calling thread, registered and bound to the thread's
+/// exit.
+fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
     if KEY.load(Ordering::Acquire) == 0 {
         let k = random_key();
         let _ = KEY.compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire);
     }
-    if !ensure_tsd_key() {
-        c.state.set(DEAD);
-        return false;
-    }
+    ensure_tsd_key()?;
     let key = TSD_KEY.load(Ordering::Acquire) as libc::pthread_key_t;
-    // SAFETY: `key` is a created key; the value is this thread's cache, which lives as long
-    // as the thread. glibc stores the first 32 keys' values without allocating; a later key
-    // may allocate, which re-enters as `BUSY` and takes the slow path.
-    if unsafe { libc::pthread_setspecific(key, c as *const Cache as *const libc::c_void) } != 0 {
-        c.state.set(DEAD);
-        return false;
+    let rec = {
+        let _r = LockGuard::new(&REG_LOCK);
+        // SAFETY: `REG_LOCK` guards the pool; every record is a `Cache`.
+        unsafe { POOL.take(core::mem::size_of::<Cache>()) }
+    }
+    .ok_or(Retry::Later)?;
+    let p = rec.as_ptr() as *mut Cache;
+    // SAFETY: a pool record is writable, big enough and aligned for a `Cache` (see the
+    // assertion on `RECORD_ALIGN`), and unused by anyone else.
+    unsafe { p.write(Cache::new()) };
+    // SAFETY: just initialised; pool records are never unmapped, and this one is used by
+    // this thread only until it is given back at thread exit.
+    let c: &'static Cache = unsafe { &*p };
+    // SAFETY: `key` is a created key; the value is this thread's cache, which stays valid
+    // until the key's destructor retires it.
+    if unsafe { libc::pthread_setspecific(key, p as *const libc::c_void) } != 0 {
+        let _r = LockGuard::new(&REG_LOCK);
+        // SAFETY: `REG_LOCK` held; the record came from this pool and is unused.
+        unsafe { POOL.give(rec) };
+        return Err(Retry::Never);
     }
     let arena = g.attach_arena();
     c.arena.set(arena);
     c.slot.set(arena * crate::global::MAX_HEAPS);
     c.owner.set(g);
     c.key.set(KEY.load(Ordering::Acquire));
-    fast::set(c);
     {
         let _r = LockGuard::new(&REG_LOCK);
         c.next.set(REG_HEAD.load(Ordering::Relaxed));
-        REG_HEAD.store(c as *const Cache as *mut Cache, Ordering::Release);
+        REG_HEAD.store(p, Ordering::Release);
     }
     c.state.set(ACTIVE);
-    true
+    Ok(c)
 }
 
 fn random_key() -> usize {
     // SAFETY: getauxval has no preconditions; AT_RANDOM points at 16 random bytes the
     // kernel placed on the initial stack, readable for the life of the process.
     let r = unsafe { libc::getauxval(libc::AT_RANDOM) } as *const u8;
-    let mut k = 0x9e37_79b9_7f4a_7c15usize ^ (&KEY as *const AtomicUsize as usize);
+    let mut k = 0x9e37_79b9_7f4a_7c15u64 as usize ^ (&KEY as *const AtomicUsize as usize);
     if !r.is_null() {
         // SAFETY: see above: 16 readable bytes (we read 8, unaligned).
         k ^= unsafe { (r.add(8) as *const usize).read_unaligned() };
@@ -538,7 +517,9 @@ fn random_key() -> usize {
 }
 
 /// Creates the `pthread` key (once per process) and registers the `fork` child hook.
-fn ensure_tsd_key() -> bool {
+/// While another thread creates it, the caller is told to try later (never waits: the
+/// creating thread may be this one, re-entered through an allocation).
+fn ensure_tsd_key() -> Result<(), Retry> {
     match KEY_STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
             let mut key: libc::pthread_key_t = 0;
@@ -549,15 +530,15 @@ fn ensure_tsd_key() -> bool {
                 fork::register_child_hook(fork_child);
             }
             KEY_STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
-            ok
-        }
-        Err(_) => loop {
-            match KEY_STATE.load(Ordering::Acquire) {
-                2 => return true,
-                3 => return false,
-                _ => core::hint::spin_loop(),
+            if ok {
+                Ok(())
+            } else {
+                Err(Retry::Never)
             }
-        },
+        }
+        Err(2) => Ok(()),
+        Err(3) => Err(Retry::Never),
+        Err(_) => Err(Retry::Later),
     }
 }
 
@@ -573,25 +554,10 @@ fn class_of_request(size: usize) -> usize {
 /// The arena of the calling thread's active cache for `g`, 0 without one (never sets a
 /// cache up).
 pub(crate) fn current_arena(g: &'static Global) -> usize {
-    let c = fast::get();
-    if !c.is_null() {
-        // SAFETY: the slot holds this thread's active cache (see `current`).
-        let c = unsafe { &*c };
-        return if ptr::eq(c.owner.get(), g) {
-            c.arena.get()
-        } else {
-            0
-        };
+    match slot_cache() {
+        Some(c) if ptr::eq(c.owner.get(), g) => c.arena.get(),
+        _ => 0,
     }
-    CACHE
-        .try_with(|c| {
-            if c.state.get() == ACTIVE && ptr::eq(c.owner.get(), g) {
-                c.arena.get()
-            } else {
-                0
-            }
-        })
-        .unwrap_or(0)
 }
 
 /// The calling thread's cache if it is set up, active and owned by `g` (and `g` caches):
@@ -602,13 +568,7 @@ fn active_cache(g: &'static Global) -> Option<&'static Cache> {
     if !g.thread_cache() {
         return None;
     }
-    let c = fast::get();
-    if c.is_null() {
-        return None;
-    }
-    // SAFETY: the slot holds this thread's active cache (set in `setup`, cleared before the
-    // cache is retired at thread exit); it lives as long as the thread.
-    let c = unsafe { &*c };
+    let c = slot_cache()?;
     ptr::eq(c.owner.get(), g).then_some(c)
 }
 
@@ -1062,11 +1022,9 @@ fn flush_all(c: &Cache) {
 
 /// Returns the calling thread's cached blocks to their owner (before a trim or a check).
 pub fn flush_current() {
-    let _ = CACHE.try_with(|c| {
-        if c.state.get() == ACTIVE {
-            flush_all(c);
-        }
-    });
+    if let Some(c) = slot_cache() {
+        flush_all(c);
+    }
 }
 
 /// The `pthread` key destructor: the thread is exiting.
@@ -1078,7 +1036,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
         return;
     }
     c.state.set(BUSY);
-    fast::set(ptr::null());
+    thread_slot::set(DEAD_MARK);
     flush_all(c);
     // SAFETY: an active cache has a live (static) owner.
     let g = unsafe { &*c.owner.get() };
@@ -1109,8 +1067,11 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
                 cur = e.next.get();
             }
         }
+        c.state.set(DEAD);
+        // SAFETY: `REG_LOCK` held; the record came from the pool, is unlinked, and its
+        // thread (the only user) is exiting with its slot set to `DEAD_MARK`.
+        unsafe { POOL.give(NonNull::from(c).cast()) };
     }
-    c.state.set(DEAD);
 }
 
 /// `fork` child hook: the other threads do not exist; only the calling thread's cache
@@ -1123,18 +1084,17 @@ extern "C" fn fork_child() {
             c.lock.force_unlock();
         }
     }
-    let me = CACHE
-        .try_with(|c| {
-            if c.state.get() == ACTIVE {
-                // SAFETY: an active cache has a live (static) owner.
-                unsafe { &*c.owner.get() }.fork_child_arenas(c.arena.get());
-                c.next.set(ptr::null());
-                c as *const Cache as *mut Cache
-            } else {
-                ptr::null_mut()
-            }
-        })
-        .unwrap_or(ptr::null_mut());
+    // SAFETY: as above: no other thread is using the pool.
+    unsafe { POOL.after_fork() };
+    let me = match slot_cache() {
+        Some(c) => {
+            // SAFETY: an active cache has a live (static) owner.
+            unsafe { &*c.owner.get() }.fork_child_arenas(c.arena.get());
+            c.next.set(ptr::null());
+            c as *const Cache as *mut Cache
+        }
+        None => ptr::null_mut(),
+    };
     REG_HEAD.store(me, Ordering::Release);
 }
 
@@ -1584,6 +1544,44 @@ mod tests {
             block_size_for(MAX_CACHED_BLOCK - WORD),
             Some(MAX_CACHED_BLOCK)
         );
+    }
+
+    #[test]
+    fn an_exited_threads_cache_is_retired_and_its_record_reused() {
+        use crate::global::Config;
+        static G: Global = Global::with_thread_cache(Config::DEFAULT);
+        // Each thread allocates (setting its cache up), notes its cache, frees, exits.
+        let run = || {
+            std::thread::spawn(|| {
+                let p = G.malloc(48);
+                assert!(!p.is_null());
+                let c = slot_cache().expect("an active cache after a malloc");
+                assert!(ptr::eq(c.owner.get(), &G));
+                // SAFETY: `p` came from `G.malloc` and is freed once.
+                unsafe { G.free(p) };
+                c as *const Cache as usize
+            })
+            .join()
+            .unwrap()
+        };
+        let addrs: std::vec::Vec<usize> = (0..40).map(|_| run()).collect();
+        let mut distinct = addrs.clone();
+        distinct.sort();
+        distinct.dedup();
+        // Sequential threads reuse the retired record (other tests' threads may take one
+        // now and then, so allow a few more than one).
+        assert!(
+            distinct.len() <= 8,
+            "{} records for 40 threads",
+            distinct.len()
+        );
+        // Every block went back: nothing is left cached by the exited threads.
+        assert_eq!(sum(&G).blocks, 0);
+        // This thread has no cache for `G` yet, and gets one.
+        let p = G.malloc(48);
+        assert!(slot_cache().is_some_and(|c| ptr::eq(c.owner.get(), &G)));
+        // SAFETY: as above.
+        unsafe { G.free(p) };
     }
 
     #[test]

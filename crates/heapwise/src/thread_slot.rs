@@ -1,0 +1,169 @@
+//! The calling thread's slot: one pointer per thread, read on every fast-path call, without
+//! `std`'s `thread_local!` (this crate is `no_std`, so that `libheapwise.so` links no
+//! `std` and its panic and backtrace machinery).
+//!
+//! * On x86_64 Linux the slot is an 8-byte variable in the thread-local storage block,
+//!   defined in assembly and reached through the initial-exec model: one `%fs`-relative
+//!   load after a GOT load, no `__tls_get_addr` call. A shared object using it needs static
+//!   TLS, which the dynamic loader provides for libraries loaded at start-up
+//!   (`LD_PRELOAD`, `DT_NEEDED`) and, from its surplus, for a `dlopen`.
+//! * Elsewhere the slot is the value of a `pthread` key created by [`init`] (a library
+//!   call per access). glibc stores the values of its first 32 keys without allocating;
+//!   [`init`] refuses a later key, since setting it could allocate and re-enter the
+//!   allocator before the slot can say so. `--cfg heapwise_slot_key` selects this
+//!   variant on x86_64 too (CI tests it that way).
+//!
+//! # Invariants
+//! * A new thread's slot is null.
+//! * Only the thread itself reads or writes its slot.
+//! * [`get`] and [`set`] never allocate and never fail once [`init`] returned `true`
+//!   (before that, [`get`] answers null and [`set`] does nothing).
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux", not(heapwise_slot_key)))]
+mod imp {
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",@nobits",
+        ".p2align 3",
+        ".globl heapwise_thread_slot",
+        ".hidden heapwise_thread_slot",
+        ".type heapwise_thread_slot, @object",
+        ".size heapwise_thread_slot, 8",
+        "heapwise_thread_slot:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    pub fn init() -> bool {
+        true
+    }
+
+    #[inline(always)]
+    pub fn get() -> *const u8 {
+        let v: *const u8;
+        // SAFETY: reads this thread's 8-byte TLS variable defined above, at the offset the
+        // dynamic linker put in the GOT (initial-exec model); no memory is written.
+        unsafe {
+            core::arch::asm!(
+                "mov {v}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{v}]",
+                v = out(reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        v
+    }
+
+    #[inline]
+    pub fn set(p: *const u8) {
+        // SAFETY: writes this thread's 8-byte TLS variable defined above; nothing else
+        // lives there.
+        unsafe {
+            core::arch::asm!(
+                "mov {o}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {p}",
+                o = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(heapwise_slot_key))))]
+mod imp {
+    use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+    /// The key (valid when `STATE == 2`).
+    static KEY: AtomicUsize = AtomicUsize::new(0);
+    /// 0: not created, 1: being created, 2: created, 3: unusable.
+    static STATE: AtomicU8 = AtomicU8::new(0);
+    /// glibc's `PTHREAD_KEY_2NDLEVEL_SIZE`: keys below it are stored without allocating.
+    const INLINE_KEYS: usize = 32;
+
+    pub fn init() -> bool {
+        match STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let mut key: libc::pthread_key_t = 0;
+                // SAFETY: `key` is a valid out-pointer; no destructor.
+                let ok = unsafe { libc::pthread_key_create(&mut key, None) } == 0
+                    && (key as usize) < INLINE_KEYS;
+                KEY.store(key as usize, Ordering::Release);
+                STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
+                ok
+            }
+            Err(s) => s == 2,
+        }
+    }
+
+    #[inline(always)]
+    pub fn get() -> *const u8 {
+        if STATE.load(Ordering::Acquire) != 2 {
+            return core::ptr::null();
+        }
+        let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
+        // SAFETY: a created key; reading its value has no other precondition.
+        let v = unsafe { libc::pthread_getspecific(key) };
+        v as *const u8
+    }
+
+    #[inline]
+    pub fn set(p: *const u8) {
+        if STATE.load(Ordering::Acquire) != 2 {
+            return;
+        }
+        // SAFETY: a created key below `INLINE_KEYS`: glibc stores the value in the thread
+        // descriptor without allocating, and cannot fail.
+        unsafe {
+            libc::pthread_setspecific(
+                KEY.load(Ordering::Relaxed) as libc::pthread_key_t,
+                p as *const libc::c_void,
+            )
+        };
+    }
+}
+
+/// Makes the slot usable (once per process; cheap afterwards): `false` if this target's
+/// slot cannot be had without allocating, and then the slot stays null.
+#[inline]
+pub fn init() -> bool {
+    imp::init()
+}
+
+/// The calling thread's slot.
+#[inline(always)]
+pub fn get() -> *const u8 {
+    imp::get()
+}
+
+/// Sets the calling thread's slot.
+#[inline]
+pub fn set(p: *const u8) {
+    imp::set(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_starts_null_and_sees_only_its_own_value() {
+        assert!(init());
+        // The slot may hold this thread's cache (tests can share a thread): restore it.
+        let saved = get();
+        let a = 0x1000 as *const u8;
+        set(a);
+        assert_eq!(get(), a);
+        let other = std::thread::spawn(|| {
+            let before = get();
+            set(0x2000 as *const u8);
+            (before as usize, get() as usize)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(other, (0, 0x2000));
+        assert_eq!(get(), a);
+        set(core::ptr::null());
+        assert!(get().is_null());
+        set(saved);
+    }
+}
