@@ -186,7 +186,7 @@ struct Accounting {
     /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
     mmap_threshold: AtomicUsize,
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
-    retired: [AtomicU64; 6],
+    retired: [AtomicU64; 7],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -212,7 +212,7 @@ impl Accounting {
             span_lo: [const { AtomicUsize::new(0) }; SPANS],
             span_hi: [const { AtomicUsize::new(0) }; SPANS],
             used: AtomicU64::new(0),
-            retired: [const { AtomicU64::new(0) }; 6],
+            retired: [const { AtomicU64::new(0) }; 7],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
         }
     }
@@ -875,7 +875,7 @@ impl Global {
     /// Keeps the counters of an exiting thread's (flushed) cache.
     pub(crate) fn retire(&self, s: &tcache::CacheSums) {
         for (r, v) in self.acct.retired.iter().zip([
-            s.mallocs, s.frees, s.refilled, s.flushed, s.callocs, s.reallocs,
+            s.mallocs, s.frees, s.refilled, s.flushed, s.callocs, s.reallocs, s.aligned,
         ]) {
             r.fetch_add(v, Ordering::Relaxed);
         }
@@ -896,6 +896,7 @@ impl Global {
             flushed: r(3),
             callocs: r(4),
             reallocs: r(5),
+            aligned: r(6),
             ..Default::default()
         }
     }
@@ -1120,6 +1121,11 @@ impl Global {
         }
         if align <= ALIGN {
             return self.malloc(size);
+        }
+        if self.thread_cache() && align <= tcache::MAX_CACHED_ALIGN {
+            if let Some(p) = tcache::aligned(self, align, size) {
+                return p;
+            }
         }
         match size.checked_add(align) {
             Some(t) if t < LARGE_THRESHOLD => {

@@ -62,6 +62,12 @@
 //!   the first, a wrong mark, an empty class) falls through to the slow half, which
 //!   reports it. The blocks a cache holds are not counted per operation: they follow from
 //!   the hit counters and the blocks the slow paths moved in and out.
+//! * Aligned requests (`16 < align <=` [`MAX_CACHED_ALIGN`]) take the first block with an
+//!   aligned payload among the first [`ALIGNED_SCAN`] of their class's free list
+//!   ([`aligned`]; one block in `align / 16` qualifies on average), unlinking it from the
+//!   middle of the list if need be; when none does, those blocks go back to the engine and
+//!   the request to the engine's aligned path. The local lists are not searched (a
+//!   just-freed block is still not handed out at once).
 //! * Statistics: every cache keeps its counters in relaxed atomics written only by its
 //!   thread (plain stores, no read-modify-write); [`sum`] adds them up for
 //!   [`Global::stats`] through a registry of live caches (guarded by its own lock, reset in
@@ -237,6 +243,8 @@ pub struct Cache {
     hits_calloc: AtomicU64,
     /// `realloc` served in place without the engine ([`realloc_fast`]).
     hits_realloc: AtomicU64,
+    /// Aligned requests served from the cache ([`aligned`]).
+    hits_aligned: AtomicU64,
     refilled: AtomicU64,
     flushed: AtomicU64,
 }
@@ -266,6 +274,7 @@ impl Cache {
             hits_free: AtomicU64::new(0),
             hits_calloc: AtomicU64::new(0),
             hits_realloc: AtomicU64::new(0),
+            hits_aligned: AtomicU64::new(0),
             refilled: AtomicU64::new(0),
             flushed: AtomicU64::new(0),
         }
@@ -649,6 +658,64 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
         &c.hits_malloc
     });
     Some(p)
+}
+
+/// Largest alignment [`aligned`] serves from the caches (above it, one block in 16 or fewer
+/// of a class would do).
+pub const MAX_CACHED_ALIGN: usize = 128;
+
+/// Most free-list blocks [`aligned`] looks at.
+pub const ALIGNED_SCAN: usize = 8;
+
+/// Serves `size` bytes aligned to `align` (`ALIGN < align <= MAX_CACHED_ALIGN`) from the
+/// calling thread's cache: the first of the first [`ALIGNED_SCAN`] blocks of the request's
+/// class free list whose payload is aligned (one in `align / 16` blocks is, on average),
+/// refilling an empty list first. When none is, those blocks go back to the engine, so that
+/// a run of aligned requests drains the unaligned blocks and the class refills from its
+/// freed (aligned) ones; the caller then takes the engine's aligned path. Every mark is
+/// checked before its link is followed, as in [`malloc`]. `None`: not served here.
+#[inline(never)]
+pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8> {
+    if size > MAX_CACHED_BLOCK - WORD || align > MAX_CACHED_ALIGN || !align.is_power_of_two() {
+        return None;
+    }
+    let c = current(g)?;
+    let k = class_of_request(size);
+    let head = c.heads.get(k)?;
+    if head.get().is_null() {
+        refill(g, c, k, size)?;
+    }
+    // The link cell that points at `p`: the list head, then the previous block's word 0.
+    let mut link: *mut *mut u8 = head.as_ptr();
+    // SAFETY: `link` is the head cell (this thread's cache).
+    let mut p = unsafe { link.read() };
+    for _ in 0..ALIGNED_SCAN {
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: `p` is on a cached list (non-null): at least two payload words.
+        if !unsafe { is_cached(p) } {
+            g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+            return None;
+        }
+        // SAFETY: a cached block (mark checked above): word 0 is the link.
+        let next = unsafe { (p as *const *mut u8).read() };
+        if p as usize % align == 0 {
+            // SAFETY: `link` is the head cell or word 0 of the cached block before `p`;
+            // `p`'s word 1 is its mark, cleared as it is handed out; its header precedes it.
+            unsafe {
+                link.write(next);
+                (p as *mut usize).add(1).write(0);
+                sub(&c.bytes, (p as *const usize).sub(1).read() & !FLAGS);
+            }
+            bump(&c.hits_aligned);
+            return Some(p);
+        }
+        link = p as *mut *mut u8;
+        p = next;
+    }
+    flush_list(c, k, head, None, ALIGNED_SCAN);
+    None
 }
 
 #[cold]
@@ -1426,6 +1493,8 @@ pub struct CacheSums {
     pub callocs: u64,
     /// `realloc` served in place by [`realloc_fast`] (no engine call).
     pub reallocs: u64,
+    /// Aligned requests served from a cache ([`aligned`]).
+    pub aligned: u64,
     /// `free` taken into a cache.
     pub frees: u64,
     /// Blocks the caches took from the engine (engine `malloc`s that were no request).
@@ -1441,6 +1510,7 @@ impl CacheSums {
         self.mallocs += o.mallocs;
         self.callocs += o.callocs;
         self.reallocs += o.reallocs;
+        self.aligned += o.aligned;
         self.frees += o.frees;
         self.refilled += o.refilled;
         self.flushed += o.flushed;
@@ -1461,6 +1531,7 @@ impl CacheSums {
         c.frees = (c.frees + self.frees).saturating_sub(self.flushed);
         c.callocs += self.callocs;
         c.reallocs += self.reallocs;
+        c.aligned += self.aligned;
     }
 }
 
@@ -1472,11 +1543,13 @@ fn sums_of(c: &Cache) -> CacheSums {
             .wrapping_add(c.hits_free.load(Ordering::Relaxed) as usize)
             .wrapping_sub(c.hits_malloc.load(Ordering::Relaxed) as usize)
             .wrapping_sub(c.hits_calloc.load(Ordering::Relaxed) as usize)
+            .wrapping_sub(c.hits_aligned.load(Ordering::Relaxed) as usize)
             .min(c.bytes.load(Ordering::Relaxed) / MIN_BLOCK),
         bytes: c.bytes.load(Ordering::Relaxed),
         mallocs: c.hits_malloc.load(Ordering::Relaxed),
         callocs: c.hits_calloc.load(Ordering::Relaxed),
         reallocs: c.hits_realloc.load(Ordering::Relaxed),
+        aligned: c.hits_aligned.load(Ordering::Relaxed),
         frees: c.hits_free.load(Ordering::Relaxed),
         refilled: c.refilled.load(Ordering::Relaxed),
         flushed: c.flushed.load(Ordering::Relaxed),
