@@ -19,20 +19,46 @@ use hw::GlobalStats;
 
 use crate::{GLOBAL, RECORDER, STATS_AT_EXIT};
 
-/// A byte count shown with a binary unit (`512 B`, `1.5 KiB`, `3.2 MiB`, `1.1 GiB`).
+/// A byte count shown with a binary unit (`512 B`, `1.5 KiB`, `3.2 MiB`, `1.10 GiB`).
 pub struct Bytes(pub usize);
 
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = self.0 as f64;
-        if self.0 < 1024 {
-            write!(f, "{} B", self.0)
-        } else if b < 1024.0 * 1024.0 {
-            write!(f, "{:.1} KiB", b / 1024.0)
-        } else if b < 1024.0 * 1024.0 * 1024.0 {
-            write!(f, "{:.1} MiB", b / (1024.0 * 1024.0))
+        let b = self.0 as u128;
+        if b < 1 << 10 {
+            write!(f, "{b} B")
+        } else if b < 1 << 20 {
+            write!(f, "{} KiB", Ratio(b, 1 << 10, 1))
+        } else if b < 1 << 30 {
+            write!(f, "{} MiB", Ratio(b, 1 << 20, 1))
         } else {
-            write!(f, "{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
+            write!(f, "{} GiB", Ratio(b, 1 << 30, 2))
+        }
+    }
+}
+
+/// `num / den` with `.2` decimals (rounded half up), in integers: the library formats no
+/// floating-point number, which would link `core`'s float printing (about 20 KiB of text
+/// mapped into every process).
+pub struct Ratio(pub u128, pub u128, pub u32);
+
+impl fmt::Display for Ratio {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Ratio(num, den, decimals) = *self;
+        if den == 0 {
+            return f.write_str("-");
+        }
+        let scale = 10u128.pow(decimals);
+        let scaled = num
+            .saturating_mul(scale)
+            .saturating_mul(2)
+            .saturating_add(den)
+            / (2 * den);
+        let (whole, frac) = (scaled / scale, scaled % scale);
+        if decimals == 0 {
+            write!(f, "{whole}")
+        } else {
+            write!(f, "{whole}.{frac:0width$}", width = decimals as usize)
         }
     }
 }
@@ -86,25 +112,26 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
         if s.sbrk_heaps > 0 { "sbrk" } else { "mmap" },
         Bytes(s.peak_footprint_bytes),
     );
-    match s.peak_utilisation() {
-        Some(u) => {
-            let _ = writeln!(
-                b,
-                "peak requested {}, peak utilisation {:.1} %",
-                Bytes(s.peak_requested_bytes),
-                u * 100.0
-            );
-        }
-        None => {
-            let _ = writeln!(b, "peak utilisation not tracked");
-        }
+    if s.peak_utilisation().is_some() {
+        let _ = writeln!(
+            b,
+            "peak requested {}, peak utilisation {} %",
+            Bytes(s.peak_requested_bytes),
+            Ratio(
+                s.peak_requested_bytes as u128 * 100,
+                s.peak_footprint_bytes as u128,
+                1
+            )
+        );
+    } else {
+        let _ = writeln!(b, "peak utilisation not tracked");
     }
     b.write_to(fd);
     b.clear();
     prefix(&mut b);
     let _ = writeln!(
         b,
-        "now: heap {}, allocated {} in {} blocks, free {} in {} blocks, large {} in {} blocks, external fragmentation {:.1} %",
+        "now: heap {}, allocated {} in {} blocks, free {} in {} blocks, large {} in {} blocks, external fragmentation {} %",
         Bytes(s.heap.heap_bytes),
         Bytes(s.heap.allocated_bytes),
         s.heap.allocated_blocks,
@@ -112,7 +139,12 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
         s.heap.free_blocks,
         Bytes(s.large_bytes),
         s.large_blocks,
-        s.external_fragmentation() * 100.0
+        // 1 − largest free / free bytes (0 when nothing is free).
+        Ratio(
+            (s.heap.free_bytes - s.heap.largest_free.min(s.heap.free_bytes)) as u128 * 100,
+            (s.heap.free_bytes as u128).max(1),
+            1
+        )
     );
     b.write_to(fd);
 }
@@ -158,6 +190,43 @@ pub fn at_exit() {
         if fd != 2 {
             // SAFETY: `fd` was opened above and is not used elsewhere.
             unsafe { libc::close(fd) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn ratios_round_half_up_in_integers() {
+        assert_eq!(Ratio(1, 3, 1).to_string(), "0.3");
+        assert_eq!(Ratio(2, 3, 2).to_string(), "0.67");
+        assert_eq!(Ratio(1, 8, 2).to_string(), "0.13");
+        assert_eq!(Ratio(7, 7, 0).to_string(), "1");
+        assert_eq!(Ratio(5, 0, 1).to_string(), "-");
+        assert_eq!(Ratio(421, 1000, 1).to_string(), "0.4");
+        assert_eq!(
+            Ratio(u64::MAX as u128 * 100, 3, 1).to_string(),
+            "614891469123651720500.0"
+        );
+    }
+
+    #[test]
+    fn bytes_take_a_binary_unit() {
+        let cases = [
+            (0, "0 B"),
+            (1023, "1023 B"),
+            (1024, "1.0 KiB"),
+            (1280, "1.3 KiB"),
+            (1536, "1.5 KiB"),
+            ((1 << 20) - 1, "1024.0 KiB"),
+            (3_355_443, "3.2 MiB"),
+            (1_181_116_006, "1.10 GiB"),
+        ];
+        for (n, s) in cases {
+            assert_eq!(Bytes(n).to_string(), s, "{n} bytes");
         }
     }
 }
