@@ -10,10 +10,9 @@
 # instrumentation (the flags cargo-fuzz gives a target, without ASan: the library is not the
 # process malloc) in HEAPWISE_LIB_TARGET_DIR (default: $CARGO_TARGET_DIR/capi-lib), so that
 # the fuzzer sees the library's branches; every target is linked exporting the
-# `__sanitizer_cov_*` hooks the library calls. The target runs with
-# GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384 (the library's initial-exec TLS does
-# not fit glibc's default static-TLS surplus for dlopen). ASan needs no option: it stays the
-# process's malloc and does not instrument the library.
+# `__sanitizer_cov_*` hooks the library calls. (The library's initial-exec TLS is one
+# 8-byte word, which glibc's static-TLS surplus for dlopen holds without tunables.) ASan
+# needs no option: it stays the process's malloc and does not instrument the library.
 #
 # Needs a nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`,
 # `cargo install cargo-fuzz`); RUSTC_BOOTSTRAP=1 with stable also works for building.
@@ -48,13 +47,8 @@ for t in "${targets[@]}"; do
     scratch=$(mktemp -d)
     mkdir -p "corpus/$t"
     echo "== fuzz $t for ${secs}s"
-    # Per-target environment (see the header).
-    env=()
-    if [[ $t == capi ]]; then
-        env=(GLIBC_TUNABLES="${GLIBC_TUNABLES:+$GLIBC_TUNABLES:}glibc.rtld.optional_static_tls=16384")
-    fi
     set +e
-    env "${env[@]}" cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
+    cargo +nightly fuzz run -O "$t" "$scratch" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=1 >"$scratch.log" 2>&1
     st=$?
     set -e

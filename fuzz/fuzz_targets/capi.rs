@@ -16,10 +16,8 @@
 //!
 //! The library uses initial-exec TLS (the thread cache's slot: one `%fs`-relative load per
 //! call, which matters when it is the process malloc). A `dlopen`ed library gets such TLS
-//! only from glibc's static-TLS surplus, 512 bytes by default, less than the library needs;
-//! the process must therefore start with `GLIBC_TUNABLES=glibc.rtld.optional_static_tls=16384`
-//! (glibc reads tunables only at start-up; `scripts/fuzz-ci.sh` sets it for this target,
-//! and the `dlopen` failure says so).
+//! from glibc's static-TLS surplus (512 bytes by default); the library needs one 8-byte
+//! word, so no tunable is needed.
 //!
 //! The library is `$HEAPWISE_LIB`, by default `../target/release/libheapwise.so` next to
 //! this crate (`cargo build --release -p heapwise-preload` in the main workspace;
@@ -70,11 +68,6 @@ struct Api {
     fail_os: unsafe extern "C" fn(c_long),
 }
 
-/// The glibc tunable that lets `dlopen` place the library's initial-exec TLS (the thread
-/// cache's slot and `thread_local!`s, ~1.7 KiB) in the static TLS block: the default
-/// surplus (512 bytes) is too small, and glibc reads tunables only at start-up.
-const TLS_TUNABLE: &str = "glibc.rtld.optional_static_tls=16384";
-
 /// The library's path: `$HEAPWISE_LIB`, else the main workspace's release build.
 fn lib_path() -> String {
     std::env::var("HEAPWISE_LIB").unwrap_or_else(|_| {
@@ -100,11 +93,7 @@ fn load() -> Api {
         // SAFETY: dlerror returns null or a NUL-terminated message valid until the next
         // dl* call on this thread.
         let e = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) };
-        panic!(
-            "capi fuzz target: dlopen({path}) failed: {e:?} (for \"cannot allocate memory in \
-             static TLS block\": run with GLIBC_TUNABLES={TLS_TUNABLE}, as \
-             scripts/fuzz-ci.sh does)"
-        );
+        panic!("capi fuzz target: dlopen({path}) failed: {e:?}");
     }
     let sym = |name: &str| {
         let n = CString::new(name).expect("name without NUL");

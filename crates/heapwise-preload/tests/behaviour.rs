@@ -276,10 +276,12 @@ fn glibc_baseline() {
     for entry in std::fs::read_dir(crate_dir().join("tests/c")).expect("tests/c") {
         let path = entry.expect("dir entry").path();
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        // b18 needs its libraries: its own test runs it on glibc too.
+        // b18 needs its libraries: its own test runs it on glibc too. b22 loads
+        // libheapwise.so itself (it has no glibc form).
         if path.extension().is_none_or(|e| e != "c")
             || !stem.starts_with('b')
             || stem.starts_with("b18")
+            || stem.starts_with("b22")
         {
             continue;
         }
@@ -506,6 +508,26 @@ fn trace_is_in_replay_format_and_consistent() {
     assert!(
         allocs >= 5 && reallocs >= 25 && frees >= 5,
         "a={allocs} r={reallocs} f={frees}"
+    );
+}
+
+/// `dlopen` of the library (no preload, no `GLIBC_TUNABLES`): it serves four threads as a
+/// separate allocator reached through `dlsym`. Before session 6 the library's ~1.7 KiB of
+/// initial-exec TLS did not fit glibc's static-TLS surplus and `dlopen` failed.
+#[test]
+fn b22_dlopen_as_a_separate_allocator() {
+    let dir = TempDir::new("b22");
+    let exe = compile_c("b22_dlopen", dir.path());
+    let mut cmd = Command::new(&exe);
+    cmd.arg(libheapwise())
+        .env_remove("LD_PRELOAD")
+        .env_remove("GLIBC_TUNABLES")
+        .env_remove(EXPECT_ENV);
+    let o = run(cmd, None, T);
+    assert!(
+        o.success() && o.stdout.contains(" 0 failed"),
+        "dlopen of libheapwise.so:\n{}",
+        o.describe()
     );
 }
 
