@@ -3,8 +3,10 @@
 //! `malloc`.
 //!
 //! Linear probing; deletion shifts the following entries back (no tombstones), so lookups
-//! stay short. When the table is 7/8 full, further inserts are refused and counted in
-//! [`PtrTable::dropped`] (the blocks are then simply not tracked).
+//! stay short. When the table is 7/8 full it doubles (a new mapping, every entry placed
+//! again, the old one unmapped) up to its largest size; beyond that, or when the system
+//! refuses the memory, further inserts are refused and counted in [`PtrTable::dropped`]
+//! (the blocks are then simply not tracked).
 //!
 //! Invariants: key 0 marks an empty slot; every key appears at most once; an entry is
 //! reachable from its home slot without crossing an empty slot.
@@ -31,6 +33,7 @@ struct Entry {
 pub struct PtrTable {
     slots: Option<NonNull<Entry>>,
     bits: u32,
+    max_bits: u32,
     len: usize,
     dropped: u64,
 }
@@ -39,14 +42,21 @@ pub struct PtrTable {
 unsafe impl Send for PtrTable {}
 
 impl PtrTable {
-    /// An empty table of `2^bits` slots (mapped at the first insert).
-    pub const fn new(bits: u32) -> Self {
+    /// An empty table of `2^bits` slots (mapped at the first insert), doubling up to
+    /// `2^max_bits` slots.
+    pub const fn new(bits: u32, max_bits: u32) -> Self {
         PtrTable {
             slots: None,
             bits,
+            max_bits: if max_bits > bits { max_bits } else { bits },
             len: 0,
             dropped: 0,
         }
+    }
+
+    /// Slots now.
+    pub fn capacity(&self) -> usize {
+        self.cap()
     }
 
     fn cap(&self) -> usize {
@@ -111,12 +121,12 @@ impl PtrTable {
     }
 
     /// Records `key -> (id, size)` (replacing an existing entry for `key`). Returns `false`
-    /// if the table is full.
+    /// if the table is full and cannot grow.
     pub fn insert(&mut self, key: usize, id: u64, size: usize) -> bool {
         if key == 0 {
             return false;
         }
-        if self.len >= self.cap() / 8 * 7 {
+        if self.len >= self.cap() / 8 * 7 && !self.grow() {
             self.dropped += 1;
             return false;
         }
@@ -124,21 +134,64 @@ impl PtrTable {
             self.dropped += 1;
             return false;
         };
-        let mut i = self.home(key);
+        self.place(base, Entry { key, id, size });
+        true
+    }
+
+    /// Puts `e` in its slot (there is room: the table is below 7/8 full).
+    fn place(&mut self, base: NonNull<Entry>, e: Entry) {
+        let mut i = self.home(e.key);
         loop {
             let s = self.slot(base, i);
             // SAFETY: `s` is a slot of the mapping; the table is used by one thread at a time.
             unsafe {
-                if (*s).key == 0 || (*s).key == key {
+                if (*s).key == 0 || (*s).key == e.key {
                     if (*s).key == 0 {
                         self.len += 1;
                     }
-                    *s = Entry { key, id, size };
-                    return true;
+                    *s = e;
+                    return;
                 }
             }
             i += 1;
         }
+    }
+
+    /// Doubles a mapped table: a new mapping, every entry placed again, the old mapping
+    /// released. `false` at the largest size or when the system refuses the memory.
+    fn grow(&mut self) -> bool {
+        let Some(old) = self.slots else {
+            return false;
+        };
+        if self.bits >= self.max_bits {
+            return false;
+        }
+        let old_cap = self.cap();
+        let entry = core::mem::size_of::<Entry>();
+        let Some(bytes) = old_cap.checked_mul(2 * entry) else {
+            return false;
+        };
+        let Some(new) = sys::map_anon(
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_NORESERVE,
+        ) else {
+            return false;
+        };
+        let new = new.cast::<Entry>();
+        self.bits += 1;
+        self.slots = Some(new);
+        self.len = 0;
+        for i in 0..old_cap {
+            // SAFETY: `i < old_cap`: a slot of the old mapping, which nothing else uses.
+            let e = unsafe { old.as_ptr().add(i).read() };
+            if e.key != 0 {
+                self.place(new, e);
+            }
+        }
+        // SAFETY: the old mapping of `old_cap` entries is no longer referenced.
+        unsafe { sys::unmap(old.as_ptr() as *mut u8, old_cap * entry) };
+        true
     }
 
     /// Removes `key`, returning its `(id, size)`.
@@ -207,7 +260,7 @@ mod tests {
 
     #[test]
     fn insert_remove_and_collisions_agree_with_a_model() {
-        let mut t = PtrTable::new(8);
+        let mut t = PtrTable::new(8, 8);
         let mut model = std::collections::HashMap::new();
         let mut x: u64 = 12345;
         for step in 0..20_000u64 {
@@ -257,7 +310,7 @@ mod tests {
     #[test]
     fn a_heap_larger_than_the_window_keeps_runs_short() {
         const BITS: u32 = 16;
-        let mut t = PtrTable::new(BITS);
+        let mut t = PtrTable::new(BITS, BITS);
         let heap = 0x5555_5555_0000usize + 0x8; // a brk-like, not window-aligned start
         let mut keys = Vec::new();
         let mut addr = heap;
@@ -285,5 +338,28 @@ mod tests {
             assert_eq!(t.remove(*k + 16), None);
         }
         assert!(longest_run(&t) < 1024);
+    }
+
+    /// A table that starts small doubles as blocks arrive and keeps every entry; at its
+    /// largest size it refuses (and counts) the inserts it cannot hold.
+    #[test]
+    fn the_table_doubles_and_keeps_every_entry() {
+        let mut t = PtrTable::new(6, 10);
+        let mut model = std::collections::HashMap::new();
+        let mut addr = 0x7f00_0000_1000usize;
+        for id in 0..(1u64 << 10) / 8 * 7 {
+            assert!(t.insert(addr, id, id as usize * 3), "insert {id} refused");
+            model.insert(addr, (id, id as usize * 3));
+            addr += [32, 48, 64, 1040][id as usize % 4];
+        }
+        assert_eq!(t.capacity(), 1 << 10);
+        assert_eq!((t.len(), t.dropped()), (model.len(), 0));
+        assert!(!t.insert(addr, 0, 0), "full at the largest size");
+        assert_eq!(t.dropped(), 1);
+        assert!(longest_run(&t) < 512);
+        for (k, v) in model {
+            assert_eq!(t.remove(k), Some(v));
+        }
+        assert!(t.is_empty());
     }
 }

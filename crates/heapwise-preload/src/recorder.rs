@@ -30,8 +30,11 @@ pub const HEADER_FIELD: usize = 20;
 pub const HEADER_BYTES: usize = 4 * (HEADER_FIELD + 1);
 /// Size of the trace write buffer.
 pub const BUF_BYTES: usize = 64 * 1024;
-/// Slots of the pointer table (`2^TABLE_BITS`).
-pub const TABLE_BITS: u32 = 22;
+/// Slots of the pointer table at first (`2^TABLE_BITS`, 1.5 MiB of address space).
+pub const TABLE_BITS: u32 = 16;
+/// Most slots the pointer table doubles to (`2^TABLE_MAX_BITS`: 2^28 = 268 M slots, 7/8
+/// of them usable, on 64-bit targets; 2^22 on 32-bit ones).
+pub const TABLE_MAX_BITS: u32 = if usize::BITS >= 64 { 28 } else { 22 };
 /// Rank of the recorder lock for `fork` (outside the heap lock).
 pub const RANK_RECORDER: usize = 1;
 
@@ -151,7 +154,7 @@ impl Recorder {
             lock: FutexLock::new(),
             active: AtomicBool::new(false),
             state: UnsafeCell::new(State {
-                table: PtrTable::new(TABLE_BITS),
+                table: PtrTable::new(TABLE_BITS, TABLE_MAX_BITS),
                 next_id: 0,
                 trace: Trace {
                     fd: -1,
