@@ -34,7 +34,7 @@
 //! unwinds (the release profile aborts on panic, and the code avoids panicking operations).
 //! Built with `panic = "abort"` (the release profile) the library is `no_std`: it links
 //! `core`, `libc` and nothing of `std`, whose panic and backtrace machinery would be about
-//! 40 % of its text, mapped into every process that preloads it (peak RSS). A panic then
+//! a third of its text, mapped into every process that preloads it (peak RSS). A panic then
 //! prints `heapwise: internal error: <message>` and aborts.
 //! Initialisation runs once, from an ELF constructor or the first call, whichever comes
 //! first; anything that may call `malloc` (installing the `pthread_atfork` handlers) runs

@@ -185,7 +185,8 @@ struct Accounting {
     /// Requests of this many bytes or more are large blocks: starts at [`LARGE_THRESHOLD`]
     /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
     mmap_threshold: AtomicUsize,
-    /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs.
+    /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs,
+    /// reallocs, aligned.
     retired: [AtomicU64; 7],
 }
 
