@@ -59,11 +59,47 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     unsafe { libc::abort() }
 }
 
-/// The unwinding personality of the `no_std` build. Nothing in the library unwinds, but
-/// the precompiled `core` carries unwind tables that name this routine; should an unwinder
-/// ever walk through those frames (a forced unwind), it is told to go on
-/// (`_URC_CONTINUE_UNWIND`): there is nothing to clean up.
-#[cfg(all(panic = "abort", not(test)))]
+// The unwinding personality of the `no_std` build. Nothing in the library unwinds, but
+// the precompiled `core` carries unwind tables that name `rust_eh_personality`; should an
+// unwinder ever walk through those frames (a forced unwind), it is told to go on
+// (`_URC_CONTINUE_UNWIND` = 8): there is nothing to clean up. The symbol is hidden (defined
+// in assembly, since Rust has no stable visibility attribute): exported, it would interpose
+// on the personality of any Rust code in the process that looks it up dynamically (a
+// program linked against a shared `libstd`), whose panics would then not unwind.
+#[cfg(all(
+    panic = "abort",
+    not(test),
+    any(target_arch = "x86_64", target_arch = "x86")
+))]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "mov eax, 8",
+    "ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+);
+#[cfg(all(panic = "abort", not(test), target_arch = "aarch64"))]
+core::arch::global_asm!(
+    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
+    ".globl rust_eh_personality",
+    ".hidden rust_eh_personality",
+    ".type rust_eh_personality, @function",
+    "rust_eh_personality:",
+    "mov w0, #8",
+    "ret",
+    ".size rust_eh_personality, . - rust_eh_personality",
+    ".popsection",
+);
+/// Other targets: the same routine in Rust (exported, with the caveat above).
+#[cfg(all(
+    panic = "abort",
+    not(test),
+    not(any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64"))
+))]
 #[no_mangle]
 extern "C" fn rust_eh_personality(
     _version: i32,
@@ -72,8 +108,7 @@ extern "C" fn rust_eh_personality(
     _exception: *mut core::ffi::c_void,
     _context: *mut core::ffi::c_void,
 ) -> i32 {
-    const URC_CONTINUE_UNWIND: i32 = 8;
-    URC_CONTINUE_UNWIND
+    8
 }
 
 use core::cell::UnsafeCell;

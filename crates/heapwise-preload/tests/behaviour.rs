@@ -545,3 +545,54 @@ fn the_library_links_no_std_panic_machinery() {
         );
     }
 }
+
+/// The library exports the malloc family, its glibc and C23 names and the `heapwise_*` API,
+/// nothing else: an exported internal symbol would interpose on other code in the process
+/// (an exported `rust_eh_personality` would take over the unwinding of any Rust code that
+/// looks it up dynamically).
+#[test]
+fn the_library_exports_only_the_c_api() {
+    const FAMILY: &[&str] = &[
+        "aligned_alloc",
+        "calloc",
+        "cfree",
+        "free",
+        "free_aligned_sized",
+        "free_sized",
+        "mallinfo",
+        "mallinfo2",
+        "malloc",
+        "malloc_stats",
+        "malloc_trim",
+        "malloc_usable_size",
+        "memalign",
+        "posix_memalign",
+        "pvalloc",
+        "realloc",
+        "reallocarray",
+        "valloc",
+    ];
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(libheapwise())
+        .output()
+        .expect("nm (binutils)");
+    assert!(out.status.success(), "nm -D failed");
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "malloc"),
+        "no malloc among {names:?}"
+    );
+    let stray: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            !(FAMILY.contains(&n.as_str())
+                || n.starts_with("heapwise_")
+                || n.starts_with("__libc_"))
+        })
+        .collect();
+    assert!(stray.is_empty(), "libheapwise.so exports {stray:?}");
+}
