@@ -71,25 +71,29 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     not(test),
     any(target_arch = "x86_64", target_arch = "x86")
 ))]
-core::arch::global_asm!(
-    ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
-    ".globl rust_eh_personality",
-    ".hidden rust_eh_personality",
-    ".type rust_eh_personality, @function",
-    "rust_eh_personality:",
-    "mov eax, 8",
-    "ret",
-    ".size rust_eh_personality, . - rust_eh_personality",
-    ".popsection",
-);
+macro_rules! return_8 {
+    () => {
+        "mov eax, 8"
+    };
+}
 #[cfg(all(panic = "abort", not(test), target_arch = "aarch64"))]
+macro_rules! return_8 {
+    () => {
+        "mov w0, #8"
+    };
+}
+#[cfg(all(
+    panic = "abort",
+    not(test),
+    any(target_arch = "x86_64", target_arch = "x86", target_arch = "aarch64")
+))]
 core::arch::global_asm!(
     ".pushsection .text.rust_eh_personality,\"ax\",@progbits",
     ".globl rust_eh_personality",
     ".hidden rust_eh_personality",
     ".type rust_eh_personality, @function",
     "rust_eh_personality:",
-    "mov w0, #8",
+    return_8!(),
     "ret",
     ".size rust_eh_personality, . - rust_eh_personality",
     ".popsection",
