@@ -1177,11 +1177,18 @@ fn threaded_compressors_and_sort_in_every_mode() {
                 text += &std::fs::read_to_string(e.unwrap().path()).unwrap();
             }
             let found = summaries(&text);
+            // Summed over the tool's processes: a threaded `xz -d` alone makes 99 or 101
+            // calls depending on its threads' timing (the per-process maximum made this
+            // check flaky).
             for tool in ["xz", "zstd", "sort"] {
-                let calls = found.iter().filter(|s| s.process == tool).map(|s| s.calls);
+                let calls: u64 = found
+                    .iter()
+                    .filter(|s| s.process == tool)
+                    .map(|s| s.calls)
+                    .sum();
                 assert!(
-                    calls.max().unwrap_or(0) >= 100,
-                    "no heapwise summary of {tool} with >= 100 calls:\n{text}"
+                    calls >= 100,
+                    "heapwise summaries of {tool} count {calls} calls (< 100):\n{text}"
                 );
             }
         }
