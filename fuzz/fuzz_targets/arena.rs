@@ -205,7 +205,6 @@ fn run<P: Policy>(prog: &Program) {
     a.check()
         .unwrap_or_else(|e| panic!("checker at the end: {e}"));
     assert_eq!(a.stats().used, 0, "blocks left after freeing all");
-    drop(a);
     drop(backing);
 }
 

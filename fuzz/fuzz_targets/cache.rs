@@ -12,7 +12,7 @@
 use arbitrary::Arbitrary;
 use heapwise::harden::Harden;
 use heapwise::{tcache, Config, Global, PolicyKind};
-use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, track, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// The thread cache's owner (touched first, in `init`).
@@ -59,17 +59,7 @@ struct Program {
 }
 
 fn add(live: &mut Vec<Live>, p: *mut u8, size: usize, fill_byte: u8) {
-    if p.is_null() {
-        return;
-    }
-    assert_eq!(p as usize % 16, 0);
-    let l = Live {
-        p,
-        size,
-        fill: fill_byte,
-    };
-    fill(&l);
-    live.push(l);
+    track(live, p, size, fill_byte, 16);
 }
 
 fn run(g: &'static Global, actions: &[Action]) {

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 
 use arbitrary::Arbitrary;
 use heapwise_core::{AnyHeap, HeapError, Integrity, PolicyKind, SimBrk, Source};
-use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, track, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 /// The simulated memory (the largest maximum).
@@ -57,13 +57,13 @@ fn overflowing(k: u8) -> (usize, usize) {
 }
 
 fn add(live: &mut Vec<Live>, p: Option<std::ptr::NonNull<u8>>, size: usize, f: u8, align: usize) {
-    if let Some(p) = p {
-        let p = p.as_ptr();
-        assert_eq!(p as usize % align.max(16), 0, "alignment {align}");
-        let l = Live { p, size, fill: f };
-        fill(&l);
-        live.push(l);
-    }
+    track(
+        live,
+        p.map_or(std::ptr::null_mut(), |p| p.as_ptr()),
+        size,
+        f,
+        align,
+    );
 }
 
 fn resize(live: &mut Vec<Live>, k: usize, r: Option<std::ptr::NonNull<u8>>, n: usize, f: u8) {

@@ -7,7 +7,7 @@
 
 use arbitrary::Arbitrary;
 use heapwise::{Config, Global};
-use heapwise_fuzz::{fill, verify, Live};
+use heapwise_fuzz::{fill, track, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 static G: Global = Global::new(Config::DEFAULT);
@@ -87,16 +87,7 @@ fuzz_target!(|actions: Vec<Action>| {
             }
         };
         if let Some((p, size)) = new {
-            if !p.is_null() {
-                assert_eq!(p as usize % 16, 0);
-                let l = Live {
-                    p,
-                    size,
-                    fill: serial,
-                };
-                fill(&l);
-                live.push(l);
-            }
+            track(&mut live, p, size, serial, 16);
         }
     }
     for l in live.drain(..) {

@@ -28,6 +28,27 @@ pub fn verify(l: &Live) {
     }
 }
 
+/// Starts tracking a block a target was just given: nothing for a null `p` (a refused
+/// request); otherwise checks its alignment (`align`, at least 16), writes `fill` over its
+/// `size` requested bytes and adds it to `live`.
+pub fn track(live: &mut Vec<Live>, p: *mut u8, size: usize, fill_byte: u8, align: usize) {
+    if p.is_null() {
+        return;
+    }
+    assert_eq!(
+        p as usize % align.max(16),
+        0,
+        "{p:p} not aligned to {align}"
+    );
+    let l = Live {
+        p,
+        size,
+        fill: fill_byte,
+    };
+    fill(&l);
+    live.push(l);
+}
+
 /// Panics if two of the live blocks overlap (each spans its requested size).
 pub fn assert_disjoint<'a>(live: impl IntoIterator<Item = &'a Live>) {
     let mut spans: Vec<(usize, usize)> = live.into_iter().map(|l| (l.p as usize, l.size)).collect();

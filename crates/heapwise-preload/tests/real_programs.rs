@@ -217,17 +217,21 @@ f() { local x="$1$1"; echo "${#x}"; }; big=$(printf 'y%.0s' {1..10000}); f "$big
     );
 }
 
-/// A deterministic `git fast-import` stream: `commits` commits on `main`, touching a few of
-/// 40 files each (adds, edits, deletes), a branch merged back and a tag.
-fn fast_import_stream(commits: usize) -> Vec<u8> {
-    let mut s = String::new();
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut rnd = move || {
+/// A xorshift64 generator from `seed` (non-zero): the deterministic inputs of these tests.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         state
-    };
+    }
+}
+
+/// A deterministic `git fast-import` stream: `commits` commits on `main`, touching a few of
+/// 40 files each (adds, edits, deletes), a branch merged back and a tag.
+fn fast_import_stream(commits: usize) -> Vec<u8> {
+    let mut s = String::new();
+    let mut rnd = xorshift(0x2545_f491_4f6c_dd1d);
     let mut mark = 0usize;
     let mut files: Vec<Option<String>> = vec![None; 40];
     let commit = |s: &mut String, mark: usize, branch: &str, msg: &str, t: usize| {
@@ -1052,13 +1056,7 @@ SELECT count(*), sum(length(v)) FROM t WHERE k > '8';
 /// Deterministic text for the threaded tools: `lines` comma-separated records
 /// (`number,word,fraction,words...`), ~45 bytes each.
 fn csv_text(lines: usize) -> Vec<u8> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut rnd = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rnd = xorshift(0x9e37_79b9_7f4a_7c15);
     let word = |r: u64| -> String {
         (0..2 + r % 9)
             .map(|i| char::from(b'a' + ((r >> (5 * i + 4)) % 26) as u8))

@@ -414,11 +414,9 @@ pub unsafe fn is_cached(p: *const u8) -> bool {
     k != 0 && unsafe { (p as *const usize).add(1).read() } == k ^ p as usize
 }
 
-/// The calling thread's active cache, whatever its owner: the slot's value unless it is
-/// null or a mark.
+/// The cache a value of the calling thread's slot names: `None` for null and the marks.
 #[inline(always)]
-fn slot_cache() -> Option<&'static Cache> {
-    let p = thread_slot::get();
+fn cache_in(p: *const u8) -> Option<&'static Cache> {
     if p as usize <= DEAD_MARK as usize {
         return None;
     }
@@ -428,18 +426,21 @@ fn slot_cache() -> Option<&'static Cache> {
     Some(unsafe { &*(p as *const Cache) })
 }
 
+/// The calling thread's active cache, whatever its owner.
+#[inline(always)]
+fn slot_cache() -> Option<&'static Cache> {
+    cache_in(thread_slot::get())
+}
+
 /// The calling thread's cache if it is active for `g` (setting it up on first use).
 /// The reference is only used within the calling allocator operation, on this thread.
 #[inline]
 fn current(g: &'static Global) -> Option<&'static Cache> {
-    if let Some(c) = slot_cache() {
-        return ptr::eq(c.owner.get(), g).then_some(c);
+    let p = thread_slot::get();
+    if p.is_null() {
+        return setup(g);
     }
-    if thread_slot::get().is_null() {
-        setup(g)
-    } else {
-        None
-    }
+    cache_in(p).filter(|c| ptr::eq(c.owner.get(), g))
 }
 
 /// Sets up the calling thread's cache for `g` (its slot is null): the cache if it is
