@@ -763,6 +763,36 @@ impl<S: Source, P: Policy> Heap<S, P> {
         merged
     }
 
+    /// Deferred coalescing, for one block: merges the run of free blocks that follows free
+    /// block `b` (`size` bytes, in its list) into it and returns its new size. `None` if a
+    /// successor fails its check (reported; nothing is merged past it).
+    #[cold]
+    unsafe fn merge_successors(&mut self, b: Block, size: usize) -> Option<usize> {
+        let v = self.view();
+        let mut total = size;
+        // SAFETY: `b` is a checked free block of the heap; each successor is reached
+        // through a checked size, and the epilogue (allocated, size 0) ends the run.
+        unsafe {
+            loop {
+                let n = b.offset(total);
+                let nh = n.header();
+                if nh & ALLOC != 0 || nh & !FLAGS == 0 {
+                    break;
+                }
+                let ns = self.free_block_ok(n)?;
+                P::remove(&v, n, ns);
+                P::absorbed(&v, n, b);
+                total += ns;
+            }
+            if total != size {
+                P::remove(&v, b, size);
+                b.write_free(total, b.prev_alloc());
+                P::insert(&v, b, total);
+            }
+        }
+        Some(total)
+    }
+
     /// Checks that `p` is the payload of an allocated block of this heap; reports and
     /// returns `None` otherwise.
     ///
@@ -1145,11 +1175,16 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let next = b.offset(bsize);
             let nh = next.header();
             let next_free = nh & ALLOC == 0;
-            let nsize = if next_free {
+            let mut nsize = if next_free {
                 self.free_block_ok(next)?
             } else {
                 0
             };
+            if !P::IMMEDIATE_COALESCE && next_free && bsize + nsize < asize {
+                // Deferred coalescing leaves runs of free blocks: the whole run after the
+                // block is what growing in place can absorb.
+                nsize = self.merge_successors(next, nsize)?;
+            }
             let avail = bsize + nsize;
             let after = next.offset(nsize);
             if avail < asize && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {

@@ -248,6 +248,23 @@ fn realloc_semantics(kind: PolicyKind) {
         assert_eq!(*r.as_ptr(), 7);
         let s = h.reallocarray(r.as_ptr(), 10, 10).unwrap();
         assert_eq!(*s.as_ptr(), 7);
+        // Growing absorbs the whole run of free blocks after the block: two neighbours
+        // freed side by side are one free block under immediate coalescing and two under
+        // deferred coalescing, and neither alone has the room. (A fresh heap, so that every
+        // fit places the four blocks side by side.)
+        let mut mem = region(1 << 16);
+        let mut h = heap(kind, &mut mem);
+        let g = h.malloc(100).unwrap();
+        let f1 = h.malloc(100).unwrap();
+        let f2 = h.malloc(100).unwrap();
+        let _wall = h.malloc(100).unwrap();
+        g.as_ptr().write_bytes(3, 100);
+        h.free(f1.as_ptr());
+        h.free(f2.as_ptr());
+        let grown = h.realloc(g.as_ptr(), 300).unwrap();
+        assert_eq!(grown, g, "{kind}: grow in place into a run of free blocks");
+        assert!((0..100).all(|i| *grown.as_ptr().add(i) == 3));
+        h.check().unwrap();
         h.free(std::ptr::null_mut());
         h.check().unwrap();
     }
