@@ -6,7 +6,7 @@
 //! ```text
 //!  base          base + page                                   end            end + page
 //!  | guard page  | ... | n | check | offset | len|0b111 | payload (n) | slack | guard page |
-//!  '- PROT_NONE -'          header: 32 bytes before p       p        < align  '- PROT_NONE -'
+//!  '- PROT_NONE -'          header: 4 words before p        p        < align  '- PROT_NONE -'
 //! ```
 //!
 //! The slack between `p + n` and the back guard page (less than the alignment, 15 bytes at
@@ -98,7 +98,7 @@ fn slack_byte(p: usize) -> u8 {
     (check_word(p, 0, 0, 0) >> 8) as u8 | 1
 }
 
-/// `(n, offset, len)` of the guarded block at `p`, if the 32 bytes before it are readable
+/// `(n, offset, len)` of the guarded block at `p`, if the four words before it are readable
 /// and form its header. `Err(())` when they carry the guard tag but do not check out (an
 /// underflow overwrote the header).
 pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
@@ -110,7 +110,7 @@ pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
     if word & GUARD_TAG != GUARD_TAG {
         return None;
     }
-    let [n, chk] = harden::read_before(p.wrapping_sub(16))?;
+    let [n, chk] = harden::read_before(p.wrapping_sub(2 * core::mem::size_of::<usize>()))?;
     let len = word & !GUARD_TAG;
     let page = sys::page_size();
     let base = a.wrapping_sub(offset);

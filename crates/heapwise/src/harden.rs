@@ -48,26 +48,31 @@ impl Harden {
     };
 }
 
-/// Reads the two words before `p` without faulting: `None` if they are not readable.
+/// Bytes of the two words [`read_before`] reads.
+const TWO_WORDS: usize = 2 * core::mem::size_of::<usize>();
+
+/// Reads the two words before `p` (`[p - 2w, p)`, `w` the word size: 16 bytes on 64-bit
+/// targets, 8 on 32-bit ones) without faulting: `None` if they are not readable or not
+/// aligned to their size.
 pub fn read_before(p: *const u8) -> Option<[usize; 2]> {
-    let a = (p as usize).checked_sub(16)?;
-    if a % 8 != 0 {
+    let a = (p as usize).checked_sub(TWO_WORDS)?;
+    if a % TWO_WORDS != 0 {
         return None;
     }
     let mut out = [0usize; 2];
     let local = libc::iovec {
         iov_base: out.as_mut_ptr().cast(),
-        iov_len: 16,
+        iov_len: TWO_WORDS,
     };
     let remote = libc::iovec {
         iov_base: a as *mut libc::c_void,
-        iov_len: 16,
+        iov_len: TWO_WORDS,
     };
     let _e = sys::ErrnoGuard::new();
-    // SAFETY: `local` describes our own 16-byte buffer; the kernel checks `remote` and
+    // SAFETY: `local` describes our own two-word buffer; the kernel checks `remote` and
     // fails with EFAULT instead of faulting when it is not readable.
     let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
-    if n == 16 {
+    if n == TWO_WORDS as isize {
         return Some(out);
     }
     if n < 0 && sys::errno() == libc::EFAULT {
@@ -81,9 +86,9 @@ pub fn read_before(p: *const u8) -> Option<[usize; 2]> {
     if rc != 0 {
         return None;
     }
-    // SAFETY: the page holding `[a, a + 16)` (16 bytes at an 8-aligned address below a
-    // 16-aligned pointer never cross a page) is mapped; a PROT_NONE page would still fault,
-    // which only happens for pointers no allocator ever returned.
+    // SAFETY: `[a, a + 2w)` is aligned to its own size, which divides the page size, so it
+    // lies in the page `mincore` found mapped; a PROT_NONE page would still fault, which
+    // only happens for pointers no allocator ever returned.
     unsafe {
         Some([
             (a as *const usize).read(),
@@ -193,9 +198,13 @@ mod tests {
 
     #[test]
     fn reads_mapped_words_and_refuses_unmapped_ones() {
-        let x = [1usize, 2, 3, 4];
-        let p = x.as_ptr().wrapping_add(2) as *const u8;
+        #[repr(align(16))]
+        struct Words([usize; 4]);
+        let x = Words([1, 2, 3, 4]);
+        let p = x.0.as_ptr().wrapping_add(2) as *const u8;
         assert_eq!(read_before(p), Some([1, 2]));
+        // Two words not aligned to their size are refused.
+        assert_eq!(read_before(p.wrapping_add(size_of::<usize>())), None);
         assert_eq!(read_before(16 as *const u8), None);
         assert_eq!(read_before(0x10_0000 as *const u8), None);
     }

@@ -2,12 +2,13 @@
 //! from `mmap`, released with `munmap` and resized with `mremap`.
 //!
 //! ```text
-//!  base (page-aligned)              p - 16        p - 8         p (payload, aligned)
+//!  base (page-aligned)              p - 2w        p - w         p (payload, aligned)
 //!  |  alignment slack (aligned      | offset      | map_len|TAG  | payload ... | page tail |
 //!  |  requests only)                | = p - base  |              |             |           |
 //!  '--------------------------------------------- map_len bytes ---------------------------'
 //! ```
 //!
+//! (`w` is the word size: 8 bytes on 64-bit targets, 4 on 32-bit ones.)
 //! The word just before the payload sits where a heap block keeps its header; it holds the
 //! mapping length (a multiple of the page size) with the low bits [`TAG`] = `0b101`: bit 0
 //! (allocated) and bit 2, which the engine reserves and never sets in a well-formed heap
@@ -31,23 +32,30 @@ pub const LARGE_THRESHOLD: usize = 256 * 1024;
 /// Bytes of header before a large payload.
 pub const HEADER: usize = 2 * core::mem::size_of::<usize>();
 
+/// Offset of the payload from the start of its mapping at alignments up to [`ALIGN`]: the
+/// header rounded up to the payload alignment (16 bytes on 64-bit and 32-bit targets alike;
+/// on a 32-bit one the two header words are the last 8 of them).
+pub const OFFSET: usize = HEADER.next_multiple_of(ALIGN);
+
 /// Low bits of the length word of a large block.
 pub const TAG: usize = 0b101;
 const TAG_MASK: usize = 0b111;
 
-/// Largest payload a large block may have (keeps all arithmetic far from overflow and
-/// refuses sizes no mapping can satisfy).
-pub const MAX_LARGE: usize = isize::MAX as usize / 2;
+/// Largest payload (and alignment) a large block may have: 1 MiB below `isize::MAX`
+/// (`PTRDIFF_MAX`), so the sum of a payload, an alignment and a header never wraps a `usize`
+/// (it is checked anyway) and larger sizes, which no mapping can have, are refused before
+/// any system call. On a 32-bit target this admits blocks of up to ~2 GiB, as glibc does.
+pub const MAX_LARGE: usize = isize::MAX as usize - (1 << 20);
 
-/// Mapping length needed for `size` bytes at alignment `align`: `(map_len, offset)` where
-/// `offset` is the payload's offset when the mapping is page-aligned and `align <= page`.
+/// Mapping length needed for `size` bytes at alignment `align`: room for the payload at
+/// [`OFFSET`] (`align <= ALIGN`) or at the first `align` boundary past the header.
 fn geometry(size: usize, align: usize) -> Option<usize> {
     let page = sys::page_size();
     if size > MAX_LARGE || align > MAX_LARGE {
         return None;
     }
     let slack = if align <= ALIGN {
-        HEADER
+        OFFSET
     } else {
         align + HEADER
     };
@@ -82,7 +90,7 @@ pub(crate) unsafe fn write_header(p: *mut u8, offset: usize, len: usize) {
 /// The block's `(offset, map_len)` if the words before `p` form a plausible large header.
 ///
 /// # Safety
-/// The 16 bytes before `p` must be readable.
+/// The two words before `p` must be readable.
 pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     if p as usize % ALIGN != 0 || (p as usize) < HEADER {
         return None;
@@ -90,7 +98,7 @@ pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     // A pointer not known as a live large block may be a wild pointer passed to `free`:
     // its header is read without faulting (misuse detection).
     let [offset, word] = if crate::harden::known_large(p) {
-        // SAFETY: `p` is a live large block: its 16 header bytes are mapped.
+        // SAFETY: `p` is a live large block: its two header words are mapped.
         unsafe {
             [
                 (p as *const usize).sub(2).read(),
@@ -118,7 +126,7 @@ pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
 /// Whether `p` looks like the payload of a live large block.
 ///
 /// # Safety
-/// The 16 bytes before `p` must be readable (true for any pointer this allocator returned).
+/// The two words before `p` must be readable (true for any pointer this allocator returned).
 pub unsafe fn is_large(p: *const u8) -> bool {
     // SAFETY: forwarded caller contract.
     unsafe { header(p).is_some() }

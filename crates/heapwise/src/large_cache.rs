@@ -24,7 +24,7 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::fork;
-use crate::large::{self, HEADER};
+use crate::large::{self, OFFSET};
 use crate::lock::{FutexLock, LockGuard};
 use crate::sys;
 
@@ -101,7 +101,7 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     if CACHE.reg.load(Ordering::Acquire) != 2 {
         return None;
     }
-    let need = sys::round_up(size.checked_add(HEADER)?, sys::page_size())?;
+    let need = sys::round_up(size.checked_add(OFFSET)?, sys::page_size())?;
     let (base, len, split) = with(|s| {
         let fit = (0..SLOTS)
             .filter(|&i| s.len[i] >= need)
@@ -139,9 +139,9 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
             }
         }
     };
-    let p = (base + HEADER) as *mut u8;
+    let p = (base + OFFSET) as *mut u8;
     // SAFETY: `[base, base + len)` is ours; the header words precede `p` in it.
-    unsafe { large::write_header(p, HEADER, len) };
+    unsafe { large::write_header(p, OFFSET, len) };
     NonNull::new(p)
 }
 
@@ -159,7 +159,7 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
 pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
     // SAFETY: forwarded caller contract.
     let (offset, len) = unsafe { large::header(p)? };
-    if offset != HEADER || len > MAX_ONE || !ready() {
+    if offset != OFFSET || len > MAX_ONE || !ready() {
         // SAFETY: forwarded caller contract.
         return unsafe { large::free(p) };
     }
@@ -169,7 +169,7 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
     unsafe { (p as *mut usize).sub(1).write(0) };
     let mut evicted = [(0usize, 0usize); SLOTS + 1];
     with(|s| {
-        let (mut base, mut len) = (p as usize - HEADER, len);
+        let (mut base, mut len) = (p as usize - OFFSET, len);
         // Coalesce with the cached neighbours.
         for i in 0..SLOTS {
             let (b, l) = (s.base[i], s.len[i]);

@@ -44,6 +44,42 @@ fn large_blocks_map_realloc_and_unmap() {
     }
 }
 
+/// Sizes just below and at page boundaries: the payload sits at `large::OFFSET` (16 bytes on
+/// every target, two header words on 64-bit ones, slack and two words on 32-bit ones), and
+/// the mapping holds all of it; also for blocks served again from the large-block cache.
+#[test]
+fn sizes_at_page_boundaries_fit_their_mappings() {
+    for pages in [64usize, 65, 100] {
+        for back in [0usize, 4, 8, 12, 16, 20, 24] {
+            let n = pages * 4096 - back;
+            let p = large::alloc(n, 16).unwrap().as_ptr();
+            assert_eq!(p as usize % 4096, large::OFFSET);
+            // SAFETY: `p` is a live large block.
+            unsafe {
+                assert!(large::usable_size(p) >= n, "usable < {n}");
+                fill(p, n, back as u8);
+                assert!(holds(p, n, back as u8));
+                assert!(large::free(p).is_some());
+            }
+        }
+    }
+    for round in 0..2u8 {
+        for back in [0usize, 8, 16] {
+            let n = LARGE_THRESHOLD + 4096 - back;
+            let p = G.malloc(n);
+            assert!(!p.is_null() && p as usize % 16 == 0, "round {round}: {p:?}");
+            // SAFETY: `p` is a live block of `G` of at least `n` bytes.
+            unsafe {
+                assert!(G.usable_size(p) >= n, "round {round}: usable < {n}");
+                fill(p, n, round);
+                assert!(holds(p, n, round));
+                G.free(p);
+            }
+        }
+    }
+    assert!(G.check().is_ok());
+}
+
 #[test]
 fn large_alignments_up_to_64_mib_are_honoured() {
     for shift in [5, 12, 16, 21, 26] {
@@ -64,7 +100,7 @@ fn impossible_large_sizes_are_refused() {
     assert!(large::alloc(usize::MAX, 16).is_none());
     assert!(large::alloc(isize::MAX as usize + 1, 16).is_none());
     assert!(large::alloc(usize::MAX - 512 * 1024 + 1, 16).is_none());
-    assert!(large::alloc(1 << 20, 1 << 62).is_none());
+    assert!(large::alloc(1 << 20, 1 << (usize::BITS - 2)).is_none());
 }
 
 #[test]

@@ -14,7 +14,9 @@ use heapwise::Heapwise;
 static A: Heapwise = Heapwise;
 
 const CHILD: &str = "HEAPWISE_OOM_CHILD";
-const HUGE: usize = 3 << 30;
+/// More than the 1 GiB cap leaves, and at most `isize::MAX` (a larger request is a capacity
+/// overflow, not an out-of-memory error).
+const HUGE: usize = if usize::BITS == 64 { 3 << 30 } else { 1 << 30 };
 
 fn child() {
     let lim = libc::rlimit {
@@ -24,7 +26,10 @@ fn child() {
     // SAFETY: setrlimit reads the struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &lim) }, 0);
     let mut v: Vec<u8> = Vec::new();
-    assert!(v.try_reserve(HUGE).is_err(), "3 GiB under a 1 GiB cap");
+    assert!(
+        v.try_reserve(HUGE).is_err(),
+        "{HUGE} bytes under a 1 GiB cap"
+    );
     let small: Vec<Vec<u8>> = (0..1000).map(|i| vec![i as u8; 100]).collect();
     assert!(small
         .iter()

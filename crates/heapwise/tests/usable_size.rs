@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use heapwise::{Config, Global, LARGE_THRESHOLD};
+use heapwise_core::block::WORD;
 use heapwise_core::{ErrorKind, HeapError};
 
 static REPORTS: AtomicUsize = AtomicUsize::new(0);
@@ -24,10 +25,12 @@ static G: Global = Global::with_thread_cache(Config {
     ..Config::DEFAULT
 });
 
-/// The block size the engine gives a request of `n` bytes: header included, 16-byte
-/// granules, at least 32 bytes.
+/// The block size the engine gives a request of `n` bytes: a header word included, 16-byte
+/// granules, at least four words (32 bytes on 64-bit targets, 16 on 32-bit ones).
 fn block_size(n: usize) -> usize {
-    ((n + 8).div_ceil(16) * 16).max(32)
+    ((n + WORD).div_ceil(16) * 16)
+        .max(4 * WORD)
+        .next_multiple_of(16)
 }
 
 #[test]
@@ -75,7 +78,7 @@ fn lock_free_and_locked_paths_agree_and_report_cached_blocks() {
         if n < 200_000 {
             assert_eq!(
                 u,
-                block_size(n) - 8,
+                block_size(n) - WORD,
                 "usable size of a heap block of {n} bytes"
             );
         }
