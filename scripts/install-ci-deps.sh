@@ -6,6 +6,8 @@
 #
 # What needs what:
 #   gcc, libc6-dev          - the C conformance programs (crates/heapwise-preload/tests/c/*.c)
+#   gcc-multilib, g++-multilib - the same programs built with -m32 against a 32-bit
+#                             libheapwise.so (the i686 test step of .ci/run)
 #   g++                     - real-program test: g++ -O2 compiling <regex>/<map> under LD_PRELOAD
 #   python3.11 + libpython3.11-testsuite - `python3.11 -m test` with PYTHONMALLOC=malloc
 #   sqlite3, perl, lua5.4, bash, git, nodejs - real-program tests
@@ -23,6 +25,8 @@ PACKAGES=(
     gcc
     g++
     libc6-dev
+    gcc-multilib
+    g++-multilib
     make
     python3.11
     libpython3.11-testsuite

@@ -311,7 +311,8 @@ mod tests {
     fn a_heap_larger_than_the_window_keeps_runs_short() {
         const BITS: u32 = 16;
         let mut t = PtrTable::new(BITS, BITS);
-        let heap = 0x5555_5555_0000usize + 0x8; // a brk-like, not window-aligned start
+        // A brk-like, not window-aligned start (0x5555_0008 on 32-bit targets).
+        let heap = 0x5555_5555_0000u64 as usize + 0x8;
         let mut keys = Vec::new();
         let mut addr = heap;
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -346,7 +347,7 @@ mod tests {
     fn the_table_doubles_and_keeps_every_entry() {
         let mut t = PtrTable::new(6, 10);
         let mut model = std::collections::HashMap::new();
-        let mut addr = 0x7f00_0000_1000usize;
+        let mut addr = 0x7f00_0000_1000u64 as usize; // 0x1000 on 32-bit targets
         for id in 0..(1u64 << 10) / 8 * 7 {
             assert!(t.insert(addr, id, id as usize * 3), "insert {id} refused");
             model.insert(addr, (id, id as usize * 3));

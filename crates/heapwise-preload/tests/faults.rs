@@ -12,20 +12,13 @@ use std::time::Duration;
 #[test]
 fn injected_os_failures_give_enomem_and_recover() {
     let dir = TempDir::new("faults");
-    let cc = which("cc").or_else(|| which("gcc")).expect("a C compiler");
     let src = crate_dir().join("tests/c/faults/f01_os_faults.c");
-    let exe = dir.path().join("f01_os_faults");
-    let out = Command::new(cc)
-        .args(["-std=gnu11", "-O1", "-fno-builtin", "-w", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .arg("-ldl")
-        .output()
-        .expect("spawn cc");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let exe = run_compiler(
+        &["cc", "gcc"],
+        &os_args(&["-std=gnu11", "-O1", "-fno-builtin", "-w"]),
+        &src,
+        &dir.path().join("f01_os_faults"),
+        &["-ldl"],
     );
     for harden in ["default", "full", "off"] {
         let mut cmd = Command::new(&exe);

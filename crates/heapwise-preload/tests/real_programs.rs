@@ -7,6 +7,10 @@
 //! loud message otherwise; `scripts/install-ci-deps.sh` installs all of them.
 //! Run alone with `cargo test -p heapwise-preload --test real_programs`.
 
+// These runs preload the library into the host's own (64-bit) programs: a 32-bit test
+// build (`--target i686-unknown-linux-gnu`) has nothing to run them on.
+#![cfg(target_pointer_width = "64")]
+
 mod common;
 
 use common::*;

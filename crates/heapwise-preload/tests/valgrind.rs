@@ -15,6 +15,10 @@
 //! heapwise's (announced with client requests from `libheapwise.so`, not memcheck's own
 //! `malloc`). Skipped with a loud message when valgrind is not installed (fails under CI).
 
+// These runs preload the library into the host's own (64-bit) programs: a 32-bit test
+// build (`--target i686-unknown-linux-gnu`) has nothing to run them on.
+#![cfg(target_pointer_width = "64")]
+
 mod common;
 
 use common::*;

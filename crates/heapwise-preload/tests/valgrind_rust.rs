@@ -6,6 +6,10 @@
 //! it sees valgrind).
 //! Skipped with a loud message when valgrind is not installed (fails under CI).
 
+// These runs preload the library into the host's own (64-bit) programs: a 32-bit test
+// build (`--target i686-unknown-linux-gnu`) has nothing to run them on.
+#![cfg(target_pointer_width = "64")]
+
 mod common;
 
 use common::*;

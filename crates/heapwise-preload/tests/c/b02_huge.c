@@ -9,7 +9,11 @@ static void huge_round(const char *when)
     CHECK_NULL_ERRNO(malloc(hw_sz(SIZE_MAX)), ENOMEM);
     CHECK_NULL_ERRNO(malloc(hw_sz((size_t)PTRDIFF_MAX + 1)), ENOMEM);
     CHECK_NULL_ERRNO(malloc(hw_sz((size_t)0 - 512 * 1024)), ENOMEM);
+#if SIZE_MAX > 0xffffffffu
+    /* No 64-bit address space has room for PTRDIFF_MAX bytes; a 32-bit one may (glibc serves
+     * it there). */
     CHECK_NULL_ERRNO(malloc(hw_sz(PTRDIFF_MAX)), ENOMEM);
+#endif
     /* Sizes that overflow when a header or the alignment padding is added. */
     static const size_t back[] = {1, 7, 8, 15, 16, 17, 31, 32, 48, 64, 4095, 4096, 65536};
     for (size_t i = 0; i < sizeof back / sizeof back[0]; i++) {

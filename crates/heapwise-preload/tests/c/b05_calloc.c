@@ -73,8 +73,8 @@ int main(void)
 
     CHECK_NULL_ERRNO(calloc(hw_sz(SIZE_MAX), hw_sz(2)), ENOMEM);
     CHECK_NULL_ERRNO(calloc(hw_sz(2), hw_sz(SIZE_MAX / 2 + 1)), ENOMEM);
-    CHECK_NULL_ERRNO(calloc(hw_sz((size_t)1 << 33), hw_sz((size_t)1 << 31)), ENOMEM);
-    CHECK_NULL_ERRNO(calloc(hw_sz((size_t)1 << 32), hw_sz((size_t)1 << 32)), ENOMEM);
+    CHECK_NULL_ERRNO(calloc(hw_sz(HW_HALF * 2), hw_sz(HW_HALF / 2)), ENOMEM);
+    CHECK_NULL_ERRNO(calloc(hw_sz(HW_HALF), hw_sz(HW_HALF)), ENOMEM);
     CHECK_NULL_ERRNO(calloc(hw_sz(1), hw_sz(SIZE_MAX)), ENOMEM);
     CHECK_NULL_ERRNO(calloc(hw_sz(SIZE_MAX), hw_sz(SIZE_MAX)), ENOMEM);
 

@@ -6,7 +6,7 @@ int main(void)
 {
     hw_begin("b07_reallocarray");
     CHECK_NULL_ERRNO(reallocarray(NULL, hw_sz(SIZE_MAX), hw_sz(2)), ENOMEM);
-    CHECK_NULL_ERRNO(reallocarray(NULL, hw_sz((size_t)1 << 33), hw_sz((size_t)1 << 31)), ENOMEM);
+    CHECK_NULL_ERRNO(reallocarray(NULL, hw_sz(HW_HALF * 2), hw_sz(HW_HALF / 2)), ENOMEM);
 
     unsigned char *p = malloc(hw_sz(300));
     hw_fill_check(p, 300, 5);

@@ -16,6 +16,11 @@
 #include <sys/resource.h>
 
 enum { THREADS = 4, NCALLS = 14 };
+#if SIZE_MAX > 0xffffffffu
+#define GIVE_UP ((size_t)64 << 30)
+#else
+#define GIVE_UP ((size_t)3 << 30)
+#endif
 static pthread_barrier_t bar;
 static const char *call_name[NCALLS] = {
     "malloc(16)", "malloc(256K)", "malloc(4M)", "calloc(1,256K)", "calloc(4M,1)",
@@ -45,7 +50,7 @@ static void exhaust(struct result *r, void **list)
             *c = *list;
             *list = c;
             r->bytes += sizes[k];
-            if (r->bytes > ((size_t)64 << 30)) /* could not exhaust 64 GiB: give up */
+            if (r->bytes > GIVE_UP) /* could not exhaust the address space: give up */
                 return;
         }
     }

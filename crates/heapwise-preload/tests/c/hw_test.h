@@ -40,6 +40,10 @@
 static volatile size_t hw_opaque_zero = 0;
 __attribute__((unused)) static size_t hw_sz(size_t v) { return v + hw_opaque_zero; }
 
+/* 2^(bits/2) of a size_t (2^32 on 64-bit targets, 2^16 on 32-bit ones): the product of two
+ * of them, or of twice one and half another, overflows. */
+#define HW_HALF ((size_t)1 << (sizeof(size_t) * 4))
+
 static int hw_checks, hw_failures, hw_notes;
 static const char *hw_name = "?";
 

@@ -7,6 +7,11 @@
 //! - the library every test preloads is the one built from this checkout: unless `HEAPWISE_LIB`
 //!   names a file, the harness runs `cargo build --release -p heapwise-preload` once per test
 //!   binary (a no-op when up to date) into the target dir this test binary lives in;
+//! - the library and the C programs are built for the target this test binary was built for:
+//!   `cargo test -p heapwise-preload --target i686-unknown-linux-gnu` builds a 32-bit
+//!   `libheapwise.so` and compiles the C programs with `-m32` ([`CROSS`]); the tests that
+//!   preload the host's own programs (`real_programs`, `valgrind*`) exist only where the test
+//!   binary has the host's word size;
 //! - no run hangs forever: every child gets a deadline and is killed (process group) when late;
 //! - temporary folders are unique per process and per call, and removed when dropped.
 #![allow(dead_code)] // every test target uses a different part of this module
@@ -70,6 +75,15 @@ pub fn in_ci() -> bool {
     }
 }
 
+/// The cargo target triple and the C compiler's word-size flag when this test binary is a
+/// 32-bit x86 build (the library and the C programs must be built the same way); `None`
+/// for a native build.
+pub const CROSS: Option<(&str, &str)> = if cfg!(target_arch = "x86") {
+    Some(("i686-unknown-linux-gnu", "-m32"))
+} else {
+    None
+};
+
 /// Path of `libheapwise.so` for this checkout; builds it on first use (see module docs).
 /// Panics with the build's stderr when it cannot be had: a test that cannot preload must fail.
 pub fn libheapwise() -> &'static Path {
@@ -86,7 +100,8 @@ pub fn libheapwise() -> &'static Path {
         }
         let target = target_dir();
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let out = Command::new(&cargo)
+        let mut build = Command::new(&cargo);
+        build
             .args([
                 "build",
                 "--release",
@@ -94,7 +109,13 @@ pub fn libheapwise() -> &'static Path {
                 "heapwise-preload",
                 "--target-dir",
             ])
-            .arg(&target)
+            .arg(&target);
+        let mut release = target.join("release");
+        if let Some((triple, _)) = CROSS {
+            build.args(["--target", triple]);
+            release = target.join(triple).join("release");
+        }
+        let out = build
             .current_dir(workspace_dir())
             // Don't let the outer cargo's per-crate variables leak into the nested build.
             .env_remove("CARGO_TARGET_DIR")
@@ -108,14 +129,14 @@ pub fn libheapwise() -> &'static Path {
             String::from_utf8_lossy(&out.stderr)
         );
         for name in ["libheapwise.so", "libheapwise_preload.so"] {
-            let p = target.join("release").join(name);
+            let p = release.join(name);
             if p.is_file() {
                 return p;
             }
         }
         panic!(
-            "cargo built heapwise-preload but {}/release/libheapwise.so does not exist",
-            target.display()
+            "cargo built heapwise-preload but {}/libheapwise.so does not exist",
+            release.display()
         );
     })
 }
@@ -360,8 +381,8 @@ pub fn preload(cmd: &mut Command) {
     cmd.env("HEAPWISE_STATS", "1");
 }
 
-/// Runs the first of `tools` found on `PATH` as `tool ARGS -o OUT SRC TAIL` and returns
-/// `out`. Panics with the compiler's output when it fails.
+/// Runs the first of `tools` found on `PATH` as `tool ARGS -o OUT SRC TAIL` (with `-m32`
+/// first for a 32-bit test binary, [`CROSS`]) and returns `out`. Panics with the compiler's output when it fails.
 pub fn run_compiler(
     tools: &[&str],
     args: &[std::ffi::OsString],
@@ -374,6 +395,7 @@ pub fn run_compiler(
         .find_map(|t| which(t))
         .unwrap_or_else(|| panic!("a compiler ({}) is needed for these tests", tools.join("/")));
     let res = Command::new(tool)
+        .args(CROSS.map(|(_, flag)| flag))
         .args(args)
         .arg("-o")
         .arg(out)
