@@ -43,7 +43,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
-// Without `std`, the C library is linked by name (the `libc` crate leaves that to `std`).
+// Without `std`, the C library is linked by name: the `heapwise` crate does it (see there,
+// for why the name belongs to the crate that calls it); `crate::api` calls it too.
 #[cfg(all(panic = "abort", not(test)))]
 #[link(name = "c")]
 extern "C" {}

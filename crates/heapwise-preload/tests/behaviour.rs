@@ -596,3 +596,31 @@ fn the_library_exports_only_the_c_api() {
         .collect();
     assert!(stray.is_empty(), "libheapwise.so exports {stray:?}");
 }
+
+/// Every function the library imports is bound to a versioned symbol of the C library at
+/// link time (`malloc@GLIBC_2.2.5`, ...). An unversioned import is one the link left
+/// unresolved — a function glibc keeps in `libc_nonshared.a`, linked from an archive placed
+/// before the code that calls it — and the dynamic loader refuses the library ("undefined
+/// symbol: pthread_atfork", which the aarch64 build had).
+#[test]
+fn every_import_is_a_versioned_libc_symbol() {
+    let out = Command::new("nm")
+        .args(["-D", "--undefined-only"])
+        .arg(libheapwise())
+        .output()
+        .expect("nm (binutils)");
+    assert!(out.status.success(), "nm -D failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Strong imports ("U"); the weak ones ("w": `__gmon_start__`, ...) may stay unbound.
+    let imports: Vec<&str> = text
+        .lines()
+        .filter(|l| l.split_whitespace().next() == Some("U"))
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert!(
+        imports.iter().any(|n| n.starts_with("mmap")),
+        "no mmap among {imports:?}"
+    );
+    let unbound: Vec<&&str> = imports.iter().filter(|n| !n.contains("@GLIBC_")).collect();
+    assert!(unbound.is_empty(), "unresolved imports: {unbound:?}");
+}

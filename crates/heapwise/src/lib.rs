@@ -57,6 +57,15 @@
 #[cfg(test)]
 extern crate std;
 
+// The C library, linked by name (the `libc` crate leaves that to `std`, which a `no_std`
+// `libheapwise.so` does not link). Named here, by the crate that calls it, so that the link
+// line puts `-lc` after this crate's code: functions glibc keeps in `libc_nonshared.a`
+// (`pthread_atfork`) are then resolved from that archive. Named only by the final crate,
+// `-lc` came first and `pthread_atfork` was left undefined wherever `fork::register` was
+// not inlined into it (aarch64: "undefined symbol: pthread_atfork" at load).
+#[link(name = "c")]
+extern "C" {}
+
 pub mod alloc;
 pub mod canary;
 pub mod diag;
