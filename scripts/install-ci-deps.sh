@@ -6,8 +6,13 @@
 #
 # What needs what:
 #   gcc, libc6-dev          - the C conformance programs (crates/heapwise-preload/tests/c/*.c)
-#   gcc-multilib, g++-multilib - the same programs built with -m32 against a 32-bit
-#                             libheapwise.so (the i686 test step of .ci/run)
+#   gcc-i686-linux-gnu, g++-i686-linux-gnu, libc6-dev-i386-cross, libc6-i386,
+#   lib32stdc++6, lib32gcc-s1 - the i686 step of .ci/run: the Rust test binaries linked and
+#                             the C programs built for 32-bit x86, and the 32-bit loader and
+#                             C/C++ runtime they run on (not gcc-multilib: Debian has it
+#                             conflict with every cross compiler, the aarch64 one below too)
+#   qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross - the aarch64 build run under
+#                             qemu (scripts/cross-test.sh, the aarch64 step of .ci/run)
 #   g++                     - real-program test: g++ -O2 compiling <regex>/<map> under LD_PRELOAD
 #   python3.11 + libpython3.11-testsuite - `python3.11 -m test` with PYTHONMALLOC=malloc
 #   sqlite3, perl, lua5.4, bash, git, nodejs - real-program tests
@@ -25,8 +30,15 @@ PACKAGES=(
     gcc
     g++
     libc6-dev
-    gcc-multilib
-    g++-multilib
+    gcc-i686-linux-gnu
+    g++-i686-linux-gnu
+    libc6-dev-i386-cross
+    libc6-i386
+    lib32stdc++6
+    lib32gcc-s1
+    qemu-user
+    gcc-aarch64-linux-gnu
+    libc6-dev-arm64-cross
     make
     python3.11
     libpython3.11-testsuite

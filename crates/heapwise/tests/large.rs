@@ -100,7 +100,7 @@ fn impossible_large_sizes_are_refused() {
     assert!(large::alloc(usize::MAX, 16).is_none());
     assert!(large::alloc(isize::MAX as usize + 1, 16).is_none());
     assert!(large::alloc(usize::MAX - 512 * 1024 + 1, 16).is_none());
-    assert!(large::alloc(1 << 20, 1 << (usize::BITS - 2)).is_none());
+    assert!(large::alloc(1 << 20, 1 << (usize::BITS - 1)).is_none());
 }
 
 #[test]

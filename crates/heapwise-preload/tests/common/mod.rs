@@ -9,7 +9,8 @@
 //!   binary (a no-op when up to date) into the target dir this test binary lives in;
 //! - the library and the C programs are built for the target this test binary was built for:
 //!   `cargo test -p heapwise-preload --target i686-unknown-linux-gnu` builds a 32-bit
-//!   `libheapwise.so` and compiles the C programs with `-m32` ([`CROSS`]); the tests that
+//!   `libheapwise.so` and compiles the C programs with `i686-linux-gnu-gcc` or `cc -m32`
+//!   ([`CROSS`]); the tests that
 //!   preload the host's own programs (`real_programs`, `valgrind*`) exist only where the test
 //!   binary has the host's word size;
 //! - no run hangs forever: every child gets a deadline and is killed (process group) when late;
@@ -75,14 +76,53 @@ pub fn in_ci() -> bool {
     }
 }
 
-/// The cargo target triple and the C compiler's word-size flag when this test binary is a
-/// 32-bit x86 build (the library and the C programs must be built the same way); `None`
-/// for a native build.
-pub const CROSS: Option<(&str, &str)> = if cfg!(target_arch = "x86") {
-    Some(("i686-unknown-linux-gnu", "-m32"))
+/// How the library and the C programs are built when this test binary is a 32-bit x86
+/// build: they must match it. `None` for a native build.
+pub struct Cross {
+    /// The cargo target of the library.
+    pub triple: &'static str,
+    /// Prefix of the GNU cross compilers (`i686-linux-gnu-gcc`, `-g++`), used when found.
+    /// (Debian's `gcc-multilib` conflicts with every cross compiler, `aarch64-linux-gnu-gcc`
+    /// too; CI installs these instead.)
+    pub prefix: &'static str,
+    /// Otherwise the host compiler with this flag (`cc -m32`, with `gcc-multilib`).
+    pub flag: &'static str,
+}
+
+/// See [`Cross`].
+pub const CROSS: Option<Cross> = if cfg!(target_arch = "x86") {
+    Some(Cross {
+        triple: "i686-unknown-linux-gnu",
+        prefix: "i686-linux-gnu-",
+        flag: "-m32",
+    })
 } else {
     None
 };
+
+/// The compiler for a build among `tools` (`["cc", "gcc"]` or `["c++", "g++"]`) and a flag to
+/// pass it first, if any: the first on `PATH`, or for a [`CROSS`] build its cross compiler,
+/// else the host's with the word-size flag.
+fn compiler(tools: &[&str]) -> (PathBuf, Option<&'static str>) {
+    if let Some(c) = &CROSS {
+        let cross = tools.iter().find_map(|t| {
+            let gnu = match *t {
+                "cc" => "gcc",
+                "c++" => "g++",
+                t => t,
+            };
+            which(&format!("{}{gnu}", c.prefix))
+        });
+        if let Some(p) = cross {
+            return (p, None);
+        }
+    }
+    let tool = tools
+        .iter()
+        .find_map(|t| which(t))
+        .unwrap_or_else(|| panic!("a compiler ({}) is needed for these tests", tools.join("/")));
+    (tool, CROSS.as_ref().map(|c| c.flag))
+}
 
 /// Path of `libheapwise.so` for this checkout; builds it on first use (see module docs).
 /// Panics with the build's stderr when it cannot be had: a test that cannot preload must fail.
@@ -111,9 +151,9 @@ pub fn libheapwise() -> &'static Path {
             ])
             .arg(&target);
         let mut release = target.join("release");
-        if let Some((triple, _)) = CROSS {
-            build.args(["--target", triple]);
-            release = target.join(triple).join("release");
+        if let Some(c) = &CROSS {
+            build.args(["--target", c.triple]);
+            release = target.join(c.triple).join("release");
         }
         let out = build
             .current_dir(workspace_dir())
@@ -381,8 +421,8 @@ pub fn preload(cmd: &mut Command) {
     cmd.env("HEAPWISE_STATS", "1");
 }
 
-/// Runs the first of `tools` found on `PATH` as `tool ARGS -o OUT SRC TAIL` (with `-m32`
-/// first for a 32-bit test binary, [`CROSS`]) and returns `out`. Panics with the compiler's output when it fails.
+/// Runs the compiler [`compiler`] picks among `tools` as `tool ARGS -o OUT SRC TAIL` and
+/// returns `out`. Panics with the compiler's output when it fails.
 pub fn run_compiler(
     tools: &[&str],
     args: &[std::ffi::OsString],
@@ -390,12 +430,9 @@ pub fn run_compiler(
     out: &Path,
     tail: &[&str],
 ) -> PathBuf {
-    let tool = tools
-        .iter()
-        .find_map(|t| which(t))
-        .unwrap_or_else(|| panic!("a compiler ({}) is needed for these tests", tools.join("/")));
+    let (tool, flag) = compiler(tools);
     let res = Command::new(tool)
-        .args(CROSS.map(|(_, flag)| flag))
+        .args(flag)
         .args(args)
         .arg("-o")
         .arg(out)
