@@ -2,16 +2,16 @@
 # heapwise on aarch64 Linux, checked on an x86_64 machine through qemu-user (no aarch64
 # machine needed). Used by .ci/run; runs alone too: bash scripts/cross-test.sh
 #
-#  1. The heapwise test suite (the OS layer: thread slot in a pthread key, caches, arenas,
-#     large blocks, fork), built for aarch64-unknown-linux-gnu and run under qemu-aarch64
+#  1. clippy, and the heapwise test suite (the OS layer: the thread slot in initial-exec TLS
+#     defined in AArch64 assembly, caches, arenas, large blocks, fork), built for aarch64-unknown-linux-gnu and run under qemu-aarch64
 #     (cargo's runner). The engine, heapwise-core, is target-independent `no_std` code that
 #     CI tests natively on x86_64 and i686 and under Miri; its policy suite would take minutes
 #     under qemu. Two tests are skipped, for qemu's sake, not ours:
 #     `oom_returns_null...` re-executes its own binary (a container has no binfmt_misc entry
 #     to run an aarch64 executable directly), and `arenas` forks a multi-threaded process and
 #     starts a thread in the child (qemu-user aborts there: "cpu == current_cpu").
-#  2. libheapwise.so built for aarch64 (release: the `no_std` library, with the pthread-key
-#     thread slot and the aarch64 unwinding personality), and the C conformance programs
+#  2. libheapwise.so built for aarch64 (release: the `no_std` library, with its TLS slot
+#     and the aarch64 unwinding personality), and the C conformance programs
 #     (crates/heapwise-preload/tests/c/b*.c) cross-compiled and run under qemu with
 #     LD_PRELOAD: each must exit 0, print `allocator: heapwise` and `0 failed`, and end with
 #     the HEAPWISE_STATS summary. Not b13c (its resident-set bound fails under qemu with
@@ -19,7 +19,7 @@
 #     forked child: the qemu abort above, with glibc's malloc too), b15 (qemu-user places the
 #     guest's mappings in its own reserved range: RLIMIT_AS does not reach them, 80 of its
 #     checks fail with glibc's malloc too), nor the programs that need a C++ cross compiler
-#     or extra files (b16–b19, b22).
+#     or extra files (b16–b19). b22 `dlopen`s the library instead of preloading it.
 #
 # Needs (Debian): qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross, and the rustup
 # target aarch64-unknown-linux-gnu (added here). Exits non-zero on the first failure.
@@ -39,7 +39,8 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=$CC
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L $SYSROOT"
 
 if [ -z "${CROSS_SKIP_CARGO:-}" ]; then # (set it to rerun part 2 alone)
-    echo "== 1. heapwise tests under qemu-aarch64"
+    echo "== 1. clippy for aarch64, and the heapwise tests under qemu-aarch64"
+    cargo clippy -p heapwise -p heapwise-preload --all-targets --target "$TRIPLE" -- -D warnings
     cargo test -p heapwise --target "$TRIPLE" -- \
         --skip oom_returns_null_then_takes_the_standard_oom_path --skip arenas
 fi
@@ -72,4 +73,15 @@ for name in "${programs[@]}"; do
     fi
     echo "ok   $name ($(grep -o '[0-9]* checks' "$out/$name.out" | tail -n 1))"
 done
-echo "cross-test.sh: aarch64 passed (${#programs[@]} C programs)"
+# dlopen of the library as a second allocator (its thread slot then comes from the loader's
+# static TLS surplus), four threads through dlsym.
+"$CC" -std=gnu11 -O1 -fno-builtin -w -I "$src" -I include -o "$out/b22_dlopen" \
+    "$src/b22_dlopen.c" -pthread -ldl
+if ! qemu-aarch64 -L "$SYSROOT" "$out/b22_dlopen" "$lib" >"$out/b22.out" 2>&1 \
+    || ! grep -q " 0 failed" "$out/b22.out"; then
+    echo "FAIL b22_dlopen"
+    tail -n 20 "$out/b22.out"
+    exit 1
+fi
+echo "ok   b22_dlopen ($(grep -o '[0-9]* checks' "$out/b22.out" | tail -n 1))"
+echo "cross-test.sh: aarch64 passed ($((${#programs[@]} + 1)) C programs)"

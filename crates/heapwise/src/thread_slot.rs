@@ -2,11 +2,12 @@
 //! `std`'s `thread_local!` (this crate is `no_std`, so that `libheapwise.so` links no
 //! `std` and its panic and backtrace machinery).
 //!
-//! * On x86_64 Linux the slot is an 8-byte variable in the thread-local storage block,
-//!   defined in assembly and reached through the initial-exec model: one `%fs`-relative
-//!   load after a GOT load, no `__tls_get_addr` call. A shared object using it needs static
-//!   TLS, which the dynamic loader provides for libraries loaded at start-up
-//!   (`LD_PRELOAD`, `DT_NEEDED`) and, from its surplus, for a `dlopen`.
+//! * On x86_64 and aarch64 Linux the slot is an 8-byte variable in the thread-local storage
+//!   block, defined in assembly and reached through the initial-exec model: a load of its
+//!   offset from the GOT and one load relative to the thread pointer (`%fs`, `tpidr_el0`),
+//!   no `__tls_get_addr` call. A shared object using it needs static TLS, which the dynamic
+//!   loader provides for libraries loaded at start-up (`LD_PRELOAD`, `DT_NEEDED`) and, from
+//!   its surplus, for a `dlopen`.
 //! * Elsewhere the slot is the value of a `pthread` key created by [`init`] (a library
 //!   call per access). glibc stores the values of its first 32 keys without allocating;
 //!   [`init`] refuses a later key, since setting it could allocate and re-enter the
@@ -69,7 +70,70 @@ mod imp {
     }
 }
 
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux", not(heapwise_slot_key))))]
+#[cfg(all(target_arch = "aarch64", target_os = "linux", not(heapwise_slot_key)))]
+mod imp {
+    // (`%` where x86 assembly writes `@`: on AArch64 `@` starts a comment.)
+    core::arch::global_asm!(
+        ".pushsection .tbss,\"awT\",%nobits",
+        ".p2align 3",
+        ".globl heapwise_thread_slot",
+        ".hidden heapwise_thread_slot",
+        ".type heapwise_thread_slot, %object",
+        ".size heapwise_thread_slot, 8",
+        "heapwise_thread_slot:",
+        ".zero 8",
+        ".popsection",
+    );
+
+    pub fn init() -> bool {
+        true
+    }
+
+    #[inline(always)]
+    pub fn get() -> *const u8 {
+        let v: *const u8;
+        // SAFETY: reads this thread's 8-byte TLS variable defined above, at its offset from
+        // the thread pointer that the dynamic linker put in the GOT (initial-exec model); no
+        // memory is written.
+        unsafe {
+            core::arch::asm!(
+                "mrs {t}, tpidr_el0",
+                "adrp {o}, :gottprel:heapwise_thread_slot",
+                "ldr {o}, [{o}, #:gottprel_lo12:heapwise_thread_slot]",
+                "ldr {v}, [{t}, {o}]",
+                t = out(reg) _,
+                o = out(reg) _,
+                v = lateout(reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        v
+    }
+
+    #[inline]
+    pub fn set(p: *const u8) {
+        // SAFETY: writes this thread's 8-byte TLS variable defined above; nothing else
+        // lives there.
+        unsafe {
+            core::arch::asm!(
+                "mrs {t}, tpidr_el0",
+                "adrp {o}, :gottprel:heapwise_thread_slot",
+                "ldr {o}, [{o}, #:gottprel_lo12:heapwise_thread_slot]",
+                "str {p}, [{t}, {o}]",
+                t = out(reg) _,
+                o = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+}
+
+#[cfg(not(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux",
+    not(heapwise_slot_key)
+)))]
 mod imp {
     use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
