@@ -20,59 +20,14 @@
 //! * [`get`] and [`set`] never allocate and never fail once [`init`] returned `true`
 //!   (before that, [`get`] answers null and [`set`] does nothing).
 
-#[cfg(all(target_arch = "x86_64", target_os = "linux", not(heapwise_slot_key)))]
+#[cfg(all(
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux",
+    not(heapwise_slot_key)
+))]
 mod imp {
-    core::arch::global_asm!(
-        ".pushsection .tbss,\"awT\",@nobits",
-        ".p2align 3",
-        ".globl heapwise_thread_slot",
-        ".hidden heapwise_thread_slot",
-        ".type heapwise_thread_slot, @object",
-        ".size heapwise_thread_slot, 8",
-        "heapwise_thread_slot:",
-        ".zero 8",
-        ".popsection",
-    );
-
-    pub fn init() -> bool {
-        true
-    }
-
-    #[inline(always)]
-    pub fn get() -> *const u8 {
-        let v: *const u8;
-        // SAFETY: reads this thread's 8-byte TLS variable defined above, at the offset the
-        // dynamic linker put in the GOT (initial-exec model); no memory is written.
-        unsafe {
-            core::arch::asm!(
-                "mov {v}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
-                "mov {v}, qword ptr fs:[{v}]",
-                v = out(reg) v,
-                options(nostack, preserves_flags, readonly),
-            );
-        }
-        v
-    }
-
-    #[inline]
-    pub fn set(p: *const u8) {
-        // SAFETY: writes this thread's 8-byte TLS variable defined above; nothing else
-        // lives there.
-        unsafe {
-            core::arch::asm!(
-                "mov {o}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
-                "mov qword ptr fs:[{o}], {p}",
-                o = out(reg) _,
-                p = in(reg) p,
-                options(nostack, preserves_flags),
-            );
-        }
-    }
-}
-
-#[cfg(all(target_arch = "aarch64", target_os = "linux", not(heapwise_slot_key)))]
-mod imp {
-    // (`%` where x86 assembly writes `@`: on AArch64 `@` starts a comment.)
+    // (`%nobits`, `%object`: the spelling both assemblers take; on AArch64 `@` starts a
+    // comment.)
     core::arch::global_asm!(
         ".pushsection .tbss,\"awT\",%nobits",
         ".p2align 3",
@@ -89,6 +44,40 @@ mod imp {
         true
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub fn get() -> *const u8 {
+        let v: *const u8;
+        // SAFETY: reads this thread's 8-byte TLS variable defined above, at the offset the
+        // dynamic linker put in the GOT (initial-exec model); no memory is written.
+        unsafe {
+            core::arch::asm!(
+                "mov {v}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
+                "mov {v}, qword ptr fs:[{v}]",
+                v = out(reg) v,
+                options(nostack, preserves_flags, readonly),
+            );
+        }
+        v
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub fn set(p: *const u8) {
+        // SAFETY: writes this thread's 8-byte TLS variable defined above; nothing else
+        // lives there.
+        unsafe {
+            core::arch::asm!(
+                "mov {o}, qword ptr [rip + heapwise_thread_slot@GOTTPOFF]",
+                "mov qword ptr fs:[{o}], {p}",
+                o = out(reg) _,
+                p = in(reg) p,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
     #[inline(always)]
     pub fn get() -> *const u8 {
         let v: *const u8;
@@ -110,6 +99,7 @@ mod imp {
         v
     }
 
+    #[cfg(target_arch = "aarch64")]
     #[inline]
     pub fn set(p: *const u8) {
         // SAFETY: writes this thread's 8-byte TLS variable defined above; nothing else
