@@ -56,6 +56,8 @@
 
 use core::mem::size_of;
 use core::ptr::NonNull;
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::Relaxed;
 
 /// The machine word: header, footer and link size.
 pub const WORD: usize = size_of::<usize>();
@@ -85,6 +87,23 @@ pub const QUARANTINED: usize = 0b100;
 pub(crate) const MARK: usize = 0b1000;
 /// The flag bits of a header.
 pub const FLAGS: usize = ALIGN - 1;
+
+/// Reads the header word at `h` with an atomic (`Relaxed`) load, for readers that do not
+/// hold the heap's lock: the thread caches of the `heapwise` crate check a freed block's
+/// header and its successor's, and read the size of the blocks they hold, while another
+/// thread may be changing those words under the lock (a successor being split, merged or
+/// allocated; the `PREV_ALLOC` bit of a held block). [`Block::set_header`] stores
+/// atomically too, so these reads race with nothing; on every target both are the plain
+/// load and store instructions. (The engine's own reads, under the lock, need not be
+/// atomic: the only writes they could meet are made under the same lock.)
+///
+/// # Safety
+/// `h` must be a readable, word-aligned word; for a meaningful value, a header word.
+#[inline(always)]
+pub unsafe fn load_header(h: *const u8) -> usize {
+    // SAFETY: guaranteed by the caller: readable and aligned for `usize` (= `AtomicUsize`).
+    unsafe { AtomicUsize::from_ptr(h as *mut usize).load(Relaxed) }
+}
 
 const fn round_up_const(n: usize, a: usize) -> usize {
     (n + a - 1) & !(a - 1)
@@ -178,14 +197,16 @@ impl Block {
         unsafe { (self.0.as_ptr() as *const usize).read() }
     }
 
-    /// Writes the header word.
+    /// Writes the header word, with an atomic (`Relaxed`) store: see [`load_header`].
     ///
     /// # Safety
     /// As [`Block::header`], and the word must be writable.
     #[inline]
     pub unsafe fn set_header(self, word: usize) {
-        // SAFETY: guaranteed by the caller: the header word is writable and word-aligned.
-        unsafe { (self.0.as_ptr() as *mut usize).write(word) }
+        // SAFETY: guaranteed by the caller: the header word is writable and word-aligned
+        // (the alignment of `AtomicUsize` is that of `usize`); every concurrent access to
+        // a header word is atomic (`load_header`).
+        unsafe { AtomicUsize::from_ptr(self.0.as_ptr() as *mut usize).store(word, Relaxed) }
     }
 
     /// The block size from the header.

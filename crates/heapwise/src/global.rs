@@ -907,7 +907,7 @@ impl Global {
     pub(crate) fn report_double_free(&'static self, p: *mut u8) {
         // SAFETY: `p` passed the cache's checks: the payload of a heap block, whose header
         // is the word before it.
-        let size = unsafe { (p as *const usize).sub(1).read() } & !heapwise_core::block::FLAGS;
+        let size = unsafe { crate::tcache::block_size_of(p) };
         self.report_misuse(ErrorKind::DoubleFree, p, size);
     }
 

@@ -62,6 +62,11 @@
 //!   the first, a wrong mark, an empty class) falls through to the slow half, which
 //!   reports it. The blocks a cache holds are not counted per operation: they follow from
 //!   the hit counters and the blocks the slow paths moved in and out.
+//! * The header checks read heap words without the arena's lock, while another thread may
+//!   be rewriting them under it (the next block being split or allocated, the `PREV_ALLOC`
+//!   bit of a cached block): they go through [`load_header`] (and `block_size_of`), atomic
+//!   loads matched by the engine's atomic header stores, so there is no data race (CI runs
+//!   this crate's tests under ThreadSanitizer).
 //! * Aligned requests (`16 < align <=` [`MAX_CACHED_ALIGN`]) take the first block with an
 //!   aligned payload among the first [`ALIGNED_SCAN`] of their class's free list
 //!   ([`aligned`]; one block in `align / 16` qualifies on average), unlinking it from the
@@ -77,7 +82,9 @@ use core::cell::Cell;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
-use heapwise_core::block::{block_size_for, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD};
+use heapwise_core::block::{
+    block_size_for, load_header, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD,
+};
 
 use crate::fork;
 use crate::global::{Global, ARENAS};
@@ -325,6 +332,18 @@ fn sub(c: &AtomicUsize, v: usize) {
     c.store(c.load(Ordering::Relaxed).wrapping_sub(v), Ordering::Relaxed);
 }
 
+/// The size of the heap block whose payload is `p`, from its header read without the
+/// arena's lock ([`load_header`]: the engine may be setting the block's `PREV_ALLOC` bit
+/// meanwhile, for a neighbour).
+///
+/// # Safety
+/// `p` must be the payload of a heap block.
+#[inline(always)]
+pub(crate) unsafe fn block_size_of(p: *const u8) -> usize {
+    // SAFETY: the header is the word before the payload.
+    unsafe { load_header(p.wrapping_sub(WORD)) & !FLAGS }
+}
+
 /// The block size of the heap block at `p` if it looks live: inside a heap of `g`, 16-byte
 /// aligned, header allocated with no other flag, at least [`MIN_BLOCK`] bytes, and the next
 /// block's header inside the same heap with its `PREV_ALLOC` bit set. `None` sends the
@@ -340,7 +359,7 @@ unsafe fn live_block(g: &Global, p: *mut u8) -> Option<usize> {
     }
     // SAFETY: `p` is 16-aligned inside `[start, brk)` of one of `g`'s heaps, so the word
     // before it is inside the heap too (every heap starts with metadata and a prologue).
-    let h = unsafe { (p as *const usize).sub(1).read() };
+    let h = unsafe { load_header(p.wrapping_sub(WORD)) };
     let size = h & !FLAGS;
     if h & (FLAGS & !PREV_ALLOC) != ALLOC || size < MIN_BLOCK {
         return None;
@@ -352,7 +371,7 @@ unsafe fn live_block(g: &Global, p: *mut u8) -> Option<usize> {
         return None;
     }
     // SAFETY: `next` is a word inside the same heap (checked just above).
-    let nh = unsafe { (next as *const usize).read() };
+    let nh = unsafe { load_header(next as *const u8) };
     (nh & PREV_ALLOC != 0).then_some(size)
 }
 
@@ -382,7 +401,7 @@ unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
     }
     // SAFETY: `p` is 16-aligned inside `[start, brk)` of a heap: the word before it is
     // inside the heap too (see `live_block`).
-    let h = unsafe { (p as *const usize).sub(1).read() } & !PREV_ALLOC;
+    let h = unsafe { load_header(p.wrapping_sub(WORD)) } & !PREV_ALLOC;
     // Allocated, no other flag, and a size in the cached range, in one comparison: a flag
     // left in the low bits of `size - MIN_BLOCK` rotates to the top (a huge "class").
     let size = h ^ ALLOC;
@@ -398,7 +417,7 @@ unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
         return None;
     }
     // SAFETY: the next block's header is a word inside the same heap (checked just above).
-    let nh = unsafe { ((a - WORD + size) as *const usize).read() };
+    let nh = unsafe { load_header((a - WORD + size) as *const u8) };
     (nh & PREV_ALLOC != 0).then_some((size, k))
 }
 
@@ -650,7 +669,7 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
     unsafe {
         head.set((p as *const *mut u8).read());
         (p as *mut usize).add(1).write(0);
-        let bs = (p as *const usize).sub(1).read() & !FLAGS;
+        let bs = block_size_of(p);
         sub(&c.bytes, bs);
     }
     bump(if calloc {
@@ -707,7 +726,7 @@ pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8>
             unsafe {
                 link.write(next);
                 (p as *mut usize).add(1).write(0);
-                sub(&c.bytes, (p as *const usize).sub(1).read() & !FLAGS);
+                sub(&c.bytes, block_size_of(p));
             }
             bump(&c.hits_aligned);
             return Some(p);
@@ -780,7 +799,7 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
 unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *mut u8) {
     // SAFETY: the block's header precedes `p`; its payload holds at least two words.
     unsafe {
-        let bs = (p as *const usize).sub(1).read() & !FLAGS;
+        let bs = block_size_of(p);
         (p as *mut *mut u8).write(head.get());
         (p as *mut usize).add(1).write(c.key.get() ^ p as usize);
         add(&c.bytes, bs);
@@ -1034,7 +1053,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
         unsafe {
             head.set((p as *const *mut u8).read());
             (p as *mut usize).add(1).write(0);
-            bytes += (p as *const usize).sub(1).read() & !FLAGS;
+            bytes += block_size_of(p);
         }
         taken += 1;
         Some(p)
@@ -1225,7 +1244,7 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize, batch: usize
             // SAFETY: the list holds at least `batch` cached blocks: each has its header
             // before it and its link in word 0.
             unsafe {
-                bytes += (tail as *const usize).sub(1).read() & !FLAGS;
+                bytes += block_size_of(tail);
                 if i + 1 < batch {
                     tail = (tail as *const *mut u8).read();
                 }
@@ -1429,7 +1448,7 @@ fn collect(g: &'static Global, c: &Cache) -> usize {
             (
                 (p as *const *mut u8).read(),
                 (p as *const usize).add(1).read(),
-                (p as *const usize).sub(1).read() & !FLAGS,
+                block_size_of(p),
             )
         };
         if mark != key ^ p as usize || !(MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&bs) {
@@ -1460,7 +1479,7 @@ fn drain_stack(g: &'static Global, a: usize) -> u64 {
     while !p.is_null() {
         // SAFETY: a cached block of the stack: link in word 0, header before it.
         unsafe {
-            bytes += (p as *const usize).sub(1).read() & !FLAGS;
+            bytes += block_size_of(p);
             p = (p as *const *mut u8).read();
         }
         n += 1;
