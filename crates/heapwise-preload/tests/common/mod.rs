@@ -10,9 +10,8 @@
 //! - the library and the C programs are built for the target this test binary was built for:
 //!   `cargo test -p heapwise-preload --target i686-unknown-linux-gnu` builds a 32-bit
 //!   `libheapwise.so` and compiles the C programs with `i686-linux-gnu-gcc` or `cc -m32`
-//!   ([`CROSS`]); the tests that
-//!   preload the host's own programs (`real_programs`, `valgrind*`) exist only where the test
-//!   binary has the host's word size;
+//!   ([`CROSS`]); the tests that preload the host's own programs (`real_programs`,
+//!   `valgrind*`) exist only where the test binary has the host's word size;
 //! - no run hangs forever: every child gets a deadline and is killed (process group) when late;
 //! - temporary folders are unique per process and per call, and removed when dropped.
 #![allow(dead_code)] // every test target uses a different part of this module
