@@ -446,30 +446,40 @@ impl Inner {
         size: usize,
         mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
     ) -> Option<NonNull<u8>> {
-        if let Some(p) = self.alloc_existing(acct, size, &mut f) {
-            return Some(p);
+        loop {
+            if let Some(p) = self.alloc_existing(acct, size, &mut f) {
+                return Some(p);
+            }
+            if self.count >= MAX_HEAPS {
+                return None;
+            }
+            let src = self.new_source()?;
+            // A heap at the program break may be unable to grow at all (musl's `sbrk`
+            // refuses every move, as may a seccomp filter or a mapping just above the
+            // break): then a region heap takes the request (`new_source` tries the break
+            // only once).
+            let at_break = matches!(src, OsSource::Brk(_));
+            let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
+            h.set_corruption_hook(self.config.hook);
+            h.set_integrity(heapwise_core::Integrity::Full);
+            let hz = self.config.harden;
+            h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
+            let r = f(&mut h);
+            let i = self.count;
+            if let Some(slot) = self.heaps.get_mut(i) {
+                *slot = Some(h);
+            }
+            self.count += 1;
+            self.grew(i, acct);
+            self.served = i;
+            if r.is_none() {
+                self.refuse(i, size);
+                if at_break {
+                    continue;
+                }
+            }
+            return r;
         }
-        if self.count >= MAX_HEAPS {
-            return None;
-        }
-        let src = self.new_source()?;
-        let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
-        h.set_corruption_hook(self.config.hook);
-        h.set_integrity(heapwise_core::Integrity::Full);
-        let hz = self.config.harden;
-        h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
-        let r = f(&mut h);
-        let i = self.count;
-        if let Some(slot) = self.heaps.get_mut(i) {
-            *slot = Some(h);
-        }
-        self.count += 1;
-        self.grew(i, acct);
-        self.served = i;
-        if r.is_none() {
-            self.refuse(i, size);
-        }
-        r
     }
 }
 

@@ -31,7 +31,7 @@ const MAX_GROWTH: usize = isize::MAX as usize / 4;
 /// use heapwise::Sbrk;
 /// use heapwise_core::{Heap, Segregated};
 ///
-/// // Fails (None) when the break cannot move, e.g. under a tight RLIMIT_DATA.
+/// // None when the break cannot move (musl, a tight RLIMIT_DATA, ...).
 /// if let Some(src) = Sbrk::new() {
 ///     let mut heap: Heap<_, Segregated> = Heap::new(src);
 ///     if let Some(p) = heap.malloc(100) {
@@ -77,8 +77,10 @@ fn move_break(incr: usize) -> Option<usize> {
 }
 
 impl Sbrk {
-    /// Takes the current program break as the heap start (aligned up to 16 bytes). `None`
-    /// if the break cannot be read or moved.
+    /// Takes the current program break as the heap start (aligned up to 16 bytes) and moves
+    /// the break by a first step. `None` if the break cannot be read or moved at all (musl's
+    /// `sbrk` refuses every move; so may a seccomp filter, a tight `RLIMIT_DATA` or a
+    /// mapping just above the break).
     pub fn new() -> Option<Sbrk> {
         Self::with_step(SBRK_STEP)
     }
@@ -100,14 +102,17 @@ impl Sbrk {
         // The bytes between the break and the end of its page may be mapped and hold stale
         // data from a break that was moved up and down before us; `grow_os` clears them when
         // it first moves the break past them.
-        Some(Sbrk {
+        let mut s = Sbrk {
             // SAFETY: the break is never null.
             start: unsafe { NonNull::new_unchecked(start as *mut u8) },
             brk: start,
             os_brk: start,
             step,
             refusals: 0,
-        })
+        };
+        // The first step now: a break that cannot move gives no source rather than a heap
+        // that can never grow.
+        s.grow_os(start + 1).then_some(s)
     }
 
     /// Growth requests refused so far (break moved by someone else, or the kernel said no).
