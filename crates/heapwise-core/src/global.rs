@@ -5,8 +5,9 @@
 //!   [`MAX_REGIONS`] regions claimed later with [`ArenaAlloc::claim`]; the last region can be
 //!   grown in place with [`ArenaAlloc::extend`] when the memory after it becomes available.
 //!   Each region is one engine [`Heap`]; a free goes to the region that contains the pointer.
-//! * Locking: any [`RawLock`]; [`SpinLock`] needs no OS. Code that allocates from interrupt
-//!   handlers should supply a lock that masks interrupts.
+//! * Locking: any [`RawLock`]; [`SpinLock`] needs no OS ([`SingleCoreLock`] on targets
+//!   without a compare-and-swap). Code that allocates from interrupt handlers should
+//!   supply a lock that masks interrupts.
 //! * Out of memory: an optional handler, called *without* the lock held, that may claim more
 //!   memory and ask for a retry.
 //! * Statistics: capacity, bytes in use, free bytes and the high-water mark.
@@ -63,9 +64,14 @@ pub unsafe trait RawLock {
 }
 
 /// A test-and-test-and-set spin lock; needs nothing from an OS.
+///
+/// It needs an atomic compare-and-swap. On targets without one (Cortex-M0/M0+ as
+/// `thumbv6m-none-eabi`, `riscv32imc`), `SpinLock` is [`SingleCoreLock`] instead.
+#[cfg(target_has_atomic = "8")]
 pub struct SpinLock(AtomicBool);
 
 // SAFETY: the compare-exchange from `false` to `true` succeeds for one holder at a time.
+#[cfg(target_has_atomic = "8")]
 unsafe impl RawLock for SpinLock {
     const INIT: Self = SpinLock(AtomicBool::new(false));
     #[inline]
@@ -79,6 +85,67 @@ unsafe impl RawLock for SpinLock {
                 core::hint::spin_loop();
             }
         }
+    }
+    #[inline]
+    unsafe fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// The default lock on targets without an atomic compare-and-swap.
+#[cfg(not(target_has_atomic = "8"))]
+pub type SpinLock = SingleCoreLock;
+
+/// A lock for a single core without a compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc`),
+/// made of an atomic load and store: on one core, a critical section can only be entered
+/// again by an interrupt handler that preempts the holder, and waiting there would never
+/// end, so finding the lock held **panics** ("allocation while the arena is locked").
+/// Code that allocates from interrupt handlers, or runs on several cores (RP2040), must
+/// supply its own [`RawLock`] — one that masks interrupts, or a hardware spinlock:
+///
+/// ```
+/// use core::sync::atomic::{AtomicBool, Ordering};
+/// use heapwise_core::{ArenaAlloc, RawLock, Segregated, StaticArena};
+///
+/// /// The sketch of an interrupt-masking lock (a real one saves and masks the interrupt
+/// /// state in `lock` and restores it in `unlock`, e.g. with the `critical-section` crate).
+/// struct IrqLock(AtomicBool);
+/// // SAFETY: one core, interrupts masked while held: one holder at a time.
+/// unsafe impl RawLock for IrqLock {
+///     const INIT: Self = IrqLock(AtomicBool::new(false));
+///     fn lock(&self) {
+///         // mask interrupts here
+///         self.0.store(true, Ordering::Relaxed);
+///     }
+///     unsafe fn unlock(&self) {
+///         self.0.store(false, Ordering::Relaxed);
+///         // restore interrupts here
+///     }
+/// }
+///
+/// static ARENA: StaticArena<4096> = StaticArena::new();
+/// static HEAP: ArenaAlloc<Segregated, IrqLock> = ArenaAlloc::new(&ARENA);
+/// # use core::alloc::{GlobalAlloc, Layout};
+/// # let l = Layout::from_size_align(64, 8).unwrap();
+/// # let p = unsafe { HEAP.alloc(l) };
+/// # assert!(!p.is_null());
+/// # unsafe { HEAP.dealloc(p, l) };
+/// ```
+pub struct SingleCoreLock(AtomicBool);
+
+// SAFETY: on a single core, critical sections that do not nest are mutually exclusive: one
+// that preempts the holder finds the flag set and panics instead of entering; one that
+// preempts `lock` between its load and its store runs to completion before the preempted
+// `lock` resumes. The compiler fence keeps the critical section's accesses after the store.
+unsafe impl RawLock for SingleCoreLock {
+    const INIT: Self = SingleCoreLock(AtomicBool::new(false));
+    #[inline]
+    fn lock(&self) {
+        if self.0.load(Ordering::Acquire) {
+            panic!("heapwise: allocation while the arena is locked (an interrupt handler or a second core): supply a RawLock");
+        }
+        self.0.store(true, Ordering::Relaxed);
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
     }
     #[inline]
     unsafe fn unlock(&self) {
@@ -105,6 +172,23 @@ impl<const N: usize> StaticArena<N> {
             mem: UnsafeCell::new([MaybeUninit::uninit(); N]),
             taken: AtomicBool::new(false),
         }
+    }
+}
+
+/// Marks a [`StaticArena`] taken; whether it was already. Atomic where the target has a
+/// swap; elsewhere (no compare-and-swap: single-core parts, in practice) a load and a store
+/// under the allocator's lock, which orders the allocators that share that lock only — give
+/// each arena to one allocator there.
+fn take(taken: &AtomicBool) -> bool {
+    #[cfg(target_has_atomic = "8")]
+    {
+        taken.swap(true, Ordering::AcqRel)
+    }
+    #[cfg(not(target_has_atomic = "8"))]
+    {
+        let was = taken.load(Ordering::Acquire);
+        taken.store(true, Ordering::Release);
+        was
     }
 }
 
@@ -186,7 +270,7 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         // SAFETY: the lock is held, so this is the only reference to `inner`.
         let inner = unsafe { &mut *self.inner.get() };
         if let Some((taken, p, n)) = inner.pending.take() {
-            if !taken.swap(true, Ordering::AcqRel) {
+            if !take(taken) {
                 // SAFETY: the static arena is 16-aligned, `N` bytes, and now ours alone.
                 unsafe { inner.add(p, n) };
             }

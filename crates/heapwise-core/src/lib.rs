@@ -80,7 +80,7 @@ pub mod stats;
 
 pub use any::{AnyHeap, IntoAny, PolicyKind};
 pub use error::{CorruptionHook, ErrorKind, HeapError};
-pub use global::{ArenaAlloc, ArenaStats, RawLock, SpinLock, StaticArena};
+pub use global::{ArenaAlloc, ArenaStats, RawLock, SingleCoreLock, SpinLock, StaticArena};
 pub use heap::{BlockInfo, Counters, Heap, HeapLayout, DEFAULT_CHUNK};
 pub use integrity::Integrity;
 pub use policy::compact::Compact;

@@ -135,3 +135,35 @@ fn a_static_arena_is_taken_by_one_allocator_only() {
         a.dealloc(p, l);
     }
 }
+
+/// The lock of targets without a compare-and-swap: an allocator over it serves, and a
+/// second `lock` while it is held (an interrupt handler preempting the holder, on such a
+/// target) panics instead of entering or waiting forever.
+#[test]
+#[cfg_attr(miri, ignore)] // catch_unwind of a panic: nothing Miri adds here
+fn the_single_core_lock_serves_and_refuses_a_nested_lock() {
+    use heapwise_core::{RawLock, Segregated, SingleCoreLock};
+
+    static ARENA: StaticArena<8192> = StaticArena::new();
+    static HEAP: ArenaAlloc<Segregated, SingleCoreLock> = ArenaAlloc::new(&ARENA);
+    let l = Layout::from_size_align(100, 16).unwrap();
+    // SAFETY: a valid layout; the block is freed once with it.
+    unsafe {
+        let p = HEAP.alloc(l);
+        assert!(!p.is_null() && p as usize % 16 == 0);
+        p.write_bytes(7, 100);
+        HEAP.dealloc(p, l);
+    }
+    HEAP.check().unwrap();
+
+    let lock = SingleCoreLock::INIT;
+    lock.lock();
+    let nested = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lock.lock()));
+    assert!(nested.is_err(), "a nested lock must panic");
+    // SAFETY: the first `lock` is held.
+    unsafe { lock.unlock() };
+    // Free again: it can be taken once more.
+    lock.lock();
+    // SAFETY: held just above.
+    unsafe { lock.unlock() };
+}
