@@ -56,7 +56,7 @@ fn allocation_continues_in_a_region_when_the_break_cannot_move() {
     let s = G.stats();
     // (musl's `sbrk` never moves the break: no heap there at all, one region heap.)
     let at_break = usize::from(!cfg!(target_env = "musl"));
-    assert!(s.heaps >= 1 + at_break, "a region heap took over: {s:?}");
+    assert!(s.heaps > at_break, "a region heap took over: {s:?}");
     assert_eq!(s.sbrk_heaps, at_break, "the first heap is at the break");
     assert!(s.heap.heap_bytes >= 500 * 1000);
     G.check().unwrap();
