@@ -546,6 +546,17 @@ fn the_library_links_no_std_panic_machinery() {
     }
 }
 
+/// `nm -D <which>` of the library: its dynamic symbol table, one symbol per line.
+fn dynamic_symbols(which: &str) -> String {
+    let out = Command::new("nm")
+        .args(["-D", which])
+        .arg(libheapwise())
+        .output()
+        .expect("nm (binutils)");
+    assert!(out.status.success(), "nm -D {which} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The library exports the malloc family, its glibc and C23 names and the `heapwise_*` API,
 /// nothing else: an exported internal symbol would interpose on other code in the process
 /// (an exported `rust_eh_personality` would take over the unwinding of any Rust code that
@@ -572,13 +583,7 @@ fn the_library_exports_only_the_c_api() {
         "reallocarray",
         "valloc",
     ];
-    let out = Command::new("nm")
-        .args(["-D", "--defined-only"])
-        .arg(libheapwise())
-        .output()
-        .expect("nm (binutils)");
-    assert!(out.status.success(), "nm -D failed");
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let names: Vec<String> = dynamic_symbols("--defined-only")
         .lines()
         .filter_map(|l| l.split_whitespace().nth(2).map(str::to_owned))
         .collect();
@@ -604,13 +609,7 @@ fn the_library_exports_only_the_c_api() {
 /// symbol: pthread_atfork", which the aarch64 build had).
 #[test]
 fn every_import_is_a_versioned_libc_symbol() {
-    let out = Command::new("nm")
-        .args(["-D", "--undefined-only"])
-        .arg(libheapwise())
-        .output()
-        .expect("nm (binutils)");
-    assert!(out.status.success(), "nm -D failed");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = dynamic_symbols("--undefined-only");
     // Strong imports ("U"); the weak ones ("w": `__gmon_start__`, ...) may stay unbound.
     let imports: Vec<&str> = text
         .lines()
