@@ -100,8 +100,9 @@ pub type SpinLock = SingleCoreLock;
 /// made of an atomic load and store: on one core, a critical section can only be entered
 /// again by an interrupt handler that preempts the holder, and waiting there would never
 /// end, so finding the lock held **panics** ("allocation while the arena is locked").
-/// Code that allocates from interrupt handlers, or runs on several cores (RP2040), must
-/// supply its own [`RawLock`] — one that masks interrupts, or a hardware spinlock:
+/// Code that allocates from interrupt handlers or preemptive threads, or runs on several
+/// cores (RP2040), must supply its own [`RawLock`] — one that masks interrupts, an RTOS
+/// mutex, or a hardware spinlock:
 ///
 /// ```
 /// use core::sync::atomic::{AtomicBool, Ordering};
