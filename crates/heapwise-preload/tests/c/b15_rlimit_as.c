@@ -6,10 +6,12 @@
  * 1. warm-up: each thread mallocs and frees (so per-thread caches/arenas exist);
  * 2. main lowers RLIMIT_AS to the current address-space size + 16 MiB;
  * 3. every thread allocates chunks of 1 MiB, 64 KiB, 4 KiB, 256 B, 16 B until each fails,
- *    keeping them in a list threaded through the chunks;
+ *    keeping them in a list threaded through the chunks, then 16 B blocks again, one thread
+ *    at a time, for what other threads' caches gave back meanwhile;
  * 4. every thread calls every function and records the results (nothing is printed while the
  *    limit is in force);
- * 5. every thread frees its chunks; 6. every thread allocates again with every function. */
+ * 5. every thread frees its chunks; 6. every thread allocates again with every function (one
+ * thread at a time). */
 #include "hw_test.h"
 #include <malloc.h>
 #include <pthread.h>
@@ -22,6 +24,7 @@ enum { THREADS = 4, NCALLS = 14 };
 #define GIVE_UP ((size_t)3 << 30)
 #endif
 static pthread_barrier_t bar;
+static pthread_mutex_t again_lock = PTHREAD_MUTEX_INITIALIZER;
 static const char *call_name[NCALLS] = {
     "malloc(16)", "malloc(256K)", "malloc(4M)", "calloc(1,256K)", "calloc(4M,1)",
     "realloc(NULL,256K)", "realloc(chunk,4M)", "reallocarray(NULL,1024,1024)",
@@ -39,10 +42,10 @@ struct result {
 };
 static struct result res[THREADS + 1];
 
-static void exhaust(struct result *r, void **list)
+/* Allocates blocks of each size in `sizes` until one fails (or GIVE_UP bytes are held). */
+static int fill(struct result *r, void **list, const size_t *sizes, size_t n)
 {
-    static const size_t sizes[] = {1u << 20, 64u << 10, 4u << 10, 256, 16};
-    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+    for (size_t k = 0; k < n; k++) {
         for (;;) {
             void **c = malloc(sizes[k]);
             if (!c)
@@ -51,10 +54,28 @@ static void exhaust(struct result *r, void **list)
             *list = c;
             r->bytes += sizes[k];
             if (r->bytes > GIVE_UP) /* could not exhaust the address space: give up */
-                return;
+                return 0;
         }
     }
-    r->exhausted = malloc(16) == NULL;
+    return 1;
+}
+
+static void exhaust(struct result *r, void **list)
+{
+    static const size_t sizes[] = {1u << 20, 64u << 10, 4u << 10, 256, 16};
+    static const size_t small[] = {16};
+    int ok = fill(r, list, sizes, sizeof sizes / sizeof sizes[0]);
+    /* An allocator with thread caches gives cached blocks back when a thread runs out, and
+     * another thread that ran out a moment earlier can use them: take that memory up too,
+     * one thread at a time, in three rounds (every participant passes every barrier). */
+    for (int round = 0; round < 3; round++) {
+        pthread_barrier_wait(&bar);
+        pthread_mutex_lock(&again_lock);
+        if (ok)
+            ok = fill(r, list, small, 1);
+        pthread_mutex_unlock(&again_lock);
+    }
+    r->exhausted = ok && malloc(16) == NULL;
 }
 
 static void *try_all(int *err, void *chunk)
@@ -140,8 +161,11 @@ static void participate(struct result *r, unsigned char *probe)
         list = next;
     }
     pthread_barrier_wait(&bar);
-    /* 6. works again */
+    /* 6. works again: one participant at a time, since five calls of 4 MiB at once would
+     * not fit in the 16 MiB of slack (a race that failed glibc's run on i686) */
+    pthread_mutex_lock(&again_lock);
     again_all(r);
+    pthread_mutex_unlock(&again_lock);
 }
 
 static void *run(void *arg)
