@@ -26,8 +26,8 @@
     not(heapwise_slot_key)
 ))]
 mod imp {
-    // (`%nobits`, `%object`: the spelling both assemblers take; on AArch64 `@` starts a
-    // comment.)
+    // (`%nobits`, `%object`: the spelling every ELF assembler takes; `@` starts a comment
+    // in some, 32-bit Arm's.)
     core::arch::global_asm!(
         ".pushsection .tbss,\"awT\",%nobits",
         ".p2align 3",
