@@ -11,8 +11,9 @@
 #                             the C programs built for 32-bit x86, and the 32-bit loader and
 #                             C/C++ runtime they run on (not gcc-multilib: Debian has it
 #                             conflict with every cross compiler, the aarch64 one below too)
-#   qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross - the aarch64 build run under
-#                             qemu (scripts/cross-test.sh, the aarch64 step of .ci/run)
+#   qemu-user, gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, gcc-arm-linux-gnueabihf,
+#   libc6-dev-armhf-cross   - the aarch64 and armv7 builds run under qemu
+#                             (scripts/cross-test.sh, the Arm step of .ci/run)
 #   g++                     - real-program test: g++ -O2 compiling <regex>/<map> under LD_PRELOAD
 #   python3.11 + libpython3.11-testsuite - `python3.11 -m test` with PYTHONMALLOC=malloc
 #   sqlite3, perl, lua5.4, bash, git, nodejs - real-program tests
@@ -39,6 +40,8 @@ PACKAGES=(
     qemu-user
     gcc-aarch64-linux-gnu
     libc6-dev-arm64-cross
+    gcc-arm-linux-gnueabihf
+    libc6-dev-armhf-cross
     make
     python3.11
     libpython3.11-testsuite
