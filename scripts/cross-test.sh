@@ -22,7 +22,13 @@
 #     glibc's malloc too), b15 (qemu-user places the guest's mappings in its own reserved
 #     range: RLIMIT_AS does not reach them, 80 of its checks fail with glibc's malloc too),
 #     nor the programs that need a C++ cross compiler or extra files (b16–b19). b22
-#     `dlopen`s the library instead of preloading it.
+#     `dlopen`s the library instead of preloading it. On armv7 not b13d either: qemu-user
+#     for 32-bit guests on a 64-bit host (Debian 12's 7.2) unmaps the old range when an
+#     `mremap(MREMAP_MAYMOVE)` fails — a program that maps two ranges side by side, makes
+#     them two kernel mappings with `mprotect` and asks to move both reads its still-valid
+#     data natively and under qemu-aarch64, and faults under qemu-arm — and b13d's large
+#     `realloc`s fall back to copying after exactly such a failure (a block carved from two
+#     cached mappings); one run in about forty faulted there, never natively on i686.
 #
 # Needs (Debian): qemu-user, gcc-aarch64-linux-gnu libc6-dev-arm64-cross,
 # gcc-arm-linux-gnueabihf libc6-dev-armhf-cross, and the rustup targets (added here). Exits
@@ -35,9 +41,9 @@ PROGRAMS=(b01_malloc_zero b02_huge b03_align b04_free b05_calloc b06_realloc b07
     b13a_cross_thread_free b13b_key_destructor b13d_thread_stress b20_foreign_brk b21_aliases)
 SRC=crates/heapwise-preload/tests/c
 
-# cross_test NAME TRIPLE QEMU GNU-TRIPLE
+# cross_test NAME TRIPLE QEMU GNU-TRIPLE [PROGRAM-TO-SKIP]
 cross_test() {
-    local name=$1 triple=$2 qemu=$3 gnu=$4
+    local name=$1 triple=$2 qemu=$3 gnu=$4 skip=${5:-}
     local sysroot=/usr/$gnu cc=$gnu-gcc
     for tool in "$qemu" "$cc"; do
         command -v "$tool" >/dev/null || { echo "cross-test.sh: $tool is missing" >&2; exit 1; }
@@ -64,7 +70,10 @@ cross_test() {
     # -D_FILE_OFFSET_BITS=64: a 32-bit guest's readdir under qemu sees the 64-bit host's
     # directory offsets and fails (EOVERFLOW) without large-file support, glibc's malloc or
     # not (b12's scandir).
+    local ran=0
     for prog in "${PROGRAMS[@]}"; do
+        [ "$prog" != "$skip" ] || continue
+        ran=$((ran + 1))
         "$cc" -D_FILE_OFFSET_BITS=64 -std=gnu11 -O1 -fno-builtin -w -I "$SRC" -I include \
             -o "$out/$prog" "$SRC/$prog.c" -pthread -ldl
         local status=0
@@ -95,7 +104,7 @@ cross_test() {
     fi
     echo "ok   $name b22_dlopen ($(grep -o '[0-9]* checks' "$out/b22.out" | tail -n 1))"
     rm -rf "$out"
-    echo "cross-test.sh: $name passed ($((${#PROGRAMS[@]} + 1)) C programs)"
+    echo "cross-test.sh: $name passed ($((ran + 1)) C programs)"
 }
 
 targets=("$@")
@@ -103,7 +112,8 @@ targets=("$@")
 for t in "${targets[@]}"; do
     case "$t" in
         aarch64) cross_test aarch64 aarch64-unknown-linux-gnu qemu-aarch64 aarch64-linux-gnu ;;
-        armv7) cross_test armv7 armv7-unknown-linux-gnueabihf qemu-arm arm-linux-gnueabihf ;;
+        armv7) cross_test armv7 armv7-unknown-linux-gnueabihf qemu-arm arm-linux-gnueabihf \
+            b13d_thread_stress ;;
         *) echo "cross-test.sh: unknown target $t (aarch64, armv7)" >&2; exit 2 ;;
     esac
 done
