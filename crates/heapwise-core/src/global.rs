@@ -66,7 +66,8 @@ pub unsafe trait RawLock {
 /// A test-and-test-and-set spin lock; needs nothing from an OS.
 ///
 /// It needs an atomic compare-and-swap. On targets without one (Cortex-M0/M0+ as
-/// `thumbv6m-none-eabi`, `riscv32imc`), `SpinLock` is [`SingleCoreLock`] instead.
+/// `thumbv6m-none-eabi`, `riscv32imc`), `SpinLock` is [`SingleCoreLock`] instead, with the
+/// `single-core` feature (the crate does not build there without it).
 #[cfg(target_has_atomic = "8")]
 pub struct SpinLock(AtomicBool);
 
@@ -92,12 +93,20 @@ unsafe impl RawLock for SpinLock {
     }
 }
 
-/// The default lock on targets without an atomic compare-and-swap.
-#[cfg(not(target_has_atomic = "8"))]
+/// The default lock on targets without an atomic compare-and-swap, with the `single-core`
+/// feature (an explicit opt-in: [`SingleCoreLock`] is sound on one core only).
+#[cfg(all(not(target_has_atomic = "8"), feature = "single-core"))]
 pub type SpinLock = SingleCoreLock;
 
-/// A lock for a single core without a compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc`),
-/// made of an atomic load and store: on one core, a critical section can only be entered
+#[cfg(all(not(target_has_atomic = "8"), not(feature = "single-core")))]
+compile_error!(
+    "heapwise-core: this target has no atomic compare-and-swap, so there is no spin lock; \
+     enable the `single-core` feature (the default lock is then `SingleCoreLock`, sound on \
+     one core only; name another RawLock for interrupts or several cores)"
+);
+
+/// A lock for a single core without a compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc`;
+/// the default there with the `single-core` feature), made of an atomic load and store: on one core, a critical section can only be entered
 /// again by an interrupt handler that preempts the holder, and waiting there would never
 /// end, so finding the lock held **panics** ("allocation while the arena is locked").
 /// Code that allocates from interrupt handlers or preemptive threads, or runs on several
@@ -134,7 +143,9 @@ pub type SpinLock = SingleCoreLock;
 /// ```
 pub struct SingleCoreLock(AtomicBool);
 
-// SAFETY: on a single core, critical sections that do not nest are mutually exclusive: one
+// SAFETY: on a single core (what the type is documented for, and what the `single-core`
+// feature asserts where it is the default), critical sections that do not nest are mutually
+// exclusive: one
 // that preempts the holder finds the flag set and panics instead of entering; one that
 // preempts `lock` between its load and its store runs to completion before the preempted
 // `lock` resumes. The compiler fence keeps the critical section's accesses after the store.
