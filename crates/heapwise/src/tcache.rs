@@ -1578,7 +1578,7 @@ fn sums_of(c: &Cache) -> CacheSums {
 
 /// Adds up the live caches owned by `g` and those of its exited threads.
 pub fn sum(g: &Global) -> CacheSums {
-    let mut s = g.retired();
+    let mut s = CacheSums::default();
     for a in 0..ARENAS {
         if let Some(r) = g.remote(a) {
             let (n, bytes) = r.held();
@@ -1595,6 +1595,11 @@ pub fn sum(g: &Global) -> CacheSums {
         });
     }
     let _r = LockGuard::new(&REG_LOCK);
+    // The exited threads' counters are read under the registry lock too: an exiting thread
+    // moves its counters into them and leaves the registry under that lock, so its counts
+    // are seen exactly once (read before the lock, they were missed by a sum that ran
+    // while a thread exited).
+    s.add(&g.retired());
     let mut cur = REG_HEAD.load(Ordering::Acquire) as *const Cache;
     while !cur.is_null() {
         // SAFETY: registry entries are live caches, read with the registry lock held;
