@@ -2,7 +2,8 @@
  *
  * libheapwise.so replaces the C malloc family (malloc, free, calloc, realloc, reallocarray,
  * posix_memalign, aligned_alloc, memalign, valloc, pvalloc, malloc_usable_size, cfree,
- * malloc_trim, mallinfo2, mallinfo, malloc_stats: declared by <stdlib.h> and <malloc.h>),
+ * malloc_trim, mallinfo2, mallinfo, malloc_stats, malloc_info, mallopt: declared by
+ * <stdlib.h> and <malloc.h>),
  * glibc's __libc_malloc, __libc_calloc, __libc_realloc, __libc_free, __libc_memalign,
  * __libc_valloc and __libc_pvalloc, and C23's free_sized and free_aligned_sized, and adds
  * the functions below. Use them from a program linked with -lheapwise, or look
@@ -29,7 +30,8 @@ extern "C" {
 #endif
 
 /* Statistics of the process allocator. Heap counters cover blocks served by the heaps;
- * large blocks (>= 256 KiB) are mapped with mmap and counted apart. */
+ * large blocks (>= 256 KiB, or mallopt(M_MMAP_THRESHOLD)) are mapped with mmap and counted
+ * apart. */
 struct heapwise_stats {
     uint64_t mallocs;              /* malloc calls served by the heaps */
     uint64_t callocs;              /* calloc calls served by the heaps */

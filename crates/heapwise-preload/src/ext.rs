@@ -1,8 +1,10 @@
 //! The rest of glibc's malloc interface (`mallinfo`, `mallinfo2`, `malloc_stats`,
-//! `malloc_trim`) and the `heapwise_*` extension API declared in `include/heapwise.h`.
+//! `malloc_info`, `malloc_trim`) and the `heapwise_*` extension API declared in
+//! `include/heapwise.h`.
 //!
 //! Invariant: these are diagnostic calls: they take the heap lock and walk the heaps
-//! (O(blocks)), but never allocate.
+//! (O(blocks)), but never allocate. (`malloc_info` writes through the caller's `FILE`,
+//! whose buffer stdio may allocate: it does so with no allocator lock held.)
 
 use core::ffi::{c_char, c_int};
 
@@ -117,6 +119,122 @@ pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     ensure_init();
     let _q = hw::front::quiet_under_valgrind();
     (GLOBAL.trim() > 0) as c_int
+}
+
+/// Size ranges of `malloc_info`'s `<sizes>`: free blocks of `[2^k, 2^(k+1))` bytes.
+const SIZE_RANGES: usize = usize::BITS as usize;
+
+/// Lines of `malloc_info`'s XML, formatted on the stack and written with `fwrite`.
+struct Xml {
+    fp: *mut libc::FILE,
+    ok: bool,
+}
+
+impl Xml {
+    fn line(&mut self, args: core::fmt::Arguments<'_>) {
+        use core::fmt::Write;
+        let mut b = hw::diag::StackBuf::<192>::new();
+        let _ = b.write_fmt(args);
+        b.push_bytes(b"\n");
+        let bytes = b.as_bytes();
+        // SAFETY: `fp` is the caller's open stream (malloc_info's contract); `bytes` is
+        // readable for its length.
+        let n = unsafe { libc::fwrite(bytes.as_ptr().cast(), 1, bytes.len(), self.fp) };
+        self.ok &= n == bytes.len() && !b.truncated();
+    }
+
+    /// The `<total>`, `<system>` and `<aspace>` lines of a heap or of the whole process.
+    fn summary(&mut self, free: (usize, usize), system: usize) {
+        self.line(format_args!(
+            "<total type=\"fast\" count=\"0\" size=\"0\"/>"
+        ));
+        self.line(format_args!(
+            "<total type=\"rest\" count=\"{}\" size=\"{}\"/>",
+            free.0, free.1
+        ));
+        self.system(system);
+    }
+
+    fn system(&mut self, bytes: usize) {
+        // A heap's break never moves down: its current size is its largest.
+        for (tag, kind) in [
+            ("system", "current"),
+            ("system", "max"),
+            ("aspace", "total"),
+            ("aspace", "mprotect"),
+        ] {
+            self.line(format_args!("<{tag} type=\"{kind}\" size=\"{bytes}\"/>"));
+        }
+    }
+}
+
+/// `malloc_info(3)`: the heaps' state as glibc's XML on `fp`: `<malloc version="1">`, one
+/// `<heap nr="N">` per arena with its free blocks by size range (block sizes, header
+/// included, in power-of-two ranges) and their totals, then the process totals, the large
+/// blocks as `type="mmap"`. Blocks held by other threads' caches count as allocated, as
+/// glibc's tcache chunks do. Returns 0, or `EINVAL` (returned, as glibc does; `errno` is
+/// untouched) for `options != 0` or a null stream; -1 if the stream refused a write.
+///
+/// # Safety
+/// `fp` must be null or an open `FILE` stream.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_int {
+    if options != 0 || fp.is_null() {
+        return libc::EINVAL;
+    }
+    ensure_init();
+    let mut x = Xml { fp, ok: true };
+    x.line(format_args!("<malloc version=\"1\">"));
+    let (mut free, mut system) = ((0, 0), 0);
+    for a in 0..hw::ARENAS {
+        let mut ranges = [(0usize, 0usize); SIZE_RANGES];
+        let info = {
+            let _q = hw::front::quiet_under_valgrind();
+            GLOBAL.arena_info(a, |size| {
+                if let Some(r) = ranges.get_mut(size.max(1).ilog2() as usize) {
+                    r.0 += 1;
+                    r.1 += size;
+                }
+            })
+        };
+        let Some((_, st)) = info else { continue };
+        x.line(format_args!("<heap nr=\"{a}\">"));
+        x.line(format_args!("<sizes>"));
+        for (k, &(count, total)) in ranges.iter().enumerate().filter(|(_, r)| r.0 > 0) {
+            let from = 1usize << k;
+            x.line(format_args!(
+                "<size from=\"{from}\" to=\"{}\" total=\"{total}\" count=\"{count}\"/>",
+                from.saturating_sub(1).saturating_add(from)
+            ));
+        }
+        x.line(format_args!("</sizes>"));
+        x.summary((st.free_blocks, st.free_bytes), st.heap_bytes);
+        x.line(format_args!("</heap>"));
+        free = (free.0 + st.free_blocks, free.1 + st.free_bytes);
+        system += st.heap_bytes;
+    }
+    let large = {
+        let _q = hw::front::quiet_under_valgrind();
+        GLOBAL.stats()
+    };
+    x.line(format_args!(
+        "<total type=\"fast\" count=\"0\" size=\"0\"/>"
+    ));
+    x.line(format_args!(
+        "<total type=\"rest\" count=\"{}\" size=\"{}\"/>",
+        free.0, free.1
+    ));
+    x.line(format_args!(
+        "<total type=\"mmap\" count=\"{}\" size=\"{}\"/>",
+        large.large_blocks, large.large_bytes
+    ));
+    x.system(system);
+    x.line(format_args!("</malloc>"));
+    if x.ok {
+        0
+    } else {
+        -1
+    }
 }
 
 /// `struct heapwise_stats` of `include/heapwise.h`.

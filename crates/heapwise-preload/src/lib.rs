@@ -11,8 +11,10 @@
 //!
 //! It exports the malloc family (`malloc`, `free`, `calloc`, `realloc`, `reallocarray`,
 //! `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc`,
-//! `malloc_usable_size`, `cfree`, `malloc_trim`, `mallinfo2`, `mallinfo`, `malloc_stats`)
-//! with glibc's `errno` and return conventions, its other names (glibc's `__libc_malloc`
+//! `malloc_usable_size`, `cfree`, `malloc_trim`, `mallinfo2`, `mallinfo`, `malloc_stats`,
+//! `malloc_info`, `mallopt`) with glibc's `errno` and return conventions, glibc's tuning
+//! variables (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
+//! `GLIBC_TUNABLES`), its other names (glibc's `__libc_malloc`
 //! family, C23's `free_sized` and `free_aligned_sized`), and the `heapwise_*` extension API
 //! declared in `include/heapwise.h`. The heap is the program break (`sbrk`), with reserved `mmap`
 //! regions as fallback and `mmap` for large blocks (see the `heapwise` crate).
@@ -23,7 +25,8 @@
 //! |---|---|
 //! | [`api`] | the exported malloc family and its `errno` semantics |
 //! | [`aliases`] | glibc's `__libc_*` names of the family, C23 `free_sized` / `free_aligned_sized` |
-//! | [`ext`] | `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_trim` and the `heapwise_*` API |
+//! | [`ext`] | `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_info`, `malloc_trim` and the `heapwise_*` API |
+//! | [`mallopt`] | `mallopt` and glibc's tuning variables, mapped onto heapwise's knobs |
 //! | [`options`] | `HEAPWISE_POLICY`, `HEAPWISE_STATS`, `HEAPWISE_TRACE`, read once without allocating |
 //! | [`recorder`] | exact requested bytes and the malloc-lab trace, in one global order |
 //! | [`ptr_table`] | the mmap'd pointer → (id, size) table of the recorder |
@@ -125,6 +128,7 @@ use hw::{Config, Global};
 pub mod aliases;
 pub mod api;
 pub mod ext;
+pub mod mallopt;
 pub mod options;
 pub mod ptr_table;
 pub mod recorder;
@@ -246,6 +250,7 @@ fn init_slow() {
         ..Config::DEFAULT
     });
     GLOBAL.set_arena_mode(o.arenas);
+    mallopt::Tuning::from_env().apply();
     if o.harden.junk || valgrind {
         // Full hardening: every free goes through the engine's quarantine.
         GLOBAL.set_thread_cache(false);

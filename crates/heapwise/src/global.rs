@@ -107,8 +107,13 @@ pub const AUTO_TRIM_HEAPS: usize = 8;
 /// Most bytes of headroom a growing heap block gets on `realloc` (see [`Global::realloc`]).
 pub const REALLOC_HEADROOM: usize = 4096;
 
-/// Smallest free range an automatic trim gives back to the OS.
+/// Smallest free range an automatic trim gives back to the OS, by default (the trim
+/// threshold: [`Global::set_trim_threshold`]).
 pub const AUTO_TRIM_MIN: usize = 2 << 20;
+
+/// Bytes freed between two automatic trims in multiples of the trim threshold (with the
+/// default threshold, [`AUTO_TRIM_EVERY`]; never more).
+pub const AUTO_TRIM_EVERY_MIN: usize = AUTO_TRIM_EVERY / AUTO_TRIM_MIN;
 
 /// Address-space reservations tried, largest first, for a new region heap.
 pub const REGION_SIZES: [usize; 6] = [1 << 30, 1 << 28, 1 << 26, 1 << 24, 1 << 22, 1 << 20];
@@ -182,9 +187,12 @@ struct Accounting {
     span_hi: [AtomicUsize; SPANS],
     /// Bit `i` set: span slot `i` is published (the lookups visit only these).
     used: AtomicU64,
-    /// Requests of this many bytes or more are large blocks: starts at [`LARGE_THRESHOLD`]
-    /// and rises to the size of freed large blocks (see [`large_cache::raise_threshold`]).
+    /// Requests of this many bytes or more are large blocks: [`LARGE_THRESHOLD`] unless
+    /// the program set another ([`Global::set_mmap_threshold`], `mallopt`).
     mmap_threshold: AtomicUsize,
+    /// Smallest free range an automatic trim gives back ([`AUTO_TRIM_MIN`] unless set:
+    /// [`Global::set_trim_threshold`]; `usize::MAX`: no automatic trim).
+    trim_min: AtomicUsize,
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs,
     /// reallocs, aligned.
     retired: [AtomicU64; 7],
@@ -215,6 +223,7 @@ impl Accounting {
             used: AtomicU64::new(0),
             retired: [const { AtomicU64::new(0) }; 7],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
+            trim_min: AtomicUsize::new(AUTO_TRIM_MIN),
         }
     }
 
@@ -369,20 +378,23 @@ impl Inner {
         self.freed_into(i);
     }
 
-    /// Automatic trim with hysteresis: once [`AUTO_TRIM_EVERY`] bytes, and at least
+    /// Automatic trim with hysteresis: once [`AUTO_TRIM_EVERY_MIN`] times the trim
+    /// threshold `min` (at most [`AUTO_TRIM_EVERY`]) bytes, and at least
     /// [`AUTO_TRIM_HEAPS`] times the heaps' size, were freed into the heaps since the last
-    /// one, the interior pages of free blocks of at least [`AUTO_TRIM_MIN`] bytes go back
-    /// to the OS. Small holes are left alone (they are reused soon, and a discarded page
-    /// costs a fault when it is); the walk over the heaps is paid once per that many freed
-    /// bytes.
+    /// one, the interior pages of free blocks of at least `min` bytes ([`AUTO_TRIM_MIN`]
+    /// unless set) go back to the OS. Small holes are left alone (they are reused soon,
+    /// and a discarded page costs a fault when it is); the walk over the heaps is paid
+    /// once per that many freed bytes. `min == usize::MAX`: never.
     #[inline]
-    fn maybe_trim(&mut self) {
+    fn maybe_trim(&mut self, min: usize) {
         let freed = self.freed;
-        if freed >= AUTO_TRIM_EVERY {
+        if freed >= min.saturating_mul(AUTO_TRIM_EVERY_MIN).min(AUTO_TRIM_EVERY)
+            && min != usize::MAX
+        {
             let heaps: usize = self.sizes.iter().sum();
             if freed >= heaps.saturating_mul(AUTO_TRIM_HEAPS) {
                 self.freed = 0;
-                self.discard_free(AUTO_TRIM_MIN);
+                self.discard_free(min.max(sys::page_size()));
             }
         }
     }
@@ -436,6 +448,22 @@ impl Inner {
             self.refuse(i, size);
         }
         None
+    }
+
+    /// A request of [`LARGE_THRESHOLD`] bytes or more that a raised mmap threshold sends
+    /// to the heaps: served by the existing heaps ([`Inner::alloc_existing`]), or by a
+    /// first heap when the arena has none yet.
+    fn alloc_large(
+        &mut self,
+        acct: &Accounting,
+        size: usize,
+        f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
+    ) -> Option<NonNull<u8>> {
+        if self.count == 0 {
+            self.alloc(acct, size, f)
+        } else {
+            self.alloc_existing(acct, size, f)
+        }
     }
 
     /// Serves a request of `size` bytes (payload plus alignment slack) with `f` from the
@@ -513,6 +541,9 @@ pub struct Global {
     cache: AtomicU8,
     /// The [`ArenaMode`] (as `u8`).
     spread: AtomicU8,
+    /// Arenas new and moving threads are spread over (1..=[`ARENAS`];
+    /// [`Global::set_arena_max`]).
+    arena_max: AtomicU8,
     /// 1: the configured policy is the one the thread caches serve (the default), read
     /// without a lock by every thread that sets up its cache; follows [`Global::configure`].
     caching_policy: AtomicU8,
@@ -570,6 +601,7 @@ impl Global {
             ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
+            arena_max: AtomicU8::new(USED_ARENAS as u8),
             caching_policy: AtomicU8::new((config.policy as u8 == PolicyKind::DEFAULT as u8) as u8),
             arenas: [
                 Arena::new(config, 0),
@@ -692,10 +724,61 @@ impl Global {
         }
     }
 
-    /// The arena with the fewest threads among the first `USED_ARENAS`, other than `not`.
+    /// Spreads new threads, and threads that move on contention, over at most `n` arenas
+    /// (`mallopt(M_ARENA_MAX)`; `n` above [`ARENAS`] counts as [`ARENAS`]; 1 keeps every
+    /// thread on arena 0 whatever the [`ArenaMode`]). Threads already attached to another
+    /// arena stay there, as with glibc. Returns false (and changes nothing) for 0.
+    pub fn set_arena_max(&self, n: usize) -> bool {
+        if n == 0 {
+            return false;
+        }
+        self.arena_max
+            .store(n.min(USED_ARENAS) as u8, Ordering::Relaxed);
+        true
+    }
+
+    /// The most arenas threads are spread over ([`Global::set_arena_max`]).
+    pub fn arena_max(&self) -> usize {
+        self.arena_max.load(Ordering::Relaxed) as usize
+    }
+
+    /// Requests of `bytes` or more (payload plus alignment) are served by a mapping of
+    /// their own from now on, and smaller ones by the heaps (`mallopt(M_MMAP_THRESHOLD)`;
+    /// the default is [`LARGE_THRESHOLD`]; `usize::MAX`: every request goes to the heaps
+    /// first, and only one they cannot serve is mapped). Sizes the thread caches serve stay
+    /// cached. A request of [`LARGE_THRESHOLD`] or more that a raised threshold sends to
+    /// the heaps does not open a second heap: when the existing ones cannot serve it, it
+    /// is mapped.
+    pub fn set_mmap_threshold(&self, bytes: usize) {
+        self.acct.mmap_threshold.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The size from which requests are served by mappings of their own
+    /// ([`Global::set_mmap_threshold`]).
+    #[inline]
+    pub fn mmap_threshold(&self) -> usize {
+        self.acct.mmap_threshold.load(Ordering::Relaxed)
+    }
+
+    /// Free ranges of at least `bytes` go back to the OS on the automatic trims
+    /// (`mallopt(M_TRIM_THRESHOLD)`; default [`AUTO_TRIM_MIN`]; `usize::MAX` turns them off).
+    /// A trim runs once [`AUTO_TRIM_EVERY_MIN`] times this many bytes (at most
+    /// [`AUTO_TRIM_EVERY`]), and at least [`AUTO_TRIM_HEAPS`] times the heaps' size, were
+    /// freed into an arena's heaps since its last one.
+    pub fn set_trim_threshold(&self, bytes: usize) {
+        self.acct.trim_min.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The automatic trims' threshold ([`Global::set_trim_threshold`]).
+    pub fn trim_threshold(&self) -> usize {
+        self.acct.trim_min.load(Ordering::Relaxed)
+    }
+
+    /// The arena with the fewest threads among the first [`Global::arena_max`], other than
+    /// `not`.
     fn least_used(&self, not: usize) -> (usize, usize) {
         let mut best = (0, usize::MAX);
-        for (i, a) in self.arenas.iter().enumerate().take(USED_ARENAS) {
+        for (i, a) in self.arenas.iter().enumerate().take(self.arena_max()) {
             let n = a.threads.load(Ordering::Relaxed);
             if i != not && n < best.1 {
                 best = (i, n);
@@ -878,7 +961,7 @@ impl Global {
                 }
                 item = next();
             }
-            inner.maybe_trim();
+            inner.maybe_trim(self.trim_threshold());
             other
         })
     }
@@ -1038,7 +1121,7 @@ impl Global {
     /// [`Global::malloc`] past the thread cache's fast path.
     #[inline(never)]
     fn malloc_slow(&'static self, size: usize) -> *mut u8 {
-        if size >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
+        if size >= self.mmap_threshold() {
             if let Some(p) = large_cache::alloc(size) {
                 harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just took from the cache.
@@ -1056,7 +1139,7 @@ impl Global {
         let acct = &self.acct;
         let a = self.my_arena();
         if size >= LARGE_THRESHOLD {
-            return match self.with_arena(a, |i| i.alloc_existing(acct, size, |h| h.malloc(size))) {
+            return match self.with_arena(a, |i| i.alloc_large(acct, size, |h| h.malloc(size))) {
                 Some(p) => p.as_ptr(),
                 None => self.large_fallback(size),
             };
@@ -1065,17 +1148,14 @@ impl Global {
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
-    /// A request above the static threshold that the heaps could not serve (the dynamic
-    /// threshold had sent it there): back off to the static threshold and map it.
+    /// A request of [`LARGE_THRESHOLD`] bytes or more that a raised threshold
+    /// ([`Global::set_mmap_threshold`]) sent to the heaps and that they could not serve
+    /// without a new heap: map it instead, rather than spend address space on a heap.
     #[cold]
     fn large_fallback(&self, size: usize) -> *mut u8 {
         let p = self.large_alloc(size, ALIGN);
         if p.is_null() {
-            // Memory is short: stop holding freed large blocks in the heaps, give back the
-            // cached mappings, and try once more.
-            self.acct
-                .mmap_threshold
-                .store(LARGE_THRESHOLD, Ordering::Relaxed);
+            // Memory is short: give back the cached mappings and try once more.
             if large_cache::release() > 0 {
                 return self.large_alloc(size, ALIGN);
             }
@@ -1100,7 +1180,7 @@ impl Global {
     /// [`Global::calloc`] past the thread cache's fast path (`total = n * size`).
     #[inline(never)]
     fn calloc_slow(&'static self, n: usize, size: usize, total: usize) -> *mut u8 {
-        if total >= self.acct.mmap_threshold.load(Ordering::Relaxed) {
+        if total >= self.mmap_threshold() {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
         }
         if self.thread_cache() {
@@ -1113,9 +1193,7 @@ impl Global {
         let acct = &self.acct;
         let a = self.my_arena();
         if total >= LARGE_THRESHOLD {
-            return match self
-                .with_arena(a, |i| i.alloc_existing(acct, total, |h| h.calloc(n, size)))
-            {
+            return match self.with_arena(a, |i| i.alloc_large(acct, total, |h| h.calloc(n, size))) {
                 Some(p) => p.as_ptr(),
                 None => self.large_fallback(total), // fresh mappings are zero
             };
@@ -1139,7 +1217,7 @@ impl Global {
             }
         }
         match size.checked_add(align) {
-            Some(t) if t < LARGE_THRESHOLD => {
+            Some(t) if t < LARGE_THRESHOLD.min(self.mmap_threshold()) => {
                 let acct = &self.acct;
                 let a = self.my_arena();
                 self.with_arena(a, |i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
@@ -1181,7 +1259,7 @@ impl Global {
             Some(i) => {
                 // SAFETY: forwarded caller contract; `p` lies in heap `i`.
                 unsafe { inner.free_into(i, p) };
-                inner.maybe_trim();
+                inner.maybe_trim(self.trim_threshold());
                 None
             }
             None => Some(inner.config.hook),
@@ -1234,6 +1312,7 @@ impl Global {
         }
         let acct = &self.acct;
         let cached = self.thread_cache();
+        let threshold = self.mmap_threshold();
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| {
             let Some(i) = inner.find(p) else {
@@ -1249,7 +1328,7 @@ impl Global {
             }
             // SAFETY: forwarded caller contract; `p` lies in heap `i`.
             unsafe {
-                if size >= LARGE_THRESHOLD {
+                if size >= LARGE_THRESHOLD.min(threshold) {
                     let u = h.usable_size(p);
                     return match u {
                         0 => Resize::Fail,
@@ -1408,8 +1487,8 @@ impl Global {
     /// Returns the memory of free blocks' interior pages to the OS (`MADV_DONTNEED`) and
     /// unmaps the cached large mappings; the heaps keep their size (their address space).
     /// Returns the bytes released. (`malloc_trim`; the heaps also trim themselves, with
-    /// hysteresis: after every [`AUTO_TRIM_EVERY`] bytes freed into them, free ranges of
-    /// [`AUTO_TRIM_MIN`] bytes or more are given back.)
+    /// hysteresis: free ranges of the trim threshold or more are given back, see
+    /// [`Global::set_trim_threshold`].)
     pub fn trim(&'static self) -> usize {
         tcache::flush_current();
         tcache::drain_central(self);
@@ -1442,6 +1521,38 @@ impl Global {
     /// The high-water mark of the footprint (heap bytes plus large bytes), without a walk.
     pub fn peak_footprint(&self) -> usize {
         self.acct.peak_footprint.load(Ordering::Relaxed)
+    }
+
+    /// Arena `a`'s heaps (`malloc_info`): their number and summed statistics, or `None` for an arena
+    /// without heaps, and `free_block(size)` called for each free block (walks the arena
+    /// with its lock held: O(blocks); `free_block` must not call the allocator). The blocks
+    /// the thread caches hold count as allocated, as glibc counts its tcache's chunks,
+    /// except the calling thread's own, which go back to the heaps first.
+    pub fn arena_info(
+        &'static self,
+        a: usize,
+        mut free_block: impl FnMut(usize),
+    ) -> Option<(usize, Stats)> {
+        if a >= ARENAS {
+            return None;
+        }
+        tcache::flush_current();
+        self.with_arena(a, |inner| {
+            if inner.count == 0 {
+                return None;
+            }
+            let mut sum = Stats::default();
+            for h in inner.heaps.iter_mut().flatten() {
+                h.flush_quarantine();
+            }
+            for h in inner.heaps.iter().flatten() {
+                sum.merge(&h.stats());
+                h.blocks()
+                    .filter(|b| !b.allocated)
+                    .for_each(|b| free_block(b.size));
+            }
+            Some((inner.count, sum))
+        })
     }
 
     /// A snapshot of the statistics (walks every heap: O(blocks)).

@@ -21,7 +21,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::fork;
 use crate::large::{self, OFFSET};
@@ -244,17 +244,4 @@ pub fn release() -> usize {
 /// Bytes held in cached mappings.
 pub fn cached_bytes() -> usize {
     with(|s| s.total)
-}
-
-/// Ceiling of the dynamic large-block threshold.
-pub const MAX_THRESHOLD: usize = 32 << 20;
-
-/// glibc's dynamic mmap threshold: a freed large block of `len` mapped bytes (up to
-/// [`MAX_THRESHOLD`]) shows that the program uses blocks of that size repeatedly, so from
-/// now on requests up to that size are served by the heaps, whose freed blocks are reused
-/// with their pages resident, instead of paying a fresh mapping's page faults every time.
-pub fn raise_threshold(threshold: &AtomicUsize, len: usize) {
-    if len <= MAX_THRESHOLD && len > threshold.load(Ordering::Relaxed) {
-        threshold.fetch_max(len, Ordering::Relaxed);
-    }
 }

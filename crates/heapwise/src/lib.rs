@@ -89,7 +89,7 @@ pub mod thread_slot;
 pub mod valgrind;
 
 pub use alloc::Heapwise;
-pub use global::{ArenaMode, Config, Global, ARENAS, MAX_HEAPS, REALLOC_HEADROOM};
+pub use global::{ArenaMode, Config, Global, ARENAS, AUTO_TRIM_MIN, MAX_HEAPS, REALLOC_HEADROOM};
 pub use large::LARGE_THRESHOLD;
 pub use lock::{FutexLock, LockGuard};
 pub use os_source::OsSource;

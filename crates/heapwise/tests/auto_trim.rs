@@ -1,9 +1,10 @@
 //! The heaps give free memory back to the OS on their own, with hysteresis: after
 //! `AUTO_TRIM_EVERY` bytes were freed into them, the interior pages of free ranges of
 //! `AUTO_TRIM_MIN` bytes or more are discarded (checked with `mincore`), and the memory is
-//! usable again afterwards.
+//! usable again afterwards. The trim threshold moves both (`mallopt(M_TRIM_THRESHOLD)`):
+//! a lower one trims smaller ranges sooner, `usize::MAX` never.
 
-use heapwise::global::{AUTO_TRIM_EVERY, AUTO_TRIM_MIN};
+use heapwise::global::{AUTO_TRIM_EVERY, AUTO_TRIM_EVERY_MIN, AUTO_TRIM_HEAPS, AUTO_TRIM_MIN};
 use heapwise::harden::Harden;
 use heapwise::{Config, Global, LARGE_THRESHOLD};
 use heapwise_core::block::block_size_for;
@@ -85,4 +86,108 @@ fn freed_ranges_go_back_to_the_os_after_enough_frees() {
         G.free(p);
     }
     assert!(G.check().is_ok());
+}
+
+/// Two more allocators for the trim threshold's tests (each test owns one, so the
+/// freed-bytes counts are exact).
+static LOW: Global = Global::new(Config {
+    harden: Harden::OFF,
+    ..Config::DEFAULT
+});
+static OFF: Global = Global::new(Config {
+    harden: Harden::OFF,
+    ..Config::DEFAULT
+});
+
+/// Runs big blocks, written, then freed, after just enough churn that the last free
+/// reaches the trim point for `threshold` (`AUTO_TRIM_EVERY_MIN` times it, and
+/// `AUTO_TRIM_HEAPS` times the heap); returns the resident pages of their range before and
+/// after the frees, and its page count.
+fn free_a_run_at_the_trim_point(g: &'static Global, threshold: usize) -> (usize, usize, usize) {
+    let big = 100 * 1024; // heap blocks, not mappings
+    let n = 8;
+    let big_block = block_size_for(big).unwrap();
+    let blocks: Vec<*mut u8> = (0..n).map(|_| g.malloc(big)).collect();
+    let mut span = (usize::MAX, 0usize);
+    for &p in &blocks {
+        assert!(!p.is_null());
+        // SAFETY: a live block of `big` bytes: every page is written (made resident).
+        unsafe { core::ptr::write_bytes(p, 0xa5, big) };
+        span = (span.0.min(p as usize), span.1.max(p as usize + big));
+    }
+    let small = 16 * 1024;
+    let small_block = block_size_for(small).unwrap();
+    let churn = || {
+        let p = g.malloc(small);
+        assert!(!p.is_null());
+        // SAFETY: live block, freed once.
+        unsafe { g.free(p) };
+    };
+    churn(); // the heap has its final size from here on
+    let mut acc = small_block;
+    let heap = g.stats().heap.heap_bytes;
+    let point = (threshold.saturating_mul(AUTO_TRIM_EVERY_MIN))
+        .min(AUTO_TRIM_EVERY)
+        .max(heap * AUTO_TRIM_HEAPS);
+    while acc + small_block + (n - 1) * big_block < point {
+        churn();
+        acc += small_block;
+    }
+    assert!(acc + n * big_block >= point && acc + (n - 1) * big_block < point);
+    let before = resident_pages(span.0, span.1);
+    for p in blocks {
+        // SAFETY: live block, freed once.
+        unsafe { g.free(p) };
+    }
+    let after = resident_pages(span.0, span.1);
+    assert_eq!(
+        g.stats().heap.heap_bytes,
+        heap,
+        "the churn did not grow the heap"
+    );
+    assert!(g.check().is_ok());
+    (before, after, (span.1 - span.0) / 4096)
+}
+
+#[test]
+fn a_lower_trim_threshold_trims_smaller_ranges_sooner() {
+    let threshold = 64 * 1024;
+    LOW.set_trim_threshold(threshold);
+    assert_eq!(LOW.trim_threshold(), threshold);
+    // With the default threshold nothing would be trimmed here: the run (800 KiB) is
+    // below AUTO_TRIM_MIN and the frees far below AUTO_TRIM_EVERY.
+    const { assert!(8 * 100 * 1024 < AUTO_TRIM_MIN) };
+    let (before, after, total) = free_a_run_at_the_trim_point(&LOW, threshold);
+    assert!(
+        before * 10 >= total * 9,
+        "{before} of {total} pages were resident"
+    );
+    assert!(
+        after * 8 < total,
+        "{after} of {total} pages of the freed run still resident"
+    );
+    // Usable again.
+    let p = LOW.malloc(500 * 1024);
+    assert!(!p.is_null());
+    // SAFETY: live block of 500 KiB, freed once.
+    unsafe {
+        core::ptr::write_bytes(p, 0x5a, 500 * 1024);
+        assert!((0..500 * 1024).step_by(4096).all(|i| *p.add(i) == 0x5a));
+        LOW.free(p);
+    }
+}
+
+#[test]
+fn a_trim_threshold_of_usize_max_turns_automatic_trims_off() {
+    OFF.set_trim_threshold(usize::MAX);
+    // The same run at the point where a 64 KiB threshold trims it: nothing is given back.
+    let (before, after, total) = free_a_run_at_the_trim_point(&OFF, 64 * 1024);
+    assert!(
+        before * 10 >= total * 9,
+        "{before} of {total} pages were resident"
+    );
+    assert!(
+        after * 10 >= total * 9,
+        "{after} of {total} pages of the freed run still resident"
+    );
 }

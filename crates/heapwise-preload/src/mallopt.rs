@@ -1,0 +1,235 @@
+//! glibc's tuning interface: `mallopt(3)` and the environment settings glibc reads for it
+//! (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, and the same
+//! three in `GLIBC_TUNABLES`), mapped onto heapwise's own knobs, so that a program or a
+//! deployment tuned for glibc keeps its settings under `LD_PRELOAD`:
+//!
+//! | parameter | heapwise |
+//! |---|---|
+//! | `M_MMAP_THRESHOLD`, `glibc.malloc.mmap_threshold` | requests of this many bytes or more get a mapping of their own ([`hw::Global::set_mmap_threshold`]); a negative value is `SIZE_MAX` (never), as in glibc |
+//! | `M_MMAP_MAX` | 0: every request goes to the heaps first (mapped only when they cannot serve it); another value brings back the threshold (an `M_MMAP_THRESHOLD` set in between included) |
+//! | `M_ARENA_MAX`, `glibc.malloc.arena_max` | threads are spread over at most this many arenas (heapwise has 4) |
+//! | `M_TRIM_THRESHOLD`, `glibc.malloc.trim_threshold` | free ranges of this many bytes or more go back to the OS on the automatic trims; -1 turns them off |
+//! | `M_MXFAST`, `M_TOP_PAD`, `M_CHECK_ACTION`, `M_PERTURB`, `M_ARENA_TEST`, others | accepted with no effect (heapwise has no fast bins, pads its heaps by its own growth chunk and reports misuse whatever the action) |
+//!
+//! `mallopt` returns 1 when it accepted the setting and 0 when it refused it, where glibc
+//! (2.36) refuses it (`M_MXFAST` above its limit); glibc too returns 1 for parameters it
+//! ignores. The environment is read once, at initialisation; a value that is
+//! not a number gives one line on stderr and is ignored.
+//!
+//! Invariant: nothing here allocates (`getenv`, stack buffers and `write(2)` only).
+
+use core::ffi::c_int;
+use core::ffi::CStr;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use hw::diag::report;
+
+use crate::{ensure_init, GLOBAL};
+
+/// `M_MXFAST` (glibc's `<malloc.h>`).
+pub const M_MXFAST: c_int = 1;
+/// `M_TRIM_THRESHOLD`.
+pub const M_TRIM_THRESHOLD: c_int = -1;
+/// `M_TOP_PAD`.
+pub const M_TOP_PAD: c_int = -2;
+/// `M_MMAP_THRESHOLD`.
+pub const M_MMAP_THRESHOLD: c_int = -3;
+/// `M_MMAP_MAX`.
+pub const M_MMAP_MAX: c_int = -4;
+/// `M_CHECK_ACTION`.
+pub const M_CHECK_ACTION: c_int = -5;
+/// `M_PERTURB`.
+pub const M_PERTURB: c_int = -6;
+/// `M_ARENA_TEST`.
+pub const M_ARENA_TEST: c_int = -7;
+/// `M_ARENA_MAX`.
+pub const M_ARENA_MAX: c_int = -8;
+
+/// Whether `M_MMAP_MAX` 0 turned mappings off (the allocator's threshold is then
+/// `usize::MAX`).
+static MMAP_OFF: AtomicBool = AtomicBool::new(false);
+/// While mappings are off: the threshold they come back with (`M_MMAP_THRESHOLD` sets it).
+static MMAP_SAVED: AtomicUsize = AtomicUsize::new(0);
+
+/// glibc's `MAX_FAST_SIZE`: the largest `M_MXFAST` it accepts.
+const MAX_FAST_SIZE: c_int = (80 * core::mem::size_of::<usize>() / 4) as c_int;
+
+/// The settings read from the environment (`None`: not set).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tuning {
+    /// `MALLOC_ARENA_MAX` / `glibc.malloc.arena_max`.
+    pub arena_max: Option<usize>,
+    /// `MALLOC_MMAP_THRESHOLD_` / `glibc.malloc.mmap_threshold`.
+    pub mmap_threshold: Option<usize>,
+    /// `MALLOC_TRIM_THRESHOLD_` / `glibc.malloc.trim_threshold`.
+    pub trim_threshold: Option<usize>,
+}
+
+/// Parses a number as glibc's tunables do: decimal, or hexadecimal after `0x`.
+pub fn parse_number(v: &[u8]) -> Option<usize> {
+    let s = core::str::from_utf8(v).ok()?.trim();
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => usize::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl Tuning {
+    /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`,
+    /// `trim_threshold`); other names are not heapwise's business and are skipped.
+    fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str) {
+        let slot = match name {
+            b"arena_max" => &mut self.arena_max,
+            b"mmap_threshold" => &mut self.mmap_threshold,
+            b"trim_threshold" => &mut self.trim_threshold,
+            _ => return,
+        };
+        match parse_number(value) {
+            Some(n) => *slot = Some(n),
+            None => report(format_args!(
+                "{shown_as}={:?} is not a number; ignored",
+                core::str::from_utf8(value.get(..value.len().min(64)).unwrap_or(&[]))
+                    .unwrap_or("<not UTF-8>")
+            )),
+        }
+    }
+
+    /// Reads the settings from `GLIBC_TUNABLES`'s value (`name=value` pairs separated by
+    /// `:`; only the `glibc.malloc.` names above count).
+    pub fn read_tunables(&mut self, v: &[u8]) {
+        for pair in v.split(|&c| c == b':') {
+            let Some(eq) = pair.iter().position(|&c| c == b'=') else {
+                continue;
+            };
+            let (name, value) = (
+                pair.get(..eq).unwrap_or(&[]),
+                pair.get(eq + 1..).unwrap_or(&[]),
+            );
+            if let Some(short) = name.strip_prefix(b"glibc.malloc.") {
+                self.set(short, value, "GLIBC_TUNABLES glibc.malloc setting");
+            }
+        }
+    }
+
+    /// Reads the environment: the `MALLOC_*` variables, then `GLIBC_TUNABLES` (which
+    /// wins, as in glibc).
+    pub fn from_env() -> Tuning {
+        let mut t = Tuning::default();
+        for (var, name) in [
+            (c"MALLOC_ARENA_MAX", &b"arena_max"[..]),
+            (c"MALLOC_MMAP_THRESHOLD_", &b"mmap_threshold"[..]),
+            (c"MALLOC_TRIM_THRESHOLD_", &b"trim_threshold"[..]),
+        ] {
+            if let Some(v) = getenv(var) {
+                t.set(name, v, var.to_str().unwrap_or("MALLOC_*"));
+            }
+        }
+        if let Some(v) = getenv(c"GLIBC_TUNABLES") {
+            t.read_tunables(v);
+        }
+        t
+    }
+
+    /// Applies the settings to the allocator (at initialisation, before the first block).
+    pub fn apply(&self) {
+        if let Some(n) = self.arena_max {
+            GLOBAL.set_arena_max(n);
+        }
+        if let Some(n) = self.mmap_threshold {
+            GLOBAL.set_mmap_threshold(n);
+        }
+        if let Some(n) = self.trim_threshold {
+            GLOBAL.set_trim_threshold(n);
+        }
+    }
+}
+
+fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    // SAFETY: getenv returns null or a pointer to a NUL-terminated string in the
+    // environment, which stays valid while nobody modifies the environment (read once, at
+    // start-up).
+    let p = unsafe { libc::getenv(name.as_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null getenv results are NUL-terminated.
+    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+}
+
+/// `mallopt(3)`: see the module's table. Returns 1 if the setting was accepted, 0 if
+/// refused.
+#[no_mangle]
+pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
+    ensure_init();
+    let accepted = match param {
+        // glibc converts the int to size_t: a negative threshold is SIZE_MAX.
+        M_MMAP_THRESHOLD => {
+            let t = usize::try_from(value).unwrap_or(usize::MAX);
+            if MMAP_OFF.load(Ordering::Relaxed) {
+                MMAP_SAVED.store(t, Ordering::Relaxed);
+            } else {
+                GLOBAL.set_mmap_threshold(t);
+            }
+            true
+        }
+        M_MMAP_MAX => {
+            if value == 0 {
+                if !MMAP_OFF.swap(true, Ordering::Relaxed) {
+                    MMAP_SAVED.store(GLOBAL.mmap_threshold(), Ordering::Relaxed);
+                }
+                GLOBAL.set_mmap_threshold(usize::MAX);
+            } else if MMAP_OFF.swap(false, Ordering::Relaxed) {
+                GLOBAL.set_mmap_threshold(MMAP_SAVED.load(Ordering::Relaxed));
+            }
+            true
+        }
+        // -1 (any negative value) becomes SIZE_MAX in glibc: no trimming.
+        M_TRIM_THRESHOLD => {
+            GLOBAL.set_trim_threshold(usize::try_from(value).unwrap_or(usize::MAX));
+            true
+        }
+        M_ARENA_MAX => {
+            if let Ok(n) = usize::try_from(value) {
+                GLOBAL.set_arena_max(n);
+            }
+            true
+        }
+        M_MXFAST => value <= MAX_FAST_SIZE,
+        _ => true,
+    };
+    accepted as c_int
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_as_glibc_tunables_do() {
+        assert_eq!(parse_number(b"131072"), Some(131072));
+        assert_eq!(parse_number(b"0x20000"), Some(0x20000));
+        assert_eq!(parse_number(b" 2 "), Some(2));
+        assert_eq!(parse_number(b"-1"), None);
+        assert_eq!(parse_number(b"lots"), None);
+        assert_eq!(parse_number(b""), None);
+    }
+
+    #[test]
+    fn tunables_pick_the_malloc_names_only() {
+        let mut t = Tuning::default();
+        t.read_tunables(b"glibc.malloc.arena_max=2:glibc.pthread.rseq=0:glibc.malloc.mmap_threshold=0x10000:glibc.malloc.tcache_count=0:junk");
+        assert_eq!(
+            t,
+            Tuning {
+                arena_max: Some(2),
+                mmap_threshold: Some(0x10000),
+                trim_threshold: None
+            }
+        );
+        t.read_tunables(b"glibc.malloc.trim_threshold=4096:glibc.malloc.arena_max=3");
+        assert_eq!((t.arena_max, t.trim_threshold), (Some(3), Some(4096)));
+        // A bad value leaves the earlier one.
+        t.read_tunables(b"glibc.malloc.arena_max=many");
+        assert_eq!(t.arena_max, Some(3));
+    }
+}
