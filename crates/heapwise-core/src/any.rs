@@ -18,8 +18,26 @@ use crate::policy::{BestFit, FirstFit, NextFit};
 use crate::source::Source;
 use crate::stats::Stats;
 
+/// The list of policies, the default one marked `#[default]`: the list in order for
+/// [`policies_body!`], and the others apart (for `dispatch_hot!`).
 macro_rules! policies {
-    ($( $variant:ident => $ty:ty, $name:literal, $doc:literal; )*) => {
+    (
+        $( $b:ident => $bty:ty, $bname:literal, $bdoc:literal; )*
+        #[default] $d:ident => $dty:ty, $dname:literal, $ddoc:literal;
+        $( $a:ident => $aty:ty, $aname:literal, $adoc:literal; )*
+    ) => {
+        policies_body! {
+            [ $( $b => $bty, $bname, $bdoc; )* $d => $dty, $dname, $ddoc; $( $a => $aty, $aname, $adoc; )* ]
+            $d [ $( $b )* $( $a )* ]
+        }
+    };
+}
+
+macro_rules! policies_body {
+    (
+        [ $( $variant:ident => $ty:ty, $name:literal, $doc:literal; )* ]
+        $default:ident [ $( $other:ident )* ]
+    ) => {
         /// Every policy of the engine, selectable at run time.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum PolicyKind {
@@ -57,8 +75,30 @@ macro_rules! policies {
             };
         }
 
+        /// As `dispatch!`, for the methods on the allocation paths: the default policy
+        /// through `$default_call` (a function of `default_policy`), every other policy's
+        /// call `$e` in a cold function (`$none` is what the cold function gives for the
+        /// default policy, which never reaches it). The OS faces
+        /// place these methods with their other hot code (`link_section =
+        /// ".text.hot.heapwise"`), and every page of code a process executes maps its 64 KiB
+        /// neighbourhood into its resident set (see `heapwise-preload`'s `build.rs`), so the
+        /// hot code must not carry the policies that `HEAPWISE_POLICY` may select but a
+        /// process rarely runs.
+        macro_rules! dispatch_hot {
+            ($self:expr, $h:ident => $default_call:expr, $e:expr, $none:expr) => {
+                match $self {
+                    AnyHeap::$default($h) => $default_call,
+                    other => cold(move || match other {
+                        $(AnyHeap::$other($h) => $e,)*
+                        AnyHeap::$default(_) => $none,
+                    }),
+                }
+            };
+        }
+
         impl<S: Source> AnyHeap<S> {
             /// A heap with policy `kind` over `source`.
+            #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
             pub fn new(kind: PolicyKind, source: S) -> Self {
                 match kind { $(PolicyKind::$variant => AnyHeap::$variant(Heap::new(source)),)* }
             }
@@ -102,7 +142,7 @@ policies! {
         "explicit doubly linked free list, address order, next fit";
     ExplicitAddrBest => Explicit<AddressOrdered, BestFit>, "explicit-addr-best",
         "explicit doubly linked free list, address order, best fit";
-    Segregated => Segregated, "segregated",
+    #[default] Segregated => Segregated, "segregated",
         "segregated free lists per size class with a class bitmap, best fit below 4 KiB, good fit above (the default)";
     Compact => Compact, "compact",
         "best fit over size-sorted segregated lists, small and large blocks kept apart, exact growth (utilisation first)";
@@ -111,8 +151,101 @@ policies! {
 }
 
 impl PolicyKind {
-    /// The default policy.
+    /// The default policy (marked `#[default]` in the list above).
     pub const DEFAULT: PolicyKind = PolicyKind::Segregated;
+}
+
+/// The default policy's entry points, placed with the hot code (see `dispatch_hot!`): the
+/// engine's `malloc` and `free` are inlined into them, and what they call out of line
+/// carries the same placement (for every policy: a generic function cannot be placed for
+/// one policy only, which is why `realloc` and `aligned_alloc`, whose out-of-line copies
+/// for the thirteen other policies are large, do not).
+mod default_policy {
+    use core::ptr::NonNull;
+
+    use crate::heap::Heap;
+    use crate::policy::segregated::Segregated;
+    use crate::source::Source;
+
+    /// [`Heap::malloc`] of the default policy.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) fn malloc<S: Source>(
+        h: &mut Heap<S, Segregated>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        h.malloc(size)
+    }
+
+    /// [`Heap::calloc`] of the default policy.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) fn calloc<S: Source>(
+        h: &mut Heap<S, Segregated>,
+        n: usize,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        h.calloc(n, size)
+    }
+
+    /// [`Heap::aligned_alloc`] of the default policy.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) fn aligned_alloc<S: Source>(
+        h: &mut Heap<S, Segregated>,
+        align: usize,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        h.aligned_alloc(align, size)
+    }
+
+    /// [`Heap::free`] of the default policy.
+    ///
+    /// # Safety
+    /// As [`Heap::free`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) unsafe fn free<S: Source>(h: &mut Heap<S, Segregated>, ptr: *mut u8) {
+        // SAFETY: forwarded caller contract.
+        unsafe { h.free(ptr) }
+    }
+
+    /// [`Heap::realloc`] of the default policy.
+    ///
+    /// # Safety
+    /// As [`Heap::realloc`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) unsafe fn realloc<S: Source>(
+        h: &mut Heap<S, Segregated>,
+        ptr: *mut u8,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded caller contract.
+        unsafe { h.realloc(ptr, size) }
+    }
+
+    /// [`Heap::usable_size`] of the default policy.
+    ///
+    /// # Safety
+    /// As [`Heap::usable_size`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) unsafe fn usable_size<S: Source>(
+        h: &mut Heap<S, Segregated>,
+        ptr: *const u8,
+    ) -> usize {
+        // SAFETY: forwarded caller contract.
+        unsafe { h.usable_size(ptr) }
+    }
+}
+
+/// Runs `f` out of line, as cold code: the other policies' calls through [`AnyHeap`]'s
+/// methods on the allocation paths (`dispatch_hot!`, in `policies_body!`).
+#[cold]
+#[inline(never)]
+fn cold<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 impl core::fmt::Display for PolicyKind {
@@ -146,6 +279,7 @@ impl<S: Source> AnyHeap<S> {
         dispatch!(self, h => h.set_corruption_hook(hook))
     }
     /// See [`Heap::set_quarantine`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
         dispatch!(self, h => h.set_quarantine(blocks, max_bytes, junk))
     }
@@ -158,32 +292,64 @@ impl<S: Source> AnyHeap<S> {
         dispatch!(self, h => h.flush_quarantine())
     }
     /// See [`Heap::malloc`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        dispatch!(self, h => h.malloc(size))
+        dispatch_hot!(
+            self,
+            h => default_policy::malloc(h, size),
+            h.malloc(size),
+            None
+        )
     }
     /// See [`Heap::calloc`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
-        dispatch!(self, h => h.calloc(n, size))
+        dispatch_hot!(
+            self,
+            h => default_policy::calloc(h, n, size),
+            h.calloc(n, size),
+            None
+        )
     }
     /// See [`Heap::aligned_alloc`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn aligned_alloc(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
-        dispatch!(self, h => h.aligned_alloc(align, size))
+        dispatch_hot!(
+            self,
+            h => default_policy::aligned_alloc(h, align, size),
+            h.aligned_alloc(align, size),
+            None
+        )
     }
     /// See [`Heap::free`].
     ///
     /// # Safety
     /// As [`Heap::free`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn free(&mut self, ptr: *mut u8) {
-        // SAFETY: forwarded caller contract.
-        dispatch!(self, h => unsafe { h.free(ptr) })
+        dispatch_hot!(
+            self,
+            // SAFETY: forwarded caller contract.
+            h => unsafe { default_policy::free(h, ptr) },
+            // SAFETY: forwarded caller contract.
+            unsafe { h.free(ptr) },
+            ()
+        )
     }
     /// See [`Heap::realloc`].
     ///
     /// # Safety
     /// As [`Heap::realloc`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn realloc(&mut self, ptr: *mut u8, size: usize) -> Option<NonNull<u8>> {
-        // SAFETY: forwarded caller contract.
-        dispatch!(self, h => unsafe { h.realloc(ptr, size) })
+        dispatch_hot!(
+            self,
+            // SAFETY: forwarded caller contract.
+            h => unsafe { default_policy::realloc(h, ptr, size) },
+            // SAFETY: forwarded caller contract.
+            unsafe { h.realloc(ptr, size) },
+            None
+        )
     }
     /// See [`Heap::reallocarray`].
     ///
@@ -202,9 +368,16 @@ impl<S: Source> AnyHeap<S> {
     ///
     /// # Safety
     /// As [`Heap::usable_size`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn usable_size(&mut self, ptr: *const u8) -> usize {
-        // SAFETY: forwarded caller contract.
-        dispatch!(self, h => unsafe { h.usable_size(ptr) })
+        dispatch_hot!(
+            self,
+            // SAFETY: forwarded caller contract.
+            h => unsafe { default_policy::usable_size(h, ptr) },
+            // SAFETY: forwarded caller contract.
+            unsafe { h.usable_size(ptr) },
+            0
+        )
     }
     /// See [`Heap::check`].
     pub fn check(&self) -> Result<(), HeapError> {
@@ -223,10 +396,12 @@ impl<S: Source> AnyHeap<S> {
         dispatch!(self, h => h.layout())
     }
     /// See [`Heap::blocks`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn blocks(&self) -> Blocks<'_> {
         dispatch!(self, h => h.blocks())
     }
     /// See [`Heap::contains`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn contains(&self, p: *const u8) -> bool {
         dispatch!(self, h => h.contains(p))
     }

@@ -475,6 +475,7 @@ pub mod layout {
     ///
     /// # Safety
     /// `[start, start + empty_heap_bytes(meta))` must be writable heap memory.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn write_empty_heap(start: NonNull<u8>, meta: usize) -> Block {
         // SAFETY: all three words are inside the empty heap, by the caller's guarantee.
         unsafe {

@@ -289,6 +289,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// unsafe { heap.free(p) }; // a double free: reported, refused
     /// assert_eq!(heap.counters().errors, 1);
     /// ```
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
         self.quarantine.configure(blocks, max_bytes, junk);
         while let Some(a) = self.quarantine.pop_over() {
@@ -388,6 +389,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn init(&mut self) -> bool {
         let Some(start) = self.source.sbrk(empty_heap_bytes(P::META_BYTES)) else {
             return false;
@@ -418,6 +420,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// A free block of at least `asize` bytes, removed from the policy's records. Its header
     /// holds its size and `PREV_ALLOC` bit; its footer may be stale.
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
         if self.meta.is_null() && !self.init() {
             return None;
@@ -479,6 +482,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Asks the source for `need` more bytes (preferring `want >= need`); returns the old
     /// `brk` and how much was added.
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn grow(&mut self, need: usize, want: usize) -> Option<(NonNull<u8>, usize)> {
         let want = want.max(need);
         if let Some(old) = self.source.sbrk(want) {
@@ -497,6 +501,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Extends the heap so that its last block is free and at least `asize` bytes, and takes
     /// that block (removed from the records, header written, no footer).
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn extend(&mut self, asize: usize) -> Option<(Block, usize)> {
         let v = self.view();
         // SAFETY: the heap is initialised; the epilogue's PREV_ALLOC bit tells whether the
@@ -711,6 +716,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `b` must be an allocated block of `size` bytes whose header and the next block's
     /// header are intact (validated, or written by the heap).
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn retire_block(&mut self, b: Block, size: usize) {
         // SAFETY: forwarded caller contract: both header words are intact and readable.
         unsafe {
@@ -806,6 +812,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// which names the problem and reports it. The slow path never accepts a pointer, so the
     /// words read here stay valid for the caller ([`LiveBlock`]).
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<LiveBlock> {
         let a = p.as_ptr() as usize;
         // `p` must be `pay_lo + k * ALIGN` with `k <= pay_steps` (see `set_top`): rotating
@@ -969,6 +976,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// [`Heap::block_addr_ok`] before it is read. Kept out of line, so that the basic
     /// check inlined into every caller stays small.
     #[inline(never)]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn free_block_full(&mut self, b: Block) -> Option<usize> {
         let v = self.view();
         let (lo, hi) = (v.first.addr(), v.epilogue.addr());
@@ -1049,6 +1057,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// `b` must be a validated allocated block of this heap, not quarantined.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn enter_quarantine(&mut self, b: Block, size: usize) {
         // SAFETY: `b` is an allocated block of `size` bytes: its header and payload
         // `[b + WORD, b + size)` belong to the heap.
@@ -1074,6 +1083,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// `a` must be the header address of a block this heap quarantined.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn evict(&mut self, a: usize) {
         let hi = self.view().epilogue.addr();
         // SAFETY: the heap is initialised (it quarantined a block); `a` is a block header
@@ -1104,6 +1114,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) unsafe fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         // Slab hook: compiled away for policies without slabs (`SLAB_MAX == 0`).
         if P::SLAB_MAX != 0 && size <= P::SLAB_MAX {
@@ -1124,6 +1135,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// # Safety
     /// The heap must be consistent.
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn alloc_block(&mut self, asize: usize) -> Option<NonNull<u8>> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
@@ -1156,6 +1168,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
     /// moving its payload, or by moving it down into a free predecessor. Returns the payload.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn resize_in_place(
         &mut self,
         b: Block,
@@ -1286,6 +1299,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `malloc(0)` returns a unique minimum block. `None` when the heap cannot grow or the
     /// size is impossible.
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
         self.counters.mallocs += 1;
         // SAFETY: `alloc` upholds the heap invariants.
@@ -1299,6 +1313,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `ptr` must be null or a pointer previously returned by this heap and not freed since
     /// (misuse is detected on a best-effort basis only).
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn free(&mut self, ptr: *mut u8) {
         let Some(p) = NonNull::new(ptr) else { return };
         self.counters.frees += 1;
@@ -1333,6 +1348,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
     /// `n * size` or lack of memory. Memory fresh from a zero-filling source is not cleared
     /// again.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
         self.counters.callocs += 1;
         let Some(total) = n.checked_mul(size) else {
@@ -1475,6 +1491,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// As [`Heap::free`] for `ptr`.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn usable_size(&mut self, ptr: *const u8) -> usize {
         let Some(p) = NonNull::new(ptr as *mut u8) else {
             return 0;

@@ -72,6 +72,7 @@ impl Quarantine {
 
     /// Sets the limits (`blocks` is capped at [`QUARANTINE_MAX`]; 0 disables). Blocks over
     /// the new limits are left for the caller to drain with [`Quarantine::pop_over`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn configure(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
         self.cap = blocks.min(QUARANTINE_MAX);
         self.max_bytes = max_bytes;

@@ -27,12 +27,14 @@ use crate::api;
 
 /// glibc's `__libc_malloc`: [`api::malloc`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn __libc_malloc(size: usize) -> *mut c_void {
     api::malloc_impl(size)
 }
 
 /// glibc's `__libc_calloc`: [`api::calloc`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn __libc_calloc(n: usize, size: usize) -> *mut c_void {
     api::calloc_impl(n, size)
 }
@@ -42,6 +44,7 @@ pub extern "C" fn __libc_calloc(n: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: forwarded caller contract.
     unsafe { api::realloc_impl(p, size) }
@@ -52,6 +55,7 @@ pub unsafe extern "C" fn __libc_realloc(p: *mut c_void, size: usize) -> *mut c_v
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
     // SAFETY: forwarded caller contract.
     unsafe { api::free_impl(p) }
@@ -59,18 +63,21 @@ pub unsafe extern "C" fn __libc_free(p: *mut c_void) {
 
 /// glibc's `__libc_memalign`: [`api::memalign`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn __libc_memalign(align: usize, size: usize) -> *mut c_void {
     api::memalign_impl(align, size)
 }
 
 /// glibc's `__libc_valloc`: [`api::valloc`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn __libc_valloc(size: usize) -> *mut c_void {
     api::valloc_impl(size)
 }
 
 /// glibc's `__libc_pvalloc`: [`api::pvalloc`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
     api::pvalloc_impl(size)
 }
@@ -81,6 +88,7 @@ pub extern "C" fn __libc_pvalloc(size: usize) -> *mut c_void {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
     // SAFETY: forwarded caller contract.
     unsafe { api::free_impl(p) }
@@ -92,6 +100,7 @@ pub unsafe extern "C" fn free_sized(p: *mut c_void, _size: usize) {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn free_aligned_sized(p: *mut c_void, _align: usize, _size: usize) {
     // SAFETY: forwarded caller contract.
     unsafe { api::free_impl(p) }

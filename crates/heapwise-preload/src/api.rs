@@ -148,6 +148,7 @@ fn nomem(p: *mut u8) -> *mut c_void {
 }
 
 /// Allocates with alignment `align` (any power of two) and records it.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn aligned(align: usize, size: usize) -> *mut u8 {
     let l = layered();
     recorded_alloc(size, move || g_aligned(l, align, size))
@@ -155,12 +156,14 @@ fn aligned(align: usize, size: usize) -> *mut u8 {
 
 /// `malloc(3)`.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn malloc(size: usize) -> *mut c_void {
     malloc_impl(size)
 }
 
 /// [`malloc`], for the entry points that forward to it (see the module invariant).
 #[inline(always)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn malloc_impl(size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(size, move || g_malloc(l, size)))
@@ -171,6 +174,7 @@ pub(crate) fn malloc_impl(size: usize) -> *mut c_void {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // SAFETY: forwarded caller contract.
     unsafe { free_impl(p) }
@@ -219,6 +223,7 @@ unsafe fn record_free(l: bool, p: *mut u8) {
 /// # Safety
 /// As [`free`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
     // SAFETY: forwarded caller contract.
     unsafe { free_impl(p) }
@@ -226,12 +231,14 @@ pub unsafe extern "C" fn cfree(p: *mut c_void) {
 
 /// `calloc(3)`.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn calloc(n: usize, size: usize) -> *mut c_void {
     calloc_impl(n, size)
 }
 
 /// [`calloc`], for the entry points that forward to it (see the module invariant).
 #[inline(always)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn calloc_impl(n: usize, size: usize) -> *mut c_void {
     let l = layered();
     nomem(recorded_alloc(n.saturating_mul(size), move || {
@@ -244,6 +251,7 @@ pub(crate) fn calloc_impl(n: usize, size: usize) -> *mut c_void {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     // SAFETY: forwarded caller contract.
     unsafe { realloc_impl(p, size) }
@@ -254,6 +262,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 /// # Safety
 /// As [`realloc`].
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) unsafe fn realloc_impl(p: *mut c_void, size: usize) -> *mut c_void {
     if p.is_null() {
         return malloc_impl(size);
@@ -287,6 +296,7 @@ pub(crate) unsafe fn realloc_impl(p: *mut c_void, size: usize) -> *mut c_void {
 /// # Safety
 /// As [`realloc`].
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> *mut c_void {
     match n.checked_mul(size) {
         // SAFETY: forwarded caller contract.
@@ -303,6 +313,7 @@ pub unsafe extern "C" fn reallocarray(p: *mut c_void, n: usize, size: usize) -> 
 /// # Safety
 /// `memptr` must be valid for a pointer write.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn posix_memalign(
     memptr: *mut *mut c_void,
     align: usize,
@@ -324,6 +335,7 @@ pub unsafe extern "C" fn posix_memalign(
 
 /// `aligned_alloc(3)` (C17 DR 460: any power of two; otherwise `EINVAL`).
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
     if !align.is_power_of_two() || align > isize::MAX as usize {
         set_errno(libc::EINVAL);
@@ -336,12 +348,14 @@ pub extern "C" fn aligned_alloc(align: usize, size: usize) -> *mut c_void {
 /// `memalign(3)` (glibc: alignments above `SIZE_MAX / 2 + 1` are `EINVAL`, others are
 /// rounded up to a power of two).
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn memalign(align: usize, size: usize) -> *mut c_void {
     memalign_impl(align, size)
 }
 
 /// [`memalign`], for the entry points that forward to it (see the module invariant).
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn memalign_impl(align: usize, size: usize) -> *mut c_void {
     if align > usize::MAX / 2 + 1 {
         set_errno(libc::EINVAL);
@@ -354,24 +368,28 @@ pub(crate) fn memalign_impl(align: usize, size: usize) -> *mut c_void {
 
 /// `valloc(3)`: page-aligned.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn valloc(size: usize) -> *mut c_void {
     valloc_impl(size)
 }
 
 /// [`valloc`], for the entry points that forward to it (see the module invariant).
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn valloc_impl(size: usize) -> *mut c_void {
     memalign_impl(sys::page_size(), size)
 }
 
 /// `pvalloc(3)`: page-aligned, size rounded up to whole pages (at least one).
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub extern "C" fn pvalloc(size: usize) -> *mut c_void {
     pvalloc_impl(size)
 }
 
 /// [`pvalloc`], for the entry points that forward to it (see the module invariant).
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn pvalloc_impl(size: usize) -> *mut c_void {
     let page = sys::page_size();
     match sys::round_up(size, page) {
@@ -388,6 +406,7 @@ pub(crate) fn pvalloc_impl(size: usize) -> *mut c_void {
 /// # Safety
 /// `p` must be null or a live block from this allocator.
 #[no_mangle]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     if p.is_null() {
         return 0;

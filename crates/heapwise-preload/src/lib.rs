@@ -213,6 +213,7 @@ fn layered_slow(s: u8) -> bool {
 }
 
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn init_slow() {
     if INIT
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
@@ -328,10 +329,12 @@ fn high_fd(fd: i32) -> i32 {
 /// The lowest descriptor number the trace file is moved to.
 const HIGH_FD: i32 = 900;
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn constructor() {
     ensure_init();
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn destructor() {
     report::at_exit();
 }

@@ -113,6 +113,7 @@ impl Tuning {
 
     /// Reads the environment: the `MALLOC_*` variables, then `GLIBC_TUNABLES` (which
     /// wins, as in glibc).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn from_env() -> Tuning {
         let mut t = Tuning::default();
         for (var, name) in [

@@ -102,6 +102,7 @@ fn shown(v: &[u8]) -> &str {
 }
 
 /// Reads `HEAPWISE_POLICY` and `HEAPWISE_STATS`, reporting bad values.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn read() -> Options {
     let mut o = Options {
         policy: PolicyKind::DEFAULT,
@@ -198,15 +199,18 @@ pub fn expand_path(v: &[u8], pid: u32, out: &mut [u8; PATH_MAX + 1]) -> Option<b
 }
 
 /// Reads `HEAPWISE_TRACE`: `None` when unset or empty (or bad, after a message).
+#[inline]
 pub fn trace_path() -> Option<TracePath> {
     path_option(c"HEAPWISE_TRACE")
 }
 
 /// Reads `HEAPWISE_STATS_FILE`: `None` when unset or empty (or bad, after a message).
+#[inline]
 pub fn stats_path() -> Option<TracePath> {
     path_option(c"HEAPWISE_STATS_FILE")
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn path_option(name: &CStr) -> Option<TracePath> {
     let v = getenv(name)?;
     if v.is_empty() {

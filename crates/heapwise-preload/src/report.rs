@@ -156,6 +156,7 @@ pub fn print(fd: i32) {
 }
 
 /// The exit hook: finishes the trace, then prints the summary if asked to.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn at_exit() {
     if !RECORDER.active() {
         return; // neither statistics nor a trace: nothing to do (and no heap walk)

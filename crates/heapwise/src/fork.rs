@@ -42,6 +42,7 @@ static HANDLERS: AtomicU8 = AtomicU8::new(0);
 /// Registers `lock` to be held across `fork`, taken after every lock of lower `rank`.
 /// Returns `false` if the registry is full. Must not be called with any allocator lock held
 /// (installing the handlers may allocate).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
     install_handlers();
     let i = COUNT.fetch_add(1, Ordering::AcqRel);
@@ -63,6 +64,7 @@ pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
 
 /// Registers `hook` to run in the child after `fork`, once the locks are reset. Returns
 /// `false` if the registry is full.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register_child_hook(hook: extern "C" fn()) -> bool {
     install_handlers();
     let i = HOOK_COUNT.fetch_add(1, Ordering::AcqRel);
@@ -90,9 +92,47 @@ fn install_handlers() {
     {
         return; // installed, failed, or being installed (maybe by a recursive malloc)
     }
-    // SAFETY: the three handlers are plain functions that never unwind.
-    let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+    let r = atfork(prepare, parent, child);
     HANDLERS.store(if r == 0 { 2 } else { 3 }, Ordering::Release);
+}
+
+/// `pthread_atfork(prepare, parent, child)`. With glibc, the function glibc's own
+/// `pthread_atfork` (a stub in `libc_nonshared.a`) calls: `__register_atfork`, with this
+/// object's `__dso_handle` (so that the handlers go away if the object is unloaded), called
+/// directly, so that the stub, linked at the far end of the code, is not executed (each
+/// executed page of the code maps its 64 KiB neighbourhood: peak RSS, see
+/// `heapwise-preload`'s `build.rs`).
+#[cfg(target_env = "gnu")]
+fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> i32 {
+    extern "C" {
+        /// glibc (GLIBC_2.3.2): what `pthread_atfork` calls.
+        fn __register_atfork(
+            prepare: Option<extern "C" fn()>,
+            parent: Option<extern "C" fn()>,
+            child: Option<extern "C" fn()>,
+            dso_handle: *mut core::ffi::c_void,
+        ) -> i32;
+        /// The object's handle, defined by the C runtime's `crtbegin` in every executable
+        /// and shared object.
+        static __dso_handle: u8;
+    }
+    // SAFETY: the three handlers are plain functions that never unwind; `__dso_handle` is
+    // this object's handle (only its address is used).
+    unsafe {
+        __register_atfork(
+            Some(prepare),
+            Some(parent),
+            Some(child),
+            (&raw const __dso_handle).cast_mut().cast(),
+        )
+    }
+}
+
+/// `pthread_atfork(prepare, parent, child)` (C libraries other than glibc).
+#[cfg(not(target_env = "gnu"))]
+fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> i32 {
+    // SAFETY: the three handlers are plain functions that never unwind.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) }
 }
 
 /// Calls `f` on every registered lock, by increasing rank (and slot), or exactly the

@@ -68,6 +68,7 @@ static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
 /// canaries and guard pages when `full`. Turns `g`'s thread cache off under valgrind.
 /// Returns the layer bits in force: the layers are chosen once per process, so a later call
 /// (or one after the Rust face's first allocation chose them) changes nothing.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn configure(g: &'static Global, full: bool) -> u8 {
     // UNSET -> BUSY (this thread decides) -> the bits; others wait while it is BUSY, so no
     // block is made before the secret and the thread cache are settled.

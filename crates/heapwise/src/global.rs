@@ -332,6 +332,7 @@ impl Inner {
         }
     }
 
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn new_source(&mut self) -> Option<OsSource> {
         if self.config.use_sbrk && !self.sbrk_tried {
             self.sbrk_tried = true;
@@ -401,6 +402,7 @@ impl Inner {
 
     /// `MADV_DONTNEED` of the interior pages of every free block whose interior spans at
     /// least `min` bytes; returns the bytes released.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn discard_free(&mut self, min: usize) -> usize {
         let page = sys::page_size();
         let mut released = 0;
@@ -676,6 +678,7 @@ impl Global {
     }
 
     #[inline(never)]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn heap_end_rest(&self, a: usize) -> usize {
         match self.slot_of(a) {
             Some(i) => self
@@ -711,6 +714,7 @@ impl Global {
 
     /// Chooses how threads are spread over the arenas (for threads whose cache is set up
     /// from now on; see [`ArenaMode`]).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn set_arena_mode(&self, mode: ArenaMode) {
         self.spread.store(mode as u8, Ordering::Relaxed);
     }
@@ -790,6 +794,7 @@ impl Global {
     /// Attaches a new thread cache to an arena (see [`ArenaMode`]);
     /// returns its index. The arena's lock is registered for `fork` here (no allocator
     /// lock may be held).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn attach_arena(&'static self) -> usize {
         self.ensure_ready();
         let best = match self.arena_mode() {
@@ -874,6 +879,7 @@ impl Global {
     /// Allocates up to `n` blocks of `size` bytes from arena `arena` under one acquisition
     /// of its lock and hands each to `push`; returns how many, and whether the lock was
     /// contended.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn refill(
         &'static self,
         arena: usize,
@@ -913,6 +919,7 @@ impl Global {
 
     /// Frees every block `next` yields, each into its own arena; consecutive blocks of one
     /// arena go under one acquisition of its lock (one lock is held at a time).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn drain(&'static self, mut next: impl FnMut() -> Option<*mut u8>) {
         let mut pending = next();
         while let Some(first) = pending {
@@ -1025,6 +1032,7 @@ impl Global {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn init(&'static self) {
         if self
             .ready
@@ -1067,6 +1075,7 @@ impl Global {
     /// Replaces the configuration. Only possible before the first heap exists; returns
     /// whether it was applied. Unlike every other operation it does not register the lock
     /// for `fork` (which may allocate), so a face may call it from its own initialisation.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn configure(&self, config: Config) -> bool {
         for arena in &self.arenas {
             let _g = LockGuard::new(&arena.lock);
@@ -1120,6 +1129,7 @@ impl Global {
 
     /// [`Global::malloc`] past the thread cache's fast path.
     #[inline(never)]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn malloc_slow(&'static self, size: usize) -> *mut u8 {
         if size >= self.mmap_threshold() {
             if let Some(p) = large_cache::alloc(size) {
@@ -1179,6 +1189,7 @@ impl Global {
 
     /// [`Global::calloc`] past the thread cache's fast path (`total = n * size`).
     #[inline(never)]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn calloc_slow(&'static self, n: usize, size: usize, total: usize) -> *mut u8 {
         if total >= self.mmap_threshold() {
             return self.large_alloc(total, ALIGN); // fresh mappings are zero
@@ -1204,6 +1215,7 @@ impl Global {
 
     /// Allocates `size` bytes aligned to `align`; null if `align` is not a power of two or
     /// memory is short.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn aligned_alloc(&'static self, align: usize, size: usize) -> *mut u8 {
         if !align.is_power_of_two() || align > large::MAX_LARGE {
             return ptr::null_mut();
@@ -1246,6 +1258,7 @@ impl Global {
     /// # Safety
     /// As [`Global::free`].
     #[inline(never)]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn free_slow(&'static self, p: *mut u8) {
         if p.is_null() {
             return;
@@ -1302,6 +1315,7 @@ impl Global {
     /// # Safety
     /// `p` must be null or a live block of this allocator; after success only the returned
     /// pointer may be used.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn realloc(&'static self, p: *mut u8, size: usize) -> *mut u8 {
         if p.is_null() {
             return self.malloc(size);
@@ -1375,6 +1389,7 @@ impl Global {
     ///
     /// # Safety
     /// `p` must be a live block with `usable` usable bytes.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn move_block(&'static self, p: *mut u8, usable: usize, size: usize) -> *mut u8 {
         let q = self.malloc(size);
         if !q.is_null() {
@@ -1428,6 +1443,7 @@ impl Global {
     ///
     /// # Safety
     /// `p` must be null or a live block of this allocator.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn usable_size(&'static self, p: *const u8) -> usize {
         if p.is_null() {
             return 0;

@@ -64,6 +64,7 @@ fn geometry(size: usize, align: usize) -> Option<usize> {
 
 /// Maps a large block of at least `size` bytes aligned to `align` (a power of two). The
 /// payload is zero. `None` if the size is impossible or the kernel refuses.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn alloc(size: usize, align: usize) -> Option<NonNull<u8>> {
     let align = align.max(ALIGN);
     let len = geometry(size, align)?;
@@ -91,6 +92,7 @@ pub(crate) unsafe fn write_header(p: *mut u8, offset: usize, len: usize) {
 ///
 /// # Safety
 /// The two words before `p` must be readable.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) unsafe fn header(p: *const u8) -> Option<(usize, usize)> {
     if p as usize % ALIGN != 0 || (p as usize) < HEADER {
         return None;
@@ -181,6 +183,7 @@ pub unsafe fn free(p: *mut u8) -> Option<usize> {
 ///
 /// # Safety
 /// `p` must be a live large block; after success only the returned pointer may be used.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe fn realloc(p: *mut u8, size: usize) -> Option<(NonNull<u8>, usize, usize)> {
     // SAFETY: forwarded caller contract.
     let (offset, len) = unsafe { header(p)? };

@@ -97,6 +97,7 @@ pub const SPLIT_MIN: usize = 64 * 1024;
 /// remainder of [`SPLIT_MIN`] bytes or more stays cached (its pages stay resident for the
 /// next request). When no range is big enough, the biggest is grown with `mremap`, which
 /// keeps its resident pages.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     if CACHE.reg.load(Ordering::Acquire) != 2 {
         return None;
@@ -156,6 +157,7 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
 ///
 /// # Safety
 /// As [`large::free`].
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
     // SAFETY: forwarded caller contract.
     let (offset, len) = unsafe { large::header(p)? };

@@ -63,6 +63,7 @@ impl FutexLock {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn lock_slow(&self) {
         for _ in 0..SPINS {
             core::hint::spin_loop();
@@ -87,6 +88,7 @@ impl FutexLock {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn wake(&self) {
         let _e = ErrnoGuard::new();
         // SAFETY: FUTEX_WAKE on a live AtomicU32 has no memory effects.

@@ -56,6 +56,7 @@ impl RecordPool {
     ///
     /// # Safety
     /// The caller holds the pool's guarding lock, and passes the same `size` every time.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub unsafe fn take(&self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: the guarding lock is held (caller contract): the only access.
         let s = unsafe { &mut *self.inner.get() };

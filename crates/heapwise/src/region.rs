@@ -49,6 +49,7 @@ unsafe impl Send for MmapRegion {}
 impl MmapRegion {
     /// Reserves `len` bytes (rounded up to pages) of address space, committing nothing.
     /// `None` if the kernel refuses (e.g. under `RLIMIT_AS`).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn reserve(len: usize) -> Option<MmapRegion> {
         let len = sys::round_up(len.max(1), sys::page_size())?;
         if len > isize::MAX as usize / 4 {
@@ -81,6 +82,7 @@ impl MmapRegion {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn commit(&mut self, new_top: usize) -> bool {
         let page = sys::page_size();
         let Some(exact) = sys::round_up(new_top, page) else {

@@ -87,6 +87,7 @@ impl Sbrk {
 
     /// As [`Sbrk::new`], moving the kernel break by at least `step` bytes at a time
     /// (rounded to pages).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn with_step(step: usize) -> Option<Sbrk> {
         let page = sys::page_size();
         let step = sys::round_up(step.max(page), page)?;
@@ -133,6 +134,7 @@ impl Sbrk {
 
     /// Moves the kernel break up so that `os_brk >= new_top`.
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn grow_os(&mut self, new_top: usize) -> bool {
         if current_break() != Some(self.os_brk) {
             return false; // someone else moved the break: it is not ours any more
@@ -175,6 +177,7 @@ unsafe impl Source for Sbrk {
         // SAFETY: `brk >= start`, which is non-null.
         unsafe { NonNull::new_unchecked(self.brk as *mut u8) }
     }
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn sbrk(&mut self, incr: usize) -> Option<NonNull<u8>> {
         if incr > MAX_GROWTH || incr % ALIGN != 0 {
             return self.refuse();

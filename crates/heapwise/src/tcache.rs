@@ -467,6 +467,7 @@ fn current(g: &'static Global) -> Option<&'static Cache> {
 /// the `pthread` key is being created by another thread, no memory), [`DEAD_MARK`] when
 /// none will.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn setup(g: &'static Global) -> Option<&'static Cache> {
     if !g.caching_policy() || !thread_slot::init() {
         return None;
@@ -645,6 +646,7 @@ pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Optio
 /// has no memory (the caller takes its slow path). `calloc` says which counter the request
 /// goes to (the caller clears the block).
 #[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> {
     if size > MAX_CACHED_BLOCK - WORD {
         return None;
@@ -695,6 +697,7 @@ pub const ALIGNED_SCAN: usize = 8;
 /// freed (aligned) ones; the caller then takes the engine's aligned path. Every mark is
 /// checked before its link is followed, as in [`malloc`]. `None`: not served here.
 #[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8> {
     if size > MAX_CACHED_BLOCK - WORD || align > MAX_CACHED_ALIGN || !align.is_power_of_two() {
         return None;
@@ -739,6 +742,7 @@ pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8>
 }
 
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u8> {
     if c.limit.get() != THREAD_BYTES && c.bytes.load(Ordering::Relaxed) < THREAD_BYTES / 2 {
         c.limit.set(THREAD_BYTES);
@@ -906,6 +910,7 @@ pub unsafe fn free_fast(g: &'static Global, p: *mut u8) -> bool {
 /// # Safety
 /// As [`free_fast`].
 #[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn free_other(g: &'static Global, c: &Cache, p: *mut u8) -> bool {
     let Some((slot, end)) = g.span_of(p) else {
         return false;
@@ -968,6 +973,7 @@ unsafe fn push_local(c: &Cache, p: *mut u8, bsize: usize, k: usize) -> bool {
 /// its byte limit (scavenge the other classes).
 #[cold]
 #[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn overflow(c: &Cache, k: usize) {
     let (Some(local), Some(count), Some(cap)) =
         (c.locals.get(k), c.local_counts.get(k), c.caps.get(k))
@@ -988,6 +994,7 @@ fn overflow(c: &Cache, k: usize) {
 /// # Safety
 /// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
 #[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     // SAFETY: `p` is non-null (caller contract).
     let Some(bsize) = (unsafe { cacheable(g, p) }) else {
@@ -1024,6 +1031,7 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
 /// Returns up to `n` blocks of class `k`'s list at `head` (the class's free list, or its
 /// local list of length `count`) to the owner.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, n: usize) {
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
@@ -1075,6 +1083,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
 /// above what is left, so that classes keeping their blocks do not scavenge on every
 /// `free` (it returns to [`THREAD_BYTES`] on a refill once the cache has shrunk).
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn scavenge(c: &Cache, k: usize) {
     for j in (0..CLASSES).filter(|&j| j != k) {
         if let (Some(head), Some(count)) = (c.locals.get(j), c.local_counts.get(j)) {
@@ -1088,6 +1097,7 @@ fn scavenge(c: &Cache, k: usize) {
     c.limit.set(THREAD_BYTES.max(now + THREAD_BYTES / 2));
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn flush_all(c: &Cache) {
     if c.owner.get().is_null() {
         return;
@@ -1115,6 +1125,7 @@ pub fn flush_current() {
 }
 
 /// The `pthread` key destructor: the thread is exiting.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn thread_exit(arg: *mut libc::c_void) {
     // SAFETY: the key's value is the exiting thread's own cache (set in `setup`), still
     // alive while destructors run.
@@ -1432,6 +1443,7 @@ fn drain_chain(g: &'static Global, mut p: *mut u8) -> u64 {
 /// Takes the remote stack of the cache's arena and sorts its blocks into the cache's free
 /// lists by class; returns how many blocks it took.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn collect(g: &'static Global, c: &Cache) -> usize {
     let Some(r) = g.remote(c.arena.get()) else {
         return 0;

@@ -201,6 +201,7 @@ unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
 /// # Safety
 /// As [`Policy::find_with_hint`]; `top` is a listed free block of `tsize` bytes.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn other_fit(
     meta: NonNull<u8>,
     asize: usize,
@@ -267,6 +268,7 @@ unsafe impl Policy for Segregated {
     }
 
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn insert(v: &HeapView, b: Block, size: usize) {
         let c = class_of(size);
         // SAFETY: `b` is a free block in no list; `c` is a valid class.
@@ -281,6 +283,7 @@ unsafe impl Policy for Segregated {
     }
 
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn remove(v: &HeapView, b: Block, size: usize) {
         // The class (the list head and the bitmap bit) is only needed when `b` is the first
         // entry of its list.

@@ -1,0 +1,131 @@
+//! The code a process runs is grouped (peak RSS). Every page of code a process executes
+//! maps its neighbourhood of the file (the kernel's fault-around: 64 KiB, or the page
+//! cache's larger folios) into the process's resident set, so the ~40 functions a process
+//! runs must sit side by side rather than be scattered over the library's ~290 KiB of code
+//! (every engine policy, the checker, statistics, tracing). They carry
+//! `link_section = ".text.hot.heapwise"` and the library is linked so that the linker
+//! keeps that group together (`build.rs`); the engine's entry points for the default
+//! policy have their own copies (`heapwise_core::any`'s `default_policy`), since a generic
+//! function cannot be placed for one policy only.
+//!
+//! Measured (session 8, `docs/performance/steps-session8.md`): a small program had 284–292
+//! of the library's 292 KiB of code resident before, 152–276 KiB (mostly 212) after: the
+//! grouped code, and the C runtime's start-up code at the front of the text.
+//!
+//! This test checks the layout itself, which does not depend on the machine's kernel: the
+//! entry points of every common path lie in one span of the code that is a small part of
+//! it. A function on those paths that loses its attribute, a change of linker that stops
+//! the grouping, or a default-policy path that the compiler moves out of its wrapper makes
+//! the span as wide as the code.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+
+/// `(address, size, demangled name)` of every function of the library, and the extent of
+/// its executable sections.
+fn functions() -> (Vec<(u64, u64, String)>, u64) {
+    let out = Command::new("nm")
+        .args(["-n", "-S", "-C", "--defined-only"])
+        .arg(libheapwise())
+        .output()
+        .expect("nm (binutils)");
+    assert!(out.status.success(), "nm failed");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut fns = Vec::new();
+    for line in text.lines() {
+        let mut w = line.splitn(4, ' ');
+        let (Some(a), Some(s), Some(t), Some(name)) = (w.next(), w.next(), w.next(), w.next())
+        else {
+            continue;
+        };
+        if !matches!(t, "T" | "t") {
+            continue;
+        }
+        if let (Ok(a), Ok(s)) = (u64::from_str_radix(a, 16), u64::from_str_radix(s, 16)) {
+            fns.push((a, s, name.to_owned()));
+        }
+    }
+    let out = Command::new("readelf")
+        .args(["-SW"])
+        .arg(libheapwise())
+        .output()
+        .expect("readelf (binutils)");
+    let sections = String::from_utf8_lossy(&out.stdout).into_owned();
+    // Executable sections: flags containing X ("AX").
+    let code: u64 = sections
+        .lines()
+        .filter(|l| l.contains(" AX "))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
+            u64::from_str_radix(f.get(4)?, 16).ok()
+        })
+        .sum();
+    (fns, code)
+}
+
+#[test]
+fn the_code_every_process_runs_is_grouped() {
+    // The entry points of the paths every process takes: start-up, small and large
+    // blocks, the thread cache, the arenas, the engine's default policy, exit.
+    const HOT: &[&str] = &[
+        "malloc",
+        "free",
+        "calloc",
+        "realloc",
+        "posix_memalign",
+        "aligned_alloc",
+        "malloc_usable_size",
+        "heapwise::init_slow",
+        "heapwise::options::read",
+        "heapwise::report::at_exit",
+        "heapwise::tcache::malloc",
+        "heapwise::tcache::free",
+        "heapwise::tcache::refill",
+        "heapwise::tcache::setup",
+        "heapwise::global::Global::malloc_slow",
+        "heapwise::global::Global::free_slow",
+        "heapwise::global::Global::refill",
+        "heapwise::global::Global::realloc",
+        "heapwise::large_cache::alloc",
+        "heapwise::large_cache::free",
+        "heapwise_core::any::default_policy::malloc",
+        "heapwise_core::any::default_policy::free",
+        "heapwise_core::any::default_policy::realloc",
+        "heapwise_core::policy::segregated::other_fit",
+    ];
+    let (fns, code) = functions();
+    assert!(code > 0, "no executable sections found");
+    let mut span = (u64::MAX, 0u64);
+    let mut missing = Vec::new();
+    for want in HOT {
+        // Exported names exactly; Rust paths without the `::h<hash>` suffix.
+        let found: Vec<&(u64, u64, String)> = fns
+            .iter()
+            .filter(|(_, _, n)| {
+                n == want || n.strip_prefix(want).is_some_and(|r| r.starts_with("::h"))
+            })
+            .collect();
+        if found.is_empty() {
+            missing.push(*want);
+        }
+        for (a, s, _) in found {
+            span = (span.0.min(*a), span.1.max(a + s));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in the library (renamed?): {missing:?}"
+    );
+    let width = span.1 - span.0;
+    // Grouped: ~90 KiB of ~290 KiB. Scattered (before): ~250 KiB.
+    assert!(
+        width * 100 <= code * 45,
+        "the hot functions span {} KiB of the library's {} KiB of code: a function on the \
+         allocation paths lost `link_section = \".text.hot.heapwise\"`, or the linker no \
+         longer groups them (build.rs)",
+        width / 1024,
+        code / 1024
+    );
+}
