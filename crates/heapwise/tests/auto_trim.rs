@@ -32,42 +32,27 @@ fn resident_pages(lo: usize, hi: usize) -> usize {
     v.iter().filter(|&&b| b & 1 != 0).count()
 }
 
+/// Usable again after a trim: a fresh block of `size` bytes reads back what it writes.
+fn usable_again(g: &'static Global, size: usize) {
+    let p = g.malloc(size);
+    assert!(!p.is_null());
+    // SAFETY: live block of `size` bytes, freed once.
+    unsafe {
+        core::ptr::write_bytes(p, 0x5a, size);
+        assert!((0..size).step_by(4096).all(|i| *p.add(i) == 0x5a));
+        g.free(p);
+    }
+    assert!(g.check().is_ok());
+}
+
 #[test]
 fn freed_ranges_go_back_to_the_os_after_enough_frees() {
-    let big = LARGE_THRESHOLD / 2; // heap blocks, not mappings
-    let n = (4 * AUTO_TRIM_MIN) / big + 1;
-    let big_block = block_size_for(big).unwrap();
-    // Phase 1: churn that brings the freed-bytes count just below the point where the
-    // last of the `n` big frees below crosses AUTO_TRIM_EVERY (this test's Global serves
-    // nothing else, and every free releases, and is counted with, its block size).
-    let small = 64 * 1024;
-    let small_block = block_size_for(small).unwrap();
-    let mut acc = 0usize;
-    while acc + small_block + (n - 1) * big_block < AUTO_TRIM_EVERY {
-        let p = G.malloc(small);
-        assert!(!p.is_null());
-        // SAFETY: live block, freed once.
-        unsafe { G.free(p) };
-        acc += small_block;
-    }
-    assert!(acc + n * big_block >= AUTO_TRIM_EVERY);
-    // Phase 2: a run of big blocks, every page written, then freed: the last free
-    // triggers the trim, when the run is one free range.
-    let blocks: Vec<*mut u8> = (0..n).map(|_| G.malloc(big)).collect();
-    let mut span = (usize::MAX, 0usize);
-    for &p in &blocks {
-        assert!(!p.is_null());
-        // SAFETY: a live block of `big` bytes: every page is written (made resident).
-        unsafe { core::ptr::write_bytes(p, 0xa5, big) };
-        span = (span.0.min(p as usize), span.1.max(p as usize + big));
-    }
-    let before = resident_pages(span.0, span.1);
-    for p in blocks {
-        // SAFETY: live block, freed once.
-        unsafe { G.free(p) };
-    }
-    let total = (span.1 - span.0) / 4096;
-    let after = resident_pages(span.0, span.1);
+    // A run of at least 4 * AUTO_TRIM_MIN bytes of heap blocks (not mappings): its last
+    // free crosses AUTO_TRIM_EVERY (this test's Global serves nothing else, and every free
+    // releases, and is counted with, its block size).
+    let big = LARGE_THRESHOLD / 2;
+    let (before, after, total) =
+        free_a_run_at_the_trim_point(&G, AUTO_TRIM_MIN, big, (4 * AUTO_TRIM_MIN) / big + 1);
     assert!(
         before * 10 >= total * 9,
         "{before} of {total} pages were resident"
@@ -76,16 +61,7 @@ fn freed_ranges_go_back_to_the_os_after_enough_frees() {
         after * 8 < total,
         "{after} of {total} pages of the freed range still resident"
     );
-    // Usable again: a fresh block reads back what it writes.
-    let p = G.malloc(big);
-    assert!(!p.is_null());
-    // SAFETY: live block of `big` bytes, freed once.
-    unsafe {
-        core::ptr::write_bytes(p, 0x5a, big);
-        assert!((0..big).step_by(4096).all(|i| *p.add(i) == 0x5a));
-        G.free(p);
-    }
-    assert!(G.check().is_ok());
+    usable_again(&G, big);
 }
 
 /// Two more allocators for the trim threshold's tests (each test owns one, so the
@@ -99,13 +75,16 @@ static OFF: Global = Global::new(Config {
     ..Config::DEFAULT
 });
 
-/// Runs big blocks, written, then freed, after just enough churn that the last free
-/// reaches the trim point for `threshold` (`AUTO_TRIM_EVERY_MIN` times it, and
+/// Runs `n` heap blocks of `big` bytes, written, then freed, after just enough churn that
+/// the last free reaches the trim point for `threshold` (`AUTO_TRIM_EVERY_MIN` times it, and
 /// `AUTO_TRIM_HEAPS` times the heap); returns the resident pages of their range before and
 /// after the frees, and its page count.
-fn free_a_run_at_the_trim_point(g: &'static Global, threshold: usize) -> (usize, usize, usize) {
-    let big = 100 * 1024; // heap blocks, not mappings
-    let n = 8;
+fn free_a_run_at_the_trim_point(
+    g: &'static Global,
+    threshold: usize,
+    big: usize,
+    n: usize,
+) -> (usize, usize, usize) {
     let big_block = block_size_for(big).unwrap();
     let blocks: Vec<*mut u8> = (0..n).map(|_| g.malloc(big)).collect();
     let mut span = (usize::MAX, 0usize);
@@ -157,7 +136,7 @@ fn a_lower_trim_threshold_trims_smaller_ranges_sooner() {
     // With the default threshold nothing would be trimmed here: the run (800 KiB) is
     // below AUTO_TRIM_MIN and the frees far below AUTO_TRIM_EVERY.
     const { assert!(8 * 100 * 1024 < AUTO_TRIM_MIN) };
-    let (before, after, total) = free_a_run_at_the_trim_point(&LOW, threshold);
+    let (before, after, total) = free_a_run_at_the_trim_point(&LOW, threshold, 100 * 1024, 8);
     assert!(
         before * 10 >= total * 9,
         "{before} of {total} pages were resident"
@@ -166,22 +145,14 @@ fn a_lower_trim_threshold_trims_smaller_ranges_sooner() {
         after * 8 < total,
         "{after} of {total} pages of the freed run still resident"
     );
-    // Usable again.
-    let p = LOW.malloc(500 * 1024);
-    assert!(!p.is_null());
-    // SAFETY: live block of 500 KiB, freed once.
-    unsafe {
-        core::ptr::write_bytes(p, 0x5a, 500 * 1024);
-        assert!((0..500 * 1024).step_by(4096).all(|i| *p.add(i) == 0x5a));
-        LOW.free(p);
-    }
+    usable_again(&LOW, 500 * 1024);
 }
 
 #[test]
 fn a_trim_threshold_of_usize_max_turns_automatic_trims_off() {
     OFF.set_trim_threshold(usize::MAX);
     // The same run at the point where a 64 KiB threshold trims it: nothing is given back.
-    let (before, after, total) = free_a_run_at_the_trim_point(&OFF, 64 * 1024);
+    let (before, after, total) = free_a_run_at_the_trim_point(&OFF, 64 * 1024, 100 * 1024, 8);
     assert!(
         before * 10 >= total * 9,
         "{before} of {total} pages were resident"
