@@ -143,8 +143,9 @@ impl Xml {
         self.ok &= n == bytes.len() && !b.truncated();
     }
 
-    /// The `<total>`, `<system>` and `<aspace>` lines of a heap or of the whole process.
-    fn summary(&mut self, free: (usize, usize), system: usize) {
+    /// The `<total>`, `<system>` and `<aspace>` lines of a heap (`mmap: None`) or of the
+    /// whole process: free blocks and bytes, large blocks and bytes, heap bytes.
+    fn summary(&mut self, free: (usize, usize), mmap: Option<(usize, usize)>, bytes: usize) {
         self.line(format_args!(
             "<total type=\"fast\" count=\"0\" size=\"0\"/>"
         ));
@@ -152,10 +153,11 @@ impl Xml {
             "<total type=\"rest\" count=\"{}\" size=\"{}\"/>",
             free.0, free.1
         ));
-        self.system(system);
-    }
-
-    fn system(&mut self, bytes: usize) {
+        if let Some((count, size)) = mmap {
+            self.line(format_args!(
+                "<total type=\"mmap\" count=\"{count}\" size=\"{size}\"/>"
+            ));
+        }
         // A heap's break never moves down: its current size is its largest.
         for (tag, kind) in [
             ("system", "current"),
@@ -208,27 +210,12 @@ pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_i
             ));
         }
         x.line(format_args!("</sizes>"));
-        x.summary((st.free_blocks, st.free_bytes), st.heap_bytes);
+        x.summary((st.free_blocks, st.free_bytes), None, st.heap_bytes);
         x.line(format_args!("</heap>"));
         free = (free.0 + st.free_blocks, free.1 + st.free_bytes);
         system += st.heap_bytes;
     }
-    let large = {
-        let _q = hw::front::quiet_under_valgrind();
-        GLOBAL.stats()
-    };
-    x.line(format_args!(
-        "<total type=\"fast\" count=\"0\" size=\"0\"/>"
-    ));
-    x.line(format_args!(
-        "<total type=\"rest\" count=\"{}\" size=\"{}\"/>",
-        free.0, free.1
-    ));
-    x.line(format_args!(
-        "<total type=\"mmap\" count=\"{}\" size=\"{}\"/>",
-        large.large_blocks, large.large_bytes
-    ));
-    x.system(system);
+    x.summary(free, Some(GLOBAL.large_live()), system);
     x.line(format_args!("</malloc>"));
     if x.ok {
         0

@@ -19,11 +19,11 @@
 //! Invariant: nothing here allocates (`getenv`, stack buffers and `write(2)` only).
 
 use core::ffi::c_int;
-use core::ffi::CStr;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hw::diag::report;
 
+use crate::options::{getenv, shown};
 use crate::{ensure_init, GLOBAL};
 
 /// `M_MXFAST` (glibc's `<malloc.h>`).
@@ -88,8 +88,7 @@ impl Tuning {
             Some(n) => *slot = Some(n),
             None => report(format_args!(
                 "{shown_as}={:?} is not a number; ignored",
-                core::str::from_utf8(value.get(..value.len().min(64)).unwrap_or(&[]))
-                    .unwrap_or("<not UTF-8>")
+                shown(value)
             )),
         }
     }
@@ -143,18 +142,6 @@ impl Tuning {
             GLOBAL.set_trim_threshold(n);
         }
     }
-}
-
-fn getenv(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv returns null or a pointer to a NUL-terminated string in the
-    // environment, which stays valid while nobody modifies the environment (read once, at
-    // start-up).
-    let p = unsafe { libc::getenv(name.as_ptr()) };
-    if p.is_null() {
-        return None;
-    }
-    // SAFETY: non-null getenv results are NUL-terminated.
-    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
 /// `mallopt(3)`: see the module's table. Returns 1 if the setting was accepted, 0 if

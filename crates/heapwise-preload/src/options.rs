@@ -46,7 +46,7 @@ pub struct TracePath {
     pub per_process: bool,
 }
 
-fn getenv(name: &CStr) -> Option<&'static [u8]> {
+pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
     // SAFETY: getenv returns null or a pointer to a NUL-terminated string in the
     // environment, which stays valid while nobody modifies the environment (options are
     // read once, at start-up).
@@ -96,7 +96,8 @@ pub fn parse_bool(v: &[u8]) -> Option<bool> {
     }
 }
 
-fn shown(v: &[u8]) -> &str {
+/// A value as quoted in a message: its first 64 bytes, if they are UTF-8.
+pub(crate) fn shown(v: &[u8]) -> &str {
     let v = v.get(..v.len().min(64)).unwrap_or(&[]);
     core::str::from_utf8(v).unwrap_or("<not UTF-8>")
 }

@@ -1539,6 +1539,14 @@ impl Global {
         self.acct.peak_footprint.load(Ordering::Relaxed)
     }
 
+    /// Live large blocks and the bytes mapped for them, without a walk.
+    pub fn large_live(&self) -> (usize, usize) {
+        (
+            self.acct.large_blocks.load(Ordering::Relaxed),
+            self.acct.large_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     /// Arena `a`'s heaps (`malloc_info`): their number and summed statistics, or `None` for an arena
     /// without heaps, and `free_block(size)` called for each free block (walks the arena
     /// with its lock held: O(blocks); `free_block` must not call the allocator). The blocks
