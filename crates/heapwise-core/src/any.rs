@@ -28,7 +28,7 @@ macro_rules! policies {
     ) => {
         policies_body! {
             [ $( $b => $bty, $bname, $bdoc; )* $d => $dty, $dname, $ddoc; $( $a => $aty, $aname, $adoc; )* ]
-            $d [ $( $b )* $( $a )* ]
+            $d $dty [ $( $b )* $( $a )* ]
         }
     };
 }
@@ -36,7 +36,7 @@ macro_rules! policies {
 macro_rules! policies_body {
     (
         [ $( $variant:ident => $ty:ty, $name:literal, $doc:literal; )* ]
-        $default:ident [ $( $other:ident )* ]
+        $default:ident $default_ty:ty [ $( $other:ident )* ]
     ) => {
         /// Every policy of the engine, selectable at run time.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44,7 +44,13 @@ macro_rules! policies_body {
             $( #[doc = $doc] $variant, )*
         }
 
+        /// The default policy's type (the variant marked `#[default]`).
+        type DefaultPolicy = $default_ty;
+
         impl PolicyKind {
+            /// The default policy (the variant marked `#[default]` in the list below).
+            pub const DEFAULT: PolicyKind = PolicyKind::$default;
+
             /// Every policy, slowest first (the default, `segregated`, is third from last).
             pub const ALL: &'static [PolicyKind] = &[$(PolicyKind::$variant),*];
 
@@ -150,11 +156,6 @@ policies! {
         "compact plus header-free slabs for requests up to 512 bytes (best utilisation)";
 }
 
-impl PolicyKind {
-    /// The default policy (marked `#[default]` in the list above).
-    pub const DEFAULT: PolicyKind = PolicyKind::Segregated;
-}
-
 /// The default policy's entry points, placed with the hot code (see `dispatch_hot!`): the
 /// engine's `malloc` and `free` are inlined into them, and what they call out of line
 /// carries the same placement (for every policy: a generic function cannot be placed for
@@ -163,15 +164,15 @@ impl PolicyKind {
 mod default_policy {
     use core::ptr::NonNull;
 
+    use super::DefaultPolicy;
     use crate::heap::Heap;
-    use crate::policy::segregated::Segregated;
     use crate::source::Source;
 
     /// [`Heap::malloc`] of the default policy.
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
     pub(super) fn malloc<S: Source>(
-        h: &mut Heap<S, Segregated>,
+        h: &mut Heap<S, DefaultPolicy>,
         size: usize,
     ) -> Option<NonNull<u8>> {
         h.malloc(size)
@@ -181,7 +182,7 @@ mod default_policy {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
     pub(super) fn calloc<S: Source>(
-        h: &mut Heap<S, Segregated>,
+        h: &mut Heap<S, DefaultPolicy>,
         n: usize,
         size: usize,
     ) -> Option<NonNull<u8>> {
@@ -192,7 +193,7 @@ mod default_policy {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
     pub(super) fn aligned_alloc<S: Source>(
-        h: &mut Heap<S, Segregated>,
+        h: &mut Heap<S, DefaultPolicy>,
         align: usize,
         size: usize,
     ) -> Option<NonNull<u8>> {
@@ -205,7 +206,7 @@ mod default_policy {
     /// As [`Heap::free`].
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
-    pub(super) unsafe fn free<S: Source>(h: &mut Heap<S, Segregated>, ptr: *mut u8) {
+    pub(super) unsafe fn free<S: Source>(h: &mut Heap<S, DefaultPolicy>, ptr: *mut u8) {
         // SAFETY: forwarded caller contract.
         unsafe { h.free(ptr) }
     }
@@ -217,7 +218,7 @@ mod default_policy {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
     pub(super) unsafe fn realloc<S: Source>(
-        h: &mut Heap<S, Segregated>,
+        h: &mut Heap<S, DefaultPolicy>,
         ptr: *mut u8,
         size: usize,
     ) -> Option<NonNull<u8>> {
@@ -232,7 +233,7 @@ mod default_policy {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     #[inline(never)]
     pub(super) unsafe fn usable_size<S: Source>(
-        h: &mut Heap<S, Segregated>,
+        h: &mut Heap<S, DefaultPolicy>,
         ptr: *const u8,
     ) -> usize {
         // SAFETY: forwarded caller contract.
