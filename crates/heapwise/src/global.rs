@@ -1294,9 +1294,11 @@ impl Global {
             match unsafe { large_cache::free(p, budget) } {
                 Some(len) => {
                     harden::note_large_freed(p, len);
-                    // The dynamic threshold (large_cache::raise_threshold) stays off: heaps
-                    // never give address space back yet, which breaks recovery under
-                    // RLIMIT_AS (behaviour b15). See the README's performance notes.
+                    // No glibc-style dynamic threshold (raising the threshold to the
+                    // size of freed large blocks): heaps never give address space back,
+                    // which breaks recovery under RLIMIT_AS (behaviour b15); the large
+                    // cache keeps freed mappings instead. See the README's performance
+                    // notes.
                     self.acct.large_unmapped(len)
                 }
                 None => match harden::was_large_freed(p) {
