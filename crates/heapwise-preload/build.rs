@@ -1,19 +1,42 @@
-//! Link layout of `libheapwise.so`: its hot code in one place.
+//! Link layout of `libheapwise.so`: the code every process runs first, in one place.
 //!
 //! Every page of the library's code that a process executes maps its whole 64 KiB
 //! neighbourhood (the kernel's fault-around maps the file's cached pages around a fault),
 //! and all of it counts in the process's resident set. The code a process runs (start-up,
-//! the allocation paths of the default policy, exit: about 40 functions) is marked with
-//! `#[link_section = ".text.hot.heapwise"]` in the three crates; this keeps the
-//! `.text.hot` prefix as an output section of its own, so that those functions sit side by
-//! side instead of scattered over the ~290 KiB of code (every policy of the engine, the
-//! checker, statistics, tracing). GNU ld's default script groups `.text.hot.*` without
-//! being asked; LLD (Rust's default linker on x86-64 Linux) only with this option. (A
-//! `#[cold]` function goes to `.text.unlikely`, placed next to it.)
+//! the allocation paths of the default policy, exit: about 90 functions, ~60 KiB) is marked
+//! with `#[link_section = ".text.hot.heapwise"]` in the three crates. The linker script
+//! written here (`hot.ld`) gathers those sections into an output section `.text.hot` and
+//! inserts it before `.text`, so that it starts the executable segment: it then shares its
+//! first window with the C runtime's `_init`/`_fini`, and the functions the C runtime runs
+//! at start-up and exit (the first ones of `.text`) follow it directly. Without it, LLD
+//! (Rust's linker on x86-64 Linux) scatters the marked functions over the ~300 KiB of code
+//! (every policy of the engine, the checker, statistics, tracing), and GNU ld puts them
+//! inside `.text`, after the cold code. `INSERT BEFORE` adds to the linker's default script
+//! instead of replacing it; both linkers accept it.
+//!
+//! Measured in session 9 (`docs/performance/steps-session9.md`): code resident in a small
+//! program 96–148 KiB, against 192–292 KiB with the group placed after `.text` by
+//! `-z keep-text-section-prefix` (session 8) and 284–292 KiB before that.
+
+use std::path::PathBuf;
+
+/// The script: one output section for the hot code, before `.text`.
+const HOT_LD: &str = "\
+/* heapwise-preload build.rs: the code every process runs, first in the text. */
+SECTIONS
+{
+  .text.hot : { *(.text.hot .text.hot.*) }
+}
+INSERT BEFORE .text;
+";
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
-    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
-        println!("cargo:rustc-link-arg-cdylib=-Wl,-z,keep-text-section-prefix");
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
     }
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let script = out.join("hot.ld");
+    std::fs::write(&script, HOT_LD).expect("write hot.ld to OUT_DIR");
+    println!("cargo:rustc-link-arg-cdylib=-Wl,-T,{}", script.display());
 }

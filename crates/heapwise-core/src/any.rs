@@ -226,6 +226,36 @@ mod default_policy {
         unsafe { h.realloc(ptr, size) }
     }
 
+    /// [`Heap::realloc_in_place`] of the default policy.
+    ///
+    /// # Safety
+    /// As [`Heap::realloc_in_place`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) unsafe fn realloc_in_place<S: Source>(
+        h: &mut Heap<S, DefaultPolicy>,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded caller contract.
+        unsafe { h.realloc_in_place(ptr, size) }
+    }
+
+    /// [`Heap::realloc_move`] of the default policy.
+    ///
+    /// # Safety
+    /// As [`Heap::realloc_move`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(never)]
+    pub(super) unsafe fn realloc_move<S: Source>(
+        h: &mut Heap<S, DefaultPolicy>,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: forwarded caller contract.
+        unsafe { h.realloc_move(ptr, size) }
+    }
+
     /// [`Heap::usable_size`] of the default policy.
     ///
     /// # Safety
@@ -349,6 +379,40 @@ impl<S: Source> AnyHeap<S> {
             h => unsafe { default_policy::realloc(h, ptr, size) },
             // SAFETY: forwarded caller contract.
             unsafe { h.realloc(ptr, size) },
+            None
+        )
+    }
+    /// See [`Heap::realloc_in_place`].
+    ///
+    /// # Safety
+    /// As [`Heap::realloc_in_place`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    pub unsafe fn realloc_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        dispatch_hot!(
+            self,
+            // SAFETY: forwarded caller contract.
+            h => unsafe { default_policy::realloc_in_place(h, ptr, size) },
+            // SAFETY: forwarded caller contract.
+            unsafe { h.realloc_in_place(ptr, size) },
+            None
+        )
+    }
+    /// See [`Heap::realloc_move`].
+    ///
+    /// # Safety
+    /// As [`Heap::realloc_move`].
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    pub unsafe fn realloc_move(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        dispatch_hot!(
+            self,
+            // SAFETY: forwarded caller contract.
+            h => unsafe { default_policy::realloc_move(h, ptr, size) },
+            // SAFETY: forwarded caller contract.
+            unsafe { h.realloc_move(ptr, size) },
             None
         )
     }

@@ -467,6 +467,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn take_slow(&mut self, asize: usize) -> Option<(Block, usize)> {
         // SAFETY: the heap is initialised and consistent.
         unsafe {
@@ -1134,8 +1135,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// The heap must be consistent.
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn alloc_block(&mut self, asize: usize) -> Option<NonNull<u8>> {
         // SAFETY: `take` returns a free block of at least `asize` bytes.
         unsafe {
@@ -1168,7 +1168,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
     /// moving its payload, or by moving it down into a free predecessor. Returns the payload.
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    ///
+    /// Inlined into its two callers, [`Heap::realloc`] and [`Heap::realloc_in_place`], so
+    /// that no copy of it for each policy sits with the hot code (the OS faces run it
+    /// inlined into the default policy's `realloc_in_place`).
+    #[inline(always)]
     unsafe fn resize_in_place(
         &mut self,
         b: Block,
@@ -1408,6 +1412,112 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
             // The block size is known: without slabs, the new block comes straight from
             // the engine.
+            let q = if P::SLAB_MAX != 0 {
+                self.alloc(size)?
+            } else {
+                self.alloc_block(asize)?
+            };
+            ptr::copy_nonoverlapping(
+                b.payload().as_ptr(),
+                q.as_ptr(),
+                Block::usable(bsize).min(size),
+            );
+            self.retire_block(b, bsize);
+            Some(q)
+        }
+    }
+
+    /// Resizes the block at `ptr` to at least `size` bytes without allocating another
+    /// block: shrinks it in place, grows it into a free successor or at the top of the
+    /// heap, or moves its payload down into a free predecessor (so the result may differ
+    /// from `ptr`; the first `min(old, size)` bytes are kept). `None` when none of these
+    /// fits, or when `ptr` is not a live block (reported through the hook), with the block
+    /// untouched: the caller then allocates, copies and frees itself. The OS faces do that
+    /// through their thread caches, which is why they call this rather than
+    /// [`Heap::realloc`] for the default policy.
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// use heapwise_core::{FixedArena, Heap, Segregated};
+    ///
+    /// let mut mem = [MaybeUninit::<u8>::uninit(); 4096];
+    /// let mut heap: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    /// let p = heap.malloc(100).unwrap();
+    /// // SAFETY: `p` is a live block of this heap; it is the last block, so it grows in place.
+    /// let q = unsafe { heap.realloc_in_place(p, 1000) }.unwrap();
+    /// assert_eq!(p, q);
+    /// assert!(heap.check().is_ok());
+    /// ```
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    #[inline]
+    pub unsafe fn realloc_in_place(
+        &mut self,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        self.counters.reallocs += 1;
+        if P::SLAB_MAX != 0 {
+            // Slab hook: compiled away for policies without slabs. An object stays where it
+            // is while its class holds `size` bytes.
+            match self.slab_lookup(ptr, ErrorKind::UseAfterFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return None,
+                SlabLookup::Object(o) => return (size <= o.class).then_some(ptr),
+            }
+        }
+        let LiveBlock { b, size: bsize, .. } = self.validate(ptr, ErrorKind::UseAfterFree)?;
+        let asize = block_size_for(size)?;
+        // SAFETY: `b` is a validated allocated block of `bsize` bytes.
+        unsafe { self.resize_in_place(b, bsize, asize) }
+    }
+
+    /// The second half of [`Heap::realloc`], for a caller that tried
+    /// [`Heap::realloc_in_place`] first and got `None`: allocates a block of at least `size`
+    /// bytes in this heap, copies the first `min(old, size)` bytes and frees the block at
+    /// `ptr`. `None` when the heap has no room (the block untouched). It counts no
+    /// operation: the `realloc` was counted by [`Heap::realloc_in_place`].
+    ///
+    /// ```
+    /// use core::mem::MaybeUninit;
+    /// use heapwise_core::{FixedArena, Heap, Segregated};
+    ///
+    /// let mut mem = [MaybeUninit::<u8>::uninit(); 4096];
+    /// let mut heap: Heap<_, Segregated> = Heap::new(FixedArena::new(&mut mem));
+    /// let p = heap.malloc(100).unwrap();
+    /// let _fence = heap.malloc(16).unwrap(); // `p` cannot grow in place
+    /// // SAFETY: `p` is a live block of this heap, 100 bytes long.
+    /// unsafe { p.as_ptr().write_bytes(7, 100) };
+    /// // SAFETY: as above.
+    /// let q = unsafe { heap.realloc_in_place(p, 1000) }
+    ///     .or_else(|| unsafe { heap.realloc_move(p, 1000) })
+    ///     .unwrap();
+    /// assert_ne!(p, q);
+    /// // SAFETY: `q` is live and its first 100 bytes were copied from `p`.
+    /// assert_eq!(unsafe { *q.as_ptr().add(99) }, 7);
+    /// assert!(heap.check().is_ok());
+    /// ```
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    #[inline]
+    pub unsafe fn realloc_move(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
+        if P::SLAB_MAX != 0 {
+            match self.slab_lookup(ptr, ErrorKind::UseAfterFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return None,
+                // SAFETY: `o` is a live object just validated by the lookup.
+                SlabLookup::Object(o) => return unsafe { self.slab_realloc(o, size) },
+            }
+        }
+        let LiveBlock { b, size: bsize, .. } = self.validate(ptr, ErrorKind::UseAfterFree)?;
+        let Some(asize) = block_size_for(size) else {
+            return self.fail();
+        };
+        // SAFETY: `b` is a validated allocated block of `bsize` bytes; the new block is
+        // another block of the heap, so the two payloads do not overlap.
+        unsafe {
             let q = if P::SLAB_MAX != 0 {
                 self.alloc(size)?
             } else {

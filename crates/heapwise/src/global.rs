@@ -273,9 +273,14 @@ impl Accounting {
     }
 }
 
+/// What a `realloc` of a heap block does after its arena's lock is released.
 enum Resize {
     Done(*mut u8),
-    Move(usize),
+    /// Move the block (`usable` bytes now) to a new block of `size` bytes.
+    Move {
+        usable: usize,
+        size: usize,
+    },
     NotHeap(CorruptionHook),
     Fail,
 }
@@ -311,6 +316,7 @@ impl Inner {
     }
 
     /// Accounts a possible growth of heap `i`.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn grew(&mut self, i: usize, acct: &Accounting) {
         let Some((now, lo, hi)) = self.heaps.get(i).and_then(Option::as_ref).map(|h| {
             let s = h.source();
@@ -1349,31 +1355,50 @@ impl Global {
                     return match u {
                         0 => Resize::Fail,
                         u if u >= size => Resize::Done(p),
-                        u => Resize::Move(u),
+                        usable => Resize::Move { usable, size },
                     };
                 }
-                // With the thread caches on (the default policy), a block that grows gets
-                // headroom (an eighth, at most `REALLOC_HEADROOM`), so that the next
-                // small growths are served in place by `tcache::realloc_fast`.
-                let want = if cached {
-                    match h.usable_size(p) {
-                        u if u != 0 && size > u => size
-                            .saturating_add((size / 8).min(REALLOC_HEADROOM))
-                            .min(LARGE_THRESHOLD - 1)
-                            .max(size),
-                        _ => size,
+                if cached {
+                    // The default policy: the engine's `realloc` in its two halves, whose
+                    // copies for this policy sit with the hot code (`realloc` itself is
+                    // generic over the policy, and its copy for the default policy cannot
+                    // be placed apart; see `heapwise_core::any`). A block that grows gets
+                    // headroom (an eighth, at most `REALLOC_HEADROOM`), so that the next
+                    // small growths are served in place by `tcache::realloc_fast`.
+                    let usable = h.usable_size(p);
+                    if usable == 0 {
+                        return Resize::Fail;
                     }
-                } else {
-                    size
-                };
-                if let Some(q) = h.realloc(p, want) {
+                    let want = if size > usable {
+                        size.saturating_add((size / 8).min(REALLOC_HEADROOM))
+                            .min(LARGE_THRESHOLD - 1)
+                            .max(size)
+                    } else {
+                        size
+                    };
+                    let q = NonNull::new_unchecked(p);
+                    return match h
+                        .realloc_in_place(q, want)
+                        .or_else(|| h.realloc_move(q, want))
+                    {
+                        Some(r) => {
+                            inner.grew(i, acct);
+                            inner.freed_into(i);
+                            Resize::Done(r.as_ptr())
+                        }
+                        None => Resize::Move { usable, size: want },
+                    };
+                }
+                // The other policies run their own `realloc`, so that `HEAPWISE_POLICY`
+                // shows each one's own cost.
+                if let Some(q) = h.realloc(p, size) {
                     inner.grew(i, acct);
                     inner.freed_into(i);
                     return Resize::Done(q.as_ptr());
                 }
                 match h.usable_size(p) {
                     0 => Resize::Fail,
-                    u => Resize::Move(u),
+                    usable => Resize::Move { usable, size },
                 }
             }
         });
@@ -1381,7 +1406,7 @@ impl Global {
             Resize::Done(q) => q,
             Resize::Fail => ptr::null_mut(),
             // SAFETY: forwarded caller contract.
-            Resize::Move(usable) => unsafe { self.move_block(p, usable, size) },
+            Resize::Move { usable, size } => unsafe { self.move_block(p, usable, size) },
             // SAFETY: forwarded caller contract.
             Resize::NotHeap(hook) => unsafe { self.realloc_large(p, size, hook) },
         }
