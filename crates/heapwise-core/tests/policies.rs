@@ -414,7 +414,8 @@ fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         1 => (0usize..16, 0usize..512).prop_map(|(n, s)| Op::Calloc(n, s)),
         1 => (0u32..16, size.clone()).prop_map(|(a, s)| Op::Aligned(a, s)),
         3 => any::<usize>().prop_map(Op::Free),
-        2 => (any::<usize>(), size).prop_map(|(i, s)| Op::Realloc(i, s)),
+        2 => (any::<usize>(), size.clone()).prop_map(|(i, s)| Op::Realloc(i, s)),
+        1 => (any::<usize>(), size).prop_map(|(i, s)| Op::ReallocHalves(i, s)),
     ]
 }
 

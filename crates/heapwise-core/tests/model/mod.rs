@@ -27,6 +27,9 @@ pub enum Op {
     Free(usize),
     /// `realloc(live[i], size)`
     Realloc(usize, usize),
+    /// `realloc_in_place(live[i], size)`, then `realloc_move` when it cannot (the two
+    /// halves of `realloc`, as the OS faces call them for the default policy)
+    ReallocHalves(usize, usize),
 }
 
 /// The shadow model of live blocks.
@@ -148,6 +151,44 @@ impl Model {
                     verify(a as *const u8, l, b, "failed realloc must keep the block");
                 }
             }
+            Op::ReallocHalves(i, size) => {
+                let Some((a, l, b)) = self.nth(i) else { return };
+                verify(a as *const u8, l, b, "before realloc_in_place");
+                let p = core::ptr::NonNull::new(a as *mut u8).expect("live payloads are non-null");
+                // SAFETY: `p` is a live payload of this heap.
+                let q = match unsafe { heap.realloc_in_place(p, size) } {
+                    Some(q) => {
+                        // In place: the same block, or its payload moved down into a free
+                        // predecessor.
+                        assert!(
+                            q <= p,
+                            "realloc_in_place moved the block up: {p:?} -> {q:?}"
+                        );
+                        Some(q)
+                    }
+                    // SAFETY: as above; realloc_in_place left the block untouched.
+                    None => unsafe { heap.realloc_move(p, size) },
+                };
+                if let Some(q) = q {
+                    let q = q.as_ptr() as usize;
+                    verify(
+                        q as *const u8,
+                        l.min(size),
+                        b,
+                        "after realloc_in_place/move",
+                    );
+                    self.live.remove(&a);
+                    self.add(heap, q, size, 16);
+                } else {
+                    self.failures += 1;
+                    verify(
+                        a as *const u8,
+                        l,
+                        b,
+                        "failed realloc_move must keep the block",
+                    );
+                }
+            }
         }
         if let Err(e) = heap.check() {
             panic!(
@@ -202,8 +243,10 @@ impl Rng {
             Op::Aligned(self.below(13) as u32, self.size())
         } else if r < 75 {
             Op::Free(i)
-        } else {
+        } else if r < 90 {
             Op::Realloc(i, if self.below(30) == 0 { 0 } else { self.size() })
+        } else {
+            Op::ReallocHalves(i, self.size())
         }
     }
 }
