@@ -8,7 +8,9 @@
 //! written here (`hot.ld`) gathers those sections into an output section `.text.hot` and
 //! inserts it before `.text`, so that it starts the executable segment: it then shares its
 //! first window with the C runtime's `_init`/`_fini`, and the functions the C runtime runs
-//! at start-up and exit (the first ones of `.text`) follow it directly. Without it, LLD
+//! at start-up and exit (the first ones of `.text`) follow it directly. The PLT goes first
+//! too: LLD puts it after all the code, and its one entry (`__cxa_finalize`, called at
+//! exit) mapped the last window of the code into every process that exits. Without it, LLD
 //! (Rust's linker on x86-64 Linux) scatters the marked functions over the ~300 KiB of code
 //! (every policy of the engine, the checker, statistics, tracing), and GNU ld puts them
 //! inside `.text`, after the cold code. `INSERT BEFORE` adds to the linker's default script
@@ -20,11 +22,12 @@
 
 use std::path::PathBuf;
 
-/// The script: one output section for the hot code, before `.text`.
+/// The script: the PLT and one output section for the hot code, before `.text`.
 const HOT_LD: &str = "\
 /* heapwise-preload build.rs: the code every process runs, first in the text. */
 SECTIONS
 {
+  .plt : { *(.plt) }
   .text.hot : { *(.text.hot .text.hot.*) }
 }
 INSERT BEFORE .text;

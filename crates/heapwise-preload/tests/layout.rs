@@ -26,8 +26,8 @@ use common::*;
 use std::process::Command;
 
 /// `(address, size, demangled name)` of every function of the library, the total size of
-/// its executable sections and the address of the first one.
-fn functions() -> (Vec<(u64, u64, String)>, u64, u64) {
+/// its executable sections, the address of the first one and that of the PLT.
+fn functions() -> (Vec<(u64, u64, String)>, u64, u64, Option<u64>) {
     let out = Command::new("nm")
         .args(["-n", "-S", "-C", "--defined-only"])
         .arg(libheapwise())
@@ -67,7 +67,14 @@ fn functions() -> (Vec<(u64, u64, String)>, u64, u64) {
         .collect();
     let code = exec.iter().map(|e| e.1).sum();
     let first = exec.iter().map(|e| e.0).min().unwrap_or(0);
-    (fns, code, first)
+    let plt = sections
+        .lines()
+        .find(|l| l.split_whitespace().any(|w| w == ".plt"))
+        .and_then(|l| {
+            let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
+            u64::from_str_radix(f.get(2)?, 16).ok()
+        });
+    (fns, code, first, plt)
 }
 
 #[test]
@@ -100,7 +107,7 @@ fn the_code_every_process_runs_is_grouped() {
         "heapwise_core::any::default_policy::realloc_in_place",
         "heapwise_core::policy::segregated::other_fit",
     ];
-    let (fns, code, first) = functions();
+    let (fns, code, first, plt) = functions();
     assert!(code > 0, "no executable sections found");
     let mut span = (u64::MAX, 0u64);
     let mut missing = Vec::new();
@@ -141,4 +148,13 @@ fn the_code_every_process_runs_is_grouped() {
          linker script of build.rs no longer places `.text.hot` before `.text`",
         span.0 - first
     );
+    // The PLT (`__cxa_finalize`, at exit) is not left at the far end of the code.
+    if let Some(plt) = plt {
+        assert!(
+            plt < span.0,
+            "the PLT ({plt:#x}) comes after the hot functions ({:#x}): build.rs's script no \
+             longer places it first",
+            span.0
+        );
+    }
 }
