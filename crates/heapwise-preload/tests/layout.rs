@@ -25,9 +25,19 @@ mod common;
 use common::*;
 use std::process::Command;
 
-/// `(address, size, demangled name)` of every function of the library, the total size of
-/// its executable sections, the address of the first one and that of the PLT.
-fn functions() -> (Vec<(u64, u64, String)>, u64, u64, Option<u64>) {
+/// What the test reads from the library's symbols and section headers.
+struct Layout {
+    /// `(address, size, demangled name)` of every function.
+    fns: Vec<(u64, u64, String)>,
+    /// Total size of the executable sections.
+    code: u64,
+    /// Address of the first executable section.
+    first: u64,
+    /// Address of the PLT, if there is one.
+    plt: Option<u64>,
+}
+
+fn functions() -> Layout {
     let out = Command::new("nm")
         .args(["-n", "-S", "-C", "--defined-only"])
         .arg(libheapwise())
@@ -74,7 +84,12 @@ fn functions() -> (Vec<(u64, u64, String)>, u64, u64, Option<u64>) {
             let f: Vec<&str> = l.split(']').nth(1)?.split_whitespace().collect();
             u64::from_str_radix(f.get(2)?, 16).ok()
         });
-    (fns, code, first, plt)
+    Layout {
+        fns,
+        code,
+        first,
+        plt,
+    }
 }
 
 #[test]
@@ -107,7 +122,12 @@ fn the_code_every_process_runs_is_grouped() {
         "heapwise_core::any::default_policy::realloc_in_place",
         "heapwise_core::policy::segregated::other_fit",
     ];
-    let (fns, code, first, plt) = functions();
+    let Layout {
+        fns,
+        code,
+        first,
+        plt,
+    } = functions();
     assert!(code > 0, "no executable sections found");
     let mut span = (u64::MAX, 0u64);
     let mut missing = Vec::new();
