@@ -39,7 +39,7 @@ cd "$(dirname "$0")/.."
 PROGRAMS=(b01_malloc_zero b02_huge b03_align b04_free b05_calloc b06_realloc b07_reallocarray
     b08_posix_memalign b09_aligned_alloc b10_memalign_valloc b11_usable_size b12_libc_internal
     b13a_cross_thread_free b13b_key_destructor b13d_thread_stress b20_foreign_brk b21_aliases
-    b23_mallopt_info)
+    b23_mallopt_info b24_perturb)
 SRC=crates/heapwise-preload/tests/c
 
 # cross_test NAME TRIPLE QEMU GNU-TRIPLE [PROGRAM-TO-SKIP]

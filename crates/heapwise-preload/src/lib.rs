@@ -150,7 +150,8 @@ pub(crate) static RECORDER: Recorder = Recorder::new();
 pub(crate) static STATS_AT_EXIT: AtomicBool = AtomicBool::new(false);
 
 /// 0: not initialised, 1: initialising, 2: done, 3: done and the API layers of `hw::front`
-/// are on (valgrind, or canaries and guard pages): one load tells the entry points both.
+/// are on (valgrind, or canaries and guard pages, or the perturb byte, which `mallopt` may
+/// turn on and off later): one load tells the entry points both.
 static INIT: AtomicU8 = AtomicU8::new(0);
 
 /// [`INIT`] when initialisation is done and no API layer is on.
@@ -204,6 +205,12 @@ pub(crate) fn layered() -> bool {
     layered_slow(s)
 }
 
+/// Sends the allocation functions through the API layers of `hw::front` or not, after
+/// initialisation (`mallopt(M_PERTURB)` turns its layer on and off at any time).
+pub(crate) fn set_layered(on: bool) {
+    INIT.store(if on { READY_LAYERED } else { READY }, Ordering::Release);
+}
+
 #[cold]
 fn layered_slow(s: u8) -> bool {
     if s < READY {
@@ -251,14 +258,15 @@ fn init_slow() {
         ..Config::DEFAULT
     });
     GLOBAL.set_arena_mode(o.arenas);
-    mallopt::Tuning::from_env().apply();
+    let tuning = mallopt::Tuning::from_env();
+    tuning.apply();
     if o.harden.junk || valgrind {
         // Full hardening: every free goes through the engine's quarantine.
         GLOBAL.set_thread_cache(false);
     }
     // The API layers (valgrind client requests; canaries and guard pages in full mode),
     // decided before the first block; last, because under valgrind it hides `GLOBAL`.
-    let layers = hw::front::configure(&GLOBAL, o.harden.junk);
+    let layers = tuning.apply_perturb(hw::front::configure(&GLOBAL, o.harden.junk));
     let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
     if o.stats || fd >= 0 {
         RECORDER.start(fd);

@@ -1,6 +1,6 @@
 //! glibc's tuning interface: `mallopt(3)` and the environment settings glibc reads for it
-//! (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, and the same
-//! three in `GLIBC_TUNABLES`), mapped onto heapwise's own knobs, so that a program or a
+//! (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
+//! `MALLOC_PERTURB_`, and the same four in `GLIBC_TUNABLES`), mapped onto heapwise's own knobs, so that a program or a
 //! deployment tuned for glibc keeps its settings under `LD_PRELOAD`:
 //!
 //! | parameter | heapwise |
@@ -9,7 +9,8 @@
 //! | `M_MMAP_MAX` | 0: every request goes to the heaps first (mapped only when they cannot serve it); another value brings back the threshold (an `M_MMAP_THRESHOLD` set in between included) |
 //! | `M_ARENA_MAX`, `glibc.malloc.arena_max` | threads are spread over at most this many arenas (heapwise has 4) |
 //! | `M_TRIM_THRESHOLD`, `glibc.malloc.trim_threshold` | free ranges of this many bytes or more go back to the OS on the automatic trims; -1 turns them off |
-//! | `M_MXFAST`, `M_TOP_PAD`, `M_CHECK_ACTION`, `M_PERTURB`, `M_ARENA_TEST`, others | accepted with no effect (heapwise has no fast bins, pads its heaps by its own growth chunk and reports misuse whatever the action) |
+//! | `M_PERTURB`, `MALLOC_PERTURB_`, `glibc.malloc.perturb` | new blocks are filled with `value ^ 0xff` (not `calloc`'s), freed heap blocks past their first two words with `value` ([`hw::front::set_perturb`]); 0 turns it off |
+//! | `M_MXFAST`, `M_TOP_PAD`, `M_CHECK_ACTION`, `M_ARENA_TEST`, others | accepted with no effect (heapwise has no fast bins, pads its heaps by its own growth chunk and reports misuse whatever the action) |
 //!
 //! `mallopt` returns 1 when it accepted the setting and 0 when it refused it, where glibc
 //! (2.36) refuses it (`M_MXFAST` above its limit); glibc too returns 1 for parameters it
@@ -63,6 +64,8 @@ pub struct Tuning {
     pub mmap_threshold: Option<usize>,
     /// `MALLOC_TRIM_THRESHOLD_` / `glibc.malloc.trim_threshold`.
     pub trim_threshold: Option<usize>,
+    /// `MALLOC_PERTURB_` / `glibc.malloc.perturb`.
+    pub perturb: Option<usize>,
 }
 
 /// Parses a number as glibc's tunables do: decimal, or hexadecimal after `0x`.
@@ -76,12 +79,14 @@ pub fn parse_number(v: &[u8]) -> Option<usize> {
 
 impl Tuning {
     /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`,
-    /// `trim_threshold`); other names are not heapwise's business and are skipped.
+    /// `trim_threshold`, `perturb`); other names are not heapwise's business and are
+    /// skipped.
     fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str) {
         let slot = match name {
             b"arena_max" => &mut self.arena_max,
             b"mmap_threshold" => &mut self.mmap_threshold,
             b"trim_threshold" => &mut self.trim_threshold,
+            b"perturb" => &mut self.perturb,
             _ => return,
         };
         match parse_number(value) {
@@ -119,6 +124,7 @@ impl Tuning {
             (c"MALLOC_ARENA_MAX", &b"arena_max"[..]),
             (c"MALLOC_MMAP_THRESHOLD_", &b"mmap_threshold"[..]),
             (c"MALLOC_TRIM_THRESHOLD_", &b"trim_threshold"[..]),
+            (c"MALLOC_PERTURB_", &b"perturb"[..]),
         ] {
             if let Some(v) = getenv(var) {
                 t.set(name, v, var.to_str().unwrap_or("MALLOC_*"));
@@ -130,7 +136,9 @@ impl Tuning {
         t
     }
 
-    /// Applies the settings to the allocator (at initialisation, before the first block).
+    /// Applies the settings to the allocator (at initialisation, before the first block;
+    /// the perturb byte goes to the API layers once they are decided:
+    /// [`Tuning::apply_perturb`]).
     pub fn apply(&self) {
         if let Some(n) = self.arena_max {
             GLOBAL.set_arena_max(n);
@@ -140,6 +148,16 @@ impl Tuning {
         }
         if let Some(n) = self.trim_threshold {
             GLOBAL.set_trim_threshold(n);
+        }
+    }
+
+    /// Sets the perturb byte, if the environment gave one, on top of the API layers in
+    /// force (`layers`); returns the layers then in force.
+    pub fn apply_perturb(&self, layers: u8) -> u8 {
+        match self.perturb {
+            // glibc keeps the int; only its low byte is ever written.
+            Some(v) => hw::front::set_perturb(&GLOBAL, v as i32),
+            None => layers,
         }
     }
 }
@@ -182,6 +200,10 @@ pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
             }
             true
         }
+        M_PERTURB => {
+            crate::set_layered(hw::front::set_perturb(&GLOBAL, value) != 0);
+            true
+        }
         M_MXFAST => value <= MAX_FAST_SIZE,
         _ => true,
     };
@@ -211,11 +233,17 @@ mod tests {
             Tuning {
                 arena_max: Some(2),
                 mmap_threshold: Some(0x10000),
-                trim_threshold: None
+                trim_threshold: None,
+                perturb: None,
             }
         );
-        t.read_tunables(b"glibc.malloc.trim_threshold=4096:glibc.malloc.arena_max=3");
-        assert_eq!((t.arena_max, t.trim_threshold), (Some(3), Some(4096)));
+        t.read_tunables(
+            b"glibc.malloc.trim_threshold=4096:glibc.malloc.arena_max=3:glibc.malloc.perturb=165",
+        );
+        assert_eq!(
+            (t.arena_max, t.trim_threshold, t.perturb),
+            (Some(3), Some(4096), Some(165))
+        );
         // A bad value leaves the earlier one.
         t.read_tunables(b"glibc.malloc.arena_max=many");
         assert_eq!(t.arena_max, Some(3));

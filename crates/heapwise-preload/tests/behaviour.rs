@@ -264,6 +264,46 @@ fn b23_arena_max_from_mallopt_and_the_environment() {
     );
 }
 
+/// glibc's perturb byte: `mallopt(M_PERTURB, 0xa5)` fills new blocks with 0x5a and freed
+/// ones with 0xa5 (past their links) until `M_PERTURB 0`; `MALLOC_PERTURB_` and
+/// `GLIBC_TUNABLES`' `glibc.malloc.perturb` set it from the start (the program also passes
+/// on glibc, in `glibc_baseline`, where its tcache blocks are not filled).
+#[test]
+fn b24_perturb_from_mallopt_and_the_environment() {
+    behaviour("b24_perturb");
+    let dir = TempDir::new("b24");
+    let exe = compile_c("b24_perturb", dir.path());
+    for (k, v) in [
+        ("MALLOC_PERTURB_", "165"),
+        (
+            "GLIBC_TUNABLES",
+            "glibc.malloc.check=0:glibc.malloc.perturb=165",
+        ),
+    ] {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("env");
+        preload(&mut cmd);
+        cmd.env(EXPECT_ENV, "1").env(k, v);
+        let o = run(cmd, None, T);
+        assert!(
+            o.success() && o.stdout.contains(" 0 failed"),
+            "{k}={v}\n{}",
+            o.describe()
+        );
+    }
+    // Without the setting, the environment form finds no fill.
+    let mut cmd = Command::new(&exe);
+    cmd.arg("env");
+    preload(&mut cmd);
+    cmd.env(EXPECT_ENV, "1").env_remove("MALLOC_PERTURB_");
+    let o = run(cmd, None, T);
+    assert!(
+        !o.success() && o.stdout.contains("FAIL"),
+        "no perturb byte, yet the blocks were filled:\n{}",
+        o.describe()
+    );
+}
+
 /// Allocation before `main`: a second preloaded library allocates in its constructor (and
 /// from a thread it starts there), before or after libheapwise's constructor depending on
 /// the `LD_PRELOAD` order; blocks cross library boundaries through dlopen/dlclose.
@@ -360,11 +400,12 @@ fn glibc_baseline() {
         }
         // Only b09 (glibc 2.36 vs C17 DR 460), b16 (cfree is a compat-only symbol in
         // glibc >= 2.26, so dlsym does not find it), b21 (the names resolve into glibc,
-        // which has no C23 free_sized) and b23 (glibc maps a request above its mmap
-        // threshold only when its top chunk cannot serve it) may carry notes.
+        // which has no C23 free_sized), b23 (glibc maps a request above its mmap
+        // threshold only when its top chunk cannot serve it) and b24 (glibc does not
+        // perturb the blocks its tcache serves) may carry notes.
         if !matches!(
             stem.as_str(),
-            "b09_aligned_alloc" | "b16_extras" | "b21_aliases" | "b23_mallopt_info"
+            "b09_aligned_alloc" | "b16_extras" | "b21_aliases" | "b23_mallopt_info" | "b24_perturb"
         ) && o.stdout.contains("note - ")
         {
             failures.push(format!("{stem}: unexpected glibc note\n{}", o.stdout));
@@ -396,6 +437,7 @@ fn every_policy_passes_the_behaviours() {
         "b16_extras",
         "b20_foreign_brk",
         "b21_aliases",
+        "b24_perturb",
     ];
     let dir = TempDir::new("policies");
     let exes: Vec<_> = PROGRAMS

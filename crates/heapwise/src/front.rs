@@ -18,6 +18,14 @@
 //! * **guard pages** (`HEAPWISE_HARDEN=full`): requests of [`LARGE_THRESHOLD`] bytes or
 //!   more get a guarded mapping ([`crate::guard`]).
 //!
+//! * **perturb** (glibc's `M_PERTURB`, `MALLOC_PERTURB_`; [`set_perturb`]): a new block's
+//!   requested bytes are filled with `!byte` (not `calloc`'s), a freed heap block's usable
+//!   bytes past its first two words (where the thread cache and the free lists keep their
+//!   links) with `byte`, and a block that grows gets `!byte` in its new bytes. It changes
+//!   no block's format, so unlike the others it can be turned on and off at any time; it
+//!   takes effect alone (`HEAPWISE_HARDEN=full` fills freed blocks with its own junk, and
+//!   memcheck tracks definedness itself).
+//!
 //! Under valgrind canaries and guard pages are off (memcheck does better).
 //!
 //! ```
@@ -35,13 +43,13 @@
 //! unsafe { front::free(&G, p) };
 //! ```
 //!
-//! Invariants: the layers never change once a block exists (the preload face sets them
-//! during initialisation, the Rust face at its first allocation); a block carries a trailer
-//! exactly when a layer is on; guarded blocks never reach the [`Global`]; nothing here
-//! allocates through another allocator.
+//! Invariants: the layers other than perturb never change once a block exists (the preload
+//! face sets them during initialisation, the Rust face at its first allocation); a block
+//! carries a trailer exactly when one of them is on; guarded blocks never reach the
+//! [`Global`]; nothing here allocates through another allocator.
 
 use core::ptr;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use heapwise_core::block::{ALIGN, ALLOC, FLAGS, MIN_BLOCK, QUARANTINED, WORD};
 
@@ -57,12 +65,53 @@ pub const VALGRIND: u8 = 1;
 pub const CANARY: u8 = 2;
 /// Layer bit: guard pages around large blocks.
 pub const GUARD: u8 = 4;
+/// Layer bit: new and freed blocks are filled with the perturb byte ([`set_perturb`]).
+pub const PERTURB: u8 = 8;
 /// Not decided yet (the Rust face decides at its first allocation).
 const UNSET: u8 = 0x80;
 /// Being decided by one thread ([`configure`]); carries the [`UNSET`] bit.
 const BUSY: u8 = 0xC0;
 
 static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
+
+/// glibc's `perturb_byte`: the value of the last `M_PERTURB` (0: off).
+static PERTURB_VALUE: AtomicI32 = AtomicI32::new(0);
+
+/// glibc's `M_PERTURB`: with `value != 0`, every new block's requested bytes are filled with
+/// `value ^ 0xff` (low byte; not `calloc`'s) and every freed heap block's usable bytes, past
+/// its first two words, with `value`'s low byte; 0 turns it off. Decides the other layers
+/// first if nobody did. Returns the layer bits in force.
+///
+/// ```
+/// use heapwise::{front, Config, Global};
+///
+/// static G: Global = Global::new(Config::DEFAULT);
+/// let layers = front::set_perturb(&G, 0xa5);
+/// assert_ne!(layers & front::PERTURB, 0);
+/// let p = front::malloc(&G, 100);
+/// if layers == front::PERTURB {
+///     // SAFETY: `p` is a live block of 100 bytes.
+///     assert!(unsafe { core::slice::from_raw_parts(p, 100) }.iter().all(|&b| b == 0x5a));
+/// }
+/// // SAFETY: `p` is a live block of `G`, freed once.
+/// unsafe { front::free(&G, p) };
+/// assert_eq!(front::set_perturb(&G, 0) & front::PERTURB, 0);
+/// ```
+pub fn set_perturb(g: &'static Global, value: i32) -> u8 {
+    resolve(g, LAYERS.load(Ordering::Acquire));
+    PERTURB_VALUE.store(value, Ordering::Relaxed);
+    if value != 0 {
+        LAYERS.fetch_or(PERTURB, Ordering::AcqRel) | PERTURB
+    } else {
+        LAYERS.fetch_and(!PERTURB, Ordering::AcqRel) & !PERTURB
+    }
+}
+
+/// The perturb byte's fills: `(for new bytes, for freed bytes)`.
+fn perturb_bytes() -> (u8, u8) {
+    let v = PERTURB_VALUE.load(Ordering::Relaxed);
+    ((v ^ 0xff) as u8, v as u8)
+}
 
 /// Chooses the layers before the first block: valgrind when running under it, otherwise
 /// canaries and guard pages when `full`. Turns `g`'s thread cache off under valgrind.
@@ -253,8 +302,13 @@ fn layered_alloc(g: &'static Global, f: u8, n: usize, align: usize, zero: bool) 
             g.aligned_alloc(align, size)
         }
     };
-    if f == 0 {
-        return raw(n);
+    if f & !PERTURB == 0 {
+        let p = raw(n);
+        if f == PERTURB && !zero && !p.is_null() {
+            // SAFETY: `p` is a fresh live block of at least `n` bytes.
+            unsafe { ptr::write_bytes(p, perturb_bytes().0, n) };
+        }
+        return p;
     }
     if f & GUARD != 0 && n >= LARGE_THRESHOLD {
         return guard::alloc(n, align).map_or(ptr::null_mut(), |p| p.as_ptr());
@@ -384,6 +438,22 @@ unsafe fn layered_free(g: &'static Global, f: u8, p: *mut u8) {
     if p.is_null() {
         return;
     }
+    if f & !PERTURB == 0 {
+        // Perturb alone: the bytes past the first two words of a heap block that looks
+        // live (a freed one, or a foreign pointer, goes untouched to the engine, which
+        // reports it; the two words hold a cached block's link and mark, checked there).
+        if f == PERTURB && g.in_heap(p) {
+            if let Some(u) = peek_usable(g, p) {
+                if u > 2 * WORD {
+                    // SAFETY: `[p, p + u)` are the usable bytes of a live-looking block of
+                    // a heap; the caller frees it now, so nobody reads them any more.
+                    unsafe { ptr::write_bytes(p.add(2 * WORD), perturb_bytes().1, u - 2 * WORD) };
+                }
+            }
+        }
+        // SAFETY: forwarded caller contract.
+        return unsafe { g.free(p) };
+    }
     if guarded(g, f, p).is_some() {
         // SAFETY: `p` is a live guarded block (caller contract: freed once).
         if let Err(o) = unsafe { guard::free(p) } {
@@ -417,6 +487,21 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
     let f = resolve(g, f);
     if p.is_null() {
         return layered_alloc(g, f, n, ALIGN, false);
+    }
+    if f & !PERTURB == 0 {
+        // Perturb alone: the bytes past the old usable size are new.
+        let old = if f == PERTURB {
+            peek_usable(g, p).unwrap_or(usize::MAX)
+        } else {
+            usize::MAX
+        };
+        // SAFETY: forwarded caller contract.
+        let q = unsafe { g.realloc(p, n) };
+        if !q.is_null() && n > old {
+            // SAFETY: `q` is a live block of at least `n` bytes.
+            unsafe { ptr::write_bytes(q.add(old), perturb_bytes().0, n - old) };
+        }
+        return q;
     }
     let old = match guarded(g, f, p) {
         Some(k) => k,
@@ -460,6 +545,10 @@ unsafe fn layered_usable(g: &'static Global, f: u8, p: *const u8) -> usize {
     let f = resolve(g, f);
     if p.is_null() {
         return 0;
+    }
+    if f & !PERTURB == 0 {
+        // SAFETY: forwarded caller contract.
+        return unsafe { g.usable_size(p) };
     }
     if let Some(n) = guarded(g, f, p) {
         return n;

@@ -1,0 +1,90 @@
+/* glibc's perturb byte: mallopt(M_PERTURB, v), MALLOC_PERTURB_=v and GLIBC_TUNABLES
+ * glibc.malloc.perturb=v fill every new block's requested bytes with v ^ 0xff (calloc's
+ * stay zero) and a freed block's bytes with v (past the first 16 bytes, where allocators
+ * keep their links: glibc's fd/bk and tcache next/key, heapwise's cache link and mark). The
+ * program reads freed memory on purpose: showing what a use after free would read is what
+ * the option is for.
+ *
+ * Usage: b24_perturb            the mallopt form (on, then off again)
+ *        b24_perturb env        the environment already set the byte to 165 (0xa5)
+ *
+ * glibc 2.36 fills only what goes through its bins: a block served by or freed into its
+ * tcache (up to 1032 bytes) is not filled, so those expectations are CHECK_HW. */
+#include "hw_test.h"
+#include <malloc.h>
+
+/* Whether bytes [from, to) of p all equal v. */
+static int all(const unsigned char *p, size_t from, size_t to, unsigned char v)
+{
+    for (size_t i = from; i < to; i++)
+        if (p[i] != v)
+            return 0;
+    return 1;
+}
+
+/* What the perturb byte 0xa5 gives: new bytes 0x5a, freed bytes 0xa5. */
+static void filled(const char *how)
+{
+    /* A size nothing has used yet: glibc serves it from its top chunk (through its bins). */
+    unsigned char *p = malloc(hw_sz(3000));
+    CHECK(p && all(p, 0, 3000, 0x5a), "%s: a new 3000-byte block is filled with 0x5a", how);
+    if (!p)
+        return;
+    memset(p, 0x11, 3000);
+    free(p);
+    CHECK(all(p, 16, 2000, 0xa5), "%s: a freed 3000-byte block reads 0xa5 past 16 bytes", how);
+
+    unsigned char *c = calloc(hw_sz(100), 10);
+    CHECK(c && all(c, 0, 1000, 0), "%s: calloc's block stays zero", how);
+    free(c);
+
+    unsigned char *s = malloc(hw_sz(64));
+    CHECK_HW(s && all(s, 0, 64, 0x5a), "%s: a new 64-byte block is filled with 0x5a", how);
+    if (!s)
+        return;
+    memset(s, 0x33, 64);
+    free(s);
+    CHECK_HW(all(s, 16, 64, 0xa5), "%s: a freed 64-byte block reads 0xa5 past 16 bytes", how);
+
+    /* Growth: the kept bytes stay, the new ones are 0x5a. */
+    unsigned char *r = malloc(hw_sz(40));
+    CHECK(r != NULL, "%s: malloc(40)", how);
+    if (!r)
+        return;
+    memset(r, 1, 40);
+    size_t old = malloc_usable_size(r);
+    unsigned char *g = realloc(r, hw_sz(5000));
+    CHECK(g && all(g, 0, 40, 1), "%s: realloc keeps the first 40 bytes", how);
+    CHECK_HW(g && all(g, old, 5000, 0x5a), "%s: realloc's new bytes [%zu, 5000) are 0x5a", how,
+             old);
+    free(g);
+}
+
+int main(int argc, char **argv)
+{
+    hw_begin("b24_perturb");
+    if (argc > 1 && strcmp(argv[1], "env") == 0) {
+        filled("environment");
+        return hw_finish();
+    }
+    CHECK(mallopt(M_PERTURB, 0xa5) == 1, "M_PERTURB 0xa5 accepted");
+    filled("mallopt");
+
+    /* Off again: a freed block keeps what the program wrote (past the links). */
+    CHECK(mallopt(M_PERTURB, 0) == 1, "M_PERTURB 0 accepted");
+    unsigned char *q = malloc(hw_sz(3000));
+    CHECK(q != NULL, "malloc(3000) after M_PERTURB 0");
+    if (q) {
+        memset(q, 0x22, 3000);
+        free(q);
+        CHECK(all(q, 16, 2000, 0x22), "with the byte off, free leaves the block's bytes");
+    }
+    unsigned char *s = malloc(hw_sz(64));
+    CHECK(s != NULL, "malloc(64) after M_PERTURB 0");
+    if (s) {
+        memset(s, 0x44, 64);
+        free(s);
+        CHECK(all(s, 16, 64, 0x44), "with the byte off, free leaves a small block's bytes");
+    }
+    return hw_finish();
+}
