@@ -37,7 +37,7 @@ use crate::block::{
 };
 use crate::error::{ignore_corruption, CorruptionHook, ErrorKind, HeapError};
 use crate::integrity::Integrity;
-use crate::policy::slab::SlabLookup;
+use crate::policy::slab::{SlabLookup, SlabObject};
 use crate::policy::{HeapView, Policy};
 use crate::quarantine::{Quarantine, JUNK};
 use crate::source::Source;
@@ -1392,24 +1392,69 @@ impl<S: Source, P: Policy> Heap<S, P> {
             return None;
         }
         self.counters.reallocs += 1;
-        if P::SLAB_MAX != 0 {
-            // Slab hook: compiled away for policies without slabs.
-            match self.slab_lookup(p, ErrorKind::UseAfterFree) {
-                SlabLookup::Engine => {}
-                SlabLookup::Refused => return None,
-                // SAFETY: `o` is a live object just validated by the lookup.
-                SlabLookup::Object(o) => return unsafe { self.slab_realloc(o, size) },
-            }
-        }
-        let LiveBlock { b, size: bsize, .. } = self.validate(p, ErrorKind::UseAfterFree)?;
-        let Some(asize) = block_size_for(size) else {
-            return self.fail();
+        // SAFETY: forwarded caller contract.
+        let (b, bsize, asize) = match unsafe { self.realloc_target(p, size, slab_realloc(size)) } {
+            Ok(t) => t,
+            Err(done) => return done,
         };
         // SAFETY: `b` is a validated allocated block of `bsize` bytes.
         unsafe {
             if let Some(q) = self.resize_in_place(b, bsize, asize) {
                 return Some(q);
             }
+            self.move_block(b, bsize, asize, size)
+        }
+    }
+
+    /// What [`Heap::realloc`] and its two halves start with: the slab hook (a slab object
+    /// is `slab`'s to resize, called right after [`Heap::slab_lookup`] returned it, with no
+    /// heap operation in between), then the block's validation and its new block size.
+    /// `Ok((block, its size, the new block size))`, or `Err(result)` when the request is
+    /// settled here (a slab object, a bad pointer, a size too large).
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `p`.
+    #[inline(always)]
+    unsafe fn realloc_target(
+        &mut self,
+        p: NonNull<u8>,
+        size: usize,
+        slab: impl FnOnce(&mut Self, SlabObject) -> Option<NonNull<u8>>,
+    ) -> Result<(Block, usize, usize), Option<NonNull<u8>>> {
+        if P::SLAB_MAX != 0 {
+            // Slab hook: compiled away for policies without slabs.
+            match self.slab_lookup(p, ErrorKind::UseAfterFree) {
+                SlabLookup::Engine => {}
+                SlabLookup::Refused => return Err(None),
+                SlabLookup::Object(o) => return Err(slab(self, o)),
+            }
+        }
+        let Some(LiveBlock { b, size: bsize, .. }) = self.validate(p, ErrorKind::UseAfterFree)
+        else {
+            return Err(None);
+        };
+        match block_size_for(size) {
+            Some(asize) => Ok((b, bsize, asize)),
+            None => Err(self.fail()),
+        }
+    }
+
+    /// The move of [`Heap::realloc`]: a new block for `size` bytes (`asize` as a block),
+    /// the first `min(old, size)` bytes copied, block `b` retired.
+    ///
+    /// # Safety
+    /// `b` must be a validated allocated block of `bsize` bytes.
+    #[inline(always)]
+    unsafe fn move_block(
+        &mut self,
+        b: Block,
+        bsize: usize,
+        asize: usize,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: `b` is allocated (caller contract); the new block is another block of
+        // the heap, so the two payloads do not overlap.
+        unsafe {
             // The block size is known: without slabs, the new block comes straight from
             // the engine.
             let q = if P::SLAB_MAX != 0 {
@@ -1458,19 +1503,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
         size: usize,
     ) -> Option<NonNull<u8>> {
         self.counters.reallocs += 1;
-        if P::SLAB_MAX != 0 {
-            // Slab hook: compiled away for policies without slabs. An object stays where it
-            // is while its class holds `size` bytes.
-            match self.slab_lookup(ptr, ErrorKind::UseAfterFree) {
-                SlabLookup::Engine => {}
-                SlabLookup::Refused => return None,
-                SlabLookup::Object(o) => return (size <= o.class).then_some(ptr),
-            }
+        // An object stays where it is while its slab class holds `size` bytes.
+        // SAFETY: forwarded caller contract.
+        match unsafe { self.realloc_target(ptr, size, |_, o| (size <= o.class).then_some(ptr)) } {
+            // SAFETY: `b` is a validated allocated block of `bsize` bytes.
+            Ok((b, bsize, asize)) => unsafe { self.resize_in_place(b, bsize, asize) },
+            Err(done) => done,
         }
-        let LiveBlock { b, size: bsize, .. } = self.validate(ptr, ErrorKind::UseAfterFree)?;
-        let asize = block_size_for(size)?;
-        // SAFETY: `b` is a validated allocated block of `bsize` bytes.
-        unsafe { self.resize_in_place(b, bsize, asize) }
     }
 
     /// The second half of [`Heap::realloc`], for a caller that tried
@@ -1503,33 +1542,11 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// As [`Heap::free`] for `ptr`.
     #[inline]
     pub unsafe fn realloc_move(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
-        if P::SLAB_MAX != 0 {
-            match self.slab_lookup(ptr, ErrorKind::UseAfterFree) {
-                SlabLookup::Engine => {}
-                SlabLookup::Refused => return None,
-                // SAFETY: `o` is a live object just validated by the lookup.
-                SlabLookup::Object(o) => return unsafe { self.slab_realloc(o, size) },
-            }
-        }
-        let LiveBlock { b, size: bsize, .. } = self.validate(ptr, ErrorKind::UseAfterFree)?;
-        let Some(asize) = block_size_for(size) else {
-            return self.fail();
-        };
-        // SAFETY: `b` is a validated allocated block of `bsize` bytes; the new block is
-        // another block of the heap, so the two payloads do not overlap.
-        unsafe {
-            let q = if P::SLAB_MAX != 0 {
-                self.alloc(size)?
-            } else {
-                self.alloc_block(asize)?
-            };
-            ptr::copy_nonoverlapping(
-                b.payload().as_ptr(),
-                q.as_ptr(),
-                Block::usable(bsize).min(size),
-            );
-            self.retire_block(b, bsize);
-            Some(q)
+        // SAFETY: forwarded caller contract.
+        match unsafe { self.realloc_target(ptr, size, slab_realloc(size)) } {
+            // SAFETY: `b` is a validated allocated block of `bsize` bytes.
+            Ok((b, bsize, asize)) => unsafe { self.move_block(b, bsize, asize, size) },
+            Err(done) => done,
         }
     }
 
@@ -1650,6 +1667,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
             end: self.view().epilogue.addr(),
             _heap: PhantomData,
         }
+    }
+}
+
+/// The slab part of [`Heap::realloc`] (and of [`Heap::realloc_move`]) for
+/// [`Heap::realloc_target`]: the object moves unless its class holds `size` bytes.
+#[inline(always)]
+fn slab_realloc<S: Source, P: Policy>(
+    size: usize,
+) -> impl FnOnce(&mut Heap<S, P>, SlabObject) -> Option<NonNull<u8>> {
+    move |h, o| {
+        // SAFETY: `realloc_target` passes an object `slab_lookup` has just returned, with no
+        // heap operation since.
+        unsafe { h.slab_realloc(o, size) }
     }
 }
 

@@ -22,29 +22,45 @@ static int all(const unsigned char *p, size_t from, size_t to, unsigned char v)
     return 1;
 }
 
+/* A new block of n bytes is filled with 0x5a; written and freed, it reads 0xa5 past its
+ * first 16 bytes. hw_only: glibc does not fill it (its tcache serves it). */
+static void new_and_freed(const char *how, size_t n, int hw_only)
+{
+    unsigned char *p = malloc(hw_sz(n));
+    hw_vcheck(p && all(p, 0, n, 0x5a), hw_only, __FILE__, __LINE__, "new block",
+              "%s: a new %zu-byte block is filled with 0x5a", how, n);
+    if (!p)
+        return;
+    memset(p, 0x11, n);
+    free(p);
+    hw_vcheck(all(p, 16, n < 2000 ? n : 2000, 0xa5), hw_only, __FILE__, __LINE__, "freed block",
+              "%s: a freed %zu-byte block reads 0xa5 past 16 bytes", how, n);
+}
+
+/* With the byte off: a block of n bytes written with v and freed still reads v past its
+ * first 16 bytes. */
+static void freed_keeps(size_t n, unsigned char v)
+{
+    unsigned char *p = malloc(hw_sz(n));
+    CHECK(p != NULL, "malloc(%zu) after M_PERTURB 0", n);
+    if (!p)
+        return;
+    memset(p, v, n);
+    free(p);
+    CHECK(all(p, 16, n < 2000 ? n : 2000, v),
+          "with the byte off, free leaves a %zu-byte block's bytes", n);
+}
+
 /* What the perturb byte 0xa5 gives: new bytes 0x5a, freed bytes 0xa5. */
 static void filled(const char *how)
 {
     /* A size nothing has used yet: glibc serves it from its top chunk (through its bins). */
-    unsigned char *p = malloc(hw_sz(3000));
-    CHECK(p && all(p, 0, 3000, 0x5a), "%s: a new 3000-byte block is filled with 0x5a", how);
-    if (!p)
-        return;
-    memset(p, 0x11, 3000);
-    free(p);
-    CHECK(all(p, 16, 2000, 0xa5), "%s: a freed 3000-byte block reads 0xa5 past 16 bytes", how);
+    new_and_freed(how, 3000, 0);
+    new_and_freed(how, 64, 1);
 
     unsigned char *c = calloc(hw_sz(100), 10);
     CHECK(c && all(c, 0, 1000, 0), "%s: calloc's block stays zero", how);
     free(c);
-
-    unsigned char *s = malloc(hw_sz(64));
-    CHECK_HW(s && all(s, 0, 64, 0x5a), "%s: a new 64-byte block is filled with 0x5a", how);
-    if (!s)
-        return;
-    memset(s, 0x33, 64);
-    free(s);
-    CHECK_HW(all(s, 16, 64, 0xa5), "%s: a freed 64-byte block reads 0xa5 past 16 bytes", how);
 
     /* Growth: the kept bytes stay, the new ones are 0x5a. */
     unsigned char *r = malloc(hw_sz(40));
@@ -72,19 +88,7 @@ int main(int argc, char **argv)
 
     /* Off again: a freed block keeps what the program wrote (past the links). */
     CHECK(mallopt(M_PERTURB, 0) == 1, "M_PERTURB 0 accepted");
-    unsigned char *q = malloc(hw_sz(3000));
-    CHECK(q != NULL, "malloc(3000) after M_PERTURB 0");
-    if (q) {
-        memset(q, 0x22, 3000);
-        free(q);
-        CHECK(all(q, 16, 2000, 0x22), "with the byte off, free leaves the block's bytes");
-    }
-    unsigned char *s = malloc(hw_sz(64));
-    CHECK(s != NULL, "malloc(64) after M_PERTURB 0");
-    if (s) {
-        memset(s, 0x44, 64);
-        free(s);
-        CHECK(all(s, 16, 64, 0x44), "with the byte off, free leaves a small block's bytes");
-    }
+    freed_keeps(3000, 0x22);
+    freed_keeps(64, 0x44);
     return hw_finish();
 }
