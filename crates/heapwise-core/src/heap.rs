@@ -1477,9 +1477,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// heap, or moves its payload down into a free predecessor (so the result may differ
     /// from `ptr`; the first `min(old, size)` bytes are kept). `None` when none of these
     /// fits, or when `ptr` is not a live block (reported through the hook), with the block
-    /// untouched: the caller then allocates, copies and frees itself. The OS faces do that
-    /// through their thread caches, which is why they call this rather than
-    /// [`Heap::realloc`] for the default policy.
+    /// untouched: the caller then moves it, with [`Heap::realloc_move`] or by allocating,
+    /// copying and freeing itself. The OS faces call the two halves rather than
+    /// [`Heap::realloc`] for the default policy, whose copies of them they can place with
+    /// their hot code (`realloc` is generic over the policy).
     ///
     /// ```
     /// use core::mem::MaybeUninit;

@@ -445,8 +445,10 @@ unsafe fn layered_free(g: &'static Global, f: u8, p: *mut u8) {
         if f == PERTURB && g.in_heap(p) {
             if let Some(u) = peek_usable(g, p) {
                 if u > 2 * WORD {
-                    // SAFETY: `[p, p + u)` are the usable bytes of a live-looking block of
-                    // a heap; the caller frees it now, so nobody reads them any more.
+                    // SAFETY: `[p, p + u)` lie in a heap (mapped): `peek_usable` found a
+                    // live block's header before `p` whose end is in the heap. The caller
+                    // frees the block now (a pointer that only looks live is a misuse the
+                    // engine reports, and aborts on, in the `free` right after).
                     unsafe { ptr::write_bytes(p.add(2 * WORD), perturb_bytes().1, u - 2 * WORD) };
                 }
             }

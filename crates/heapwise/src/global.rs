@@ -1376,11 +1376,15 @@ impl Global {
                     } else {
                         size
                     };
-                    let q = NonNull::new_unchecked(p);
-                    return match h
-                        .realloc_in_place(q, want)
-                        .or_else(|| h.realloc_move(q, want))
-                    {
+                    let Some(q) = NonNull::new(p) else {
+                        return Resize::Fail;
+                    };
+                    let moved = match h.realloc_in_place(q, want) {
+                        Some(r) => Some(r),
+                        // Untouched by `realloc_in_place`: a new block in this heap.
+                        None => h.realloc_move(q, want),
+                    };
+                    return match moved {
                         Some(r) => {
                             inner.grew(i, acct);
                             inner.freed_into(i);
