@@ -1358,51 +1358,46 @@ impl Global {
                         usable => Resize::Move { usable, size },
                     };
                 }
-                if cached {
-                    // The default policy: the engine's `realloc` in its two halves, whose
-                    // copies for this policy sit with the hot code (`realloc` itself is
-                    // generic over the policy, and its copy for the default policy cannot
-                    // be placed apart; see `heapwise_core::any`). A block that grows gets
-                    // headroom (an eighth, at most `REALLOC_HEADROOM`), so that the next
-                    // small growths are served in place by `tcache::realloc_fast`.
-                    let usable = h.usable_size(p);
-                    if usable == 0 {
-                        return Resize::Fail;
-                    }
-                    let want = if size > usable {
-                        size.saturating_add((size / 8).min(REALLOC_HEADROOM))
-                            .min(LARGE_THRESHOLD - 1)
-                            .max(size)
-                    } else {
-                        size
-                    };
-                    let Some(q) = NonNull::new(p) else {
-                        return Resize::Fail;
-                    };
-                    let moved = match h.realloc_in_place(q, want) {
-                        Some(r) => Some(r),
-                        // Untouched by `realloc_in_place`: a new block in this heap.
-                        None => h.realloc_move(q, want),
-                    };
-                    return match moved {
-                        Some(r) => {
-                            inner.grew(i, acct);
-                            inner.freed_into(i);
-                            Resize::Done(r.as_ptr())
+                // The default policy runs the engine's `realloc` in its two halves, whose
+                // copies for this policy sit with the hot code (`realloc` itself is generic
+                // over the policy, and its copy for the default policy cannot be placed
+                // apart; see `heapwise_core::any`), and a block that grows gets headroom
+                // (an eighth, at most `REALLOC_HEADROOM`), so that the next small growths
+                // are served in place by `tcache::realloc_fast`. The other policies run
+                // their own `realloc`, so that `HEAPWISE_POLICY` shows each one's own cost.
+                let (resized, new_size) = match NonNull::new(p) {
+                    Some(q) if cached => {
+                        let usable = h.usable_size(p);
+                        if usable == 0 {
+                            return Resize::Fail; // reported by the engine
                         }
-                        None => Resize::Move { usable, size: want },
-                    };
-                }
-                // The other policies run their own `realloc`, so that `HEAPWISE_POLICY`
-                // shows each one's own cost.
-                if let Some(q) = h.realloc(p, size) {
+                        let want = if size > usable {
+                            size.saturating_add((size / 8).min(REALLOC_HEADROOM))
+                                .min(LARGE_THRESHOLD - 1)
+                                .max(size)
+                        } else {
+                            size
+                        };
+                        let r = match h.realloc_in_place(q, want) {
+                            // Untouched by `realloc_in_place`: a new block in this heap.
+                            None => h.realloc_move(q, want),
+                            r => r,
+                        };
+                        (r, want)
+                    }
+                    _ => (h.realloc(p, size), size),
+                };
+                if let Some(q) = resized {
                     inner.grew(i, acct);
                     inner.freed_into(i);
                     return Resize::Done(q.as_ptr());
                 }
                 match h.usable_size(p) {
                     0 => Resize::Fail,
-                    usable => Resize::Move { usable, size },
+                    usable => Resize::Move {
+                        usable,
+                        size: new_size,
+                    },
                 }
             }
         });
