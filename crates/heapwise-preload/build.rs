@@ -16,9 +16,20 @@
 //! inside `.text`, after the cold code. `INSERT BEFORE` adds to the linker's default script
 //! instead of replacing it; both linkers accept it.
 //!
+//! The unwind tables go after the code (`EH_FRAME_LD`) where the linker is LLD (Rust's
+//! default on x86-64 Linux), which puts them before it, in the read-only segment that
+//! precedes the code: 28 KiB that a process does not read (nothing unwinds through the
+//! allocator) but that pushed the hot group 28 KiB further into the file, past the end of
+//! its second 64 KiB window. GNU ld (the i686 and Arm builds) already puts them after the
+//! code, in the read-only segment that follows it; given the script it would move them
+//! into the executable segment, so they are left alone there.
+//!
 //! Measured in session 9 (`docs/performance/steps-session9.md`): code resident in a small
 //! program 96–148 KiB, against 192–292 KiB with the group placed after `.text` by
-//! `-z keep-text-section-prefix` (session 8) and 284–292 KiB before that.
+//! `-z keep-text-section-prefix` (session 8) and 284–292 KiB before that. Session 10
+//! (`steps-session10.md`): the group without the other policies' copies of the engine
+//! (101 → 79 KiB) and the unwind tables after the code: the group ends 0x192bf bytes
+//! into the file instead of 0x2564f.
 
 use std::path::PathBuf;
 
@@ -33,13 +44,34 @@ SECTIONS
 INSERT BEFORE .text;
 ";
 
+/// For LLD: the unwind tables after the code, in a read-only segment of their own.
+const EH_FRAME_LD: &str = "\
+/* heapwise-preload build.rs: the unwind tables after the code, not before it. */
+SECTIONS
+{
+  .eh_frame_hdr : { *(.eh_frame_hdr) }
+  .eh_frame : { KEEP(*(.eh_frame)) }
+}
+INSERT AFTER .text;
+";
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
         return;
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let script = out.join("hot.ld");
-    std::fs::write(&script, HOT_LD).expect("write hot.ld to OUT_DIR");
+    // Rust links x86-64 Linux targets with LLD unless told otherwise (a linker set for the
+    // target keeps the tables where that linker puts them: correct either way).
+    let lld = std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+        && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none();
+    let text = if lld {
+        format!("{HOT_LD}{EH_FRAME_LD}")
+    } else {
+        HOT_LD.to_owned()
+    };
+    std::fs::write(&script, text).expect("write hot.ld to OUT_DIR");
     println!("cargo:rustc-link-arg-cdylib=-Wl,-T,{}", script.display());
 }

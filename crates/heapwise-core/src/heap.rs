@@ -40,6 +40,7 @@ use crate::integrity::Integrity;
 use crate::policy::slab::{SlabLookup, SlabObject};
 use crate::policy::{HeapView, Policy};
 use crate::quarantine::{Quarantine, JUNK};
+use crate::section;
 use crate::source::Source;
 
 /// Default growth chunk: the heap grows by at least this many bytes (the textbook's
@@ -289,13 +290,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// unsafe { heap.free(p) }; // a double free: reported, refused
     /// assert_eq!(heap.counters().errors, 1);
     /// ```
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
-        self.quarantine.configure(blocks, max_bytes, junk);
-        while let Some(a) = self.quarantine.pop_over() {
-            // SAFETY: `a` came from the quarantine, which only holds blocks of this heap.
-            unsafe { self.evict(a) };
-        }
+        section::placed!(never, P, {
+            self.quarantine.configure(blocks, max_bytes, junk);
+            while let Some(a) = self.quarantine.pop_over() {
+                // SAFETY: `a` came from the quarantine, which only holds blocks of this heap.
+                unsafe { self.evict(a) };
+            }
+        })
     }
 
     /// The quarantine's state.
@@ -388,21 +391,22 @@ impl<S: Source, P: Policy> Heap<S, P> {
         self.meta.is_null() || self.top == Top::of(self.first, unsafe { self.epilogue_of_brk() })
     }
 
-    #[cold]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub(crate) fn init(&mut self) -> bool {
-        let Some(start) = self.source.sbrk(empty_heap_bytes(P::META_BYTES)) else {
-            return false;
-        };
-        // SAFETY: the source just gave us `empty_heap_bytes` writable bytes at `start`.
-        unsafe {
-            let epi = layout::write_empty_heap(start, P::META_BYTES);
-            self.meta = start.as_ptr();
-            self.first = epi.as_ptr();
-            self.set_top();
-            P::init(&self.view());
-        }
-        true
+        section::placed!(cold, P, {
+            let Some(start) = self.source.sbrk(empty_heap_bytes(P::META_BYTES)) else {
+                return false;
+            };
+            // SAFETY: the source just gave us `empty_heap_bytes` writable bytes at `start`.
+            unsafe {
+                let epi = layout::write_empty_heap(start, P::META_BYTES);
+                self.meta = start.as_ptr();
+                self.first = epi.as_ptr();
+                self.set_top();
+                P::init(&self.view());
+            }
+            true
+        })
     }
 
     #[cold]
@@ -466,18 +470,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
-    #[cold]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn take_slow(&mut self, asize: usize) -> Option<(Block, usize)> {
-        // SAFETY: the heap is initialised and consistent.
-        unsafe {
-            if !P::IMMEDIATE_COALESCE && self.coalesce_all() {
-                if let Some(found) = self.find_recorded(asize) {
-                    return found;
+        section::placed!(cold, P, {
+            // SAFETY: the heap is initialised and consistent.
+            unsafe {
+                if !P::IMMEDIATE_COALESCE && self.coalesce_all() {
+                    if let Some(found) = self.find_recorded(asize) {
+                        return found;
+                    }
                 }
+                self.extend(asize)
             }
-            self.extend(asize)
-        }
+        })
     }
 
     /// Asks the source for `need` more bytes (preferring `want >= need`); returns the old
@@ -501,39 +506,40 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Extends the heap so that its last block is free and at least `asize` bytes, and takes
     /// that block (removed from the records, header written, no footer).
-    #[cold]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn extend(&mut self, asize: usize) -> Option<(Block, usize)> {
-        let v = self.view();
-        // SAFETY: the heap is initialised; the epilogue's PREV_ALLOC bit tells whether the
-        // last block is free, and then its footer gives its start.
-        unsafe {
-            let epi = v.epilogue;
-            let (start, have) = if epi.prev_alloc() {
-                (epi, 0)
-            } else {
-                self.prev_free(epi)?
-            };
-            if have >= asize {
-                P::remove(&v, start, have);
-                return Some((start, have));
+        section::placed!(cold, P, {
+            let v = self.view();
+            // SAFETY: the heap is initialised; the epilogue's PREV_ALLOC bit tells whether the
+            // last block is free, and then its footer gives its start.
+            unsafe {
+                let epi = v.epilogue;
+                let (start, have) = if epi.prev_alloc() {
+                    (epi, 0)
+                } else {
+                    self.prev_free(epi)?
+                };
+                if have >= asize {
+                    P::remove(&v, start, have);
+                    return Some((start, have));
+                }
+                let need = asize - have;
+                let want = P::grow_bytes(&v, asize, need, self.chunk) & !(ALIGN - 1);
+                let Some((old, added)) = self.grow(need, want) else {
+                    return self.fail();
+                };
+                debug_assert_eq!(old.as_ptr(), epi.payload().as_ptr());
+                if have > 0 {
+                    P::remove(&v, start, have);
+                }
+                let size = have + added;
+                start.set_header(size | (start.header() & PREV_ALLOC));
+                start.offset(size).set_header(ALLOC);
+                self.fresh_from = old.as_ptr();
+                self.counters.extensions += 1;
+                Some((start, size))
             }
-            let need = asize - have;
-            let want = P::grow_bytes(&v, asize, need, self.chunk) & !(ALIGN - 1);
-            let Some((old, added)) = self.grow(need, want) else {
-                return self.fail();
-            };
-            debug_assert_eq!(old.as_ptr(), epi.payload().as_ptr());
-            if have > 0 {
-                P::remove(&v, start, have);
-            }
-            let size = have + added;
-            start.set_header(size | (start.header() & PREV_ALLOC));
-            start.offset(size).set_header(ALLOC);
-            self.fresh_from = old.as_ptr();
-            self.counters.extensions += 1;
-            Some((start, size))
-        }
+        })
     }
 
     /// Allocates `asize` bytes from the free block `b` of `bsize` bytes (taken from the
@@ -976,57 +982,58 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// [`Heap::free_block_ok`] at [`Integrity::Full`]: every address is checked with
     /// [`Heap::block_addr_ok`] before it is read. Kept out of line, so that the basic
     /// check inlined into every caller stays small.
-    #[inline(never)]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     fn free_block_full(&mut self, b: Block) -> Option<usize> {
-        let v = self.view();
-        let (lo, hi) = (v.first.addr(), v.epilogue.addr());
-        let a = b.addr();
-        // SAFETY: every word read lies at an address checked first to be a possible block
-        // header inside `[first, epilogue)` (and so readable heap memory), or inside the
-        // block `[a, a + size)` whose size was checked to stay below the epilogue.
-        let size = unsafe {
-            'ok: {
-                if !Self::block_addr_ok(a, lo, hi) {
-                    break 'ok Err(a);
-                }
-                let h = b.header();
-                let size = h & !FLAGS;
-                if h & ALLOC != 0 || size < MIN_BLOCK || size % ALIGN != 0 || size > hi - a {
-                    break 'ok Err(a);
-                }
-                if b.footer(size) != h {
-                    break 'ok Err(a);
-                }
-                if P::LISTS > 0 {
-                    // A neighbour whose link does not point back is the one reported.
-                    if let Some(n) = b.link_next() {
-                        if !Self::block_addr_ok(n.addr(), lo, hi) {
-                            break 'ok Err(a);
+        section::placed!(never, P, {
+            let v = self.view();
+            let (lo, hi) = (v.first.addr(), v.epilogue.addr());
+            let a = b.addr();
+            // SAFETY: every word read lies at an address checked first to be a possible block
+            // header inside `[first, epilogue)` (and so readable heap memory), or inside the
+            // block `[a, a + size)` whose size was checked to stay below the epilogue.
+            let size = unsafe {
+                'ok: {
+                    if !Self::block_addr_ok(a, lo, hi) {
+                        break 'ok Err(a);
+                    }
+                    let h = b.header();
+                    let size = h & !FLAGS;
+                    if h & ALLOC != 0 || size < MIN_BLOCK || size % ALIGN != 0 || size > hi - a {
+                        break 'ok Err(a);
+                    }
+                    if b.footer(size) != h {
+                        break 'ok Err(a);
+                    }
+                    if P::LISTS > 0 {
+                        // A neighbour whose link does not point back is the one reported.
+                        if let Some(n) = b.link_next() {
+                            if !Self::block_addr_ok(n.addr(), lo, hi) {
+                                break 'ok Err(a);
+                            }
+                            if n.link_prev() != Some(b) {
+                                break 'ok Err(n.addr());
+                            }
                         }
-                        if n.link_prev() != Some(b) {
-                            break 'ok Err(n.addr());
+                        if let Some(p) = b.link_prev() {
+                            if !Self::block_addr_ok(p.addr(), lo, hi) {
+                                break 'ok Err(a);
+                            }
+                            if p.link_next() != Some(b) {
+                                break 'ok Err(p.addr());
+                            }
                         }
                     }
-                    if let Some(p) = b.link_prev() {
-                        if !Self::block_addr_ok(p.addr(), lo, hi) {
-                            break 'ok Err(a);
-                        }
-                        if p.link_next() != Some(b) {
-                            break 'ok Err(p.addr());
-                        }
-                    }
+                    Ok(size)
                 }
-                Ok(size)
+            };
+            match size {
+                Ok(s) => Some(s),
+                Err(culprit) => {
+                    self.report(ErrorKind::CorruptFreeBlock, culprit.wrapping_add(WORD), 0);
+                    None
+                }
             }
-        };
-        match size {
-            Ok(s) => Some(s),
-            Err(culprit) => {
-                self.report(ErrorKind::CorruptFreeBlock, culprit.wrapping_add(WORD), 0);
-                None
-            }
-        }
+        })
     }
 
     /// The free block before `b` (whose `PREV_ALLOC` bit is clear), found through its
@@ -1058,24 +1065,26 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// `b` must be a validated allocated block of this heap, not quarantined.
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn enter_quarantine(&mut self, b: Block, size: usize) {
-        // SAFETY: `b` is an allocated block of `size` bytes: its header and payload
-        // `[b + WORD, b + size)` belong to the heap.
-        unsafe {
-            b.set_header(b.header() | QUARANTINED);
-            if self.quarantine.junk() {
-                ptr::write_bytes(b.payload().as_ptr(), JUNK, Block::usable(size));
+        section::placed!(never, P, {
+            // SAFETY: `b` is an allocated block of `size` bytes: its header and payload
+            // `[b + WORD, b + size)` belong to the heap.
+            unsafe {
+                b.set_header(b.header() | QUARANTINED);
+                if self.quarantine.junk() {
+                    ptr::write_bytes(b.payload().as_ptr(), JUNK, Block::usable(size));
+                }
             }
-        }
-        if let Some(a) = self.quarantine.push(b.addr(), size) {
-            // SAFETY: `a` came from the quarantine: a quarantined block of this heap.
-            unsafe { self.evict(a) };
-        }
-        while let Some(a) = self.quarantine.pop_over() {
-            // SAFETY: as above.
-            unsafe { self.evict(a) };
-        }
+            if let Some(a) = self.quarantine.push(b.addr(), size) {
+                // SAFETY: `a` came from the quarantine: a quarantined block of this heap.
+                unsafe { self.evict(a) };
+            }
+            while let Some(a) = self.quarantine.pop_over() {
+                // SAFETY: as above.
+                unsafe { self.evict(a) };
+            }
+        })
     }
 
     /// Takes the block at header address `a` out of the quarantine: checks that its header
@@ -1084,34 +1093,37 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// `a` must be the header address of a block this heap quarantined.
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn evict(&mut self, a: usize) {
-        let hi = self.view().epilogue.addr();
-        // SAFETY: the heap is initialised (it quarantined a block); `a` is a block header
-        // inside it, reached with the heap's provenance.
-        unsafe {
-            let b = Block::from_header(layout::rebase(NonNull::new_unchecked(self.meta), a));
-            let h = b.header();
-            let size = h & !FLAGS;
-            if h & (ALLOC | QUARANTINED) != ALLOC | QUARANTINED
-                || size < MIN_BLOCK
-                || size % ALIGN != 0
-                || size > hi - a
-            {
-                self.report(ErrorKind::CorruptHeader, a + WORD, 0);
-                return;
-            }
-            self.quarantine.evicted(size);
-            if self.quarantine.junk() {
-                let pay = core::slice::from_raw_parts(b.payload().as_ptr(), Block::usable(size));
-                if pay.iter().any(|&x| x != JUNK) {
-                    self.report(ErrorKind::WriteAfterFree, a + WORD, size);
+        section::placed!(never, P, {
+            let hi = self.view().epilogue.addr();
+            // SAFETY: the heap is initialised (it quarantined a block); `a` is a block header
+            // inside it, reached with the heap's provenance.
+            unsafe {
+                let b = Block::from_header(layout::rebase(NonNull::new_unchecked(self.meta), a));
+                let h = b.header();
+                let size = h & !FLAGS;
+                if h & (ALLOC | QUARANTINED) != ALLOC | QUARANTINED
+                    || size < MIN_BLOCK
+                    || size % ALIGN != 0
+                    || size > hi - a
+                {
+                    self.report(ErrorKind::CorruptHeader, a + WORD, 0);
                     return;
                 }
+                self.quarantine.evicted(size);
+                if self.quarantine.junk() {
+                    let pay =
+                        core::slice::from_raw_parts(b.payload().as_ptr(), Block::usable(size));
+                    if pay.iter().any(|&x| x != JUNK) {
+                        self.report(ErrorKind::WriteAfterFree, a + WORD, size);
+                        return;
+                    }
+                }
+                b.set_header(h & !QUARANTINED);
+                self.retire_block(b, size);
             }
-            b.set_header(h & !QUARANTINED);
-            self.retire_block(b, size);
-        }
+        })
     }
 
     #[inline]
@@ -1352,26 +1364,28 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
     /// `n * size` or lack of memory. Memory fresh from a zero-filling source is not cleared
     /// again.
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
-        self.counters.callocs += 1;
-        let Some(total) = n.checked_mul(size) else {
-            return self.fail();
-        };
-        self.fresh_from = ptr::null_mut();
-        // SAFETY: `alloc` upholds the heap invariants.
-        let p = unsafe { self.alloc(total)? };
-        let start = p.as_ptr() as usize;
-        let fresh = self.fresh_from as usize;
-        let dirty = if !self.fresh_from.is_null() && self.source.fresh_is_zeroed() {
-            fresh.saturating_sub(start).min(total)
-        } else {
-            total
-        };
-        // SAFETY: `[p, p + total)` is the payload of the block just allocated; bytes from
-        // `fresh_from` up came untouched from a zero-filling source in this request.
-        unsafe { ptr::write_bytes(p.as_ptr(), 0, dirty) };
-        Some(p)
+        section::placed!(never, P, {
+            self.counters.callocs += 1;
+            let Some(total) = n.checked_mul(size) else {
+                return self.fail();
+            };
+            self.fresh_from = ptr::null_mut();
+            // SAFETY: `alloc` upholds the heap invariants.
+            let p = unsafe { self.alloc(total)? };
+            let start = p.as_ptr() as usize;
+            let fresh = self.fresh_from as usize;
+            let dirty = if !self.fresh_from.is_null() && self.source.fresh_is_zeroed() {
+                fresh.saturating_sub(start).min(total)
+            } else {
+                total
+            };
+            // SAFETY: `[p, p + total)` is the payload of the block just allocated; bytes from
+            // `fresh_from` up came untouched from a zero-filling source in this request.
+            unsafe { ptr::write_bytes(p.as_ptr(), 0, dirty) };
+            Some(p)
+        })
     }
 
     /// Changes the size of the block at `ptr` to at least `size` bytes, keeping the first
@@ -1619,23 +1633,25 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// As [`Heap::free`] for `ptr`.
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub unsafe fn usable_size(&mut self, ptr: *const u8) -> usize {
-        let Some(p) = NonNull::new(ptr as *mut u8) else {
-            return 0;
-        };
-        if P::SLAB_MAX != 0 {
-            // Slab hook: compiled away for policies without slabs.
-            match self.slab_lookup(p, ErrorKind::UseAfterFree) {
-                SlabLookup::Engine => {}
-                SlabLookup::Refused => return 0,
-                SlabLookup::Object(o) => return o.class,
+        section::placed!(never, P, {
+            let Some(p) = NonNull::new(ptr as *mut u8) else {
+                return 0;
+            };
+            if P::SLAB_MAX != 0 {
+                // Slab hook: compiled away for policies without slabs.
+                match self.slab_lookup(p, ErrorKind::UseAfterFree) {
+                    SlabLookup::Engine => {}
+                    SlabLookup::Refused => return 0,
+                    SlabLookup::Object(o) => return o.class,
+                }
             }
-        }
-        match self.validate(p, ErrorKind::UseAfterFree) {
-            Some(l) => Block::usable(l.size),
-            None => 0,
-        }
+            match self.validate(p, ErrorKind::UseAfterFree) {
+                Some(l) => Block::usable(l.size),
+                None => 0,
+            }
+        })
     }
 
     // ---------------------------------------------------------------- inspection

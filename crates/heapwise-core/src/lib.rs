@@ -37,6 +37,7 @@
 //! | [`error`] | [`HeapError`], [`ErrorKind`], the [`CorruptionHook`] |
 //! | [`integrity`] | [`Integrity`]: how much the fast paths check (basic, glibc-like; full, every address) |
 //! | [`any`] | [`PolicyKind`] and [`AnyHeap`]: a policy chosen at run time |
+//! | `section` | which link section the hot engine functions of a policy go to (the hot code group for the default policy) |
 //! | [`global`] | the `no_std` face: [`ArenaAlloc`], a lock-wrapped `GlobalAlloc` over fixed memory |
 //!
 //! ## Glossary (the seed's vocabulary)
@@ -75,6 +76,7 @@ pub mod heap;
 pub mod integrity;
 pub mod policy;
 pub mod quarantine;
+mod section;
 pub mod source;
 pub mod stats;
 

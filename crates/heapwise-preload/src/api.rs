@@ -218,12 +218,12 @@ unsafe fn record_free(l: bool, p: *mut u8) {
     })
 }
 
-/// `cfree(3)`: an old name of `free`.
+/// `cfree(3)`: an old name of `free` (outside the hot code group, as the
+/// [`crate::aliases`]).
 ///
 /// # Safety
 /// As [`free`].
 #[no_mangle]
-#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe extern "C" fn cfree(p: *mut c_void) {
     // SAFETY: forwarded caller contract.
     unsafe { free_impl(p) }

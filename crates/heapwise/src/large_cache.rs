@@ -104,15 +104,19 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     }
     let need = sys::round_up(size.checked_add(OFFSET)?, sys::page_size())?;
     let (base, len, split) = with(|s| {
-        let fit = (0..SLOTS)
-            .filter(|&i| s.len[i] >= need)
-            .min_by_key(|&i| s.len[i]);
-        let i = match fit {
-            Some(i) => i,
-            None => (0..SLOTS)
-                .filter(|&i| s.len[i] != 0)
-                .max_by_key(|&i| s.len[i])?,
-        };
+        // The first smallest range that fits, else the last biggest. (A plain loop: the
+        // iterator adaptors left a function of `core` outside the hot code group.)
+        let (mut fit, mut biggest) = (None::<usize>, None::<usize>);
+        for i in 0..SLOTS {
+            let l = s.len[i];
+            if l >= need && fit.is_none_or(|f| l < s.len[f]) {
+                fit = Some(i);
+            }
+            if l != 0 && biggest.is_none_or(|b| l >= s.len[b]) {
+                biggest = Some(i);
+            }
+        }
+        let i = fit.or(biggest)?;
         let r = (s.base[i], s.len[i]);
         if r.1 >= need && r.1 - need >= SPLIT_MIN {
             // Split: the front is handed out, the tail stays in the slot.

@@ -115,6 +115,12 @@ pub unsafe trait Policy {
     /// policy with slabs must leave the last [`slab::meta_bytes`]`(SLAB_MAX)` bytes of its
     /// metadata area ([`Policy::META_BYTES`]) to the slab layer, zeroed by [`Policy::init`].
     const SLAB_MAX: usize = 0;
+    /// Whether this policy's instances of the engine's hot functions go into the hot code
+    /// group (`link_section = ".text.hot.heapwise"`, see `section.rs`): set by the policy
+    /// the OS faces run by default ([`Segregated`](crate::Segregated)), so that the group
+    /// holds the code a process runs and not the other policies' copies of it. A placement
+    /// hint only: behaviour does not depend on it.
+    const HOT_SECTION: bool = false;
 
     /// How many bytes to ask the source for when a request of block size `asize` finds no
     /// free block and the heap must grow by at least `need` bytes; `chunk` is the heap's

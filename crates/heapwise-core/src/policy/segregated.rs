@@ -250,6 +250,7 @@ unsafe impl Policy for Segregated {
     const NAME: &'static str = "segregated";
     const META_BYTES: usize = ((CLASSES + BITMAP_WORDS) * WORD).next_multiple_of(ALIGN);
     const LISTS: usize = CLASSES;
+    const HOT_SECTION: bool = true;
 
     #[inline]
     fn may_prefer_growth(asize: usize, bsize: usize) -> bool {
