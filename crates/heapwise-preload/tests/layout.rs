@@ -7,11 +7,15 @@
 //! (`build.rs`) that gathers them in an output section placed before `.text`, where it
 //! shares its first window with the C runtime's start-up and exit code. The engine's
 //! entry points for the default policy have their own copies (`heapwise_core::any`'s
-//! `default_policy`), since a generic function cannot be placed for one policy only.
+//! `default_policy`), and the engine's generic functions place only the default policy's
+//! instances in the group (`heapwise_core`'s `section.rs`): a `link_section` on a generic
+//! function would place every policy's copy.
 //!
-//! Measured (`docs/performance/steps-session9.md`): a small program had 284–292 of the
-//! library's 292 KiB of code resident before session 8, 192–292 KiB with the group after
-//! `.text` (session 8), 96–148 KiB with the group first.
+//! Measured (`docs/performance/steps-session9.md`, `steps-session10.md`): a small program
+//! had 284–292 of the library's 292 KiB of code resident before session 8, 192–292 KiB with
+//! the group after `.text` (session 8), 96–148 KiB with the group first, and the whole
+//! library 148–228 KiB (median 160) instead of 180–276 KiB (median 204) once the group
+//! lost the other policies' copies and the unwind tables moved after the code (session 10).
 //!
 //! This test checks the layout itself, which does not depend on the machine's kernel: the
 //! entry points of every common path lie in one span of the code that is a small part of

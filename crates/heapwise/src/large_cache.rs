@@ -93,6 +93,24 @@ pub const SPLIT_MIN: usize = 64 * 1024;
 /// A large block of at least `size` bytes (alignment 16) from a cached mapping, or `None`.
 /// The payload is not zeroed.
 ///
+/// The slot a request of `need` bytes takes, given the slots' lengths (0: empty): the first
+/// of the smallest ranges that fit, else the last of the biggest (to be grown); `None` when
+/// the cache is empty. (A plain loop: iterator adaptors left a function of `core` outside
+/// the hot code group.)
+#[inline(always)]
+fn pick(len: &[usize; SLOTS], need: usize) -> Option<usize> {
+    let (mut fit, mut biggest) = (None::<usize>, None::<usize>);
+    for (i, &l) in len.iter().enumerate() {
+        if l >= need && fit.is_none_or(|f| l < len[f]) {
+            fit = Some(i);
+        }
+        if l != 0 && biggest.is_none_or(|b| l >= len[b]) {
+            biggest = Some(i);
+        }
+    }
+    fit.or(biggest)
+}
+
 /// Best fit: the smallest cached range that is big enough; its front is handed out and a
 /// remainder of [`SPLIT_MIN`] bytes or more stays cached (its pages stay resident for the
 /// next request). When no range is big enough, the biggest is grown with `mremap`, which
@@ -104,19 +122,7 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     }
     let need = sys::round_up(size.checked_add(OFFSET)?, sys::page_size())?;
     let (base, len, split) = with(|s| {
-        // The first smallest range that fits, else the last biggest. (A plain loop: the
-        // iterator adaptors left a function of `core` outside the hot code group.)
-        let (mut fit, mut biggest) = (None::<usize>, None::<usize>);
-        for i in 0..SLOTS {
-            let l = s.len[i];
-            if l >= need && fit.is_none_or(|f| l < s.len[f]) {
-                fit = Some(i);
-            }
-            if l != 0 && biggest.is_none_or(|b| l >= s.len[b]) {
-                biggest = Some(i);
-            }
-        }
-        let i = fit.or(biggest)?;
+        let i = pick(&s.len, need)?;
         let r = (s.base[i], s.len[i]);
         if r.1 >= need && r.1 - need >= SPLIT_MIN {
             // Split: the front is handed out, the tail stays in the slot.
@@ -250,4 +256,29 @@ pub fn release() -> usize {
 /// Bytes held in cached mappings.
 pub fn cached_bytes() -> usize {
     with(|s| s.total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pick, SLOTS};
+
+    fn slots(lens: &[usize]) -> [usize; SLOTS] {
+        let mut s = [0; SLOTS];
+        s[..lens.len()].copy_from_slice(lens);
+        s
+    }
+
+    #[test]
+    fn the_first_smallest_fit_else_the_last_biggest() {
+        const K: usize = 4096;
+        let s = slots(&[8 * K, 0, 3 * K, 5 * K, 3 * K, 2 * K]);
+        assert_eq!(pick(&s, 3 * K), Some(2), "smallest fit, first of two");
+        assert_eq!(pick(&s, 4 * K), Some(3));
+        assert_eq!(pick(&s, 8 * K), Some(0), "exact fit");
+        assert_eq!(pick(&s, K), Some(5));
+        // Nothing fits: the biggest, to be grown; the last of equals.
+        assert_eq!(pick(&s, 9 * K), Some(0));
+        assert_eq!(pick(&slots(&[2 * K, 0, 2 * K]), 3 * K), Some(2));
+        assert_eq!(pick(&[0; SLOTS], K), None, "empty cache");
+    }
 }
