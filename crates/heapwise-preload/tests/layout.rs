@@ -13,9 +13,10 @@
 //!
 //! Measured (`docs/performance/steps-session9.md`, `steps-session10.md`): a small program
 //! had 284–292 of the library's 292 KiB of code resident before session 8, 192–292 KiB with
-//! the group after `.text` (session 8), 96–148 KiB with the group first, and the whole
-//! library 148–228 KiB (median 160) instead of 180–276 KiB (median 204) once the group
-//! lost the other policies' copies and the unwind tables moved after the code (session 10).
+//! the group after `.text` (session 8), 96–148 KiB with the group first. Session 10 took
+//! the other policies' copies out of the group and the unwind tables from before the code
+//! (the group's end moved from file offset 0x2564f to 0x192bf); the whole library's
+//! resident size then depends mostly on how the page cache holds the file (large folios).
 //!
 //! This test checks the layout itself, which does not depend on the machine's kernel: the
 //! entry points of every common path lie in one span of the code that is a small part of
