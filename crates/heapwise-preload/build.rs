@@ -28,7 +28,7 @@
 //! program 96–148 KiB, against 192–292 KiB with the group placed after `.text` by
 //! `-z keep-text-section-prefix` (session 8) and 284–292 KiB before that. Session 10
 //! (`steps-session10.md`): the group without the other policies' copies of the engine
-//! (101 → 79 KiB) and the unwind tables after the code: the group ends 0x192bf bytes
+//! (101 → 77 KiB) and the unwind tables after the code: the group ends 0x18bbf bytes
 //! into the file instead of 0x2564f.
 
 use std::path::PathBuf;

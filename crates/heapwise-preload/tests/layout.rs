@@ -15,7 +15,7 @@
 //! had 284–292 of the library's 292 KiB of code resident before session 8, 192–292 KiB with
 //! the group after `.text` (session 8), 96–148 KiB with the group first. Session 10 took
 //! the other policies' copies out of the group and the unwind tables from before the code
-//! (the group's end moved from file offset 0x2564f to 0x192bf); the whole library's
+//! (the group's end moved from file offset 0x2564f to 0x18bbf); the whole library's
 //! resident size then depends mostly on how the page cache holds the file (large folios).
 //!
 //! This test checks the layout itself, which does not depend on the machine's kernel: the
