@@ -14,18 +14,17 @@
 //! A hot generic function of the engine that is kept out of line therefore runs its body,
 //! an always-inlined closure, through one of the helpers below ([`never`] for
 //! `#[inline(never)]` and the engine's larger paths, [`cold`] for `#[cold]` ones), written
-//! `section::placed!(never, P, { body })`. Each
-//! helper has two copies: one in the group, taken when the policy's
-//! [`Policy::HOT_SECTION`] is set (the default policy), and one elsewhere. The choice is
-//! a constant, and the compiler instantiates only the copy a policy takes (items are
-//! collected from the branches an associated constant leaves reachable), so each policy's
-//! instance of the function exists once, in the right place. The group went from 101 to
-//! 82 KiB.
+//! `section::placed!(never, P, { body })`. Each helper has two copies: one in the group,
+//! taken when the policy's [`Policy::HOT_SECTION`] is set (the default policy), and one
+//! elsewhere. The choice is a constant, and the compiler instantiates only the copy a
+//! policy takes (items are collected from the branches an associated constant leaves
+//! reachable), so each policy's instance of the function exists once, in the right place.
+//! With the glibc aliases also out of it, the group went from 101 to 77 KiB (x86-64).
 //!
 //! The small `#[inline]` functions of the fast paths (`take`, `alloc`, `malloc`, `free`,
 //! `grow`, `validate`, `retire_block`) keep the attribute on every instance: wrapped the
 //! same way they inline differently (measured: 1.5 to 5 more instructions per operation of
-//! the arena benchmark), and their other copies weigh ~12 KiB.
+//! the arena benchmark), and their other copies weigh ~11 KiB.
 //!
 //! Invariants: every helper calls its closure exactly once and returns what it returns
 //! (only where the code lives changes, never what it does); the closure is
