@@ -138,7 +138,15 @@ pub fn run_once(ctx: &Ctx, w: &Workload, a: &Allocator) -> Result<Sample, String
                 ("hosted-work", true)
             };
             let mut cmd = Command::new(ctx.bin_dir.join(bin));
-            cmd.arg(spec.name).arg("--scale").arg(ctx.scale.to_string());
+            cmd.arg(spec.name);
+            // Scale 1 is the workloads' default: the argument is left out. With it,
+            // mimalloc 2.0.9 (Debian's) took a slow path on `st-small` that depends on the
+            // process's start-up stack (2.0 s instead of 0.40 s, 7× the instructions;
+            // `docs/performance/steps-session9.md`), an artefact of the command line, not
+            // of the workload.
+            if ctx.scale != 1.0 {
+                cmd.arg("--scale").arg(ctx.scale.to_string());
+            }
             if preload {
                 a.apply(&mut cmd);
             } else {
