@@ -68,9 +68,13 @@ fn main() {
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let script = out.join("hot.ld");
-    // Rust links x86-64 Linux targets with LLD unless told otherwise (a linker set for the
-    // target keeps the tables where that linker puts them: correct either way).
-    let lld = std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() == Ok("x86_64")
+    // Rust links x86_64-unknown-linux-gnu with LLD unless told otherwise. A linker named
+    // in `CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER` is taken for GNU ld; one chosen
+    // another way still gets `EH_FRAME_LD`, which GNU ld accepts too, only putting the
+    // tables in the executable segment after the code (correct either way).
+    let var = |k: &str| std::env::var(k).ok();
+    let lld = var("CARGO_CFG_TARGET_ARCH").as_deref() == Some("x86_64")
+        && var("CARGO_CFG_TARGET_ENV").as_deref() == Some("gnu")
         && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none();
     let text = if lld {
         format!("{HOT_LD}{EH_FRAME_LD}")

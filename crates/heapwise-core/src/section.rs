@@ -7,7 +7,7 @@
 //! every page of code a process executes maps its 64 KiB fault-around window into the
 //! process's resident set. A `link_section` on a generic function places *every* instance
 //! of it, and the library instantiates the engine for all fifteen policies that
-//! `HEAPWISE_POLICY` may select: the group carried ~38 KiB of other policies' copies of
+//! `HEAPWISE_POLICY` may select: the group carried ~40 KiB of other policies' copies of
 //! [`Heap`](crate::Heap)'s hot functions, which a process running the default policy
 //! never executes.
 //!
@@ -22,14 +22,16 @@
 //! With the glibc aliases also out of it, the group went from 101 to 77 KiB (x86-64).
 //!
 //! The small `#[inline]` functions of the fast paths (`take`, `alloc`, `malloc`, `free`,
-//! `grow`, `validate`, `retire_block`) keep the attribute on every instance: wrapped the
+//! `grow`, `validate`, `retire_block`) keep their `link_section` on every instance: wrapped the
 //! same way they inline differently (measured: 1.5 to 5 more instructions per operation of
 //! the arena benchmark), and their other copies weigh ~11 KiB.
 //!
 //! Invariants: every helper calls its closure exactly once and returns what it returns
 //! (only where the code lives changes, never what it does); the closure is
-//! `#[inline(always)]` ([`placed!`] marks it), or its body could stay a function of its
-//! own, outside the group.
+//! `#[inline(always)]` ([`placed!`] marks it), and so is the function whose body it is:
+//! otherwise that body, or a stub calling the helper, could stay a function of its own,
+//! outside the group (a trace of the functions a program runs shows it;
+//! `steps-session9.md`).
 
 use crate::policy::Policy;
 
