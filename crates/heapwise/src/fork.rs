@@ -9,16 +9,40 @@
 //! registration. Faces may also register a child hook, run in the child after the locks are
 //! reset (e.g. to stop writing a trace the parent owns).
 //!
-//! Invariants: at most [`MAX_LOCKS`] locks and [`MAX_HOOKS`] hooks; a slot, once filled,
-//! never changes; prepare takes locks by increasing rank and the parent/child handlers
-//! release them in exactly the reverse order.
+//! The registry itself is guarded by a lock, `REGISTRY`, that sits between the outer locks
+//! (ranks below [`RANK_HEAP`]) and the heap locks in that order: prepare takes the outer
+//! locks, then `REGISTRY`, then the heap locks, and notes which it took; the parent and
+//! child handlers release exactly those, in the reverse order. A registration therefore
+//! either completes before prepare reaches the heap locks (and its lock is held across
+//! `fork`) or waits until `fork` is over, so no lock is used between prepare and the
+//! parent handler without being held by `fork`, and no lock is released that prepare did
+//! not take. (Without that, a thread that registered an arena's lock while another thread
+//! forked could have its lock released under it by the parent handler, and the child could
+//! see that arena half-updated.) A thread may register while it holds an outer lock (the
+//! preload's recorder lock is held around every call of the malloc family): prepare waits
+//! for that lock before it takes `REGISTRY`, so the two never wait for each other.
+//!
+//! # Invariants
+//! * At most [`MAX_LOCKS`] locks and [`MAX_HOOKS`] hooks; a lock or hook is registered at
+//!   most once; a slot, once filled, never changes; a slot below the count is complete.
+//! * The slots and counts change only with `REGISTRY` held.
+//! * [`register`] is called with no lock of rank [`RANK_HEAP`] or more held; outer locks
+//!   are registered before the threads that use them can race a `fork` (at start-up).
+//! * Prepare takes the outer locks by increasing rank (and slot), then `REGISTRY`, then the
+//!   heap locks the same way, and records each lock it took in `TAKEN`; the parent and
+//!   child handlers release exactly the recorded locks and `REGISTRY`, in the reverse
+//!   order.
+//! * A caller of [`register`] returns only once its lock is in the registry (or the
+//!   registry is full), so a lock is never used before it is held across `fork` (once the
+//!   handlers are installed, at the process's first registration).
 
+use core::ops::Range;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::RawLock;
 
-use crate::lock::FutexLock;
+use crate::lock::{FutexLock, LockGuard};
 
 /// How many locks can be registered.
 pub const MAX_LOCKS: usize = 16;
@@ -30,70 +54,104 @@ pub const MAX_RANK: usize = 7;
 /// Rank of a heap lock (the innermost lock of the faces).
 pub const RANK_HEAP: usize = 4;
 
+/// Guards the registry (the slots, ranks, hooks and their counts); held across `fork`
+/// after the outer locks and before the heap locks.
+static REGISTRY: FutexLock = FutexLock::new();
+/// The slots whose locks prepare took (bit `i`: slot `i`), for the parent or child handler.
+static TAKEN: AtomicU32 = AtomicU32::new(0);
+const _: () = assert!(MAX_LOCKS <= 32);
 static SLOTS: [AtomicPtr<FutexLock>; MAX_LOCKS] =
     [const { AtomicPtr::new(ptr::null_mut()) }; MAX_LOCKS];
 static RANKS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static HOOKS: [AtomicUsize; MAX_HOOKS] = [const { AtomicUsize::new(0) }; MAX_HOOKS];
 static HOOK_COUNT: AtomicUsize = AtomicUsize::new(0);
-/// 0: handlers not installed, 1: being installed, 2: installed, 3: installation failed.
-static HANDLERS: AtomicU8 = AtomicU8::new(0);
+
+/// [`HANDLERS`]: not installed.
+const NONE: u8 = 0;
+/// [`HANDLERS`]: being installed.
+const INSTALLING: u8 = 1;
+/// [`HANDLERS`]: installed.
+const INSTALLED: u8 = 2;
+/// [`HANDLERS`]: installation failed.
+const FAILED: u8 = 3;
+/// The state of the `pthread_atfork` handlers.
+static HANDLERS: AtomicU8 = AtomicU8::new(NONE);
 
 /// Registers `lock` to be held across `fork`, taken after every lock of lower `rank`.
-/// Returns `false` if the registry is full. Must not be called with any allocator lock held
-/// (installing the handlers may allocate).
+/// Returns `true` once the lock is registered (also when it already was), `false` if the
+/// registry is full. Must not be called with a lock of rank [`RANK_HEAP`] or more held
+/// (the registry may be held by a `fork` in another thread, which then waits for those
+/// locks); outer locks (lower ranks) may be held, and should be registered at start-up.
+/// Installing the handlers may allocate.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
     install_handlers();
-    let i = COUNT.fetch_add(1, Ordering::AcqRel);
-    match (SLOTS.get(i), RANKS.get(i)) {
+    let lock = lock as *const FutexLock as *mut FutexLock;
+    let _g = LockGuard::new(&REGISTRY);
+    let n = COUNT.load(Ordering::Relaxed).min(MAX_LOCKS);
+    if SLOTS
+        .iter()
+        .take(n)
+        .any(|s| s.load(Ordering::Relaxed) == lock)
+    {
+        return true;
+    }
+    match (SLOTS.get(n), RANKS.get(n)) {
         (Some(s), Some(r)) => {
-            r.store(rank.min(MAX_RANK), Ordering::Release);
-            s.store(
-                lock as *const FutexLock as *mut FutexLock,
-                Ordering::Release,
-            );
+            r.store(rank.min(MAX_RANK), Ordering::Relaxed);
+            s.store(lock, Ordering::Relaxed);
+            COUNT.store(n + 1, Ordering::Release);
             true
         }
-        _ => {
-            COUNT.fetch_sub(1, Ordering::AcqRel);
-            false
-        }
+        _ => false,
     }
 }
 
 /// Registers `hook` to run in the child after `fork`, once the locks are reset. Returns
-/// `false` if the registry is full.
+/// `true` once the hook is registered (also when it already was), `false` if the registry
+/// is full. The same rule as [`register`]: no heap lock may be held.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register_child_hook(hook: extern "C" fn()) -> bool {
     install_handlers();
-    let i = HOOK_COUNT.fetch_add(1, Ordering::AcqRel);
-    match HOOKS.get(i) {
+    let hook = hook as usize;
+    let _g = LockGuard::new(&REGISTRY);
+    let n = HOOK_COUNT.load(Ordering::Relaxed).min(MAX_HOOKS);
+    if HOOKS
+        .iter()
+        .take(n)
+        .any(|h| h.load(Ordering::Relaxed) == hook)
+    {
+        return true;
+    }
+    match HOOKS.get(n) {
         Some(h) => {
-            h.store(hook as usize, Ordering::Release);
+            h.store(hook, Ordering::Relaxed);
+            HOOK_COUNT.store(n + 1, Ordering::Release);
             true
         }
-        None => {
-            HOOK_COUNT.fetch_sub(1, Ordering::AcqRel);
-            false
-        }
+        None => false,
     }
 }
 
 /// Whether the `pthread_atfork` handlers are installed.
 pub fn handlers_installed() -> bool {
-    HANDLERS.load(Ordering::Acquire) == 2
+    HANDLERS.load(Ordering::Acquire) == INSTALLED
 }
 
+/// Installs the handlers once per process. While another thread (or this one, re-entered
+/// through an allocation made by `pthread_atfork`) installs them, returns at once: the
+/// registration goes on, and a `fork` in that short window, the process's very first
+/// registration (normally its first allocation, before it has threads), runs without them.
+#[cold]
 fn install_handlers() {
     if HANDLERS
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+        .compare_exchange(NONE, INSTALLING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
     {
-        return; // installed, failed, or being installed (maybe by a recursive malloc)
+        let r = atfork(prepare, parent, child);
+        HANDLERS.store(if r == 0 { INSTALLED } else { FAILED }, Ordering::Release);
     }
-    let r = atfork(prepare, parent, child);
-    HANDLERS.store(if r == 0 { 2 } else { 3 }, Ordering::Release);
 }
 
 /// `pthread_atfork(prepare, parent, child)`. With glibc, the function glibc's own
@@ -135,40 +193,81 @@ fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" f
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) }
 }
 
-/// Calls `f` on every registered lock, by increasing rank (and slot), or exactly the
-/// reverse.
-fn each(mut f: impl FnMut(&'static FutexLock), reverse: bool) {
+/// Ranks of the outer locks (taken before `REGISTRY`).
+const OUTER: Range<usize> = 0..RANK_HEAP;
+/// Ranks of the heap locks (taken after `REGISTRY`).
+const INNER: Range<usize> = RANK_HEAP..MAX_RANK + 1;
+
+/// The lock in slot `i` (a slot below the count).
+fn slot(i: usize) -> Option<&'static FutexLock> {
+    let p = SLOTS
+        .get(i)
+        .map_or(ptr::null_mut(), |s| s.load(Ordering::Acquire));
+    // SAFETY: filled slots hold `&'static FutexLock`s (null otherwise).
+    unsafe { p.as_ref() }
+}
+
+/// Takes the registered locks of `ranks`, by increasing rank (and slot), and records them
+/// in `TAKEN`.
+fn take(ranks: Range<usize>) {
     let n = COUNT.load(Ordering::Acquire).min(MAX_LOCKS);
-    let total = (MAX_RANK + 1) * n;
-    for k in 0..total {
-        let k = if reverse { total - 1 - k } else { k };
-        let (rank, i) = (k / n.max(1), k % n.max(1));
-        if RANKS.get(i).map(|r| r.load(Ordering::Acquire)) != Some(rank) {
-            continue;
+    for rank in ranks {
+        for i in 0..n {
+            if RANKS.get(i).map(|r| r.load(Ordering::Relaxed)) == Some(rank) {
+                if let Some(l) = slot(i) {
+                    l.lock();
+                    TAKEN.fetch_or(1 << i, Ordering::Relaxed);
+                }
+            }
         }
-        let p = SLOTS
-            .get(i)
-            .map_or(ptr::null_mut(), |s| s.load(Ordering::Acquire));
-        // SAFETY: slots hold only `&'static FutexLock`s (or null while being filled).
-        if let Some(l) = unsafe { p.as_ref() } {
-            f(l)
+    }
+}
+
+/// Calls `f` on the locks of `ranks` that prepare took, in exactly the reverse order.
+fn release(ranks: Range<usize>, mut f: impl FnMut(&'static FutexLock)) {
+    let taken = TAKEN.load(Ordering::Relaxed);
+    for rank in ranks.rev() {
+        for i in (0..MAX_LOCKS).rev() {
+            if taken & (1 << i) != 0
+                && RANKS.get(i).map(|r| r.load(Ordering::Relaxed)) == Some(rank)
+            {
+                if let Some(l) = slot(i) {
+                    f(l)
+                }
+            }
         }
     }
 }
 
 extern "C" fn prepare() {
-    each(|l| l.lock(), false);
+    TAKEN.store(0, Ordering::Relaxed);
+    take(OUTER);
+    REGISTRY.lock();
+    take(INNER);
 }
 
 extern "C" fn parent() {
-    // SAFETY: `prepare` took every registered lock in this thread.
-    each(|l| unsafe { l.unlock() }, true);
+    // SAFETY: `prepare` took, in this thread, the outer locks recorded in `TAKEN`, then
+    // `REGISTRY`, then the recorded heap locks; they are released in the reverse order.
+    release(INNER, |l| unsafe { l.unlock() });
+    // SAFETY: as above.
+    unsafe { REGISTRY.unlock() };
+    // SAFETY: as above.
+    release(OUTER, |l| unsafe { l.unlock() });
 }
 
 extern "C" fn child() {
-    // SAFETY: the child has one thread, the one that called fork, which took every
-    // registered lock in `prepare`; no other thread exists to hold or wait for them.
-    each(|l| unsafe { l.force_unlock() }, true);
+    // This handler runs, so the handlers are installed (also if the `fork` came between
+    // the installation and its thread's note of it).
+    HANDLERS.store(INSTALLED, Ordering::Release);
+    // SAFETY: the child has one thread, the one that called fork, which took `REGISTRY` and
+    // the locks recorded in `TAKEN` in `prepare`; no other thread exists to hold or wait
+    // for them.
+    release(INNER, |l| unsafe { l.force_unlock() });
+    // SAFETY: as above.
+    unsafe { REGISTRY.force_unlock() };
+    // SAFETY: as above.
+    release(OUTER, |l| unsafe { l.force_unlock() });
     let n = HOOK_COUNT.load(Ordering::Acquire).min(MAX_HOOKS);
     for h in HOOKS.iter().take(n) {
         let f = h.load(Ordering::Acquire);
@@ -178,5 +277,114 @@ extern "C" fn child() {
             let f: extern "C" fn() = unsafe { core::mem::transmute::<usize, extern "C" fn()>(f) };
             f();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use core::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A registration that comes while a `fork` is in progress (between the prepare and
+    /// the parent handler) waits until it is over, and the parent handler leaves the lock
+    /// registered meanwhile alone: a thread that registers a lock and takes it still holds
+    /// it afterwards. (Before the registry lock, the registration went through, and the
+    /// parent handler released the new lock under its holder.)
+    /// Serialises the tests that run the handlers (as the C library serialises forks).
+    static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    #[test]
+    fn a_registration_during_fork_waits_and_is_left_alone() {
+        static L: FutexLock = FutexLock::new();
+        let _f = FORKING.lock().unwrap();
+        prepare();
+        let done = Arc::new(AtomicBool::new(false));
+        let t = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                assert!(register(&L, RANK_HEAP));
+                L.lock();
+                done.store(true, Ordering::Release);
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let early = done.load(Ordering::Acquire);
+        parent();
+        t.join().unwrap();
+        assert!(
+            !early,
+            "the registration went through while the registry was held"
+        );
+        assert!(done.load(Ordering::Acquire));
+        assert!(
+            L.is_locked(),
+            "the parent handler released a lock it did not take"
+        );
+        // SAFETY: the lock was taken by the joined thread and nobody else uses it.
+        unsafe { L.unlock() };
+    }
+
+    /// A thread that holds an outer lock (as the preload's recorder lock is held around
+    /// every `malloc`) can register a heap lock while another thread forks: prepare waits
+    /// for the outer lock before it takes the registry, so neither waits for the other.
+    /// (With the registry taken first, the two deadlocked: a `fork` test of the preload
+    /// hung with `HEAPWISE_STATS=1`.)
+    #[test]
+    fn a_thread_holding_an_outer_lock_can_register_while_another_forks() {
+        static OUTER: FutexLock = FutexLock::new();
+        static HEAP: FutexLock = FutexLock::new();
+        let _f = FORKING.lock().unwrap();
+        assert!(register(&OUTER, 1));
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            OUTER.lock();
+            held_tx.send(()).unwrap();
+            // Let the other thread reach prepare (and wait there for `OUTER`).
+            std::thread::sleep(Duration::from_millis(50));
+            let ok = register(&HEAP, RANK_HEAP);
+            // SAFETY: taken above by this thread.
+            unsafe { OUTER.unlock() };
+            ok
+        });
+        held_rx.recv().unwrap();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            prepare();
+            let heap_held = HEAP.is_locked();
+            parent();
+            done_tx.send(heap_held).unwrap();
+        });
+        let heap_held = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("prepare and a registering thread deadlocked");
+        assert!(t.join().unwrap());
+        assert!(
+            heap_held,
+            "the heap lock registered before the registry was taken is held"
+        );
+        assert!(!HEAP.is_locked() && !OUTER.is_locked());
+    }
+
+    /// Registering the same lock or hook twice fills one slot.
+    #[test]
+    fn registration_is_idempotent() {
+        static L: FutexLock = FutexLock::new();
+        extern "C" fn hook() {}
+        assert!(register(&L, RANK_HEAP));
+        let n = COUNT.load(Ordering::Acquire);
+        assert!(register(&L, RANK_HEAP));
+        assert_eq!(COUNT.load(Ordering::Acquire), n);
+        let lp = &L as *const FutexLock as *mut FutexLock;
+        let slots = SLOTS.iter().take(n);
+        assert_eq!(slots.filter(|s| s.load(Ordering::Relaxed) == lp).count(), 1);
+        assert!(register_child_hook(hook));
+        let h = HOOK_COUNT.load(Ordering::Acquire);
+        assert!(register_child_hook(hook));
+        assert_eq!(HOOK_COUNT.load(Ordering::Acquire), h);
+        assert!(handlers_installed());
     }
 }

@@ -544,6 +544,7 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// G.check().unwrap();
 /// ```
 pub struct Global {
+    /// 2 once arena 0's lock is registered for `fork` (0 before).
     ready: AtomicU8,
     /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
     cache: AtomicU8,
@@ -565,7 +566,7 @@ struct Arena {
     inner: UnsafeCell<Inner>,
     /// Threads whose caches use this arena (the least used one takes the next thread).
     threads: AtomicUsize,
-    /// 0: lock not registered for `fork`, 1: being registered, 2: registered.
+    /// 0: lock not registered for `fork` yet, 2: registered, 3: the registry was full.
     registered: AtomicU8,
     /// Small blocks of this arena freed by threads of other arenas (see [`crate::remote`]).
     remote: RemoteStack,
@@ -582,19 +583,17 @@ impl Arena {
         }
     }
 
-    /// Registers the lock for `fork` once (no allocator lock may be held).
+    /// Registers the lock for `fork` (no allocator lock may be held). Returns once the lock
+    /// is registered, also when another thread registers it at the same time
+    /// ([`fork::register`] is idempotent), so the arena is never used before `fork` holds
+    /// its lock (unless the registry is full).
     fn register(&'static self) {
-        if self.registered.load(Ordering::Acquire) == 2 {
+        if self.registered.load(Ordering::Acquire) >= 2 {
             return;
         }
-        if self
-            .registered
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            fork::register(&self.lock, fork::RANK_HEAP);
-            self.registered.store(2, Ordering::Release);
-        }
+        let ok = fork::register(&self.lock, fork::RANK_HEAP);
+        self.registered
+            .store(if ok { 2 } else { 3 }, Ordering::Release);
     }
 }
 
@@ -1040,18 +1039,14 @@ impl Global {
     #[cold]
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn init(&'static self) {
-        if self
-            .ready
-            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-        {
-            if let Some(a) = self.arenas.first() {
-                a.register();
-            }
-            self.ready.store(2, Ordering::Release);
+        // Every thread that finds the state not ready registers arena 0's lock itself (the
+        // registration is idempotent and returns once it is done), so none uses the arena
+        // before `fork` holds its lock. An allocation made by `pthread_atfork` while this
+        // thread installs the handlers comes back here and goes on (see `fork`).
+        if let Some(a) = self.arenas.first() {
+            a.register();
         }
-        // Otherwise another thread (or a recursive call from `pthread_atfork`) is
-        // registering: allocation works meanwhile.
+        self.ready.store(2, Ordering::Release);
     }
 
     /// Runs `f` on arena 0 (the arena of threads without a cache and of configuration).

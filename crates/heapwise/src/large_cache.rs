@@ -47,7 +47,7 @@ struct Slots {
 
 struct Cache {
     lock: FutexLock,
-    /// 0: lock not registered for fork, 1: registering, 2: registered, 3: failed (no cache).
+    /// 0: lock not registered for fork yet, 2: registered, 3: the registry was full (no cache).
     reg: AtomicU8,
     slots: UnsafeCell<Slots>,
 }
@@ -72,18 +72,18 @@ fn with<R>(f: impl FnOnce(&mut Slots) -> R) -> R {
 }
 
 /// Registers the lock for `fork` (once); `false` if that is impossible (then nothing is
-/// cached). Called with no allocator lock held.
+/// cached). Returns once the lock is registered, also when another thread registers it at
+/// the same time ([`fork::register`] is idempotent), so the lock is never taken before
+/// `fork` holds it. Called with no allocator lock held.
 fn ready() -> bool {
-    match CACHE
-        .reg
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-    {
-        Ok(_) => {
+    match CACHE.reg.load(Ordering::Acquire) {
+        2 => true,
+        3 => false,
+        _ => {
             let ok = fork::register(&CACHE.lock, fork::RANK_HEAP + 1);
             CACHE.reg.store(if ok { 2 } else { 3 }, Ordering::Release);
             ok
         }
-        Err(s) => s == 2,
     }
 }
 

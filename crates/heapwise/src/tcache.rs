@@ -80,7 +80,7 @@
 
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::block::{
     block_size_for, load_header, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD,
@@ -1270,6 +1270,9 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize, batch: usize
         *ci.heads.get_mut(n)? = first;
         *ci.bytes.get_mut(n)? = bytes;
         ci.owner = g;
+        // The slot is written before `n` covers it, also as a `fork` child sees memory (the
+        // lock is not held across `fork`): no compiler or processor reordering.
+        fence(Ordering::Release);
         ci.n = n + 1;
         Some(bytes)
     })
