@@ -9,6 +9,9 @@
 //! Variations: `SOAK_ARENAS` = `shared`, `contention` (the default) or `per-thread` (how
 //! the worker threads spread over the arenas: `per-thread` makes most cross-thread frees
 //! remote frees), `SOAK_CACHE=0` (no thread caches: every operation takes the arena lock).
+//! Every `SOAK_TICK_MS` (default 500): with `SOAK_CHECK=1` the heap checker runs while the
+//! workers go on, and with `SOAK_FORK=1` a `fork` child allocates and runs it (fork
+//! safety under the whole workload).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -93,6 +96,34 @@ fn env(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Forks a child that allocates, checks the block and runs the heap checker over every
+/// heap while the parent's workers go on; panics unless the child exits with 0 (a child
+/// that finds something wrong says what on stderr).
+fn fork_and_check() {
+    // SAFETY: the child only allocates, checks, writes to stderr and calls _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let v = vec![7u8; 1000];
+        let mut code = if v.iter().all(|&b| b == 7) { 0 } else { 2 };
+        if let Err(e) = Heapwise::check() {
+            let m = format!("soak fork child: heap checker: {e}\n");
+            // SAFETY: writes a live string to fd 2.
+            unsafe { libc::write(2, m.as_ptr().cast(), m.len()) };
+            code = 1;
+        }
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "fork child status {status:#x}"
+    );
+}
+
 #[test]
 #[ignore = "minutes long: run with --ignored soak"]
 fn soak() {
@@ -110,6 +141,9 @@ fn soak() {
     if env("SOAK_CACHE", 1) == 0 {
         Heapwise::global().set_thread_cache(false);
     }
+    let tick_ms = env("SOAK_TICK_MS", 500);
+    let live_check = env("SOAK_CHECK", 0) == 1;
+    let fork_check = env("SOAK_FORK", 0) == 1;
     let before = Heapwise::stats();
     let stop = Arc::new(AtomicBool::new(false));
     let ops = Arc::new(AtomicU64::new(0));
@@ -167,7 +201,15 @@ fn soak() {
     drop(txs);
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(secs) {
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(tick_ms));
+        if live_check {
+            if let Err(e) = Heapwise::check() {
+                panic!("heap checker while the workers run: {e}");
+            }
+        }
+        if fork_check {
+            fork_and_check();
+        }
         assert!(
             rss_mib() <= rss_cap,
             "RSS {} MiB over {rss_cap} MiB",
