@@ -231,8 +231,12 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
     Some(len)
 }
 
-/// Unmaps every cached mapping; returns the bytes released.
+/// Unmaps every cached mapping; returns the bytes released. (Nothing is cached before
+/// the lock is registered for `fork`, and the lock is not taken before either.)
 pub fn release() -> usize {
+    if CACHE.reg.load(Ordering::Acquire) != 2 {
+        return 0;
+    }
     let mut out = [(0usize, 0usize); SLOTS];
     with(|s| {
         for (i, o) in out.iter_mut().enumerate() {
