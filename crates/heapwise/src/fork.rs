@@ -38,7 +38,7 @@
 
 use core::ops::Range;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::RawLock;
 
@@ -60,8 +60,8 @@ static REGISTRY: FutexLock = FutexLock::new();
 /// The slots whose locks prepare took (bit `i`: slot `i`), for the parent or child handler.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 const _: () = assert!(MAX_LOCKS <= 32);
-static SLOTS: [AtomicPtr<FutexLock>; MAX_LOCKS] =
-    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_LOCKS];
+/// The registered locks' addresses (0: empty).
+static SLOTS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
 static RANKS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 static HOOKS: [AtomicUsize; MAX_HOOKS] = [const { AtomicUsize::new(0) }; MAX_HOOKS];
@@ -86,26 +86,12 @@ static HANDLERS: AtomicU8 = AtomicU8::new(NONE);
 /// Installing the handlers may allocate.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
-    install_handlers();
-    let lock = lock as *const FutexLock as *mut FutexLock;
-    let _g = LockGuard::new(&REGISTRY);
-    let n = COUNT.load(Ordering::Relaxed).min(MAX_LOCKS);
-    if SLOTS
-        .iter()
-        .take(n)
-        .any(|s| s.load(Ordering::Relaxed) == lock)
-    {
-        return true;
-    }
-    match (SLOTS.get(n), RANKS.get(n)) {
-        (Some(s), Some(r)) => {
+    let lock = (lock as *const FutexLock).expose_provenance();
+    add_once(&SLOTS, &COUNT, lock, |i| {
+        if let Some(r) = RANKS.get(i) {
             r.store(rank.min(MAX_RANK), Ordering::Relaxed);
-            s.store(lock, Ordering::Relaxed);
-            COUNT.store(n + 1, Ordering::Release);
-            true
         }
-        _ => false,
-    }
+    })
 }
 
 /// Registers `hook` to run in the child after `fork`, once the locks are reset. Returns
@@ -113,21 +99,34 @@ pub fn register(lock: &'static FutexLock, rank: usize) -> bool {
 /// is full. The same rule as [`register`]: no heap lock may be held.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn register_child_hook(hook: extern "C" fn()) -> bool {
+    add_once(&HOOKS, &HOOK_COUNT, hook as usize, |_| {})
+}
+
+/// Installs the handlers if needed, then, with `REGISTRY` held, adds `value` to the first
+/// `count` entries of `slots` unless it is there: `fill(i)` completes entry `i` before the
+/// count covers it. `true` if `value` is (now) in `slots`, `false` if they are full.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+fn add_once(
+    slots: &[AtomicUsize],
+    count: &AtomicUsize,
+    value: usize,
+    fill: impl FnOnce(usize),
+) -> bool {
     install_handlers();
-    let hook = hook as usize;
     let _g = LockGuard::new(&REGISTRY);
-    let n = HOOK_COUNT.load(Ordering::Relaxed).min(MAX_HOOKS);
-    if HOOKS
+    let n = count.load(Ordering::Relaxed).min(slots.len());
+    if slots
         .iter()
         .take(n)
-        .any(|h| h.load(Ordering::Relaxed) == hook)
+        .any(|s| s.load(Ordering::Relaxed) == value)
     {
         return true;
     }
-    match HOOKS.get(n) {
-        Some(h) => {
-            h.store(hook, Ordering::Relaxed);
-            HOOK_COUNT.store(n + 1, Ordering::Release);
+    match slots.get(n) {
+        Some(s) => {
+            fill(n);
+            s.store(value, Ordering::Relaxed);
+            count.store(n + 1, Ordering::Release);
             true
         }
         None => false,
@@ -200,10 +199,9 @@ const INNER: Range<usize> = RANK_HEAP..MAX_RANK + 1;
 
 /// The lock in slot `i` (a slot below the count).
 fn slot(i: usize) -> Option<&'static FutexLock> {
-    let p = SLOTS
-        .get(i)
-        .map_or(ptr::null_mut(), |s| s.load(Ordering::Acquire));
-    // SAFETY: filled slots hold `&'static FutexLock`s (null otherwise).
+    let p: *const FutexLock =
+        ptr::with_exposed_provenance(SLOTS.get(i).map_or(0, |s| s.load(Ordering::Acquire)));
+    // SAFETY: filled slots hold the addresses of `&'static FutexLock`s (0 otherwise).
     unsafe { p.as_ref() }
 }
 
@@ -378,7 +376,7 @@ mod tests {
         let n = COUNT.load(Ordering::Acquire);
         assert!(register(&L, RANK_HEAP));
         assert_eq!(COUNT.load(Ordering::Acquire), n);
-        let lp = &L as *const FutexLock as *mut FutexLock;
+        let lp = &L as *const FutexLock as usize;
         let slots = SLOTS.iter().take(n);
         assert_eq!(slots.filter(|s| s.load(Ordering::Relaxed) == lp).count(), 1);
         assert!(register_child_hook(hook));

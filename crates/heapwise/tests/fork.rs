@@ -7,6 +7,8 @@ use heapwise::Heapwise;
 
 #[path = "support/busy_fork.rs"]
 mod busy_fork;
+#[path = "support/fork_child.rs"]
+mod fork_child;
 
 #[global_allocator]
 static A: Heapwise = Heapwise;

@@ -10,6 +10,8 @@ use heapwise::{ArenaMode, Heapwise};
 
 #[path = "support/busy_fork.rs"]
 mod busy_fork;
+#[path = "support/fork_child.rs"]
+mod fork_child;
 
 #[global_allocator]
 static A: Heapwise = Heapwise;

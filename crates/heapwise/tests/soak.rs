@@ -20,6 +20,10 @@ use std::time::{Duration, Instant};
 
 use heapwise::{ArenaMode, Heapwise};
 
+#[path = "support/fork_child.rs"]
+mod fork_child;
+use fork_child::{expect_child, say};
+
 #[global_allocator]
 static A: Heapwise = Heapwise;
 
@@ -97,31 +101,17 @@ fn env(name: &str, default: u64) -> u64 {
 }
 
 /// Forks a child that allocates, checks the block and runs the heap checker over every
-/// heap while the parent's workers go on; panics unless the child exits with 0 (a child
-/// that finds something wrong says what on stderr).
-fn fork_and_check() {
-    // SAFETY: the child only allocates, checks, writes to stderr and calls _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
+/// heap while the parent's workers go on; panics unless the child exits with 0.
+fn fork_and_check(round: usize) {
+    expect_child(round, || {
         let v = vec![7u8; 1000];
-        let mut code = if v.iter().all(|&b| b == 7) { 0 } else { 2 };
+        let mut ok = v.iter().all(|&b| b == 7);
         if let Err(e) = Heapwise::check() {
-            let m = format!("soak fork child: heap checker: {e}\n");
-            // SAFETY: writes a live string to fd 2.
-            unsafe { libc::write(2, m.as_ptr().cast(), m.len()) };
-            code = 1;
+            say(&format!("soak fork child {round}: heap checker: {e}\n"));
+            ok = false;
         }
-        // SAFETY: ends the child without running the parent's destructors.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "fork child status {status:#x}"
-    );
+        ok
+    });
 }
 
 #[test]
@@ -200,15 +190,17 @@ fn soak() {
     }
     drop(txs);
     let start = Instant::now();
+    let mut ticks = 0;
     while start.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_millis(tick_ms));
+        ticks += 1;
         if live_check {
             if let Err(e) = Heapwise::check() {
                 panic!("heap checker while the workers run: {e}");
             }
         }
         if fork_check {
-            fork_and_check();
+            fork_and_check(ticks);
         }
         assert!(
             rss_mib() <= rss_cap,

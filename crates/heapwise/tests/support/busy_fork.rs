@@ -1,19 +1,14 @@
 //! The scenario of the `fork` tests: four threads allocate and free while the test thread
 //! forks `rounds` times; each child allocates blocks of 16 B to 1 MiB, checks their
 //! contents and runs the heap checker over every heap, and exits with 0 only if all is
-//! well. A child that finds something wrong writes what to stderr with `write(2)` (the
-//! test harness's capture does not reach a child).
+//! well (saying what is wrong on stderr otherwise). Needs `mod fork_child` at the crate root.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use heapwise::Heapwise;
 
-/// Writes `msg` to the real stderr (fd 2).
-fn say(msg: &str) {
-    // SAFETY: writes `msg.len()` bytes of a live string to fd 2.
-    unsafe { libc::write(2, msg.as_ptr().cast(), msg.len()) };
-}
+use crate::fork_child::{expect_child, say};
 
 /// Runs the scenario; panics naming the first child that failed, and why.
 pub fn run(rounds: usize) {
@@ -36,10 +31,7 @@ pub fn run(rounds: usize) {
         .collect();
     assert!(heapwise::fork::handlers_installed());
     for round in 0..rounds {
-        // SAFETY: the child only allocates, frees, writes to stderr and calls _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
+        expect_child(round, || {
             let mut ok = true;
             for n in [16usize, 1000, 100_000, 1 << 20] {
                 let v = vec![round as u8; n];
@@ -54,17 +46,8 @@ pub fn run(rounds: usize) {
                 say(&format!("fork child {round}: heap checker: {e}\n"));
                 ok = false;
             }
-            // SAFETY: _exit ends the child without running the parent's destructors.
-            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert_eq!(r, pid);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "round {round}: child status {status:#x} (its complaint, if any, is on stderr)"
-        );
+            ok
+        });
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
