@@ -133,6 +133,55 @@ fn add_once(
     }
 }
 
+/// The registration of a lock registered at its first use (an arena's, the large-block
+/// cache's): [`Registration::ensure`] registers it unless that is done, and returns once
+/// it is, also when other threads ensure it at the same time ([`register`] is
+/// idempotent), so no thread takes the lock before `fork` holds it.
+#[derive(Debug)]
+pub struct Registration(AtomicU8);
+
+/// [`Registration`]: the lock is not registered yet.
+const UNREGISTERED: u8 = 0;
+/// [`Registration`]: the lock is registered.
+const REGISTERED: u8 = 2;
+/// [`Registration`]: the registry was full (the lock is never held across `fork`).
+const REGISTRY_FULL: u8 = 3;
+
+impl Registration {
+    /// Not registered yet.
+    pub const fn new() -> Self {
+        Registration(AtomicU8::new(UNREGISTERED))
+    }
+
+    /// Registers `lock` with `rank` unless that is done ([`register`]'s rule: no heap
+    /// lock held); `true` once it is registered, `false` if the registry was full.
+    #[inline]
+    pub fn ensure(&self, lock: &'static FutexLock, rank: usize) -> bool {
+        match self.0.load(Ordering::Acquire) {
+            REGISTERED => true,
+            REGISTRY_FULL => false,
+            _ => {
+                let ok = register(lock, rank);
+                let state = if ok { REGISTERED } else { REGISTRY_FULL };
+                self.0.store(state, Ordering::Release);
+                ok
+            }
+        }
+    }
+
+    /// Whether the lock is registered.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire) == REGISTERED
+    }
+}
+
+impl Default for Registration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Whether the `pthread_atfork` handlers are installed.
 pub fn handlers_installed() -> bool {
     HANDLERS.load(Ordering::Acquire) == INSTALLED
@@ -287,14 +336,14 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
+    /// Serialises the tests that run the handlers (as the C library serialises forks).
+    static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// A registration that comes while a `fork` is in progress (between the prepare and
     /// the parent handler) waits until it is over, and the parent handler leaves the lock
     /// registered meanwhile alone: a thread that registers a lock and takes it still holds
     /// it afterwards. (Before the registry lock, the registration went through, and the
     /// parent handler released the new lock under its holder.)
-    /// Serialises the tests that run the handlers (as the C library serialises forks).
-    static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
     #[test]
     fn a_registration_during_fork_waits_and_is_left_alone() {
         static L: FutexLock = FutexLock::new();

@@ -566,8 +566,8 @@ struct Arena {
     inner: UnsafeCell<Inner>,
     /// Threads whose caches use this arena (the least used one takes the next thread).
     threads: AtomicUsize,
-    /// 0: lock not registered for `fork` yet, 2: registered, 3: the registry was full.
-    registered: AtomicU8,
+    /// The lock's registration for `fork` (at the arena's first use).
+    registered: fork::Registration,
     /// Small blocks of this arena freed by threads of other arenas (see [`crate::remote`]).
     remote: RemoteStack,
 }
@@ -578,22 +578,16 @@ impl Arena {
             lock: FutexLock::new(),
             inner: UnsafeCell::new(Inner::new(config, id)),
             threads: AtomicUsize::new(0),
-            registered: AtomicU8::new(0),
+            registered: fork::Registration::new(),
             remote: RemoteStack::new(),
         }
     }
 
-    /// Registers the lock for `fork` (no allocator lock may be held). Returns once the lock
-    /// is registered, also when another thread registers it at the same time
-    /// ([`fork::register`] is idempotent), so the arena is never used before `fork` holds
-    /// its lock (unless the registry is full).
+    /// Registers the lock for `fork` unless that is done (no heap lock may be held); see
+    /// [`fork::Registration`]: the arena is never used before `fork` holds its lock (unless
+    /// the registry is full).
     fn register(&'static self) {
-        if self.registered.load(Ordering::Acquire) >= 2 {
-            return;
-        }
-        let ok = fork::register(&self.lock, fork::RANK_HEAP);
-        self.registered
-            .store(if ok { 2 } else { 3 }, Ordering::Release);
+        self.registered.ensure(&self.lock, fork::RANK_HEAP);
     }
 }
 

@@ -21,7 +21,6 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, Ordering};
 
 use crate::fork;
 use crate::large::{self, OFFSET};
@@ -47,8 +46,8 @@ struct Slots {
 
 struct Cache {
     lock: FutexLock,
-    /// 0: lock not registered for fork yet, 2: registered, 3: the registry was full (no cache).
-    reg: AtomicU8,
+    /// The lock's registration for `fork` (nothing is cached without it).
+    reg: fork::Registration,
     slots: UnsafeCell<Slots>,
 }
 
@@ -57,7 +56,7 @@ unsafe impl Sync for Cache {}
 
 static CACHE: Cache = Cache {
     lock: FutexLock::new(),
-    reg: AtomicU8::new(0),
+    reg: fork::Registration::new(),
     slots: UnsafeCell::new(Slots {
         base: [0; SLOTS],
         len: [0; SLOTS],
@@ -71,20 +70,10 @@ fn with<R>(f: impl FnOnce(&mut Slots) -> R) -> R {
     f(unsafe { &mut *CACHE.slots.get() })
 }
 
-/// Registers the lock for `fork` (once); `false` if that is impossible (then nothing is
-/// cached). Returns once the lock is registered, also when another thread registers it at
-/// the same time ([`fork::register`] is idempotent), so the lock is never taken before
-/// `fork` holds it. Called with no allocator lock held.
+/// Registers the lock for `fork` unless that is done (see [`fork::Registration`]);
+/// `false` if that is impossible (then nothing is cached). Called with no heap lock held.
 fn ready() -> bool {
-    match CACHE.reg.load(Ordering::Acquire) {
-        2 => true,
-        3 => false,
-        _ => {
-            let ok = fork::register(&CACHE.lock, fork::RANK_HEAP + 1);
-            CACHE.reg.store(if ok { 2 } else { 3 }, Ordering::Release);
-            ok
-        }
-    }
+    CACHE.reg.ensure(&CACHE.lock, fork::RANK_HEAP + 1)
 }
 
 /// Remainders smaller than this are handed out with the block rather than kept.
@@ -117,7 +106,7 @@ fn pick(len: &[usize; SLOTS], need: usize) -> Option<usize> {
 /// keeps its resident pages.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn alloc(size: usize) -> Option<NonNull<u8>> {
-    if CACHE.reg.load(Ordering::Acquire) != 2 {
+    if !CACHE.reg.is_done() {
         return None;
     }
     let need = sys::round_up(size.checked_add(OFFSET)?, sys::page_size())?;
@@ -234,7 +223,7 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
 /// Unmaps every cached mapping; returns the bytes released. (Nothing is cached before
 /// the lock is registered for `fork`, and the lock is not taken before either.)
 pub fn release() -> usize {
-    if CACHE.reg.load(Ordering::Acquire) != 2 {
+    if !CACHE.reg.is_done() {
         return 0;
     }
     let mut out = [(0usize, 0usize); SLOTS];
