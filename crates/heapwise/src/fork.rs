@@ -143,9 +143,9 @@ pub struct Registration(AtomicU8);
 /// [`Registration`]: the lock is not registered yet.
 const UNREGISTERED: u8 = 0;
 /// [`Registration`]: the lock is registered.
-const REGISTERED: u8 = 2;
+const REGISTERED: u8 = 1;
 /// [`Registration`]: the registry was full (the lock is never held across `fork`).
-const REGISTRY_FULL: u8 = 3;
+const REGISTRY_FULL: u8 = 2;
 
 impl Registration {
     /// Not registered yet.

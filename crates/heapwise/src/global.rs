@@ -26,9 +26,9 @@
 //!   the thread caches' fast `free` checks the first heap of the thread's arena.
 //! * **Large blocks** — requests of [`LARGE_THRESHOLD`] bytes or more bypass the heaps and
 //!   the locks (see [`crate::large`]).
-//! * **Fork** — an arena's lock is registered with [`crate::fork`] when the arena is first
-//!   used (arena 0 at the first request, the others when a thread attaches), so that `fork`
-//!   is safe; a `fork` child attaches only the calling thread.
+//! * **Fork** — an arena's lock is registered with [`crate::fork`] before it is first taken
+//!   (every locked path ensures it: one load once done), so that `fork` is safe; a `fork`
+//!   child attaches only the calling thread.
 //!
 //! Invariants: an arena's `Inner` is touched only with its lock held; `sizes[i]` is the heap
 //! size of heap `i` last accounted into `heap_bytes`; `refused[i]` is `usize::MAX` or the
@@ -544,8 +544,6 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// G.check().unwrap();
 /// ```
 pub struct Global {
-    /// 2 once arena 0's lock is registered for `fork` (0 before).
-    ready: AtomicU8,
     /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
     cache: AtomicU8,
     /// The [`ArenaMode`] (as `u8`).
@@ -584,8 +582,11 @@ impl Arena {
     }
 
     /// Registers the lock for `fork` unless that is done (no heap lock may be held); see
-    /// [`fork::Registration`]: the arena is never used before `fork` holds its lock (unless
-    /// the registry is full).
+    /// [`fork::Registration`]. Called before every use of the lock, so the arena is never
+    /// used before `fork` holds it (unless the registry is full). An allocation made by
+    /// `pthread_atfork` while the first registration installs the handlers comes back
+    /// here and goes on (see [`fork`]).
+    #[inline]
     fn register(&'static self) {
         self.registered.ensure(&self.lock, fork::RANK_HEAP);
     }
@@ -599,7 +600,6 @@ impl Global {
     /// A new allocator state; nothing is mapped until the first request.
     pub const fn new(config: Config) -> Self {
         Global {
-            ready: AtomicU8::new(0),
             cache: AtomicU8::new(0),
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
             arena_max: AtomicU8::new(USED_ARENAS as u8),
@@ -795,7 +795,6 @@ impl Global {
     /// lock may be held).
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn attach_arena(&'static self) -> usize {
-        self.ensure_ready();
         let best = match self.arena_mode() {
             ArenaMode::PerThread => self.least_used(usize::MAX).0,
             ArenaMode::Shared | ArenaMode::OnContention => 0,
@@ -887,8 +886,8 @@ impl Global {
         mut push: impl FnMut(*mut u8),
     ) -> (usize, bool) {
         let acct = &self.acct;
-        self.ensure_ready();
         let a = self.arenas.get(arena).unwrap_or(&self.arenas[0]);
+        a.register();
         let (_g, contended) = LockGuard::new_contended(&a.lock);
         // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
         let inner = unsafe { &mut *a.inner.get() };
@@ -1023,26 +1022,6 @@ impl Global {
         &self.arenas[0].lock
     }
 
-    #[inline]
-    fn ensure_ready(&'static self) {
-        if self.ready.load(Ordering::Acquire) != 2 {
-            self.init();
-        }
-    }
-
-    #[cold]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
-    fn init(&'static self) {
-        // Every thread that finds the state not ready registers arena 0's lock itself (the
-        // registration is idempotent and returns once it is done), so none uses the arena
-        // before `fork` holds its lock. An allocation made by `pthread_atfork` while this
-        // thread installs the handlers comes back here and goes on (see `fork`).
-        if let Some(a) = self.arenas.first() {
-            a.register();
-        }
-        self.ready.store(2, Ordering::Release);
-    }
-
     /// Runs `f` on arena 0 (the arena of threads without a cache and of configuration).
     #[inline]
     fn with<R>(&'static self, f: impl FnOnce(&mut Inner) -> R) -> R {
@@ -1052,8 +1031,8 @@ impl Global {
     /// Runs `f` on arena `a` (arena 0 if `a` is out of range) with its lock held.
     #[inline]
     fn with_arena<R>(&'static self, a: usize, f: impl FnOnce(&mut Inner) -> R) -> R {
-        self.ensure_ready();
         let arena = self.arenas.get(a).unwrap_or(&self.arenas[0]);
+        arena.register();
         let _g = LockGuard::new(&arena.lock);
         // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
         let inner = unsafe { &mut *arena.inner.get() };

@@ -6,9 +6,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use heapwise::Heapwise;
-
-use crate::fork_child::{expect_child, say};
+use crate::fork_child::{expect_child, heaps_pass, say};
 
 /// Runs the scenario; panics naming the first child that failed, and why.
 pub fn run(rounds: usize) {
@@ -42,11 +40,7 @@ pub fn run(rounds: usize) {
                     ok = false;
                 }
             }
-            if let Err(e) = Heapwise::check() {
-                say(&format!("fork child {round}: heap checker: {e}\n"));
-                ok = false;
-            }
-            ok
+            heaps_pass(&format!("fork child {round}")) && ok
         });
     }
     stop.store(true, Ordering::Relaxed);

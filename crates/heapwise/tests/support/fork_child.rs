@@ -2,6 +2,8 @@
 //! 0 only if the work returns `true`; a child that finds something wrong says what on
 //! stderr with [`say`] (`write(2)`: the test harness's capture does not reach a child).
 
+use heapwise::Heapwise;
+
 /// Writes `msg` to the real stderr (fd 2).
 pub fn say(msg: &str) {
     // SAFETY: writes `msg.len()` bytes of a live string to fd 2.
@@ -28,4 +30,16 @@ pub fn expect_child(round: usize, work: impl FnOnce() -> bool) {
         libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         "round {round}: child status {status:#x} (its complaint, if any, is on stderr)"
     );
+}
+
+/// Runs the heap checker over every heap of [`Heapwise`]; `false` (and the error on
+/// stderr, after `who`) if it finds something wrong.
+pub fn heaps_pass(who: &str) -> bool {
+    match Heapwise::check() {
+        Ok(()) => true,
+        Err(e) => {
+            say(&format!("{who}: heap checker: {e}\n"));
+            false
+        }
+    }
 }
