@@ -102,10 +102,25 @@ pub struct HeapMemory {
 
 impl HeapMemory {
     /// Reserves `limit` bytes (plus 16 for alignment). Pages are mapped only when touched.
-    pub fn new(limit: usize) -> HeapMemory {
-        HeapMemory {
-            buf: Box::new_uninit_slice(limit.saturating_add(16)),
-        }
+    /// A limit the system cannot reserve is an error (one line), not an abort.
+    ///
+    /// ```
+    /// use heapwise_lab::alloc::HeapMemory;
+    /// assert_eq!(HeapMemory::new(1 << 20).unwrap().limit(), 1 << 20);
+    /// assert!(HeapMemory::new(usize::MAX / 2).is_err());
+    /// ```
+    pub fn new(limit: usize) -> Result<HeapMemory, String> {
+        let len = limit.saturating_add(16);
+        let mut v: Vec<MaybeUninit<u8>> = Vec::new();
+        v.try_reserve_exact(len).map_err(|_| {
+            format!("cannot reserve a {limit}-byte heap limit (try a smaller --heap-limit)")
+        })?;
+        // SAFETY: the capacity is at least `len`, and uninitialised bytes are valid values
+        // of `MaybeUninit<u8>` (nothing is written, so pages stay unmapped until touched).
+        unsafe { v.set_len(len) };
+        Ok(HeapMemory {
+            buf: v.into_boxed_slice(),
+        })
     }
 
     /// The usable heap limit in bytes.
@@ -120,7 +135,7 @@ impl HeapMemory {
 /// use heapwise_core::PolicyKind;
 /// use heapwise_lab::alloc::{EngineAllocator, HeapMemory, TraceAllocator};
 ///
-/// let mut mem = HeapMemory::new(1 << 20);
+/// let mut mem = HeapMemory::new(1 << 20).unwrap();
 /// let mut a = EngineAllocator::new(PolicyKind::Segregated, &mut mem);
 /// let p = a.malloc(100).unwrap();
 /// assert_eq!(p.as_ptr() as usize % 16, 0);

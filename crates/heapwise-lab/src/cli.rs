@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 use heapwise_core::PolicyKind;
 
-use crate::gen::{generate, Kind};
+use crate::alloc::HeapMemory;
+use crate::gen::{generate, Kind, MAX_OPS};
 use crate::lab::{self, Config, DEFAULT_HEAP_LIMIT};
 use crate::progress::Progress;
 use crate::trace::{expand_paths, Format, Trace};
@@ -80,8 +81,8 @@ pub enum Cmd {
         /// Seed of the random generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Number of requests.
-        #[arg(long, default_value_t = 20_000)]
+        /// Number of requests (at most 100000000).
+        #[arg(long, default_value_t = 20_000, value_parser = parse_ops)]
         ops: usize,
         /// Output file.
         #[arg(short = 'o', long = "output")]
@@ -90,8 +91,8 @@ pub enum Cmd {
     /// The main job: built-in workloads under every policy and the system allocator;
     /// prints the table and writes an SVG report.
     Bench {
-        /// Requests per workload.
-        #[arg(long, default_value_t = BENCH_OPS)]
+        /// Requests per workload (at most 100000000).
+        #[arg(long, default_value_t = BENCH_OPS, value_parser = parse_ops)]
         ops: usize,
         /// Timed runs per workload and allocator; the best one is reported.
         #[arg(long, default_value_t = 3)]
@@ -171,14 +172,27 @@ fn parse_policy(s: &str) -> Result<PolicyKind, String> {
     PolicyKind::from_name(s).ok_or_else(|| format!("unknown policy `{s}` (known: {})", names()))
 }
 
+/// `all`, or a comma-separated list of policy names (a name given twice counts once).
 fn parse_policies(s: &str) -> Result<PolicySel, String> {
     if s == "all" {
-        Ok(PolicySel(PolicyKind::ALL.to_vec()))
-    } else {
-        s.split(',')
-            .map(|n| parse_policy(n.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .map(PolicySel)
+        return Ok(PolicySel(PolicyKind::ALL.to_vec()));
+    }
+    let mut v = Vec::new();
+    for n in s.split(',') {
+        let p = parse_policy(n.trim())?;
+        if !v.contains(&p) {
+            v.push(p);
+        }
+    }
+    Ok(PolicySel(v))
+}
+
+/// Parses a request count of `gen`/`bench` (at most [`MAX_OPS`]).
+fn parse_ops(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n <= MAX_OPS => Ok(n),
+        Ok(_) => Err(format!("at most {MAX_OPS} requests")),
+        Err(_) => Err(format!("`{s}` is not a number of requests")),
     }
 }
 
@@ -209,11 +223,16 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("size `{s}` out of range (4K or more)"))
 }
 
-/// Writes to stdout, ignoring a closed pipe.
-fn out(s: &str) {
+/// Writes to stdout; a closed pipe (`heapwise ... | head`) is not an error, any other
+/// failure (a full disk) is.
+fn out(s: &str) -> Result<(), String> {
     let mut o = std::io::stdout().lock();
-    let _ = o.write_all(s.as_bytes());
-    let _ = o.flush();
+    match o.write_all(s.as_bytes()).and_then(|()| o.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn fail(msg: impl std::fmt::Display) -> i32 {
@@ -251,7 +270,8 @@ pub fn run(cli: Cli) -> i32 {
             let mut traces = Vec::new();
             let mut bad = false;
             for f in &files {
-                if std::fs::metadata(f).is_ok_and(|m| m.len() == 0) {
+                // (Only a regular file's length says it is empty: a pipe's is always 0.)
+                if std::fs::metadata(f).is_ok_and(|m| m.is_file() && m.len() == 0) {
                     // A process that left through `_exit` (no exit handlers) wrote no trace.
                     eprintln!(
                         "note: {} is empty (a process that leaves through _exit writes no \
@@ -275,6 +295,7 @@ pub fn run(cli: Cli) -> i32 {
                 eprintln!("error: no trace to replay (every file given is empty)");
                 return 2;
             }
+            crate::trace::unique_names(&mut traces);
             measure(&traces, policy.0, repeat, heap_limit, json, None)
         }
         Cmd::Bench {
@@ -318,7 +339,11 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             };
-            let snap = match crate::viz::snapshot(&t, policy, heap_limit) {
+            let mut mem = match HeapMemory::new(heap_limit) {
+                Ok(m) => m,
+                Err(e) => return fail(e),
+            };
+            let snap = match crate::viz::snapshot(&t, policy, &mut mem) {
                 Ok(s) => s,
                 Err(f) => {
                     eprintln!("heapwise: {}: {policy}: {f}", trace.display());
@@ -342,6 +367,21 @@ pub fn run(cli: Cli) -> i32 {
             preloaded(&cmd, &env)
         }
         Cmd::Record { output, cmd } => {
+            // The library opens the path in the recorded process, which may run elsewhere
+            // (`env -C`, a script that `cd`s) and reports a file it cannot open only on its
+            // stderr: the path goes absolute, and is tried here first.
+            let output = match std::path::absolute(&output) {
+                Ok(p) => p,
+                Err(e) => return fail(format!("bad output path {}: {e}", output.display())),
+            };
+            let per_process = output.to_string_lossy().contains("%p");
+            if !per_process {
+                if let Err(e) = std::fs::File::create(&output) {
+                    return fail(format!("cannot write {}: {e}", output.display()));
+                }
+            } else if let Some(dir) = output.parent().filter(|d| !d.is_dir()) {
+                return fail(format!("no such directory: {}", dir.display()));
+            }
             let env = [("HEAPWISE_TRACE", output.into_os_string())];
             preloaded(&cmd, &env)
         }
@@ -372,16 +412,23 @@ fn measure(
     let progress = Progress::new(lab::work_units(traces, &cfg));
     let report = lab::run(traces, &cfg, &progress);
     progress.finish();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     for f in &report.system_failures {
         eprintln!("heapwise: {f}");
     }
-    if json {
+    let text = if json {
         match serde_json::to_string_pretty(&report) {
-            Ok(s) => out(&(s + "\n")),
+            Ok(s) => s + "\n",
             Err(e) => return fail(e),
         }
     } else {
-        out(&crate::table::render(&report));
+        crate::table::render(&report)
+    };
+    if let Err(e) = out(&text) {
+        return fail(e);
     }
     if let Some(path) = svg {
         let title = format!(
@@ -394,7 +441,9 @@ fn measure(
             return fail(format!("cannot write {}: {e}", path.display()));
         }
         if !json {
-            out(&format!("\nreport written to {}\n", path.display()));
+            if let Err(e) = out(&format!("\nreport written to {}\n", path.display())) {
+                return fail(e);
+            }
         }
     }
     if report.has_violation() {

@@ -84,7 +84,9 @@ struct Builder {
 impl Builder {
     fn new(seed: u64, budget: usize) -> Builder {
         Builder {
-            ops: Vec::with_capacity(budget),
+            // (Reserved up front only up to a million: the budget may be the `--ops`
+            // a user typed.)
+            ops: Vec::with_capacity(budget.min(1 << 20)),
             budget,
             size: Vec::new(),
             live: Vec::new(),
@@ -162,7 +164,12 @@ impl Builder {
     }
 }
 
-/// Generates `ops` requests of workload `kind` from `seed`.
+/// Most requests a generated trace may have (`gen --ops`, `bench --ops`): ids and line
+/// numbers are `u32`, and a trace this long already takes ~2.4 GB in memory.
+pub const MAX_OPS: usize = 100_000_000;
+
+/// Generates `ops` requests of workload `kind` from `seed` (at most [`MAX_OPS`]; more are
+/// cut to it).
 ///
 /// ```
 /// use heapwise_lab::gen::{generate, Kind};
@@ -171,7 +178,7 @@ impl Builder {
 /// assert_eq!(a, generate(Kind::Churn, 7, 1000)); // deterministic
 /// ```
 pub fn generate(kind: Kind, seed: u64, ops: usize) -> Trace {
-    let mut b = Builder::new(seed, ops);
+    let mut b = Builder::new(seed, ops.min(MAX_OPS));
     match kind {
         Kind::Churn => churn(&mut b),
         Kind::TwoSize => two_size(&mut b),

@@ -102,8 +102,9 @@ pub struct SummaryRow {
     pub kops: Option<f64>,
     /// The same for the system allocator on those traces.
     pub system_kops: Option<f64>,
-    /// `100 · (0.6 · U + 0.4 · min(1, T / 600 Kops/s))`.
-    pub index: f64,
+    /// `100 · (0.6 · U + 0.4 · min(1, T / 600 Kops/s))`; null without a throughput
+    /// (`--repeat 0`, or every trace failed).
+    pub index: Option<f64>,
 }
 
 /// A whole run. Serialises to exactly the `--json` object.
@@ -155,9 +156,10 @@ pub fn work_units(traces: &[Trace], cfg: &Config) -> u64 {
     (traces.len() * (cfg.policies.len() + 1) * (1 + cfg.repeat)) as u64
 }
 
-/// Runs every trace under every policy of `cfg` and the system allocator.
-pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Report {
-    let mut mem = HeapMemory::new(cfg.heap_limit);
+/// Runs every trace under every policy of `cfg` and the system allocator. Fails only when
+/// the simulated heaps' memory (`cfg.heap_limit`) cannot be reserved.
+pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Result<Report, String> {
+    let mut mem = HeapMemory::new(cfg.heap_limit)?;
     let mut report = Report::default();
     for t in traces {
         progress.step(1, &format!("{} system", t.name));
@@ -231,7 +233,7 @@ pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Report {
         }
     }
     report.summary = summarise(&report.traces, &cfg.policies);
-    report
+    Ok(report)
 }
 
 /// The per-policy summary of `rows`.
@@ -259,7 +261,7 @@ pub fn summarise(rows: &[TraceRow], policies: &[PolicyKind]) -> Vec<SummaryRow> 
                 mean_util,
                 kops: kops_v,
                 system_kops: (sys_ops > 0).then(|| kops(sys_ops, sys_secs)),
-                index: perf_index(mean_util, kops_v.unwrap_or(0.0)),
+                index: kops_v.map(|k| perf_index(mean_util, k)),
             }
         })
         .collect()

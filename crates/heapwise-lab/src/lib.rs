@@ -13,7 +13,7 @@
 //!
 //! let trace = generate(Kind::Coalesce, 1, 500);
 //! let cfg = Config { policies: vec![PolicyKind::Segregated], repeat: 0, heap_limit: 1 << 24 };
-//! let report = run(&[trace], &cfg, &Progress::hidden());
+//! let report = run(&[trace], &cfg, &Progress::hidden()).unwrap();
 //! assert!(report.traces[0].ok);
 //! assert!(report.summary[0].mean_util > 0.0);
 //! ```

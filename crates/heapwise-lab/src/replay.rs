@@ -333,7 +333,7 @@ fn check_engine<A: TraceAllocator>(a: &A, line: u32) -> Result<(), Failure> {
 ///
 /// let t = Trace::parse("t.rep".as_ref(), "0 2 4 1\na 0 100\na 1 28\nf 0\nf 1\n",
 ///                      Format::Auto).unwrap();
-/// let mut mem = HeapMemory::new(1 << 20);
+/// let mut mem = HeapMemory::new(1 << 20).unwrap();
 /// let c = replay_checked(&t, &mut EngineAllocator::new(PolicyKind::Segregated, &mut mem))
 ///     .unwrap();
 /// assert_eq!(c.peak_live, 128);

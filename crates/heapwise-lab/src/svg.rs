@@ -171,3 +171,22 @@ pub fn bytes_label(b: f64) -> String {
         format!("{v:.1}{unit}")
     }
 }
+
+/// An exact byte offset in the largest unit that divides it: `0`, `1088K`, `3M`, `96`
+/// (row labels of the heap map, where rounding would print two rows alike).
+///
+/// ```
+/// use heapwise_lab::svg::exact_bytes_label;
+/// assert_eq!(exact_bytes_label(17 * 65536), "1088K");
+/// assert_eq!(exact_bytes_label(3 << 20), "3M");
+/// assert_eq!(exact_bytes_label(1280), "1280");
+/// ```
+pub fn exact_bytes_label(b: usize) -> String {
+    match b {
+        0 => "0".into(),
+        b if b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b if b % 1024 == 0 => format!("{}K", b >> 10),
+        b => b.to_string(),
+    }
+}

@@ -117,7 +117,7 @@ pub fn render(report: &Report) -> String {
             num(r.kops),
             num(r.system_kops),
             ratio(r.kops, r.system_kops),
-            format!("{:.1}", r.index),
+            r.index.map_or("-".into(), |i| format!("{i:.1}")),
         ]);
     }
     out.push_str(&layout(&s, 1, &[]));

@@ -91,7 +91,8 @@ pub struct Trace {
     pub path: PathBuf,
     /// The header variant that was read (never `Auto`).
     pub format: Format,
-    /// Number of distinct ids.
+    /// Number of ids: one more than the largest id used (a header may announce more; the
+    /// tables of the replayers are this long).
     pub num_ids: u32,
     /// Weight from the header (informational).
     pub weight: u64,
@@ -148,7 +149,8 @@ impl Trace {
         let mut got = 0;
         let mut header_line = 1;
         'header: for (ln, l) in lines.by_ref() {
-            for tok in l.split_whitespace() {
+            let mut toks = l.split_whitespace();
+            while let Some(tok) = toks.next() {
                 header[got] = tok.parse::<u64>().map_err(|_| {
                     err(
                         ln,
@@ -158,6 +160,12 @@ impl Trace {
                 got += 1;
                 header_line = ln;
                 if got == 4 {
+                    if let Some(extra) = toks.next() {
+                        return Err(err(
+                            ln,
+                            format!("unexpected `{extra}` after the header's 4 numbers"),
+                        ));
+                    }
                     break 'header;
                 }
             }
@@ -176,7 +184,8 @@ impl Trace {
         })?;
         let num_ops = header[2];
         let mut ops = Vec::with_capacity(num_ops.min(1 << 24) as usize);
-        let mut live = vec![false; num_ids as usize];
+        // Grows with the ids used, not the header's count (which could ask for anything).
+        let mut live: Vec<bool> = Vec::new();
         let mut last_line = header_line;
         for (ln, l) in lines {
             let mut toks = l.split_whitespace();
@@ -218,6 +227,9 @@ impl Trace {
             if let Some(extra) = toks.next() {
                 return Err(err(ln, format!("unexpected `{extra}` after the request")));
             }
+            if live.len() <= id as usize {
+                live.resize(id as usize + 1, false);
+            }
             let slot = &mut live[id as usize];
             match kind {
                 OpKind::Alloc if *slot => {
@@ -227,7 +239,9 @@ impl Trace {
                     return Err(err(ln, format!("free of id {id}, which is not live")))
                 }
                 OpKind::Alloc => *slot = true,
-                OpKind::Realloc => *slot = size != 0,
+                // `realloc(NULL, n)` is `malloc(n)`, zero bytes too (a unique pointer, as
+                // the replayers do); `realloc(p, 0)` frees.
+                OpKind::Realloc => *slot = !*slot || size != 0,
                 OpKind::Free => *slot = false,
             }
             if ops.len() as u64 == num_ops {
@@ -260,7 +274,7 @@ impl Trace {
             name,
             path: file.to_path_buf(),
             format,
-            num_ids,
+            num_ids: live.len() as u32,
             weight: 1,
             ops,
         };
@@ -274,7 +288,7 @@ impl Trace {
         Ok(t)
     }
 
-    /// Reads and parses one file.
+    /// Reads and parses one file (a pipe or `/dev/stdin` too).
     pub fn read(path: &Path, format: Format) -> Result<Trace, ParseError> {
         let bytes = std::fs::read(path).map_err(|e| ParseError {
             file: path.to_path_buf(),
@@ -386,6 +400,29 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ParseError> {
         }
     }
     Ok(out)
+}
+
+/// Gives traces that share a name (`t.rep` in two directories) their paths as names, so that
+/// the table's rows and the JSON tell them apart.
+///
+/// ```
+/// use heapwise_lab::trace::{unique_names, Format, Trace};
+/// let text = "0 1 1 1\na 0 1\n";
+/// let mut ts = vec![
+///     Trace::parse("a/t.rep".as_ref(), text, Format::Auto).unwrap(),
+///     Trace::parse("b/t.rep".as_ref(), text, Format::Auto).unwrap(),
+///     Trace::parse("b/u.rep".as_ref(), text, Format::Auto).unwrap(),
+/// ];
+/// unique_names(&mut ts);
+/// assert_eq!([&ts[0].name, &ts[1].name, &ts[2].name], ["a/t.rep", "b/t.rep", "u"]);
+/// ```
+pub fn unique_names(traces: &mut [Trace]) {
+    let names: Vec<String> = traces.iter().map(|t| t.name.clone()).collect();
+    for t in traces.iter_mut() {
+        if names.iter().filter(|&n| *n == t.name).count() > 1 {
+            t.name = t.path.display().to_string();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use heapwise_core::{BlockInfo, HeapLayout, PolicyKind};
 
 use crate::alloc::{EngineAllocator, HeapMemory, TraceAllocator};
 use crate::replay::{replay_checked_with, Checked, Failure};
-use crate::svg::{bytes_label, nice_bytes_step, nice_step, Svg};
+use crate::svg::{bytes_label, exact_bytes_label, nice_bytes_step, nice_step, Svg};
 use crate::trace::Trace;
 
 /// Colour of requested payload bytes.
@@ -50,12 +50,15 @@ pub struct Snapshot {
 }
 
 /// Replays `trace` under `policy` (twice: once to find the moment, once to capture it).
-pub fn snapshot(trace: &Trace, policy: PolicyKind, heap_limit: usize) -> Result<Snapshot, Failure> {
-    let mut mem = HeapMemory::new(heap_limit);
+pub fn snapshot(
+    trace: &Trace,
+    policy: PolicyKind,
+    mem: &mut HeapMemory,
+) -> Result<Snapshot, Failure> {
     let mut snap = Snapshot::default();
     let size_of = |a: &EngineAllocator<'_>| a.heap_range().map_or(0, |(lo, hi)| hi - lo);
     let first = {
-        let mut a = EngineAllocator::new(policy, &mut mem);
+        let mut a = EngineAllocator::new(policy, mem);
         let (hs, ls) = (&mut snap.heap_series, &mut snap.live_series);
         replay_checked_with(trace, &mut a, |m, a| {
             hs.push(size_of(a));
@@ -64,7 +67,7 @@ pub fn snapshot(trace: &Trace, policy: PolicyKind, heap_limit: usize) -> Result<
     };
     let top = snap.heap_series.iter().copied().max().unwrap_or(0);
     snap.index = snap.heap_series.iter().position(|&h| h == top).unwrap_or(0);
-    let mut a = EngineAllocator::new(policy, &mut mem);
+    let mut a = EngineAllocator::new(policy, mem);
     let want = snap.index;
     let (mut layout, mut blocks, mut live) = (None, Vec::new(), BTreeMap::new());
     replay_checked_with(trace, &mut a, |m, a| {
@@ -200,7 +203,7 @@ pub fn render(trace: &Trace, policy: PolicyKind, snap: &Snapshot) -> String {
             rows.y(r) + ROW_H - 3.0,
             10.0,
             "end",
-            &bytes_label((r * per_row) as f64),
+            &exact_bytes_label(r * per_row),
         );
     }
     let step = nice_bytes_step(per_row as f64, 8);

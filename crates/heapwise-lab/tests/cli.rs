@@ -277,6 +277,130 @@ fn bench_writes_the_table_and_the_report() {
 }
 
 /// Finds `libheapwise.so` the way `heapwise` does.
+#[test]
+fn resource_limits_are_one_line_errors_not_aborts() {
+    let d = tempfile::tempdir().unwrap();
+    let f = write(d.path(), "s.rep", SMALL);
+    // A heap limit the system cannot reserve.
+    let out = heapwise()
+        .args(["replay", "--repeat", "0", "--heap-limit", "1048576G"])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("heapwise: cannot reserve"),
+        "{}",
+        stderr(&out)
+    );
+    let out = heapwise()
+        .args(["viz", "--heap-limit", "1048576G", "-o"])
+        .arg(d.path().join("v.svg"))
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    // Request counts beyond what a trace can hold.
+    for sub in [
+        &["gen", "--kind", "churn", "-o", "x.rep"][..],
+        &["bench"][..],
+    ] {
+        for n in ["100000001", "18446744073709551615"] {
+            let out = heapwise().args(sub).args(["--ops", n]).output().unwrap();
+            assert_eq!(out.status.code(), Some(2));
+            assert!(
+                stderr(&out).contains("at most 100000000 requests"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn duplicate_names_and_policies_make_distinct_rows() {
+    let d = tempfile::tempdir().unwrap();
+    for sub in ["d1", "d2"] {
+        std::fs::create_dir(d.path().join(sub)).unwrap();
+        write(&d.path().join(sub), "t.rep", SMALL);
+    }
+    let out = heapwise()
+        .current_dir(d.path())
+        .args([
+            "replay",
+            "--repeat",
+            "0",
+            "--policy",
+            "segregated,segregated",
+            "d1",
+            "d2",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" segregated "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with("d1/t.rep ") && rows[1].starts_with("d2/t.rep "),
+        "{text}"
+    );
+    assert!(text.contains("Summary (2 traces;"), "{text}");
+    // Without throughput (`--repeat 0`) there is no index.
+    let summary = text.lines().last().unwrap();
+    assert!(
+        summary.starts_with("segregated") && summary.ends_with(" -"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn replay_reads_a_pipe() {
+    let out = heapwise()
+        .args([
+            "replay",
+            "--repeat",
+            "0",
+            "--policy",
+            "segregated",
+            "/dev/stdin",
+        ])
+        .write_stdin(SMALL)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("stdin  segregated"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_failing_stdout_is_an_error() {
+    let Ok(full) = std::fs::OpenOptions::new().write(true).open("/dev/full") else {
+        eprintln!("note: no /dev/full; skipped");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let f = write(d.path(), "s.rep", SMALL);
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("heapwise"))
+        .args(["replay", "--repeat", "0", "--json"])
+        .arg(&f)
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot write to standard output"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 fn preload_library() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HEAPWISE_LIB") {
         return Some(PathBuf::from(p)).filter(|p| p.is_file());
@@ -356,6 +480,40 @@ fn record_writes_a_trace_replay_can_read() {
         .code(0);
     let t = Trace::read(&f, Format::Auto).unwrap();
     assert!(!t.ops.is_empty());
+    // A relative path is the caller's, even when the command runs elsewhere.
+    std::fs::create_dir(d.path().join("elsewhere")).unwrap();
+    heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .current_dir(d.path())
+        .args([
+            "record",
+            "-o",
+            "rel.rep",
+            "--",
+            "env",
+            "-C",
+            "elsewhere",
+            "ls",
+        ])
+        .assert()
+        .code(0);
+    assert!(!Trace::read(&d.path().join("rel.rep"), Format::Auto)
+        .unwrap()
+        .ops
+        .is_empty());
+    assert!(!d.path().join("elsewhere/rel.rep").exists());
+    // A file that cannot be written is an error before the command runs.
+    let out = heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["record", "-o", "/nonexistent/dir/x.rep", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot write /nonexistent/dir/x.rep"),
+        "{}",
+        stderr(&out)
+    );
     heapwise()
         .args(["replay", "--repeat", "1", "--policy", "segregated"])
         .arg(&f)

@@ -126,10 +126,37 @@ fn malformed_inputs_name_file_line_and_reason() {
             "t.rep:1: header: expected a non-negative number, found `two`",
         ),
         ("", "t.rep:1: header: expected 4 numbers, found 0"),
+        (
+            "20000 2 2 1 a 0 10\nf 0\n",
+            "t.rep:1: unexpected `a` after the header's 4 numbers",
+        ),
+        (
+            "0 1 3 1\nr 0 0\na 0 10\nf 0\n",
+            "t.rep:3: allocation of id 0, which is live",
+        ),
     ];
     for (text, want) in cases {
         assert_eq!(&err(text), want, "input {text:?}");
     }
+}
+
+#[test]
+fn realloc_of_a_dead_id_allocates_even_zero_bytes() {
+    // `realloc(NULL, 0)` is `malloc(0)`: the id is live until freed (as the replayers hold
+    // it); `realloc(p, 0)` frees.
+    let t = parse("0 1 4 1\nr 0 0\nr 0 8\nr 0 0\na 0 4\n").unwrap();
+    assert_eq!(t.ops.len(), 4);
+    assert_eq!(t.peak_live().bytes, 8);
+}
+
+#[test]
+fn tables_are_as_long_as_the_ids_used_not_the_header_says() {
+    // A header may announce any number of ids; memory follows the ids the requests use.
+    let t = parse("0 4000000000 2 1\na 0 10\nf 0\n").unwrap();
+    assert_eq!(t.num_ids, 1);
+    let t = parse("0 9 4 1\na 5 10\na 2 1\nf 5\nf 2\n").unwrap();
+    assert_eq!(t.num_ids, 6);
+    assert_eq!(t.peak_live().bytes, 11);
 }
 
 #[test]

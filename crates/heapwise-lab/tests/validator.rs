@@ -126,7 +126,7 @@ fn unbalanced() -> Trace {
 }
 
 fn run_on(t: &Trace, fault: Fault) -> Result<(), Failure> {
-    let mut mem = HeapMemory::new(1 << 20);
+    let mut mem = HeapMemory::new(1 << 20).unwrap();
     let mut a = Broken::new(&mut mem, fault);
     replay_checked(t, &mut a).map(|_| ())
 }
@@ -210,7 +210,7 @@ fn out_of_memory_names_the_line() {
         Format::Auto,
     )
     .unwrap();
-    let mut mem = HeapMemory::new(1 << 20);
+    let mut mem = HeapMemory::new(1 << 20).unwrap();
     let mut a = EngineAllocator::new(PolicyKind::Segregated, &mut mem);
     let e = replay_checked(&t, &mut a).unwrap_err();
     assert_eq!(e, Failure::OutOfMemory { line: 3 });

@@ -3,8 +3,13 @@
 
 use assert_cmd::Command;
 use heapwise_core::PolicyKind;
+use heapwise_lab::alloc::HeapMemory;
 use heapwise_lab::trace::{Format, Trace};
 use heapwise_lab::viz::{render, snapshot};
+
+fn mem(limit: usize) -> HeapMemory {
+    HeapMemory::new(limit).unwrap()
+}
 
 fn shapes<'a>(doc: &'a roxmltree::Document<'a>, class: &str) -> Vec<roxmltree::Node<'a, 'a>> {
     doc.descendants()
@@ -16,7 +21,7 @@ fn shapes<'a>(doc: &'a roxmltree::Document<'a>, class: &str) -> Vec<roxmltree::N
 fn one_allocated_block_and_the_rest_free() {
     // One 100-byte request: the heap grows once, the block is split, the tail is free.
     let t = Trace::parse("one.rep".as_ref(), "0 1 1 1\na 0 100\n", Format::Auto).unwrap();
-    let snap = snapshot(&t, PolicyKind::ImplicitFirst, 1 << 20).unwrap();
+    let snap = snapshot(&t, PolicyKind::ImplicitFirst, &mut mem(1 << 20)).unwrap();
     assert_eq!(snap.index, 0);
     assert_eq!(snap.blocks.len(), 2, "{:?}", snap.blocks);
     let svg = render(&t, PolicyKind::ImplicitFirst, &snap);
@@ -32,11 +37,11 @@ fn one_shape_per_block_at_peak_heap_size() {
     let text = "0\n6\n10\n1\n\
 a 0 100\na 1 200\na 2 3000\nf 1\na 3 40\na 4 6000\nf 0\na 5 10\nf 2\nf 3\n";
     let t = Trace::parse("steps.rep".as_ref(), text, Format::Auto).unwrap();
-    let first = snapshot(&t, PolicyKind::ImplicitFirst, 1 << 20).unwrap();
+    let first = snapshot(&t, PolicyKind::ImplicitFirst, &mut mem(1 << 20)).unwrap();
     assert_eq!(first.index, 5);
     assert_eq!(first.live_series[5], 100 + 3000 + 40 + 6000);
     for &p in PolicyKind::ALL {
-        let snap = snapshot(&t, p, 1 << 20).unwrap();
+        let snap = snapshot(&t, p, &mut mem(1 << 20)).unwrap();
         // The moment is the first request after which the heap had its final size.
         let top = *snap.heap_series.last().unwrap();
         assert_eq!(snap.heap_series.len(), t.ops.len());
@@ -97,4 +102,35 @@ fn cli_writes_a_self_contained_svg() {
         .arg(&trace)
         .assert()
         .code(2);
+}
+
+#[test]
+fn row_labels_are_exact_and_distinct() {
+    // A heap of ~1.3 MB: 64 KiB rows, whose offsets rounded to 0.1 MiB would repeat.
+    let t = Trace::parse(
+        "big.rep".as_ref(),
+        "0 1 2 1\na 0 1300000\nf 0\n",
+        Format::Auto,
+    )
+    .unwrap();
+    let snap = snapshot(&t, PolicyKind::Segregated, &mut mem(1 << 24)).unwrap();
+    let svg = render(&t, PolicyKind::Segregated, &snap);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    // The map's row labels come first among the right-aligned texts, from "0" up to the
+    // chart's axis, which starts at "0" again.
+    let mut labels: Vec<&str> = Vec::new();
+    for s in doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text") && n.attribute("text-anchor") == Some("end"))
+        .filter_map(|n| n.text())
+    {
+        if s == "0" && !labels.is_empty() {
+            break;
+        }
+        labels.push(s);
+    }
+    assert!(labels.len() >= 20, "{labels:?}");
+    assert!(labels.contains(&"1088K"), "{labels:?}");
+    let distinct: std::collections::BTreeSet<&str> = labels.iter().copied().collect();
+    assert_eq!(distinct.len(), labels.len(), "{labels:?}");
 }
