@@ -16,7 +16,8 @@
 //! 5. for policies with slabs ([`crate::policy::slab`]): the slab control block, the sorted
 //!    directory, every slab header and the partial lists;
 //! 6. the counters (allocated blocks and bytes, slab objects counted as objects) match the
-//!    walk.
+//!    walk, and the blocks marked quarantined are as many, and as large, as the quarantine
+//!    holds.
 //!
 //! The checker is O(heap) and meant for tests, debugging and the lab, not the fast path.
 
@@ -57,6 +58,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let mut b = v.first;
             let mut prev_alloc = true;
             let (mut free_blocks, mut alloc_blocks, mut alloc_bytes) = (0usize, 0usize, 0usize);
+            let (mut held, mut held_bytes) = (0usize, 0usize);
             while b.addr() < end {
                 let h = b.header();
                 let size = h & !FLAGS;
@@ -77,6 +79,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 if alloc {
                     alloc_blocks += 1;
                     alloc_bytes += size;
+                    if h & QUARANTINED != 0 {
+                        held += 1;
+                        held_bytes += size;
+                    }
                 } else {
                     if b.footer(size) != h {
                         return err(ErrorKind::FooterMismatch, b, size);
@@ -123,13 +129,21 @@ impl<S: Source, P: Policy> Heap<S, P> {
             if P::SLAB_MAX != 0 {
                 self.check_slabs(&mut alloc_blocks, &mut alloc_bytes)?;
             }
-            // 6. counters
+            // 6. counters, and the quarantine: exactly its blocks carry the mark
             let c = &self.counters;
             if c.alloc_blocks != alloc_blocks || c.alloc_bytes != alloc_bytes {
                 return Err(HeapError::new(
                     ErrorKind::BadCounters,
                     self.meta as usize,
                     alloc_bytes,
+                ));
+            }
+            let q = self.quarantine();
+            if held != q.len() || held_bytes != q.bytes() {
+                return Err(HeapError::new(
+                    ErrorKind::BadCounters,
+                    self.meta as usize,
+                    held,
                 ));
             }
         }

@@ -469,12 +469,22 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() <= ALIGN {
             let q = self.with(|i| {
+                let used_before = i.used;
+                let mut transient = 0;
                 let r = i.owner(ptr).and_then(|h| {
+                    // The heap's peak, restarted for the call (and restored after), catches
+                    // the moment a moving realloc holds both blocks.
+                    let (before, peak) = (h.counters.alloc_bytes, h.counters.peak_alloc_bytes);
+                    h.counters.peak_alloc_bytes = before;
                     // SAFETY: `ptr` is a live block of this region (GlobalAlloc contract);
                     // `new_size` is non-zero.
-                    unsafe { h.realloc(ptr, new_size) }
+                    let r = unsafe { h.realloc(ptr, new_size) };
+                    transient = h.counters.peak_alloc_bytes - before;
+                    h.counters.peak_alloc_bytes = h.counters.peak_alloc_bytes.max(peak);
+                    r
                 });
                 i.used_now();
+                i.high_water = i.high_water.max(used_before + transient);
                 r
             });
             if let Some(q) = q {

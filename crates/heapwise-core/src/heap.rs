@@ -293,6 +293,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
     #[inline(always)]
     pub fn set_quarantine(&mut self, blocks: usize, max_bytes: usize, junk: bool) {
         section::placed!(never, P, {
+            // Blocks held now were quarantined under the current fill mode: release them
+            // under it before the mode changes (a block never junk-filled would otherwise be
+            // checked for junk, reported as written after free and leaked).
+            if (junk && blocks != 0) != self.quarantine.junk() {
+                self.flush_quarantine();
+            }
             self.quarantine.configure(blocks, max_bytes, junk);
             while let Some(a) = self.quarantine.pop_over() {
                 // SAFETY: `a` came from the quarantine, which only holds blocks of this heap.
@@ -427,7 +433,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
         if self.meta.is_null() && !self.init() {
-            return None;
+            return self.fail();
         }
         // SAFETY: the heap is initialised and consistent.
         unsafe {
@@ -1254,12 +1260,18 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     return Some(nb.payload());
                 }
             }
-            if avail >= asize || after == v.epilogue {
+            // The block (with a free successor) ends at the top: grow the heap. A refusal
+            // falls through to the free predecessor below.
+            let grown = if avail < asize && after == v.epilogue {
+                let need = asize - avail;
+                self.grow(need, need.max(self.chunk))
+                    .map(|(_, added)| added)
+            } else {
+                None
+            };
+            if avail >= asize || grown.is_some() {
                 let mut total = avail;
-                if avail < asize {
-                    // The block (with a free successor) ends at the top: grow the heap.
-                    let need = asize - avail;
-                    let (_, added) = self.grow(need, need.max(self.chunk))?;
+                if let Some(added) = grown {
                     self.counters.extensions += 1;
                     total += added;
                 }

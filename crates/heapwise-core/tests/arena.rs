@@ -167,3 +167,31 @@ fn the_single_core_lock_serves_and_refuses_a_nested_lock() {
     // SAFETY: held just above.
     unsafe { lock.unlock() };
 }
+
+#[test]
+fn the_high_water_mark_counts_both_blocks_of_a_moving_realloc() {
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    assert!(a.claim_slice(leak(64 << 10)));
+    let l = Layout::from_size_align(1000, 8).unwrap();
+    let fence = Layout::from_size_align(16, 8).unwrap();
+    // SAFETY: valid layouts; every block is freed below with its layout.
+    unsafe {
+        let p = a.alloc(l);
+        let f = a.alloc(fence);
+        let before = a.stats().high_water;
+        // The fence keeps `p` from growing in place: the block moves, and for the copy both
+        // the 1008-byte and the 2016-byte block are live.
+        let q = a.realloc(p, l, 2000);
+        assert!(!q.is_null() && q != p);
+        let s = a.stats();
+        assert!(
+            s.high_water >= before + 2016,
+            "high water {} misses the moment both blocks were live (before: {before})",
+            s.high_water
+        );
+        a.dealloc(q, Layout::from_size_align(2000, 8).unwrap());
+        a.dealloc(f, fence);
+    }
+    assert_eq!(a.stats().used, 0);
+    a.check().unwrap();
+}

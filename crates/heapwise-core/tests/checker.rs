@@ -175,3 +175,16 @@ fn adjacent_free_blocks_under_immediate_coalescing() {
     }
     expect(&h, &[ErrorKind::Uncoalesced, ErrorKind::BadCounters]);
 }
+
+#[test]
+fn quarantine_mark_on_a_block_the_quarantine_does_not_hold() {
+    let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+    let (mut h, [a, _, b, _]) = setup(PolicyKind::Segregated, &mut mem);
+    h.set_quarantine(8, 4096, false);
+    // SAFETY: `a` is live.
+    unsafe { h.free(a) };
+    h.check().unwrap();
+    // SAFETY: the header word of the live block `b` is inside the arena.
+    unsafe { *word(b, -(WORD as isize)) |= heapwise_core::block::QUARANTINED };
+    expect(&h, &[ErrorKind::BadCounters]);
+}

@@ -277,3 +277,31 @@ fn a_heap_without_blocks_reads_nothing_for_a_wild_free() {
         h.check().unwrap();
     }
 }
+
+#[test]
+fn junk_fill_turned_on_with_blocks_in_the_quarantine_is_no_false_report() {
+    // Blocks quarantined without junk are released before junk checking starts: none is
+    // reported as written after free (and leaked, its header left quarantined).
+    let mut mem = vec![MaybeUninit::uninit(); 8192];
+    let mut h: AnyHeap<FixedArena<'_>> =
+        AnyHeap::new(PolicyKind::Segregated, FixedArena::new(&mut mem));
+    h.set_quarantine(16, 4096, false);
+    let p = h.malloc(64).unwrap();
+    // SAFETY: `p` is live.
+    unsafe { h.free(p.as_ptr()) };
+    assert_eq!(h.quarantine().len(), 1);
+    h.set_quarantine(16, 4096, true);
+    h.flush_quarantine();
+    h.check().unwrap();
+    let c = h.counters();
+    assert_eq!((c.errors, c.alloc_blocks), (0, 0), "{c:?}");
+    // And the other way: junk-filled blocks are released before the checks stop.
+    let q = h.malloc(64).unwrap();
+    // SAFETY: `q` is live.
+    unsafe { h.free(q.as_ptr()) };
+    h.set_quarantine(16, 4096, false);
+    h.flush_quarantine();
+    h.check().unwrap();
+    let c = h.counters();
+    assert_eq!((c.errors, c.alloc_blocks), (0, 0), "{c:?}");
+}

@@ -268,6 +268,61 @@ fn realloc_semantics(kind: PolicyKind) {
         h.free(std::ptr::null_mut());
         h.check().unwrap();
     }
+    realloc_at_the_top_of_a_full_arena(kind);
+}
+
+/// A block at the top of an arena that cannot grow moves down into its free predecessor
+/// when predecessor + block + free successor hold the request. (Immediate coalescing: a
+/// deferred policy leaves the predecessor alone by design; the compact policies place the
+/// three blocks in another order, so the scenario does not arise.)
+fn realloc_at_the_top_of_a_full_arena(kind: PolicyKind) {
+    if kind.name().ends_with("-deferred") || kind.name().starts_with("compact") {
+        return;
+    }
+    let mut mem = region(1 << 14);
+    let mut h = heap(kind, &mut mem).with_chunk(0);
+    let _a = h.malloc(100).unwrap();
+    let p = h.malloc(1000).unwrap();
+    let b = h.malloc(400).unwrap();
+    let room = h.source().free_room();
+    let t = h.malloc(room - WORD).unwrap();
+    assert_eq!(h.source().free_room(), 0, "{kind}: the arena is full");
+    // SAFETY: `t`, `p` and `b` are live blocks of `h`; `b` has 400 bytes.
+    unsafe {
+        h.free(t.as_ptr());
+        h.free(p.as_ptr());
+        b.as_ptr().write_bytes(0xAB, 400);
+    }
+    h.check().unwrap();
+    let layout: Vec<(usize, bool)> = h.blocks().map(|b| (b.size, b.allocated)).collect();
+    assert_eq!(
+        layout[layout.len() - 3..],
+        [(1008, false), (416, true), (room, false)],
+        "{kind}: p, b and t side by side at the top"
+    );
+    // Exactly the three blocks (1008, 416 and `room` bytes) as one, less its header.
+    let want = 1008 + 416 + room - WORD;
+    // SAFETY: `b` is live.
+    let r = unsafe { h.realloc(b.as_ptr(), want) };
+    h.check().unwrap();
+    let q = r.unwrap_or_else(|| panic!("{kind}: realloc should move the block down"));
+    // SAFETY: `q` is live with at least 400 bytes.
+    assert!(unsafe { std::slice::from_raw_parts(q.as_ptr(), 400) }
+        .iter()
+        .all(|&x| x == 0xAB));
+}
+
+/// A request that fails because the source cannot even hold the empty heap is a failure
+/// like any other (counted).
+fn a_source_too_small_for_the_heap_counts_failures(kind: PolicyKind) {
+    let mut mem = region(40);
+    let mut h = heap(kind, &mut mem);
+    assert!(h.malloc(16).is_none());
+    assert!(h.calloc(1, 16).is_none());
+    assert!(h.aligned_alloc(64, 16).is_none());
+    // SAFETY: `realloc` of null is `malloc`.
+    assert!(unsafe { h.realloc(std::ptr::null_mut(), 16) }.is_none());
+    assert_eq!(h.counters().failures, 4, "{kind}");
 }
 
 static REPORTS: AtomicUsize = AtomicUsize::new(0);
@@ -357,6 +412,10 @@ macro_rules! policy_suite {
                 fn realloc_follows_c_semantics() { realloc_semantics(KIND) }
                 #[test]
                 fn misuse_is_reported_and_refused() { misuse_is_reported(KIND) }
+                #[test]
+                fn a_source_too_small_for_the_heap_counts_failures() {
+                    super::a_source_too_small_for_the_heap_counts_failures(KIND)
+                }
 
                 #[cfg(not(miri))]
                 proptest::proptest! {
