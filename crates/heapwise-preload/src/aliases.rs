@@ -20,10 +20,9 @@
 //! the function it names, never the exported symbol, so a block never goes to another
 //! allocator that comes first in the process's symbol order.
 //!
-//! `mallopt` and `malloc_info` are not defined: glibc's (weak) definitions stay in place and
-//! tune or describe glibc's own heap, which heapwise does not use; the heapwise settings are
-//! the `HEAPWISE_*` environment variables and the statistics `malloc_stats`,
-//! `mallinfo2` and `heapwise_stats`.
+//! glibc's `__libc_mallopt` and `__libc_mallinfo` are not defined here (they tune and
+//! describe glibc's own heap, which heapwise does not use); the public `mallopt` and
+//! `malloc_info` are heapwise's ([`crate::mallopt`], [`crate::ext`]).
 
 use core::ffi::c_void;
 

@@ -30,7 +30,9 @@ pub struct Mallinfo2 {
     pub usmblks: usize,
     /// Bytes in free fastbin blocks (0).
     pub fsmblks: usize,
-    /// Bytes of allocated heap blocks.
+    /// Heap bytes in use: `arena - fordblks` (glibc's definition), so allocated blocks,
+    /// the blocks the thread caches hold (as glibc counts its tcache's chunks) and the
+    /// heaps' own fixed bytes.
     pub uordblks: usize,
     /// Bytes of free heap blocks.
     pub fordblks: usize,
@@ -73,7 +75,7 @@ fn info2(s: &GlobalStats) -> Mallinfo2 {
         hblkhd: s.large_bytes,
         usmblks: 0,
         fsmblks: 0,
-        uordblks: s.heap.allocated_bytes,
+        uordblks: s.heap.heap_bytes.saturating_sub(s.heap.free_bytes),
         fordblks: s.heap.free_bytes,
         keepcost: 0,
     }

@@ -204,7 +204,8 @@ pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
             crate::set_layered(hw::front::set_perturb(&GLOBAL, value) != 0);
             true
         }
-        M_MXFAST => value <= MAX_FAST_SIZE,
+        // glibc takes the value as a `size_t`: a negative one is huge, and refused.
+        M_MXFAST => (0..=MAX_FAST_SIZE).contains(&value),
         _ => true,
     };
     accepted as c_int

@@ -58,16 +58,19 @@ pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
     Some(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
-/// Parses a policy value; `Err` holds the message to print.
+/// Parses a `HEAPWISE_POLICY` value (a policy name; empty means the default). Every
+/// option's value may carry surrounding whitespace.
 pub fn parse_policy(v: &[u8]) -> Option<PolicyKind> {
-    let s = core::str::from_utf8(v).ok()?.trim();
-    PolicyKind::from_name(s)
+    match core::str::from_utf8(v).ok()?.trim() {
+        "" => Some(PolicyKind::DEFAULT),
+        s => PolicyKind::from_name(s),
+    }
 }
 
 /// Parses a `HEAPWISE_HARDEN` value (`default`/`on`/`1`, `full`, `off`/`0`).
 pub fn parse_harden(v: &[u8]) -> Option<hw::harden::Harden> {
     use hw::harden::Harden;
-    match v {
+    match v.trim_ascii() {
         b"default" | b"on" | b"1" | b"" => Some(Harden::DEFAULT),
         b"full" => Some(Harden::FULL),
         b"off" | b"0" => Some(Harden::OFF),
@@ -78,7 +81,7 @@ pub fn parse_harden(v: &[u8]) -> Option<hw::harden::Harden> {
 /// Parses a `HEAPWISE_ARENAS` value (`shared`, `contention`, `per-thread`).
 pub fn parse_arenas(v: &[u8]) -> Option<hw::ArenaMode> {
     use hw::ArenaMode;
-    match v {
+    match v.trim_ascii() {
         b"contention" | b"" => Some(ArenaMode::OnContention),
         b"shared" => Some(ArenaMode::Shared),
         b"per-thread" => Some(ArenaMode::PerThread),
@@ -250,6 +253,13 @@ mod tests {
         );
         assert_eq!(parse_policy(b" segregated "), Some(PolicyKind::Segregated));
         assert_eq!(parse_policy(b"fastest"), None);
+        assert_eq!(parse_policy(b""), Some(PolicyKind::DEFAULT));
+        assert_eq!(parse_harden(b" full\n"), Some(hw::harden::Harden::FULL));
+        assert_eq!(
+            parse_arenas(b" per-thread "),
+            Some(hw::ArenaMode::PerThread)
+        );
+        assert_eq!(parse_arenas(b"perthread"), None);
         assert_eq!(parse_policy(b"\xff"), None);
         assert_eq!(parse_bool(b"1"), Some(true));
         assert_eq!(parse_bool(b"off"), Some(false));

@@ -165,19 +165,31 @@ pub fn at_exit() {
     let traced = RECORDER.finish(GLOBAL.peak_footprint());
     if STATS_AT_EXIT.load(Ordering::Relaxed) {
         let fd = match crate::stats_file() {
-            // SAFETY: the path is NUL-terminated.
-            Some(path) => unsafe {
-                libc::open(
-                    path,
-                    libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
-                    0o644 as libc::c_uint,
-                )
-            },
+            Some(path) => {
+                // SAFETY: the path is NUL-terminated.
+                let fd = unsafe {
+                    libc::open(
+                        path,
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
+                        0o644 as libc::c_uint,
+                    )
+                };
+                if fd < 0 {
+                    // SAFETY: `path` is a NUL-terminated string that lives for the process.
+                    let shown = unsafe { core::ffi::CStr::from_ptr(path) }.to_bytes();
+                    let shown = core::str::from_utf8(shown).unwrap_or("?");
+                    hw::diag::report(format_args!(
+                        "cannot open HEAPWISE_STATS_FILE {shown:?} (errno {}); statistics \
+                         on stderr",
+                        hw::sys::errno()
+                    ));
+                    2
+                } else {
+                    fd
+                }
+            }
             None => 2,
         };
-        if fd < 0 {
-            return;
-        }
         print(fd);
         if let Some((ops, ids, dropped)) = traced {
             let mut b = StackBuf::<256>::new();

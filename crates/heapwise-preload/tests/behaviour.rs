@@ -593,6 +593,28 @@ fn bad_option_values_give_one_line_and_the_default() {
             lines[0]
         );
     }
+    // A statistics file that cannot be opened: one line naming it, and the summary goes to
+    // stderr instead of being lost.
+    let mut cmd = Command::new(&exe);
+    cmd.env("LD_PRELOAD", libheapwise())
+        .env(EXPECT_ENV, "1")
+        .env_remove("HEAPWISE_STATS")
+        .env("HEAPWISE_STATS_FILE", "/nonexistent-dir/heapwise/stats");
+    let o = run(cmd, None, T);
+    assert!(o.success(), "{}", o.describe());
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.contains("HEAPWISE_STATS_FILE")),
+        "{}",
+        o.describe()
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("policy segregated:")),
+        "the summary goes to stderr\n{}",
+        o.describe()
+    );
 }
 
 /// `HEAPWISE_TRACE=FILE` records every call in the malloc-lab replay format: a header of

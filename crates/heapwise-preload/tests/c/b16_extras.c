@@ -30,6 +30,10 @@ int main(void)
     struct mallinfo2 m2 = mallinfo2();
     CHECK(m2.uordblks + m2.hblkhd < m1.uordblks + m1.hblkhd, "mallinfo2: in-use bytes fell after the frees");
     CHECK(m2.fordblks > 0, "mallinfo2: free bytes %zu", m2.fordblks);
+    /* glibc's definition: in use is what the heap holds less what is free (blocks a thread
+     * cache holds count as in use, as glibc's tcache chunks do). */
+    CHECK(m2.uordblks + m2.fordblks == m2.arena, "mallinfo2: uordblks %zu + fordblks %zu != arena %zu",
+          m2.uordblks, m2.fordblks, m2.arena);
 
     for (int i = 0; i < N_CALLOC; i++) {
         p[i] = calloc(hw_sz(10), hw_sz(10));

@@ -157,6 +157,7 @@ int main(int argc, char **argv)
     /* M_MXFAST: glibc's limit (80 * sizeof(size_t) / 4); the rest are accepted. */
     CHECK(mallopt(M_MXFAST, 64) == 1, "M_MXFAST 64 accepted");
     CHECK(mallopt(M_MXFAST, 1000) == 0, "M_MXFAST 1000 refused");
+    CHECK(mallopt(M_MXFAST, -1) == 0, "M_MXFAST -1 refused (a huge size_t for glibc)");
     CHECK(mallopt(M_TOP_PAD, 4096) == 1 && mallopt(M_CHECK_ACTION, 3) == 1 &&
               mallopt(M_ARENA_TEST, 8) == 1 && mallopt(M_PERTURB, 0) == 1,
           "M_TOP_PAD, M_CHECK_ACTION, M_ARENA_TEST, M_PERTURB accepted");
