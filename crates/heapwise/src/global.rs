@@ -806,9 +806,10 @@ impl Global {
         best
     }
 
-    /// A thread of arena `from` found its lock contended: moves it to the least used other
-    /// arena if that one has fewer threads; returns the thread's arena. (No allocator lock
-    /// may be held: the new arena's lock may be registered for `fork`.)
+    /// A thread of arena `from` found its lock contended: attaches it to the least used
+    /// other arena if that one has fewer threads; returns the thread's arena. The caller
+    /// detaches from `from` when the arena changed. (No allocator lock may be held: the new
+    /// arena's lock may be registered for `fork`.)
     pub(crate) fn move_arena(&'static self, from: usize) -> usize {
         let Some(old) = self.arenas.get(from) else {
             return from;
@@ -822,7 +823,6 @@ impl Global {
         }
         new.register();
         new.threads.fetch_add(1, Ordering::Relaxed);
-        self.detach_arena(from);
         to
     }
 

@@ -19,6 +19,10 @@
 //! * `blocks` and `bytes` count what is on the stack for statistics: raised after a push,
 //!   lowered after a take (they may lag the stack briefly, never by more than one chain
 //!   per thread in flight).
+//! * A stack is collected by its arena's threads: the last thread to leave an arena (exit,
+//!   or a move to another arena) frees its stack into the engine, and a push that finds
+//!   the arena without threads afterwards does the same (a `SeqCst` fence on each side, so
+//!   one of the two sees the other), so blocks do not wait on an arena nobody uses.
 //! * A `fork` child keeps the stacks as they are (their blocks stay valid cached blocks).
 
 use core::ptr;

@@ -1069,10 +1069,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
     if let Some(count) = count {
         count.set(count.get().saturating_sub(taken as u32));
     }
-    c.flushed.store(
-        c.flushed.load(Ordering::Relaxed) + taken as u64,
-        Ordering::Relaxed,
-    );
+    drained(c, taken as u64);
     sub(&c.moved, taken);
     sub(&c.bytes, bytes);
 }
@@ -1138,13 +1135,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     flush_all(c);
     // SAFETY: an active cache has a live (static) owner.
     let g = unsafe { &*c.owner.get() };
-    if g.detach_arena(c.arena.get()) == 0 {
-        // Nobody is left to collect the arena's remote stack: its blocks go back to the
-        // engine (the arena is reused by the next thread that attaches to it).
-        let n = drain_stack(g, c.arena.get());
-        c.flushed
-            .store(c.flushed.load(Ordering::Relaxed) + n, Ordering::Relaxed);
-    }
+    leave_arena(g, c, c.arena.get());
     {
         let _r = LockGuard::new(&REG_LOCK);
         g.retire(&sums_of(c));
@@ -1305,6 +1296,25 @@ pub fn drain_central(g: &'static Global) {
     });
 }
 
+/// The calling thread's cache leaves arena `a` (its thread exits, or moves to another
+/// arena). The last thread to leave frees the arena's remote stack into the engine: nobody
+/// else would collect it until a thread attaches to the arena again.
+fn leave_arena(g: &'static Global, c: &Cache, a: usize) {
+    let left = g.detach_arena(a);
+    // Pairs with the fence in `remote_flush`: a chain pushed while the last thread leaves
+    // is drained by one of the two (each sees the other's write after its fence).
+    fence(Ordering::SeqCst);
+    if left == 0 {
+        drained(c, drain_stack(g, a));
+    }
+}
+
+/// Counts `n` blocks this cache freed into the engine.
+fn drained(c: &Cache, n: u64) {
+    c.flushed
+        .store(c.flushed.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+}
+
 /// Refills per contention window ([`crate::ArenaMode::OnContention`]).
 pub const MOVE_WINDOW: u32 = 64;
 
@@ -1336,6 +1346,7 @@ fn contention(g: &'static Global, c: &Cache, contended: bool) {
     let old = c.arena.get();
     let new = g.move_arena(old);
     if new != old {
+        leave_arena(g, c, old);
         // The buffer for the new arena now holds the thread's own blocks: hand it on as
         // usual (its own refill collects it).
         remote_flush(g, c, new, false);
@@ -1412,13 +1423,17 @@ fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
             // SAFETY: `f ..= l` is the buffer's chain of cached blocks of arena `a`, now
             // owned by nobody else.
             unsafe { r.push_chain(f, l, n, b) };
+            // The arena's last thread may have left since the check, after draining the
+            // stack (`leave_arena`, whose fence this one pairs with): then nobody collects
+            // the chain but this thread.
+            fence(Ordering::SeqCst);
+            if g.arena_threads(a) == 0 {
+                drained(c, drain_stack(g, a));
+            }
         }
         _ => {
             drain_chain(g, f);
-            c.flushed.store(
-                c.flushed.load(Ordering::Relaxed) + n as u64,
-                Ordering::Relaxed,
-            );
+            drained(c, n as u64);
         }
     }
 }
