@@ -11,8 +11,8 @@ use std::ptr;
 
 use heapwise_core::block::ALIGN;
 use heapwise_core::{
-    AddressOrdered, AnyHeap, BestFit, Compact, Deferred, Explicit, FirstFit, FixedArena, Heap,
-    Immediate, Implicit, Lifo, NextFit, Policy, PolicyKind, Segregated, Source,
+    AddressOrdered, AnyHeap, BestFit, Compact, CompactSlab, Deferred, Explicit, FirstFit,
+    FixedArena, Heap, Immediate, Implicit, Lifo, NextFit, Policy, PolicyKind, Segregated, Source,
 };
 
 use crate::contender::{realloc_by_copy, Contender, Visit};
@@ -95,6 +95,7 @@ pub fn visit_heapwise<V: Visit>(kind: PolicyKind, mem: &mut [MaybeUninit<u8>], v
         PolicyKind::ExplicitAddrBest => go::<Explicit<AddressOrdered, BestFit>, V>(mem, v),
         PolicyKind::Segregated => go::<Segregated, V>(mem, v),
         PolicyKind::Compact => go::<Compact, V>(mem, v),
+        PolicyKind::CompactSlab => go::<CompactSlab, V>(mem, v),
         other => visit_heapwise_any(other, mem, v),
     }
 }

@@ -89,7 +89,7 @@ pub fn csv(rows: &[Row]) -> String {
     for i in 0..runs {
         let _ = write!(s, ",mops_run{}", i + 1);
     }
-    s.push_str(",replay_failures,efficiency,peak_live_bytes,arena_bytes,efficiency_ops,blocks_verified,corruptions\n");
+    s.push_str(",replay_failures,efficiency,peak_live_bytes,arena_bytes,efficiency_ops,efficiency_failed,blocks_verified,corruptions\n");
     for r in rows {
         let _ = write!(s, "{}", r.subject.name());
         match r.mops() {
@@ -116,14 +116,15 @@ pub fn csv(rows: &[Row]) -> String {
             Some(e) => {
                 let _ = write!(
                     s,
-                    ",{:.6},{},{},{}",
+                    ",{:.6},{},{},{},{}",
                     e.efficiency(),
                     e.peak_live,
                     e.arena,
-                    e.ops
+                    e.ops,
+                    e.failed
                 );
             }
-            None => s.push_str(",,,,"),
+            None => s.push_str(",,,,,"),
         }
         let _ = writeln!(s, ",{},{}", r.checks(), r.corruptions());
     }

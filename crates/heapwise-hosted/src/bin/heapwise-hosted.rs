@@ -118,6 +118,7 @@ fn main() {
     if let Some(policy) = &args.heapwise_policy {
         for a in allocators.iter_mut().filter(|a| a.name == "heapwise") {
             a.env.push(("HEAPWISE_POLICY".into(), policy.clone()));
+            a.rust_na = Some(alloc::POLICY_RUST_NA);
         }
     }
     for a in &allocators {
@@ -211,6 +212,7 @@ fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32
                 missing: None,
                 marker: "",
                 env: Vec::new(),
+                rust_na: None,
             });
         }
     }
@@ -234,7 +236,9 @@ fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32
         allocators: &allocators,
         rows,
         runs,
-        scale: args.scale.unwrap_or(1.0),
+        // The CSV does not record the scale: the one given now, or the default (--quick's
+        // included), is what the report can say.
+        scale: args.scale.unwrap_or(if args.quick { 0.1 } else { 1.0 }),
         command: format!("heapwise-hosted --from-csv {}", csv.display()),
         machine: "(rendered from a CSV file; see the original report)".into(),
     };

@@ -20,6 +20,9 @@ pub struct Allocator {
     pub marker: &'static str,
     /// Extra environment for runs under this allocator (e.g. `HEAPWISE_POLICY`).
     pub env: Vec<(String, String)>,
+    /// Why the Rust-level rows are not measured for this column (they show `–` and stay
+    /// out of its geomeans), if they are not.
+    pub rust_na: Option<&'static str>,
 }
 
 impl Allocator {
@@ -84,6 +87,7 @@ fn system(name: &'static str, names: &[&str], package: &str, marker: &'static st
         missing,
         marker,
         env: Vec::new(),
+        rust_na: None,
     }
 }
 
@@ -100,6 +104,7 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
             missing,
             marker: "libheapwise",
             env: Vec::new(),
+            rust_na: None,
         },
         Allocator {
             name: "glibc",
@@ -107,6 +112,7 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
             missing: None,
             marker: "libc.so",
             env: Vec::new(),
+            rust_na: None,
         },
         system(
             "jemalloc",
@@ -129,9 +135,18 @@ pub fn all(heapwise_lib: Result<PathBuf, String>) -> Vec<Allocator> {
     ]
 }
 
+/// Why an `--extra` column has no Rust-level rows.
+pub const EXTRA_RUST_NA: &str = "an extra library would serve them only as Rust's `System` \
+    over the preload, another mechanism than the heapwise column's `#[global_allocator]`";
+
+/// Why the heapwise column has no Rust-level rows under `--heapwise-policy`.
+pub const POLICY_RUST_NA: &str = "`heapwise::Heapwise` always runs the default policy; \
+    HEAPWISE_POLICY applies to the preloaded rows only";
+
 /// An extra preloaded column from `NAME=PATH` (e.g. `before=/tmp/libheapwise-before.so`, to
 /// compare two builds of heapwise in the same run). The names are leaked: the driver makes a
-/// handful, once.
+/// handful, once. Its Rust-level rows are
+/// not measured ([`EXTRA_RUST_NA`]).
 pub fn extra(spec: &str) -> Result<Allocator, String> {
     let (name, path) = spec
         .split_once('=')
@@ -148,6 +163,7 @@ pub fn extra(spec: &str) -> Result<Allocator, String> {
         missing,
         marker: Box::leak(file.into_boxed_str()),
         env: Vec::new(),
+        rust_na: Some(EXTRA_RUST_NA),
     })
 }
 

@@ -211,7 +211,12 @@ pub fn run_workload(
     runs: usize,
     progress: &mut dyn FnMut(&str),
 ) -> Results {
-    let avail: Vec<&Allocator> = allocators.iter().filter(|a| a.available()).collect();
+    // A column without Rust-level rows gets no entry there (shown as `–`).
+    let rust = matches!(w.kind, Kind::Rust(_));
+    let avail: Vec<&Allocator> = allocators
+        .iter()
+        .filter(|a| a.available() && !(rust && a.rust_na.is_some()))
+        .collect();
     let mut res: Results = BTreeMap::new();
     if let Kind::Real(p) = w.kind {
         if let Err(e) = real::available(p) {

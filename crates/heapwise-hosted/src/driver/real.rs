@@ -454,6 +454,9 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     if fin.timed_out {
         return Err("redis-server did not shut down".into());
     }
+    // SHUTDOWN NOSAVE exits 0: anything else (an abort in a destructor, a corruption
+    // caught at exit) is a failed run, not a sample.
+    fin.success().map_err(|e| format!("redis-server: {e}"))?;
     Ok(Sample {
         secs,
         maxrss_kib: fin.maxrss_kib,

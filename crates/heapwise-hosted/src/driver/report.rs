@@ -262,6 +262,9 @@ impl Suite<'_> {
                 format!(" ({})", env.join(" "))
             };
             let _ = writeln!(s, "- {}: {}{env}", a.name, what);
+            if let Some(why) = a.rust_na {
+                let _ = writeln!(s, "  - Rust-level rows not measured (`–`): {why}");
+            }
         }
         let _ = writeln!(
             s,
@@ -294,18 +297,39 @@ impl Suite<'_> {
     pub fn targets(&self) -> String {
         let mut s = String::from("Targets for heapwise (this run):\n");
         let g = self.geo("heapwise");
+        // A workload heapwise failed on is in no ratio: every suite-wide target is then
+        // not met (a crash is not fast), and the lines say where.
+        let failed: Vec<&str> = (0..self.rows.len())
+            .filter(|&r| {
+                self.cell(r, "heapwise")
+                    .is_some_and(|c| c.failure.is_some())
+            })
+            .map(|r| self.rows[r].0.name.as_str())
+            .collect();
         let mark = |ok: Option<bool>| match ok {
             Some(true) => "met",
             Some(false) => "NOT met",
             None => "n/a",
         };
+        let suite = |ok: Option<bool>| {
+            if failed.is_empty() {
+                mark(ok)
+            } else {
+                "NOT met"
+            }
+        };
+        if !failed.is_empty() {
+            let _ = writeln!(s, "- heapwise FAILED on: {}", failed.join(", "));
+        }
         let _ = writeln!(
             s,
-            "- time geomean ≤ 0.75× glibc: wall {} → {}; CPU {} → {}",
+            "- time geomean ≤ 0.75× glibc ({}/{} workloads): wall {} → {}; CPU {} → {}",
+            g.n,
+            g.of,
             fmt_ratio(g.time),
-            mark(g.time.map(|t| t <= 0.75)),
+            suite(g.time.map(|t| t <= 0.75)),
             fmt_ratio(g.cpu),
-            mark(g.cpu.map(|t| t <= 0.75))
+            suite(g.cpu.map(|t| t <= 0.75))
         );
         let worst = (0..self.rows.len())
             .filter_map(|r| {
@@ -328,9 +352,9 @@ impl Suite<'_> {
             s,
             "- no workload > 1.25× glibc: wall worst {} → {}; CPU worst {} → {}",
             show(&worst),
-            mark(worst.as_ref().map(|w| w.0 <= 1.25)),
+            suite(worst.as_ref().map(|w| w.0 <= 1.25)),
             show(&worst_cpu),
-            mark(worst_cpu.as_ref().map(|w| w.0 <= 1.25))
+            suite(worst_cpu.as_ref().map(|w| w.0 <= 1.25))
         );
         let over = |cpu: bool| -> String {
             let v: Vec<String> = (0..self.rows.len())
@@ -353,9 +377,11 @@ impl Suite<'_> {
         let _ = writeln!(s, "  - over 1.25× glibc (CPU): {}", over(true));
         let _ = writeln!(
             s,
-            "- peak RSS geomean ≤ 1.0× glibc: {} → {}",
+            "- peak RSS geomean ≤ 1.0× glibc ({}/{} workloads): {} → {}",
+            g.n,
+            g.of,
             fmt_ratio(g.rss),
-            mark(g.rss.map(|r| r <= 1.0))
+            suite(g.rss.map(|r| r <= 1.0))
         );
         let row = self.rows.iter().position(|(w, _)| w.name == "st-small");
         let cmp = row.and_then(|r| {
@@ -472,7 +498,7 @@ impl Suite<'_> {
                 r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{}</text>"#,
                 COLORS[k % COLORS.len()],
                 x + 14.0,
-                a.name
+                xml(a.name)
             );
         }
         for (panel, title) in ["wall time", "peak RSS"].iter().enumerate() {
@@ -521,7 +547,7 @@ impl Suite<'_> {
                                 bar_h - 1.0,
                                 COLORS[k % COLORS.len()],
                                 xml(name),
-                                cols[k].name
+                                xml(cols[k].name)
                             );
                             if r > max_ratio {
                                 let _ = writeln!(

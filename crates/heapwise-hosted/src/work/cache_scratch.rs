@@ -10,7 +10,7 @@ use std::hint::black_box;
 use super::{Outcome, Params};
 use crate::cmem::Block;
 
-/// `p.threads` threads, objects of 8..16 B, 100 writes per object.
+/// `p.threads` threads, 16-byte objects (100 writes to bytes 8..16 of each).
 pub fn run(p: &Params) -> Result<Outcome, String> {
     let t = p.threads.max(1);
     let iters = p.n(18_000_000, 100) / t;

@@ -1,5 +1,5 @@
 //! realloc-heavy: 1000 strings grown a few bytes at a time (each append is a `realloc`) up to
-//! 2..6 KiB, and 16 vectors grown by doubling up to 1 MiB; each string's bytes follow a
+//! 2..6 KiB, and every 20,000 appends a vector grown by doubling up to 1 MiB (150 at scale 1); each string's bytes follow a
 //! pattern derived from its seed and are checked in full before it is freed and restarted.
 //!
 //! Invariant: byte `i` of a string with seed `s` is `pattern(s, i)` for every `i < len`.

@@ -1,0 +1,101 @@
+//! The hosted report's verdicts from hand-made results: a workload heapwise failed on makes
+//! every suite-wide target "NOT met" and is named; a column without Rust-level rows is
+//! shown as `–` there and left out of its geomean. No allocator runs.
+
+use heapwise_hosted::driver::{self, alloc, report::Suite, Results, Sample};
+
+fn ok(secs: f64, rss: u64) -> Result<Sample, String> {
+    Ok(Sample {
+        secs,
+        maxrss_kib: rss,
+        cpu_secs: secs,
+        checksum: "0x1".into(),
+        served_by: "x".into(),
+    })
+}
+
+fn two_columns() -> Vec<alloc::Allocator> {
+    let mut allocs = alloc::all(Ok("/nonexistent/libheapwise.so".into()));
+    allocs.retain(|a| a.name == "heapwise" || a.name == "glibc");
+    for a in &mut allocs {
+        a.missing = None;
+    }
+    allocs
+}
+
+#[test]
+fn a_failed_workload_fails_the_suite_targets() {
+    let all = driver::workloads();
+    let allocs = two_columns();
+    // Row 0: heapwise at 0.5× glibc; row 1: heapwise crashed in every run.
+    let mut r1 = Results::new();
+    r1.insert("glibc", vec![ok(1.0, 1000), ok(1.0, 1000)]);
+    r1.insert("heapwise", vec![ok(0.5, 900), ok(0.5, 900)]);
+    let mut r2 = Results::new();
+    r2.insert("glibc", vec![ok(1.0, 1000), ok(1.0, 1000)]);
+    r2.insert(
+        "heapwise",
+        vec![
+            Err("killed by signal 11".into()),
+            Err("killed by signal 11".into()),
+        ],
+    );
+    let failed = all[1].name.clone();
+    let s = Suite {
+        allocators: &allocs,
+        rows: vec![(&all[0], r1), (&all[1], r2)],
+        runs: 2,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+    };
+    let t = s.targets();
+    assert!(
+        t.contains(&format!("- heapwise FAILED on: {failed}")),
+        "{t}"
+    );
+    for line in t
+        .lines()
+        .filter(|l| l.contains("geomean") || l.contains("no workload"))
+    {
+        assert!(
+            line.contains("NOT met") && !line.contains("→ met"),
+            "{line}\n{t}"
+        );
+    }
+    assert!(t.contains("(1/2 workloads)"), "{t}");
+}
+
+#[test]
+fn a_column_without_rust_rows_shows_a_dash_there() {
+    let all = driver::workloads();
+    let rust = all
+        .iter()
+        .position(|w| matches!(w.kind, driver::Kind::Rust(_)))
+        .expect("a Rust-level workload");
+    let mut allocs = two_columns();
+    allocs.push(alloc::extra("old=/nonexistent/libheapwise-old.so").unwrap());
+    for a in &mut allocs {
+        a.missing = None;
+    }
+    let mut r = Results::new();
+    r.insert("glibc", vec![ok(1.0, 1000)]);
+    r.insert("heapwise", vec![ok(0.8, 900)]);
+    let s = Suite {
+        allocators: &allocs,
+        rows: vec![(&all[rust], r)],
+        runs: 1,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+    };
+    let md = s.markdown();
+    let row = md
+        .lines()
+        .find(|l| l.starts_with(&format!("| {} |", all[rust].name)))
+        .unwrap();
+    assert!(row.trim_end().ends_with("| – |"), "{row}");
+    assert!(md.contains("Rust-level rows not measured"), "{md}");
+    assert_eq!(s.geo("old").n, 0);
+    assert!(s.failures().is_empty());
+}
