@@ -106,9 +106,13 @@ compile_error!(
 );
 
 /// A lock for a single core without a compare-and-swap (`thumbv6m-none-eabi`, `riscv32imc`;
-/// the default there with the `single-core` feature), made of an atomic load and store: on one core, a critical section can only be entered
-/// again by an interrupt handler that preempts the holder, and waiting there would never
-/// end, so finding the lock held **panics** ("allocation while the arena is locked").
+/// the default there with the `single-core` feature): on one core, a critical section can
+/// only be entered again by an interrupt handler that preempts the holder, and waiting there
+/// would never end, so finding the lock held **panics** ("allocation while the arena is
+/// locked"). Where the target has a compare-and-swap it takes the flag with an atomic swap,
+/// so a second core or thread that finds it held panics too, and is never let in; without
+/// one it is an atomic load and store, sound on one core only (what the `single-core`
+/// feature asserts).
 /// Code that allocates from interrupt handlers or preemptive threads, or runs on several
 /// cores (RP2040), must supply its own [`RawLock`] — one that masks interrupts, an RTOS
 /// mutex, or a hardware spinlock:
@@ -143,19 +147,25 @@ compile_error!(
 /// ```
 pub struct SingleCoreLock(AtomicBool);
 
-// SAFETY: on a single core (what the type is documented for, and what the `single-core`
-// feature asserts where it is the default), critical sections that do not nest are mutually
-// exclusive: one
-// that preempts the holder finds the flag set and panics instead of entering; one that
-// preempts `lock` between its load and its store runs to completion before the preempted
-// `lock` resumes. The compiler fence keeps the critical section's accesses after the store.
+// SAFETY: with a compare-and-swap, the flag is taken with an atomic swap: exactly one caller
+// sees it clear, every other one (nested, preempting, or on another core) panics instead of
+// entering. Without one (the `single-core` feature asserts one core), critical sections
+// that do not nest are mutually exclusive: one that preempts the holder finds the flag set
+// and panics; one that preempts `lock` between its load and its store runs to completion
+// before the preempted `lock` resumes. The compiler fence keeps the critical section's
+// accesses after the store.
 unsafe impl RawLock for SingleCoreLock {
     const INIT: Self = SingleCoreLock(AtomicBool::new(false));
     #[inline]
     fn lock(&self) {
-        if self.0.load(Ordering::Acquire) {
+        #[cfg(target_has_atomic = "8")]
+        let held = self.0.swap(true, Ordering::Acquire);
+        #[cfg(not(target_has_atomic = "8"))]
+        let held = self.0.load(Ordering::Acquire);
+        if held {
             panic!("heapwise: allocation while the arena is locked (an interrupt handler or a second core): supply a RawLock");
         }
+        #[cfg(not(target_has_atomic = "8"))]
         self.0.store(true, Ordering::Relaxed);
         core::sync::atomic::compiler_fence(Ordering::SeqCst);
     }
