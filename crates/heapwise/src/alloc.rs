@@ -96,17 +96,13 @@ unsafe impl GlobalAlloc for Heapwise {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if layout.align() <= ALIGN {
-            let p = front::calloc(&GLOBAL, 1, layout.size());
-            if !p.is_null() {
-                front::note_requested(&GLOBAL, layout.size());
-            }
-            return p;
-        }
-        let p = alloc_layout(layout);
+        let p = if layout.align() <= ALIGN {
+            front::calloc(&GLOBAL, 1, layout.size())
+        } else {
+            front::aligned_calloc(&GLOBAL, layout.align(), layout.size())
+        };
         if !p.is_null() {
-            // SAFETY: `p` is a fresh block of at least `layout.size()` bytes.
-            unsafe { ptr::write_bytes(p, 0, layout.size()) };
+            front::note_requested(&GLOBAL, layout.size());
         }
         p
     }

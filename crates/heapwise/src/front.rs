@@ -244,6 +244,19 @@ pub fn aligned_alloc(g: &'static Global, align: usize, n: usize) -> *mut u8 {
     layered_alloc(g, f, n, align, false)
 }
 
+/// Zeroed `n` bytes aligned to `align` (any power of two) through the layers.
+#[inline]
+pub fn aligned_calloc(g: &'static Global, align: usize, n: usize) -> *mut u8 {
+    let f = LAYERS.load(Ordering::Relaxed);
+    if f == 0 {
+        return g.aligned_calloc(align, n);
+    }
+    if !align.is_power_of_two() || align > large::MAX_LARGE {
+        return ptr::null_mut();
+    }
+    layered_alloc(g, f, n, align, true)
+}
+
 /// `free(p)` through the layers.
 ///
 /// # Safety
@@ -295,7 +308,7 @@ fn layered_alloc(g: &'static Global, f: u8, n: usize, align: usize, zero: bool) 
     let f = resolve(g, f);
     let raw = |size: usize| {
         if zero {
-            g.calloc(1, size)
+            g.aligned_calloc(align, size)
         } else if align <= ALIGN {
             g.malloc(size)
         } else {

@@ -1213,6 +1213,29 @@ impl Global {
         }
     }
 
+    /// Allocates `size` zeroed bytes aligned to `align`; null if `align` is not a power of
+    /// two or memory is short. A size that takes a mapping of its own gets fresh (zero)
+    /// pages, not cleared again: untouched pages stay out of the resident set.
+    pub fn aligned_calloc(&'static self, align: usize, size: usize) -> *mut u8 {
+        if align <= ALIGN {
+            return self.calloc(1, size);
+        }
+        if !align.is_power_of_two() || align > large::MAX_LARGE {
+            return ptr::null_mut();
+        }
+        match size.checked_add(align) {
+            Some(t) if t < LARGE_THRESHOLD.min(self.mmap_threshold()) => {
+                let p = self.aligned_alloc(align, size);
+                if !p.is_null() {
+                    // SAFETY: `p` is a fresh block of at least `size` bytes.
+                    unsafe { ptr::write_bytes(p, 0, size) };
+                }
+                p
+            }
+            _ => self.large_alloc(size, align), // a fresh mapping is zero
+        }
+    }
+
     /// Releases `p` (null does nothing). A pointer that is neither a heap block nor a large
     /// block goes to the corruption hook.
     ///

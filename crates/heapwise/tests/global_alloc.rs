@@ -110,3 +110,42 @@ fn realloc_grows_in_place_when_the_successor_is_free() {
     s.shrink_to_fit();
     assert_eq!(s, "abcdefghij");
 }
+
+/// `alloc_zeroed` with a large alignment gets a fresh mapping: zero, and not written (its
+/// pages stay out of the resident set until used), also right after a dirty block of the
+/// same size and alignment was freed.
+#[test]
+fn aligned_zeroed_large_blocks_are_fresh_pages() {
+    use std::alloc::{GlobalAlloc, Layout};
+    const SIZE: usize = 16 << 20;
+    let l = Layout::from_size_align(SIZE, 4096).unwrap();
+    // SAFETY: a valid layout; every block is freed with it.
+    unsafe {
+        let dirty = A.alloc(l);
+        assert!(!dirty.is_null());
+        dirty.write_bytes(0xAA, SIZE);
+        A.dealloc(dirty, l);
+        let p = A.alloc_zeroed(l);
+        assert!(!p.is_null() && p as usize % 4096 == 0);
+        let pages = SIZE / 4096;
+        let mut v = vec![0u8; pages];
+        let r = libc::mincore(p.cast(), SIZE, v.as_mut_ptr());
+        assert_eq!(r, 0, "mincore failed");
+        let resident = v.iter().filter(|&&b| b & 1 != 0).count();
+        assert!(
+            resident < pages / 8,
+            "{resident} of {pages} pages resident: the zeroed block was written"
+        );
+        assert!((0..SIZE).step_by(4096).all(|i| *p.add(i) == 0));
+        A.dealloc(p, l);
+        // Small over-aligned zeroed blocks on reused memory are zero too.
+        let s = Layout::from_size_align(3000, 64).unwrap();
+        let q = A.alloc(s);
+        q.write_bytes(0x55, 3000);
+        A.dealloc(q, s);
+        let z = A.alloc_zeroed(s);
+        assert!(!z.is_null() && z as usize % 64 == 0);
+        assert!(std::slice::from_raw_parts(z, 3000).iter().all(|&b| b == 0));
+        A.dealloc(z, s);
+    }
+}
