@@ -342,7 +342,10 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         unsafe { *self.oom.get() = Some(h) };
     }
 
-    /// Sets the hook called on detected corruption (e.g. a double free) in every region.
+    /// Sets the hook called on detected corruption (e.g. a double free) in every region. It
+    /// runs with the allocator's lock held (unlike the OOM handler): it must not allocate
+    /// from this allocator (a [`SpinLock`] would wait for ever, a [`SingleCoreLock`]
+    /// panics); report through a fixed buffer, or abort.
     pub fn set_corruption_hook(&self, hook: CorruptionHook) {
         self.with(|i| {
             i.hook = Some(hook);

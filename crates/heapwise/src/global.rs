@@ -196,6 +196,10 @@ struct Accounting {
     /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs,
     /// reallocs, aligned.
     retired: [AtomicU64; 7],
+    /// The `malloc` and `free` counts [`Global::stats`] last reported: each is the engine's
+    /// count plus the caches' hits less the blocks they moved, read at slightly different
+    /// moments while other threads run, so a snapshot is clamped to never go back.
+    reported: [AtomicU64; 2],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -222,6 +226,7 @@ impl Accounting {
             span_hi: [const { AtomicUsize::new(0) }; SPANS],
             used: AtomicU64::new(0),
             retired: [const { AtomicU64::new(0) }; 7],
+            reported: [const { AtomicU64::new(0) }; 2],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
             trim_min: AtomicUsize::new(AUTO_TRIM_MIN),
         }
@@ -1599,7 +1604,6 @@ impl Global {
     /// A snapshot of the statistics (walks every heap: O(blocks)).
     pub fn stats(&'static self) -> GlobalStats {
         let a = &self.acct;
-        let cached = tcache::sum(self);
         let policy = self.policy();
         let (mut heaps, mut sbrk_heaps, mut heap) = (0, 0, Stats::default());
         for a in 0..ARENAS {
@@ -1618,8 +1622,18 @@ impl Global {
                 heaps += inner.count;
             });
         }
-        cached.apply(&mut heap);
+        // The caches' sums after the engine's counters: a refill or flush in between is
+        // then missing from a count (caught up by the next snapshot) rather than counted
+        // twice; the clamp keeps the cumulative counts monotone.
+        tcache::sum(self).apply(&mut heap);
+        let c = &mut heap.counters;
+        for (reported, count) in a.reported.iter().zip([&mut c.mallocs, &mut c.frees]) {
+            *count = reported.fetch_max(*count, Ordering::Relaxed).max(*count);
+        }
         let large_bytes = a.large_bytes.load(Ordering::Relaxed);
+        let large_cached_bytes = large_cache::cached_bytes();
+        let footprint_bytes =
+            a.heap_bytes.load(Ordering::Relaxed) + large_bytes + large_cached_bytes;
         GlobalStats {
             policy,
             heaps,
@@ -1631,8 +1645,12 @@ impl Global {
             large_blocks: a.large_blocks.load(Ordering::Relaxed),
             large_bytes,
             peak_large_bytes: a.peak_large_bytes.load(Ordering::Relaxed),
-            footprint_bytes: a.heap_bytes.load(Ordering::Relaxed) + large_bytes,
-            peak_footprint_bytes: a.peak_footprint.load(Ordering::Relaxed),
+            large_cached_bytes,
+            footprint_bytes,
+            peak_footprint_bytes: a
+                .peak_footprint
+                .load(Ordering::Relaxed)
+                .max(footprint_bytes),
             requested_bytes: a.requested.load(Ordering::Relaxed),
             peak_requested_bytes: a.peak_requested.load(Ordering::Relaxed),
             requested_tracked: a.requested_tracked.load(Ordering::Relaxed) != 0,

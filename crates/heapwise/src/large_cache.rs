@@ -246,8 +246,12 @@ pub fn release() -> usize {
     n
 }
 
-/// Bytes held in cached mappings.
+/// Bytes held in cached mappings (0 before the lock is registered: nothing is cached then,
+/// and an unregistered lock is not taken).
 pub fn cached_bytes() -> usize {
+    if !CACHE.reg.is_done() {
+        return 0;
+    }
     with(|s| s.total)
 }
 

@@ -3,7 +3,8 @@
 //! the seed's measures (peak utilisation, external fragmentation).
 //!
 //! * **footprint** — heap bytes (`brk - start` of every heap) plus bytes mapped for large
-//!   blocks: the memory the allocator holds from the OS;
+//!   blocks, live or kept for reuse by the large-block cache: the memory the allocator holds
+//!   from the OS;
 //! * **requested bytes** — what the program asked for and has not freed, counted by the
 //!   face that knows the sizes (the Rust face always, from each `Layout`; the preload face
 //!   when statistics or tracing are on);
@@ -22,7 +23,11 @@ pub struct GlobalStats {
     /// Heaps grown with `sbrk` (0 or 1).
     pub sbrk_heaps: usize,
     /// The engine's statistics summed over the heaps (largest free block: the maximum;
-    /// peak allocated bytes: the sum of the heaps' peaks).
+    /// peak allocated bytes: the sum of the heaps' peaks), as the program sees them: the
+    /// blocks thread caches hold count neither as allocated nor as free (so
+    /// `heap_bytes` exceeds fixed + allocated + free bytes by what the caches hold), and the
+    /// call counts are the program's calls (cache hits included, cache refills and flushes
+    /// not; cumulative: they never go back from one snapshot to the next).
     pub heap: Stats,
     /// Large blocks mapped so far.
     pub large_allocs: u64,
@@ -36,9 +41,13 @@ pub struct GlobalStats {
     pub large_bytes: usize,
     /// High-water mark of `large_bytes`.
     pub peak_large_bytes: usize,
-    /// Heap bytes plus large bytes now.
+    /// Bytes of freed large-block mappings the (process-wide) large-block cache keeps for
+    /// reuse: resident until reused, or given back by a trim.
+    pub large_cached_bytes: usize,
+    /// Heap bytes plus large bytes plus cached large mappings now.
     pub footprint_bytes: usize,
-    /// High-water mark of the footprint.
+    /// High-water mark of the footprint (of heap and live large bytes, tracked as they
+    /// change; at least `footprint_bytes`).
     pub peak_footprint_bytes: usize,
     /// Bytes requested and not yet freed (0 if not tracked).
     pub requested_bytes: usize,

@@ -149,3 +149,51 @@ fn aligned_zeroed_large_blocks_are_fresh_pages() {
         A.dealloc(z, s);
     }
 }
+
+/// The cumulative call counts of `Heapwise::stats` never go back between snapshots while
+/// other threads allocate, refill and flush their caches, and exit.
+#[test]
+fn cumulative_counts_never_go_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let workers: Vec<_> = (0..2u8)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut keep: Vec<Box<[u8]>> = Vec::new();
+                let mut i = 0usize;
+                while !STOP.load(Ordering::Relaxed) {
+                    std::thread::spawn(move || {
+                        let v: Vec<Box<[u8]>> = (0..200)
+                            .map(|k| vec![t; 1 + k * 3].into_boxed_slice())
+                            .collect();
+                        drop(v);
+                    })
+                    .join()
+                    .unwrap();
+                    keep.push(vec![t; 1 + i % 900].into_boxed_slice());
+                    if keep.len() > 500 {
+                        keep.drain(..250);
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let mut prev = Heapwise::stats().heap.counters;
+    let mut back = Vec::new();
+    for _ in 0..2000 {
+        let c = Heapwise::stats().heap.counters;
+        if c.mallocs < prev.mallocs || c.frees < prev.frees {
+            back.push((prev.mallocs, c.mallocs, prev.frees, c.frees));
+        }
+        prev = c;
+    }
+    STOP.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert!(
+        back.is_empty(),
+        "(mallocs, then, frees, then) went back: {back:?}"
+    );
+}

@@ -132,6 +132,16 @@ fn global_routes_by_size_and_counts_large_blocks() {
         let s = G.stats();
         assert_eq!(s.large_frees - before.large_frees, 3);
         assert!(s.peak_large_bytes >= LARGE_THRESHOLD + (4 << 20));
+        // The freed mappings the cache keeps are memory the allocator holds: in the
+        // footprint until a trim gives them back.
+        assert!(s.large_cached_bytes >= 4 << 20, "{s:?}");
+        assert_eq!(
+            s.footprint_bytes,
+            s.heap.heap_bytes + s.large_bytes + s.large_cached_bytes
+        );
+        assert!(s.peak_footprint_bytes >= s.footprint_bytes);
+        G.trim();
+        assert_eq!(G.stats().large_cached_bytes, 0);
     }
     G.check().unwrap();
 }
