@@ -96,7 +96,10 @@ fn parse() -> Result<Args, String> {
         let all = cfg.subjects.clone();
         cfg.subjects = all
             .into_iter()
-            .filter(|s| only.iter().any(|p| s.matches(p)))
+            .filter(|s| {
+                // `--baseline` keeps the harness floor whatever `--only` names.
+                (baseline && matches!(s, Subject::Baseline)) || only.iter().any(|p| s.matches(p))
+            })
             .collect();
         if cfg.subjects.is_empty() {
             return Err(format!(

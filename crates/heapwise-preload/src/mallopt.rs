@@ -13,7 +13,7 @@
 //! | `M_MXFAST`, `M_TOP_PAD`, `M_CHECK_ACTION`, `M_ARENA_TEST`, others | accepted with no effect (heapwise has no fast bins, pads its heaps by its own growth chunk and reports misuse whatever the action) |
 //!
 //! `mallopt` returns 1 when it accepted the setting and 0 when it refused it, where glibc
-//! (2.36) refuses it (`M_MXFAST` above its limit); glibc too returns 1 for parameters it
+//! (2.36) refuses it (`M_MXFAST` outside 0 ..= its limit); glibc too returns 1 for parameters it
 //! ignores. The environment is read once, at initialisation; a value that is
 //! not a number gives one line on stderr and is ignored.
 //!
