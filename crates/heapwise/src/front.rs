@@ -234,27 +234,29 @@ pub fn calloc(g: &'static Global, k: usize, n: usize) -> *mut u8 {
 /// `aligned_alloc(align, n)` (any power of two) through the layers.
 #[inline]
 pub fn aligned_alloc(g: &'static Global, align: usize, n: usize) -> *mut u8 {
-    let f = LAYERS.load(Ordering::Relaxed);
-    if f == 0 {
-        return g.aligned_alloc(align, n);
-    }
-    if !align.is_power_of_two() || align > large::MAX_LARGE {
-        return ptr::null_mut();
-    }
-    layered_alloc(g, f, n, align, false)
+    aligned(g, align, n, false)
 }
 
 /// Zeroed `n` bytes aligned to `align` (any power of two) through the layers.
 #[inline]
 pub fn aligned_calloc(g: &'static Global, align: usize, n: usize) -> *mut u8 {
+    aligned(g, align, n, true)
+}
+
+#[inline]
+fn aligned(g: &'static Global, align: usize, n: usize, zero: bool) -> *mut u8 {
     let f = LAYERS.load(Ordering::Relaxed);
     if f == 0 {
-        return g.aligned_calloc(align, n);
+        return if zero {
+            g.aligned_calloc(align, n)
+        } else {
+            g.aligned_alloc(align, n)
+        };
     }
     if !align.is_power_of_two() || align > large::MAX_LARGE {
         return ptr::null_mut();
     }
-    layered_alloc(g, f, n, align, true)
+    layered_alloc(g, f, n, align, zero)
 }
 
 /// `free(p)` through the layers.
