@@ -297,8 +297,7 @@ fn open_trace(t: &options::TracePath) -> i32 {
         )
     };
     if fd < 0 {
-        let n = t.buf.iter().position(|&c| c == 0).unwrap_or(0);
-        let shown = core::str::from_utf8(t.buf.get(..n).unwrap_or(&[])).unwrap_or("?");
+        let shown = options::shown_path(&t.buf);
         hw::diag::report(format_args!(
             "cannot open HEAPWISE_TRACE file {shown:?} (errno {}); not tracing",
             hw::sys::errno()

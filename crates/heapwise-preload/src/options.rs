@@ -99,6 +99,13 @@ pub fn parse_bool(v: &[u8]) -> Option<bool> {
     }
 }
 
+/// An expanded path (a buffer NUL-terminated or not) as quoted in a message: up to its NUL,
+/// if that is UTF-8.
+pub(crate) fn shown_path(buf: &[u8]) -> &str {
+    let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    core::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("?")
+}
+
 /// A value as quoted in a message: its first 64 bytes, if they are UTF-8.
 pub(crate) fn shown(v: &[u8]) -> &str {
     let v = v.get(..v.len().min(64)).unwrap_or(&[]);

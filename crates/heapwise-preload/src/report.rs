@@ -176,8 +176,9 @@ pub fn at_exit() {
                 };
                 if fd < 0 {
                     // SAFETY: `path` is a NUL-terminated string that lives for the process.
-                    let shown = unsafe { core::ffi::CStr::from_ptr(path) }.to_bytes();
-                    let shown = core::str::from_utf8(shown).unwrap_or("?");
+                    let shown = crate::options::shown_path(
+                        unsafe { core::ffi::CStr::from_ptr(path) }.to_bytes(),
+                    );
                     hw::diag::report(format_args!(
                         "cannot open HEAPWISE_STATS_FILE {shown:?} (errno {}); statistics \
                          on stderr",
