@@ -41,7 +41,7 @@ struct heapwise_stats {
     uint64_t failures;             /* requests the heaps refused */
     uint64_t errors;               /* misuse or corruption reports */
     uint64_t large_allocs;         /* large blocks mapped */
-    uint64_t large_frees;          /* large blocks unmapped */
+    uint64_t large_frees;          /* large blocks freed (unmapped or cached) */
     uint64_t large_reallocs;       /* large blocks resized with mremap */
     uint64_t heaps;                /* heaps in use */
     uint64_t sbrk_heaps;           /* heaps at the program break (0 or 1) */
@@ -55,14 +55,16 @@ struct heapwise_stats {
     uint64_t large_blocks;         /* live large blocks */
     uint64_t large_bytes;          /* bytes mapped for live large blocks */
     uint64_t peak_large_bytes;     /* high-water mark of large_bytes */
-    uint64_t footprint_bytes;      /* heap_bytes + large_bytes */
-    uint64_t peak_footprint_bytes; /* high-water mark of the footprint */
+    uint64_t footprint_bytes;      /* heap_bytes + large_bytes + large_cached_bytes */
+    uint64_t peak_footprint_bytes; /* high-water mark of the footprint (never decreases) */
     uint64_t requested_bytes;      /* bytes requested and not freed (if tracked) */
     uint64_t peak_requested_bytes; /* high-water mark of requested_bytes */
     int32_t requested_tracked;     /* 1 with HEAPWISE_STATS=1 or HEAPWISE_TRACE */
     int32_t reserved;              /* 0 */
     double peak_utilisation;       /* peak requested / peak footprint; -1 if not tracked */
     double external_fragmentation; /* 1 - largest free / free bytes */
+    uint64_t large_cached_bytes;   /* freed large mappings kept for reuse (malloc_trim
+                                      returns them) */
 };
 
 /* Fills *out; returns 0, or -1 if out is NULL. */

@@ -114,8 +114,8 @@ pub extern "C" fn malloc_stats() {
     report::print(2);
 }
 
-/// `malloc_trim(3)`: returns the interior pages of free blocks to the OS; 1 if any memory
-/// was released, else 0.
+/// `malloc_trim(3)`: returns the interior pages of free blocks and the cached large-block
+/// mappings to the OS; 1 if any memory was released, else 0.
 #[no_mangle]
 pub extern "C" fn malloc_trim(_pad: usize) -> c_int {
     ensure_init();
@@ -246,7 +246,7 @@ pub struct HeapwiseStats {
     pub errors: u64,
     /// Large blocks mapped.
     pub large_allocs: u64,
-    /// Large blocks unmapped.
+    /// Large blocks freed (unmapped, or kept by the large-block cache).
     pub large_frees: u64,
     /// Large blocks resized with `mremap`.
     pub large_reallocs: u64,
@@ -274,9 +274,9 @@ pub struct HeapwiseStats {
     pub large_bytes: u64,
     /// High-water mark of `large_bytes`.
     pub peak_large_bytes: u64,
-    /// Heap plus large bytes now.
+    /// Heap plus large plus cached large bytes now.
     pub footprint_bytes: u64,
-    /// High-water mark of the footprint.
+    /// High-water mark of the footprint (never decreases).
     pub peak_footprint_bytes: u64,
     /// Requested bytes live (tracked with `HEAPWISE_STATS=1` or a trace).
     pub requested_bytes: u64,
@@ -290,6 +290,8 @@ pub struct HeapwiseStats {
     pub peak_utilisation: f64,
     /// `1 - largest free / free bytes` of the heaps.
     pub external_fragmentation: f64,
+    /// Bytes of freed large-block mappings kept for reuse (`malloc_trim` returns them).
+    pub large_cached_bytes: u64,
 }
 
 /// Converts the allocator's statistics to the C structure.
@@ -326,6 +328,7 @@ pub fn to_c(s: &GlobalStats) -> HeapwiseStats {
         reserved: 0,
         peak_utilisation: s.peak_utilisation().unwrap_or(-1.0),
         external_fragmentation: s.external_fragmentation(),
+        large_cached_bytes: s.large_cached_bytes as u64,
     }
 }
 

@@ -131,7 +131,7 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
     prefix(&mut b);
     let _ = writeln!(
         b,
-        "now: heap {}, allocated {} in {} blocks, free {} in {} blocks, large {} in {} blocks, external fragmentation {} %",
+        "now: heap {}, allocated {} in {} blocks, free {} in {} blocks, large {} in {} blocks, large cached {}, external fragmentation {} %",
         Bytes(s.heap.heap_bytes),
         Bytes(s.heap.allocated_bytes),
         s.heap.allocated_blocks,
@@ -139,6 +139,7 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
         s.heap.free_blocks,
         Bytes(s.large_bytes),
         s.large_blocks,
+        Bytes(s.large_cached_bytes),
         // 1 − largest free / free bytes (0 when nothing is free).
         Ratio(
             (s.heap.free_bytes - s.heap.largest_free.min(s.heap.free_bytes)) as u128 * 100,

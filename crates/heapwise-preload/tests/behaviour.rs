@@ -269,6 +269,11 @@ fn b23_arena_max_from_mallopt_and_the_environment() {
 /// `GLIBC_TUNABLES`' `glibc.malloc.perturb` set it from the start (the program also passes
 /// on glibc, in `glibc_baseline`, where its tcache blocks are not filled).
 #[test]
+fn b25_memory_kept_for_speed_never_fails_a_request_nor_raises_the_peak() {
+    behaviour("b25_memory_short");
+}
+
+#[test]
 fn b24_perturb_from_mallopt_and_the_environment() {
     behaviour("b24_perturb");
     let dir = TempDir::new("b24");

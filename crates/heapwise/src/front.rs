@@ -52,6 +52,7 @@ use core::ptr;
 use core::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 
 use heapwise_core::block::{ALIGN, ALLOC, FLAGS, MIN_BLOCK, QUARANTINED, WORD};
+use heapwise_core::ErrorKind;
 
 use crate::canary;
 use crate::global::Global;
@@ -427,7 +428,14 @@ fn guarded(g: &'static Global, f: u8, p: *const u8) -> Option<usize> {
     if f & GUARD == 0 || g.in_heap(p) {
         return None;
     }
-    guard::requested(p).and_then(Result::ok)
+    match guard::requested(p)? {
+        Ok(n) => Some(n),
+        Err(()) => {
+            // The guard tag with a header that does not check out: an underflow.
+            g.report_misuse(ErrorKind::CorruptHeader, p as *mut u8, 0);
+            None
+        }
+    }
 }
 
 /// The requested size recorded in the trailer of the live block `p` (`u` usable bytes);
@@ -472,11 +480,18 @@ unsafe fn layered_free(g: &'static Global, f: u8, p: *mut u8) {
         return unsafe { g.free(p) };
     }
     if guarded(g, f, p).is_some() {
-        // SAFETY: `p` is a live guarded block (caller contract: freed once).
-        if let Err(o) = unsafe { guard::free(p) } {
-            canary::report_overflow(p, o);
+        // SAFETY: `p` is a guarded block (live, or released by a racing `free`).
+        match unsafe { guard::free(p) } {
+            Ok(()) => return,
+            Err(guard::FreeError::Overflow(o)) => canary::report_overflow(p, o),
+            Err(guard::FreeError::Corrupt) => {
+                g.report_misuse(ErrorKind::CorruptHeader, p, 0);
+                return;
+            }
+            // Released meanwhile by another `free`: the engine's path names the double
+            // free.
+            Err(guard::FreeError::Gone) => {}
         }
-        return;
     }
     if f & VALGRIND != 0 {
         valgrind::freelike(p);

@@ -247,9 +247,32 @@ impl Accounting {
         }
     }
 
+    /// The footprint (heaps plus live large blocks) grew: raises its peak, and cuts the
+    /// large cache back so that the footprint plus the cached mappings stay within the
+    /// peak the program reached before (the cache adds nothing to the peak RSS; see
+    /// [`large_cache`]). Callable with an arena's lock held.
     fn footprint_changed(&self) {
         let f = self.heap_bytes.load(Ordering::Relaxed) + self.large_bytes.load(Ordering::Relaxed);
+        let peak = self.peak_footprint.load(Ordering::Relaxed);
         raise_peak(&self.peak_footprint, f);
+        large_cache::shrink_to(peak.saturating_sub(f));
+    }
+
+    /// Bytes the large cache may keep once a large block of `len` mapped bytes is freed:
+    /// what the program had mapped at its peaks (of large blocks, and of the whole
+    /// footprint) and no longer has.
+    fn cache_budget(&self, len: usize) -> usize {
+        let live = self.large_bytes.load(Ordering::Relaxed).saturating_sub(len);
+        let heaps = self.heap_bytes.load(Ordering::Relaxed);
+        let large = self
+            .peak_large_bytes
+            .load(Ordering::Relaxed)
+            .saturating_sub(live);
+        let all = self
+            .peak_footprint
+            .load(Ordering::Relaxed)
+            .saturating_sub(live + heaps);
+        large.min(all)
     }
 
     fn large_mapped(&self, bytes: usize) {
@@ -351,9 +374,8 @@ impl Inner {
                 return Some(OsSource::Brk(s));
             }
         }
-        REGION_SIZES
-            .iter()
-            .find_map(|&n| MmapRegion::reserve(n))
+        // Address space short: the cached large mappings go back first.
+        large_cache::or_release(|| REGION_SIZES.iter().find_map(|&n| MmapRegion::reserve(n)))
             .map(OsSource::Region)
     }
 
@@ -1082,9 +1104,7 @@ impl Global {
 
     fn large_alloc(&self, size: usize, align: usize) -> *mut u8 {
         // Memory short: the cached mappings go back to the OS before giving up.
-        let mapped = large::alloc(size, align)
-            .or_else(|| (large_cache::release() > 0).then(|| large::alloc(size, align))?);
-        match mapped {
+        match large_cache::or_release(|| large::alloc(size, align)) {
             Some(p) => {
                 harden::note_large_allocated(p.as_ptr());
                 // SAFETY: `p` is a live large block we just mapped.
@@ -1118,7 +1138,7 @@ impl Global {
                     .large_mapped(unsafe { large::mapped_size(p.as_ptr()) });
                 return p.as_ptr();
             }
-            return self.large_alloc(size, ALIGN);
+            return self.large_or_heap(size, ALIGN, |h| h.malloc(size));
         }
         if self.thread_cache() {
             if let Some(p) = tcache::malloc(self, size, false) {
@@ -1130,26 +1150,45 @@ impl Global {
         if size >= LARGE_THRESHOLD {
             return match self.with_arena(a, |i| i.alloc_large(acct, size, |h| h.malloc(size))) {
                 Some(p) => p.as_ptr(),
-                None => self.large_fallback(size),
+                None => self.large_alloc(size, ALIGN),
             };
         }
         self.with_arena(a, |i| i.alloc(acct, size, |h| h.malloc(size)))
             .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
-    /// A request of [`LARGE_THRESHOLD`] bytes or more that a raised threshold
-    /// ([`Global::set_mmap_threshold`]) sent to the heaps and that they could not serve
-    /// without a new heap: map it instead, rather than spend address space on a heap.
-    #[cold]
-    fn large_fallback(&self, size: usize) -> *mut u8 {
-        let p = self.large_alloc(size, ALIGN);
-        if p.is_null() {
-            // Memory is short: give back the cached mappings and try once more.
-            if large_cache::release() > 0 {
-                return self.large_alloc(size, ALIGN);
-            }
+    /// A request for a mapping of its own (`alloc` is the heap engine's call for the same
+    /// request); when no mapping can be had, even after the large cache went back to the
+    /// OS, a free block of the existing heaps serves it if one fits, as glibc's bins do.
+    /// The heaps never shrink, so their free memory is otherwise out of reach of large
+    /// requests.
+    fn large_or_heap(
+        &'static self,
+        size: usize,
+        align: usize,
+        alloc: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
+    ) -> *mut u8 {
+        let p = self.large_alloc(size, align);
+        if !p.is_null() {
+            return p;
         }
-        p
+        self.heap_fallback(size, align, alloc)
+    }
+
+    /// [`Global::large_or_heap`] once the mapping failed.
+    #[cold]
+    fn heap_fallback(
+        &'static self,
+        size: usize,
+        align: usize,
+        alloc: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
+    ) -> *mut u8 {
+        let Some(need) = size.checked_add(if align > ALIGN { align } else { 0 }) else {
+            return ptr::null_mut();
+        };
+        let (acct, a) = (&self.acct, self.my_arena());
+        self.with_arena(a, |i| i.alloc_existing(acct, need, alloc))
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     /// Allocates `n * size` zeroed bytes; null on overflow or lack of memory.
@@ -1171,7 +1210,8 @@ impl Global {
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn calloc_slow(&'static self, n: usize, size: usize, total: usize) -> *mut u8 {
         if total >= self.mmap_threshold() {
-            return self.large_alloc(total, ALIGN); // fresh mappings are zero
+            // Fresh mappings are zero; the engine's `calloc` clears a heap block.
+            return self.large_or_heap(total, ALIGN, |h| h.calloc(n, size));
         }
         if self.thread_cache() {
             if let Some(p) = tcache::malloc(self, total, true) {
@@ -1185,7 +1225,7 @@ impl Global {
         if total >= LARGE_THRESHOLD {
             return match self.with_arena(a, |i| i.alloc_large(acct, total, |h| h.calloc(n, size))) {
                 Some(p) => p.as_ptr(),
-                None => self.large_fallback(total), // fresh mappings are zero
+                None => self.large_alloc(total, ALIGN), // fresh mappings are zero
             };
         }
         self.with_arena(a, |i| i.alloc(acct, total, |h| h.calloc(n, size)))
@@ -1214,7 +1254,7 @@ impl Global {
                 self.with_arena(a, |i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
                     .map_or(ptr::null_mut(), NonNull::as_ptr)
             }
-            _ => self.large_alloc(size, align),
+            _ => self.large_or_heap(size, align, |h| h.aligned_alloc(align, size)),
         }
     }
 
@@ -1237,7 +1277,13 @@ impl Global {
                 }
                 p
             }
-            _ => self.large_alloc(size, align), // a fresh mapping is zero
+            // A fresh mapping is zero; a heap block is cleared.
+            _ => self.large_or_heap(size, align, |h| {
+                let p = h.aligned_alloc(align, size)?;
+                // SAFETY: `p` is a fresh block of at least `size` bytes.
+                unsafe { ptr::write_bytes(p.as_ptr(), 0, size) };
+                Some(p)
+            }),
         }
     }
 
@@ -1280,22 +1326,10 @@ impl Global {
             None => Some(inner.config.hook),
         });
         if let Some(hook) = hook {
-            // The cache may hold what the program had live at its peak and no longer has
-            // (`len` of this block is still counted live here).
             // SAFETY: a pointer no heap contains must be a large block (caller contract);
-            // `header` reads a header it does not know without faulting.
-            let len = unsafe { large::header(p) }.map_or(0, |(_, l)| l);
-            let a = &self.acct;
-            let live = a.large_bytes.load(Ordering::Relaxed).saturating_sub(len);
-            let budget = a
-                .peak_large_bytes
-                .load(Ordering::Relaxed)
-                .saturating_sub(live);
-            // SAFETY: a pointer no heap contains must be a large block (caller contract);
-            // `free` checks its header first.
-            match unsafe { large_cache::free(p, budget) } {
+            // `free` claims it (checks its header, under its lock) first.
+            match unsafe { large_cache::free(p, |len| self.acct.cache_budget(len)) } {
                 Some(len) => {
-                    harden::note_large_freed(p, len);
                     // No glibc-style dynamic threshold (raising the threshold to the
                     // size of freed large blocks): heaps never give address space back,
                     // which breaks recovery under RLIMIT_AS (behaviour b15); the large
@@ -1444,12 +1478,10 @@ impl Global {
             return ptr::null_mut();
         }
         if size >= LARGE_THRESHOLD / 2 {
-            // SAFETY: `p` is a live large block.
-            if let Some((q, old, new)) = unsafe { large::realloc(p, size) } {
-                harden::note_large_freed(p, old);
-                harden::note_large_allocated(q.as_ptr());
-                self.acct.large_remapped(old, new);
-                return q.as_ptr();
+            // SAFETY: `p` is a live large block (a refused `mremap` leaves it untouched);
+            // memory short, the cached mappings go back first.
+            if let Some(q) = unsafe { self.remap_large(p, size) } {
+                return q;
             }
             // `mremap` refuses a block carved from cached ranges of two kernel mappings
             // (see `large_cache`): copy it instead.
@@ -1458,7 +1490,28 @@ impl Global {
             }
         }
         // SAFETY: `p` is a live large block with `usable` bytes.
-        unsafe { self.move_block(p, usable, size) }
+        let q = unsafe { self.move_block(p, usable, size) };
+        if q.is_null() && size < usable {
+            // A shrink that found no block to move to: the mapping shrinks in place
+            // instead (a shrink never fails for lack of memory).
+            // SAFETY: `p` is still the live large block (the move failed).
+            return unsafe { self.remap_large(p, size) }.unwrap_or(ptr::null_mut());
+        }
+        q
+    }
+
+    /// Resizes the live large block at `p` to `size` bytes with `mremap` (the large cache
+    /// given back first when the OS refuses), with its accounting.
+    ///
+    /// # Safety
+    /// `p` must be a live large block; after success only the returned pointer may be used.
+    unsafe fn remap_large(&'static self, p: *mut u8, size: usize) -> Option<*mut u8> {
+        // SAFETY: forwarded caller contract; a refused `mremap` leaves the block untouched.
+        let (q, old, new) = large_cache::or_release(|| unsafe { large::realloc(p, size) })?;
+        harden::note_large_freed(p, old);
+        harden::note_large_allocated(q.as_ptr());
+        self.acct.large_remapped(old, new);
+        Some(q.as_ptr())
     }
 
     /// Usable bytes of the block at `p` (0 for null or a pointer that is no block).
@@ -1556,7 +1609,8 @@ impl Global {
         self.acct.requested.fetch_sub(bytes, Ordering::Relaxed);
     }
 
-    /// The high-water mark of the footprint (heap bytes plus large bytes), without a walk.
+    /// The high-water mark of the footprint (heap bytes plus large bytes; the large cache
+    /// never raises it), without a walk.
     pub fn peak_footprint(&self) -> usize {
         self.acct.peak_footprint.load(Ordering::Relaxed)
     }
@@ -1647,10 +1701,12 @@ impl Global {
             peak_large_bytes: a.peak_large_bytes.load(Ordering::Relaxed),
             large_cached_bytes,
             footprint_bytes,
-            peak_footprint_bytes: a
-                .peak_footprint
-                .load(Ordering::Relaxed)
-                .max(footprint_bytes),
+            // Kept monotone: a footprint seen here (the cache is cut back only after a
+            // growth, so for a moment it may stand above the peak) stays the peak.
+            peak_footprint_bytes: {
+                raise_peak(&a.peak_footprint, footprint_bytes);
+                a.peak_footprint.load(Ordering::Relaxed)
+            },
             requested_bytes: a.requested.load(Ordering::Relaxed),
             peak_requested_bytes: a.peak_requested.load(Ordering::Relaxed),
             requested_tracked: a.requested_tracked.load(Ordering::Relaxed) != 0,

@@ -123,32 +123,43 @@ pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
 }
 
 /// Checks the guarded block at `p` (header and slack canaries) and retires its mapping.
-/// `Ok(n)` with the requested size on success.
+/// The block is claimed first, under the large blocks' claim lock
+/// ([`crate::large_cache::with_claim_lock`]): its header checked, its tag cleared and its
+/// release recorded before its pages are released, so that of two `free`s of `p`, racing
+/// or not, one passes and the other finds [`FreeError::Gone`] (and the release recorded,
+/// so the engine's path names the double free).
 ///
 /// # Safety
-/// `p` must be a live guarded block (`header(p)` returned `Some(Ok(..))`); it is dangling
-/// afterwards.
-pub unsafe fn free(p: *mut u8) -> Result<(), Overflow> {
-    let Some(Ok((n, offset, len))) = header(p) else {
-        return Err(Overflow(0));
-    };
+/// `p` must be a guarded block (`header(p)` returned `Some(..)`), live or released by
+/// another `free`; it is dangling afterwards.
+pub unsafe fn free(p: *mut u8) -> Result<(), FreeError> {
+    let (n, offset, len) = crate::large_cache::with_claim_lock(|| match header(p) {
+        None => Err(FreeError::Gone),
+        Some(Err(())) => Err(FreeError::Corrupt),
+        Some(Ok((n, offset, len))) => {
+            // SAFETY: the tag word of a live guarded block (its header was readable just
+            // now, and only a holder of this lock releases it); clearing it makes a second
+            // `free` of `p` find no header.
+            unsafe { (p as *mut usize).sub(1).write(0) };
+            harden::note_large_freed(p, len);
+            Ok((n, offset, len))
+        }
+    })?;
     let page = sys::page_size();
     let base = (p as usize - offset) as *mut u8;
     let end = base as usize + len - page;
     let c = slack_byte(p as usize);
-    // SAFETY: `[p + n, end)` is the writable slack of the live block.
+    // SAFETY: `[p + n, end)` is the writable slack of the block we claimed.
     let slack = unsafe { core::slice::from_raw_parts(p.add(n), end - (p as usize + n)) };
     if slack.iter().any(|&b| b != c) {
-        return Err(Overflow(n));
+        return Err(FreeError::Overflow(Overflow(n)));
     }
-    // SAFETY: the whole mapping of the block, which nobody may use any more; the header
-    // is cleared first so that the address can never pass as a live block again.
+    // SAFETY: the whole mapping of the block, which nobody may use any more (its header
+    // was cleared when it was claimed, so the address never passes as a live block again).
     unsafe {
-        (p as *mut usize).sub(1).write(0);
         sys::discard(base, len);
         sys::protect(base, len, libc::PROT_NONE);
     }
-    harden::note_large_freed(p, len);
     let (old, old_len) = retire(base as usize, len);
     if old != 0 {
         // SAFETY: a retired mapping (or this one, when the ring was busy), inaccessible and
@@ -156,6 +167,18 @@ pub unsafe fn free(p: *mut u8) -> Result<(), Overflow> {
         unsafe { sys::unmap(old as *mut u8, old_len) };
     }
     Ok(())
+}
+
+/// Why [`free`] refused a guarded block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreeError {
+    /// The slack after the requested size was overwritten (the block is released: its
+    /// claim happened first).
+    Overflow(Overflow),
+    /// The header carries the guard tag but does not check out (an underflow).
+    Corrupt,
+    /// No guarded header any more: another `free` released the block.
+    Gone,
 }
 
 /// Puts the mapping `[base, base + len)` in the ring of retired mappings and returns the
@@ -217,7 +240,10 @@ mod tests {
         // SAFETY: byte 300_001 is slack inside the writable part (15 bytes remain).
         unsafe {
             *p.as_ptr().add(300_001) = 0;
-            assert_eq!(free(p.as_ptr()), Err(Overflow(300_001)));
+            assert_eq!(
+                free(p.as_ptr()),
+                Err(FreeError::Overflow(Overflow(300_001)))
+            );
         }
     }
 }

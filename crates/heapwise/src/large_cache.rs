@@ -6,21 +6,34 @@
 //! big enough. Adjacent cached ranges are merged (coalescing).
 //!
 //! Bounds (the hysteresis): at most [`SLOTS`] mappings, none over [`MAX_ONE`] bytes, and
-//! in total at most the caller's budget, clamped to [`MIN_BUDGET`]..=[`MAX_BUDGET`]: the
-//! peak of live large bytes minus the live large bytes, so live plus cached large memory
-//! never exceeds the program's own high-water mark (the cache adds nothing to the peak
-//! RSS). A mapping that does not fit evicts smaller cached ones, or is unmapped at once.
-//! [`release`] unmaps everything (for `malloc_trim`). Blocks served from the cache are not
-//! zero: `calloc` maps fresh memory instead.
+//! in total at most the caller's budget, clamped to [`MIN_BUDGET`]..=[`MAX_BUDGET`]: what
+//! the program had mapped at its peak and no longer has, so that heaps plus live large
+//! blocks plus cached mappings never exceed the footprint the program reached without the
+//! cache. A mapping that does not fit evicts smaller cached ones, or is unmapped at once;
+//! when the footprint grows later (a heap grows, a large block is mapped), [`shrink_to`]
+//! cuts the cache back under the same bound, so the cache adds nothing to the peak RSS.
+//! When the OS refuses memory (a mapping, a heap's growth, an `mremap`), [`or_release`]
+//! gives the cached mappings back and tries once more. [`release`] unmaps everything (for
+//! `malloc_trim`). Blocks served from the cache are not zero: `calloc` maps fresh memory
+//! instead.
+//!
+//! The lock is also the *claim* lock of large blocks ([`with_claim_lock`]): [`free`] (and
+//! `guard::free`, for the guarded blocks of `HEAPWISE_HARDEN=full`) checks a block's header, clears its tag and
+//! records the release ([`crate::harden::note_large_freed`]) under it, before any memory
+//! is unmapped or cached, so that of two `free`s of one block, racing or not, exactly one
+//! passes and the other is reported as a double free.
 //!
 //! Invariants: every slot with `len != 0` is a page-aligned mapped range `[base, base + len)`
 //! (one or more adjacent kernel mappings) owned by the cache and by nothing else, disjoint
 //! from the other slots, with the large-block tag cleared (a second `free` of its
-//! old payload is reported as an invalid pointer); `total` is the sum of the slot lengths;
-//! slots change only with the lock held; the lock is registered for `fork`.
+//! old payload is reported as a double free while the release is remembered, as an invalid
+//! pointer afterwards); `total` is the sum of the slot lengths, and [`cached_bytes`]'s
+//! mirror of it is updated with it; slots change only with the lock held; the lock is
+//! registered for `fork`.
 
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::fork;
 use crate::large::{self, OFFSET};
@@ -31,9 +44,9 @@ use crate::sys;
 pub const SLOTS: usize = 16;
 /// Largest mapping kept.
 pub const MAX_ONE: usize = 32 << 20;
-/// Budget floor: none (the budget is what the program had live at its peak and no longer
+/// Budget floor: none (the budget is what the program had mapped at its peak and no longer
 /// has; a program that frees everything under memory pressure gets it back by
-/// [`release`], which the allocator calls before a failing `mmap` gives up).
+/// [`or_release`], which gives the cache back before a refused request gives up).
 pub const MIN_BUDGET: usize = 0;
 /// Budget ceiling.
 pub const MAX_BUDGET: usize = 64 << 20;
@@ -64,10 +77,16 @@ static CACHE: Cache = Cache {
     }),
 };
 
+/// `Slots::total`, readable without the lock (written with it held).
+static TOTAL: AtomicUsize = AtomicUsize::new(0);
+
 fn with<R>(f: impl FnOnce(&mut Slots) -> R) -> R {
     let _g = LockGuard::new(&CACHE.lock);
     // SAFETY: the lock is held: the only reference.
-    f(unsafe { &mut *CACHE.slots.get() })
+    let s = unsafe { &mut *CACHE.slots.get() };
+    let r = f(s);
+    TOTAL.store(s.total, Ordering::Relaxed);
+    r
 }
 
 /// Registers the lock for `fork` unless that is done (see [`fork::Registration`]);
@@ -145,38 +164,76 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
     NonNull::new(p)
 }
 
-/// Takes the large block at `p` (a live large block, already validated by the caller's
-/// accounting) into the cache, or unmaps it. Returns the bytes the block had mapped, or
-/// `None` if `p` is not a large block (nothing done). `budget` is how many bytes the cache
-/// may hold once `p` is freed (peak live large bytes minus live large bytes after the free).
+/// Runs `f` with the lock held (when it is registered for `fork`; else without): the
+/// claim lock of large and guarded blocks, under which a `free` checks a block's header,
+/// clears its tag and records the release before any memory is released, so that of two
+/// `free`s of one block exactly one passes. The headers read under it of blocks whose
+/// release another thread recorded are read without faulting (they are no longer known as
+/// live). Called with no heap lock held; `f` must not lock or allocate.
+pub(crate) fn with_claim_lock<R>(f: impl FnOnce() -> R) -> R {
+    if ready() {
+        let _g = LockGuard::new(&CACHE.lock);
+        f()
+    } else {
+        f()
+    }
+}
+
+/// Claims the large block at `p` for release, under [`with_claim_lock`]: checks its header,
+/// clears its tag and records the release ([`crate::harden::note_large_freed`]).
+/// `(offset, mapped length)`, or `None` if `p` is no live large block (any more: a second
+/// `free` of `p` finds no header, and the release recorded).
+///
+/// # Safety
+/// `p` must have 16 readable bytes before it, or be no block at all (a misuse that
+/// `large::header` detects without reading unmapped memory).
+unsafe fn claim_locked(p: *mut u8) -> Option<(usize, usize)> {
+    // SAFETY: forwarded caller contract.
+    let (offset, len) = unsafe { large::header(p)? };
+    // SAFETY: the tag word is inside the live mapping; clearing it makes a second free of
+    // `p` fail the header check.
+    unsafe { (p as *mut usize).sub(1).write(0) };
+    crate::harden::note_large_freed(p, len);
+    Some((offset, len))
+}
+
+/// Releases the large block at `p`: claims it (`claim_locked`), then takes its mapping into the
+/// cache or unmaps it. Returns the bytes the block had mapped, or `None` if `p` is no live
+/// large block (nothing done). `budget(len)` is how many bytes the cache may hold once the
+/// block of `len` mapped bytes is freed (see the module doc); it is called with the lock
+/// held and must not allocate or lock.
 ///
 /// A range adjacent to a cached one is merged with it (coalescing, so that split ranges
 /// grow back whole). When the result does not fit, smaller cached ranges are evicted
 /// (unmapped) to make room, or it is unmapped at once.
 ///
 /// # Safety
-/// As [`large::free`].
+/// As `claim_locked`; a claimed `p` is dangling afterwards.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
-pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
-    // SAFETY: forwarded caller contract.
-    let (offset, len) = unsafe { large::header(p)? };
-    if offset != OFFSET || len > MAX_ONE || !ready() {
+pub unsafe fn free(p: *mut u8, budget: impl FnOnce(usize) -> usize) -> Option<usize> {
+    if !ready() {
         // SAFETY: forwarded caller contract.
-        return unsafe { large::free(p) };
+        let (offset, len) = unsafe { claim_locked(p)? };
+        // SAFETY: the whole mapping of the block just claimed.
+        unsafe { sys::unmap(p.sub(offset), len) };
+        return Some(len);
     }
-    let budget = budget.clamp(MIN_BUDGET, MAX_BUDGET);
-    // SAFETY: the tag word is inside the live mapping; clearing it makes a second free of
-    // `p` fail the header check.
-    unsafe { (p as *mut usize).sub(1).write(0) };
     let mut evicted = [(0usize, 0usize); SLOTS + 1];
-    with(|s| {
-        let (mut base, mut len) = (p as usize - OFFSET, len);
+    let freed = with(|s| {
+        // SAFETY: forwarded caller contract; the lock is held.
+        let (offset, len) = unsafe { claim_locked(p)? };
+        let (mut base, mut merged) = (p as usize - offset, len);
+        if offset != OFFSET || len > MAX_ONE {
+            evicted[SLOTS] = (base, len);
+            return Some(len);
+        }
+        let budget = budget(len).clamp(MIN_BUDGET, MAX_BUDGET);
         // Coalesce with the cached neighbours.
         for i in 0..SLOTS {
             let (b, l) = (s.base[i], s.len[i]);
-            if l != 0 && (b + l == base || base + len == b) && len + l <= MAX_ONE {
+            if l != 0 && (b + l == base || base + merged == b) && merged + l <= MAX_ONE {
                 base = base.min(b);
-                len += l;
+                merged += l;
                 s.total -= l;
                 s.len[i] = 0;
                 s.base[i] = 0;
@@ -185,11 +242,11 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
         // Evict the smallest ranges smaller than this one until it fits.
         loop {
             let free_slot = s.len.contains(&0);
-            if len <= budget && free_slot && s.total + len <= budget {
+            if merged <= budget && free_slot && s.total + merged <= budget {
                 break;
             }
             let victim = (0..SLOTS)
-                .filter(|&i| s.len[i] != 0 && s.len[i] < len)
+                .filter(|&i| s.len[i] != 0 && s.len[i] < merged)
                 .min_by_key(|&i| s.len[i]);
             match victim {
                 Some(i) => {
@@ -199,16 +256,17 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
                     s.base[i] = 0;
                 }
                 None => {
-                    evicted[SLOTS] = (base, len);
-                    return;
+                    evicted[SLOTS] = (base, merged);
+                    return Some(len);
                 }
             }
         }
         if let Some(i) = s.len.iter().position(|&l| l == 0) {
             s.base[i] = base;
-            s.len[i] = len;
-            s.total += len;
+            s.len[i] = merged;
+            s.total += merged;
         }
+        Some(len)
     });
     for (b, l) in evicted {
         if l != 0 {
@@ -217,7 +275,7 @@ pub unsafe fn free(p: *mut u8, budget: usize) -> Option<usize> {
             unsafe { sys::unmap(b as *mut u8, l) };
         }
     }
-    Some(len)
+    freed
 }
 
 /// Unmaps every cached mapping; returns the bytes released. (Nothing is cached before
@@ -246,13 +304,65 @@ pub fn release() -> usize {
     n
 }
 
-/// Bytes held in cached mappings (0 before the lock is registered: nothing is cached then,
-/// and an unregistered lock is not taken).
-pub fn cached_bytes() -> usize {
-    if !CACHE.reg.is_done() {
+/// `f()`, or, when it fails (the OS refused memory) and the cache held mappings, `f()`
+/// once more after [`release`] gave them back. Memory the cache keeps for speed must never
+/// make a request fail that the process could serve without it. Callable with a heap lock
+/// held (the cache's lock ranks after the heaps').
+#[inline]
+pub fn or_release<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    f().or_else(|| if release() > 0 { f() } else { None })
+}
+
+/// Unmaps cached memory until at most `max_total` bytes stay cached (the tail of one range
+/// when that is enough, else the smallest ranges first, so that the big ranges that save
+/// the most page faults stay); returns the bytes released. Called when the footprint grew,
+/// with `max_total` what the bound of the module doc leaves; one load when nothing needs
+/// to go. Callable with a heap lock held.
+pub fn shrink_to(max_total: usize) -> usize {
+    if TOTAL.load(Ordering::Relaxed) <= max_total || !CACHE.reg.is_done() {
         return 0;
     }
-    with(|s| s.total)
+    let mut out = [(0usize, 0usize); SLOTS];
+    with(|s| {
+        let page = sys::page_size();
+        while s.total > max_total {
+            let excess = sys::round_up(s.total - max_total, page).unwrap_or(usize::MAX);
+            // The smallest range that alone covers the excess loses its tail; else the
+            // smallest range goes whole.
+            let fit = (0..SLOTS)
+                .filter(|&i| s.len[i] > excess)
+                .min_by_key(|&i| s.len[i]);
+            let Some(i) = fit.or_else(|| {
+                (0..SLOTS)
+                    .filter(|&i| s.len[i] != 0)
+                    .min_by_key(|&i| s.len[i])
+            }) else {
+                break;
+            };
+            let cut = excess.min(s.len[i]);
+            out[i] = (s.base[i] + s.len[i] - cut, cut);
+            s.len[i] -= cut;
+            s.total -= cut;
+            if s.len[i] == 0 {
+                s.base[i] = 0;
+            }
+        }
+    });
+    let mut n = 0;
+    for (b, l) in out {
+        if l != 0 {
+            // SAFETY: a page-aligned tail (or the whole) of a range the cache owned, now
+            // removed from it.
+            unsafe { sys::unmap(b as *mut u8, l) };
+            n += l;
+        }
+    }
+    n
+}
+
+/// Bytes held in cached mappings (lock-free; 0 before anything was cached).
+pub fn cached_bytes() -> usize {
+    TOTAL.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -91,9 +91,12 @@ impl MmapRegion {
         let wide = sys::round_up(new_top, COMMIT_STEP.max(page))
             .unwrap_or(exact)
             .min(self.len);
-        for target in [wide, exact] {
+        // The kernel refusing even `exact`: the cached large mappings go back first (a
+        // program break that cannot grow needs no such step: the heap then moves on to a
+        // region, whose reservation does it).
+        let mut commit = |target: usize| {
             if target <= self.committed {
-                continue;
+                return None;
             }
             // SAFETY: `[committed, target)` lies inside our reservation, page-aligned, and
             // holds nothing yet.
@@ -104,12 +107,9 @@ impl MmapRegion {
                     libc::PROT_READ | libc::PROT_WRITE,
                 )
             };
-            if ok {
-                self.committed = target;
-                return true;
-            }
-        }
-        false
+            ok.then(|| self.committed = target)
+        };
+        commit(wide).is_some() || crate::large_cache::or_release(|| commit(exact)).is_some()
     }
 }
 

@@ -31,7 +31,7 @@ pub struct GlobalStats {
     pub heap: Stats,
     /// Large blocks mapped so far.
     pub large_allocs: u64,
-    /// Large blocks unmapped so far.
+    /// Large blocks freed so far (unmapped, or kept by the large-block cache).
     pub large_frees: u64,
     /// Large blocks resized with `mremap`.
     pub large_reallocs: u64,
@@ -47,7 +47,8 @@ pub struct GlobalStats {
     /// Heap bytes plus large bytes plus cached large mappings now.
     pub footprint_bytes: usize,
     /// High-water mark of the footprint (of heap and live large bytes, tracked as they
-    /// change; at least `footprint_bytes`).
+    /// change; at least `footprint_bytes`: the cache is cut back whenever the footprint
+    /// grows, so that cached mappings never raise it). Never decreases.
     pub peak_footprint_bytes: usize,
     /// Bytes requested and not yet freed (0 if not tracked).
     pub requested_bytes: usize,
