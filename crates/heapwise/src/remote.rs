@@ -13,7 +13,8 @@
 //!
 //! # Invariants
 //! * Every block on a stack is a *cached* block (see [`crate::tcache`]): allocated for the
-//!   engine, cache mark in word 1, link in word 0, and lies in a heap of the stack's arena.
+//!   engine, link in word 0, cache mark (binding the link) in word 1, and lies in a heap of
+//!   the stack's arena.
 //! * Pushes only add whole chains at the head (compare-and-swap); the only removal takes the
 //!   whole stack (swap with null), so there is no ABA problem.
 //! * `blocks` and `bytes` count what is on the stack for statistics: raised after a push,
@@ -55,16 +56,25 @@ impl RemoteStack {
     }
 
     /// Pushes the chain `first ..= last` of `n` blocks (`bytes` block bytes), linked through
-    /// word 0.
+    /// word 0 and marked with `key` (`last` is linked to the stack's old head and marked
+    /// again, [`crate::tcache::set_link`]).
     ///
     /// # Safety
     /// `first ..= last` must be a chain of cached blocks of this stack's arena, linked
     /// through word 0, owned by the caller (no other list holds them).
-    pub unsafe fn push_chain(&self, first: *mut u8, last: *mut u8, n: usize, bytes: usize) {
+    pub unsafe fn push_chain(
+        &self,
+        first: *mut u8,
+        last: *mut u8,
+        n: usize,
+        bytes: usize,
+        key: usize,
+    ) {
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            // SAFETY: `last` is a cached block owned by the caller: word 0 is its link.
-            unsafe { (last as *mut *mut u8).write(head) };
+            // SAFETY: `last` is a cached block owned by the caller until the exchange
+            // publishes it.
+            unsafe { crate::tcache::set_link(key, last, head) };
             match self
                 .head
                 .compare_exchange_weak(head, first, Ordering::Release, Ordering::Relaxed)
@@ -130,13 +140,14 @@ mod tests {
             .collect();
         let s = RemoteStack::new();
         assert!(s.is_empty() && s.take().is_null());
-        // SAFETY: the "blocks" are owned words; word 0 is the link.
+        const KEY: usize = 0x5eed;
+        // SAFETY: the "blocks" are owned words; word 0 is the link, word 1 the mark.
         unsafe {
-            (p[0] as *mut *mut u8).write(p[1]);
-            s.push_chain(p[0], p[1], 2, 64);
-            (p[2] as *mut *mut u8).write(p[3]);
-            (p[3] as *mut *mut u8).write(p[4]);
-            s.push_chain(p[2], p[4], 3, 96);
+            crate::tcache::set_link(KEY, p[0], p[1]);
+            s.push_chain(p[0], p[1], 2, 64, KEY);
+            crate::tcache::set_link(KEY, p[2], p[3]);
+            crate::tcache::set_link(KEY, p[3], p[4]);
+            s.push_chain(p[2], p[4], 3, 96, KEY);
         }
         assert_eq!(s.held(), (5, 160));
         let mut q = s.take();
@@ -144,8 +155,15 @@ mod tests {
         let mut seen = Vec::new();
         while !q.is_null() {
             seen.push(q);
-            // SAFETY: `q` is one of the owned words, word 0 its link.
-            q = unsafe { (q as *const *mut u8).read() };
+            // SAFETY: `q` is one of the owned words, word 0 its link, word 1 its mark.
+            let (next, mark) = unsafe {
+                (
+                    (q as *const *mut u8).read(),
+                    (q as *const usize).add(1).read(),
+                )
+            };
+            assert_eq!(mark, KEY ^ q as usize ^ next as usize, "every link marked");
+            q = next;
         }
         assert_eq!(seen, vec![p[2], p[3], p[4], p[0], p[1]]);
         s.taken(5, 160);

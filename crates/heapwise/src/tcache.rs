@@ -35,9 +35,13 @@
 //! # Invariants
 //! * A cached block is, for the engine, an **allocated** block (header unchanged). Its
 //!   payload holds the link to the next cached block in word 0 and the *cache mark*
-//!   `KEY ^ payload address` in word 1 (`KEY` is a per-process random word); a block handed
-//!   out by the cache has word 1 cleared. So a `free` of a block whose word 1 equals its mark
-//!   is a double free ([`is_cached`]), in any thread's cache. The engine never sees cached
+//!   `KEY ^ payload address ^ link` in word 1 (`KEY` is a per-process random word; [`mark`]);
+//!   a block handed out by the cache has word 1 cleared. So a `free` of a block whose word 1
+//!   equals its mark is a double free ([`is_cached`]), in any thread's cache; and since the
+//!   mark binds the link, a write after free over either word is seen before the link is
+//!   followed (every walk of a list or chain checks each block's mark first: [`link_of`]),
+//!   so the cache never follows a forged or corrupted link. Every write of a link goes
+//!   through [`set_link`], which writes the mark with it. The engine never sees cached
 //!   blocks: they are flushed (mark cleared, engine `free`) before it does.
 //! * A cache serves exactly one [`Global`], its *owner* (the first caching `Global` the
 //!   thread used); other `Global`s take their slow path in that thread.
@@ -421,6 +425,45 @@ unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
     (nh & PREV_ALLOC != 0).then_some((size, k))
 }
 
+/// The cache mark of a cached block at `p` whose link (word 0) is `next`, for the key
+/// `key`: word 1 of the block. Binding the link into the mark makes a write after free over
+/// either word visible before the link is followed.
+#[inline(always)]
+fn mark(key: usize, p: *const u8, next: *const u8) -> usize {
+    key ^ p as usize ^ next as usize
+}
+
+/// Links the cached block `p` to `next` (word 0) and writes its mark (word 1).
+///
+/// # Safety
+/// `p` must be the payload of a small heap block (two words) that the caller owns as a
+/// cached block (not live for the program, on no list another thread reads).
+#[inline(always)]
+pub(crate) unsafe fn set_link(key: usize, p: *mut u8, next: *mut u8) {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        (p as *mut *mut u8).write(next);
+        (p as *mut usize).add(1).write(mark(key, p, next));
+    }
+}
+
+/// The link (word 0) of `p` if `p` carries its cache mark for `key`; `None` for a block that
+/// is not cached or whose link or mark was overwritten (a write after free).
+///
+/// # Safety
+/// `p` must be the payload of a heap block of at least [`MIN_BLOCK`] bytes (two words).
+#[inline(always)]
+unsafe fn link_of(key: usize, p: *const u8) -> Option<*mut u8> {
+    // SAFETY: forwarded caller contract.
+    let (next, m) = unsafe {
+        (
+            (p as *const *mut u8).read(),
+            (p as *const usize).add(1).read(),
+        )
+    };
+    (m == mark(key, p, next)).then_some(next)
+}
+
 /// Whether the small heap block at `p` carries the cache mark, i.e. sits in some thread's
 /// cache (a `free` of it is a double free).
 ///
@@ -430,7 +473,7 @@ unsafe fn cacheable_in(p: *mut u8, end: usize) -> Option<(usize, usize)> {
 pub unsafe fn is_cached(p: *const u8) -> bool {
     let k = KEY.load(Ordering::Relaxed);
     // SAFETY: forwarded caller contract: payloads of cached sizes hold at least two words.
-    k != 0 && unsafe { (p as *const usize).add(1).read() } == k ^ p as usize
+    k != 0 && unsafe { link_of(k, p) }.is_some()
 }
 
 /// The cache a value of the calling thread's slot names: `None` for null and the marks.
@@ -620,15 +663,12 @@ pub fn malloc_fast<const CALLOC: bool>(g: &'static Global, size: usize) -> Optio
         return None;
     }
     // SAFETY: `p` heads a cached list: a block of at least `MIN_BLOCK` bytes, header before
-    // it, link in word 0, mark in word 1. The mark is checked before the link is followed
-    // (hardening, issue 6 case 8; the slow path reports a wrong one).
+    // it, link in word 0, mark in word 1. The mark (which binds the link) is checked before
+    // the link is followed (hardening, issue 6 case 8; the slow path reports a wrong one).
     unsafe {
-        let w = p as *mut usize;
-        if w.add(1).read() != c.key.get() ^ p as usize {
-            return None;
-        }
-        head.set(w.read() as *mut u8);
-        w.add(1).write(0);
+        let next = link_of(c.key.get(), p)?;
+        head.set(next);
+        (p as *mut usize).add(1).write(0);
     }
     // Every block of class `k`'s lists has the class's block size (no header load).
     sub(&c.bytes, MIN_BLOCK + k * ALIGN);
@@ -662,14 +702,14 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
     // A write after free over the block's first words (link and mark) is caught
     // here, before the link is followed (hardening, issue 6 case 8).
     // SAFETY: `p` is a cached block: at least two payload words.
-    if !unsafe { is_cached(p) } {
+    let Some(next) = (unsafe { link_of(c.key.get(), p) }) else {
         g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
         return None;
-    }
-    // SAFETY: `p` is a cached block of at least `bsize` bytes: word 0 holds the link,
-    // word 1 the mark (cleared as it is handed out).
+    };
+    // SAFETY: `p` is a cached block of at least `bsize` bytes: word 1 holds the mark
+    // (cleared as it is handed out).
     unsafe {
-        head.set((p as *const *mut u8).read());
+        head.set(next);
         (p as *mut usize).add(1).write(0);
         let bs = block_size_of(p);
         sub(&c.bytes, bs);
@@ -708,33 +748,36 @@ pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8>
     if head.get().is_null() {
         refill(g, c, k, size)?;
     }
-    // The link cell that points at `p`: the list head, then the previous block's word 0.
-    let mut link: *mut *mut u8 = head.as_ptr();
-    // SAFETY: `link` is the head cell (this thread's cache).
-    let mut p = unsafe { link.read() };
+    let key = c.key.get();
+    // The block before `p` on the list (null: `p` is the head).
+    let mut prev: *mut u8 = ptr::null_mut();
+    let mut p = head.get();
     for _ in 0..ALIGNED_SCAN {
         if p.is_null() {
             break;
         }
         // SAFETY: `p` is on a cached list (non-null): at least two payload words.
-        if !unsafe { is_cached(p) } {
+        let Some(next) = (unsafe { link_of(key, p) }) else {
             g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
             return None;
-        }
-        // SAFETY: a cached block (mark checked above): word 0 is the link.
-        let next = unsafe { (p as *const *mut u8).read() };
+        };
         if p as usize % align == 0 {
-            // SAFETY: `link` is the head cell or word 0 of the cached block before `p`;
-            // `p`'s word 1 is its mark, cleared as it is handed out; its header precedes it.
+            if prev.is_null() {
+                head.set(next);
+            } else {
+                // SAFETY: `prev` is the cached block before `p` on this thread's list.
+                unsafe { set_link(key, prev, next) };
+            }
+            // SAFETY: `p`'s word 1 is its mark, cleared as it is handed out; its header
+            // precedes it.
             unsafe {
-                link.write(next);
                 (p as *mut usize).add(1).write(0);
                 sub(&c.bytes, block_size_of(p));
             }
             bump(&c.hits_aligned);
             return Some(p);
         }
-        link = p as *mut *mut u8;
+        prev = p;
         p = next;
     }
     flush_list(c, k, head, None, ALIGNED_SCAN);
@@ -801,11 +844,11 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
 /// `p` must be an allocated small heap block of the cache's owner, not cached.
 #[inline]
 unsafe fn push(c: &Cache, head: &Cell<*mut u8>, count: Option<&Cell<u32>>, p: *mut u8) {
-    // SAFETY: the block's header precedes `p`; its payload holds at least two words.
+    // SAFETY: the block's header precedes `p`; its payload holds at least two words; the
+    // caller hands it to this cache.
     unsafe {
         let bs = block_size_of(p);
-        (p as *mut *mut u8).write(head.get());
-        (p as *mut usize).add(1).write(c.key.get() ^ p as usize);
+        set_link(c.key.get(), p, head.get());
         add(&c.bytes, bs);
     }
     head.set(p);
@@ -872,8 +915,9 @@ unsafe fn live_uncached(g: &'static Global, p: *mut u8) -> Option<(&'static Cach
     // SAFETY: forwarded caller contract.
     let bsize = unsafe { live_block(g, p) }?;
     // SAFETY: a live block of at least `MIN_BLOCK` bytes: its payload holds two words.
-    let mark = unsafe { (p as *const usize).add(1).read() };
-    (mark != c.key.get() ^ p as usize).then_some((c, bsize))
+    unsafe { link_of(c.key.get(), p) }
+        .is_none()
+        .then_some((c, bsize))
 }
 
 /// The fast path of `free`: pushes `p` on its class's local list in the calling thread's
@@ -925,7 +969,7 @@ unsafe fn free_other(g: &'static Global, c: &Cache, p: *mut u8) -> bool {
         return unsafe { push_local(c, p, bsize, k) };
     }
     // SAFETY: `p` is a payload of a block of `bsize >= MIN_BLOCK` bytes: two words.
-    if unsafe { (p as *const usize).add(1).read() } == c.key.get() ^ p as usize {
+    if unsafe { link_of(c.key.get(), p) }.is_some() {
         return false; // a double free: reported by the slow path
     }
     // SAFETY: a live small block of arena `a`, not cached (mark checked just above).
@@ -940,10 +984,10 @@ unsafe fn free_other(g: &'static Global, c: &Cache, p: *mut u8) -> bool {
 /// `p` must have passed [`cacheable_in`] for a heap of the cache's arena.
 #[inline(always)]
 unsafe fn push_local(c: &Cache, p: *mut u8, bsize: usize, k: usize) -> bool {
-    let key = c.key.get() ^ p as usize;
+    let key = c.key.get();
     // SAFETY: `p` is the payload of a live-looking block of `bsize >= MIN_BLOCK` bytes: two
     // words readable.
-    if unsafe { (p as *const usize).add(1).read() } == key {
+    if unsafe { link_of(key, p) }.is_some() {
         return false; // a double free: reported by the slow path
     }
     let (Some(local), Some(count), Some(cap)) =
@@ -951,12 +995,9 @@ unsafe fn push_local(c: &Cache, p: *mut u8, bsize: usize, k: usize) -> bool {
     else {
         return false;
     };
-    // SAFETY: `p` passed `cacheable` and is not cached: a live small block of the owner;
-    // link in word 0, mark in word 1.
-    unsafe {
-        (p as *mut *mut u8).write(local.get());
-        (p as *mut usize).add(1).write(key);
-    }
+    // SAFETY: `p` passed `cacheable` and is not cached: a live small block of the owner,
+    // handed to this cache.
+    unsafe { set_link(key, p, local.get()) };
     local.set(p);
     let n = count.get() + 1;
     count.set(n);
@@ -1036,8 +1077,9 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
     // SAFETY: only the owner's cache reaches here.
     let g = unsafe { &*c.owner.get() };
     let len = count.map_or(0, Cell::get);
+    let key = c.key.get();
     if n == batch_of(k) && len as usize >= n {
-        if let Some(bytes) = central_push(g, head, k, n) {
+        if let Some(bytes) = central_push(g, head, k, n, key) {
             if let Some(count) = count {
                 count.set(len - n as u32);
             }
@@ -1048,6 +1090,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
     }
     let mut taken = 0;
     let mut bytes = 0;
+    let mut corrupt = ptr::null_mut();
     g.drain(|| {
         if taken == n {
             return None;
@@ -1056,16 +1099,30 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
         if p.is_null() {
             return None;
         }
-        // SAFETY: `p` is a cached block: word 0 is the link, word 1 the mark, the header
-        // precedes it.
+        // A write after free over the link or the mark is caught before the link is
+        // followed; the rest of the list is left (leaked), as a corrupted list is.
+        // SAFETY: `p` is on a cached list: a block of two payload words at least.
+        let Some(next) = (unsafe { link_of(key, p) }) else {
+            corrupt = p;
+            head.set(ptr::null_mut());
+            return None;
+        };
+        // SAFETY: `p` is a cached block: word 1 is its mark, the header precedes it.
         unsafe {
-            head.set((p as *const *mut u8).read());
+            head.set(next);
             (p as *mut usize).add(1).write(0);
             bytes += block_size_of(p);
         }
         taken += 1;
         Some(p)
     });
+    if !corrupt.is_null() {
+        // Reported once `drain` released the arena's lock (the report takes a lock).
+        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
+        if let Some(count) = count {
+            count.set(0);
+        }
+    }
     if let Some(count) = count {
         count.set(count.get().saturating_sub(taken as u32));
     }
@@ -1231,10 +1288,17 @@ fn with_central<R>(k: usize, f: impl FnOnce(&mut CentralInner) -> R) -> Option<R
 }
 
 /// Moves the first `batch` blocks (class `k`'s batch, [`BATCHES`]) of the list at `head`
-/// (which holds at least that many) to class `k`'s central list of `g`; the batch's block
-/// bytes, or `None` (nothing moved) when the central list is full or serves another
-/// `Global`.
-fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize, batch: usize) -> Option<usize> {
+/// (which holds at least that many, marked with `key`) to class `k`'s central list of
+/// `g`; the batch's block bytes, or `None` (nothing moved) when the central list is full
+/// or serves another `Global`, or a block's mark is wrong (the caller's engine path then
+/// reports it).
+fn central_push(
+    g: &'static Global,
+    head: &Cell<*mut u8>,
+    k: usize,
+    batch: usize,
+    key: usize,
+) -> Option<usize> {
     with_central(k, |ci| {
         if ci.n >= CENTRAL_MAX || !(ci.owner.is_null() || ptr::eq(ci.owner, g)) {
             return None;
@@ -1242,21 +1306,26 @@ fn central_push(g: &'static Global, head: &Cell<*mut u8>, k: usize, batch: usize
         let first = head.get();
         let mut tail = first;
         let mut bytes = 0;
+        let mut rest = ptr::null_mut();
         for i in 0..batch {
-            // SAFETY: the list holds at least `batch` cached blocks: each has its header
-            // before it and its link in word 0.
-            unsafe {
-                bytes += block_size_of(tail);
-                if i + 1 < batch {
-                    tail = (tail as *const *mut u8).read();
-                }
+            if tail.is_null() {
+                return None;
+            }
+            // SAFETY: a block of the cached list: two payload words, header before it;
+            // its link is followed only once its mark checked out.
+            let next = unsafe { link_of(key, tail) }?;
+            // SAFETY: as above.
+            bytes += unsafe { block_size_of(tail) };
+            if i + 1 < batch {
+                tail = next;
+            } else {
+                rest = next;
             }
         }
-        // SAFETY: `tail` is the batch's last cached block; its link is cut from the rest.
-        unsafe {
-            head.set((tail as *const *mut u8).read());
-            (tail as *mut *mut u8).write(ptr::null_mut());
-        }
+        head.set(rest);
+        // SAFETY: `tail` is the batch's last cached block, owned by this thread: its link
+        // is cut from the rest.
+        unsafe { set_link(key, tail, ptr::null_mut()) };
         let n = ci.n;
         *ci.heads.get_mut(n)? = first;
         *ci.bytes.get_mut(n)? = bytes;
@@ -1384,11 +1453,8 @@ unsafe fn remote_free(g: &'static Global, c: &Cache, a: usize, p: *mut u8, bsize
     let Some((first, last, count, bytes)) = remote_buffer(c, a) else {
         return;
     };
-    // SAFETY: a live small block: two payload words (link, mark).
-    unsafe {
-        (p as *mut *mut u8).write(first.get());
-        (p as *mut usize).add(1).write(c.key.get() ^ p as usize);
-    }
+    // SAFETY: a live small block (two payload words), handed to this cache's buffer.
+    unsafe { set_link(c.key.get(), p, first.get()) };
     if first.get().is_null() {
         last.set(p);
     }
@@ -1422,7 +1488,7 @@ fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
         Some(r) if !engine && g.arena_threads(a) > 0 => {
             // SAFETY: `f ..= l` is the buffer's chain of cached blocks of arena `a`, now
             // owned by nobody else.
-            unsafe { r.push_chain(f, l, n, b) };
+            unsafe { r.push_chain(f, l, n, b, c.key.get()) };
             // The arena's last thread may have left since the check, after draining the
             // stack (`leave_arena`, whose fence this one pairs with): then nobody collects
             // the chain but this thread.
@@ -1439,22 +1505,32 @@ fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
 }
 
 /// Frees the chain of cached blocks starting at `p` (linked through word 0) into the engine;
-/// returns how many.
+/// returns how many. A block whose mark is wrong ends the walk (the rest is leaked, as a
+/// corrupted list is) and is reported.
 fn drain_chain(g: &'static Global, mut p: *mut u8) -> u64 {
+    let key = KEY.load(Ordering::Relaxed);
     let mut n = 0u64;
+    let mut corrupt = ptr::null_mut();
     g.drain(|| {
         if p.is_null() {
             return None;
         }
         let q = p;
-        // SAFETY: `q` is a cached block of the chain: link in word 0, mark in word 1.
-        unsafe {
-            p = (q as *const *mut u8).read();
-            (q as *mut usize).add(1).write(0);
-        }
+        // SAFETY: `q` is a block of the chain: two payload words at least.
+        let Some(next) = (unsafe { link_of(key, q) }) else {
+            corrupt = q;
+            return None;
+        };
+        p = next;
+        // SAFETY: `q` is a cached block of the chain: mark in word 1, cleared as it leaves.
+        unsafe { (q as *mut usize).add(1).write(0) };
         n += 1;
         Some(q)
     });
+    if !corrupt.is_null() {
+        // Reported once `drain` released the arena's lock (the report takes a lock).
+        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
+    }
     n
 }
 
@@ -1473,21 +1549,17 @@ fn collect(g: &'static Global, c: &Cache) -> usize {
         // A write after free over a block's link or mark is caught before the link is
         // followed; the rest of the chain is left (leaked), as a corrupted list is.
         // SAFETY: `p` is a block of the stack: a cached block, two payload words, header
-        // before it.
-        let (next, mark, bs) = unsafe {
-            (
-                (p as *const *mut u8).read(),
-                (p as *const usize).add(1).read(),
-                block_size_of(p),
-            )
-        };
-        if mark != key ^ p as usize || !(MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&bs) {
+        // before it (its size read only once its mark checked out).
+        let checked = unsafe { link_of(key, p) }.map(|next| (next, unsafe { block_size_of(p) }));
+        let Some((next, bs)) =
+            checked.filter(|&(_, bs)| (MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&bs))
+        else {
             g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
             break;
-        }
+        };
         if let Some(head) = c.heads.get(class_of(bs)) {
-            // SAFETY: `p` is a cached block owned by this cache now: word 0 is its link.
-            unsafe { (p as *mut *mut u8).write(head.get()) };
+            // SAFETY: `p` is a cached block owned by this cache now.
+            unsafe { set_link(key, p, head.get()) };
             head.set(p);
             n += 1;
             bytes += bs;
@@ -1506,12 +1578,16 @@ fn drain_stack(g: &'static Global, a: usize) -> u64 {
     let mut p = r.take();
     let (mut n, mut bytes) = (0usize, 0usize);
     let first = p;
+    let key = KEY.load(Ordering::Relaxed);
     while !p.is_null() {
-        // SAFETY: a cached block of the stack: link in word 0, header before it.
-        unsafe {
-            bytes += block_size_of(p);
-            p = (p as *const *mut u8).read();
-        }
+        // SAFETY: a block of the stack: two payload words, header before it. A wrong mark
+        // ends the count (`drain_chain` stops there too, and reports it).
+        let Some(next) = (unsafe { link_of(key, p) }) else {
+            break;
+        };
+        // SAFETY: as above.
+        bytes += unsafe { block_size_of(p) };
+        p = next;
         n += 1;
     }
     r.taken(n, bytes);
