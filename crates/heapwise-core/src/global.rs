@@ -34,11 +34,11 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::cell::UnsafeCell;
 use core::mem::MaybeUninit;
-use core::ptr;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use crate::block::ALIGN;
-use crate::error::{CorruptionHook, HeapError};
+use crate::error::{CorruptionHook, ErrorKind, HeapError};
 use crate::heap::Heap;
 use crate::policy::segregated::Segregated;
 use crate::policy::Policy;
@@ -215,7 +215,9 @@ fn take(taken: &AtomicBool) -> bool {
 }
 
 /// Called when an allocation fails, without the lock held. Return `true` to retry (after
-/// claiming more memory, say).
+/// claiming more memory, say). Retries are not bounded: a handler that returns `true`
+/// without adding memory that can serve the request is called again, for ever (note that
+/// [`ArenaAlloc::extend`] returns `true` whenever a region exists).
 pub type OomHandler<P, L> = fn(&ArenaAlloc<P, L>, Layout) -> bool;
 
 /// Memory statistics of an [`ArenaAlloc`].
@@ -302,7 +304,11 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
 
     /// Adds the region `[mem, mem + len)`. Returns `false` if [`MAX_REGIONS`] are in use, or
     /// if the region ends before its first 16-byte-aligned address (a heap must start
-    /// aligned; such a region could not be [extended](Self::extend) either).
+    /// aligned; such a region could not be [extended](Self::extend) either). A region
+    /// smaller than an empty heap (the policy's metadata and boundary blocks, about 2.6 KiB
+    /// for [`Segregated`]) is taken, and serves nothing until it is extended. Check the
+    /// result before an [`extend`](Self::extend): after a refused claim, `extend` would
+    /// grow the region added before.
     ///
     /// # Safety
     /// The region must be valid for reads and writes and used by nothing else, forever.
@@ -342,10 +348,14 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         unsafe { *self.oom.get() = Some(h) };
     }
 
-    /// Sets the hook called on detected corruption (e.g. a double free) in every region. It
-    /// runs with the allocator's lock held (unlike the OOM handler): it must not allocate
-    /// from this allocator (a [`SpinLock`] would wait for ever, a [`SingleCoreLock`]
-    /// panics); report through a fixed buffer, or abort.
+    /// Sets the hook called on detected corruption (e.g. a double free, a `realloc` or
+    /// `dealloc` of a freed pointer or of one outside every region) in every region; the
+    /// call that found it is refused (`realloc` returns null, `dealloc` does nothing). It
+    /// runs with the allocator's lock held (unlike the OOM handler): it must not call this
+    /// allocator at all — no allocation, [`stats`](Self::stats), [`check`](Self::check),
+    /// [`claim`](Self::claim), [`extend`](Self::extend) or `Debug` formatting (a
+    /// [`SpinLock`] would wait for ever, a [`SingleCoreLock`] panics); report through a
+    /// fixed buffer, or abort.
     pub fn set_corruption_hook(&self, hook: CorruptionHook) {
         self.with(|i| {
             i.hook = Some(hook);
@@ -455,6 +465,15 @@ impl<P: Policy> Inner<P> {
     fn owner(&mut self, p: *mut u8) -> Option<&mut Heap<FixedArena<'static>, P>> {
         self.regions.iter_mut().flatten().find(|h| h.contains(p))
     }
+
+    /// `p` lies in no region: an invalid pointer, reported to the hook (the call that got it
+    /// is refused).
+    #[cold]
+    fn report_foreign(&self, p: *mut u8) {
+        if let Some(hook) = self.hook {
+            hook(&HeapError::new(ErrorKind::InvalidPointer, p as usize, 0));
+        }
+    }
 }
 
 // SAFETY: every pointer returned is a block payload of at least `layout.size()` bytes,
@@ -470,41 +489,64 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
         self.with(|i| {
-            if let Some(h) = i.owner(ptr) {
+            match i.owner(ptr) {
                 // SAFETY: `ptr` was returned by this allocator (GlobalAlloc contract) and
                 // lies in this region.
-                unsafe { h.free(ptr) };
+                Some(h) => unsafe { h.free(ptr) },
+                None => i.report_foreign(ptr),
             }
             i.used_now();
         })
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if layout.align() <= ALIGN {
-            let q = self.with(|i| {
-                let used_before = i.used;
-                let mut transient = 0;
-                let r = i.owner(ptr).and_then(|h| {
+        // In its region first: a block of alignment 16 is resized by the engine (in place,
+        // or moved within the region); an over-aligned one only in place (a shrink always
+        // stays, so it never fails for lack of memory), since a moved payload would lose
+        // its alignment.
+        let resized = self.with(|i| {
+            let used_before = i.used;
+            let mut transient = 0;
+            let r = match i.owner(ptr) {
+                None => {
+                    i.report_foreign(ptr);
+                    Err(())
+                }
+                Some(h) => {
                     // The heap's peak, restarted for the call (and restored after), catches
                     // the moment a moving realloc holds both blocks.
                     let (before, peak) = (h.counters.alloc_bytes, h.counters.peak_alloc_bytes);
+                    let errors = h.counters.errors;
                     h.counters.peak_alloc_bytes = before;
-                    // SAFETY: `ptr` is a live block of this region (GlobalAlloc contract);
-                    // `new_size` is non-zero.
-                    let r = unsafe { h.realloc(ptr, new_size) };
+                    let q = if layout.align() <= ALIGN {
+                        // SAFETY: `ptr` is a live block of this region (GlobalAlloc
+                        // contract); `new_size` is non-zero.
+                        unsafe { h.realloc(ptr, new_size) }
+                    } else {
+                        // SAFETY: as above; `ptr` is non-null (a live block).
+                        unsafe { h.realloc_in_place(NonNull::new_unchecked(ptr), new_size) }
+                    };
                     transient = h.counters.peak_alloc_bytes - before;
                     h.counters.peak_alloc_bytes = h.counters.peak_alloc_bytes.max(peak);
-                    r
-                });
-                i.used_now();
-                i.high_water = i.high_water.max(used_before + transient);
-                r
-            });
-            if let Some(q) = q {
-                return q.as_ptr();
-            }
+                    // A misuse the engine reported (a freed or foreign pointer) is refused,
+                    // not worked around with a fresh block.
+                    if h.counters.errors == errors {
+                        Ok(q)
+                    } else {
+                        Err(())
+                    }
+                }
+            };
+            i.used_now();
+            i.high_water = i.high_water.max(used_before + transient);
+            r
+        });
+        match resized {
+            Ok(Some(q)) => return q.as_ptr(),
+            Ok(None) => {}
+            Err(()) => return ptr::null_mut(),
         }
-        // Another region, or an over-aligned block: allocate, copy, free.
+        // No room in its region: allocate (any region), copy, free.
         // SAFETY: `new_size` with the old alignment is a valid layout (GlobalAlloc contract).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let q = self.alloc_inner(new_layout, false);

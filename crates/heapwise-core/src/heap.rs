@@ -532,7 +532,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 let need = asize - have;
                 let want = P::grow_bytes(&v, asize, need, self.chunk) & !(ALIGN - 1);
                 let Some((old, added)) = self.grow(need, want) else {
-                    return self.fail();
+                    return self.out_of_memory(asize);
                 };
                 debug_assert_eq!(old.as_ptr(), epi.payload().as_ptr());
                 if have > 0 {
@@ -546,6 +546,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 Some((start, size))
             }
         })
+    }
+
+    /// The source refused to grow for a block of `asize` bytes: the quarantine's blocks
+    /// (free memory held back only to catch misuse) are released first and the request is
+    /// tried once more; then it fails.
+    ///
+    /// # Safety
+    /// The heap must be initialised and consistent (nothing taken from the records).
+    #[cold]
+    unsafe fn out_of_memory(&mut self, asize: usize) -> Option<(Block, usize)> {
+        if self.quarantine.is_empty() {
+            return self.fail();
+        }
+        self.flush_quarantine();
+        // SAFETY: forwarded caller contract; the quarantine is empty now, so a second
+        // refusal fails.
+        unsafe {
+            if !P::IMMEDIATE_COALESCE {
+                self.coalesce_all();
+            }
+            match self.find_recorded(asize) {
+                Some(found) => found,
+                None => self.extend(asize),
+            }
+        }
     }
 
     /// Allocates `asize` bytes from the free block `b` of `bsize` bytes (taken from the
@@ -689,6 +714,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 if let Some((prev, ps)) = pv {
                     P::remove(&v, prev, ps);
                     P::absorbed(&v, b, prev);
+                    // `b`'s header, now inside the free block, says allocated: cleared, so
+                    // that a stale pointer to `b` never passes for a live block.
+                    b.set_header(0);
                     start = prev;
                     total += ps;
                     pa = prev.prev_alloc();

@@ -243,3 +243,84 @@ fn the_high_water_mark_counts_both_blocks_of_a_moving_realloc() {
     assert_eq!(a.stats().used, 0);
     a.check().unwrap();
 }
+
+/// Shrinking an over-aligned block never needs memory: it stays where it is, even in a full
+/// arena (a null there is `handle_alloc_error`, e.g. in `Vec::shrink_to_fit` of an
+/// over-aligned type); growing one in place keeps its address too.
+#[test]
+fn an_over_aligned_block_shrinks_in_place_in_a_full_arena() {
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: leaked memory, owned by the allocator from now on.
+    unsafe {
+        let m = leak(1 << 16);
+        assert!(a.claim(m.as_mut_ptr().cast(), m.len()));
+        let big = Layout::from_size_align(8000, 64).unwrap();
+        let p = a.alloc(big);
+        assert!(!p.is_null() && p as usize % 64 == 0);
+        let small = Layout::from_size_align(64, 64).unwrap();
+        let mut filler = Vec::new();
+        loop {
+            let q = a.alloc(small);
+            if q.is_null() {
+                break;
+            }
+            filler.push(q);
+        }
+        p.write_bytes(7, 8000);
+        let q = a.realloc(p, big, 100);
+        assert_eq!(q, p, "the shrink stays in place");
+        assert!((0..100).all(|i| *q.add(i) == 7));
+        a.check().unwrap();
+        a.dealloc(q, Layout::from_size_align(100, 64).unwrap());
+        for f in filler {
+            a.dealloc(f, small);
+        }
+    }
+    a.check().unwrap();
+}
+
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+
+fn count_report(_: &heapwise_core::HeapError) {
+    REPORTS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A `realloc` of a freed pointer, and a `realloc` or `dealloc` of a pointer in no region,
+/// are reported once each and refused: no fresh block is handed out for them (before, the
+/// freed one got a new block with bytes copied from freed memory, and the foreign ones
+/// passed silently).
+#[test]
+fn misuse_through_the_global_alloc_face_is_reported_and_refused() {
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    a.set_corruption_hook(count_report);
+    let layout = Layout::from_size_align(100, 8).unwrap();
+    let mut outside = [0u64; 16];
+    let foreign = outside.as_mut_ptr().cast::<u8>();
+    // SAFETY: leaked memory for the allocator; the misuse calls are the test's point (the
+    // allocator must detect them without touching the memory they name).
+    unsafe {
+        let m = leak(1 << 14);
+        assert!(a.claim(m.as_mut_ptr().cast(), m.len()));
+        let p = a.alloc(layout);
+        let _keep = a.alloc(layout);
+        a.dealloc(p, layout);
+        let before = REPORTS.load(Ordering::Relaxed);
+        assert!(
+            a.realloc(p, layout, 200).is_null(),
+            "realloc of a freed block"
+        );
+        assert_eq!(REPORTS.load(Ordering::Relaxed), before + 1);
+        assert!(
+            a.realloc(foreign, layout, 200).is_null(),
+            "realloc of a foreign pointer"
+        );
+        assert_eq!(REPORTS.load(Ordering::Relaxed), before + 2);
+        a.dealloc(foreign, layout);
+        assert_eq!(REPORTS.load(Ordering::Relaxed), before + 3);
+    }
+    assert!(
+        outside.iter().all(|&w| w == 0),
+        "nothing written outside the regions"
+    );
+    a.check().unwrap();
+}

@@ -305,3 +305,71 @@ fn junk_fill_turned_on_with_blocks_in_the_quarantine_is_no_false_report() {
     let c = h.counters();
     assert_eq!((c.errors, c.alloc_blocks), (0, 0), "{c:?}");
 }
+
+/// A `realloc`, `free` or `usable_size` of a stale pointer whose block was freed and merged
+/// into its free predecessor, the merged block handed out again since, is refused and
+/// reported at both levels, for every policy: its old header, left inside the merged
+/// block, must not pass for a live block (before, a `realloc` shrank it in place, freeing
+/// a piece of the live block around it, and the counters underflowed).
+#[test]
+fn a_block_merged_into_its_predecessor_is_no_live_block() {
+    for level in LEVELS {
+        for &kind in PolicyKind::ALL {
+            for op in ["realloc", "free", "usable_size"] {
+                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+                let mut h = heap(kind, level, &mut mem);
+                let a = live(&mut h, 100);
+                let p = live(&mut h, 100);
+                let _guard = live(&mut h, 100);
+                // SAFETY: `a` and `p` are live blocks, each freed once; then `p` is stale,
+                // a misuse the heap must refuse (the point of the test).
+                unsafe {
+                    h.free(a);
+                    h.free(p);
+                    // The merged block handed out whole again, its payload not written: `p`'s
+                    // old header is still there, and the block after it says its
+                    // predecessor is allocated.
+                    if h.malloc(200).map(|q| q.as_ptr()) != Some(a) {
+                        continue; // another placement: not this case
+                    }
+                    let (n, _) = reports(|| match op {
+                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
+                        "free" => h.free(p),
+                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
+                    });
+                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+                }
+                h.check()
+                    .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
+            }
+        }
+    }
+}
+
+/// A heap short of memory releases its quarantine (free memory held back only to catch
+/// misuse) before it fails a request, for every policy, with and without junk fill.
+#[test]
+fn the_quarantine_gives_its_blocks_back_before_a_request_fails() {
+    for &kind in PolicyKind::ALL {
+        for junk in [false, true] {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, Integrity::Full, &mut mem);
+            // Room for every block of the arena: the quarantine holds all that is freed.
+            h.set_quarantine(heapwise_core::quarantine::QUARANTINE_MAX, 1 << 20, junk);
+            let mut blocks = Vec::new();
+            while let Some(p) = h.malloc(100) {
+                blocks.push(p.as_ptr());
+            }
+            assert!(blocks.len() > 8, "{kind}");
+            for p in blocks {
+                // SAFETY: every block is live and freed once.
+                unsafe { h.free(p) };
+            }
+            assert!(h.quarantine().len() > 8, "{kind}: blocks quarantined");
+            let (n, _) = reports(|| assert!(h.malloc(1000).is_some(), "{kind} junk={junk}"));
+            assert_eq!(n, 0, "{kind}: no report");
+            h.check()
+                .unwrap_or_else(|e| panic!("{kind} junk={junk}: {e}"));
+        }
+    }
+}
