@@ -501,9 +501,14 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // In its region first: a block of alignment 16 is resized by the engine (in place,
-        // or moved within the region); an over-aligned one only in place (a shrink always
-        // stays, so it never fails for lack of memory), since a moved payload would lose
-        // its alignment.
+        // or moved within the region); an over-aligned one is shrunk in place (a shrink
+        // never moves the payload, so it keeps its alignment and never fails for lack of
+        // memory), and grown by the copy below (the engine's growth may slide a payload
+        // down into a free predecessor, which would lose the alignment).
+        if layout.align() > ALIGN && new_size > layout.size() {
+            // SAFETY: forwarded caller contract.
+            return unsafe { self.realloc_copy(ptr, layout, new_size) };
+        }
         let resized = self.with(|i| {
             let used_before = i.used;
             let mut transient = 0;
@@ -523,7 +528,8 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
                         // contract); `new_size` is non-zero.
                         unsafe { h.realloc(ptr, new_size) }
                     } else {
-                        // SAFETY: as above; `ptr` is non-null (a live block).
+                        // SAFETY: as above; `ptr` is non-null (a live block); a shrink
+                        // stays in place.
                         unsafe { h.realloc_in_place(NonNull::new_unchecked(ptr), new_size) }
                     };
                     transient = h.counters.peak_alloc_bytes - before;
@@ -542,11 +548,21 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
             r
         });
         match resized {
-            Ok(Some(q)) => return q.as_ptr(),
-            Ok(None) => {}
-            Err(()) => return ptr::null_mut(),
+            Ok(Some(q)) => q.as_ptr(),
+            // No room in its region.
+            // SAFETY: forwarded caller contract.
+            Ok(None) => unsafe { self.realloc_copy(ptr, layout, new_size) },
+            Err(()) => ptr::null_mut(),
         }
-        // No room in its region: allocate (any region), copy, free.
+    }
+}
+
+impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
+    /// `realloc` by allocating (in any region), copying and freeing.
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::realloc`].
+    unsafe fn realloc_copy(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `new_size` with the old alignment is a valid layout (GlobalAlloc contract).
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         let q = self.alloc_inner(new_layout, false);

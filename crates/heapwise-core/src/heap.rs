@@ -369,6 +369,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 meta: NonNull::new_unchecked(self.meta),
                 first: Block::from_header(NonNull::new_unchecked(self.first)),
                 epilogue: Block::from_header(NonNull::new_unchecked(self.top.epi)),
+                checked: self.integrity == Integrity::Full,
             }
         }
     }
@@ -778,7 +779,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
             loop {
                 let h = b.header();
                 let size = h & !FLAGS;
-                if size == 0 {
+                // At `Full` a corrupted size ends the walk (the block is reported when it is
+                // taken or freed).
+                if size == 0 || !v.size_ok(b, size) {
                     break;
                 }
                 if h & ALLOC != 0 {
@@ -790,7 +793,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 loop {
                     let nh = n.header();
                     let ns = nh & !FLAGS;
-                    if nh & ALLOC != 0 || ns == 0 {
+                    if nh & ALLOC != 0 || ns == 0 || !v.size_ok(n, ns) {
                         break;
                     }
                     P::remove(&v, n, ns);
@@ -954,7 +957,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// inside `[lo, hi)`: word-aligned 8 (or 12) bytes below a 16-byte boundary.
     #[inline]
     fn block_addr_ok(a: usize, lo: usize, hi: usize) -> bool {
-        a >= lo && a % ALIGN == ALIGN - WORD && a < hi && hi - a >= MIN_BLOCK
+        crate::policy::header_addr_ok(a, lo, hi)
     }
 
     /// The size of the free block `b` (reached through a list, a neighbour's header or a

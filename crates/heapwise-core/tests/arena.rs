@@ -324,3 +324,35 @@ fn misuse_through_the_global_alloc_face_is_reported_and_refused() {
     );
     a.check().unwrap();
 }
+
+/// Growing an over-aligned block keeps its alignment, also when a big free block lies
+/// before it and an allocated one after it (the engine's growth then slides a payload down
+/// into its free predecessor, which an over-aligned block must not do).
+#[test]
+fn an_over_aligned_block_keeps_its_alignment_when_it_grows() {
+    for align in [32usize, 64, 4096, 1 << 16] {
+        let a: ArenaAlloc = ArenaAlloc::empty();
+        assert!(a.claim_slice(leak(1 << 20)));
+        let small = Layout::from_size_align(1000, 16).unwrap();
+        let l = Layout::from_size_align(100, align).unwrap();
+        // SAFETY: valid layouts; every block is freed with its layout.
+        unsafe {
+            let before: Vec<_> = (0..8).map(|_| a.alloc(small)).collect();
+            let p = a.alloc(l);
+            assert!(!p.is_null() && p as usize % align == 0);
+            let fence = a.alloc(small);
+            // A free block of 8 KB right before `p`, an allocated one after it.
+            for &b in &before {
+                a.dealloc(b, small);
+            }
+            p.write_bytes(9, 100);
+            let q = a.realloc(p, l, 5000);
+            assert!(!q.is_null());
+            assert_eq!(q as usize % align, 0, "align {align}");
+            assert!((0..100).all(|i| *q.add(i) == 9));
+            a.dealloc(q, Layout::from_size_align(5000, align).unwrap());
+            a.dealloc(fence, small);
+        }
+        a.check().unwrap();
+    }
+}

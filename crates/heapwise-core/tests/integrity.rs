@@ -373,3 +373,73 @@ fn the_quarantine_gives_its_blocks_back_before_a_request_fails() {
         }
     }
 }
+
+/// At `Full`, a search that walks past a free block whose `next` link was overwritten (the
+/// request does not fit that block) reports the link instead of following it, for every
+/// policy with lists: before, the walk read through the wild link (SIGSEGV).
+#[test]
+fn full_reports_a_wild_link_a_search_walks_past() {
+    for kind in [
+        PolicyKind::Segregated,
+        PolicyKind::ExplicitLifoFirst,
+        PolicyKind::ExplicitLifoBest,
+        PolicyKind::ExplicitAddrFirst,
+        PolicyKind::ExplicitAddrBest,
+        PolicyKind::Compact,
+    ] {
+        // Segregated: two requests of one range class (4 KiB and up).
+        let (small, big) = match kind {
+            PolicyKind::Segregated => (4200, 5000),
+            PolicyKind::Compact => (600, 700),
+            _ => (100, 200),
+        };
+        let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+        let mut h = heap(kind, Integrity::Full, &mut mem);
+        let x = live(&mut h, small);
+        let _g = live(&mut h, 40);
+        let _t = live(&mut h, 40);
+        // SAFETY: `x` is live and freed once; then its first payload word (its `next` link)
+        // is overwritten, a write after free.
+        unsafe {
+            h.free(x);
+            *(x as *mut usize) = 0x10;
+        }
+        let mut got = None;
+        let n = reports(|| got = h.malloc(big)).0;
+        assert!(n >= 1, "{kind}: the wild link was not reported");
+        if let Some(p) = got {
+            // Served elsewhere (the top of the heap), never through the link.
+            assert!(p.as_ptr() as usize > 0x10_0000, "{kind}");
+        }
+    }
+}
+
+/// At `Full`, an overflow that plants a huge size in the next block's header is reported by
+/// the implicit list's walk (and its deferred coalescing) instead of followed out of the
+/// heap.
+#[test]
+fn full_reports_a_wild_size_an_implicit_walk_meets() {
+    for kind in [
+        // (Next fit starts after the last block placed: it never walks over `b` here.)
+        PolicyKind::ImplicitFirst,
+        PolicyKind::ImplicitBest,
+        PolicyKind::ImplicitFirstDeferred,
+        PolicyKind::ImplicitBestDeferred,
+    ] {
+        let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+        let mut h = heap(kind, Integrity::Full, &mut mem);
+        let _a = live(&mut h, 24);
+        let b = live(&mut h, 100);
+        let _c = live(&mut h, 100);
+        // SAFETY: the word before `b`'s payload is its header: an overflow out of `a`
+        // rewrites its size, keeping the flag bits.
+        unsafe {
+            let hb = word(b, -(WORD as isize));
+            hb.write((1usize << (usize::BITS - 4)) | (hb.read() & 15));
+        }
+        let mut got = None;
+        let n = reports(|| got = h.malloc(500)).0;
+        assert!(n >= 1, "{kind}: the wild size was not reported");
+        assert!(got.is_none(), "{kind}: served past a corrupted block");
+    }
+}

@@ -55,9 +55,11 @@ unsafe fn rover(v: &HeapView) -> *mut *mut u8 {
     unsafe { layout::meta_word(v.meta, 1).cast() }
 }
 
-/// Searches the list from `from` until `stop` (exclusive; `None` = end of list).
+/// Searches the list from `from` until `stop` (exclusive; `None` = end of list). At
+/// `Full`, an entry at an implausible address is returned unread (the heap reports it).
 #[inline]
 unsafe fn search(
+    v: &HeapView,
     from: Option<Block>,
     stop: Option<Block>,
     asize: usize,
@@ -65,11 +67,15 @@ unsafe fn search(
 ) -> Option<Block> {
     let mut cur = from;
     let mut found: Option<(Block, usize)> = None;
-    // SAFETY: every entry of the list is a free block with valid header and links.
+    // SAFETY: every entry of the list is a free block with valid header and links (at
+    // `Full`, checked to be a plausible block before it is read).
     unsafe {
         while let Some(b) = cur {
             if Some(b) == stop {
                 break;
+            }
+            if !v.may_read(b) {
+                return Some(b);
             }
             let size = b.size();
             if size >= asize {
@@ -110,6 +116,12 @@ unsafe impl<O: Order, F: Fit> Policy for Explicit<O, F> {
                 let mut at = None;
                 let mut cur = l.head();
                 while let Some(c) = cur {
+                    if !v.may_read(c) {
+                        // A wild link (`Full` only): nothing is written next to it; the
+                        // block goes to the front, and the next search reports the link.
+                        l.push_front(b);
+                        return;
+                    }
                     if c > b {
                         break;
                     }
@@ -139,14 +151,14 @@ unsafe impl<O: Order, F: Fit> Policy for Explicit<O, F> {
         unsafe {
             let head = list(v).head();
             match F::KIND {
-                FitKind::First => search(head, None, asize, false),
-                FitKind::Best => search(head, None, asize, true),
+                FitKind::First => search(v, head, None, asize, false),
+                FitKind::Best => search(v, head, None, asize, true),
                 FitKind::Next => {
                     let start = core::ptr::NonNull::new(rover(v).read()).map(Block::from_header);
                     let hit = match start {
-                        None => search(head, None, asize, false),
-                        Some(s) => search(Some(s), None, asize, false)
-                            .or_else(|| search(head, Some(s), asize, false)),
+                        None => search(v, head, None, asize, false),
+                        Some(s) => search(v, Some(s), None, asize, false)
+                            .or_else(|| search(v, head, Some(s), asize, false)),
                     };
                     if let Some(b) = hit {
                         rover(v).write(b.as_ptr());

@@ -49,19 +49,25 @@ unsafe fn rover(v: &HeapView) -> *mut *mut u8 {
     unsafe { layout::meta_word(v.meta, 0).cast() }
 }
 
-/// First (or best) free block of at least `asize` bytes in `[from, to)`.
+/// First (or best) free block of at least `asize` bytes in `[from, to)`. At `Full`, a
+/// block whose size would leave the heap or break the alignment is returned as found (the
+/// heap's checks report it) instead of being followed.
 #[inline]
-unsafe fn scan(from: Block, to: Block, asize: usize, best: bool) -> Option<Block> {
+unsafe fn scan(v: &HeapView, from: Block, to: Block, asize: usize, best: bool) -> Option<Block> {
     let mut b = from;
     let mut found: Option<(Block, usize)> = None;
     // SAFETY: `from` is a block start and the walk follows sizes through live headers up to
-    // `to` (a block start or the epilogue, whose size is 0).
+    // `to` (a block start or the epilogue, whose size is 0); at `Full` each size is checked
+    // to stay inside the heap first.
     unsafe {
         while b != to {
             let h = b.header();
             let size = h & !crate::block::FLAGS;
             if size == 0 {
                 break;
+            }
+            if !v.size_ok(b, size) {
+                return Some(b);
             }
             if h & crate::block::ALLOC == 0 && size >= asize {
                 if !best || size == asize {
@@ -111,16 +117,16 @@ unsafe impl<F: Fit, C: Coalescing> Policy for Implicit<F, C> {
         // SAFETY: the heap is consistent; the rover is null or a block start.
         unsafe {
             match F::KIND {
-                FitKind::First => scan(v.first, v.epilogue, asize, false),
-                FitKind::Best => scan(v.first, v.epilogue, asize, true),
+                FitKind::First => scan(v, v.first, v.epilogue, asize, false),
+                FitKind::Best => scan(v, v.first, v.epilogue, asize, true),
                 FitKind::Next => {
                     let r = rover(v).read();
                     let start = match core::ptr::NonNull::new(r) {
                         None => v.first,
                         Some(p) => Block::from_header(p),
                     };
-                    let hit = scan(start, v.epilogue, asize, false)
-                        .or_else(|| scan(v.first, start, asize, false));
+                    let hit = scan(v, start, v.epilogue, asize, false)
+                        .or_else(|| scan(v, v.first, start, asize, false));
                     if let Some(b) = hit {
                         rover(v).write(b.as_ptr());
                     }

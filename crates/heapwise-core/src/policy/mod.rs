@@ -42,6 +42,40 @@ pub struct HeapView {
     pub first: Block,
     /// The epilogue header (size 0, allocated).
     pub epilogue: Block,
+    /// The heap runs at [`crate::Integrity::Full`]: a search checks every block it reaches
+    /// through a link or a size read from heap memory before it reads it
+    /// ([`HeapView::may_read`], [`HeapView::size_ok`]).
+    pub checked: bool,
+}
+
+impl HeapView {
+    /// Whether a search may read the block `b`, reached through a link read from heap
+    /// memory: always at [`crate::Integrity::Basic`]; at `Full`, when `b` is a plausible
+    /// block header inside the heap. A search that meets an implausible block returns it
+    /// as found, unread: the heap's checks of the found block report it and refuse it.
+    #[inline(always)]
+    pub fn may_read(&self, b: Block) -> bool {
+        !self.checked || header_addr_ok(b.addr(), self.first.addr(), self.epilogue.addr())
+    }
+
+    /// Whether `size`, read from the header of block `b` in a walk of the block sequence,
+    /// may be followed to the next block: always at `Basic`; at `Full`, when it is a
+    /// multiple of 16 that stays below the epilogue.
+    #[inline(always)]
+    pub fn size_ok(&self, b: Block, size: usize) -> bool {
+        !self.checked
+            || (size % crate::block::ALIGN == 0
+                && size <= self.epilogue.addr().saturating_sub(b.addr()))
+    }
+}
+
+/// Whether `a` may be the header address of a block of at least
+/// [`crate::block::MIN_BLOCK`] bytes inside `[lo, hi)`: word-aligned 8 (or 12) bytes below
+/// a 16-byte boundary.
+#[inline(always)]
+pub(crate) fn header_addr_ok(a: usize, lo: usize, hi: usize) -> bool {
+    use crate::block::{ALIGN, MIN_BLOCK, WORD};
+    a >= lo && a % ALIGN == ALIGN - WORD && a < hi && hi - a >= MIN_BLOCK
 }
 
 /// The placement strategy of the implicit and explicit lists.

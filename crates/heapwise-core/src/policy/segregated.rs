@@ -174,7 +174,7 @@ unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
     // holds its size, and a block in an exact class has that class's size.
     unsafe {
         if c >= EXACT_CLASSES {
-            if let Some((b, size, first)) = first_fit_from(list(v.meta, c).head(), asize) {
+            if let Some((b, size, first)) = first_fit_from(v, list(v.meta, c).head(), asize) {
                 return Some((b, if first { c } else { NOT_FIRST }, size));
             }
             let up = first_nonempty(v.meta, c + 1)?;
@@ -203,7 +203,7 @@ unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
 #[cold]
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn other_fit(
-    meta: NonNull<u8>,
+    v: &HeapView,
     asize: usize,
     top: Block,
     tsize: usize,
@@ -211,11 +211,11 @@ unsafe fn other_fit(
     let c = class_of(tsize);
     // SAFETY: lists and bitmap are consistent (policy invariant).
     unsafe {
-        if let Some((b, _, _)) = first_fit_from(top.link_next(), asize) {
+        if let Some((b, _, _)) = first_fit_from(v, top.link_next(), asize) {
             return Some((b, NOT_FIRST));
         }
-        let up = first_nonempty(meta, c + 1)?;
-        list(meta, up).head().map(|b| (b, up))
+        let up = first_nonempty(v.meta, c + 1)?;
+        list(v.meta, up).head().map(|b| (b, up))
     }
 }
 
@@ -225,9 +225,17 @@ unsafe fn other_fit(
 /// # Safety
 /// `cur` must be `None` or an entry of a consistent free list.
 #[inline(always)]
-unsafe fn first_fit_from(mut cur: Option<Block>, asize: usize) -> Option<(Block, usize, bool)> {
+unsafe fn first_fit_from(
+    v: &HeapView,
+    mut cur: Option<Block>,
+    asize: usize,
+) -> Option<(Block, usize, bool)> {
     let mut n = 0;
     while let Some(b) = cur {
+        if !v.may_read(b) {
+            // A wild link (`Full` only): returned unread, the heap's checks report it.
+            return Some((b, 0, n == 0));
+        }
         // SAFETY: a listed free block: its header holds its size, its payload the links.
         let size = unsafe { b.size() };
         if size >= asize {
@@ -320,7 +328,7 @@ unsafe impl Policy for Segregated {
         }
         // The wilderness (the free block at the top) is the last resort.
         // SAFETY: forwarded caller contract.
-        Some(unsafe { other_fit(v.meta, asize, b, size) }.unwrap_or((b, hint)))
+        Some(unsafe { other_fit(v, asize, b, size) }.unwrap_or((b, hint)))
     }
 
     #[inline]
