@@ -83,4 +83,8 @@ fn main() {
     };
     std::fs::write(&script, text).expect("write hot.ld to OUT_DIR");
     println!("cargo:rustc-link-arg-cdylib=-Wl,-T,{}", script.display());
+    // Never unloaded: a `dlclose` of a `dlopen`ed copy would leave the thread-exit
+    // destructor it registered (`pthread_key_create`) pointing into unmapped code, and every
+    // later thread exit would crash.
+    println!("cargo:rustc-link-arg-cdylib=-Wl,-z,nodelete");
 }

@@ -83,22 +83,8 @@ impl Trace {
     fn flush(&mut self) {
         if self.len > 0 && !self.failed {
             let data = self.buf.get(..self.len).unwrap_or(&[]);
-            let _e = sys::ErrnoGuard::new();
-            let mut rest = data;
-            while !rest.is_empty() {
-                // SAFETY: `rest` is a readable buffer of its length.
-                let n = unsafe {
-                    libc::write(self.fd, rest.as_ptr() as *const libc::c_void, rest.len())
-                };
-                if n > 0 {
-                    rest = rest.get(n as usize..).unwrap_or(&[]);
-                } else if n < 0 && sys::errno() == libc::EINTR {
-                    continue;
-                } else {
-                    self.failed = true;
-                    break;
-                }
-            }
+            // (No cancellation point: the recorder's lock is held here.)
+            self.failed = !sys::try_write_all(self.fd, data);
         }
         self.len = 0;
     }

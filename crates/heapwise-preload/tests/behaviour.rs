@@ -269,11 +269,6 @@ fn b23_arena_max_from_mallopt_and_the_environment() {
 /// `GLIBC_TUNABLES`' `glibc.malloc.perturb` set it from the start (the program also passes
 /// on glibc, in `glibc_baseline`, where its tcache blocks are not filled).
 #[test]
-fn b25_memory_kept_for_speed_never_fails_a_request_nor_raises_the_peak() {
-    behaviour("b25_memory_short");
-}
-
-#[test]
 fn b24_perturb_from_mallopt_and_the_environment() {
     behaviour("b24_perturb");
     let dir = TempDir::new("b24");
@@ -307,6 +302,33 @@ fn b24_perturb_from_mallopt_and_the_environment() {
         "no perturb byte, yet the blocks were filled:\n{}",
         o.describe()
     );
+}
+
+#[test]
+fn b25_memory_kept_for_speed_never_fails_a_request_nor_raises_the_peak() {
+    behaviour("b25_memory_short");
+}
+
+/// Threads cancelled while they allocate, with and without a trace being recorded (before,
+/// a thread cancelled in the recorder's `write` left its lock held: the next `malloc`
+/// waited for ever).
+#[test]
+fn b26_threads_cancelled_while_allocating() {
+    behaviour("b26_cancel");
+    let dir = TempDir::new("b26");
+    let exe = compile_c("b26_cancel", dir.path());
+    let trace = dir.path().join("cancel.rep");
+    let mut cmd = Command::new(&exe);
+    preload(&mut cmd);
+    cmd.env(EXPECT_ENV, "1").env("HEAPWISE_TRACE", &trace);
+    let o = run(cmd, None, T);
+    assert!(
+        o.success() && o.stdout.contains(" 0 failed"),
+        "under HEAPWISE_TRACE\n{}",
+        o.describe()
+    );
+    let recorded = std::fs::metadata(&trace).map_or(0, |m| m.len());
+    assert!(recorded > 0, "a trace was written");
 }
 
 /// Allocation before `main`: a second preloaded library allocates in its constructor (and

@@ -22,8 +22,9 @@ fn compile(name: &str, dir: &Path) -> PathBuf {
     run_compiler(&["cc", "gcc"], &args, &src, &dir.join(name), &["-pthread"])
 }
 
-/// Runs misuse program `name` with `env` and checks the abort and its one line.
-fn misuse(name: &str, env: &[(&str, &str)]) {
+/// Runs misuse program `name` with `env` and checks the abort and its one line; returns
+/// the program's standard output.
+fn misuse(name: &str, env: &[(&str, &str)]) -> String {
     let dir = TempDir::new(name);
     let exe = compile(name, dir.path());
     let mut cmd = Command::new(&exe);
@@ -61,6 +62,7 @@ fn misuse(name: &str, env: &[(&str, &str)]) {
         "{name}: expected exactly one line `{want}[ (block of N bytes)]` on stderr\n{}",
         o.describe()
     );
+    o.stdout
 }
 
 #[test]
@@ -131,6 +133,19 @@ fn m15_write_after_free_into_the_first_word() {
 fn m16_forged_link_in_a_cached_block_at_a_flush() {
     for harden in ["default", "off"] {
         misuse("m16_forged_link_flushed", &[("HEAPWISE_HARDEN", harden)]);
+    }
+}
+
+/// A `SIGABRT` handler that allocates and forks runs after the report (the abort releases
+/// the allocator's locks its thread holds), in every hardening mode.
+#[test]
+fn m17_a_crash_handler_may_allocate_after_the_report() {
+    for harden in ["default", "full", "off"] {
+        let out = misuse(
+            "m17_crash_handler_allocates",
+            &[("HEAPWISE_HARDEN", harden)],
+        );
+        assert!(out.contains("crash handler ran"), "{harden}: {out}");
     }
 }
 

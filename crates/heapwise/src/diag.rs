@@ -108,9 +108,12 @@ pub fn report(args: fmt::Arguments<'_>) {
 }
 
 /// The corruption hook of the OS faces: prints `heapwise: <error>` (e.g.
-/// `heapwise: double free of 0x5555deadbee0 (block of 48 bytes)`) on stderr and aborts.
+/// `heapwise: double free of 0x5555deadbee0 (block of 48 bytes)`) on stderr and aborts,
+/// after releasing the allocator's locks the calling thread holds (the engine calls it with
+/// an arena's lock held), so that a `SIGABRT` handler may still allocate.
 pub fn abort_on_corruption(e: &HeapError) {
     report(format_args!("{e}"));
+    crate::fork::release_held_by_me();
     // SAFETY: abort has no preconditions; it never returns.
     unsafe { libc::abort() }
 }

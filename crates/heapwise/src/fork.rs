@@ -286,6 +286,25 @@ fn release(ranks: Range<usize>, mut f: impl FnMut(&'static FutexLock)) {
     }
 }
 
+/// Releases every registered lock the calling thread holds, and the registry's lock: for
+/// an abort from the corruption hook, which runs with an arena's lock held. Without it a
+/// `SIGABRT` handler that allocates (a backtrace, a crash reporter's `fork`) would wait for
+/// ever on that lock instead of letting the process die. The structures those locks guard
+/// are consistent: the engine reports a problem before it changes anything.
+pub fn release_held_by_me() {
+    let n = COUNT.load(Ordering::Acquire).min(MAX_LOCKS);
+    for i in 0..n {
+        if let Some(l) = slot(i).filter(|l| l.held_by_me()) {
+            // SAFETY: the calling thread holds `l`; it aborts next and never uses it again.
+            unsafe { l.unlock() };
+        }
+    }
+    if REGISTRY.held_by_me() {
+        // SAFETY: as above.
+        unsafe { REGISTRY.unlock() };
+    }
+}
+
 extern "C" fn prepare() {
     TAKEN.store(0, Ordering::Relaxed);
     take(OUTER);

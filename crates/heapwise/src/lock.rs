@@ -5,10 +5,17 @@
 //! the uncontended lock and unlock are one atomic operation each, and only contended paths
 //! make a `futex(2)` call (U. Drepper, "Futexes are tricky", mutex 2).
 //!
+//! Beside the word, the lock records its holder ([`crate::sys::thread_id`]), written by the
+//! holder just after it takes the word and cleared just before it releases it, so that a
+//! thread that must give up everything it holds (an abort from the corruption hook, which
+//! runs with an arena's lock held, see [`crate::fork::release_held_by_me`]) can tell its
+//! own locks.
+//!
 //! Invariants: only the holder stores 0; a thread sleeps only while the word is 2, so an
-//! unlock that sees 2 wakes one sleeper. System calls preserve `errno`.
+//! unlock that sees 2 wakes one sleeper; `owner` is the holder's id or 0, and only the
+//! holder writes it. System calls preserve `errno`.
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 use heapwise_core::RawLock;
 
@@ -30,27 +37,55 @@ use crate::sys::ErrnoGuard;
 /// unsafe { L.unlock() };
 /// ```
 #[derive(Debug)]
-pub struct FutexLock(AtomicU32);
+pub struct FutexLock {
+    word: AtomicU32,
+    /// The holder's [`crate::sys::thread_id`] (0: free, or taken a moment ago).
+    owner: AtomicUsize,
+}
 
 const SPINS: u32 = 100;
 
 impl FutexLock {
     /// An unlocked lock.
     pub const fn new() -> Self {
-        FutexLock(AtomicU32::new(0))
+        FutexLock {
+            word: AtomicU32::new(0),
+            owner: AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes the word if it is free; `true` on success.
+    #[inline]
+    fn try_word(&self) -> bool {
+        self.word
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Records the calling thread as the holder (it has just taken the word).
+    #[inline]
+    fn own(&self) {
+        self.owner.store(crate::sys::thread_id(), Ordering::Relaxed);
     }
 
     /// Takes the lock if it is free; `true` on success.
     #[inline]
     pub fn try_lock(&self) -> bool {
-        self.0
-            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+        let ok = self.try_word();
+        if ok {
+            self.own();
+        }
+        ok
     }
 
     /// Whether the lock is held by someone.
     pub fn is_locked(&self) -> bool {
-        self.0.load(Ordering::Relaxed) != 0
+        self.word.load(Ordering::Relaxed) != 0
+    }
+
+    /// Whether the calling thread holds the lock.
+    pub fn held_by_me(&self) -> bool {
+        self.is_locked() && self.owner.load(Ordering::Relaxed) == crate::sys::thread_id()
     }
 
     /// Makes the lock free whoever held it. For the child of `fork`, where the holder (a
@@ -59,7 +94,8 @@ impl FutexLock {
     /// # Safety
     /// No thread of this process may hold or be waiting for the lock.
     pub unsafe fn force_unlock(&self) {
-        self.0.store(0, Ordering::Release);
+        self.owner.store(0, Ordering::Relaxed);
+        self.word.store(0, Ordering::Release);
     }
 
     #[cold]
@@ -67,18 +103,18 @@ impl FutexLock {
     fn lock_slow(&self) {
         for _ in 0..SPINS {
             core::hint::spin_loop();
-            if self.0.load(Ordering::Relaxed) == 0 && self.try_lock() {
+            if self.word.load(Ordering::Relaxed) == 0 && self.try_word() {
                 return;
             }
         }
         let _e = ErrnoGuard::new();
-        while self.0.swap(2, Ordering::Acquire) != 0 {
+        while self.word.swap(2, Ordering::Acquire) != 0 {
             // SAFETY: FUTEX_WAIT reads the word atomically and sleeps only while it is 2;
             // the pointer is to a live AtomicU32.
             unsafe {
                 libc::syscall(
                     libc::SYS_futex,
-                    self.0.as_ptr(),
+                    self.word.as_ptr(),
                     libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
                     2u32,
                     core::ptr::null::<libc::timespec>(),
@@ -95,7 +131,7 @@ impl FutexLock {
         unsafe {
             libc::syscall(
                 libc::SYS_futex,
-                self.0.as_ptr(),
+                self.word.as_ptr(),
                 libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
                 1u32,
             );
@@ -117,14 +153,16 @@ unsafe impl RawLock for FutexLock {
 
     #[inline]
     fn lock(&self) {
-        if !self.try_lock() {
+        if !self.try_word() {
             self.lock_slow();
         }
+        self.own();
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        if self.0.swap(0, Ordering::Release) == 2 {
+        self.owner.store(0, Ordering::Relaxed);
+        if self.word.swap(0, Ordering::Release) == 2 {
             self.wake();
         }
     }

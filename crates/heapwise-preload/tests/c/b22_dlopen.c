@@ -1,6 +1,8 @@
 /* Behaviour 22: libheapwise.so loaded with dlopen (not preloaded) is a separate allocator
  * reached through dlsym, usable by four threads at once. Its initial-exec TLS must fit
- * glibc's static-TLS surplus for dlopen, without GLIBC_TUNABLES. argv[1] is the library. */
+ * glibc's static-TLS surplus for dlopen, without GLIBC_TUNABLES. A dlclose while a thread
+ * that used it is alive does not unmap it: that thread's exit runs the library's
+ * thread-exit destructor. argv[1] is the library. */
 #include "hw_test.h"
 #include <pthread.h>
 
@@ -37,6 +39,20 @@ static void *work(void *arg)
     return (void *)bad;
 }
 
+static pthread_barrier_t bar;
+
+/* Uses the library, then waits (twice) for main, which dlcloses it in between. */
+static void *user(void *arg)
+{
+    (void)arg;
+    void *p = hw_malloc(100);
+    if (p)
+        hw_free(p);
+    pthread_barrier_wait(&bar);
+    pthread_barrier_wait(&bar);
+    return p;
+}
+
 int main(int argc, char **argv)
 {
     hw_begin("b22_dlopen");
@@ -65,6 +81,16 @@ int main(int argc, char **argv)
             CHECK(bad == 0, "4 threads x 50,000 malloc / aligned_alloc / free: %lu bad",
                   (unsigned long)bad);
             CHECK(check() == 0, "heapwise_check() after the threads exited");
+            pthread_barrier_init(&bar, NULL, 2);
+            pthread_t u;
+            void *r = NULL;
+            pthread_create(&u, NULL, user, NULL);
+            pthread_barrier_wait(&bar);
+            int closed = dlclose(h);
+            pthread_barrier_wait(&bar);
+            pthread_join(u, &r);
+            CHECK(closed == 0 && r != NULL,
+                  "dlclose, then a thread that used the library exits (survived)");
         }
     }
     return hw_finish();
