@@ -1507,7 +1507,13 @@ impl Global {
     /// `p` must be a live large block; after success only the returned pointer may be used.
     unsafe fn remap_large(&'static self, p: *mut u8, size: usize) -> Option<*mut u8> {
         // SAFETY: forwarded caller contract; a refused `mremap` leaves the block untouched.
-        let (q, old, new) = large_cache::or_release(|| unsafe { large::realloc(p, size) })?;
+        let (q, old, new) = match unsafe { large::realloc_or_why(p, size) } {
+            Ok(r) => r,
+            // Refused for lack of memory: the cached mappings go back, then once more.
+            // SAFETY: as above.
+            Err(true) if large_cache::release() > 0 => unsafe { large::realloc(p, size) }?,
+            Err(_) => return None,
+        };
         harden::note_large_freed(p, old);
         harden::note_large_allocated(q.as_ptr());
         self.acct.large_remapped(old, new);

@@ -186,21 +186,34 @@ pub unsafe fn free(p: *mut u8) -> Option<usize> {
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe fn realloc(p: *mut u8, size: usize) -> Option<(NonNull<u8>, usize, usize)> {
     // SAFETY: forwarded caller contract.
-    let (offset, len) = unsafe { header(p)? };
-    let new_len = sys::round_up(size.checked_add(offset)?, sys::page_size())?;
+    unsafe { realloc_or_why(p, size) }.ok()
+}
+
+/// [`realloc`], saying why it failed: `Err(true)` when the kernel refused for lack of
+/// memory (so that memory given back might let a retry succeed), `Err(false)` otherwise.
+///
+/// # Safety
+/// As [`realloc`].
+pub unsafe fn realloc_or_why(p: *mut u8, size: usize) -> Result<(NonNull<u8>, usize, usize), bool> {
+    // SAFETY: forwarded caller contract.
+    let (offset, len) = unsafe { header(p) }.ok_or(false)?;
+    let new_len = size
+        .checked_add(offset)
+        .and_then(|n| sys::round_up(n, sys::page_size()))
+        .ok_or(false)?;
     if size > MAX_LARGE {
-        return None;
+        return Err(false);
     }
     if new_len == len {
-        return Some((NonNull::new(p)?, len, len));
+        return NonNull::new(p).map(|p| (p, len, len)).ok_or(false);
     }
     // SAFETY: `[p - offset, p - offset + len)` is the whole mapping of a live block.
-    let base = unsafe { sys::remap(p.sub(offset), len, new_len)? };
+    let base = unsafe { sys::remap_or_why(p.sub(offset), len, new_len)? };
     // SAFETY: the new mapping starts with the old bytes, so the header is at the same
     // offset; the length word is updated to the new length.
     unsafe {
         let q = base.as_ptr().add(offset);
         write_header(q, offset, new_len);
-        Some((NonNull::new_unchecked(q), len, new_len))
+        Ok((NonNull::new_unchecked(q), len, new_len))
     }
 }

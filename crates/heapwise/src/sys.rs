@@ -158,13 +158,24 @@ pub unsafe fn protect(p: *mut u8, len: usize, prot: i32) -> bool {
 /// `[p, p + old)` must be a whole mapping owned by the caller; after success the old range
 /// must no longer be used.
 pub unsafe fn remap(p: *mut u8, old: usize, new: usize) -> Option<NonNull<u8>> {
+    // SAFETY: forwarded caller contract.
+    unsafe { remap_or_why(p, old, new) }.ok()
+}
+
+/// [`remap`], saying why the kernel refused: `Err(true)` for lack of memory (`ENOMEM`:
+/// address space, a limit, the overcommit policy), `Err(false)` for anything else (a range
+/// that spans two kernel mappings, say).
+///
+/// # Safety
+/// As [`remap`].
+pub unsafe fn remap_or_why(p: *mut u8, old: usize, new: usize) -> Result<NonNull<u8>, bool> {
     let _e = ErrnoGuard::new();
     // SAFETY: forwarded caller contract.
     let q = unsafe { libc::mremap(p as *mut libc::c_void, old, new, libc::MREMAP_MAYMOVE) };
     if q == libc::MAP_FAILED {
-        None
+        Err(errno() == libc::ENOMEM)
     } else {
-        NonNull::new(q as *mut u8)
+        NonNull::new(q as *mut u8).ok_or(false)
     }
 }
 

@@ -196,14 +196,7 @@ int main(void)
     getrlimit(RLIMIT_AS, &old);
     unsigned char *probe = malloc(1000);
     pthread_barrier_wait(&bar); /* threads warmed up */
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            pages = 0;
-        fclose(f);
-    }
-    size_t vm = (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+    size_t vm = hw_vm_bytes();
     struct rlimit lim = old;
     lim.rlim_cur = vm + (16u << 20);
     int set = setrlimit(RLIMIT_AS, &lim);

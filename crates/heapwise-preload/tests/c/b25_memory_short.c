@@ -22,18 +22,6 @@
 
 #define MIB ((size_t)1 << 20)
 
-static size_t vm_bytes(void)
-{
-    long pages = 0, rss = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
-            pages = 0;
-        fclose(f);
-    }
-    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
-}
-
 /* VmHWM of /proc/self/status in KiB (0 if unreadable). */
 static long hwm_kib(void)
 {
@@ -127,7 +115,7 @@ int main(void)
     struct rlimit old;
     getrlimit(RLIMIT_AS, &old);
     struct rlimit lim = old;
-    lim.rlim_cur = vm_bytes() + 96 * MIB;
+    lim.rlim_cur = hw_vm_bytes() + 96 * MIB;
     int set = setrlimit(RLIMIT_AS, &lim);
     CHECK(set == 0, "RLIMIT_AS lowered to the address space in use + 96 MiB");
 

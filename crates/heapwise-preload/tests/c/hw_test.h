@@ -149,6 +149,19 @@ __attribute__((unused)) static int hw_pattern_ok(const void *p, size_t n, unsign
     return 1;
 }
 
+/* The process's address space in use (/proc/self/statm), in bytes; 0 if unreadable. */
+__attribute__((unused)) static size_t hw_vm_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            pages = 0;
+        fclose(f);
+    }
+    return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
 /* heapwise_stats() through dlsym: 0 and *out filled when heapwise is loaded, -1 otherwise. */
 __attribute__((unused)) static int hw_stats(struct heapwise_stats *out)
 {
