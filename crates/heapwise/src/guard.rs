@@ -124,7 +124,7 @@ pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
 
 /// Checks the guarded block at `p` (header and slack canaries) and retires its mapping.
 /// The block is claimed first, under the large blocks' claim lock
-/// ([`crate::large_cache::with_claim_lock`]): its header checked, its tag cleared and its
+/// (`large_cache::with_claim_lock`): its header checked, its tag cleared and its
 /// release recorded before its pages are released, so that of two `free`s of `p`, racing
 /// or not, one passes and the other finds [`FreeError::Gone`] (and the release recorded,
 /// so the engine's path names the double free).

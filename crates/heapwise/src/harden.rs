@@ -9,7 +9,7 @@
 //! of faulting), falling back to `mincore(2)` plus a plain read where that call is refused;
 //! the ring is a fixed array of atomics, and a large block's release is recorded when it
 //! is claimed, under the large blocks' claim lock, before its memory is released
-//! ([`crate::large_cache::with_claim_lock`]): of two `free`s of one block, racing or not,
+//! (`large_cache::with_claim_lock`): of two `free`s of one block, racing or not,
 //! one passes and the other finds the release recorded (a double free) unless 64 other
 //! large blocks were released in between (then an invalid pointer); never a false report.
 

@@ -17,7 +17,7 @@
 //! `malloc_trim`). Blocks served from the cache are not zero: `calloc` maps fresh memory
 //! instead.
 //!
-//! The lock is also the *claim* lock of large blocks ([`with_claim_lock`]): [`free`] (and
+//! The lock is also the *claim* lock of large blocks (`with_claim_lock`): [`free`] (and
 //! `guard::free`, for the guarded blocks of `HEAPWISE_HARDEN=full`) checks a block's header, clears its tag and
 //! records the release ([`crate::harden::note_large_freed`]) under it, before any memory
 //! is unmapped or cached, so that of two `free`s of one block, racing or not, exactly one

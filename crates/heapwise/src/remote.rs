@@ -57,7 +57,7 @@ impl RemoteStack {
 
     /// Pushes the chain `first ..= last` of `n` blocks (`bytes` block bytes), linked through
     /// word 0 and marked with `key` (`last` is linked to the stack's old head and marked
-    /// again, [`crate::tcache::set_link`]).
+    /// again, `tcache::set_link`).
     ///
     /// # Safety
     /// `first ..= last` must be a chain of cached blocks of this stack's arena, linked

@@ -35,13 +35,13 @@
 //! # Invariants
 //! * A cached block is, for the engine, an **allocated** block (header unchanged). Its
 //!   payload holds the link to the next cached block in word 0 and the *cache mark*
-//!   `KEY ^ payload address ^ link` in word 1 (`KEY` is a per-process random word; [`mark`]);
+//!   `KEY ^ payload address ^ link` in word 1 (`KEY` is a per-process random word; `mark`);
 //!   a block handed out by the cache has word 1 cleared. So a `free` of a block whose word 1
 //!   equals its mark is a double free ([`is_cached`]), in any thread's cache; and since the
 //!   mark binds the link, a write after free over either word is seen before the link is
-//!   followed (every walk of a list or chain checks each block's mark first: [`link_of`]),
+//!   followed (every walk of a list or chain checks each block's mark first: `link_of`),
 //!   so the cache never follows a forged or corrupted link. Every write of a link goes
-//!   through [`set_link`], which writes the mark with it. The engine never sees cached
+//!   through `set_link`, which writes the mark with it. The engine never sees cached
 //!   blocks: they are flushed (mark cleared, engine `free`) before it does.
 //! * A cache serves exactly one [`Global`], its *owner* (the first caching `Global` the
 //!   thread used); other `Global`s take their slow path in that thread.
