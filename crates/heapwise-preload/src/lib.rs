@@ -271,6 +271,9 @@ fn init_slow() {
     if o.stats || fd >= 0 {
         RECORDER.start(fd);
     }
+    if o.stats {
+        report::note_stderr();
+    }
     STATS_AT_EXIT.store(o.stats, Ordering::Relaxed);
     INIT.store(
         if layers != 0 { READY_LAYERED } else { READY },

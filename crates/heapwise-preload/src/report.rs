@@ -12,12 +12,59 @@
 
 use core::ffi::{c_char, CStr};
 use core::fmt::{self, Write};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use hw::diag::StackBuf;
 use hw::GlobalStats;
 
 use crate::{GLOBAL, RECORDER, STATS_AT_EXIT};
+
+/// fd 2 as the library found it (device and inode; `STDERR_SEEN` false if it was not
+/// open): the exit summary goes to fd 2 only while it is still that file. A program that
+/// closed its stderr gets no summary, and one that opened a file in its place does not
+/// find the summary in its data.
+static STDERR_DEV: AtomicU64 = AtomicU64::new(0);
+static STDERR_INO: AtomicU64 = AtomicU64::new(0);
+static STDERR_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// Device and inode of the file open on `fd`.
+fn file_id(fd: i32) -> Option<(u64, u64)> {
+    let _e = hw::sys::ErrnoGuard::new();
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` is writable for a `struct stat`; `fstat` fills it on success.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: `fstat` succeeded, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    // (The field types differ between targets: 32-bit `st_ino` is narrower.)
+    #[allow(clippy::unnecessary_cast)]
+    Some((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// Records which file fd 2 is (at initialisation, when statistics are on).
+pub fn note_stderr() {
+    if let Some((dev, ino)) = file_id(2) {
+        STDERR_DEV.store(dev, Ordering::Relaxed);
+        STDERR_INO.store(ino, Ordering::Relaxed);
+        STDERR_SEEN.store(true, Ordering::Relaxed);
+    }
+}
+
+/// 2 if fd 2 is still the file [`note_stderr`] saw, else -1.
+fn stderr_fd() -> i32 {
+    let same = STDERR_SEEN.load(Ordering::Relaxed)
+        && file_id(2)
+            == Some((
+                STDERR_DEV.load(Ordering::Relaxed),
+                STDERR_INO.load(Ordering::Relaxed),
+            ));
+    if same {
+        2
+    } else {
+        -1
+    }
+}
 
 /// A byte count shown with a binary unit (`512 B`, `1.5 KiB`, `3.2 MiB`, `1.10 GiB`).
 pub struct Bytes(pub usize);
@@ -185,13 +232,16 @@ pub fn at_exit() {
                          on stderr",
                         hw::sys::errno()
                     ));
-                    2
+                    stderr_fd()
                 } else {
                     fd
                 }
             }
-            None => 2,
+            None => stderr_fd(),
         };
+        if fd < 0 {
+            return;
+        }
         print(fd);
         if let Some((ops, ids, dropped)) = traced {
             let mut b = StackBuf::<256>::new();

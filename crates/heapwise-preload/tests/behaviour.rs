@@ -309,6 +309,33 @@ fn b25_memory_kept_for_speed_never_fails_a_request_nor_raises_the_peak() {
     behaviour("b25_memory_short");
 }
 
+/// `HEAPWISE_STATS=1`: a program that closed its stderr and opened a data file in its place
+/// (fd 2) does not find the exit summary in its data (before, the summary was appended).
+#[test]
+fn the_exit_summary_never_goes_into_a_file_that_took_fd_2() {
+    let dir = TempDir::new("s01");
+    let exe = compile_c("s01_stats_fd2", dir.path());
+    let data = dir.path().join("data.out");
+    let mut cmd = Command::new(&exe);
+    cmd.arg(&data);
+    preload(&mut cmd);
+    cmd.env("HEAPWISE_STATS", "1");
+    let o = run(cmd, None, T);
+    assert!(o.success(), "{}", o.describe());
+    let text = std::fs::read_to_string(&data).expect("data file");
+    assert_eq!(
+        text, "payload fd=2\n",
+        "the data file holds only the program's bytes"
+    );
+}
+
+/// Two threads forking at the same time (before, the second prepare handler cleared the
+/// record of the locks the first one held, and both waited for ever).
+#[test]
+fn b27_threads_forking_at_once() {
+    behaviour("b27_concurrent_fork");
+}
+
 /// Threads cancelled while they allocate, with and without a trace being recorded (before,
 /// a thread cancelled in the recorder's `write` left its lock held: the next `malloc`
 /// waited for ever).

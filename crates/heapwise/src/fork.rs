@@ -28,10 +28,14 @@
 //! * The slots and counts change only with `REGISTRY` held.
 //! * [`register`] is called with no lock of rank [`RANK_HEAP`] or more held; outer locks
 //!   are registered before the threads that use them can race a `fork` (at start-up).
-//! * Prepare takes the outer locks by increasing rank (and slot), then `REGISTRY`, then the
-//!   heap locks the same way, and records each lock it took in `TAKEN`; the parent and
-//!   child handlers release exactly the recorded locks and `REGISTRY`, in the reverse
-//!   order.
+//! * Prepare takes `FORKING` first, then the outer locks by increasing rank (and slot), then
+//!   `REGISTRY`, then the heap locks the same way, and records each lock it took in
+//!   `TAKEN`; the parent and child handlers release exactly the recorded locks, `REGISTRY`
+//!   and `FORKING`, in the reverse order. `FORKING` makes one `fork` at a time use `TAKEN`:
+//!   glibc runs the handlers of concurrent `fork`s from several threads at once (it does
+//!   not hold its own lock while it calls them), and a second prepare that cleared `TAKEN`
+//!   while the first held its locks left them held for ever (every thread then waited in
+//!   the next prepare or allocation).
 //! * A caller of [`register`] returns only once its lock is in the registry (or the
 //!   registry is full), so a lock is never used before it is held across `fork` (once the
 //!   handlers are installed, at the process's first registration).
@@ -59,6 +63,8 @@ pub const RANK_HEAP: usize = 4;
 static REGISTRY: FutexLock = FutexLock::new();
 /// The slots whose locks prepare took (bit `i`: slot `i`), for the parent or child handler.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
+/// Held from prepare to the parent or child handler: one `fork` at a time owns `TAKEN`.
+static FORKING: FutexLock = FutexLock::new();
 const _: () = assert!(MAX_LOCKS <= 32);
 /// The registered locks' addresses (0: empty).
 static SLOTS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
@@ -306,6 +312,7 @@ pub fn release_held_by_me() {
 }
 
 extern "C" fn prepare() {
+    FORKING.lock();
     TAKEN.store(0, Ordering::Relaxed);
     take(OUTER);
     REGISTRY.lock();
@@ -320,6 +327,8 @@ extern "C" fn parent() {
     unsafe { REGISTRY.unlock() };
     // SAFETY: as above.
     release(OUTER, |l| unsafe { l.unlock() });
+    // SAFETY: `prepare` took it in this thread; `TAKEN` is no longer used.
+    unsafe { FORKING.unlock() };
 }
 
 extern "C" fn child() {
@@ -334,6 +343,8 @@ extern "C" fn child() {
     unsafe { REGISTRY.force_unlock() };
     // SAFETY: as above.
     release(OUTER, |l| unsafe { l.force_unlock() });
+    // SAFETY: as above (taken first by `prepare`).
+    unsafe { FORKING.force_unlock() };
     let n = HOOK_COUNT.load(Ordering::Acquire).min(MAX_HOOKS);
     for h in HOOKS.iter().take(n) {
         let f = h.load(Ordering::Acquire);
