@@ -315,6 +315,10 @@ fn junk_fill_turned_on_with_blocks_in_the_quarantine_is_no_false_report() {
 fn a_block_merged_into_its_predecessor_is_no_live_block() {
     for level in LEVELS {
         for &kind in PolicyKind::ALL {
+            // Under Miri (slow): the default policy and the seed's textbook list.
+            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
+                continue;
+            }
             for op in ["realloc", "free", "usable_size"] {
                 let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
                 let mut h = heap(kind, level, &mut mem);
@@ -351,6 +355,10 @@ fn a_block_merged_into_its_predecessor_is_no_live_block() {
 #[test]
 fn the_quarantine_gives_its_blocks_back_before_a_request_fails() {
     for &kind in PolicyKind::ALL {
+        // Under Miri (slow): the default policy and the seed's textbook list.
+        if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
+            continue;
+        }
         for junk in [false, true] {
             let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
             let mut h = heap(kind, Integrity::Full, &mut mem);
