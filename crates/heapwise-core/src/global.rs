@@ -503,12 +503,8 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
         // In its region first: a block of alignment 16 is resized by the engine (in place,
         // or moved within the region); an over-aligned one is shrunk in place (a shrink
         // never moves the payload, so it keeps its alignment and never fails for lack of
-        // memory), and grown by the copy below (the engine's growth may slide a payload
-        // down into a free predecessor, which would lose the alignment).
-        if layout.align() > ALIGN && new_size > layout.size() {
-            // SAFETY: forwarded caller contract.
-            return unsafe { self.realloc_copy(ptr, layout, new_size) };
-        }
+        // memory), and only checked when it grows: the copy below grows it (the engine's
+        // growth may slide a payload down into a free predecessor, losing the alignment).
         let resized = self.with(|i| {
             let used_before = i.used;
             let mut transient = 0;
@@ -525,12 +521,15 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
                     h.counters.peak_alloc_bytes = before;
                     let q = if layout.align() <= ALIGN {
                         // SAFETY: `ptr` is a live block of this region (GlobalAlloc
-                        // contract); `new_size` is non-zero.
+                        // contract; a misuse is reported); `new_size` is non-zero.
                         unsafe { h.realloc(ptr, new_size) }
-                    } else {
-                        // SAFETY: as above; `ptr` is non-null (a live block); a shrink
-                        // stays in place.
+                    } else if new_size <= layout.size() {
+                        // SAFETY: as above; a live block's pointer is non-null.
                         unsafe { h.realloc_in_place(NonNull::new_unchecked(ptr), new_size) }
+                    } else {
+                        // SAFETY: as above (only checked: a misuse is reported).
+                        let _ = unsafe { h.usable_size(ptr) };
+                        None
                     };
                     transient = h.counters.peak_alloc_bytes - before;
                     h.counters.peak_alloc_bytes = h.counters.peak_alloc_bytes.max(peak);

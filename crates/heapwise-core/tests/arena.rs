@@ -318,6 +318,15 @@ fn misuse_through_the_global_alloc_face_is_reported_and_refused() {
         assert_eq!(REPORTS.load(Ordering::Relaxed), before + 2);
         a.dealloc(foreign, layout);
         assert_eq!(REPORTS.load(Ordering::Relaxed), before + 3);
+        // An over-aligned block, freed, then grown: refused too.
+        let wide = Layout::from_size_align(100, 64).unwrap();
+        let q = a.alloc(wide);
+        a.dealloc(q, wide);
+        assert!(
+            a.realloc(q, wide, 4000).is_null(),
+            "growth of a freed over-aligned block"
+        );
+        assert_eq!(REPORTS.load(Ordering::Relaxed), before + 4);
     }
     assert!(
         outside.iter().all(|&w| w == 0),

@@ -57,6 +57,42 @@ struct Slots {
     total: usize,
 }
 
+impl Slots {
+    /// Empties slot `i`; returns its range `(base, len)` (`len == 0`: it was empty).
+    fn take(&mut self, i: usize) -> (usize, usize) {
+        let r = (self.base[i], self.len[i]);
+        self.base[i] = 0;
+        self.len[i] = 0;
+        self.total -= r.1;
+        r
+    }
+
+    /// Cuts `cut <= len` bytes off the tail of slot `i`; returns the cut range.
+    fn cut_tail(&mut self, i: usize, cut: usize) -> (usize, usize) {
+        if cut == self.len[i] {
+            return self.take(i);
+        }
+        self.len[i] -= cut;
+        self.total -= cut;
+        (self.base[i] + self.len[i], cut)
+    }
+}
+
+/// Unmaps the non-empty ranges `(base, len)` of `ranges`; returns the bytes unmapped.
+///
+/// # Safety
+/// Every non-empty range must be a page-aligned range of mappings that nobody owns any
+/// more (taken out of the cache, or a freed block's).
+unsafe fn unmap_ranges(ranges: &[(usize, usize)]) -> usize {
+    let mut n = 0;
+    for &(b, l) in ranges.iter().filter(|r| r.1 != 0) {
+        // SAFETY: forwarded caller contract.
+        unsafe { sys::unmap(b as *mut u8, l) };
+        n += l;
+    }
+    n
+}
+
 struct Cache {
     lock: FutexLock,
     /// The lock's registration for `fork` (nothing is cached without it).
@@ -139,10 +175,8 @@ pub fn alloc(size: usize) -> Option<NonNull<u8>> {
             s.total -= need;
             return Some((r.0, need, true));
         }
-        s.len[i] = 0;
-        s.base[i] = 0;
-        s.total -= r.1;
-        Some((r.0, r.1, false))
+        let (b, l) = s.take(i);
+        Some((b, l, false))
     })?;
     let (base, len) = if split || len >= need {
         (base, len) // used whole: its pages are resident, the tail is usable slack
@@ -234,9 +268,7 @@ pub unsafe fn free(p: *mut u8, budget: impl FnOnce(usize) -> usize) -> Option<us
             if l != 0 && (b + l == base || base + merged == b) && merged + l <= MAX_ONE {
                 base = base.min(b);
                 merged += l;
-                s.total -= l;
-                s.len[i] = 0;
-                s.base[i] = 0;
+                s.take(i);
             }
         }
         // Evict the smallest ranges smaller than this one until it fits.
@@ -249,12 +281,7 @@ pub unsafe fn free(p: *mut u8, budget: impl FnOnce(usize) -> usize) -> Option<us
                 .filter(|&i| s.len[i] != 0 && s.len[i] < merged)
                 .min_by_key(|&i| s.len[i]);
             match victim {
-                Some(i) => {
-                    evicted[i] = (s.base[i], s.len[i]);
-                    s.total -= s.len[i];
-                    s.len[i] = 0;
-                    s.base[i] = 0;
-                }
+                Some(i) => evicted[i] = s.take(i),
                 None => {
                     evicted[SLOTS] = (base, merged);
                     return Some(len);
@@ -268,13 +295,9 @@ pub unsafe fn free(p: *mut u8, budget: impl FnOnce(usize) -> usize) -> Option<us
         }
         Some(len)
     });
-    for (b, l) in evicted {
-        if l != 0 {
-            // SAFETY: a whole range the cache owned (or the freed block's, merged with
-            // cached neighbours), now owned by nobody.
-            unsafe { sys::unmap(b as *mut u8, l) };
-        }
-    }
+    // SAFETY: whole ranges the cache owned (or the freed block's, merged with cached
+    // neighbours), now owned by nobody.
+    unsafe { unmap_ranges(&evicted) };
     freed
 }
 
@@ -287,21 +310,11 @@ pub fn release() -> usize {
     let mut out = [(0usize, 0usize); SLOTS];
     with(|s| {
         for (i, o) in out.iter_mut().enumerate() {
-            *o = (s.base[i], s.len[i]);
-            s.base[i] = 0;
-            s.len[i] = 0;
+            *o = s.take(i);
         }
-        s.total = 0;
     });
-    let mut n = 0;
-    for (b, l) in out {
-        if l != 0 {
-            // SAFETY: a whole mapping the cache owned, now removed from it.
-            unsafe { sys::unmap(b as *mut u8, l) };
-            n += l;
-        }
-    }
-    n
+    // SAFETY: whole mappings the cache owned, now removed from it.
+    unsafe { unmap_ranges(&out) }
 }
 
 /// `f()`, or, when it fails (the OS refused memory) and the cache held mappings, `f()`
@@ -339,25 +352,11 @@ pub fn shrink_to(max_total: usize) -> usize {
             }) else {
                 break;
             };
-            let cut = excess.min(s.len[i]);
-            out[i] = (s.base[i] + s.len[i] - cut, cut);
-            s.len[i] -= cut;
-            s.total -= cut;
-            if s.len[i] == 0 {
-                s.base[i] = 0;
-            }
+            out[i] = s.cut_tail(i, excess.min(s.len[i]));
         }
     });
-    let mut n = 0;
-    for (b, l) in out {
-        if l != 0 {
-            // SAFETY: a page-aligned tail (or the whole) of a range the cache owned, now
-            // removed from it.
-            unsafe { sys::unmap(b as *mut u8, l) };
-            n += l;
-        }
-    }
-    n
+    // SAFETY: page-aligned tails (or wholes) of ranges the cache owned, now removed from it.
+    unsafe { unmap_ranges(&out) }
 }
 
 /// Bytes held in cached mappings (lock-free; 0 before anything was cached).

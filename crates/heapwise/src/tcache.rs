@@ -1116,15 +1116,17 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
         taken += 1;
         Some(p)
     });
+    if let Some(count) = count {
+        // (A corrupted list was cut at its head: it is empty.)
+        count.set(if corrupt.is_null() {
+            count.get().saturating_sub(taken as u32)
+        } else {
+            0
+        });
+    }
     if !corrupt.is_null() {
         // Reported once `drain` released the arena's lock (the report takes a lock).
         g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
-        if let Some(count) = count {
-            count.set(0);
-        }
-    }
-    if let Some(count) = count {
-        count.set(count.get().saturating_sub(taken as u32));
     }
     drained(c, taken as u64);
     sub(&c.moved, taken);
