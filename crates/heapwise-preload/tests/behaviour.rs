@@ -336,6 +336,16 @@ fn b27_threads_forking_at_once() {
     behaviour("b27_concurrent_fork");
 }
 
+/// A single-threaded program whose `SIGALRM` handler forks while the interrupted code is
+/// inside the malloc family: 300 forks complete, in parent and child (before, the fork
+/// handler waited for ever for the arena lock the interrupted `malloc` held).
+#[test]
+fn b30_fork_from_a_signal_handler_that_interrupted_malloc() {
+    let dir = TempDir::new("b30");
+    let exe = compile_c("b30_fork_in_handler", dir.path());
+    run_c_preloaded(&exe, &[], Duration::from_secs(60));
+}
+
 /// Threads cancelled while they allocate, with and without a trace being recorded (before,
 /// a thread cancelled in the recorder's `write` left its lock held: the next `malloc`
 /// waited for ever).

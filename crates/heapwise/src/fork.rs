@@ -30,8 +30,10 @@
 //!   are registered before the threads that use them can race a `fork` (at start-up).
 //! * Prepare takes `FORKING` first, then the outer locks by increasing rank (and slot), then
 //!   `REGISTRY`, then the heap locks the same way, and records each lock it took in
-//!   `TAKEN`; the parent and child handlers release exactly the recorded locks, `REGISTRY`
-//!   and `FORKING`, in the reverse order. `FORKING` makes one `fork` at a time use `TAKEN`:
+//!   `TAKEN` (and `REGISTRY` in `REGISTRY_TAKEN`); it skips a lock the calling thread holds
+//!   already (a signal handler that interrupted the allocator and forks, see `prepare`).
+//!   The parent and child handlers release exactly the recorded locks and `FORKING`, in
+//!   the reverse order. `FORKING` makes one `fork` at a time use `TAKEN`:
 //!   glibc runs the handlers of concurrent `fork`s from several threads at once (it does
 //!   not hold its own lock while it calls them), and a second prepare that cleared `TAKEN`
 //!   while the first held its locks left them held for ever (every thread then waited in
@@ -260,14 +262,41 @@ fn slot(i: usize) -> Option<&'static FutexLock> {
     unsafe { p.as_ref() }
 }
 
+/// Whether the process has had one thread only so far (glibc's `__libc_single_threaded`,
+/// glibc 2.32 and later; `false` where that is not known).
+fn single_threaded() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            /// glibc (GLIBC_2.32): non-zero until the process creates its first thread
+            /// (and again in the child of a `fork`).
+            static __libc_single_threaded: core::ffi::c_char;
+        }
+        // SAFETY: a byte of glibc's, always mapped; read once, volatile (other threads
+        // may be created meanwhile: a stale non-zero is the state of an instant before).
+        unsafe { ptr::read_volatile(&raw const __libc_single_threaded) != 0 }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
+}
+
+/// Whether `prepare` must leave `l` alone: the calling thread holds it already (see
+/// [`prepare`]). `alone` ([`single_threaded`]): any holder is the calling thread, also one
+/// interrupted between taking the lock and recording itself as its holder.
+fn held_by_caller(l: &FutexLock, alone: bool) -> bool {
+    l.held_by_me() || (alone && l.is_locked())
+}
+
 /// Takes the registered locks of `ranks`, by increasing rank (and slot), and records them
-/// in `TAKEN`.
-fn take(ranks: Range<usize>) {
+/// in `TAKEN`; skips those the calling thread holds already ([`held_by_caller`]).
+fn take(ranks: Range<usize>, alone: bool) {
     let n = COUNT.load(Ordering::Acquire).min(MAX_LOCKS);
     for rank in ranks {
         for i in 0..n {
             if RANKS.get(i).map(|r| r.load(Ordering::Relaxed)) == Some(rank) {
-                if let Some(l) = slot(i) {
+                if let Some(l) = slot(i).filter(|l| !held_by_caller(l, alone)) {
                     l.lock();
                     TAKEN.fetch_or(1 << i, Ordering::Relaxed);
                 }
@@ -311,20 +340,45 @@ pub fn release_held_by_me() {
     }
 }
 
+/// Whether `prepare` took `REGISTRY` (it skips it when the calling thread holds it).
+static REGISTRY_TAKEN: AtomicU8 = AtomicU8::new(0);
+
+/// A lock the calling thread holds already is left as it is: the thread is a signal
+/// handler's that interrupted the allocator (a single-threaded program may `fork` there:
+/// `fork` is async-signal-safe, and glibc takes no allocator lock in a single-threaded
+/// process), and waiting for it would wait for ever. The interrupted code, which resumes
+/// in the parent and in the child (the same thread, the same holder), releases it; the
+/// handler itself must not allocate meanwhile (as without `fork`). No other code of the
+/// allocator calls `fork` with a lock held. In a process that has had one thread only,
+/// every held lock is such a lock (its holder may have been interrupted before it recorded
+/// itself); in a multi-threaded one, a handler that interrupted that very instant still
+/// waits (POSIX no longer counts `fork` among the async-signal-safe functions there).
 extern "C" fn prepare() {
     FORKING.lock();
+    let alone = single_threaded();
     TAKEN.store(0, Ordering::Relaxed);
-    take(OUTER);
-    REGISTRY.lock();
-    take(INNER);
+    take(OUTER, alone);
+    let mine = held_by_caller(&REGISTRY, alone);
+    if !mine {
+        REGISTRY.lock();
+    }
+    REGISTRY_TAKEN.store(!mine as u8, Ordering::Relaxed);
+    take(INNER, alone);
+}
+
+/// Whether `prepare` took `REGISTRY` in this `fork`.
+fn registry_taken() -> bool {
+    REGISTRY_TAKEN.load(Ordering::Relaxed) != 0
 }
 
 extern "C" fn parent() {
     // SAFETY: `prepare` took, in this thread, the outer locks recorded in `TAKEN`, then
     // `REGISTRY`, then the recorded heap locks; they are released in the reverse order.
     release(INNER, |l| unsafe { l.unlock() });
-    // SAFETY: as above.
-    unsafe { REGISTRY.unlock() };
+    if registry_taken() {
+        // SAFETY: as above.
+        unsafe { REGISTRY.unlock() };
+    }
     // SAFETY: as above.
     release(OUTER, |l| unsafe { l.unlock() });
     // SAFETY: `prepare` took it in this thread; `TAKEN` is no longer used.
@@ -339,8 +393,10 @@ extern "C" fn child() {
     // the locks recorded in `TAKEN` in `prepare`; no other thread exists to hold or wait
     // for them.
     release(INNER, |l| unsafe { l.force_unlock() });
-    // SAFETY: as above.
-    unsafe { REGISTRY.force_unlock() };
+    if registry_taken() {
+        // SAFETY: as above.
+        unsafe { REGISTRY.force_unlock() };
+    }
     // SAFETY: as above.
     release(OUTER, |l| unsafe { l.force_unlock() });
     // SAFETY: as above (taken first by `prepare`).
@@ -444,6 +500,35 @@ mod tests {
             "the heap lock registered before the registry was taken is held"
         );
         assert!(!HEAP.is_locked() && !OUTER.is_locked());
+    }
+
+    /// The handlers of a `fork` called by a thread that holds a registered lock (a signal
+    /// handler that interrupted the allocator) leave that lock to its holder: prepare does
+    /// not wait for it, and the parent handler does not release it. (Before, prepare waited
+    /// for ever.) Another registered lock is still taken and released.
+    #[test]
+    fn a_fork_by_the_holder_of_a_lock_leaves_it_held() {
+        static MINE: FutexLock = FutexLock::new();
+        static OTHER: FutexLock = FutexLock::new();
+        let _f = FORKING.lock().unwrap();
+        assert!(register(&MINE, RANK_HEAP) && register(&OTHER, RANK_HEAP + 1));
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            MINE.lock();
+            prepare();
+            let other_held = OTHER.is_locked();
+            parent();
+            let mine_held = MINE.held_by_me();
+            // SAFETY: taken above by this thread.
+            unsafe { MINE.unlock() };
+            done_tx.send((other_held, mine_held)).unwrap();
+        });
+        let (other_held, mine_held) = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("prepare waited for a lock its own thread holds");
+        assert!(other_held, "prepare took the other registered lock");
+        assert!(mine_held, "the parent handler released the holder's lock");
+        assert!(!OTHER.is_locked() && !MINE.is_locked());
     }
 
     /// Registering the same lock or hook twice fills one slot.
