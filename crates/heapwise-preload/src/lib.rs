@@ -172,15 +172,21 @@ unsafe impl<const N: usize> Sync for InitText<N> {}
 /// The policy's name.
 static POLICY_NAME: InitText<{ NAME_MAX + 1 }> = InitText(UnsafeCell::new([0; NAME_MAX + 1]));
 
-/// `HEAPWISE_STATS_FILE`, expanded (empty: the summary goes to stderr).
+/// `HEAPWISE_STATS_FILE` as given, `%p` not expanded, NUL-terminated (empty: the summary
+/// goes to stderr). A forked child inherits it and expands it with its own pid.
 static STATS_FILE: InitText<{ options::PATH_MAX + 1 }> =
     InitText(UnsafeCell::new([0; options::PATH_MAX + 1]));
 
-/// The file the exit summary is appended to, if `HEAPWISE_STATS_FILE` named one.
-pub(crate) fn stats_file() -> Option<*const c_char> {
+/// The file the exit summary is appended to, if `HEAPWISE_STATS_FILE` named one: expanded
+/// into `out` for the calling process (`%p` = its pid). `None` when the option is unset,
+/// or when the expansion does not fit (after a message).
+pub(crate) fn stats_file(out: &mut [u8; options::PATH_MAX + 1]) -> Option<*const c_char> {
     // SAFETY: read after initialisation (see `InitText`).
-    let first = unsafe { (*STATS_FILE.0.get())[0] };
-    (first != 0).then(|| STATS_FILE.0.get() as *const c_char)
+    let pattern = unsafe { &*STATS_FILE.0.get() };
+    if pattern[0] == 0 || !options::expand_stats_path(pattern, out) {
+        return None;
+    }
+    Some(out.as_ptr() as *const c_char)
 }
 
 /// The configured policy's name as a C string (valid after initialisation).
@@ -234,10 +240,14 @@ fn init_slow() {
         return;
     }
     let mut o = options::read();
-    if let Some(p) = options::stats_path() {
+    if let Some(p) = options::stats_pattern() {
         o.stats = true;
         // SAFETY: only this thread (the initialiser) writes the path, before INIT becomes 2 or 3.
-        unsafe { *STATS_FILE.0.get() = p.buf };
+        let buf = unsafe { &mut *STATS_FILE.0.get() };
+        // (`stats_pattern` checked that it fits, leaving the NUL.)
+        if let Some(dst) = buf.get_mut(..p.len()) {
+            dst.copy_from_slice(p);
+        }
     }
     // SAFETY: only this thread (the initialiser) writes the name, before INIT becomes 2 or 3.
     unsafe {

@@ -7,7 +7,7 @@
 //! | `HEAPWISE_ARENAS` | `contention` (threads start on arena 0; a thread moves to a less used arena when a quarter of its refills find the lock held), `shared` (every thread uses arena 0), `per-thread` (one arena per thread, up to 4) | `contention` |
 //! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`) | no limit |
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
-//! | `HEAPWISE_STATS_FILE` | a file path (`%p` = pid): statistics on, the summary is appended there instead of stderr | unset |
+//! | `HEAPWISE_STATS_FILE` | a file path (`%p` = the pid of the process writing the summary, expanded when it writes: a forked child gets its own file): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
 //!
 //! A bad value gives one line on stderr (`heapwise: ...; using ...`) and the default; never
@@ -215,10 +215,49 @@ pub fn trace_path() -> Option<TracePath> {
     path_option(c"HEAPWISE_TRACE")
 }
 
-/// Reads `HEAPWISE_STATS_FILE`: `None` when unset or empty (or bad, after a message).
-#[inline]
-pub fn stats_path() -> Option<TracePath> {
-    path_option(c"HEAPWISE_STATS_FILE")
+/// Reads `HEAPWISE_STATS_FILE`: its value as given, `%p` not expanded (the summary goes to
+/// the file of the process that writes it, which for a forked child is not the process
+/// that read the option: see [`expand_stats_path`]). `None` when unset or empty, or too
+/// long (after a message).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+pub fn stats_pattern() -> Option<&'static [u8]> {
+    let v = getenv(c"HEAPWISE_STATS_FILE")?;
+    if v.is_empty() {
+        return None;
+    }
+    let mut out = [0; PATH_MAX + 1];
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    if v.len() > PATH_MAX || expand_path(v, pid, &mut out).is_none() {
+        too_long(c"HEAPWISE_STATS_FILE");
+        return None;
+    }
+    Some(v)
+}
+
+/// Expands a `HEAPWISE_STATS_FILE` value kept by [`stats_pattern`] (NUL-terminated or
+/// not) for the calling process (`%p` = its pid, now) into `out`; `false` after a message
+/// if it does not fit.
+pub fn expand_stats_path(pattern: &[u8], out: &mut [u8; PATH_MAX + 1]) -> bool {
+    let n = pattern
+        .iter()
+        .position(|&c| c == 0)
+        .unwrap_or(pattern.len());
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() } as u32;
+    let ok = expand_path(pattern.get(..n).unwrap_or(&[]), pid, out).is_some();
+    if !ok {
+        too_long(c"HEAPWISE_STATS_FILE");
+    }
+    ok
+}
+
+#[cold]
+fn too_long(name: &CStr) {
+    report(format_args!(
+        "{} is longer than {PATH_MAX} bytes; ignored",
+        name.to_str().unwrap_or("?")
+    ));
 }
 
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
@@ -239,10 +278,7 @@ fn path_option(name: &CStr) -> Option<TracePath> {
             Some(t)
         }
         None => {
-            report(format_args!(
-                "{} is longer than {PATH_MAX} bytes; ignored",
-                name.to_str().unwrap_or("?")
-            ));
+            too_long(name);
             None
         }
     }

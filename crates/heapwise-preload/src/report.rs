@@ -212,7 +212,8 @@ pub fn at_exit() {
     let _q = hw::front::quiet_under_valgrind();
     let traced = RECORDER.finish(GLOBAL.peak_footprint());
     if STATS_AT_EXIT.load(Ordering::Relaxed) {
-        let fd = match crate::stats_file() {
+        let mut path_buf = [0u8; crate::options::PATH_MAX + 1];
+        let fd = match crate::stats_file(&mut path_buf) {
             Some(path) => {
                 // SAFETY: the path is NUL-terminated.
                 let fd = unsafe {

@@ -329,6 +329,65 @@ fn the_exit_summary_never_goes_into_a_file_that_took_fd_2() {
     );
 }
 
+/// `HEAPWISE_STATS_FILE=DIR/stats.%p`: the parent, a forked child that exits without
+/// `exec` and an `exec`'d child each append their own summary to the file named with their
+/// own pid (before, `%p` was expanded once at start-up, and the forked child's summary went
+/// into the parent's file).
+#[test]
+fn stats_file_pid_is_the_writing_process_after_fork_and_exec() {
+    let dir = TempDir::new("s02");
+    let exe = compile_c("s02_stats_file_fork", dir.path());
+    let stats = dir.path().join("stats");
+    std::fs::create_dir(&stats).expect("stats dir");
+    let mut cmd = Command::new(&exe);
+    cmd.env("LD_PRELOAD", libheapwise())
+        .env_remove("HEAPWISE_STATS")
+        .env("HEAPWISE_STATS_FILE", stats.join("s.%p"));
+    let o = run(cmd, None, T);
+    assert!(o.success(), "{}", o.describe());
+    assert!(
+        summaries(&o.stderr).is_empty(),
+        "the summaries go to the files, not stderr\n{}",
+        o.describe()
+    );
+    let pid_of = |who: &str| -> String {
+        o.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(who).map(|p| p.trim().to_string()))
+            .unwrap_or_else(|| panic!("no `{who}` line\n{}", o.describe()))
+    };
+    let mut expected: Vec<String> = ["parent ", "child ", "leaf "]
+        .iter()
+        .map(|w| format!("s.{}", pid_of(w)))
+        .collect();
+    expected.sort();
+    let mut found: Vec<String> = std::fs::read_dir(&stats)
+        .expect("read stats dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    let contents = |f: &String| std::fs::read_to_string(stats.join(f)).unwrap_or_default();
+    let all: Vec<String> = found
+        .iter()
+        .map(|f| format!("== {f}\n{}", contents(f)))
+        .collect();
+    assert_eq!(found, expected, "one file per process\n{}", all.join(""));
+    for f in &found {
+        let pid = f.trim_start_matches("s.");
+        let text = contents(f);
+        let s = summaries(&text);
+        assert_eq!(s.len(), 1, "{f}: one summary\n{text}");
+        assert!(s[0].calls >= 40, "{f}: the process's calls counted\n{text}");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            assert!(
+                line.starts_with(&format!("heapwise[{pid} ")),
+                "{f}: a line of another process: {line:?}\n{}",
+                all.join("")
+            );
+        }
+    }
+}
+
 /// Two threads forking at the same time (before, the second prepare handler cleared the
 /// record of the locks the first one held, and both waited for ever).
 #[test]
