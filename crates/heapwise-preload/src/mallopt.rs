@@ -14,8 +14,11 @@
 //!
 //! `mallopt` returns 1 when it accepted the setting and 0 when it refused it, where glibc
 //! (2.36) refuses it (`M_MXFAST` outside 0 ..= its limit); glibc too returns 1 for parameters it
-//! ignores. The environment is read once, at initialisation; a value that is
-//! not a number gives one line on stderr and is ignored.
+//! ignores. The environment is read once, at initialisation, with the rules of every option
+//! (see [`crate::options`]): numbers decimal or hexadecimal after `0x`, surrounding
+//! whitespace ignored, an empty or blank value counts as unset. A negative threshold is
+//! `SIZE_MAX` (never), as `mallopt`'s; a negative `arena_max` or `perturb`, a value too large
+//! for a `size_t` or one that is not a number gives one line on stderr and is ignored.
 //!
 //! Invariant: nothing here allocates (`getenv`, stack buffers and `write(2)` only).
 
@@ -24,7 +27,7 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hw::diag::report;
 
-use crate::options::{getenv, shown};
+use crate::options::{getenv, parse_int, shown, value, NumError};
 use crate::{ensure_init, GLOBAL};
 
 /// `M_MXFAST` (glibc's `<malloc.h>`).
@@ -68,12 +71,19 @@ pub struct Tuning {
     pub perturb: Option<usize>,
 }
 
-/// Parses a number as glibc's tunables do: decimal, or hexadecimal after `0x`.
-pub fn parse_number(v: &[u8]) -> Option<usize> {
-    let s = core::str::from_utf8(v).ok()?.trim();
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => usize::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
+/// Parses the value of a setting: `Ok(None)` when blank (unset); a negative number is
+/// `usize::MAX` where `negative_is_never` (the thresholds, as `mallopt` takes them) and an
+/// error elsewhere (`Err(None)`).
+pub fn parse_setting(v: &[u8], negative_is_never: bool) -> Result<Option<usize>, Option<NumError>> {
+    let Some(v) = value(v) else {
+        return Ok(None);
+    };
+    match parse_int(v).map_err(Some)? {
+        (true, _) if negative_is_never => Ok(Some(usize::MAX)),
+        (true, _) => Err(None),
+        (false, n) => usize::try_from(n)
+            .map(Some)
+            .map_err(|_| Some(NumError::TooLarge)),
     }
 }
 
@@ -82,18 +92,20 @@ impl Tuning {
     /// `trim_threshold`, `perturb`); other names are not heapwise's business and are
     /// skipped.
     fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str) {
-        let slot = match name {
-            b"arena_max" => &mut self.arena_max,
-            b"mmap_threshold" => &mut self.mmap_threshold,
-            b"trim_threshold" => &mut self.trim_threshold,
-            b"perturb" => &mut self.perturb,
+        let (slot, negative_is_never) = match name {
+            b"arena_max" => (&mut self.arena_max, false),
+            b"mmap_threshold" => (&mut self.mmap_threshold, true),
+            b"trim_threshold" => (&mut self.trim_threshold, true),
+            b"perturb" => (&mut self.perturb, false),
             _ => return,
         };
-        match parse_number(value) {
-            Some(n) => *slot = Some(n),
-            None => report(format_args!(
-                "{shown_as}={:?} is not a number; ignored",
-                shown(value)
+        match parse_setting(value, negative_is_never) {
+            Ok(Some(n)) => *slot = Some(n),
+            Ok(None) => {}
+            Err(e) => report(format_args!(
+                "{shown_as}={:?} {}; ignored",
+                shown(value),
+                e.map_or("is negative", NumError::what)
             )),
         }
     }
@@ -217,12 +229,23 @@ mod tests {
 
     #[test]
     fn numbers_parse_as_glibc_tunables_do() {
-        assert_eq!(parse_number(b"131072"), Some(131072));
-        assert_eq!(parse_number(b"0x20000"), Some(0x20000));
-        assert_eq!(parse_number(b" 2 "), Some(2));
-        assert_eq!(parse_number(b"-1"), None);
-        assert_eq!(parse_number(b"lots"), None);
-        assert_eq!(parse_number(b""), None);
+        assert_eq!(parse_setting(b"131072", false), Ok(Some(131072)));
+        assert_eq!(parse_setting(b"0x20000", false), Ok(Some(0x20000)));
+        assert_eq!(parse_setting(b" 2 ", false), Ok(Some(2)));
+        assert_eq!(
+            parse_setting(b"lots", false),
+            Err(Some(NumError::NotANumber))
+        );
+        // Blank: unset, as for every option.
+        assert_eq!(parse_setting(b"", false), Ok(None));
+        assert_eq!(parse_setting(b"  ", true), Ok(None));
+        // Negative: never for the thresholds (as `mallopt`), refused elsewhere.
+        assert_eq!(parse_setting(b"-1", true), Ok(Some(usize::MAX)));
+        assert_eq!(parse_setting(b"-1", false), Err(None));
+        assert_eq!(
+            parse_setting(b"99999999999999999999999", true),
+            Err(Some(NumError::TooLarge))
+        );
     }
 
     #[test]
@@ -245,8 +268,10 @@ mod tests {
             (t.arena_max, t.trim_threshold, t.perturb),
             (Some(3), Some(4096), Some(165))
         );
-        // A bad value leaves the earlier one.
+        // A bad value leaves the earlier one, and so does an empty one.
         t.read_tunables(b"glibc.malloc.arena_max=many");
         assert_eq!(t.arena_max, Some(3));
+        t.read_tunables(b"glibc.malloc.arena_max=:glibc.malloc.mmap_threshold=-1");
+        assert_eq!((t.arena_max, t.mmap_threshold), (Some(3), Some(usize::MAX)));
     }
 }

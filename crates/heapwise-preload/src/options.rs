@@ -5,13 +5,23 @@
 //! | `HEAPWISE_POLICY` | any engine policy name (`implicit-first`, ..., `segregated`) | `segregated` |
 //! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache, canaries after the requested size, guard pages around large blocks), `off` | `default` |
 //! | `HEAPWISE_ARENAS` | `contention` (threads start on arena 0; a thread moves to a less used arena when a quarter of its refills find the lock held), `shared` (every thread uses arena 0), `per-thread` (one arena per thread, up to 4) | `contention` |
-//! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`) | no limit |
-//! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off`/empty | off |
+//! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`); a negative N: no limit | no limit |
+//! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off` | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = the pid of the process writing the summary, expanded when it writes: a forked child gets its own file): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
 //!
-//! A bad value gives one line on stderr (`heapwise: ...; using ...`) and the default; never
-//! a crash. A shared trace path (without `%p`) is recorded by one process at a time (see
+//! The same rules hold for every option, and for the `MALLOC_*` variables and `GLIBC_TUNABLES`
+//! settings of [`crate::mallopt`]:
+//! - surrounding ASCII whitespace is ignored ([`value`]), except in file paths, which are
+//!   taken as given;
+//! - an empty or blank value counts as unset: the default, silently;
+//! - keywords (policy names, `full`, `on`, ...) match in any ASCII case;
+//! - numbers are decimal, or hexadecimal after `0x` ([`parse_int`]), with an optional sign;
+//! - a bad value (no keyword, not a number, negative where the option gives it no meaning, too
+//!   large for it) gives one line on stderr (`heapwise: ...; using ...`) and the default;
+//!   never a crash.
+//!
+//!  A shared trace path (without `%p`) is recorded by one process at a time (see
 //! `open_trace` in the crate root).
 //!
 //! Invariant: parsing uses only `getenv`, stack buffers and `write(2)`.
@@ -58,45 +68,131 @@ pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
     Some(unsafe { CStr::from_ptr(p) }.to_bytes())
 }
 
-/// Parses a `HEAPWISE_POLICY` value (a policy name; empty means the default). Every
-/// option's value may carry surrounding whitespace.
-pub fn parse_policy(v: &[u8]) -> Option<PolicyKind> {
-    match core::str::from_utf8(v).ok()?.trim() {
-        "" => Some(PolicyKind::DEFAULT),
-        s => PolicyKind::from_name(s),
-    }
+/// An option's value without its surrounding ASCII whitespace; `None` when nothing is left:
+/// an empty or blank value counts as unset, for every option.
+pub fn value(v: &[u8]) -> Option<&[u8]> {
+    let v = v.trim_ascii();
+    (!v.is_empty()).then_some(v)
 }
 
-/// Parses a `HEAPWISE_HARDEN` value (`default`/`on`/`1`, `full`, `off`/`0`).
+/// Why [`parse_int`] refused a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumError {
+    /// Not digits (after an optional sign and `0x`).
+    NotANumber,
+    /// More than 64 bits.
+    TooLarge,
+}
+
+/// Parses a number as every numeric option takes it: an optional `+` or `-`, then decimal
+/// digits, or hexadecimal ones after `0x`/`0X` (as glibc's tunables). Returns whether it was
+/// negative (not for zero) and its magnitude. The value is trimmed by [`value`] first.
+pub fn parse_int(v: &[u8]) -> Result<(bool, u64), NumError> {
+    let (neg, v) = match v.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, v),
+    };
+    let (radix, digits) = match v {
+        [b'0', b'x' | b'X', rest @ ..] => (16, rest),
+        _ => (10, v),
+    };
+    if digits.is_empty() {
+        return Err(NumError::NotANumber);
+    }
+    let mut n = Some(0u64);
+    for &c in digits {
+        let d = (c as char).to_digit(radix).ok_or(NumError::NotANumber)?;
+        n = n
+            .and_then(|n| n.checked_mul(u64::from(radix)))
+            .and_then(|n| n.checked_add(u64::from(d)));
+    }
+    // (Every digit is checked before the value counts as too large: `1...1x` is no number.)
+    let n = n.ok_or(NumError::TooLarge)?;
+    Ok((neg && n != 0, n))
+}
+
+/// Whether the keyword `v` is one of `words`, in any ASCII case.
+fn is_one_of(v: &[u8], words: &[&[u8]]) -> bool {
+    words.iter().any(|w| v.eq_ignore_ascii_case(w))
+}
+
+/// Parses a `HEAPWISE_POLICY` value (a policy name, in any case; blank means the
+/// default). Every option's value may carry surrounding whitespace.
+pub fn parse_policy(v: &[u8]) -> Option<PolicyKind> {
+    let Some(v) = value(v) else {
+        return Some(PolicyKind::DEFAULT);
+    };
+    let mut lower = [0u8; 64];
+    let dst = lower.get_mut(..v.len())?;
+    for (d, s) in dst.iter_mut().zip(v) {
+        *d = s.to_ascii_lowercase();
+    }
+    PolicyKind::from_name(core::str::from_utf8(dst).ok()?)
+}
+
+/// Parses a `HEAPWISE_HARDEN` value (`default`/`on`/`1`, `full`, `off`/`0`; blank: the
+/// default).
 pub fn parse_harden(v: &[u8]) -> Option<hw::harden::Harden> {
     use hw::harden::Harden;
-    match v.trim_ascii() {
-        b"default" | b"on" | b"1" | b"" => Some(Harden::DEFAULT),
-        b"full" => Some(Harden::FULL),
-        b"off" | b"0" => Some(Harden::OFF),
-        _ => None,
+    let Some(v) = value(v) else {
+        return Some(Harden::DEFAULT);
+    };
+    if is_one_of(v, &[b"default", b"on", b"1"]) {
+        Some(Harden::DEFAULT)
+    } else if is_one_of(v, &[b"full"]) {
+        Some(Harden::FULL)
+    } else if is_one_of(v, &[b"off", b"0"]) {
+        Some(Harden::OFF)
+    } else {
+        None
     }
 }
 
-/// Parses a `HEAPWISE_ARENAS` value (`shared`, `contention`, `per-thread`).
+/// Parses a `HEAPWISE_ARENAS` value (`shared`, `contention`, `per-thread`; blank: the
+/// default, `contention`).
 pub fn parse_arenas(v: &[u8]) -> Option<hw::ArenaMode> {
     use hw::ArenaMode;
-    match v.trim_ascii() {
-        b"contention" | b"" => Some(ArenaMode::OnContention),
-        b"shared" => Some(ArenaMode::Shared),
-        b"per-thread" => Some(ArenaMode::PerThread),
-        _ => None,
+    let Some(v) = value(v) else {
+        return Some(ArenaMode::OnContention);
+    };
+    if is_one_of(v, &[b"contention"]) {
+        Some(ArenaMode::OnContention)
+    } else if is_one_of(v, &[b"shared"]) {
+        Some(ArenaMode::Shared)
+    } else if is_one_of(v, &[b"per-thread"]) {
+        Some(ArenaMode::PerThread)
+    } else {
+        None
     }
 }
 
-/// Parses a boolean option (`1`/`0`, ...).
+/// Parses a boolean option (`1`/`yes`/`true`/`on`, `0`/`no`/`false`/`off`, in any case;
+/// blank: false).
 pub fn parse_bool(v: &[u8]) -> Option<bool> {
-    let s = core::str::from_utf8(v).ok()?.trim();
-    match s {
-        "1" | "yes" | "true" | "on" | "YES" | "TRUE" | "ON" => Some(true),
-        "" | "0" | "no" | "false" | "off" | "NO" | "FALSE" | "OFF" => Some(false),
-        _ => None,
+    let Some(v) = value(v) else {
+        return Some(false);
+    };
+    if is_one_of(v, &[b"1", b"yes", b"true", b"on"]) {
+        Some(true)
+    } else if is_one_of(v, &[b"0", b"no", b"false", b"off"]) {
+        Some(false)
+    } else {
+        None
     }
+}
+
+/// Parses a `HEAPWISE_FAIL_AFTER` value: `Ok(None)` when blank (no limit), a negative
+/// number also meaning no limit.
+pub fn parse_fail_after(v: &[u8]) -> Result<Option<isize>, NumError> {
+    let Some(v) = value(v) else {
+        return Ok(None);
+    };
+    let (neg, n) = parse_int(v)?;
+    if neg {
+        return Ok(Some(-1));
+    }
+    isize::try_from(n).map(Some).map_err(|_| NumError::TooLarge)
 }
 
 /// An expanded path (a buffer NUL-terminated or not) as quoted in a message: up to its NUL,
@@ -157,14 +253,13 @@ pub fn read() -> Options {
         }
     }
     if let Some(v) = getenv(c"HEAPWISE_FAIL_AFTER") {
-        match core::str::from_utf8(v)
-            .ok()
-            .and_then(|s| s.trim().parse::<isize>().ok())
-        {
-            Some(n) => hw::harden::fail_os_after(n),
-            None => report(format_args!(
-                "HEAPWISE_FAIL_AFTER={:?} is not a number; no faults injected",
-                shown(v)
+        match parse_fail_after(v) {
+            Ok(Some(n)) => hw::harden::fail_os_after(n),
+            Ok(None) => {}
+            Err(e) => report(format_args!(
+                "HEAPWISE_FAIL_AFTER={:?} {}; no faults injected",
+                shown(v),
+                e.what()
             )),
         }
     }
@@ -178,6 +273,16 @@ pub fn read() -> Options {
         }
     }
     o
+}
+
+impl NumError {
+    /// The complaint, as the messages word it (`is not a number`, `is too large`).
+    pub fn what(self) -> &'static str {
+        match self {
+            NumError::NotANumber => "is not a number",
+            NumError::TooLarge => "is too large",
+        }
+    }
 }
 
 /// Expands `%p` in `v` to `pid` into `out` (NUL-terminated). `None` if it does not fit or
@@ -307,6 +412,60 @@ mod tests {
         assert_eq!(parse_bool(b"1"), Some(true));
         assert_eq!(parse_bool(b"off"), Some(false));
         assert_eq!(parse_bool(b"maybe"), None);
+    }
+
+    /// The same rules for every option: blank is unset, keywords in any case, numbers
+    /// decimal or hexadecimal with a sign.
+    #[test]
+    fn values_follow_one_set_of_rules() {
+        use hw::harden::Harden;
+        for blank in [&b""[..], b"  ", b"\t\n"] {
+            assert_eq!(value(blank), None);
+            assert_eq!(parse_policy(blank), Some(PolicyKind::DEFAULT));
+            assert_eq!(parse_harden(blank), Some(Harden::DEFAULT));
+            assert_eq!(parse_arenas(blank), Some(hw::ArenaMode::OnContention));
+            assert_eq!(parse_bool(blank), Some(false));
+            assert_eq!(parse_fail_after(blank), Ok(None));
+        }
+        assert_eq!(value(b" x\t"), Some(&b"x"[..]));
+        assert_eq!(parse_bool(b"True"), Some(true));
+        assert_eq!(parse_bool(b" oFf "), Some(false));
+        assert_eq!(parse_harden(b"FULL"), Some(Harden::FULL));
+        assert_eq!(parse_arenas(b"Shared"), Some(hw::ArenaMode::Shared));
+        assert_eq!(
+            parse_policy(b"Implicit-First"),
+            Some(PolicyKind::ImplicitFirst)
+        );
+        assert_eq!(parse_policy(&[b'a'; 65]), None);
+        assert_eq!(parse_int(b"42"), Ok((false, 42)));
+        assert_eq!(parse_int(b"+42"), Ok((false, 42)));
+        assert_eq!(parse_int(b"-42"), Ok((true, 42)));
+        assert_eq!(parse_int(b"-0"), Ok((false, 0)));
+        assert_eq!(parse_int(b"0x1F"), Ok((false, 31)));
+        assert_eq!(parse_int(b"18446744073709551615"), Ok((false, u64::MAX)));
+        assert_eq!(parse_int(b"18446744073709551616"), Err(NumError::TooLarge));
+        let long_bad = b"99999999999999999999999x";
+        for bad in [
+            &b"-"[..],
+            b"0x",
+            b"--1",
+            b"+-1",
+            b"1 2",
+            b"12x",
+            b"lots",
+            b"1e3",
+            long_bad,
+        ] {
+            assert_eq!(parse_int(bad), Err(NumError::NotANumber), "{bad:?}");
+        }
+        assert_eq!(parse_fail_after(b" 3 "), Ok(Some(3)));
+        assert_eq!(parse_fail_after(b"0x10"), Ok(Some(16)));
+        assert_eq!(parse_fail_after(b"-5"), Ok(Some(-1)));
+        assert_eq!(
+            parse_fail_after(b"99999999999999999999999"),
+            Err(NumError::TooLarge)
+        );
+        assert_eq!(parse_fail_after(b"soon"), Err(NumError::NotANumber));
     }
 
     #[test]

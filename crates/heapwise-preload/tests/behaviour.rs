@@ -677,9 +677,12 @@ fn bad_option_values_give_one_line_and_the_default() {
     let exe = compile_c("b01_malloc_zero", dir.path());
     for (var, value) in [
         ("HEAPWISE_POLICY", "no-such-policy"),
-        ("HEAPWISE_POLICY", ""),
         ("HEAPWISE_STATS", "perhaps"),
         ("HEAPWISE_ARENAS", "many"),
+        ("HEAPWISE_FAIL_AFTER", "soon"),
+        ("HEAPWISE_FAIL_AFTER", "99999999999999999999999"),
+        ("MALLOC_ARENA_MAX", "-2"),
+        ("MALLOC_PERTURB_", "99999999999999999999999"),
         ("HEAPWISE_TRACE", "/nonexistent-dir/heapwise/trace.rep"),
     ] {
         let mut cmd = Command::new(&exe);
@@ -695,15 +698,6 @@ fn bad_option_values_give_one_line_and_the_default() {
         );
         assert!(o.stdout.contains("allocator: heapwise"), "{}", o.describe());
         let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        if value.is_empty() {
-            // An empty value may count as unset (silence) or as a bad value (one line).
-            assert!(
-                lines.len() <= 1,
-                "{var}=\"\": at most one line\n{}",
-                o.describe()
-            );
-            continue;
-        }
         assert_eq!(
             lines.len(),
             1,
@@ -736,6 +730,104 @@ fn bad_option_values_give_one_line_and_the_default() {
     assert!(
         lines.iter().any(|l| l.contains("policy segregated:")),
         "the summary goes to stderr\n{}",
+        o.describe()
+    );
+}
+
+/// One set of rules for every option's value (`src/options.rs`): an empty or blank value
+/// counts as unset, silently (before, `HEAPWISE_FAIL_AFTER` and the `MALLOC_*` variables
+/// said "not a number"); keywords in any case (before, `HEAPWISE_STATS=True` was refused
+/// while `TRUE` and `true` were taken); numbers decimal or hexadecimal (before,
+/// `HEAPWISE_FAIL_AFTER=0x0` was refused); a negative threshold means never, as the README
+/// says (before, `MALLOC_MMAP_THRESHOLD_=-1` was refused).
+#[test]
+fn option_values_follow_one_set_of_rules() {
+    let dir = TempDir::new("option-rules");
+    let exe = compile_c("s03_big_block", dir.path());
+    let run_with = |env: &[(&str, &str)]| {
+        let mut cmd = Command::new(&exe);
+        cmd.env("LD_PRELOAD", libheapwise())
+            .env_remove("HEAPWISE_STATS")
+            .current_dir(dir.path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let o = run(cmd, None, T);
+        assert!(
+            o.success(),
+            "{env:?}: the program must run\n{}",
+            o.describe()
+        );
+        o
+    };
+    let vars = [
+        "HEAPWISE_POLICY",
+        "HEAPWISE_HARDEN",
+        "HEAPWISE_ARENAS",
+        "HEAPWISE_FAIL_AFTER",
+        "HEAPWISE_STATS",
+        "MALLOC_ARENA_MAX",
+        "MALLOC_MMAP_THRESHOLD_",
+        "MALLOC_TRIM_THRESHOLD_",
+        "MALLOC_PERTURB_",
+    ];
+    for var in vars {
+        for blank in ["", "  ", "\t"] {
+            let o = run_with(&[(var, blank)]);
+            assert!(
+                o.stderr.is_empty() && o.stdout == "big ok\n",
+                "{var}={blank:?} counts as unset: nothing on stderr\n{}",
+                o.describe()
+            );
+        }
+    }
+    for env in [
+        [("HEAPWISE_STATS_FILE", "")],
+        [("HEAPWISE_TRACE", "")],
+        [(
+            "GLIBC_TUNABLES",
+            "glibc.malloc.arena_max=:glibc.malloc.perturb= ",
+        )],
+    ] {
+        let o = run_with(&env);
+        assert!(o.stderr.is_empty(), "{env:?}: silent\n{}", o.describe());
+    }
+    // The statistics summary with `env`: its lines (and nothing else on stderr).
+    let summary = |env: &[(&str, &str)]| {
+        let o = run_with(env);
+        let s = summaries(&o.stderr);
+        assert!(
+            s.len() == 1 && o.stderr.lines().all(|l| l.starts_with("heapwise[")),
+            "{env:?}: one summary and no complaint\n{}",
+            o.describe()
+        );
+        s[0].line.clone()
+    };
+    assert!(summary(&[("HEAPWISE_STATS", "1")]).contains(" 1 large (mmap)"));
+    assert!(summary(&[("HEAPWISE_STATS", "True")]).contains(" 1 large (mmap)"));
+    assert!(summary(&[("HEAPWISE_STATS", " Yes ")]).contains(" 1 large (mmap)"));
+    let line = summary(&[
+        ("HEAPWISE_STATS", "ON"),
+        ("HEAPWISE_POLICY", "Explicit-Addr-Best"),
+    ]);
+    assert!(line.contains("policy explicit-addr-best:"), "{line}");
+    for env in [
+        ("MALLOC_MMAP_THRESHOLD_", "-1"),
+        ("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=-1"),
+    ] {
+        let line = summary(&[("HEAPWISE_STATS", "1"), env]);
+        assert!(
+            line.contains(" 0 large (mmap)"),
+            "{env:?}: never mapped\n{line}"
+        );
+    }
+    let o = run_with(&[("MALLOC_TRIM_THRESHOLD_", "-1")]);
+    assert!(o.stderr.is_empty(), "{}", o.describe());
+    // Hexadecimal as in the `MALLOC_*` variables: no request may grow the heap.
+    let o = run_with(&[("HEAPWISE_FAIL_AFTER", "0x0")]);
+    assert!(
+        o.stderr.is_empty() && o.stdout == "big failed\n",
+        "HEAPWISE_FAIL_AFTER=0x0\n{}",
         o.describe()
     );
 }
