@@ -24,9 +24,14 @@
 //!  A shared trace path (without `%p`) is recorded by one process at a time (see
 //! `open_trace` in the crate root).
 //!
-//! Invariant: parsing uses only `getenv`, stack buffers and `write(2)`.
+//! The options are read from the environment the process started with even when the first
+//! `malloc` comes before the C library set `environ` (an IFUNC resolver, an early
+//! constructor): see `env_vector`.
+//!
+//! Invariant: parsing uses only the environment's strings (no `getenv`, which sees nothing
+//! before the C library's initialisation), stack buffers and `write(2)`.
 
-use core::ffi::CStr;
+use core::ffi::{c_char, CStr};
 use core::fmt::Write;
 
 use heapwise_core::PolicyKind;
@@ -56,16 +61,99 @@ pub struct TracePath {
     pub per_process: bool,
 }
 
+/// The value of the environment variable `name`, as `getenv` finds it, but also before the
+/// C library has set `environ`: see [`env_vector`].
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
-    // SAFETY: getenv returns null or a pointer to a NUL-terminated string in the
-    // environment, which stays valid while nobody modifies the environment (options are
-    // read once, at start-up).
-    let p = unsafe { libc::getenv(name.as_ptr()) };
+    let name = name.to_bytes();
+    let mut p = env_vector();
     if p.is_null() {
         return None;
     }
-    // SAFETY: non-null getenv results are NUL-terminated.
-    Some(unsafe { CStr::from_ptr(p) }.to_bytes())
+    loop {
+        // SAFETY: `p` walks a NULL-terminated array of pointers to NUL-terminated strings
+        // (see `env_vector`), which stay valid while nobody modifies the environment
+        // (options are read once, at start-up); it stops at the NULL.
+        let e = unsafe { *p };
+        if e.is_null() {
+            return None;
+        }
+        // SAFETY: `e` is a NUL-terminated string: comparing byte by byte stops at its NUL
+        // at the latest (a name holds no NUL), and the value after `=` is NUL-terminated.
+        unsafe {
+            let e = e as *const u8;
+            let mut i = 0;
+            while i < name.len() && *e.add(i) == *name.as_ptr().add(i) {
+                i += 1;
+            }
+            if i == name.len() && *e.add(i) == b'=' {
+                return Some(CStr::from_ptr(e.add(i + 1) as *const c_char).to_bytes());
+            }
+            p = p.add(1);
+        }
+    }
+}
+
+/// The environment: `environ`, or, while it is still null, the vector the kernel put on the
+/// initial stack, which the C library sets `environ` to later.
+///
+/// `environ` is null when something calls `malloc` before the C library's own
+/// initialisation ran: an IFUNC resolver (run while the dynamic loader relocates the
+/// program, before every constructor) or a constructor that runs before the C library's.
+/// The options read then would all be lost, for the whole process. The initial vector
+/// comes from the dynamic loader's `__libc_stack_end`, which points at `argc`, followed by
+/// the `argv` pointers, a NULL, the `envp` pointers and a NULL; its strings live as long
+/// as the process. (A program that set `environ` to NULL itself, `clearenv`, before its
+/// first allocation gets the options it started with.)
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+fn env_vector() -> *const *const c_char {
+    // SAFETY: reading the C library's `environ` pointer (a word it writes once at start-up
+    // and on `setenv`; options are read once, at start-up).
+    let e = unsafe { core::ptr::addr_of!(environ).read() };
+    if !e.is_null() {
+        return e;
+    }
+    initial_env()
+}
+
+extern "C" {
+    /// The C library's environment (POSIX).
+    static environ: *const *const c_char;
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+extern "C" {
+    /// The dynamic loader's record of the initial stack pointer: the address of `argc`.
+    static __libc_stack_end: *const core::ffi::c_void;
+}
+
+/// The environment vector on the initial stack (see [`env_vector`]); null if the stack does
+/// not look as expected.
+#[cold]
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn initial_env() -> *const *const c_char {
+    // SAFETY: the dynamic loader sets `__libc_stack_end` before it runs any code of ours.
+    let sp = unsafe { core::ptr::addr_of!(__libc_stack_end).read() } as *const usize;
+    if sp.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: `sp` points at `argc`, followed by `argc` argument pointers and a NULL (the
+    // check below), then the environment's pointers up to a NULL: all on the initial stack,
+    // mapped for the whole process.
+    unsafe {
+        let argc = *sp;
+        let end_of_argv = sp.wrapping_add(argc.wrapping_add(1));
+        if argc > isize::MAX as usize / 8 || *end_of_argv != 0 {
+            return core::ptr::null();
+        }
+        end_of_argv.add(1) as *const *const c_char
+    }
+}
+
+/// Elsewhere: no environment before the C library sets `environ`.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn initial_env() -> *const *const c_char {
+    core::ptr::null()
 }
 
 /// An option's value without its surrounding ASCII whitespace; `None` when nothing is left:

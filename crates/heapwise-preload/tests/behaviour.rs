@@ -388,6 +388,44 @@ fn stats_file_pid_is_the_writing_process_after_fork_and_exec() {
     }
 }
 
+/// The first `malloc` of the process comes before the C library set `environ` (an IFUNC
+/// resolver; a `.preinit_array` function): heapwise initialises there, and its options
+/// must count all the same (before, it found no environment and ran the whole process on
+/// the defaults: no summary, the default policy).
+#[test]
+fn options_count_when_the_first_malloc_comes_before_environ() {
+    let dir = TempDir::new("early-environ");
+    for (name, null_line) in [
+        ("s04_ifunc_malloc", "environ null in the resolver: 1"),
+        ("s05_preinit_malloc", "environ null in preinit: 1"),
+    ] {
+        let exe = compile_c(name, dir.path());
+        let mut cmd = Command::new(&exe);
+        preload(&mut cmd);
+        cmd.env("HEAPWISE_POLICY", "explicit-addr-best");
+        let o = run(cmd, None, T);
+        assert!(o.success(), "{name}\n{}", o.describe());
+        // The case under test: glibc sets `environ` in its own initialisation.
+        assert!(
+            o.stdout.contains(null_line) && o.stdout.contains("early block: from "),
+            "{name}: the first malloc must come while environ is null\n{}",
+            o.describe()
+        );
+        let s = summaries(&o.stderr);
+        assert_eq!(
+            s.len(),
+            1,
+            "{name}: HEAPWISE_STATS=1 must give the summary\n{}",
+            o.describe()
+        );
+        assert!(
+            s[0].line.contains("policy explicit-addr-best:") && s[0].calls >= 20,
+            "{name}: HEAPWISE_POLICY must count\n{}",
+            o.describe()
+        );
+    }
+}
+
 /// Two threads forking at the same time (before, the second prepare handler cleared the
 /// record of the locks the first one held, and both waited for ever).
 #[test]
