@@ -27,10 +27,10 @@
 //! | [`aliases`] | glibc's `__libc_*` names of the family, C23 `free_sized` / `free_aligned_sized` |
 //! | [`ext`] | `mallinfo`, `mallinfo2`, `malloc_stats`, `malloc_info`, `malloc_trim` and the `heapwise_*` API |
 //! | [`mallopt`] | `mallopt` and glibc's tuning variables, mapped onto heapwise's knobs |
-//! | [`options`] | `HEAPWISE_POLICY`, `HEAPWISE_STATS`, `HEAPWISE_TRACE`, read once without allocating |
+//! | [`options`] | the `HEAPWISE_*` options (`HEAPWISE_POLICY`, `HEAPWISE_STATS`, `HEAPWISE_STATS_FILE`, `HEAPWISE_TRACE`, ...), read once without allocating |
 //! | [`recorder`] | exact requested bytes and the malloc-lab trace, in one global order |
 //! | [`ptr_table`] | the mmap'd pointer → (id, size) table of the recorder |
-//! | [`report`] | the statistics summary (at exit with `HEAPWISE_STATS=1`, and on request) |
+//! | [`report`] | the statistics summary (at exit on stderr with `HEAPWISE_STATS=1`, or appended to `HEAPWISE_STATS_FILE`; and on request) |
 //!
 //! ## Invariants
 //! Nothing here allocates, recurses into `malloc`, prints with `std`, uses thread-locals or
@@ -143,7 +143,7 @@ pub(crate) static GLOBAL: Global = Global::with_thread_cache(Config {
     ..Config::DEFAULT
 });
 
-/// The recorder (active with `HEAPWISE_STATS=1` or `HEAPWISE_TRACE`).
+/// The recorder (active with `HEAPWISE_STATS=1`, `HEAPWISE_STATS_FILE` or `HEAPWISE_TRACE`).
 pub(crate) static RECORDER: Recorder = Recorder::new();
 
 /// Whether to print the summary at exit.

@@ -6,7 +6,7 @@
 //! | `HEAPWISE_HARDEN` | `default` (quarantine of 128 blocks), `full` (256 blocks, junk fill checked on reuse, no thread cache, canaries after the requested size, guard pages around large blocks), `off` | `default` |
 //! | `HEAPWISE_ARENAS` | `contention` (threads start on arena 0; a thread moves to a less used arena when a quarter of its refills find the lock held), `shared` (every thread uses arena 0), `per-thread` (one arena per thread, up to 4) | `contention` |
 //! | `HEAPWISE_FAIL_AFTER` | test hook: after N more successful OS memory requests, every further one fails (also `heapwise_test_fail_os(n)`); a negative N: no limit | no limit |
-//! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on`, or `0`/`no`/`false`/`off` | off |
+//! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on` (the summary on stderr at exit), or `0`/`no`/`false`/`off` | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = the pid of the process writing the summary, expanded when it writes: a forked child gets its own file): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
 //!
@@ -42,7 +42,7 @@ use hw::diag::{report, StackBuf};
 pub struct Options {
     /// Heap policy.
     pub policy: PolicyKind,
-    /// Print a summary on stderr at exit.
+    /// Print the summary at exit (on stderr, or appended to `HEAPWISE_STATS_FILE`).
     pub stats: bool,
     /// Misuse detection (`HEAPWISE_HARDEN`: `default`, `full` or `off`).
     pub harden: hw::harden::Harden,
@@ -296,7 +296,9 @@ pub(crate) fn shown(v: &[u8]) -> &str {
     core::str::from_utf8(v).unwrap_or("<not UTF-8>")
 }
 
-/// Reads `HEAPWISE_POLICY` and `HEAPWISE_STATS`, reporting bad values.
+/// Reads `HEAPWISE_POLICY`, `HEAPWISE_HARDEN`, `HEAPWISE_ARENAS`, `HEAPWISE_FAIL_AFTER`
+/// and `HEAPWISE_STATS`, reporting bad values (the paths: [`trace_path`],
+/// [`stats_pattern`]).
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn read() -> Options {
     let mut o = Options {
