@@ -115,6 +115,11 @@ fn b13d_eight_threads_random_ops_with_cross_thread_frees() {
 }
 
 #[test]
+fn b13e_first_allocation_in_the_last_key_destructor_round_leaks_nothing() {
+    behaviour("b13e_late_key_destructor");
+}
+
+#[test]
 fn b14_fork_while_threads_allocate() {
     behaviour("b14_fork");
 }

@@ -1585,9 +1585,11 @@ impl Global {
     /// unmaps the cached large mappings; the heaps keep their size (their address space).
     /// Returns the bytes released. (`malloc_trim`; the heaps also trim themselves, with
     /// hysteresis: free ranges of the trim threshold or more are given back, see
-    /// [`Global::set_trim_threshold`].)
+    /// [`Global::set_trim_threshold`].) The caches of threads that ended without retiring
+    /// them go back to their owners first ([`tcache::reclaim_all_exited`]).
     pub fn trim(&'static self) -> usize {
         tcache::flush_current();
+        tcache::reclaim_all_exited();
         tcache::drain_central(self);
         tcache::drain_remote(self);
         let mut released = large_cache::release();

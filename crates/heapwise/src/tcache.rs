@@ -57,6 +57,19 @@
 //! * Thread exit returns the cache to its owner (a `pthread` key destructor, registered
 //!   without allocating) and its record to the pool; afterwards the thread's slot holds
 //!   `DEAD_MARK` and its calls go to the slow path.
+//! * A thread whose cache is set up too late for that destructor (its first call comes from
+//!   another key's destructor in glibc's last round of `PTHREAD_DESTRUCTOR_ITERATIONS`, or
+//!   after them) still has its cache retired, by another thread: every registered cache
+//!   holds its *life lock*, a robust mutex its thread locks at set-up and unlocks only when
+//!   the cache is retired. The kernel marks a robust mutex whose owner ended *owner died*
+//!   (it goes by the thread, not by its reusable `pthread_t` or TID), so a `trylock` that
+//!   answers `EOWNERDEAD` proves the thread gone and hands its cache to the caller, who
+//!   retires it as the destructor would have (`reclaim_exited`). Each cache set-up examines
+//!   a few registry entries ([`RECLAIM_SCAN`], from where the last one stopped) and
+//!   [`Global::trim`] all of them, so such caches are bounded by a fraction of the live ones
+//!   instead of growing with every thread. The life lock is released (leaving the holder's
+//!   robust list) under the registry lock, after the cache is unlinked and before its
+//!   record goes back to the pool.
 //! * Re-entrancy: while a cache is being set up the thread's slot holds `BUSY_MARK` and
 //!   every call from the same thread takes the slow path.
 //! * Fast paths: [`malloc_fast`] and [`free_fast`] (inlined into [`Global::malloc`],
@@ -80,9 +93,10 @@
 //! * Statistics: every cache keeps its counters in relaxed atomics written only by its
 //!   thread (plain stores, no read-modify-write); [`sum`] adds them up for
 //!   [`Global::stats`] through a registry of live caches (guarded by its own lock, reset in
-//!   a `fork` child to the calling thread's cache).
+//!   a `fork` child to the calling thread's cache, whose life lock the child takes anew).
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
+use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
@@ -244,6 +258,14 @@ pub struct Cache {
     limit: Cell<usize>,
     /// Registry link (guarded by `REG_LOCK`).
     next: Cell<*const Cache>,
+    /// The life lock: a robust mutex held by the cache's thread from set-up until the cache
+    /// is retired (by the thread's exit, or by `reclaim_exited` once the kernel marked it
+    /// owner-died). Never moves (a pool record); on nobody's robust list while the record is
+    /// in the pool.
+    life: UnsafeCell<libc::pthread_mutex_t>,
+    /// Whether the cache's thread holds `life` (written before the cache is registered,
+    /// and by a `fork` child's only thread).
+    tracked: Cell<bool>,
     /// Blocks moved in by the slow paths (refills, central batches) minus blocks moved out
     /// (flushes, central batches), wrapping: with the hit counters it gives the blocks
     /// held ([`sums_of`]) without a counter update per `malloc` or `free`.
@@ -279,6 +301,8 @@ impl Cache {
             rbytes: [const { Cell::new(0) }; ARENAS],
             limit: Cell::new(THREAD_BYTES),
             next: Cell::new(ptr::null()),
+            life: UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER),
+            tracked: Cell::new(false),
             moved: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             hits_malloc: AtomicU64::new(0),
@@ -542,6 +566,9 @@ fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
     }
     ensure_tsd_key()?;
     let key = TSD_KEY.load(Ordering::Acquire) as libc::pthread_key_t;
+    // Caches of threads that ended without retiring them go back first (their records may
+    // serve this one).
+    reclaim_exited(RECLAIM_SCAN);
     let rec = {
         let _r = LockGuard::new(&REG_LOCK);
         // SAFETY: `REG_LOCK` guards the pool; every record is a `Cache`.
@@ -568,13 +595,138 @@ fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
     c.slot.set(arena * crate::global::MAX_HEAPS);
     c.owner.set(g);
     c.key.set(KEY.load(Ordering::Acquire));
+    // Without a life lock (robust mutexes unsupported) the cache works as well; only its
+    // retirement then depends on the key's destructor.
+    c.tracked.set(hold_life(c));
+    c.state.set(ACTIVE);
     {
         let _r = LockGuard::new(&REG_LOCK);
         c.next.set(REG_HEAD.load(Ordering::Relaxed));
         REG_HEAD.store(p, Ordering::Release);
     }
-    c.state.set(ACTIVE);
     Ok(c)
+}
+
+/// Initialises `c`'s life lock as a robust mutex and takes it for the calling thread:
+/// whether it is held. Allocates nothing.
+fn hold_life(c: &Cache) -> bool {
+    let m = c.life.get();
+    let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    // SAFETY: `attr` is a valid out-pointer, initialised before it is used and destroyed
+    // after; `m` is the cache's mutex, on no thread's robust list (a new record or one
+    // whose lock was released before it went back to the pool, or a `fork` child's, whose
+    // robust list glibc emptied) and used by nobody else yet, so it may be initialised.
+    unsafe {
+        if libc::pthread_mutexattr_init(attr.as_mut_ptr()) != 0 {
+            return false;
+        }
+        let ok = libc::pthread_mutexattr_setrobust(attr.as_mut_ptr(), libc::PTHREAD_MUTEX_ROBUST)
+            == 0
+            && libc::pthread_mutex_init(m, attr.as_ptr()) == 0
+            && libc::pthread_mutex_trylock(m) == 0;
+        libc::pthread_mutexattr_destroy(attr.as_mut_ptr());
+        ok
+    }
+}
+
+/// Releases `c`'s life lock, held by the calling thread (the cache's own at its exit, or
+/// the reclaimer that took it over): it leaves the caller's robust list, so the record can
+/// go back to the pool. Called with `REG_LOCK` held, after `c` left the registry.
+fn release_life(c: &Cache) {
+    if !c.tracked.get() {
+        return;
+    }
+    c.tracked.set(false);
+    let m = c.life.get();
+    // SAFETY: `m` is an initialised robust mutex the calling thread holds (see above);
+    // `consistent` only applies to one taken over with `EOWNERDEAD` (an error otherwise,
+    // ignored), and makes the unlock leave it usable.
+    unsafe {
+        libc::pthread_mutex_consistent(m);
+        libc::pthread_mutex_unlock(m);
+    }
+}
+
+/// Registry entries a cache set-up examines for caches of exited threads
+/// (`reclaim_exited`). With `n` examined per set-up, the caches of exited threads that
+/// wait for reclamation stay below `live / (n - 1)` (plus `n`): each set-up adds at most
+/// one, and each sweep of the registry finds them all.
+pub const RECLAIM_SCAN: usize = 8;
+
+/// Where the next scan of [`reclaim_exited`] starts (null: at the registry's head; guarded
+/// by `REG_LOCK`, moved past an entry that leaves the registry).
+static REG_CURSOR: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
+
+/// Retires the caches whose threads ended without retiring them (see the life lock, in the
+/// module's invariants) among the next `budget` registry entries, from where the previous
+/// scan stopped (wrapping at the end); returns how many. Takes no lock but `REG_LOCK`
+/// while it scans, and the retired caches' owners' locks as their blocks go back.
+fn reclaim_exited(budget: usize) -> usize {
+    let mut left = budget;
+    let mut n = 0;
+    while let Some(c) = find_exited(&mut left) {
+        retire(c);
+        n += 1;
+    }
+    n
+}
+
+/// The next registry entry, among at most `*left` more examined, whose thread ended with
+/// its cache still registered: its life lock is then held by the calling thread (taken
+/// over from the dead owner), so no other scan can take it.
+fn find_exited(left: &mut usize) -> Option<&'static Cache> {
+    let _r = LockGuard::new(&REG_LOCK);
+    let head = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
+    let mut cur = REG_CURSOR.load(Ordering::Relaxed) as *const Cache;
+    let mut found = None;
+    while *left > 0 {
+        if cur.is_null() {
+            cur = head;
+            if cur.is_null() {
+                break;
+            }
+        }
+        *left -= 1;
+        // SAFETY: registry entries (and the cursor, moved off an entry as it leaves) are
+        // registered caches, read with the registry lock held.
+        let e: &'static Cache = unsafe { &*cur };
+        cur = e.next.get();
+        if !e.tracked.get() {
+            continue;
+        }
+        // SAFETY: a tracked entry's life lock is an initialised robust mutex. `trylock`
+        // never blocks: `EBUSY` while its thread (or another scan) holds it.
+        match unsafe { libc::pthread_mutex_trylock(e.life.get()) } {
+            libc::EOWNERDEAD => {
+                found = Some(e);
+                break;
+            }
+            0 => {
+                // Not held (never so for a registered entry): leave it as it was.
+                // SAFETY: just taken by this thread.
+                unsafe { libc::pthread_mutex_unlock(e.life.get()) };
+            }
+            _ => {}
+        }
+    }
+    REG_CURSOR.store(cur as *mut Cache, Ordering::Relaxed);
+    found
+}
+
+/// Retires all caches of exited threads (for a trim): every registry entry is examined.
+pub fn reclaim_all_exited() -> usize {
+    let entries = {
+        let _r = LockGuard::new(&REG_LOCK);
+        let mut n = 0;
+        let mut cur = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
+        while !cur.is_null() {
+            n += 1;
+            // SAFETY: a registry entry, read with the registry lock held.
+            cur = unsafe { &*cur }.next.get();
+        }
+        n
+    };
+    reclaim_exited(entries)
 }
 
 fn random_key() -> usize {
@@ -1189,37 +1341,48 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
     if c.state.get() != ACTIVE {
         return;
     }
-    c.state.set(BUSY);
     thread_slot::set(DEAD_MARK);
+    retire(c);
+}
+
+/// Retires the registered cache `c`, whose user is the calling thread (its own thread,
+/// exiting with its slot set to `DEAD_MARK`, or the reclaimer of an exited thread's cache,
+/// holding its life lock): returns its blocks to its owner, leaves its arena, moves its
+/// counters to the owner, unlinks it and gives its record back to the pool.
+fn retire(c: &'static Cache) {
+    c.state.set(BUSY);
     flush_all(c);
     // SAFETY: an active cache has a live (static) owner.
     let g = unsafe { &*c.owner.get() };
     leave_arena(g, c, c.arena.get());
-    {
-        let _r = LockGuard::new(&REG_LOCK);
-        g.retire(&sums_of(c));
-        let me = c as *const Cache;
-        let mut cur = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
-        // Unlink `me`: the head is an AtomicPtr, the others are Cells behind the lock.
-        if cur == me {
-            REG_HEAD.store(c.next.get() as *mut Cache, Ordering::Release);
-        } else {
-            while !cur.is_null() {
-                // SAFETY: registry entries are live caches (unlinked before their thread
-                // ends), read with the registry lock held.
-                let e = unsafe { &*cur };
-                if e.next.get() == me {
-                    e.next.set(c.next.get());
-                    break;
-                }
-                cur = e.next.get();
-            }
-        }
-        c.state.set(DEAD);
-        // SAFETY: `REG_LOCK` held; the record came from the pool, is unlinked, and its
-        // thread (the only user) is exiting with its slot set to `DEAD_MARK`.
-        unsafe { POOL.give(NonNull::from(c).cast()) };
+    let _r = LockGuard::new(&REG_LOCK);
+    g.retire(&sums_of(c));
+    let me = c as *const Cache;
+    if ptr::eq(REG_CURSOR.load(Ordering::Relaxed), me) {
+        REG_CURSOR.store(c.next.get() as *mut Cache, Ordering::Relaxed);
     }
+    let mut cur = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
+    // Unlink `me`: the head is an AtomicPtr, the others are Cells behind the lock.
+    if cur == me {
+        REG_HEAD.store(c.next.get() as *mut Cache, Ordering::Release);
+    } else {
+        while !cur.is_null() {
+            // SAFETY: registry entries are registered caches (unlinked before their record
+            // is reused), read with the registry lock held.
+            let e = unsafe { &*cur };
+            if e.next.get() == me {
+                e.next.set(c.next.get());
+                break;
+            }
+            cur = e.next.get();
+        }
+    }
+    c.state.set(DEAD);
+    // Unlinked, so no scan takes it any more; released before the record can be reused.
+    release_life(c);
+    // SAFETY: `REG_LOCK` held; the record came from the pool, is unlinked, its life lock is
+    // released, and its only user (the calling thread) is done with it.
+    unsafe { POOL.give(NonNull::from(c).cast()) };
 }
 
 /// `fork` child hook: the other threads do not exist; only the calling thread's cache
@@ -1239,10 +1402,16 @@ extern "C" fn fork_child() {
             // SAFETY: an active cache has a live (static) owner.
             unsafe { &*c.owner.get() }.fork_child_arenas(c.arena.get());
             c.next.set(ptr::null());
+            // The life lock names the parent's thread and is on no robust list of the
+            // child (glibc empties it in the child): this thread takes it anew.
+            if c.tracked.get() {
+                c.tracked.set(hold_life(c));
+            }
             c as *const Cache as *mut Cache
         }
         None => ptr::null_mut(),
     };
+    REG_CURSOR.store(ptr::null_mut(), Ordering::Relaxed);
     REG_HEAD.store(me, Ordering::Release);
 }
 
@@ -1788,6 +1957,84 @@ mod tests {
         assert!(slot_cache().is_some_and(|c| ptr::eq(c.owner.get(), &G)));
         // SAFETY: as above.
         unsafe { G.free(p) };
+    }
+
+    /// Registered caches owned by `g`, other than the calling thread's.
+    fn others_registered_for(g: &Global) -> usize {
+        let mine = slot_cache().map_or(ptr::null(), |c| c as *const Cache);
+        let _r = LockGuard::new(&REG_LOCK);
+        let mut n = 0;
+        let mut cur = REG_HEAD.load(Ordering::Acquire) as *const Cache;
+        while !cur.is_null() {
+            // SAFETY: a registry entry, read with the registry lock held.
+            let c = unsafe { &*cur };
+            n += (ptr::eq(c.owner.get(), g) && cur != mine) as usize;
+            cur = c.next.get();
+        }
+        n
+    }
+
+    #[test]
+    fn a_cache_set_up_after_the_key_destructors_is_reclaimed_by_a_trim() {
+        use crate::global::Config;
+        use core::ffi::c_void;
+        static G: Global = Global::with_thread_cache(Config::DEFAULT);
+        static KEY: AtomicUsize = AtomicUsize::new(0);
+        static LATE: AtomicUsize = AtomicUsize::new(0);
+        // Re-arms its key for glibc's first three rounds, then (as the thread's first
+        // allocator call) allocates and frees blocks of every cached class of `G`.
+        extern "C" fn destructor(v: *mut c_void) {
+            let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
+            if (v as usize) < 4 {
+                // SAFETY: a created key (below 32: set without allocating).
+                unsafe { libc::pthread_setspecific(key, ptr::without_provenance(v as usize + 1)) };
+                return;
+            }
+            let mut held = [ptr::null_mut(); CLASSES];
+            for (k, p) in held.iter_mut().enumerate() {
+                *p = G.malloc(k * ALIGN + 8);
+            }
+            for p in held {
+                // SAFETY: from `G.malloc` (or null), freed once.
+                unsafe { G.free(p) };
+            }
+            LATE.fetch_add(1, Ordering::Relaxed);
+        }
+        extern "C" fn worker(_: *mut c_void) -> *mut c_void {
+            let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
+            // SAFETY: as above.
+            unsafe { libc::pthread_setspecific(key, ptr::without_provenance(1)) };
+            ptr::null_mut()
+        }
+        // This thread's allocation creates the allocator's key (if no test did yet), so the
+        // test's key comes after it: glibc runs the keys of a round in index order.
+        let p = G.malloc(48);
+        // SAFETY: from `G.malloc`, freed once.
+        unsafe { G.free(p) };
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: a valid out-pointer; the destructor does not unwind.
+        let rc = unsafe { libc::pthread_key_create(&mut key, Some(destructor)) };
+        assert_eq!(rc, 0);
+        KEY.store(key as usize, Ordering::Relaxed);
+        // SAFETY: zeroed is a valid placeholder for the out-parameter.
+        let mut t: libc::pthread_t = unsafe { core::mem::zeroed() };
+        // SAFETY: `worker` has the start routine's signature; default attributes.
+        let rc = unsafe { libc::pthread_create(&mut t, ptr::null(), worker, ptr::null_mut()) };
+        assert_eq!(rc, 0);
+        // SAFETY: joined once.
+        assert_eq!(unsafe { libc::pthread_join(t, ptr::null_mut()) }, 0);
+        assert_eq!(LATE.load(Ordering::Relaxed), 1);
+        // The exited thread's cache (unless another thread's set-up reclaimed it already)
+        // and its blocks go back with a trim (which flushes this thread's cache too).
+        G.trim();
+        assert_eq!(
+            others_registered_for(&G),
+            0,
+            "a cache of an exited thread is registered"
+        );
+        assert_eq!(sum(&G).blocks, 0);
+        // SAFETY: the key is no longer used.
+        unsafe { libc::pthread_key_delete(key) };
     }
 
     #[test]
