@@ -6,7 +6,10 @@
 //!
 //! Invariants of a parsed [`Trace`] (the parser rejects anything else with a
 //! [`ParseError`] naming `file:line`):
-//! * every id is `< num_ids`;
+//! * every id is `< num_ids`; ids are numbered densely `0..num_ids` in order of first use
+//!   (a trace whose ids first appear as 0, 1, 2, ... — every generated or recorded trace and
+//!   the CS:APP ones — keeps its ids; a sparse one such as `a 4000000000 8` is renumbered, so
+//!   memory follows the number of ids used, never the largest);
 //! * `a` names an id that is not live, `f` names an id that is live (`r` of an id that is
 //!   not live is `realloc(NULL, n)`, i.e. a `malloc`, as in C);
 //! * the number of request lines equals the header's operation count;
@@ -32,7 +35,8 @@ pub enum OpKind {
 pub struct Op {
     /// Which call.
     pub kind: OpKind,
-    /// Block id, `< num_ids`.
+    /// Block id, `< num_ids` (in a parsed trace, the file's ids renumbered densely in order
+    /// of first use).
     pub id: u32,
     /// Requested size in bytes (0 for `f`).
     pub size: usize,
@@ -91,8 +95,8 @@ pub struct Trace {
     pub path: PathBuf,
     /// The header variant that was read (never `Auto`).
     pub format: Format,
-    /// Number of ids: one more than the largest id used (a header may announce more; the
-    /// tables of the replayers are this long).
+    /// Number of ids: in a parsed trace, the number of distinct ids used (a header may
+    /// announce more, and ids may be sparse; the tables of the replayers are this long).
     pub num_ids: u32,
     /// Weight from the header (informational).
     pub weight: u64,
@@ -184,7 +188,10 @@ impl Trace {
         })?;
         let num_ops = header[2];
         let mut ops = Vec::with_capacity(num_ops.min(1 << 24) as usize);
-        // Grows with the ids used, not the header's count (which could ask for anything).
+        // Ids are renumbered densely in order of first use, so the tables of the parser and
+        // of the replayers grow with the number of ids used, not with the header's count or
+        // the largest id (either of which could ask for anything).
+        let mut ids = IdMap::default();
         let mut live: Vec<bool> = Vec::new();
         let mut last_line = header_line;
         for (ln, l) in lines {
@@ -209,7 +216,6 @@ impl Trace {
                     format!("id {id} out of range (header says {num_ids} ids)"),
                 ));
             }
-            let id = id as u32;
             let size = if kind == OpKind::Free {
                 0
             } else {
@@ -227,10 +233,11 @@ impl Trace {
             if let Some(extra) = toks.next() {
                 return Err(err(ln, format!("unexpected `{extra}` after the request")));
             }
-            if live.len() <= id as usize {
-                live.resize(id as usize + 1, false);
+            let dense = ids.dense(id);
+            if live.len() <= dense as usize {
+                live.push(false);
             }
-            let slot = &mut live[id as usize];
+            let slot = &mut live[dense as usize];
             match kind {
                 OpKind::Alloc if *slot => {
                     return Err(err(ln, format!("allocation of id {id}, which is live")))
@@ -252,7 +259,7 @@ impl Trace {
             }
             ops.push(Op {
                 kind,
-                id,
+                id: dense,
                 size,
                 line: ln as u32,
             });
@@ -368,6 +375,42 @@ impl Trace {
             };
         }
         s
+    }
+}
+
+/// The file's ids → dense ids, in order of first use: a table for ids below
+/// [`IdMap::DIRECT`] (every realistic trace), a hash map above.
+#[derive(Default)]
+struct IdMap {
+    direct: Vec<u32>,
+    sparse: std::collections::HashMap<u64, u32>,
+    next: u32,
+}
+
+impl IdMap {
+    /// Ids below this are mapped through a table (at most 16 MiB of it).
+    const DIRECT: u64 = 1 << 22;
+
+    /// The dense id of file id `id`, given the next free one on first use.
+    fn dense(&mut self, id: u64) -> u32 {
+        let next = &mut self.next;
+        let mut fresh = || {
+            let d = *next;
+            *next += 1;
+            d
+        };
+        if id < Self::DIRECT {
+            let i = id as usize;
+            if self.direct.len() <= i {
+                self.direct.resize(i + 1, u32::MAX);
+            }
+            if self.direct[i] == u32::MAX {
+                self.direct[i] = fresh();
+            }
+            self.direct[i]
+        } else {
+            *self.sparse.entry(id).or_insert_with(fresh)
+        }
     }
 }
 

@@ -193,6 +193,42 @@ fn out_of_memory_is_reported_per_trace_and_other_traces_run() {
     }
 }
 
+/// A trace may use the largest id its header allows: the tool must neither abort on the
+/// tables (the old parser and replayers sized them by the id's value) nor reject it.
+#[test]
+fn a_huge_sparse_id_replays() {
+    let d = tempfile::tempdir().unwrap();
+    let big = u32::MAX - 1;
+    let f = write(
+        d.path(),
+        "sparse.rep",
+        &format!("0\n{}\n3\n1\na {big} 100\na 7 10\nf {big}\n", u32::MAX),
+    );
+    let out = heapwise()
+        .args([
+            "replay",
+            "--repeat",
+            "1",
+            "--json",
+            "--policy",
+            "segregated",
+        ])
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["traces"][0]["ok"], true);
+    assert_eq!(v["traces"][0]["ops"], 3);
+    let svg = d.path().join("sparse.svg");
+    heapwise()
+        .args(["viz", "-o"])
+        .arg(&svg)
+        .arg(&f)
+        .assert()
+        .code(0);
+}
+
 #[test]
 fn usage_errors_exit_2() {
     heapwise()

@@ -154,9 +154,37 @@ fn tables_are_as_long_as_the_ids_used_not_the_header_says() {
     // A header may announce any number of ids; memory follows the ids the requests use.
     let t = parse("0 4000000000 2 1\na 0 10\nf 0\n").unwrap();
     assert_eq!(t.num_ids, 1);
+    // Sparse ids are renumbered in order of first use: the tables hold 2 ids, not 6.
     let t = parse("0 9 4 1\na 5 10\na 2 1\nf 5\nf 2\n").unwrap();
-    assert_eq!(t.num_ids, 6);
+    assert_eq!(t.num_ids, 2);
+    assert_eq!(t.ops.iter().map(|o| o.id).collect::<Vec<_>>(), [0, 1, 0, 1]);
     assert_eq!(t.peak_live().bytes, 11);
+    // Ids that first appear in order keep their numbers.
+    let t = parse("0 3 6 1\na 0 1\na 1 2\nf 0\na 2 3\nf 2\nf 1\n").unwrap();
+    assert_eq!(
+        t.ops.iter().map(|o| o.id).collect::<Vec<_>>(),
+        [0, 1, 0, 2, 2, 1]
+    );
+}
+
+#[test]
+fn a_huge_sparse_id_costs_one_table_entry() {
+    // Tables sized by the id's value would take 256 MiB here, and 36 GiB (an abort) for the
+    // largest id a header allows (see the CLI test `a_huge_sparse_id_replays`).
+    let big = 1u32 << 28;
+    let t = parse(&format!(
+        "0 {} 4 1\na {big} 7\nr {big} 9\na 3 1\nf {big}\n",
+        u32::MAX
+    ))
+    .unwrap();
+    assert_eq!(t.num_ids, 2);
+    assert_eq!(t.peak_live().bytes, 10);
+    // The file's ids still name the line in errors.
+    let e = err(&format!("0 {} 2 1\na {big} 7\na {big} 7\n", u32::MAX));
+    assert!(
+        e.ends_with(&format!("allocation of id {big}, which is live")),
+        "{e}"
+    );
 }
 
 #[test]
