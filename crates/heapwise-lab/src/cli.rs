@@ -1,9 +1,9 @@
 //! The `heapwise` command line (clap derive): argument definitions and one function per
 //! subcommand.
 //!
-//! Exit status: 0 success; 1 an allocator broke a correctness rule (or a preloaded command's
-//! own status, for `run`/`record`); 2 bad usage, malformed trace, unreadable or unwritable
-//! file, missing preload library. A trace that runs out of memory under `--heap-limit` is
+//! Exit status: 0 success; 1 an allocator broke a correctness rule; 2 bad usage, malformed
+//! trace, unreadable or unwritable file, missing preload library, a command `run`/`record`
+//! cannot start (once started, the command replaces `heapwise`: its status is its own). A trace that runs out of memory under `--heap-limit` is
 //! reported in its row and does not change the status.
 
 use std::ffi::OsString;
@@ -393,7 +393,7 @@ fn preloaded(cmd: &[OsString], env: &[(&str, OsString)]) -> i32 {
         Ok(l) => l,
         Err(e) => return fail(e),
     };
-    crate::preload::run_preloaded(&lib, cmd, env).unwrap_or_else(fail)
+    fail(crate::preload::exec_preloaded(&lib, cmd, env))
 }
 
 fn measure(

@@ -1,8 +1,11 @@
 //! `heapwise run` and `heapwise record`: run a command with `libheapwise.so` preloaded.
 //!
 //! The library is `$HEAPWISE_LIB` if set, else `libheapwise.so` beside the `heapwise`
-//! executable (cargo puts both in the same target directory). The command's exit status is
-//! forwarded (128 + signal number when it was killed by a signal).
+//! executable (cargo puts both in the same target directory). `heapwise` then `exec`s the
+//! command: the command takes its place (same process id), so a signal sent to it (a
+//! supervisor's `SIGTERM`, a `kill`) reaches the command, none is left running behind a dead
+//! `heapwise`, and the exit status is the command's own (a shell shows 128 + signal number
+//! when it was killed by a signal).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,14 +40,14 @@ pub fn find_library() -> Result<PathBuf, String> {
     }
 }
 
-/// Runs `cmd` with the library preloaded and the extra environment `env`; returns the
-/// exit status to forward, or a message (exit 2) when the command cannot be started.
-pub fn run_preloaded(
-    lib: &Path,
-    cmd: &[OsString],
-    env: &[(&str, OsString)],
-) -> Result<i32, String> {
-    let (prog, args) = cmd.split_first().ok_or("no command given")?;
+/// Replaces this process with `cmd`, run with the library preloaded and the extra
+/// environment `env`. Returns only when the command cannot be started, with the reason
+/// (exit status 2).
+pub fn exec_preloaded(lib: &Path, cmd: &[OsString], env: &[(&str, OsString)]) -> String {
+    use std::os::unix::process::CommandExt;
+    let Some((prog, args)) = cmd.split_first() else {
+        return "no command given".into();
+    };
     let mut preload = lib.as_os_str().to_os_string();
     if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
         preload.push(":");
@@ -55,12 +58,6 @@ pub fn run_preloaded(
     for (k, v) in env {
         c.env(k, v);
     }
-    let status = c
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", prog.to_string_lossy()))?;
-    if let Some(code) = status.code() {
-        return Ok(code);
-    }
-    use std::os::unix::process::ExitStatusExt;
-    Ok(128 + status.signal().unwrap_or(0))
+    let e = c.exec();
+    format!("cannot run {}: {e}", prog.to_string_lossy())
 }

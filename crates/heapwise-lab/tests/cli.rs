@@ -499,6 +499,60 @@ fn run_forwards_the_exit_status_under_the_real_library() {
         .code(0);
 }
 
+/// `run` hands its process to the command (exec): a signal sent to the `heapwise` that a
+/// supervisor started reaches the command, and no command is left running behind it (the
+/// old `run` waited for a child, and died alone).
+#[test]
+fn a_signal_to_run_reaches_the_command() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(lib) = preload_library() else {
+        eprintln!("note: libheapwise.so not built beside heapwise; run test skipped");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let pid_file = d.path().join("pid");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("heapwise"))
+        .env("HEAPWISE_LIB", &lib)
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo $$ > \"$0.tmp\"; mv \"$0.tmp\" \"$0\"; exec sleep 30",
+        ])
+        .arg(&pid_file)
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    let cmd_pid: libc::pid_t = loop {
+        if let Ok(s) = std::fs::read_to_string(&pid_file) {
+            break s.trim().parse().unwrap();
+        }
+        assert!(t0.elapsed().as_secs() < 20, "the command never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // SAFETY: `kill` has no memory-safety preconditions.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0);
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGTERM));
+    let t0 = std::time::Instant::now();
+    // SAFETY: as above; signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(cmd_pid, 0) } == 0 {
+        if t0.elapsed().as_secs() >= 3 {
+            // SAFETY: as above (the orphan is ours to end).
+            unsafe { libc::kill(cmd_pid, libc::SIGKILL) };
+            panic!("the command (pid {cmd_pid}) outlived the heapwise that ran it");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        cmd_pid,
+        child.id() as libc::pid_t,
+        "the command is not in heapwise's place"
+    );
+}
+
 #[test]
 fn record_writes_a_trace_replay_can_read() {
     let Some(lib) = preload_library() else {
