@@ -445,8 +445,9 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ParseError> {
     Ok(out)
 }
 
-/// Gives traces that share a name (`t.rep` in two directories) their paths as names, so that
-/// the table's rows and the JSON tell them apart.
+/// Gives traces that share a name (`t.rep` in two directories) their paths as names, and
+/// a file given more than once `#2`, `#3`, ... after its second and later names, so that the
+/// table's rows, its trace count and the JSON tell them apart.
 ///
 /// ```
 /// use heapwise_lab::trace::{unique_names, Format, Trace};
@@ -455,16 +456,32 @@ pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ParseError> {
 ///     Trace::parse("a/t.rep".as_ref(), text, Format::Auto).unwrap(),
 ///     Trace::parse("b/t.rep".as_ref(), text, Format::Auto).unwrap(),
 ///     Trace::parse("b/u.rep".as_ref(), text, Format::Auto).unwrap(),
+///     Trace::parse("b/u.rep".as_ref(), text, Format::Auto).unwrap(),
 /// ];
 /// unique_names(&mut ts);
-/// assert_eq!([&ts[0].name, &ts[1].name, &ts[2].name], ["a/t.rep", "b/t.rep", "u"]);
+/// let names: Vec<&str> = ts.iter().map(|t| t.name.as_str()).collect();
+/// assert_eq!(names, ["a/t.rep", "b/t.rep", "u", "u#2"]);
 /// ```
 pub fn unique_names(traces: &mut [Trace]) {
-    let names: Vec<String> = traces.iter().map(|t| t.name.clone()).collect();
-    for t in traces.iter_mut() {
-        if names.iter().filter(|&n| *n == t.name).count() > 1 {
-            t.name = t.path.display().to_string();
-        }
+    // Names shared by different files become paths; one file given again keeps its name.
+    let base: Vec<String> = traces
+        .iter()
+        .map(|t| {
+            let shared = traces.iter().any(|u| u.name == t.name && u.path != t.path);
+            if shared {
+                t.path.display().to_string()
+            } else {
+                t.name.clone()
+            }
+        })
+        .collect();
+    for (i, t) in traces.iter_mut().enumerate() {
+        let k = base[..i].iter().filter(|b| **b == base[i]).count();
+        t.name = if k == 0 {
+            base[i].clone()
+        } else {
+            format!("{}#{}", base[i], k + 1)
+        };
     }
 }
 

@@ -393,6 +393,50 @@ fn duplicate_names_and_policies_make_distinct_rows() {
     );
 }
 
+/// One file given twice (`replay t.rep t.rep`, or a glob and its directory) makes two rows
+/// that the table, its trace count and the JSON tell apart: the old names were the same,
+/// the table counted one trace and the summary averaged two.
+#[test]
+fn a_file_given_twice_is_counted_twice() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "t.rep", SMALL);
+    let args = [
+        "replay",
+        "--repeat",
+        "0",
+        "--policy",
+        "segregated",
+        "t.rep",
+        "t.rep",
+    ];
+    let out = heapwise()
+        .current_dir(d.path())
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("Summary (2 traces;"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("t ")) && text.lines().any(|l| l.starts_with("t#2 ")),
+        "{text}"
+    );
+    let out = heapwise()
+        .current_dir(d.path())
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = v["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trace"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["t", "t#2"]);
+}
+
 #[test]
 fn replay_reads_a_pipe() {
     let out = heapwise()
