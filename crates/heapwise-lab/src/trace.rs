@@ -147,7 +147,11 @@ impl Trace {
             line: line as u32,
             reason,
         };
-        let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
+        // A UTF-8 byte-order mark (some Windows editors write one) is not part of the first
+        // number; line ends may be `\n`, `\r\n` or a lone `\r`, all whitespace to mdriver's
+        // `fscanf`.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let mut lines = split_lines(text).enumerate().map(|(i, l)| (i + 1, l));
         // Header: four numbers, whitespace separated, possibly spread over lines.
         let mut header = [0u64; 4];
         let mut got = 0;
@@ -376,6 +380,24 @@ impl Trace {
         }
         s
     }
+}
+
+/// The lines of `text`, ended by `\n`, `\r\n` or a lone `\r` (old Mac files), without their
+/// ends.
+fn split_lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let Some(i) = rest.find(['\n', '\r']) else {
+            return Some(std::mem::take(&mut rest));
+        };
+        let line = &rest[..i];
+        let end = if rest[i..].starts_with("\r\n") { 2 } else { 1 };
+        rest = &rest[i + end..];
+        Some(line)
+    })
 }
 
 /// The file's ids → dense ids, in order of first use: a table for ids below

@@ -70,6 +70,34 @@ fn header_may_share_lines_and_blank_lines_are_skipped() {
     assert_eq!(t.ops[1].line, 5);
 }
 
+/// Files edited on other systems: a UTF-8 byte-order mark, `\r\n` and lone-`\r` line ends
+/// (all whitespace to mdriver's `fscanf`). The BOM was reported as part of the first number
+/// (an invisible character in the message), and a lone-`\r` file as one long line.
+#[test]
+fn bom_and_every_line_end_parse_alike() {
+    let lf = "20000\n6\n3\n1\na 0 2040\nr 0 4072\nf 0\n";
+    let want = parse(lf).unwrap();
+    for text in [
+        format!("\u{feff}{lf}"),
+        lf.replace('\n', "\r\n"),
+        format!("\u{feff}{}", lf.replace('\n', "\r\n")),
+        lf.replace('\n', "\r"),
+    ] {
+        let t = parse(&text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        assert_eq!(
+            (t.ops, t.format),
+            (want.ops.clone(), want.format),
+            "{text:?}"
+        );
+    }
+    // Line numbers count `\r\n` once and a lone `\r` once.
+    assert_eq!(
+        err("0 1 1 1\r\na 0 1\r\nx\r\n"),
+        "t.rep:3: unknown operation `x`"
+    );
+    assert_eq!(err("0 1 1 1\ra 0 1\rx\r"), "t.rep:3: unknown operation `x`");
+}
+
 #[test]
 fn malformed_inputs_name_file_line_and_reason() {
     let cases: &[(&str, &str)] = &[
