@@ -62,23 +62,25 @@ pub fn render(report: &Report, title: &str) -> String {
     for (i, s) in report.summary.iter().enumerate() {
         let y = top + i as f64 * ROW;
         svg.text(LEFT - 8.0, y + 15.0, 12.0, "end", &s.policy);
-        let uw = s.mean_util.clamp(0.0, 1.0) * BAR_W;
-        svg.rect(
-            LEFT,
-            y + 3.0,
-            uw,
-            ROW - 6.0,
-            "#3b6fb6",
-            "util",
-            &format!("{}: mean utilisation {:.1}%", s.policy, s.mean_util * 100.0),
-        );
-        svg.text(
-            LEFT + uw + 4.0,
-            y + 15.0,
-            10.0,
-            "start",
-            &format!("{:.1}%", s.mean_util * 100.0),
-        );
+        if let Some(mu) = s.mean_util {
+            let uw = mu.clamp(0.0, 1.0) * BAR_W;
+            svg.rect(
+                LEFT,
+                y + 3.0,
+                uw,
+                ROW - 6.0,
+                "#3b6fb6",
+                "util",
+                &format!("{}: mean utilisation {:.1}%", s.policy, mu * 100.0),
+            );
+            svg.text(
+                LEFT + uw + 4.0,
+                y + 15.0,
+                10.0,
+                "start",
+                &format!("{:.1}%", mu * 100.0),
+            );
+        }
         for r in report.traces.iter().filter(|r| r.policy == s.policy) {
             if let Some(u) = r.util {
                 let cx = LEFT + u.clamp(0.0, 1.0) * BAR_W;

@@ -11,7 +11,9 @@
 //!
 //! The timed runs never include validation, so Kops/s compare allocators, not checkers.
 //! A failed trace (out of memory or a violation) counts as utilisation 0 in its policy's
-//! mean and is left out of the throughput sums.
+//! mean and is left out of the throughput sums. A trace without requests (the recorded trace
+//! of a process that never called `malloc`) has no utilisation and no throughput, and is
+//! left out of both.
 
 use std::time::Duration;
 
@@ -64,7 +66,7 @@ pub struct TraceRow {
     pub policy: String,
     /// Requests in the trace.
     pub ops: usize,
-    /// Peak utilisation, 0..1 (null when the trace failed).
+    /// Peak utilisation, 0..1 (null when the trace failed, or has no requests).
     pub util: Option<f64>,
     /// Final heap size in bytes.
     pub heap_bytes: Option<usize>,
@@ -72,7 +74,8 @@ pub struct TraceRow {
     pub internal_frag: Option<f64>,
     /// External fragmentation at the peak live payload, 0..1.
     pub external_frag: Option<f64>,
-    /// Best-of-repeat throughput, thousands of requests per second.
+    /// Best-of-repeat throughput, thousands of requests per second (null without timing,
+    /// after a failure, or for a trace without requests).
     pub kops: Option<f64>,
     /// The system allocator's throughput on the same trace in the same run.
     pub system_kops: Option<f64>,
@@ -96,14 +99,15 @@ pub struct TraceRow {
 pub struct SummaryRow {
     /// Policy name.
     pub policy: String,
-    /// Mean of per-trace utilisations (failed traces count 0).
-    pub mean_util: f64,
+    /// Mean of per-trace utilisations (failed traces count 0; traces without requests,
+    /// which have no utilisation, are left out); null when no trace is left.
+    pub mean_util: Option<f64>,
     /// Total requests / total seconds of the traces that passed, in Kops/s.
     pub kops: Option<f64>,
     /// The same for the system allocator on those traces.
     pub system_kops: Option<f64>,
     /// `100 · (0.6 · U + 0.4 · min(1, T / 600 Kops/s))`; null without a throughput
-    /// (`--repeat 0`, or every trace failed).
+    /// (`--repeat 0`, or every trace failed) or a mean utilisation.
     pub index: Option<f64>,
 }
 
@@ -206,8 +210,9 @@ pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Result<Report
                 heap_bytes: None,
                 internal_frag: None,
                 external_frag: None,
-                kops: secs.map(|s| kops(ops, s)),
-                system_kops: system_secs.map(|s| kops(ops, s)),
+                // No requests, no throughput (0 requests in some nanoseconds is not 0/s).
+                kops: secs.filter(|_| ops > 0).map(|s| kops(ops, s)),
+                system_kops: system_secs.filter(|_| ops > 0).map(|s| kops(ops, s)),
                 ok: false,
                 error: None,
                 secs,
@@ -242,8 +247,15 @@ pub fn summarise(rows: &[TraceRow], policies: &[PolicyKind]) -> Vec<SummaryRow> 
         .iter()
         .map(|p| {
             let mine: Vec<&TraceRow> = rows.iter().filter(|r| r.policy == p.name()).collect();
-            let n = mine.len().max(1) as f64;
-            let mean_util = mine.iter().map(|r| r.util.unwrap_or(0.0)).sum::<f64>() / n;
+            // A failed trace counts 0; one that ran without a utilisation (no requests) is
+            // left out.
+            let utils: Vec<f64> = mine
+                .iter()
+                .filter(|r| !r.ok || r.util.is_some())
+                .map(|r| r.util.unwrap_or(0.0))
+                .collect();
+            let mean_util =
+                (!utils.is_empty()).then(|| utils.iter().sum::<f64>() / utils.len() as f64);
             let (mut ops, mut secs, mut sys_ops, mut sys_secs) = (0usize, 0.0, 0usize, 0.0);
             for r in &mine {
                 if let Some(s) = r.secs {
@@ -261,7 +273,7 @@ pub fn summarise(rows: &[TraceRow], policies: &[PolicyKind]) -> Vec<SummaryRow> 
                 mean_util,
                 kops: kops_v,
                 system_kops: (sys_ops > 0).then(|| kops(sys_ops, sys_secs)),
-                index: kops_v.map(|k| perf_index(mean_util, k)),
+                index: kops_v.zip(mean_util).map(|(k, u)| perf_index(u, k)),
             }
         })
         .collect()

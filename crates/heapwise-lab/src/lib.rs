@@ -15,7 +15,7 @@
 //! let cfg = Config { policies: vec![PolicyKind::Segregated], repeat: 0, heap_limit: 1 << 24 };
 //! let report = run(&[trace], &cfg, &Progress::hidden()).unwrap();
 //! assert!(report.traces[0].ok);
-//! assert!(report.summary[0].mean_util > 0.0);
+//! assert!(report.summary[0].mean_util.unwrap() > 0.0);
 //! ```
 //!
 //! ## Module map

@@ -78,15 +78,13 @@ pub struct Checked {
 }
 
 impl Checked {
-    /// Peak utilisation, the lab's definition: peak live payload / final heap size.
+    /// Peak utilisation, the lab's definition: peak live payload / final heap size. `None`
+    /// without a heap range (the system allocator) or without a heap (a trace with no
+    /// requests: 0 / 0 is no utilisation, not a utilisation of 0).
     pub fn util(&self) -> Option<f64> {
-        self.heap_bytes.map(|h| {
-            if h == 0 {
-                0.0
-            } else {
-                self.peak_live as f64 / h as f64
-            }
-        })
+        self.heap_bytes
+            .filter(|&h| h > 0)
+            .map(|h| self.peak_live as f64 / h as f64)
     }
 
     /// Internal fragmentation at the peak: `(allocated block bytes − requested bytes) /

@@ -113,7 +113,7 @@ pub fn render(report: &Report) -> String {
     for r in &report.summary {
         s.push(vec![
             r.policy.clone(),
-            pct(Some(r.mean_util)),
+            pct(r.mean_util),
             num(r.kops),
             num(r.system_kops),
             ratio(r.kops, r.system_kops),

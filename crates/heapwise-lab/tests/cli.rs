@@ -437,6 +437,44 @@ fn a_file_given_twice_is_counted_twice() {
     assert_eq!(names, ["t", "t#2"]);
 }
 
+/// `record` of a process that never calls `malloc` gives a header-only trace: it has no
+/// utilisation or throughput (table `-`, JSON null) and leaves the mean alone (it used to
+/// show 0.0% and "0 Kops/s" and halve the mean of the real trace next to it).
+#[test]
+fn a_trace_without_requests_leaves_the_mean_alone() {
+    let d = tempfile::tempdir().unwrap();
+    let empty = write(d.path(), "true.rep", "0\n0\n0\n1\n");
+    let real = write(d.path(), "small.rep", SMALL);
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "1", "--policy", "compact"])
+        .args([&empty, &real])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &v["traces"][0];
+    assert_eq!(e["trace"], "true");
+    assert_eq!(e["ok"], true);
+    for k in ["util", "kops", "system_kops"] {
+        assert!(e[k].is_null(), "{k}: {e}");
+    }
+    let u = v["traces"][1]["util"].as_f64().unwrap();
+    assert_eq!(v["summary"][0]["mean_util"].as_f64(), Some(u));
+    let out = heapwise()
+        .args(["replay", "--repeat", "1", "--policy", "compact"])
+        .arg(&empty)
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let row = text.lines().find(|l| l.starts_with("true ")).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    // trace policy ops util heap int.frag ext.frag Kops/s sys-Kops/s vs-sys status
+    assert_eq!(
+        cells,
+        ["true", "compact", "0", "-", "0", "-", "-", "-", "-", "-", "ok"]
+    );
+}
+
 #[test]
 fn replay_reads_a_pipe() {
     let out = heapwise()

@@ -196,16 +196,46 @@ fn summary_by_hand() {
         row("implicit-first", 3000, None, None, 0.006),
     ];
     let s = summarise(&rows, &[PolicyKind::Segregated, PolicyKind::ImplicitFirst]);
-    assert!(close(s[0].mean_util, 0.7));
+    assert!(close(s[0].mean_util.unwrap(), 0.7));
     assert!((s[0].kops.unwrap() - 100.0).abs() < 1e-9);
     assert!((s[0].system_kops.unwrap() - 500.0).abs() < 1e-9);
     assert!((s[0].index.unwrap() - 100.0 * (0.6 * 0.7 + 0.4 * (100.0 / 600.0))).abs() < 1e-9);
-    assert!(close(s[1].mean_util, 0.4));
+    assert!(close(s[1].mean_util.unwrap(), 0.4));
     assert!((s[1].kops.unwrap() - 10.0).abs() < 1e-9);
     assert!((s[1].system_kops.unwrap() - 500.0).abs() < 1e-9);
     // Throughput above the reference caps at 40 points.
     assert!(close(perf_index(1.0, 6000.0), 100.0));
     assert!(close(perf_index(0.0, 300.0), 20.0));
+}
+
+/// A trace without requests (the recorded trace of a process that never called `malloc`)
+/// has no heap: no utilisation (0 / 0) and no throughput, and it is left out of the mean.
+/// It used to count as utilisation 0 (halving a policy's mean next to one real trace) with
+/// "0 Kops/s".
+#[test]
+fn a_trace_without_requests_has_no_utilisation_and_no_throughput() {
+    let mut empty = parse("0\n0\n0\n1\n");
+    empty.name = "empty".into();
+    let real = parse("0 2 4 1\na 0 100\na 1 100\nf 0\nf 1\n");
+    let cfg = Config {
+        policies: vec![PolicyKind::Segregated],
+        repeat: 1,
+        heap_limit: 1 << 20,
+    };
+    let r = run(&[empty.clone(), real], &cfg, &Progress::hidden()).unwrap();
+    let (e, t) = (&r.traces[0], &r.traces[1]);
+    assert!(e.ok);
+    assert_eq!((e.util, e.kops, e.system_kops), (None, None, None));
+    assert_eq!(e.heap_bytes, Some(0));
+    let u = t.util.unwrap();
+    assert!(u > 0.0);
+    assert_eq!(r.summary[0].mean_util, Some(u));
+    assert!(r.summary[0].index.is_some());
+    // Nothing but empty traces: no mean, no index.
+    let r = run(&[empty], &cfg, &Progress::hidden()).unwrap();
+    assert_eq!((r.summary[0].mean_util, r.summary[0].index), (None, None));
+    let text = heapwise_lab::table::render(&r);
+    assert!(!text.contains("0.0%"), "{text}");
 }
 
 #[test]
