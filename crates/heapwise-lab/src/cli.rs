@@ -339,6 +339,9 @@ pub fn run(cli: Cli) -> i32 {
                     return 2;
                 }
             };
+            if t.ops.is_empty() {
+                return fail(format!("{}: no requests: nothing to draw", trace.display()));
+            }
             let mut mem = match HeapMemory::new(heap_limit) {
                 Ok(m) => m,
                 Err(e) => return fail(e),

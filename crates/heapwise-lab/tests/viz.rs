@@ -104,6 +104,30 @@ fn cli_writes_a_self_contained_svg() {
         .code(2);
 }
 
+/// A trace without requests has no heap to draw: a clean error and status 2, no file (the
+/// old `viz` drew a made-up 16-byte heap "after request 1 of 0").
+#[test]
+fn cli_refuses_a_trace_without_requests() {
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("true.rep");
+    std::fs::write(&trace, "0\n0\n0\n1\n").unwrap();
+    let out = d.path().join("t.svg");
+    let o = Command::cargo_bin("heapwise")
+        .unwrap()
+        .args(["viz", "-o"])
+        .arg(&out)
+        .arg(&trace)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.contains("true.rep: no requests: nothing to draw"),
+        "{err}"
+    );
+    assert!(!out.exists());
+}
+
 #[test]
 fn row_labels_are_exact_and_distinct() {
     // A heap of ~1.3 MB: 64 KiB rows, whose offsets rounded to 0.1 MiB would repeat.
