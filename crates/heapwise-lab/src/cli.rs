@@ -57,7 +57,7 @@ pub enum Cmd {
         /// Trace files, or directories (their *.rep files, sorted).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// A policy name, or `all`.
+        /// A policy name, a comma-separated list of them, or `all`.
         #[arg(long, default_value = "all", value_parser = parse_policies)]
         policy: PolicySel,
         /// Timed runs per trace and allocator; the best one is reported.
@@ -97,7 +97,7 @@ pub enum Cmd {
         /// Timed runs per workload and allocator; the best one is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
-        /// A policy name, or `all`.
+        /// A policy name, a comma-separated list of them, or `all`.
         #[arg(long, default_value = "all", value_parser = parse_policies)]
         policy: PolicySel,
         /// Print one JSON object instead of the table.

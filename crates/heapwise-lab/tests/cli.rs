@@ -229,6 +229,21 @@ fn a_huge_sparse_id_replays() {
         .code(0);
 }
 
+/// `--help` says what the README says: `replay` and `bench` take a comma-separated list of
+/// policies (the help said only "a policy name, or `all`").
+#[test]
+fn help_names_the_policy_list() {
+    for sub in ["replay", "bench"] {
+        let out = heapwise().args([sub, "--help"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        assert!(
+            stdout(&out).contains("comma-separated list"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}
+
 #[test]
 fn usage_errors_exit_2() {
     heapwise()
