@@ -272,10 +272,11 @@ pub fn run(cli: Cli) -> i32 {
             for f in &files {
                 // (Only a regular file's length says it is empty: a pipe's is always 0.)
                 if std::fs::metadata(f).is_ok_and(|m| m.is_file() && m.len() == 0) {
-                    // A process that left through `_exit` (no exit handlers) wrote no trace.
+                    // A process that left through `_exit` (no exit handlers), or was killed
+                    // by a signal, wrote no trace.
                     eprintln!(
-                        "note: {} is empty (a process that leaves through _exit writes no \
-                         trace): skipped",
+                        "note: {} is empty (a process that leaves through _exit or is killed \
+                         by a signal writes no trace): skipped",
                         f.display()
                     );
                     continue;

@@ -650,6 +650,35 @@ fn a_signal_to_run_reaches_the_command() {
     );
 }
 
+/// A recorded command killed by a signal leaves an empty trace, and `replay` says that this
+/// is a possible cause (the note named only `_exit`).
+#[test]
+fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
+    use std::os::unix::process::ExitStatusExt;
+    let Some(lib) = preload_library() else {
+        eprintln!("note: libheapwise.so not built beside heapwise; record test skipped");
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("k.rep");
+    let out = heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["record", "-o"])
+        .arg(&f)
+        .args(["--", "sh", "-c", "kill -9 $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+    assert_eq!(std::fs::metadata(&f).unwrap().len(), 0);
+    let out = heapwise().arg("replay").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is killed by a signal"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 #[test]
 fn record_writes_a_trace_replay_can_read() {
     let Some(lib) = preload_library() else {
