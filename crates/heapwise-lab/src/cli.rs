@@ -3,8 +3,9 @@
 //!
 //! Exit status: 0 success; 1 an allocator broke a correctness rule; 2 bad usage, malformed
 //! trace, unreadable or unwritable file, missing preload library, a command `run`/`record`
-//! cannot start (once started, the command replaces `heapwise`: its status is its own). A trace that runs out of memory under `--heap-limit` is
-//! reported in its row and does not change the status.
+//! cannot start (once started, the command replaces `heapwise`: its status is its own). A
+//! trace that runs out of memory under `--heap-limit` is reported in its row and does not
+//! change the status.
 
 use std::ffi::OsString;
 use std::io::Write;
