@@ -6,6 +6,15 @@ use heapwise::{Config, Global, LARGE_THRESHOLD};
 
 static G: Global = Global::new(Config::DEFAULT);
 
+/// Serialises the tests that allocate large blocks through `G`: its counters, and the
+/// large-block cache (process-wide: a mapping one test frees may serve the other's next
+/// request), are compared before and after by `global_routes_by_size_and_counts_large_blocks`.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn fill(p: *mut u8, n: usize, seed: u8) {
     for i in 0..n {
         // SAFETY: callers pass live blocks of at least `n` bytes.
@@ -63,6 +72,7 @@ fn sizes_at_page_boundaries_fit_their_mappings() {
             }
         }
     }
+    let _s = serial();
     for round in 0..2u8 {
         for back in [0usize, 8, 16] {
             let n = LARGE_THRESHOLD + 4096 - back;
@@ -105,6 +115,7 @@ fn impossible_large_sizes_are_refused() {
 
 #[test]
 fn global_routes_by_size_and_counts_large_blocks() {
+    let _s = serial();
     let before = G.stats();
     let small = G.malloc(1000);
     let big = G.malloc(LARGE_THRESHOLD);
