@@ -4,7 +4,7 @@
 
 mod model;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use heapwise_core::block::{MIN_BLOCK, WORD};
 use heapwise_core::{AnyHeap, ErrorKind, FixedArena, HeapError, PolicyKind, Source};
@@ -325,12 +325,16 @@ fn a_source_too_small_for_the_heap_counts_failures(kind: PolicyKind) {
     assert_eq!(h.counters().failures, 4, "{kind}");
 }
 
-static REPORTS: AtomicUsize = AtomicUsize::new(0);
-static LAST_KIND: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    /// Reports seen on this thread, and the kind of the last one (per thread: the misuse
+    /// tests of the policies run in parallel, each reporting on its own thread).
+    static REPORTS: Cell<usize> = const { Cell::new(0) };
+    static LAST_KIND: Cell<Option<ErrorKind>> = const { Cell::new(None) };
+}
 
 fn count_report(e: &HeapError) {
-    REPORTS.fetch_add(1, Ordering::SeqCst);
-    LAST_KIND.store(e.kind as usize, Ordering::SeqCst);
+    REPORTS.with(|r| r.set(r.get() + 1));
+    LAST_KIND.with(|k| k.set(Some(e.kind)));
 }
 
 fn misuse_is_reported(kind: PolicyKind) {
@@ -341,8 +345,8 @@ fn misuse_is_reported(kind: PolicyKind) {
     let mut h = heap(kind, &mut mem);
     h.set_corruption_hook(count_report);
     let reports = |n| {
-        let before = REPORTS.load(Ordering::SeqCst);
-        move || REPORTS.load(Ordering::SeqCst) - before == n
+        let before = REPORTS.with(Cell::get);
+        move || REPORTS.with(Cell::get) - before == n
     };
     // SAFETY: deliberately wrong pointers; the heap must detect and refuse them, never
     // dereferencing outside its own memory.
@@ -353,10 +357,7 @@ fn misuse_is_reported(kind: PolicyKind) {
         let ok = reports(1);
         h.free(a.as_ptr());
         assert!(ok(), "{kind}: double free must be reported");
-        assert_eq!(
-            LAST_KIND.load(Ordering::SeqCst),
-            ErrorKind::DoubleFree as usize
-        );
+        assert_eq!(LAST_KIND.with(Cell::get), Some(ErrorKind::DoubleFree));
         let ok = reports(1);
         assert!(h.realloc(a.as_ptr(), 10).is_none());
         assert!(ok(), "{kind}: realloc of a freed block must be reported");
