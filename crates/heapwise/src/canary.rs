@@ -32,6 +32,13 @@ pub fn set_secret(s: usize) {
     SECRET.store(s | 1, Ordering::Relaxed);
 }
 
+/// The secret is process-wide: the unit test that sets it (`front`'s, through
+/// `front::configure`) holds this for writing, the tests whose blocks are keyed with it
+/// (the canaries here, the guarded headers of `guard`) for reading, so that no block's
+/// trailer or header is written under one secret and checked under another.
+#[cfg(test)]
+pub(crate) static SECRET_USE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// A secret from `getrandom(2)` (or the address-space layout when that fails).
 pub fn fresh_secret() -> usize {
     let mut s = 0usize;
@@ -142,6 +149,7 @@ mod tests {
 
     #[test]
     fn a_one_byte_overflow_into_the_slack_is_found() {
+        let _secret = SECRET_USE.read().unwrap_or_else(|e| e.into_inner());
         let mut b = [0u8; 56];
         let p = b.as_mut_ptr();
         // SAFETY: `b` is 56 bytes; 33 + 9 <= 56.
@@ -157,6 +165,7 @@ mod tests {
 
     #[test]
     fn an_overflow_of_one_repeated_value_is_found_whatever_the_value() {
+        let _secret = SECRET_USE.read().unwrap_or_else(|e| e.into_inner());
         // The canary bytes differ from each other (in general), so no value written over
         // all of them (as `memset` does) matches every one; the secret of this test is fixed.
         let mut b = [0u8; 64];
@@ -173,6 +182,7 @@ mod tests {
 
     #[test]
     fn an_overwritten_size_word_is_found() {
+        let _secret = SECRET_USE.read().unwrap_or_else(|e| e.into_inner());
         let mut b = [0u8; 40];
         let p = b.as_mut_ptr();
         // SAFETY: `b` is 40 bytes; 32 + 8 <= 40.

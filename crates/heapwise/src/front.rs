@@ -607,7 +607,11 @@ mod tests {
         if valgrind::running() {
             return;
         }
-        // The only test of this binary that uses the layers (they are process-wide).
+        // The only test of this binary that uses the layers (they are process-wide); it sets
+        // the canaries' secret, which the other tests' blocks must not see change.
+        let _secret = crate::canary::SECRET_USE
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         assert_eq!(configure(&G, true), CANARY | GUARD);
         assert_eq!(configure(&G, false), CANARY | GUARD, "chosen once");
         // SAFETY: every block is used within its requested size and freed once.

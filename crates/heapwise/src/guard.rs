@@ -216,6 +216,9 @@ mod tests {
 
     #[test]
     fn the_payload_ends_at_the_guard_page() {
+        let _secret = crate::canary::SECRET_USE
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let page = sys::page_size();
         for (n, align) in [(300_000, 16), (4096 * 3, 16), (1000, 64), (5000, 4096)] {
             let p = alloc(n, align).expect("mapped");
@@ -236,6 +239,9 @@ mod tests {
 
     #[test]
     fn an_overflow_into_the_slack_is_found_at_free() {
+        let _secret = crate::canary::SECRET_USE
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         let p = alloc(300_001, 16).expect("mapped");
         // SAFETY: byte 300_001 is slack inside the writable part (15 bytes remain).
         unsafe {
