@@ -161,7 +161,8 @@ fn pick(len: &[usize; SLOTS], need: usize) -> Option<usize> {
 /// keeps its resident pages.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn alloc(size: usize) -> Option<NonNull<u8>> {
-    if !CACHE.reg.is_done() {
+    // A size no large block may have (`large::alloc` refuses it too): never grown to.
+    if size > large::MAX_LARGE || !CACHE.reg.is_done() {
         return None;
     }
     let need = sys::round_up(size.checked_add(OFFSET)?, sys::page_size())?;

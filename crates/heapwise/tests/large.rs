@@ -156,3 +156,29 @@ fn global_routes_by_size_and_counts_large_blocks() {
     }
     G.check().unwrap();
 }
+
+/// Requests larger than `large::MAX_LARGE` (on 32-bit targets: from 2 GiB, more than
+/// `isize::MAX` bytes) fail also while the large-block cache holds a mapping it could grow.
+/// (Before, the cache grew its biggest mapping with `mremap` to the size asked for, and on
+/// i686 `malloc(isize::MAX + 1)` returned a block whenever a freed large block was cached.)
+#[test]
+fn impossible_sizes_fail_while_mappings_are_cached() {
+    let _s = serial();
+    let p = G.malloc(4 << 20);
+    assert!(!p.is_null());
+    // SAFETY: a live block of `G`, freed once.
+    unsafe { G.free(p) };
+    assert!(
+        G.stats().large_cached_bytes > 0,
+        "a freed mapping is cached"
+    );
+    for huge in [
+        isize::MAX as usize + 1,
+        large::MAX_LARGE + 1,
+        usize::MAX - (512 << 10) + 1,
+    ] {
+        let q = G.malloc(huge);
+        assert!(q.is_null(), "malloc({huge:#x}) gave {q:?}");
+    }
+    G.trim();
+}
