@@ -166,6 +166,10 @@ struct Inner {
     /// Block bytes freed into this arena's heaps since its last automatic trim (a trigger,
     /// not an account).
     freed: usize,
+    /// Engine `malloc` and `free` calls of this arena's heaps made by the thread caches
+    /// (refills, flushes), not by the program: counted in the same lock hold as the
+    /// engine's own counters, so that [`Global::stats`] takes them off exactly.
+    cache_calls: (u64, u64),
 }
 
 struct Accounting {
@@ -326,7 +330,16 @@ impl Inner {
             served: 0,
             id,
             freed: 0,
+            cache_calls: (0, 0),
         }
+    }
+
+    /// The engine's `malloc` and `free` counts summed over this arena's heaps.
+    fn engine_calls(&self) -> (u64, u64) {
+        self.heaps.iter().flatten().fold((0, 0), |(m, f), h| {
+            let c = h.counters();
+            (m + c.mallocs, f + c.frees)
+        })
     }
 
     fn heap(&mut self, i: usize) -> Option<&mut AnyHeap<OsSource>> {
@@ -918,6 +931,7 @@ impl Global {
         let (_g, contended) = LockGuard::new_contended(&a.lock);
         // SAFETY: the arena's lock is held, so this is the only reference to its `inner`.
         let inner = unsafe { &mut *a.inner.get() };
+        let (mallocs, _) = inner.engine_calls();
         let got = {
             let mut got = 0;
             while got < n {
@@ -939,6 +953,9 @@ impl Global {
             }
             got
         };
+        // The engine's calls of the refill (failed ones included) are no program calls.
+        let refill = inner.engine_calls().0 - mallocs;
+        inner.cache_calls.0 += refill;
         (got, contended)
     }
 
@@ -962,6 +979,7 @@ impl Global {
         next: &mut impl FnMut() -> Option<*mut u8>,
     ) -> Option<*mut u8> {
         self.with_arena(arena, |inner| {
+            let (_, frees) = inner.engine_calls();
             let mut last = usize::MAX;
             let mut item = Some(first);
             let mut other = None;
@@ -993,6 +1011,9 @@ impl Global {
                 }
                 item = next();
             }
+            // The engine's frees of the flush are no program calls.
+            let flush = inner.engine_calls().1 - frees;
+            inner.cache_calls.1 += flush;
             inner.maybe_trim(self.trim_threshold());
             other
         })
@@ -1668,6 +1689,7 @@ impl Global {
         let a = &self.acct;
         let policy = self.policy();
         let (mut heaps, mut sbrk_heaps, mut heap) = (0, 0, Stats::default());
+        let mut cache_calls = (0, 0);
         for a in 0..ARENAS {
             self.with_arena(a, |inner| {
                 // Statistics describe the program's blocks: quarantined ones are released
@@ -1682,11 +1704,20 @@ impl Global {
                     }
                 }
                 heaps += inner.count;
+                // Read in the same lock hold as the heaps' counters: exact.
+                cache_calls.0 += inner.cache_calls.0;
+                cache_calls.1 += inner.cache_calls.1;
             });
         }
-        // The caches' sums after the engine's counters: a refill or flush in between is
-        // then missing from a count (caught up by the next snapshot) rather than counted
-        // twice; the clamp keeps the cumulative counts monotone.
+        // The heaps' calls less the caches' refills and flushes (each arena's pair read
+        // under its lock) are the program's calls the engine served; the caches' hits are
+        // the others. Each is a count of calls that returned, so every call that returned
+        // before this snapshot began is in it, whatever the caches do meanwhile (a refill
+        // moves no call count). The clamp keeps the cumulative counts monotone where
+        // counters are lost: a `fork` child drops the other threads' caches.
+        let c = &mut heap.counters;
+        c.mallocs = c.mallocs.saturating_sub(cache_calls.0);
+        c.frees = c.frees.saturating_sub(cache_calls.1);
         tcache::sum(self).apply(&mut heap);
         let c = &mut heap.counters;
         for (reported, count) in a.reported.iter().zip([&mut c.mallocs, &mut c.frees]) {

@@ -28,6 +28,15 @@ pub struct GlobalStats {
     /// `heap_bytes` exceeds fixed + allocated + free bytes by what the caches hold), and the
     /// call counts are the program's calls (cache hits included, cache refills and flushes
     /// not; cumulative: they never go back from one snapshot to the next).
+    ///
+    /// While other threads allocate, a snapshot is not taken at one instant. The call
+    /// counts hold every call that returned before the snapshot began (calls running
+    /// meanwhile may or may not be in them). The block and byte figures (allocated and
+    /// free blocks and bytes, usable bytes) may be off by the blocks that move between a
+    /// thread's cache and the heaps, or between caches, meanwhile: up to a batch per
+    /// thread moving blocks during the snapshot (a refill or flush moves at most 16 blocks
+    /// and 4 KiB, a batch of remote frees 32 blocks), never wrapping below zero. With no other
+    /// thread allocating, every figure is exact.
     pub heap: Stats,
     /// Large blocks mapped so far.
     pub large_allocs: u64,

@@ -1840,8 +1840,9 @@ impl CacheSums {
         self.flushed += o.flushed;
     }
 
-    /// Turns the engine's statistics `s` (where cached blocks count as allocated and cache
-    /// traffic as engine calls) into the program's view.
+    /// Turns the engine's statistics `s` (where cached blocks count as allocated, and whose
+    /// call counts are the program's calls the engine served: [`Global::stats`] took the
+    /// caches' refills and flushes off them) into the program's view.
     pub fn apply(&self, s: &mut heapwise_core::Stats) {
         s.allocated_blocks = s.allocated_blocks.saturating_sub(self.blocks);
         s.allocated_bytes = s.allocated_bytes.saturating_sub(self.bytes);
@@ -1851,8 +1852,8 @@ impl CacheSums {
         let c = &mut s.counters;
         c.alloc_blocks = c.alloc_blocks.saturating_sub(self.blocks);
         c.alloc_bytes = c.alloc_bytes.saturating_sub(self.bytes);
-        c.mallocs = (c.mallocs + self.mallocs).saturating_sub(self.refilled);
-        c.frees = (c.frees + self.frees).saturating_sub(self.flushed);
+        c.mallocs += self.mallocs;
+        c.frees += self.frees;
         c.callocs += self.callocs;
         c.reallocs += self.reallocs;
         c.aligned += self.aligned;

@@ -143,9 +143,18 @@ mod model {
     /// One step on the model's live blocks.
     #[derive(Clone, Debug)]
     enum Op {
-        Alloc { size: usize, align_log: u32, zeroed: bool },
-        Realloc { pick: usize, size: usize },
-        Dealloc { pick: usize },
+        Alloc {
+            size: usize,
+            align_log: u32,
+            zeroed: bool,
+        },
+        Realloc {
+            pick: usize,
+            size: usize,
+        },
+        Dealloc {
+            pick: usize,
+        },
     }
 
     /// Sizes from a byte to past the large-block threshold, weighted to the small ones.
