@@ -28,6 +28,64 @@
 //! HEAP.check().unwrap();
 //! ```
 //!
+//! As the program's allocator (`#[global_allocator]`; this example is a program with `std`,
+//! so its whole run, start-up included, allocates from the arena):
+//!
+//! ```
+//! extern crate alloc;
+//! use alloc::{string::String, vec::Vec};
+//! use heapwise_core::{ArenaAlloc, StaticArena};
+//!
+//! // 16-byte aligned by its type: no `#[repr(align)]` wrapper or padding needed.
+//! static ARENA: StaticArena<{ 1 << 20 }> = StaticArena::new();
+//! #[global_allocator]
+//! static HEAP: ArenaAlloc = ArenaAlloc::new(&ARENA);
+//!
+//! fn main() {
+//!     let v: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+//!     assert_eq!(v[999], "999");
+//!     let s = HEAP.stats();
+//!     assert_eq!(s.capacity, 1 << 20);
+//!     assert!(s.used > 1000 * 16 && s.used + s.free == s.capacity);
+//!     drop(v);
+//!     assert!(HEAP.stats().used < s.used);
+//!     HEAP.check().unwrap();
+//! }
+//! ```
+//!
+//! In a `#![no_std]` binary the same two `static`s serve the `alloc` crate. The lock is the
+//! one decision to make: the default [`SpinLock`] suits code that never allocates from an
+//! interrupt handler (a handler that interrupts a holder would spin forever); otherwise name
+//! a [`RawLock`] that masks interrupts, or an RTOS mutex, as `ArenaAlloc<Segregated, L>`.
+//! On a target without a compare-and-swap (`thumbv6m-none-eabi`) the `single-core` feature
+//! makes [`SingleCoreLock`] the default. A firmware sketch (the entry point, the panic
+//! handler and the linking come from the board's crates):
+//!
+//! ```ignore
+//! #![no_std]
+//! #![no_main]
+//!
+//! extern crate alloc;
+//! use alloc::vec::Vec;
+//! use heapwise_core::{ArenaAlloc, StaticArena};
+//!
+//! static ARENA: StaticArena<{ 64 * 1024 }> = StaticArena::new();
+//! #[global_allocator]
+//! static HEAP: ArenaAlloc = ArenaAlloc::new(&ARENA);
+//!
+//! #[cortex_m_rt::entry]
+//! fn main() -> ! {
+//!     let mut samples: Vec<u16> = Vec::with_capacity(256);
+//!     samples.push(0);
+//!     loop {}
+//! }
+//!
+//! #[panic_handler]
+//! fn panic(_: &core::panic::PanicInfo) -> ! {
+//!     loop {}
+//! }
+//! ```
+//!
 //! Invariants: the inner state is only touched with the lock held; every region's memory is
 //! exclusively owned by its heap for `'static`.
 

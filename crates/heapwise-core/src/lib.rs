@@ -67,6 +67,11 @@
 #[cfg(test)]
 extern crate std;
 
+/// The README's examples, compiled and run as doctests (so that they stay true).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod any;
 pub mod block;
 mod check;

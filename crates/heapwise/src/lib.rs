@@ -66,6 +66,11 @@ extern crate std;
 #[link(name = "c")]
 extern "C" {}
 
+/// The README's examples, compiled and run as doctests (so that they stay true).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub mod alloc;
 pub mod canary;
 pub mod diag;
