@@ -334,7 +334,9 @@ impl Inner {
         }
     }
 
-    /// The engine's `malloc` and `free` counts summed over this arena's heaps.
+    /// The engine's `malloc` and `free` counts summed over this arena's heaps (inlined into
+    /// the refill and flush paths, which run in the hot group).
+    #[inline(always)]
     fn engine_calls(&self) -> (u64, u64) {
         self.heaps.iter().flatten().fold((0, 0), |(m, f), h| {
             let c = h.counters();
