@@ -81,13 +81,13 @@ pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
         // SAFETY: `e` is a NUL-terminated string: comparing byte by byte stops at its NUL
         // at the latest (a name holds no NUL), and the value after `=` is NUL-terminated.
         unsafe {
-            let e = e as *const u8;
+            let e = e.cast::<u8>();
             let mut i = 0;
             while i < name.len() && *e.add(i) == *name.as_ptr().add(i) {
                 i += 1;
             }
             if i == name.len() && *e.add(i) == b'=' {
-                return Some(CStr::from_ptr(e.add(i + 1) as *const c_char).to_bytes());
+                return Some(CStr::from_ptr(e.add(i + 1).cast::<c_char>()).to_bytes());
             }
             p = p.add(1);
         }
