@@ -994,9 +994,25 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         add(&c.bytes, bytes);
         return Some(first);
     }
+    // The engine may hand out a block up to `MIN_BLOCK - ALIGN` bytes larger than asked
+    // (a remainder too small to be a block stays with it). Such a block goes on the free
+    // list of its own class, so that every block of a class's lists has the class's size
+    // (`malloc_fast` takes that size off `bytes` without loading the header); one larger
+    // than any class goes back to the engine once its lock is released.
+    let mut oversize: *mut u8 = ptr::null_mut();
     let (got, contended) = g.refill(c.arena.get(), size, batch, |p| {
-        // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes.
-        unsafe { push(c, head, None, p) };
+        // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes,
+        // its header before it.
+        let k = class_of(unsafe { block_size_of(p) });
+        match c.heads.get(k) {
+            // SAFETY: as above.
+            Some(list) => unsafe { push(c, list, None, p) },
+            None => {
+                // SAFETY: as above; the chain is this call's own.
+                unsafe { set_link(c.key.get(), p, oversize) };
+                oversize = p;
+            }
+        }
     });
     contention(g, c, contended);
     add(&c.moved, got);
@@ -1004,6 +1020,11 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
         c.refilled.load(Ordering::Relaxed) + got as u64,
         Ordering::Relaxed,
     );
+    if !oversize.is_null() {
+        let n = drain_chain(g, oversize);
+        drained(c, n);
+        sub(&c.moved, n as usize);
+    }
     if got == 0 {
         if !local.get().is_null() {
             // Out of memory, but this thread holds freed blocks of the class: use them.
@@ -2067,6 +2088,45 @@ mod tests {
         assert_eq!(sum(&G).blocks, 0);
         // SAFETY: the key is no longer used.
         unsafe { libc::pthread_key_delete(key) };
+    }
+
+    #[test]
+    fn a_flushed_cache_holds_no_bytes_whatever_block_sizes_the_engine_handed_out() {
+        use crate::global::Config;
+        static G: Global = Global::with_thread_cache(Config::DEFAULT);
+        // A fresh thread, so that its cache is owned by `G`. Random sizes leave free blocks
+        // that the engine hands out whole for smaller requests (a remainder below
+        // `MIN_BLOCK` is not split off): a refill then brings blocks one class larger than
+        // asked for.
+        let left = std::thread::spawn(|| {
+            let mut held = std::vec![ptr::null_mut::<u8>(); 4096];
+            let mut s: u32 = 1;
+            for _ in 0..30 {
+                for slot in held.iter_mut() {
+                    s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                    // SAFETY: null or a block of `G.malloc`, freed once.
+                    unsafe { G.free(*slot) };
+                    *slot = if (s >> 16) % 3 != 0 {
+                        G.malloc(((s >> 8) % 1000) as usize + 1)
+                    } else {
+                        ptr::null_mut()
+                    };
+                }
+            }
+            for p in held {
+                // SAFETY: as above.
+                unsafe { G.free(p) };
+            }
+            flush_current();
+            let c = slot_cache().expect("an active cache");
+            assert!(ptr::eq(c.owner.get(), &G));
+            c.bytes.load(Ordering::Relaxed)
+        })
+        .join()
+        .unwrap();
+        // Every block went back to the engine: the cache counts none of their bytes (the
+        // statistics subtract what it counts from the heap's allocated bytes).
+        assert_eq!(left, 0, "bytes counted in an empty cache");
     }
 
     #[test]
