@@ -612,8 +612,24 @@ fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
 /// thread's robust mutexes owner-died when it ends (glibc registers each thread's list at
 /// its start, musl at its first robust lock). Not under `qemu-user`, which answers
 /// `ENOSYS` (glibc's robust mutexes then lock as plain ones, and a life lock would never
-/// tell anything).
+/// tell anything). Asked once per process (a property of the kernel, or of the emulator):
+/// the system call was most of what the life lock added to a thread's start.
 pub fn robust_list_works() -> bool {
+    /// 0: not asked yet; 1: yes; 2: no.
+    static ANSWER: AtomicU8 = AtomicU8::new(0);
+    match ANSWER.load(Ordering::Relaxed) {
+        1 => return true,
+        2 => return false,
+        _ => {}
+    }
+    let works = ask_robust_list();
+    ANSWER.store(if works { 1 } else { 2 }, Ordering::Relaxed);
+    works
+}
+
+/// `get_robust_list` for the calling thread: whether it succeeds.
+#[cold]
+fn ask_robust_list() -> bool {
     let mut head: *mut libc::c_void = ptr::null_mut();
     let mut len: libc::size_t = 0;
     let _errno = crate::sys::ErrnoGuard::new();
