@@ -542,6 +542,15 @@ fn preload_library() -> Option<PathBuf> {
     Some(bin.parent()?.join("libheapwise.so")).filter(|p| p.is_file())
 }
 
+/// [`preload_library`], or a note that the `what` test is skipped.
+fn preload_library_or_skip(what: &str) -> Option<PathBuf> {
+    let lib = preload_library();
+    if lib.is_none() {
+        eprintln!("note: libheapwise.so not built beside heapwise; {what} test skipped");
+    }
+    lib
+}
+
 #[test]
 fn run_and_record_say_clearly_when_the_library_is_missing() {
     for args in [
@@ -565,8 +574,7 @@ fn run_and_record_say_clearly_when_the_library_is_missing() {
 
 #[test]
 fn run_forwards_the_exit_status_under_the_real_library() {
-    let Some(lib) = preload_library() else {
-        eprintln!("note: libheapwise.so not built beside heapwise; run/record test skipped");
+    let Some(lib) = preload_library_or_skip("run/record") else {
         return;
     };
     heapwise()
@@ -602,8 +610,7 @@ fn run_forwards_the_exit_status_under_the_real_library() {
 #[test]
 fn a_signal_to_run_reaches_the_command() {
     use std::os::unix::process::ExitStatusExt;
-    let Some(lib) = preload_library() else {
-        eprintln!("note: libheapwise.so not built beside heapwise; run test skipped");
+    let Some(lib) = preload_library_or_skip("run") else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -655,8 +662,7 @@ fn a_signal_to_run_reaches_the_command() {
 #[test]
 fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
     use std::os::unix::process::ExitStatusExt;
-    let Some(lib) = preload_library() else {
-        eprintln!("note: libheapwise.so not built beside heapwise; record test skipped");
+    let Some(lib) = preload_library_or_skip("record") else {
         return;
     };
     let d = tempfile::tempdir().unwrap();
@@ -681,8 +687,7 @@ fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
 
 #[test]
 fn record_writes_a_trace_replay_can_read() {
-    let Some(lib) = preload_library() else {
-        eprintln!("note: libheapwise.so not built beside heapwise; record test skipped");
+    let Some(lib) = preload_library_or_skip("record") else {
         return;
     };
     let d = tempfile::tempdir().unwrap();

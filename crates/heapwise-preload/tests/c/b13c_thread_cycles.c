@@ -5,18 +5,6 @@
 
 static int bad;
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void *worker(void *arg)
 {
     unsigned seed = (unsigned)(uintptr_t)arg;
@@ -62,16 +50,16 @@ int main(void)
 {
     hw_begin("b13c_thread_cycles");
     int warm = cycles(50, 0);
-    long before = rss_kib();
+    long before = hw_rss_kib();
     int done = cycles(1000, 1000);
-    long after = rss_kib();
+    long after = hw_rss_kib();
     CHECK(warm == 50 && done == 1000, "%d + %d cycles of 2 threads", warm, done);
     CHECK(bad == 0, "%d failed mallocs", bad);
     /* A leaked per-thread cache would cost >= 2000 threads x 256 KiB = 500 MiB. */
     CHECK(after - before < 32 * 1024, "RSS %ld KiB -> %ld KiB after 1000 cycles (growth %ld KiB)",
           before, after, after - before);
     int again = cycles(1000, 5000);
-    long after2 = rss_kib();
+    long after2 = hw_rss_kib();
     CHECK(again == 1000 && after2 - after < 16 * 1024,
           "another 1000 cycles: RSS %ld KiB -> %ld KiB", after, after2);
     return hw_finish();

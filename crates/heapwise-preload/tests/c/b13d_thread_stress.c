@@ -130,18 +130,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void round_of_threads(void)
 {
     pthread_t t[THREADS];
@@ -160,12 +148,12 @@ int main(void)
     struct heapwise_stats before, after;
     int have = hw_stats(&before) == 0;
     round_of_threads();
-    long rss1 = rss_kib();
+    long rss1 = hw_rss_kib();
     CHECK(n_bad == 0, "round 1: %ld bad (corrupt pattern or failed call)", n_bad);
     CHECK(n_alloc == n_free && n_alloc > 100000, "round 1: %ld allocated, %ld freed", n_alloc,
           n_free);
     round_of_threads();
-    long rss2 = rss_kib();
+    long rss2 = hw_rss_kib();
     CHECK(n_bad == 0, "round 2: %ld bad", n_bad);
     CHECK(n_alloc == n_free, "round 2: %ld allocated, %ld freed", n_alloc, n_free);
     if (have) {

@@ -19,18 +19,6 @@ static int late_runs, bad;
 static void *from_main[THREADS];
 static void *to_main[THREADS];
 
-static long rss_kib(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long size = 0, res = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &size, &res) != 2)
-            res = 0;
-        fclose(f);
-    }
-    return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
 static void destructor(void *v)
 {
     /* value = (round << 16) | thread index */
@@ -90,11 +78,11 @@ int main(void)
     free(first);
     CHECK(pthread_key_create(&key, destructor) == 0, "key");
     int warm = run(0, 40);
-    long before = rss_kib();
+    long before = hw_rss_kib();
     struct heapwise_stats s0, s1;
     int hw = hw_stats(&s0) == 0;
     int done = run(40, THREADS);
-    long after = rss_kib();
+    long after = hw_rss_kib();
     hw_stats(&s1);
     CHECK(warm + done == THREADS, "%d threads", warm + done);
     CHECK(late_runs == THREADS, "%d destructors allocated in round %d (want %d)", late_runs,

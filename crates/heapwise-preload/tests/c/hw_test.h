@@ -44,6 +44,19 @@ __attribute__((unused)) static size_t hw_sz(size_t v) { return v + hw_opaque_zer
  * of them, or of twice one and half another, overflows. */
 #define HW_HALF ((size_t)1 << (sizeof(size_t) * 4))
 
+/* The process's resident set in KiB, from /proc/self/statm (0 if it cannot be read). */
+__attribute__((unused)) static long hw_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long size = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &size, &res) != 2)
+            res = 0;
+        fclose(f);
+    }
+    return res * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 static int hw_checks, hw_failures, hw_notes;
 static const char *hw_name = "?";
 
