@@ -334,11 +334,25 @@ impl Inner {
         }
     }
 
+    /// The arena's heaps: slots `[0, count)` (the others are never read, so that their
+    /// pages of the static `Global` are never touched: each would count in the resident
+    /// set).
+    #[inline(always)]
+    fn live(&self) -> impl Iterator<Item = &AnyHeap<OsSource>> {
+        self.heaps.iter().take(self.count).flatten()
+    }
+
+    /// [`Inner::live`], mutably.
+    #[inline(always)]
+    fn live_mut(&mut self) -> impl Iterator<Item = &mut AnyHeap<OsSource>> {
+        self.heaps.iter_mut().take(self.count).flatten()
+    }
+
     /// The engine's `malloc` and `free` counts summed over this arena's heaps (inlined into
     /// the refill and flush paths, which run in the hot group).
     #[inline(always)]
     fn engine_calls(&self) -> (u64, u64) {
-        self.heaps.iter().flatten().fold((0, 0), |(m, f), h| {
+        self.live().fold((0, 0), |(m, f), h| {
             let c = h.counters();
             (m + c.mallocs, f + c.frees)
         })
@@ -454,7 +468,7 @@ impl Inner {
     fn discard_free(&mut self, min: usize) -> usize {
         let page = sys::page_size();
         let mut released = 0;
-        for h in self.heaps.iter().flatten() {
+        for h in self.live() {
             for b in h.blocks().filter(|b| !b.allocated && b.size >= min) {
                 // Keep the header, the free-list links and the footer intact.
                 let lo = sys::round_up(b.addr + 64, page).unwrap_or(usize::MAX);
@@ -1595,7 +1609,7 @@ impl Global {
         tcache::drain_remote(self);
         for a in 0..ARENAS {
             self.with_arena(a, |inner| {
-                for h in inner.heaps.iter().flatten() {
+                for h in inner.live() {
                     h.check()?;
                 }
                 Ok(())
@@ -1673,10 +1687,10 @@ impl Global {
                 return None;
             }
             let mut sum = Stats::default();
-            for h in inner.heaps.iter_mut().flatten() {
+            for h in inner.live_mut() {
                 h.flush_quarantine();
             }
-            for h in inner.heaps.iter().flatten() {
+            for h in inner.live() {
                 sum.merge(&h.stats());
                 h.blocks()
                     .filter(|b| !b.allocated)
@@ -1696,10 +1710,10 @@ impl Global {
             self.with_arena(a, |inner| {
                 // Statistics describe the program's blocks: quarantined ones are released
                 // first.
-                for h in inner.heaps.iter_mut().flatten() {
+                for h in inner.live_mut() {
                     h.flush_quarantine();
                 }
-                for h in inner.heaps.iter().flatten() {
+                for h in inner.live() {
                     heap.merge(&h.stats());
                     if matches!(h.source(), OsSource::Brk(_)) {
                         sbrk_heaps += 1;

@@ -614,6 +614,7 @@ fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
 /// `ENOSYS` (glibc's robust mutexes then lock as plain ones, and a life lock would never
 /// tell anything). Asked once per process (a property of the kernel, or of the emulator):
 /// the system call was most of what the life lock added to a thread's start.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn robust_list_works() -> bool {
     /// 0: not asked yet; 1: yes; 2: no.
     static ANSWER: AtomicU8 = AtomicU8::new(0);
@@ -629,6 +630,7 @@ pub fn robust_list_works() -> bool {
 
 /// `get_robust_list` for the calling thread: whether it succeeds.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn ask_robust_list() -> bool {
     let mut head: *mut libc::c_void = ptr::null_mut();
     let mut len: libc::size_t = 0;
@@ -649,6 +651,7 @@ fn ask_robust_list() -> bool {
 /// Initialises `c`'s life lock as a robust mutex and takes it for the calling thread:
 /// whether it is held (never when the kernel keeps no robust list for the thread).
 /// Allocates nothing.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn hold_life(c: &Cache) -> bool {
     if !robust_list_works() {
         return false;
@@ -675,6 +678,7 @@ fn hold_life(c: &Cache) -> bool {
 /// Releases `c`'s life lock, held by the calling thread (the cache's own at its exit, or
 /// the reclaimer that took it over): it leaves the caller's robust list, so the record can
 /// go back to the pool. Called with `REG_LOCK` held, after `c` left the registry.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn release_life(c: &Cache) {
     if !c.tracked.get() {
         return;
@@ -704,6 +708,7 @@ static REG_CURSOR: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
 /// module's invariants) among the next `budget` registry entries, from where the previous
 /// scan stopped (wrapping at the end); returns how many. Takes no lock but `REG_LOCK`
 /// while it scans, and the retired caches' owners' locks as their blocks go back.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn reclaim_exited(budget: usize) -> usize {
     let mut left = budget;
     let mut n = 0;
@@ -717,6 +722,7 @@ fn reclaim_exited(budget: usize) -> usize {
 /// The next registry entry, among at most `*left` more examined, whose thread ended with
 /// its cache still registered: its life lock is then held by the calling thread (taken
 /// over from the dead owner), so no other scan can take it.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn find_exited(left: &mut usize) -> Option<&'static Cache> {
     let _r = LockGuard::new(&REG_LOCK);
     let head = REG_HEAD.load(Ordering::Relaxed) as *const Cache;
@@ -1413,6 +1419,7 @@ extern "C" fn thread_exit(arg: *mut libc::c_void) {
 /// exiting with its slot set to `DEAD_MARK`, or the reclaimer of an exited thread's cache,
 /// holding its life lock): returns its blocks to its owner, leaves its arena, moves its
 /// counters to the owner, unlinks it and gives its record back to the pool.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn retire(c: &'static Cache) {
     c.state.set(BUSY);
     flush_all(c);
