@@ -197,12 +197,10 @@ struct Accounting {
     /// Smallest free range an automatic trim gives back ([`AUTO_TRIM_MIN`] unless set:
     /// [`Global::set_trim_threshold`]; `usize::MAX`: no automatic trim).
     trim_min: AtomicUsize,
-    /// Cache counters of exited threads: mallocs, frees, refilled, flushed, callocs,
-    /// reallocs, aligned.
-    retired: [AtomicU64; 7],
-    /// The `malloc` and `free` counts [`Global::stats`] last reported: each is the engine's
-    /// count plus the caches' hits less the blocks they moved, read at slightly different
-    /// moments while other threads run, so a snapshot is clamped to never go back.
+    /// Cache counters of exited threads: mallocs, frees, callocs, reallocs, aligned.
+    retired: [AtomicU64; 5],
+    /// The `malloc` and `free` counts [`Global::stats`] last reported, so that a snapshot
+    /// is clamped to never go back (a `fork` child drops the other threads' cache counters).
     reported: [AtomicU64; 2],
 }
 
@@ -229,7 +227,7 @@ impl Accounting {
             span_lo: [const { AtomicUsize::new(0) }; SPANS],
             span_hi: [const { AtomicUsize::new(0) }; SPANS],
             used: AtomicU64::new(0),
-            retired: [const { AtomicU64::new(0) }; 7],
+            retired: [const { AtomicU64::new(0) }; 5],
             reported: [const { AtomicU64::new(0) }; 2],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
             trim_min: AtomicUsize::new(AUTO_TRIM_MIN),
@@ -1037,9 +1035,12 @@ impl Global {
 
     /// Keeps the counters of an exiting thread's (flushed) cache.
     pub(crate) fn retire(&self, s: &tcache::CacheSums) {
-        for (r, v) in self.acct.retired.iter().zip([
-            s.mallocs, s.frees, s.refilled, s.flushed, s.callocs, s.reallocs, s.aligned,
-        ]) {
+        for (r, v) in self
+            .acct
+            .retired
+            .iter()
+            .zip([s.mallocs, s.frees, s.callocs, s.reallocs, s.aligned])
+        {
             r.fetch_add(v, Ordering::Relaxed);
         }
     }
@@ -1055,11 +1056,9 @@ impl Global {
         tcache::CacheSums {
             mallocs: r(0),
             frees: r(1),
-            refilled: r(2),
-            flushed: r(3),
-            callocs: r(4),
-            reallocs: r(5),
-            aligned: r(6),
+            callocs: r(2),
+            reallocs: r(3),
+            aligned: r(4),
             ..Default::default()
         }
     }

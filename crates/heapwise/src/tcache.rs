@@ -279,8 +279,6 @@ pub struct Cache {
     hits_realloc: AtomicU64,
     /// Aligned requests served from the cache ([`aligned`]).
     hits_aligned: AtomicU64,
-    refilled: AtomicU64,
-    flushed: AtomicU64,
 }
 
 impl Cache {
@@ -311,8 +309,6 @@ impl Cache {
             hits_calloc: AtomicU64::new(0),
             hits_realloc: AtomicU64::new(0),
             hits_aligned: AtomicU64::new(0),
-            refilled: AtomicU64::new(0),
-            flushed: AtomicU64::new(0),
         }
     }
 }
@@ -1038,13 +1034,8 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
     });
     contention(g, c, contended);
     add(&c.moved, got);
-    c.refilled.store(
-        c.refilled.load(Ordering::Relaxed) + got as u64,
-        Ordering::Relaxed,
-    );
     if !oversize.is_null() {
         let n = drain_chain(g, oversize);
-        drained(c, n);
         sub(&c.moved, n as usize);
     }
     if got == 0 {
@@ -1350,7 +1341,6 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
         // Reported once `drain` released the arena's lock (the report takes a lock).
         g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
     }
-    drained(c, taken as u64);
     sub(&c.moved, taken);
     sub(&c.bytes, bytes);
 }
@@ -1425,7 +1415,7 @@ fn retire(c: &'static Cache) {
     flush_all(c);
     // SAFETY: an active cache has a live (static) owner.
     let g = unsafe { &*c.owner.get() };
-    leave_arena(g, c, c.arena.get());
+    leave_arena(g, c.arena.get());
     let _r = LockGuard::new(&REG_LOCK);
     g.retire(&sums_of(c));
     let me = c as *const Cache;
@@ -1595,35 +1585,24 @@ fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
 
 /// Returns every central batch of `g` to the engine (for a trim).
 pub fn drain_central(g: &'static Global) {
-    let mut flushed = 0u64;
     for k in 0..CLASSES {
         while let Some((p, _)) = central_pop(g, k) {
-            flushed += drain_chain(g, p);
+            drain_chain(g, p);
         }
     }
-    g.retire(&CacheSums {
-        flushed,
-        ..CacheSums::default()
-    });
 }
 
 /// The calling thread's cache leaves arena `a` (its thread exits, or moves to another
 /// arena). The last thread to leave frees the arena's remote stack into the engine: nobody
 /// else would collect it until a thread attaches to the arena again.
-fn leave_arena(g: &'static Global, c: &Cache, a: usize) {
+fn leave_arena(g: &'static Global, a: usize) {
     let left = g.detach_arena(a);
     // Pairs with the fence in `remote_flush`: a chain pushed while the last thread leaves
     // is drained by one of the two (each sees the other's write after its fence).
     fence(Ordering::SeqCst);
     if left == 0 {
-        drained(c, drain_stack(g, a));
+        drain_stack(g, a);
     }
-}
-
-/// Counts `n` blocks this cache freed into the engine.
-fn drained(c: &Cache, n: u64) {
-    c.flushed
-        .store(c.flushed.load(Ordering::Relaxed) + n, Ordering::Relaxed);
 }
 
 /// Refills per contention window ([`crate::ArenaMode::OnContention`]).
@@ -1657,7 +1636,7 @@ fn contention(g: &'static Global, c: &Cache, contended: bool) {
     let old = c.arena.get();
     let new = g.move_arena(old);
     if new != old {
-        leave_arena(g, c, old);
+        leave_arena(g, old);
         // The buffer for the new arena now holds the thread's own blocks: hand it on as
         // usual (its own refill collects it).
         remote_flush(g, c, new, false);
@@ -1736,12 +1715,11 @@ fn remote_flush(g: &'static Global, c: &Cache, a: usize, engine: bool) {
             // the chain but this thread.
             fence(Ordering::SeqCst);
             if g.arena_threads(a) == 0 {
-                drained(c, drain_stack(g, a));
+                drain_stack(g, a);
             }
         }
         _ => {
             drain_chain(g, f);
-            drained(c, n as u64);
         }
     }
 }
@@ -1838,14 +1816,9 @@ fn drain_stack(g: &'static Global, a: usize) -> u64 {
 
 /// Frees every arena's remote stack into the engine (for a trim or a check).
 pub fn drain_remote(g: &'static Global) {
-    let mut flushed = 0u64;
     for a in 0..ARENAS {
-        flushed += drain_stack(g, a);
+        drain_stack(g, a);
     }
-    g.retire(&CacheSums {
-        flushed,
-        ..CacheSums::default()
-    });
 }
 
 /// Sums of the caches of one [`Global`].
@@ -1865,10 +1838,6 @@ pub struct CacheSums {
     pub aligned: u64,
     /// `free` taken into a cache.
     pub frees: u64,
-    /// Blocks the caches took from the engine (engine `malloc`s that were no request).
-    pub refilled: u64,
-    /// Blocks the caches gave back (engine `free`s that were no request).
-    pub flushed: u64,
 }
 
 impl CacheSums {
@@ -1880,8 +1849,6 @@ impl CacheSums {
         self.reallocs += o.reallocs;
         self.aligned += o.aligned;
         self.frees += o.frees;
-        self.refilled += o.refilled;
-        self.flushed += o.flushed;
     }
 
     /// Turns the engine's statistics `s` (where cached blocks count as allocated, and whose
@@ -1920,8 +1887,6 @@ fn sums_of(c: &Cache) -> CacheSums {
         reallocs: c.hits_realloc.load(Ordering::Relaxed),
         aligned: c.hits_aligned.load(Ordering::Relaxed),
         frees: c.hits_free.load(Ordering::Relaxed),
-        refilled: c.refilled.load(Ordering::Relaxed),
-        flushed: c.flushed.load(Ordering::Relaxed),
     }
 }
 
