@@ -30,7 +30,7 @@
 //!   are registered before the threads that use them can race a `fork` (at start-up).
 //! * Prepare takes `FORKING` first, then the outer locks by increasing rank (and slot), then
 //!   `REGISTRY`, then the heap locks the same way, and records each lock it took in
-//!   `TAKEN` (and `REGISTRY` in `REGISTRY_TAKEN`); it skips a lock the calling thread holds
+//!   `TAKEN` (`REGISTRY` too, in its own bit); it skips a lock the calling thread holds
 //!   already (a signal handler that interrupted the allocator and forks, see `prepare`).
 //!   The parent and child handlers release exactly the recorded locks and `FORKING`, in
 //!   the reverse order. `FORKING` makes one `fork` at a time use `TAKEN`:
@@ -63,11 +63,14 @@ pub const RANK_HEAP: usize = 4;
 /// Guards the registry (the slots, ranks, hooks and their counts); held across `fork`
 /// after the outer locks and before the heap locks.
 static REGISTRY: FutexLock = FutexLock::new();
-/// The slots whose locks prepare took (bit `i`: slot `i`), for the parent or child handler.
+/// The locks prepare took (bit `i`: slot `i`; [`REGISTRY_BIT`]: `REGISTRY`), for the parent or
+/// child handler.
 static TAKEN: AtomicU32 = AtomicU32::new(0);
 /// Held from prepare to the parent or child handler: one `fork` at a time owns `TAKEN`.
 static FORKING: FutexLock = FutexLock::new();
-const _: () = assert!(MAX_LOCKS <= 32);
+/// The bit of `TAKEN` that records `REGISTRY` (above every slot's).
+const REGISTRY_BIT: u32 = 1 << 31;
+const _: () = assert!(MAX_LOCKS < 32);
 /// The registered locks' addresses (0: empty).
 static SLOTS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
 static RANKS: [AtomicUsize; MAX_LOCKS] = [const { AtomicUsize::new(0) }; MAX_LOCKS];
@@ -340,9 +343,6 @@ pub fn release_held_by_me() {
     }
 }
 
-/// Whether `prepare` took `REGISTRY` (it skips it when the calling thread holds it).
-static REGISTRY_TAKEN: AtomicU8 = AtomicU8::new(0);
-
 /// A lock the calling thread holds already is left as it is: the thread is a signal
 /// handler's that interrupted the allocator (a single-threaded program may `fork` there:
 /// `fork` is async-signal-safe, and glibc takes no allocator lock in a single-threaded
@@ -358,17 +358,16 @@ extern "C" fn prepare() {
     let alone = single_threaded();
     TAKEN.store(0, Ordering::Relaxed);
     take(OUTER, alone);
-    let mine = held_by_caller(&REGISTRY, alone);
-    if !mine {
+    if !held_by_caller(&REGISTRY, alone) {
         REGISTRY.lock();
+        TAKEN.fetch_or(REGISTRY_BIT, Ordering::Relaxed);
     }
-    REGISTRY_TAKEN.store(!mine as u8, Ordering::Relaxed);
     take(INNER, alone);
 }
 
 /// Whether `prepare` took `REGISTRY` in this `fork`.
 fn registry_taken() -> bool {
-    REGISTRY_TAKEN.load(Ordering::Relaxed) != 0
+    TAKEN.load(Ordering::Relaxed) & REGISTRY_BIT != 0
 }
 
 extern "C" fn parent() {
