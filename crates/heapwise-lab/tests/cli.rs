@@ -11,6 +11,25 @@ fn heapwise() -> Command {
     Command::cargo_bin("heapwise").unwrap()
 }
 
+/// `heapwise replay --json --repeat 1 --policy segregated FILE`, which must succeed: its
+/// JSON report.
+fn replay_json_segregated(f: &Path) -> serde_json::Value {
+    let out = heapwise()
+        .args([
+            "replay",
+            "--json",
+            "--repeat",
+            "1",
+            "--policy",
+            "segregated",
+        ])
+        .arg(f)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -88,20 +107,7 @@ fn replay_skips_empty_traces_of_a_directory() {
 fn json_has_exactly_the_documented_schema() {
     let d = tempfile::tempdir().unwrap();
     let f = write(d.path(), "small.rep", SMALL);
-    let out = heapwise()
-        .args([
-            "replay",
-            "--json",
-            "--repeat",
-            "1",
-            "--policy",
-            "segregated",
-        ])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = replay_json_segregated(&f);
     let keys = |o: &serde_json::Value| -> BTreeSet<String> {
         o.as_object().unwrap().keys().cloned().collect()
     };
@@ -204,20 +210,7 @@ fn a_huge_sparse_id_replays() {
         "sparse.rep",
         &format!("0\n{}\n3\n1\na {big} 100\na 7 10\nf {big}\n", u32::MAX),
     );
-    let out = heapwise()
-        .args([
-            "replay",
-            "--repeat",
-            "1",
-            "--json",
-            "--policy",
-            "segregated",
-        ])
-        .arg(&f)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = replay_json_segregated(&f);
     assert_eq!(v["traces"][0]["ok"], true);
     assert_eq!(v["traces"][0]["ops"], 3);
     let svg = d.path().join("sparse.svg");
