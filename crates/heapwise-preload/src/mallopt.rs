@@ -72,40 +72,50 @@ pub struct Tuning {
 }
 
 /// Parses the value of a setting: `Ok(None)` when blank (unset); a negative number is
-/// `usize::MAX` where `negative_is_never` (the thresholds, as `mallopt` takes them) and an
-/// error elsewhere (`Err(None)`).
-pub fn parse_setting(v: &[u8], negative_is_never: bool) -> Result<Option<usize>, Option<NumError>> {
+/// `usize::MAX` where `negative_is_never` (the thresholds, as `mallopt` takes them) and
+/// refused elsewhere; a number above `max` is refused (glibc ignores a tunable outside its
+/// range).
+pub fn parse_setting(
+    v: &[u8],
+    negative_is_never: bool,
+    max: usize,
+) -> Result<Option<usize>, NumError> {
     let Some(v) = value(v) else {
         return Ok(None);
     };
-    match parse_int(v).map_err(Some)? {
+    match parse_int(v)? {
         (true, _) if negative_is_never => Ok(Some(usize::MAX)),
-        (true, _) => Err(None),
-        (false, n) => usize::try_from(n)
-            .map(Some)
-            .map_err(|_| Some(NumError::TooLarge)),
+        (true, _) => Err(NumError::Negative),
+        (false, n) => match usize::try_from(n) {
+            Ok(n) if n <= max => Ok(Some(n)),
+            _ => Err(NumError::TooLarge),
+        },
     }
 }
 
 impl Tuning {
     /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`,
     /// `trim_threshold`, `perturb`); other names are not heapwise's business and are
-    /// skipped.
-    fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str) {
-        let (slot, negative_is_never) = match name {
-            b"arena_max" => (&mut self.arena_max, false),
-            b"mmap_threshold" => (&mut self.mmap_threshold, true),
-            b"trim_threshold" => (&mut self.trim_threshold, true),
-            b"perturb" => (&mut self.perturb, false),
+    /// skipped. A refused value is reported as `{shown_as}{name}=value` (`shown_as` is
+    /// `MALLOC_PERTURB_` with an empty `name`, or `GLIBC_TUNABLES glibc.malloc.` before
+    /// the tunable's name).
+    fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str, shown_name: &[u8]) {
+        let (slot, negative_is_never, max) = match name {
+            b"arena_max" => (&mut self.arena_max, false, usize::MAX),
+            b"mmap_threshold" => (&mut self.mmap_threshold, true, usize::MAX),
+            b"trim_threshold" => (&mut self.trim_threshold, true, usize::MAX),
+            // glibc's tunable takes 0 to 0xff, and ignores a value outside.
+            b"perturb" => (&mut self.perturb, false, 0xff),
             _ => return,
         };
-        match parse_setting(value, negative_is_never) {
+        match parse_setting(value, negative_is_never, max) {
             Ok(Some(n)) => *slot = Some(n),
             Ok(None) => {}
             Err(e) => report(format_args!(
-                "{shown_as}={:?} {}; ignored",
+                "{shown_as}{}={:?} {}; ignored",
+                shown(shown_name),
                 shown(value),
-                e.map_or("is negative", NumError::what)
+                e.what()
             )),
         }
     }
@@ -122,7 +132,7 @@ impl Tuning {
                 pair.get(eq + 1..).unwrap_or(&[]),
             );
             if let Some(short) = name.strip_prefix(b"glibc.malloc.") {
-                self.set(short, value, "GLIBC_TUNABLES glibc.malloc setting");
+                self.set(short, value, "GLIBC_TUNABLES setting ", name);
             }
         }
     }
@@ -139,7 +149,7 @@ impl Tuning {
             (c"MALLOC_PERTURB_", &b"perturb"[..]),
         ] {
             if let Some(v) = getenv(var) {
-                t.set(name, v, var.to_str().unwrap_or("MALLOC_*"));
+                t.set(name, v, var.to_str().unwrap_or("MALLOC_*"), b"");
             }
         }
         if let Some(v) = getenv(c"GLIBC_TUNABLES") {
@@ -229,23 +239,38 @@ mod tests {
 
     #[test]
     fn numbers_parse_as_glibc_tunables_do() {
-        assert_eq!(parse_setting(b"131072", false), Ok(Some(131072)));
-        assert_eq!(parse_setting(b"0x20000", false), Ok(Some(0x20000)));
-        assert_eq!(parse_setting(b" 2 ", false), Ok(Some(2)));
+        let any = usize::MAX;
+        assert_eq!(parse_setting(b"131072", false, any), Ok(Some(131072)));
+        assert_eq!(parse_setting(b"0x20000", false, any), Ok(Some(0x20000)));
+        assert_eq!(parse_setting(b" 2 ", false, any), Ok(Some(2)));
         assert_eq!(
-            parse_setting(b"lots", false),
-            Err(Some(NumError::NotANumber))
+            parse_setting(b"lots", false, any),
+            Err(NumError::NotANumber)
         );
         // Blank: unset, as for every option.
-        assert_eq!(parse_setting(b"", false), Ok(None));
-        assert_eq!(parse_setting(b"  ", true), Ok(None));
+        assert_eq!(parse_setting(b"", false, any), Ok(None));
+        assert_eq!(parse_setting(b"  ", true, any), Ok(None));
         // Negative: never for the thresholds (as `mallopt`), refused elsewhere.
-        assert_eq!(parse_setting(b"-1", true), Ok(Some(usize::MAX)));
-        assert_eq!(parse_setting(b"-1", false), Err(None));
+        assert_eq!(parse_setting(b"-1", true, any), Ok(Some(usize::MAX)));
+        assert_eq!(parse_setting(b"-1", false, any), Err(NumError::Negative));
         assert_eq!(
-            parse_setting(b"99999999999999999999999", true),
-            Err(Some(NumError::TooLarge))
+            parse_setting(b"99999999999999999999999", true, any),
+            Err(NumError::TooLarge)
         );
+        // Above the setting's range: refused (the perturb byte's is 0 to 0xff).
+        assert_eq!(parse_setting(b"0xff", false, 0xff), Ok(Some(0xff)));
+        assert_eq!(parse_setting(b"256", false, 0xff), Err(NumError::TooLarge));
+    }
+
+    #[test]
+    fn a_perturb_value_outside_a_byte_is_ignored_as_glibc_ignores_it() {
+        let mut t = Tuning::default();
+        t.set(b"perturb", b"300", "MALLOC_PERTURB_", b"");
+        assert_eq!(t.perturb, None);
+        t.read_tunables(b"glibc.malloc.perturb=0x100");
+        assert_eq!(t.perturb, None);
+        t.read_tunables(b"glibc.malloc.perturb=0xa5");
+        assert_eq!(t.perturb, Some(0xa5));
     }
 
     #[test]

@@ -168,8 +168,10 @@ pub fn value(v: &[u8]) -> Option<&[u8]> {
 pub enum NumError {
     /// Not digits (after an optional sign and `0x`).
     NotANumber,
-    /// More than 64 bits.
+    /// More than 64 bits, or more than the option takes.
     TooLarge,
+    /// Below zero where the option takes none.
+    Negative,
 }
 
 /// Parses a number as every numeric option takes it: an optional `+` or `-`, then decimal
@@ -366,11 +368,12 @@ pub fn read() -> Options {
 }
 
 impl NumError {
-    /// The complaint, as the messages word it (`is not a number`, `is too large`).
+    /// The complaint, as the messages word it (`is not a number`, `is too large`, `is negative`).
     pub fn what(self) -> &'static str {
         match self {
             NumError::NotANumber => "is not a number",
             NumError::TooLarge => "is too large",
+            NumError::Negative => "is negative",
         }
     }
 }

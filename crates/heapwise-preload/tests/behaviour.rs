@@ -726,6 +726,10 @@ fn bad_option_values_give_one_line_and_the_default() {
         ("HEAPWISE_FAIL_AFTER", "99999999999999999999999"),
         ("MALLOC_ARENA_MAX", "-2"),
         ("MALLOC_PERTURB_", "99999999999999999999999"),
+        // glibc's perturb tunable takes 0 to 0xff and ignores a value outside.
+        ("MALLOC_PERTURB_", "300"),
+        ("GLIBC_TUNABLES", "glibc.malloc.perturb=0x100"),
+        ("GLIBC_TUNABLES", "glibc.malloc.arena_max=-2"),
         ("HEAPWISE_TRACE", "/nonexistent-dir/heapwise/trace.rep"),
     ] {
         let mut cmd = Command::new(&exe);
@@ -752,6 +756,13 @@ fn bad_option_values_give_one_line_and_the_default() {
             "{var}={value:?}: the line must name heapwise and the variable: {:?}",
             lines[0]
         );
+        if let Some((setting, _)) = value.split_once('=') {
+            assert!(
+                lines[0].contains(setting),
+                "{var}={value:?}: the line must name the setting: {:?}",
+                lines[0]
+            );
+        }
     }
     // A statistics file that cannot be opened: one line naming it, and the summary goes to
     // stderr instead of being lost.
