@@ -113,7 +113,12 @@ unsafe impl GlobalAlloc for Heapwise {
             unsafe { front::realloc(&GLOBAL, ptr, new_size) }
         } else {
             // SAFETY: `ptr` is a live block of this allocator.
-            if unsafe { front::usable_size(&GLOBAL, ptr) } >= new_size {
+            let usable = unsafe { front::usable_size(&GLOBAL, ptr) };
+            // The block stays where it is while it fits and would keep at most half of
+            // it unused (mimalloc's rule): a block shrunk below that moves to one of its
+            // new size, or a 1 MiB buffer shrunk to 100 bytes would keep its megabyte. A
+            // shrink that finds no new block keeps the old one, which still fits.
+            if usable >= new_size && new_size >= usable / 2 {
                 ptr
             } else {
                 let q = front::aligned_alloc(&GLOBAL, layout.align(), new_size);
@@ -124,8 +129,12 @@ unsafe impl GlobalAlloc for Heapwise {
                         ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
                         front::free(&GLOBAL, ptr);
                     }
+                    q
+                } else if usable >= new_size {
+                    ptr
+                } else {
+                    q
                 }
-                q
             }
         };
         if !q.is_null() {

@@ -262,3 +262,43 @@ mod model {
         }
     }
 }
+
+/// An over-aligned block shrunk to well under half of it moves to a block of its new size
+/// (mimalloc's rule), alignment and contents kept; one shrunk by less stays in place.
+/// Before, every shrink kept the whole block: a 1 MiB buffer at 64-byte alignment shrunk
+/// to 100 bytes kept its megabyte.
+#[test]
+fn an_over_aligned_block_shrunk_below_half_gives_its_memory_back() {
+    let g = Heapwise::global();
+    for (size, align) in [
+        (1 << 20, 64),
+        (300_000, 4096),
+        (8000, 32),
+        (4 << 20, 1 << 16),
+    ] {
+        let l = Layout::from_size_align(size, align).unwrap();
+        // SAFETY: non-zero sizes; every block is freed with its current layout.
+        unsafe {
+            let p = A.alloc(l);
+            assert!(!p.is_null());
+            fill(p, size, 7);
+            // Shrunk by less than half: in place.
+            let keep = size - size / 4;
+            let q = A.realloc(p, l, keep);
+            assert_eq!(q, p, "{size} -> {keep} at {align} stays in place");
+            let l = Layout::from_size_align(keep, align).unwrap();
+            // Shrunk to 100 bytes: a block of about that size.
+            let r = A.realloc(q, l, 100);
+            assert!(!r.is_null());
+            assert_eq!(r as usize % align, 0, "{size} -> 100 at {align}: aligned");
+            assert!(holds(r, 100, 7), "{size} -> 100 at {align}: contents kept");
+            let usable = g.usable_size(r);
+            assert!(
+                (100..size / 2).contains(&usable),
+                "{size} -> 100 at {align}: {usable} usable bytes"
+            );
+            A.dealloc(r, Layout::from_size_align(100, align).unwrap());
+        }
+    }
+    assert!(Heapwise::check().is_ok());
+}
