@@ -595,33 +595,65 @@ fn redis_server_under_benchmark() {
         } else {
             "redis-native"
         });
-        let port = free_port();
-        let mut c = Command::new(&server);
-        c.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-        ])
-        .arg("--dir")
-        .arg(dir.path())
-        .env_remove("LD_PRELOAD");
-        if preloaded {
-            preload(&mut c);
-        }
-        // The server ends with SHUTDOWN below; if the test panics first, dropping
-        // `server` kills it.
-        let mut server = spawn(c, None);
+        // The port is free when `free_port` lets it go, but another process may take it
+        // before the server binds it: a server that exits before it answers is started
+        // again on another port (up to 5 times).
+        let mut attempt = 0;
+        let (mut server, port) = loop {
+            attempt += 1;
+            let port = free_port();
+            let mut c = Command::new(&server);
+            c.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args([
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ])
+            .arg("--dir")
+            .arg(dir.path())
+            .env_remove("LD_PRELOAD");
+            if preloaded {
+                preload(&mut c);
+            }
+            // The server ends with SHUTDOWN below; if the test panics first, dropping
+            // `server` kills it.
+            let mut running = spawn(c, None);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let up = loop {
+                let mut ping = Command::new(&cli);
+                ping.args(["-h", "127.0.0.1", "-p", &port.to_string(), "PING"])
+                    .env_remove("LD_PRELOAD");
+                let o = run(ping, None, Duration::from_secs(5));
+                if o.stdout.trim() == "PONG" {
+                    break true;
+                }
+                if running.is_finished() || Instant::now() > deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            if up {
+                break (running, port);
+            }
+            let srv = running.wait(Duration::ZERO);
+            let taken = srv.stdout.contains("Address already in use")
+                || srv.stderr.contains("Address already in use");
+            assert!(
+                attempt < 5 && taken,
+                "redis-server did not come up on 127.0.0.1:{port} (attempt {attempt})\n{}",
+                srv.describe()
+            );
+        };
         let cli_cmd = |args: &[String]| {
             let mut c = Command::new(&cli);
             c.args(["-h", "127.0.0.1", "-p", &port.to_string()])
@@ -629,21 +661,6 @@ fn redis_server_under_benchmark() {
                 .env_remove("LD_PRELOAD");
             c
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let o = run(cli_cmd(&["PING".into()]), None, Duration::from_secs(5));
-            if o.stdout.trim() == "PONG" {
-                break;
-            }
-            if server.is_finished() || Instant::now() > deadline {
-                let srv = server.wait(Duration::ZERO);
-                panic!(
-                    "redis-server did not come up on 127.0.0.1:{port}\n{}",
-                    srv.describe()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
         let b = if preloaded {
             let mut bc = Command::new(&bench);
             bc.args(["-h", "127.0.0.1", "-p", &port.to_string()])
