@@ -6,7 +6,8 @@
 //!   engine's aligned placement (or an aligned large mapping).
 //! * `realloc`: in place when the engine can (shrinking, growing into a free successor or at
 //!   the top of the heap), `mremap` for large blocks; alignments above 16 are kept by
-//!   allocating, copying and freeing when the block cannot stay where it is.
+//!   allocating, copying and freeing when the block does not fit, or would keep more than
+//!   half of itself unused (a shrink below half moves, as in mimalloc).
 //! * `alloc_zeroed`: fresh pages from the OS are known to be zero and are not cleared again.
 //! * Requested bytes are counted from each `Layout`, so [`Heapwise::stats`] reports exact
 //!   peak utilisation.
