@@ -1,9 +1,13 @@
 //! Child processes under measurement: spawn with captured output, wait with `wait4` for the
 //! exit status and the child's resource usage (`ru_maxrss`, which on Linux also covers the
-//! descendants it reaped), and kill it when it overruns its time limit.
+//! descendants it reaped), and kill it, with every process it started, when it overruns its
+//! time limit.
 //!
-//! Invariant: the wall time is taken from just before `spawn` to the return of `wait4`; the
-//! child is reaped exactly once, by `wait4` (the std `Child` is never waited on).
+//! Invariant: the wall time is taken from just before `spawn` to the moment the child's exit
+//! is seen (`waitid` with `WNOWAIT`); the child is reaped exactly once, by `wait4`, after the
+//! watchdog has stopped (the std `Child` is never waited on), so the watchdog never signals a
+//! recycled process id. A child killed for its time limit takes its descendants with it (a
+//! `g++` leaves no `cc1plus` running, holding the output pipes open).
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -101,13 +105,33 @@ impl Running {
         let (done_tx, done_rx) = mpsc::channel::<()>();
         let watchdog = std::thread::spawn(move || {
             if done_rx.recv_timeout(limit) == Err(mpsc::RecvTimeoutError::Timeout) {
-                // SAFETY: kill has no memory preconditions; pid is our unreaped child (it
-                // cannot be recycled before wait4 below reaps it).
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                kill_tree(pid);
                 return true;
             }
             false
         });
+        // Wait for the exit without reaping: until wait4 below, `pid` stays ours (a zombie at
+        // worst), so the watchdog cannot signal another process that got its number.
+        let seen = loop {
+            // SAFETY: siginfo_t is plain old data; zeroed is a valid value.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            // SAFETY: info is a valid out-pointer for the duration of the call.
+            let r = unsafe {
+                libc::waitid(
+                    libc::P_PID,
+                    pid as libc::id_t,
+                    &mut info,
+                    libc::WEXITED | libc::WNOWAIT,
+                )
+            };
+            if r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            break r;
+        };
+        let secs = self.start.elapsed().as_secs_f64();
+        let _ = done_tx.send(());
+        let timed_out = watchdog.join().unwrap_or(false);
         let mut status: libc::c_int = 0;
         // SAFETY: rusage is plain old data; zeroed is a valid value.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -119,9 +143,6 @@ impl Running {
             }
             break r;
         };
-        let secs = self.start.elapsed().as_secs_f64();
-        let _ = done_tx.send(());
-        let timed_out = watchdog.join().unwrap_or(false);
         let stdout = self
             .out
             .map(|h| h.join().unwrap_or_default())
@@ -133,7 +154,7 @@ impl Running {
         std::mem::forget(self.child);
         if r != pid {
             return Err(format!(
-                "wait4({pid}) failed: {}",
+                "wait4({pid}) failed (waitid: {seen}): {}",
                 std::io::Error::last_os_error()
             ));
         }
@@ -157,6 +178,52 @@ impl Running {
     }
 }
 
+/// The parent process id in a `/proc/<pid>/stat` text (the field after the command name,
+/// which is in parentheses and may itself hold spaces and parentheses).
+fn stat_ppid(stat: &str) -> Option<libc::pid_t> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children(pid: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| stat_ppid(&s))
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Kills `pid` (our unreaped child) and every process it started. Each process is stopped
+/// before its children are looked up, so none forks after it was looked at; then all are
+/// killed. A stopped process cannot exit, so its id is not recycled in between.
+fn kill_tree(pid: libc::pid_t) {
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        // SAFETY: kill has no memory preconditions; the id is our child or one of its
+        // descendants just found (stopped below, so it stays that process).
+        unsafe { libc::kill(tree[i], libc::SIGSTOP) };
+        for c in children(tree[i]) {
+            if !tree.contains(&c) {
+                tree.push(c);
+            }
+        }
+        i += 1;
+    }
+    for &p in &tree {
+        // SAFETY: as above; every process of the tree is stopped.
+        unsafe { libc::kill(p, libc::SIGKILL) };
+    }
+}
+
 /// Spawns `cmd`, waits for it (at most `limit`) and returns its measurements.
 pub fn measure(cmd: &mut Command, limit: Duration) -> Result<Finished, String> {
     Running::spawn(cmd)?.wait(limit)
@@ -164,4 +231,16 @@ pub fn measure(cmd: &mut Command, limit: Duration) -> Result<Finished, String> {
 
 fn tv(t: libc::timeval) -> f64 {
     t.tv_sec as f64 + t.tv_usec as f64 * 1e-6
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parent_id_is_read_after_the_command_name() {
+        assert_eq!(stat_ppid("42 (sh) S 7 42 42 0 -1"), Some(7));
+        assert_eq!(stat_ppid("43 (a) b (c) R 9 43 1"), Some(9));
+        assert_eq!(stat_ppid("garbage"), None);
+    }
 }
