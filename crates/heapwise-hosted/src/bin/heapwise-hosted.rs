@@ -102,19 +102,17 @@ fn main() {
         );
         std::process::exit(64);
     }
-    let mut allocators = alloc::all(alloc::heapwise_lib(args.heapwise_lib.as_deref(), &bin_dir));
-    if !args.allocators.is_empty() {
-        allocators.retain(|a| a.name == "glibc" || args.allocators.iter().any(|x| x == a.name));
-    }
-    for e in &args.extra {
-        match alloc::extra(e) {
-            Ok(a) => allocators.push(a),
-            Err(msg) => {
-                eprintln!("heapwise-hosted: {msg}");
-                std::process::exit(64);
-            }
+    let mut allocators = match alloc::select(
+        alloc::all(alloc::heapwise_lib(args.heapwise_lib.as_deref(), &bin_dir)),
+        &args.allocators,
+        &args.extra,
+    ) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("heapwise-hosted: {msg}");
+            std::process::exit(64);
         }
-    }
+    };
     if let Some(policy) = &args.heapwise_policy {
         for a in allocators.iter_mut().filter(|a| a.name == "heapwise") {
             a.env.push(("HEAPWISE_POLICY".into(), policy.clone()));

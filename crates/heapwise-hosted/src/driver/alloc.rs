@@ -167,6 +167,53 @@ pub fn extra(spec: &str) -> Result<Allocator, String> {
     })
 }
 
+/// The columns of one invocation: the five of [`all`], kept to `only` (names of those five;
+/// glibc, the reference, always stays) when it is not empty, then one column per `--extra`
+/// spec.
+///
+/// An error for a name in `only` that is none of the five (a typo would otherwise leave a
+/// report of glibc alone), and for an extra column whose name is empty, not made of letters,
+/// digits and `.`, `_`, `+`, `-` (it becomes a CSV field, a markdown cell and SVG text), or
+/// already the name of a column: runs are filed by column name, so two columns of one name
+/// would have their runs pooled into one median.
+pub fn select(
+    mut allocators: Vec<Allocator>,
+    only: &[String],
+    extras: &[String],
+) -> Result<Vec<Allocator>, String> {
+    if let Some(bad) = only
+        .iter()
+        .find(|x| !allocators.iter().any(|a| a.name == x.as_str()))
+    {
+        let known: Vec<&str> = allocators.iter().map(|a| a.name).collect();
+        return Err(format!(
+            "--allocators {bad:?}: no such allocator (known: {}; use --extra NAME=PATH for \
+             another library)",
+            known.join(", ")
+        ));
+    }
+    if !only.is_empty() {
+        allocators.retain(|a| a.name == "glibc" || only.iter().any(|x| x == a.name));
+    }
+    for spec in extras {
+        let a = extra(spec)?;
+        let fine = |c: char| c.is_ascii_alphanumeric() || "._+-".contains(c);
+        if a.name.is_empty() || !a.name.chars().all(fine) {
+            return Err(format!(
+                "--extra {spec:?}: the name must be letters, digits, '.', '_', '+' or '-'"
+            ));
+        }
+        if allocators.iter().any(|x| x.name == a.name) {
+            return Err(format!(
+                "--extra {spec:?}: there is already a column called {:?}",
+                a.name
+            ));
+        }
+        allocators.push(a);
+    }
+    Ok(allocators)
+}
+
 /// Finds `libheapwise.so`: `explicit`, else `HEAPWISE_LIB`, else next to the driver binary,
 /// else builds it with `cargo build --release -p heapwise-preload` into the driver's target
 /// directory.
@@ -209,5 +256,68 @@ pub fn heapwise_lib(explicit: Option<&Path>, bin_dir: &Path) -> Result<PathBuf, 
         }
         Ok(s) => Err(format!("cargo build -p heapwise-preload failed: {s}")),
         Err(e) => Err(format!("cannot run cargo to build libheapwise.so: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn five() -> Vec<Allocator> {
+        all(Ok("/nonexistent/libheapwise.so".into()))
+    }
+
+    fn names(v: &[Allocator]) -> Vec<&str> {
+        v.iter().map(|a| a.name).collect()
+    }
+
+    #[test]
+    fn allocators_keeps_glibc_and_the_named_ones() {
+        let v = select(five(), &["jemalloc".into()], &[]).unwrap();
+        assert_eq!(names(&v), ["glibc", "jemalloc"]);
+        assert_eq!(names(&select(five(), &[], &[]).unwrap()).len(), 5);
+    }
+
+    #[test]
+    fn an_unknown_allocator_name_is_an_error() {
+        let e = select(five(), &["jemaloc".into()], &[]).unwrap_err();
+        assert!(
+            e.contains("jemaloc") && e.contains("known: heapwise"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_extra_column_cannot_take_the_name_of_another() {
+        for spec in [
+            "heapwise=/tmp/libx.so",
+            "glibc=/tmp/libx.so",
+            "tcmalloc=/tmp/libx.so",
+        ] {
+            let e = select(five(), &[], &[spec.into()]).unwrap_err();
+            assert!(e.contains("already a column"), "{spec}: {e}");
+        }
+        let e = select(
+            five(),
+            &[],
+            &["old=/tmp/a.so".into(), "old=/tmp/b.so".into()],
+        )
+        .unwrap_err();
+        assert!(e.contains("already a column"), "{e}");
+        let v = select(five(), &[], &["old=/tmp/a.so".into()]).unwrap();
+        assert_eq!(v.last().unwrap().name, "old");
+    }
+
+    #[test]
+    fn an_extra_name_must_be_safe_in_every_report() {
+        for spec in [
+            "=/tmp/a.so",
+            "a,b=/tmp/a.so",
+            "a|b=/tmp/a.so",
+            "<x>=/tmp/a.so",
+        ] {
+            assert!(select(five(), &[], &[spec.into()]).is_err(), "{spec}");
+        }
+        assert!(select(five(), &[], &["s3-end=/tmp/a.so".into()]).is_ok());
     }
 }
