@@ -99,3 +99,41 @@ fn a_column_without_rust_rows_shows_a_dash_there() {
     assert_eq!(s.geo("old").n, 0);
     assert!(s.failures().is_empty());
 }
+
+#[test]
+fn a_multi_line_failure_stays_in_its_table_row() {
+    let all = driver::workloads();
+    let allocs = two_columns();
+    let mut r = Results::new();
+    r.insert("glibc", vec![ok(1.0, 1000)]);
+    // What real.rs reports when sqlite3's output lacks its check line: the output itself.
+    r.insert(
+        "heapwise",
+        vec![Err("sqlite3 self-check failed: 1\n2\r\n3|4".into())],
+    );
+    let s = Suite {
+        allocators: &allocs,
+        rows: vec![(&all[0], r)],
+        runs: 1,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+    };
+    let md = s.markdown();
+    let name = &all[0].name;
+    let rows: Vec<&str> = md
+        .lines()
+        .filter(|l| l.starts_with(&format!("| {name} |")))
+        .collect();
+    assert_eq!(rows.len(), 3, "one row per table:\n{md}");
+    for row in rows {
+        // workload, heapwise, glibc: 3 cells, 4 bars.
+        assert_eq!(row.matches('|').count(), 4, "{row}\n{md}");
+    }
+    // The failure list keeps one item per failed run, on one line.
+    let item = md
+        .lines()
+        .find(|l| l.starts_with(&format!("- {name} under heapwise")))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(item.contains("3|4") || item.contains("3/4"), "{item}\n{md}");
+}

@@ -245,7 +245,7 @@ impl Suite<'_> {
         if !failures.is_empty() {
             let _ = writeln!(s, "\nFailures:");
             for f in failures {
-                let _ = writeln!(s, "- {f}");
+                let _ = writeln!(s, "- {}", one_line(&f));
             }
         }
         let _ = writeln!(s, "\nPreloads:");
@@ -583,8 +583,17 @@ fn fmt_ratio(r: Option<f64>) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
+/// `s` on one line: each line break (`\n`, `\r\n`, `\r`) becomes ` / `. Failure texts carry
+/// program output (sqlite3's, redis-benchmark's), and a line break inside a markdown table
+/// row or list item ends it.
+fn one_line(s: &str) -> String {
+    s.trim_end()
+        .replace("\r\n", "\n")
+        .replace(['\r', '\n'], " / ")
+}
+
 fn short(e: &str) -> String {
-    let e = e.replace('|', "/");
+    let e = one_line(e).replace('|', "/");
     if e.chars().count() > 60 {
         format!("{}…", e.chars().take(60).collect::<String>())
     } else {
