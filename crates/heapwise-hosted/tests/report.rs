@@ -137,3 +137,40 @@ fn a_multi_line_failure_stays_in_its_table_row() {
         .unwrap_or_else(|| panic!("{md}"));
     assert!(item.contains("3|4") || item.contains("3/4"), "{item}\n{md}");
 }
+
+#[test]
+fn a_real_program_missing_here_is_skipped_not_a_heapwise_failure() {
+    let all = driver::workloads();
+    let python = all.iter().find(|w| w.name == "python").unwrap();
+    let allocs = two_columns();
+    // Row 0: heapwise at 0.5× glibc; python: not installed (what run_workload records).
+    let mut r1 = Results::new();
+    r1.insert("glibc", vec![ok(1.0, 1000)]);
+    r1.insert("heapwise", vec![ok(0.5, 900)]);
+    let why = "skipped: python3.11 is not installed (see scripts/install-bench-deps.sh)";
+    let mut r2 = Results::new();
+    r2.insert("glibc", vec![Err(why.into())]);
+    r2.insert("heapwise", vec![Err(why.into())]);
+    let s = Suite {
+        allocators: &allocs,
+        rows: vec![(&all[0], r1), (python, r2)],
+        runs: 1,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+    };
+    let t = s.targets();
+    assert!(!t.contains("FAILED"), "{t}");
+    assert!(t.contains("wall ×0.500 → met"), "{t}");
+    assert!(s.failures().is_empty(), "{:?}", s.failures());
+    let md = s.markdown();
+    let row = md.lines().find(|l| l.starts_with("| python |")).unwrap();
+    assert!(row.contains("skipped") && !row.contains("FAIL"), "{row}");
+    // Said once, with the reason.
+    assert_eq!(md.matches("python3.11 is not installed").count(), 1, "{md}");
+    // The CSV keeps it, and a reload reads it back as skipped.
+    let csv = s.csv();
+    assert!(csv.contains("python,glibc,1,skipped,"), "{csv}");
+    let back = driver::reload::parse(&csv).unwrap();
+    assert_eq!(back["python"]["glibc"][0].as_ref().unwrap_err(), why);
+}

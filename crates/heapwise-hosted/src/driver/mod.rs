@@ -199,6 +199,16 @@ pub fn run_once(ctx: &Ctx, w: &Workload, a: &Allocator) -> Result<Sample, String
     }
 }
 
+/// How the entry of a workload that did not run here begins (a real program that is not
+/// installed): such an entry is no failed run; the reports show the workload as skipped and
+/// leave it out of the verdicts and of the exit status.
+pub const SKIPPED: &str = "skipped: ";
+
+/// Whether a failed entry is a [`SKIPPED`] workload rather than a failed run.
+pub fn is_skip(e: &str) -> bool {
+    e.starts_with(SKIPPED)
+}
+
 /// All samples of one workload: per allocator, one entry per run.
 pub type Results = BTreeMap<&'static str, Vec<Result<Sample, String>>>;
 
@@ -220,8 +230,9 @@ pub fn run_workload(
     let mut res: Results = BTreeMap::new();
     if let Kind::Real(p) = w.kind {
         if let Err(e) = real::available(p) {
+            progress(&format!("{:<18} skipped: {e}", w.name));
             for a in &avail {
-                res.insert(a.name, vec![Err(format!("skipped: {e}"))]);
+                res.insert(a.name, vec![Err(format!("{SKIPPED}{e}"))]);
             }
             return res;
         }

@@ -3,13 +3,14 @@
 //!
 //! Invariant: a cell with any failed run is shown as a failure and left out of the geometric
 //! means (which say over how many workloads they were taken); ratios only compare columns
-//! measured in the same invocation.
+//! measured in the same invocation. A workload that could not run here (a real program not
+//! installed, [`super::SKIPPED`]) is shown as skipped: it is no failure of any allocator.
 
 use std::fmt::Write as _;
 
 use super::alloc::Allocator;
 use super::stats::{geomean, median, min_max};
-use super::{Results, Workload};
+use super::{is_skip, Results, Workload};
 
 /// The summary of one workload under one allocator.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +25,8 @@ pub struct Cell {
     pub cpu: Option<f64>,
     /// The first failure, if any run failed.
     pub failure: Option<String>,
+    /// Why the workload did not run here, if it did not (then `failure` is `None`).
+    pub skipped: Option<String>,
     /// Number of runs.
     pub runs: usize,
 }
@@ -34,6 +37,13 @@ fn cell(results: &Results, alloc: &str) -> Option<Cell> {
         runs: v.len(),
         ..Cell::default()
     };
+    if let Some(Err(e)) = v
+        .first()
+        .filter(|_| v.iter().all(|s| s.as_ref().is_err_and(|e| is_skip(e))))
+    {
+        c.skipped = Some(e.clone());
+        return Some(c);
+    }
     if let Some(Err(e)) = v.iter().find(|s| s.is_err()) {
         let n = v.iter().filter(|s| s.is_err()).count();
         c.failure = Some(if n > 1 {
@@ -152,6 +162,9 @@ impl Suite<'_> {
                 let txt = match self.cell(i, a.name) {
                     None => "–".to_string(),
                     Some(Cell {
+                        skipped: Some(_), ..
+                    }) => "skipped".to_string(),
+                    Some(Cell {
                         failure: Some(e), ..
                     }) => failed(&e),
                     Some(c) => cell(i, a.name, &c),
@@ -241,6 +254,13 @@ impl Suite<'_> {
                 let _ = writeln!(s, "- {}: {}", a.name, a.missing.as_deref().unwrap_or(""));
             }
         }
+        let not_run = self.skipped();
+        if !not_run.is_empty() {
+            let _ = writeln!(s, "\nSkipped workloads (not measured on this machine):");
+            for f in not_run {
+                let _ = writeln!(s, "- {}", one_line(&f));
+            }
+        }
         let failures = self.failures();
         if !failures.is_empty() {
             let _ = writeln!(s, "\nFailures:");
@@ -278,14 +298,30 @@ impl Suite<'_> {
         s
     }
 
-    /// Every failed run, one line each.
+    /// Every workload that did not run here, with the reason, one line each.
+    pub fn skipped(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for (w, res) in &self.rows {
+            if let Some(e) = res.values().flatten().find_map(|r| r.as_ref().err()) {
+                if let Some(why) = e.strip_prefix(super::SKIPPED) {
+                    v.push(format!("{}: {why}", w.name));
+                }
+            }
+        }
+        v
+    }
+
+    /// Every failed run, one line each (skipped workloads are not runs).
     pub fn failures(&self) -> Vec<String> {
         let mut v = Vec::new();
         for (w, res) in &self.rows {
             for (a, runs) in res {
                 for (i, r) in runs.iter().enumerate() {
-                    if let Err(e) = r {
-                        v.push(format!("{} under {a}, run {}: {e}", w.name, i + 1));
+                    match r {
+                        Err(e) if !is_skip(e) => {
+                            v.push(format!("{} under {a}, run {}: {e}", w.name, i + 1));
+                        }
+                        _ => {}
                     }
                 }
             }
@@ -438,8 +474,14 @@ impl Suite<'_> {
                             );
                         }
                         Err(e) => {
-                            let _ =
-                                writeln!(s, "{},{a},{},fail,,,,,,{}", w.name, i + 1, csv_field(e));
+                            let status = if is_skip(e) { "skipped" } else { "fail" };
+                            let _ = writeln!(
+                                s,
+                                "{},{a},{},{status},,,,,,{}",
+                                w.name,
+                                i + 1,
+                                csv_field(e)
+                            );
                         }
                     }
                 }
