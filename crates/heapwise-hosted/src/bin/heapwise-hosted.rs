@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use heapwise_hosted::driver::{self, alloc, report::Suite, Ctx, Kind};
+use heapwise_hosted::driver::{self, alloc, report::Suite, Ctx};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -61,24 +61,6 @@ struct Args {
     list: bool,
 }
 
-fn selected(only: &[String], w: &driver::Workload) -> bool {
-    if only.is_empty() {
-        return true;
-    }
-    only.iter().any(|o| {
-        let group = match w.kind {
-            Kind::Synthetic(_) => "synthetic",
-            Kind::Real(_) => "real",
-            Kind::Rust(_) => "rust",
-        };
-        if ["synthetic", "real", "rust"].contains(&o.as_str()) {
-            o == group
-        } else {
-            w.name == *o || w.name.starts_with(o.as_str())
-        }
-    })
-}
-
 fn main() {
     let args = Args::parse();
     let exe = std::env::current_exe().expect("current_exe");
@@ -93,15 +75,13 @@ fn main() {
     if let Some(csv) = &args.from_csv {
         std::process::exit(rerender(&args, csv, &all));
     }
-    let workloads: Vec<&driver::Workload> =
-        all.iter().filter(|w| selected(&args.only, w)).collect();
-    if workloads.is_empty() {
-        eprintln!(
-            "heapwise-hosted: no workload matches {:?} (see --list)",
-            args.only
-        );
-        std::process::exit(64);
-    }
+    let workloads = match driver::select(&all, &args.only) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("heapwise-hosted: {msg}");
+            std::process::exit(64);
+        }
+    };
     let mut allocators = match alloc::select(
         alloc::all(alloc::heapwise_lib(args.heapwise_lib.as_deref(), &bin_dir)),
         &args.allocators,
@@ -217,7 +197,14 @@ fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32
     let keys: Vec<&'static str> = allocators.iter().map(|a| a.name).collect();
     allocators.retain(|a| loaded.values().any(|m| m.contains_key(a.name)));
     let mut rows = Vec::new();
-    for w in all.iter().filter(|w| selected(&args.only, w)) {
+    let wanted = match driver::select(all, &args.only) {
+        Ok(v) => v,
+        Err(msg) => {
+            eprintln!("heapwise-hosted: {msg}");
+            return 64;
+        }
+    };
+    for w in wanted {
         if let Some(runs) = loaded.remove(&w.name) {
             rows.push((w, driver::reload::results(runs, &keys)));
         }

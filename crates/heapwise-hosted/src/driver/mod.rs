@@ -76,6 +76,44 @@ pub fn workloads() -> Vec<Workload> {
     v
 }
 
+/// Whether `w` is named by one of `only` (empty: every workload): its name, a prefix of it
+/// such as `larson`, or its group, `synthetic`, `real` or `rust`.
+fn named(only: &str, w: &Workload) -> bool {
+    let group = match w.kind {
+        Kind::Synthetic(_) => "synthetic",
+        Kind::Real(_) => "real",
+        Kind::Rust(_) => "rust",
+    };
+    if ["synthetic", "real", "rust"].contains(&only) {
+        only == group
+    } else {
+        w.name.starts_with(only)
+    }
+}
+
+/// The workloads of `all` that `--only` selects (all of them when `only` is empty), in table
+/// order. An error when an entry of `only` names no workload: a typo (`larsen`) would
+/// otherwise drop its rows without a word.
+///
+/// ```
+/// use heapwise_hosted::driver::{select, workloads};
+/// let all = workloads();
+/// let v = select(&all, &["larson".into(), "g++".into()]).unwrap();
+/// assert_eq!(v.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["larson-2t", "larson-4t", "g++"]);
+/// assert!(select(&all, &["larsen".into()]).is_err());
+/// ```
+pub fn select<'a>(all: &'a [Workload], only: &[String]) -> Result<Vec<&'a Workload>, String> {
+    if let Some(bad) = only.iter().find(|o| !all.iter().any(|w| named(o, w))) {
+        return Err(format!(
+            "--only {bad:?}: no workload is called so (see --list)"
+        ));
+    }
+    Ok(all
+        .iter()
+        .filter(|w| only.is_empty() || only.iter().any(|o| named(o, w)))
+        .collect())
+}
+
 /// One measured run.
 #[derive(Clone, Debug)]
 pub struct Sample {
