@@ -46,3 +46,21 @@ fn only_selects_by_name_prefix_and_group() {
     );
     assert!(!md.contains("| symbolic |"), "{md}");
 }
+
+#[test]
+fn a_missing_heapwise_lib_from_the_environment_skips_the_column() {
+    let out = Command::new(env!("CARGO_BIN_EXE_heapwise-hosted"))
+        .args(["--scale", "0.001", "--runs", "1", "--only", "st-small"])
+        .args(["--allocators", "heapwise"])
+        .env("HEAPWISE_LIB", "/nonexistent/libheapwise.so")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        err.contains("skipping heapwise: /nonexistent/libheapwise.so"),
+        "{err}"
+    );
+    assert!(!md.contains("FAIL"), "{md}");
+    assert!(out.status.success(), "{err}\n{md}");
+}

@@ -218,15 +218,20 @@ pub fn select(
 /// else builds it with `cargo build --release -p heapwise-preload` into the driver's target
 /// directory.
 pub fn heapwise_lib(explicit: Option<&Path>, bin_dir: &Path) -> Result<PathBuf, String> {
-    if let Some(p) = explicit {
-        return if p.exists() {
+    // A missing file would only show in every heapwise run as "preload did not take" (the
+    // loader ignores a preload it cannot open): the column is skipped with the reason instead.
+    let given = |p: &Path, how: &str| {
+        if p.is_file() {
             Ok(p.to_path_buf())
         } else {
-            Err(format!("{} does not exist", p.display()))
-        };
+            Err(format!("{} ({how}) does not exist", p.display()))
+        }
+    };
+    if let Some(p) = explicit {
+        return given(p, "--heapwise-lib");
     }
     if let Some(p) = std::env::var_os("HEAPWISE_LIB") {
-        return Ok(PathBuf::from(p));
+        return given(Path::new(&p), "HEAPWISE_LIB");
     }
     // bin_dir is <target>/release (or <target>/debug); the preload is built in release.
     let target = bin_dir.parent().unwrap_or(bin_dir);
