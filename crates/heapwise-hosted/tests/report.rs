@@ -174,3 +174,32 @@ fn a_real_program_missing_here_is_skipped_not_a_heapwise_failure() {
     let back = driver::reload::parse(&csv).unwrap();
     assert_eq!(back["python"]["glibc"][0].as_ref().unwrap_err(), why);
 }
+
+#[test]
+fn a_crash_on_st_small_is_not_at_least_as_fast_as_mimalloc() {
+    let all = driver::workloads();
+    let st_small = all.iter().find(|w| w.name == "st-small").unwrap();
+    let mut allocs = alloc::all(Ok("/nonexistent/libheapwise.so".into()));
+    allocs.retain(|a| ["heapwise", "glibc", "mimalloc"].contains(&a.name));
+    for a in &mut allocs {
+        a.missing = None;
+    }
+    let mut r = Results::new();
+    r.insert("glibc", vec![ok(1.0, 1000)]);
+    r.insert("mimalloc", vec![ok(0.9, 1000)]);
+    r.insert("heapwise", vec![Err("killed by signal 11".into())]);
+    let s = Suite {
+        allocators: &allocs,
+        rows: vec![(st_small, r)],
+        runs: 1,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+    };
+    let t = s.targets();
+    let line = t
+        .lines()
+        .find(|l| l.contains("at least as fast as mimalloc"))
+        .unwrap();
+    assert!(line.contains("NOT met") && !line.contains("n/a"), "{line}");
+}
