@@ -64,3 +64,54 @@ fn a_missing_heapwise_lib_from_the_environment_skips_the_column() {
     assert!(!md.contains("FAIL"), "{md}");
     assert!(out.status.success(), "{err}\n{md}");
 }
+
+const CSV: &str =
+    "workload,allocator,run,status,time_s,maxrss_kib,cpu_s,checksum,served_by,error\n\
+st-small,glibc,1,ok,0.5,3000,0.4,0x1,libc.so.6,\n\
+st-small,heapwise,1,ok,0.4,3100,0.3,0x1,libheapwise.so,\n\
+large,glibc,1,ok,0.5,3000,0.4,0x2,libc.so.6,\n\
+large,heapwise,1,ok,0.4,3100,0.3,0x2,libheapwise.so,\n\
+no-such-row,glibc,1,ok,0.5,3000,0.4,0x2,libc.so.6,\n";
+
+fn from_csv(extra: &[&str]) -> Output {
+    let dir = std::env::temp_dir().join(format!("hw-hosted-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join(format!("runs-{}.csv", extra.len()));
+    std::fs::write(&csv, CSV).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_heapwise-hosted"))
+        .arg("--from-csv")
+        .arg(&csv)
+        .args(extra)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&csv);
+    out
+}
+
+#[test]
+fn from_csv_with_only_names_just_the_rows_that_are_not_workloads() {
+    let out = from_csv(&["--only", "st-small"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("no-such-row is not a workload"), "{err}");
+    assert!(
+        !err.contains("large"),
+        "large is a workload, only not selected:\n{err}"
+    );
+}
+
+#[test]
+fn from_csv_does_not_claim_this_machines_preloads() {
+    let out = from_csv(&[]);
+    let md = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let preloads = &md[md.find("Preloads").expect("a Preloads section")..];
+    // The CSV does not record them: no path of this machine, no "(none)" for heapwise.
+    assert!(!preloads.contains("- heapwise: (none)"), "{preloads}");
+    assert!(!preloads.contains("/usr/lib"), "{preloads}");
+    assert!(preloads.contains("not recorded"), "{preloads}");
+}

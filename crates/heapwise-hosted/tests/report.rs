@@ -48,6 +48,7 @@ fn a_failed_workload_fails_the_suite_targets() {
         scale: 1.0,
         command: "t".into(),
         machine: "m".into(),
+        preloads_known: true,
     };
     let t = s.targets();
     assert!(
@@ -88,6 +89,7 @@ fn a_column_without_rust_rows_shows_a_dash_there() {
         scale: 1.0,
         command: "t".into(),
         machine: "m".into(),
+        preloads_known: true,
     };
     let md = s.markdown();
     let row = md
@@ -118,6 +120,7 @@ fn a_multi_line_failure_stays_in_its_table_row() {
         scale: 1.0,
         command: "t".into(),
         machine: "m".into(),
+        preloads_known: true,
     };
     let md = s.markdown();
     let name = &all[0].name;
@@ -158,6 +161,7 @@ fn a_real_program_missing_here_is_skipped_not_a_heapwise_failure() {
         scale: 1.0,
         command: "t".into(),
         machine: "m".into(),
+        preloads_known: true,
     };
     let t = s.targets();
     assert!(!t.contains("FAILED"), "{t}");
@@ -195,6 +199,7 @@ fn a_crash_on_st_small_is_not_at_least_as_fast_as_mimalloc() {
         scale: 1.0,
         command: "t".into(),
         machine: "m".into(),
+        preloads_known: true,
     };
     let t = s.targets();
     let line = t

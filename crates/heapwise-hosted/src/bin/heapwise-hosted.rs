@@ -141,6 +141,7 @@ fn main() {
             .chain(std::env::args().skip(1))
             .collect::<Vec<_>>()
             .join(" "),
+        preloads_known: true,
     };
     let md = suite.markdown();
     println!("{md}");
@@ -204,11 +205,16 @@ fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32
             return 64;
         }
     };
-    for w in wanted {
-        if let Some(runs) = loaded.remove(&w.name) {
+    for w in all {
+        let Some(runs) = loaded.remove(&w.name) else {
+            continue;
+        };
+        if wanted.iter().any(|x| x.name == w.name) {
             rows.push((w, driver::reload::results(runs, &keys)));
         }
     }
+    // What is left: rows of the CSV that are no workload of this suite (those not selected
+    // by --only were taken out above).
     for name in loaded.keys() {
         eprintln!("heapwise-hosted: {name} is not a workload of this suite; skipped");
     }
@@ -226,6 +232,7 @@ fn rerender(args: &Args, csv: &std::path::Path, all: &[driver::Workload]) -> i32
         scale: args.scale.unwrap_or(if args.quick { 0.1 } else { 1.0 }),
         command: format!("heapwise-hosted --from-csv {}", csv.display()),
         machine: "(rendered from a CSV file; see the original report)".into(),
+        preloads_known: false,
     };
     let md = suite.markdown();
     println!("{md}");

@@ -76,6 +76,10 @@ pub struct Suite<'a> {
     pub command: String,
     /// The machine: CPUs and load average at the start and the end of the run.
     pub machine: String,
+    /// Whether the columns' preloads are those of the run: false for a suite read back from
+    /// a CSV file (`--from-csv`), which does not record them (the columns are this machine's
+    /// defaults, not what that run preloaded).
+    pub preloads_known: bool,
 }
 
 /// Geometric means of one allocator: (time ratio, RSS ratio, workloads counted).
@@ -269,7 +273,14 @@ impl Suite<'_> {
             }
         }
         let _ = writeln!(s, "\nPreloads:");
-        for a in &cols {
+        if !self.preloads_known {
+            let _ = writeln!(
+                s,
+                "- not recorded in the CSV file: see the original report (each run's `served_by` \
+                 field says what served `malloc`)"
+            );
+        }
+        for a in cols.iter().filter(|_| self.preloads_known) {
             let what = a
                 .preload
                 .as_ref()
