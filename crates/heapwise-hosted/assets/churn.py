@@ -1,8 +1,11 @@
 # Object churn for the heapwise hosted suite (run with PYTHONMALLOC=malloc, so every object
 # allocation goes to the C malloc under test). Prints "checksum=<hex>" and "maps=<libs>".
+# Arguments: N (objects) and, optionally, the file name of the preloaded library, which is
+# then reported among the maps whatever it is called (an --extra column's library).
 import sys
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
+preloaded = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 class Node:
@@ -36,13 +39,13 @@ words = sorted(v.key for v in live.values())
 h = (h * 31 + len(words) + sum(len(w) for w in words)) & 0xFFFFFFFFFFFF
 
 # The file names of the mapped allocator libraries (the driver looks for the preloaded
-# file's name, e.g. `libheapwise.so` or an extra column's `libheapwise-old.so`).
+# file's name, e.g. `libheapwise.so` or an extra column's `before.so`).
 libs = set()
 with open("/proc/self/maps") as f:
     for line in f:
         name = line.rstrip("\n").rsplit("/", 1)[-1]
-        for lib in ("libheapwise", "libjemalloc", "libmimalloc", "libtcmalloc"):
-            if lib in name:
+        for lib in ("libheapwise", "libjemalloc", "libmimalloc", "libtcmalloc", preloaded):
+            if lib and lib in name:
                 libs.add(name)
 print("maps=%s" % (",".join(sorted(libs)) or "none"))
 print("checksum=%012x" % h)

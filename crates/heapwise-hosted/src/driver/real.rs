@@ -202,6 +202,10 @@ fn python(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         .arg(&script)
         .arg(n(ctx, 100_000).to_string())
         .env("PYTHONMALLOC", "malloc");
+    // The preloaded file's name, so that the script reports it whatever it is called.
+    if a.preload.is_some() {
+        cmd.arg(a.marker);
+    }
     a.apply(&mut cmd);
     let f = measure(&mut cmd, ctx.timeout)?;
     f.success()?;
