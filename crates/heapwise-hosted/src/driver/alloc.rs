@@ -151,7 +151,7 @@ pub fn extra(spec: &str) -> Result<Allocator, String> {
     let (name, path) = spec
         .split_once('=')
         .ok_or_else(|| format!("--extra {spec:?}: expected NAME=PATH"))?;
-    let path = PathBuf::from(path);
+    let path = absolute(Path::new(path));
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -165,6 +165,14 @@ pub fn extra(spec: &str) -> Result<Allocator, String> {
         env: Vec::new(),
         rust_na: Some(EXTRA_RUST_NA),
     })
+}
+
+/// `p` made absolute against the current directory (symbolic links are kept: the file name
+/// is the column's marker). A preload path must not depend on the directory a program runs
+/// in: `redis-server` runs in the scratch directory, where a relative `LD_PRELOAD` names
+/// nothing and the loader ignores it.
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// The columns of one invocation: the five of [`all`], kept to `only` (names of those five;
@@ -222,7 +230,7 @@ pub fn heapwise_lib(explicit: Option<&Path>, bin_dir: &Path) -> Result<PathBuf, 
     // loader ignores a preload it cannot open): the column is skipped with the reason instead.
     let given = |p: &Path, how: &str| {
         if p.is_file() {
-            Ok(p.to_path_buf())
+            Ok(absolute(p))
         } else {
             Err(format!("{} ({how}) does not exist", p.display()))
         }
@@ -311,6 +319,20 @@ mod tests {
         assert!(e.contains("already a column"), "{e}");
         let v = select(five(), &[], &["old=/tmp/a.so".into()]).unwrap();
         assert_eq!(v.last().unwrap().name, "old");
+    }
+
+    #[test]
+    fn preload_paths_are_absolute() {
+        let e = extra("old=rel/libheapwise-old.so").unwrap();
+        let p = e.preload.unwrap();
+        assert!(p.is_absolute(), "{}", p.display());
+        assert!(p.ends_with("rel/libheapwise-old.so"), "{}", p.display());
+        assert_eq!(e.marker, "libheapwise-old.so");
+        // An existing file named relatively: Cargo.toml (cargo runs the tests in the crate's
+        // directory).
+        let lib = heapwise_lib(Some(Path::new("Cargo.toml")), Path::new("/")).unwrap();
+        assert!(lib.is_absolute(), "{}", lib.display());
+        assert!(lib.is_file());
     }
 
     #[test]
