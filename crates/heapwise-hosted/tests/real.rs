@@ -31,3 +31,69 @@ fn python_sees_an_extra_library_whatever_its_name() {
     let s = r.unwrap();
     assert!(s.served_by.contains("before.so"), "{}", s.served_by);
 }
+
+/// The processes whose parent is `pid` and whose command is `comm`.
+fn children_called(pid: u32, comm: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                return false;
+            };
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+                return false;
+            };
+            let ppid = stat[close + 1..].split_whitespace().nth(1);
+            &stat[open + 1..close] == comm && ppid == Some(&pid.to_string())
+        })
+        .collect()
+}
+
+/// Whether `pid` is a live process (not gone, not a zombie).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+        state != Some("Z") && state != Some("X")
+    })
+}
+
+#[test]
+fn a_redis_server_does_not_outlive_a_killed_driver() {
+    if real::available(real::Program::Redis).is_err() {
+        eprintln!("skipped: needs redis-server and redis-benchmark");
+        return;
+    }
+    let mut driver = std::process::Command::new(env!("CARGO_BIN_EXE_heapwise-hosted"))
+        .args(["--only", "redis", "--allocators", "glibc", "--runs", "50"])
+        .args(["--heapwise-lib", "/nonexistent/libheapwise.so"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (bounded; not a timing assertion) for the driver to start a server.
+    let start = std::time::Instant::now();
+    let server = loop {
+        if let Some(&s) = children_called(driver.id(), "redis-server").first() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    driver.kill().unwrap();
+    driver.wait().unwrap();
+    let server = server.expect("the driver started no redis-server within 60 s");
+    let start = std::time::Instant::now();
+    while alive(server) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = alive(server);
+    if left {
+        // SAFETY: kill has no memory preconditions; the test cleans up what it left.
+        unsafe { libc::kill(server, libc::SIGKILL) };
+    }
+    assert!(!left, "redis-server {server} outlived the killed driver");
+}

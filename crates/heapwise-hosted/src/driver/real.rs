@@ -362,6 +362,30 @@ fn connect(port: u16, limit: Duration) -> Result<BufReader<TcpStream>, String> {
     }
 }
 
+/// Makes the process `cmd` starts get SIGKILL when the driver's thread that starts it (the
+/// main thread, which lives as long as the driver) ends: a server must not outlive a driver
+/// that was killed (by an outer time limit, the OOM killer, a second Ctrl-C) and go on
+/// listening and taking CPU time from the next measurements.
+fn die_with_the_driver(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let driver = unsafe { libc::getpid() };
+    // SAFETY: the closure calls only prctl and getppid, both async-signal-safe, and touches
+    // no memory of the parent but the copied pid.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The driver may have died before the prctl took: then nobody would kill us.
+            if libc::getppid() != driver {
+                return Err(std::io::Error::other("the driver is gone"));
+            }
+            Ok(())
+        });
+    }
+}
+
 fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     let port = TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
@@ -390,6 +414,7 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         .current_dir(&ctx.scratch)
         .stdin(Stdio::null());
     a.apply(&mut server);
+    die_with_the_driver(&mut server);
     if a.preload.is_none() {
         // Debian's redis-server links libjemalloc.so.2; preloading libc.so.6 puts glibc's
         // malloc ahead of it in the lookup order, so the glibc column really is glibc.
