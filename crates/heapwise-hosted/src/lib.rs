@@ -3,7 +3,8 @@
 //! One invocation of the `heapwise-hosted` driver runs every workload under heapwise
 //! (`LD_PRELOAD=libheapwise.so`), glibc (no preload) and the Debian builds of jemalloc,
 //! mimalloc and tcmalloc (preloaded), interleaving the allocators across runs, and reports the
-//! median wall time (min–max), the peak RSS of the child (`wait4`'s `ru_maxrss`) and the
+//! median wall time (min–max), the peak RSS (the workload process's own `VmHWM` for the
+//! synthetic and Rust rows, `wait4`'s `ru_maxrss` for the real programs), the CPU time and the
 //! ratios to glibc as a markdown table, a CSV file and an SVG bar chart.
 //!
 //! Module map:
