@@ -599,7 +599,7 @@ fn redis_server_under_benchmark() {
         // before the server binds it: a server that exits before it answers is started
         // again on another port (up to 5 times).
         let mut attempt = 0;
-        let (mut server, port) = loop {
+        let (server, port) = loop {
             attempt += 1;
             let port = free_port();
             let mut c = Command::new(&server);
