@@ -13,8 +13,8 @@
 //! `posix_memalign`, `aligned_alloc`, `memalign`, `valloc`, `pvalloc`,
 //! `malloc_usable_size`, `cfree`, `malloc_trim`, `mallinfo2`, `mallinfo`, `malloc_stats`,
 //! `malloc_info`, `mallopt`) with glibc's `errno` and return conventions, glibc's tuning
-//! variables (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
-//! `GLIBC_TUNABLES`), its other names (glibc's `__libc_malloc`
+//! variables (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_MMAP_MAX_`,
+//! `MALLOC_TRIM_THRESHOLD_`, `MALLOC_PERTURB_`, `GLIBC_TUNABLES`), its other names (glibc's `__libc_malloc`
 //! family, C23's `free_sized` and `free_aligned_sized`), and the `heapwise_*` extension API
 //! declared in `include/heapwise.h`. The heap is the program break (`sbrk`), with reserved `mmap`
 //! regions as fallback and `mmap` for large blocks (see the `heapwise` crate).

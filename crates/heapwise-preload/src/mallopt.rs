@@ -1,12 +1,12 @@
 //! glibc's tuning interface: `mallopt(3)` and the environment settings glibc reads for it
-//! (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`,
-//! `MALLOC_PERTURB_`, and the same four in `GLIBC_TUNABLES`), mapped onto heapwise's own knobs, so that a program or a
+//! (`MALLOC_ARENA_MAX`, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_MMAP_MAX_`, `MALLOC_TRIM_THRESHOLD_`,
+//! `MALLOC_PERTURB_`, and the same five in `GLIBC_TUNABLES`), mapped onto heapwise's own knobs, so that a program or a
 //! deployment tuned for glibc keeps its settings under `LD_PRELOAD`:
 //!
 //! | parameter | heapwise |
 //! |---|---|
 //! | `M_MMAP_THRESHOLD`, `glibc.malloc.mmap_threshold` | requests of this many bytes or more get a mapping of their own ([`hw::Global::set_mmap_threshold`]); a negative value is `SIZE_MAX` (never), as in glibc |
-//! | `M_MMAP_MAX` | 0: every request goes to the heaps first (mapped only when they cannot serve it); another value brings back the threshold (an `M_MMAP_THRESHOLD` set in between included) |
+//! | `M_MMAP_MAX`, `MALLOC_MMAP_MAX_`, `glibc.malloc.mmap_max` | 0 (or, for `mallopt`, a negative value: glibc's count of mappings is never below it): every request goes to the heaps first (mapped only when they cannot serve it); a positive value brings back the threshold (an `M_MMAP_THRESHOLD` set in between included); no limit on the number of mappings otherwise |
 //! | `M_ARENA_MAX`, `glibc.malloc.arena_max` | threads are spread over at most this many arenas (heapwise has 4) |
 //! | `M_TRIM_THRESHOLD`, `glibc.malloc.trim_threshold` | free ranges of this many bytes or more go back to the OS on the automatic trims; -1 turns them off |
 //! | `M_PERTURB`, `MALLOC_PERTURB_`, `glibc.malloc.perturb` | new blocks are filled with `value ^ 0xff` (not `calloc`'s), freed heap blocks past their first two words with `value` ([`hw::front::set_perturb`]); 0 turns it off |
@@ -17,7 +17,7 @@
 //! ignores. The environment is read once, at initialisation, with the rules of every option
 //! (see [`crate::options`]): numbers decimal or hexadecimal after `0x`, surrounding
 //! whitespace ignored, an empty or blank value counts as unset. A negative threshold is
-//! `SIZE_MAX` (never), as `mallopt`'s; a negative `arena_max` or `perturb`, a value too large
+//! `SIZE_MAX` (never), as `mallopt`'s; a negative `arena_max`, `mmap_max` or `perturb`, a value too large
 //! for a `size_t` or one that is not a number gives one line on stderr and is ignored.
 //!
 //! Invariant: nothing here allocates (`getenv`, stack buffers and `write(2)` only).
@@ -65,6 +65,9 @@ pub struct Tuning {
     pub arena_max: Option<usize>,
     /// `MALLOC_MMAP_THRESHOLD_` / `glibc.malloc.mmap_threshold`.
     pub mmap_threshold: Option<usize>,
+    /// `MALLOC_MMAP_MAX_` / `glibc.malloc.mmap_max` (0: no mappings while the heaps can
+    /// serve).
+    pub mmap_max: Option<usize>,
     /// `MALLOC_TRIM_THRESHOLD_` / `glibc.malloc.trim_threshold`.
     pub trim_threshold: Option<usize>,
     /// `MALLOC_PERTURB_` / `glibc.malloc.perturb`.
@@ -94,7 +97,7 @@ pub fn parse_setting(
 }
 
 impl Tuning {
-    /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`,
+    /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`, `mmap_max`,
     /// `trim_threshold`, `perturb`); other names are not heapwise's business and are
     /// skipped. A refused value is reported as `{shown_as}{name}=value` (`shown_as` is
     /// `MALLOC_PERTURB_` with an empty `name`, or `GLIBC_TUNABLES glibc.malloc.` before
@@ -103,6 +106,8 @@ impl Tuning {
         let (slot, negative_is_never, max) = match name {
             b"arena_max" => (&mut self.arena_max, false, usize::MAX),
             b"mmap_threshold" => (&mut self.mmap_threshold, true, usize::MAX),
+            // glibc's tunable is an `int` (a value outside is ignored).
+            b"mmap_max" => (&mut self.mmap_max, false, i32::MAX as usize),
             b"trim_threshold" => (&mut self.trim_threshold, true, usize::MAX),
             // glibc's tunable takes 0 to 0xff, and ignores a value outside.
             b"perturb" => (&mut self.perturb, false, 0xff),
@@ -145,6 +150,7 @@ impl Tuning {
         for (var, name) in [
             (c"MALLOC_ARENA_MAX", &b"arena_max"[..]),
             (c"MALLOC_MMAP_THRESHOLD_", &b"mmap_threshold"[..]),
+            (c"MALLOC_MMAP_MAX_", &b"mmap_max"[..]),
             (c"MALLOC_TRIM_THRESHOLD_", &b"trim_threshold"[..]),
             (c"MALLOC_PERTURB_", &b"perturb"[..]),
         ] {
@@ -168,6 +174,9 @@ impl Tuning {
         if let Some(n) = self.mmap_threshold {
             GLOBAL.set_mmap_threshold(n);
         }
+        if let Some(n) = self.mmap_max {
+            set_mappings(n > 0);
+        }
         if let Some(n) = self.trim_threshold {
             GLOBAL.set_trim_threshold(n);
         }
@@ -181,6 +190,20 @@ impl Tuning {
             Some(v) => hw::front::set_perturb(&GLOBAL, v as i32),
             None => layers,
         }
+    }
+}
+
+/// Turns the mappings of large blocks off (`M_MMAP_MAX` 0: the threshold becomes
+/// `usize::MAX`, the one in force is kept) or back on (the kept threshold, or the one
+/// `M_MMAP_THRESHOLD` set since).
+fn set_mappings(on: bool) {
+    if !on {
+        if !MMAP_OFF.swap(true, Ordering::Relaxed) {
+            MMAP_SAVED.store(GLOBAL.mmap_threshold(), Ordering::Relaxed);
+        }
+        GLOBAL.set_mmap_threshold(usize::MAX);
+    } else if MMAP_OFF.swap(false, Ordering::Relaxed) {
+        GLOBAL.set_mmap_threshold(MMAP_SAVED.load(Ordering::Relaxed));
     }
 }
 
@@ -200,15 +223,9 @@ pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
             }
             true
         }
+        // glibc maps while its count of mappings is below the value: never for 0 or less.
         M_MMAP_MAX => {
-            if value == 0 {
-                if !MMAP_OFF.swap(true, Ordering::Relaxed) {
-                    MMAP_SAVED.store(GLOBAL.mmap_threshold(), Ordering::Relaxed);
-                }
-                GLOBAL.set_mmap_threshold(usize::MAX);
-            } else if MMAP_OFF.swap(false, Ordering::Relaxed) {
-                GLOBAL.set_mmap_threshold(MMAP_SAVED.load(Ordering::Relaxed));
-            }
+            set_mappings(value > 0);
             true
         }
         // -1 (any negative value) becomes SIZE_MAX in glibc: no trimming.
@@ -282,6 +299,7 @@ mod tests {
             Tuning {
                 arena_max: Some(2),
                 mmap_threshold: Some(0x10000),
+                mmap_max: None,
                 trim_threshold: None,
                 perturb: None,
             }
@@ -298,5 +316,18 @@ mod tests {
         assert_eq!(t.arena_max, Some(3));
         t.read_tunables(b"glibc.malloc.arena_max=:glibc.malloc.mmap_threshold=-1");
         assert_eq!((t.arena_max, t.mmap_threshold), (Some(3), Some(usize::MAX)));
+    }
+
+    #[test]
+    fn mmap_max_is_an_int_that_is_not_negative() {
+        let mut t = Tuning::default();
+        t.read_tunables(b"glibc.malloc.mmap_max=0");
+        assert_eq!(t.mmap_max, Some(0));
+        t.set(b"mmap_max", b"65536", "MALLOC_MMAP_MAX_", b"");
+        assert_eq!(t.mmap_max, Some(65536));
+        // Negative, or beyond an int: ignored (as glibc's tunable ignores them).
+        t.set(b"mmap_max", b"-1", "MALLOC_MMAP_MAX_", b"");
+        t.read_tunables(b"glibc.malloc.mmap_max=0x80000000");
+        assert_eq!(t.mmap_max, Some(65536));
     }
 }

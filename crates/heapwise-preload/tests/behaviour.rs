@@ -211,6 +211,40 @@ fn b23_mallopt_and_malloc_info() {
     behaviour("b23_mallopt_info");
 }
 
+/// `MALLOC_MMAP_MAX_=0` and `GLIBC_TUNABLES=glibc.malloc.mmap_max=0` turn the mappings of
+/// large blocks off, as `mallopt(M_MMAP_MAX, 0)` does (they were ignored: a 4 MiB block was
+/// mapped where glibc serves it from its heap); `mallopt` brings them back. The program's
+/// checks hold on glibc too.
+#[test]
+fn b23_mmap_max_from_the_environment() {
+    let dir = TempDir::new("b23-mmap-max");
+    let exe = compile_c("b23_mallopt_info", dir.path());
+    for env in [
+        ("MALLOC_MMAP_MAX_", "0"),
+        (
+            "GLIBC_TUNABLES",
+            "glibc.malloc.check=0:glibc.malloc.mmap_max=0",
+        ),
+    ] {
+        for preloaded in [true, false] {
+            let mut cmd = Command::new(&exe);
+            cmd.arg("nommap").env(env.0, env.1);
+            if preloaded {
+                preload(&mut cmd);
+                cmd.env(EXPECT_ENV, "1");
+            } else {
+                cmd.env_remove("LD_PRELOAD").env_remove(EXPECT_ENV);
+            }
+            let o = run(cmd, None, T);
+            assert!(
+                o.success() && o.stdout.contains(" 0 failed"),
+                "{env:?} (preloaded: {preloaded})\n{}",
+                o.describe()
+            );
+        }
+    }
+}
+
 /// `M_ARENA_MAX` and its environment forms (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`) bound the
 /// arenas that threads are spread over: four threads allocating at once under
 /// `HEAPWISE_ARENAS=per-thread` use four arenas (`malloc_info` shows a `<heap>` each), one

@@ -2,10 +2,12 @@
  * M_ARENA_MAX, M_MXFAST and parameters without an effect) and malloc_info's XML, as
  * glibc 2.36 answers them.
  *
- * Usage: b23_mallopt_info [threads]
- *   with an argument, only the arena part runs: N threads allocate at once, then the program
+ * Usage: b23_mallopt_info [threads | nommap]
+ *   with a number, only the arena part runs: N threads allocate at once, then the program
  *   prints the number of <heap> elements of malloc_info as "heaps: N" (the harness runs it
- *   with HEAPWISE_ARENAS=per-thread and with and without MALLOC_ARENA_MAX / M_ARENA_MAX). */
+ *   with HEAPWISE_ARENAS=per-thread and with and without MALLOC_ARENA_MAX / M_ARENA_MAX);
+ *   with "nommap", only the check that the environment turned mappings off runs (the harness
+ *   runs it with MALLOC_MMAP_MAX_=0 and GLIBC_TUNABLES=glibc.malloc.mmap_max=0). */
 #include "hw_test.h"
 #include <malloc.h>
 #include <pthread.h>
@@ -88,9 +90,29 @@ static int arenas_part(int threads, int arena_max)
     return hw_finish();
 }
 
+/* The environment said mmap_max 0: even a 4 MiB request comes from the heap, until
+ * mallopt(M_MMAP_MAX) brings the mappings back. */
+static int nommap_part(void)
+{
+    size_t m0 = mapped_blocks();
+    char *a = malloc(hw_sz(4 << 20));
+    CHECK(a && hw_fill_check(a, 4 << 20, 5), "4 MiB block usable");
+    CHECK(mapped_blocks() == m0, "mmap_max 0 from the environment: from the heap (%zu -> %zu)", m0,
+          mapped_blocks());
+    free(a);
+    CHECK(mallopt(M_MMAP_MAX, 65536) == 1, "M_MMAP_MAX 65536 accepted");
+    m0 = mapped_blocks();
+    a = malloc(hw_sz(4 << 20));
+    CHECK(a && mapped_blocks() == m0 + 1, "mappings again (%zu -> %zu)", m0, mapped_blocks());
+    free(a);
+    return hw_finish();
+}
+
 int main(int argc, char **argv)
 {
     hw_begin("b23_mallopt_info");
+    if (argc > 1 && strcmp(argv[1], "nommap") == 0)
+        return nommap_part();
     if (argc > 1)
         return arenas_part(atoi(argv[1]), argc > 2 ? atoi(argv[2]) : 0);
 
@@ -145,6 +167,15 @@ int main(int argc, char **argv)
     a = malloc(hw_sz(4 << 20));
     CHECK(a && mapped_blocks() == m0 + 1, "mappings again (%zu -> %zu)", m0, mapped_blocks());
     free(a);
+    /* A negative M_MMAP_MAX turns them off too (glibc maps while its count of mappings is
+     * below the value, never below a negative one). */
+    CHECK(mallopt(M_MMAP_MAX, -1) == 1, "M_MMAP_MAX -1 accepted");
+    m0 = mapped_blocks();
+    a = malloc(hw_sz(4 << 20));
+    CHECK(a && hw_fill_check(a, 4 << 20, 11), "4 MiB block usable");
+    CHECK(mapped_blocks() == m0, "M_MMAP_MAX -1: from the heap (%zu -> %zu)", m0, mapped_blocks());
+    free(a);
+    CHECK(mallopt(M_MMAP_MAX, 65536) == 1, "M_MMAP_MAX 65536 again");
 
     /* M_TRIM_THRESHOLD: accepted, -1 too (no trimming); the heaps stay usable. (What the
      * threshold does is tested in the heapwise crate: tests/auto_trim.rs.) */
