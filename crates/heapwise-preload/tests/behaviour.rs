@@ -368,6 +368,37 @@ fn the_exit_summary_never_goes_into_a_file_that_took_fd_2() {
     );
 }
 
+/// `HEAPWISE_STATS=1` with a stderr that is a pipe nobody reads: the exit summary's write
+/// fails, and the program still exits with its own status (before, the write raised
+/// SIGPIPE and killed it at exit: `/bin/true` "failed" with signal 13). On glibc too.
+#[test]
+fn the_exit_summary_on_a_broken_pipe_does_not_kill_the_program() {
+    let dir = TempDir::new("s06");
+    let exe = compile_c("s06_stats_broken_pipe", dir.path());
+    for (preloaded, stats_file) in [(true, false), (true, true), (false, false)] {
+        let mut cmd = Command::new(&exe);
+        if preloaded {
+            preload(&mut cmd);
+            cmd.env("HEAPWISE_STATS", "1");
+        } else {
+            cmd.env_remove("LD_PRELOAD");
+        }
+        if stats_file {
+            // A summary that cannot go to its file goes to stderr, after a line there.
+            cmd.env(
+                "HEAPWISE_STATS_FILE",
+                dir.path().join("no-such-dir").join("s"),
+            );
+        }
+        let o = run(cmd, None, T);
+        assert!(
+            o.success() && o.stdout.contains("child: exit 7"),
+            "preloaded: {preloaded}, stats file: {stats_file}\n{}",
+            o.describe()
+        );
+    }
+}
+
 /// `HEAPWISE_STATS_FILE=DIR/stats.%p`: the parent, a forked child that exits without
 /// `exec` and an `exec`'d child each append their own summary to the file named with their
 /// own pid (before, `%p` was expanded once at start-up, and the forked child's summary went
