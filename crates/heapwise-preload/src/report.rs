@@ -5,7 +5,7 @@
 //! ```text
 //! heapwise[4242 git]: policy segregated: 1234 malloc, 56 calloc, 78 realloc, 9 aligned, 1300 free, 3 large (mmap), 0 failed
 //! heapwise[4242 git]: peak heap 1.2 MiB (1 heap, sbrk), peak footprint 3.4 MiB, peak requested 1.1 MiB, peak utilisation 85.3 %
-//! heapwise[4242 git]: at exit: heap 1.2 MiB, allocated 0.5 MiB in 123 blocks, free 0.7 MiB in 12 blocks, external fragmentation 12.3 %
+//! heapwise[4242 git]: now: heap 1.2 MiB, allocated 0.5 MiB in 123 blocks, free 0.7 MiB in 12 blocks, large 2.0 MiB in 1 blocks, large cached 0 B, external fragmentation 12.3 %
 //! ```
 //!
 //! Invariant: no allocation; each line is cut at the buffer's end rather than overflow it;
