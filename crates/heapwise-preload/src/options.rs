@@ -24,6 +24,10 @@
 //!  A shared trace path (without `%p`) is recorded by one process at a time (see
 //! `open_trace` in the crate root).
 //!
+//! A secure-execution process (set-user-ID, set-group-ID, file capabilities: `AT_SECURE`)
+//! reads none of them, nor the `MALLOC_*` variables and `GLIBC_TUNABLES`: every option has its
+//! default there (see `secure_execution`).
+//!
 //! The options are read from the environment the process started with even when the first
 //! `malloc` comes before the C library set `environ` (an IFUNC resolver, an early
 //! constructor): see `env_vector`.
@@ -62,9 +66,13 @@ pub struct TracePath {
 }
 
 /// The value of the environment variable `name`, as `getenv` finds it, but also before the
-/// C library has set `environ`: see [`env_vector`].
+/// C library has set `environ`: see [`env_vector`]. `None` for every name in a
+/// secure-execution process ([`secure_execution`]).
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
+    if secure_execution() {
+        return None;
+    }
     let name = name.to_bytes();
     let mut p = env_vector();
     if p.is_null() {
@@ -92,6 +100,18 @@ pub(crate) fn getenv(name: &CStr) -> Option<&'static [u8]> {
             p = p.add(1);
         }
     }
+}
+
+/// Whether the process runs in secure-execution mode (`AT_SECURE`: set-user-ID or
+/// set-group-ID, or file capabilities). Its environment comes from a less privileged user,
+/// so no option is taken from it: `HEAPWISE_TRACE` and `HEAPWISE_STATS_FILE` would have the
+/// process create, truncate or append to files with its privileges, `HEAPWISE_FAIL_AFTER`
+/// make its allocations fail at a chosen point. glibc ignores its malloc tunables there too.
+fn secure_execution() -> bool {
+    let _e = hw::sys::ErrnoGuard::new();
+    // SAFETY: getauxval has no preconditions (the dynamic loader has the auxiliary vector
+    // before any code of the process runs).
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
 /// The environment: `environ`, or, while it is still null, the vector the kernel put on the

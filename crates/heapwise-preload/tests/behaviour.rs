@@ -399,6 +399,68 @@ fn the_exit_summary_on_a_broken_pipe_does_not_kill_the_program() {
     }
 }
 
+/// A set-user-ID program (`AT_SECURE`) takes no option from the environment of the user who
+/// ran it: `HEAPWISE_TRACE` does not truncate and overwrite a file of the program's owner,
+/// `HEAPWISE_STATS_FILE` creates no file, `HEAPWISE_FAIL_AFTER=0` does not make its
+/// allocations fail (before, all three were taken, as the run of the same program without
+/// the set-user-ID bit still shows). Making a program set-user-ID to another user needs
+/// root: other users (and a `nosuid` temporary directory) skip the test with a note, under
+/// CI too.
+#[test]
+fn a_secure_execution_process_takes_no_option_from_the_environment() {
+    use std::fs::{self, Permissions};
+    use std::os::unix::fs::{chown, PermissionsExt};
+    let skip = |why: &str| eprintln!("\nNOTE: s07 skipped: {why}\n");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return skip("making a program set-user-ID to another user needs root");
+    }
+    let dir = TempDir::new("s07");
+    let exe = compile_c("s07_secure_env", dir.path());
+    // The program runs as `nobody` (65534): what it opens lies in a directory it may write.
+    let nobody = 65534;
+    fs::set_permissions(dir.path(), Permissions::from_mode(0o777)).expect("chmod dir");
+    let lib = dir.path().join("libheapwise.so");
+    fs::copy(libheapwise(), &lib).expect("copy the library");
+    fs::set_permissions(&lib, Permissions::from_mode(0o755)).expect("chmod lib");
+    let plain = dir.path().join("s07-plain");
+    fs::copy(&exe, &plain).expect("copy the program");
+    chown(&exe, Some(nobody), None).expect("chown");
+    fs::set_permissions(&exe, Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let run_with = |prog: &std::path::Path, tag: &str| {
+        let trace = dir.path().join(format!("trace-{tag}"));
+        fs::write(&trace, "precious\n").expect("trace file");
+        chown(&trace, Some(nobody), None).expect("chown");
+        let stats = dir.path().join(format!("stats-{tag}"));
+        let mut cmd = Command::new(prog);
+        cmd.arg(&lib)
+            .env_remove("LD_PRELOAD")
+            .env("HEAPWISE_TRACE", &trace)
+            .env("HEAPWISE_STATS_FILE", &stats)
+            .env("HEAPWISE_FAIL_AFTER", "0");
+        let o = run(cmd, None, T);
+        assert!(o.success(), "{tag}\n{}", o.describe());
+        let traced = fs::read_to_string(&trace).expect("trace file") != "precious\n";
+        (o, traced, stats.exists())
+    };
+    let (o, traced, stats) = run_with(&exe, "setuid");
+    if o.stdout.contains("secure: 0") {
+        return skip("the temporary directory does not honour set-user-ID bits");
+    }
+    assert!(
+        o.stdout.contains("secure: 1") && o.stdout.contains("blocks: ok") && !traced && !stats,
+        "set-user-ID: traced {traced}, stats file {stats}\n{}",
+        o.describe()
+    );
+    // The same program without the bit takes all three (the check above can fail).
+    let (o, traced, stats) = run_with(&plain, "plain");
+    assert!(
+        o.stdout.contains("secure: 0") && o.stdout.contains("blocks: failed") && traced && stats,
+        "plain: traced {traced}, stats file {stats}\n{}",
+        o.describe()
+    );
+}
+
 /// `HEAPWISE_STATS_FILE=DIR/stats.%p`: the parent, a forked child that exits without
 /// `exec` and an `exec`'d child each append their own summary to the file named with their
 /// own pid (before, `%p` was expanded once at start-up, and the forked child's summary went
