@@ -311,7 +311,7 @@ fn open_trace(t: &options::TracePath) -> i32 {
     };
     if fd < 0 {
         let shown = options::shown_path(&t.buf);
-        hw::diag::report(format_args!(
+        report::note(format_args!(
             "cannot open HEAPWISE_TRACE file {shown:?} (errno {}); not tracing",
             hw::sys::errno()
         ));

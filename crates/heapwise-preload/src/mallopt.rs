@@ -25,7 +25,7 @@
 use core::ffi::c_int;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use hw::diag::report;
+use crate::report::note;
 
 use crate::options::{getenv, parse_int, shown, value, NumError};
 use crate::{ensure_init, GLOBAL};
@@ -116,7 +116,7 @@ impl Tuning {
         match parse_setting(value, negative_is_never, max) {
             Ok(Some(n)) => *slot = Some(n),
             Ok(None) => {}
-            Err(e) => report(format_args!(
+            Err(e) => note(format_args!(
                 "{shown_as}{}={:?} {}; ignored",
                 shown(shown_name),
                 shown(value),

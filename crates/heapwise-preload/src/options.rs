@@ -39,7 +39,9 @@ use core::ffi::{c_char, CStr};
 use core::fmt::Write;
 
 use heapwise_core::PolicyKind;
-use hw::diag::{report, StackBuf};
+use hw::diag::StackBuf;
+
+use crate::report::note;
 
 /// The parsed options.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,7 +339,7 @@ pub fn read() -> Options {
                 for (i, k) in PolicyKind::ALL.iter().enumerate() {
                     let _ = write!(names, "{}{}", if i == 0 { "" } else { ", " }, k.name());
                 }
-                report(format_args!(
+                note(format_args!(
                     "HEAPWISE_POLICY={:?} is not a policy (one of: {}); using {}",
                     shown(v),
                     names.as_str(),
@@ -349,7 +351,7 @@ pub fn read() -> Options {
     if let Some(v) = getenv(c"HEAPWISE_HARDEN") {
         match parse_harden(v) {
             Some(h) => o.harden = h,
-            None => report(format_args!(
+            None => note(format_args!(
                 "HEAPWISE_HARDEN={:?} is not default, full or off; using default",
                 shown(v)
             )),
@@ -358,7 +360,7 @@ pub fn read() -> Options {
     if let Some(v) = getenv(c"HEAPWISE_ARENAS") {
         match parse_arenas(v) {
             Some(m) => o.arenas = m,
-            None => report(format_args!(
+            None => note(format_args!(
                 "HEAPWISE_ARENAS={:?} is not contention, shared or per-thread; using contention",
                 shown(v)
             )),
@@ -368,7 +370,7 @@ pub fn read() -> Options {
         match parse_fail_after(v) {
             Ok(Some(n)) => hw::harden::fail_os_after(n),
             Ok(None) => {}
-            Err(e) => report(format_args!(
+            Err(e) => note(format_args!(
                 "HEAPWISE_FAIL_AFTER={:?} {}; no faults injected",
                 shown(v),
                 e.what()
@@ -378,7 +380,7 @@ pub fn read() -> Options {
     if let Some(v) = getenv(c"HEAPWISE_STATS") {
         match parse_bool(v) {
             Some(b) => o.stats = b,
-            None => report(format_args!(
+            None => note(format_args!(
                 "HEAPWISE_STATS={:?} is not 1 or 0; statistics stay off",
                 shown(v)
             )),
@@ -472,7 +474,7 @@ pub fn expand_stats_path(pattern: &[u8], out: &mut [u8; PATH_MAX + 1]) -> bool {
 
 #[cold]
 fn too_long(name: &CStr) {
-    report(format_args!(
+    note(format_args!(
         "{} is longer than {PATH_MAX} bytes; ignored",
         name.to_str().unwrap_or("?")
     ));

@@ -19,7 +19,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use hw::diag::report;
+use crate::report::note;
 use hw::{fork, sys, FutexLock, Global, LockGuard};
 
 use crate::ptr_table::PtrTable;
@@ -226,7 +226,7 @@ impl Recorder {
         // SAFETY: `h` is a readable buffer of HEADER_BYTES bytes.
         let n = unsafe { libc::pwrite(t.fd, h.as_ptr() as *const libc::c_void, h.len(), 0) };
         if n != h.len() as isize {
-            report(format_args!("could not write the trace header"));
+            note(format_args!("could not write the trace header"));
         }
         // SAFETY: the descriptor is ours and no longer used.
         unsafe { libc::close(t.fd) };

@@ -9,8 +9,8 @@
 //! ```
 //!
 //! Invariant: no allocation; each line is cut at the buffer's end rather than overflow it;
-//! the exit hook's writes never raise SIGPIPE (a stderr nobody reads does not change the
-//! program's exit status).
+//! the exit hook's writes and the library's notes ([`note`]) never raise SIGPIPE (a stderr
+//! nobody reads does not change the program's exit status).
 
 use core::ffi::{c_char, CStr};
 use core::fmt::{self, Write};
@@ -205,19 +205,29 @@ pub fn print(fd: i32) {
     write_summary(fd, &GLOBAL.stats());
 }
 
-/// SIGPIPE blocked for the calling thread while alive: the exit hook's writes to a pipe
+/// One line `heapwise: <message>` on stderr, as [`hw::diag::report`], but without SIGPIPE
+/// ([`NoSigpipe`]): the library's own notes (a bad option value at start-up, a trace or
+/// statistics file it cannot open or write) never kill the program when its stderr is a
+/// pipe nobody reads.
+pub(crate) fn note(args: fmt::Arguments<'_>) {
+    let _p = NoSigpipe::new();
+    hw::diag::report(args);
+}
+
+/// SIGPIPE blocked for the calling thread while alive: the library's own writes to a pipe
 /// nobody reads (a stderr whose reader has gone, a FIFO as statistics or trace file) fail
-/// with `EPIPE` instead of killing a program that is exiting with its own status. On drop,
+/// with `EPIPE` instead of killing the program, whose exit status stays its own. On drop,
 /// a SIGPIPE those writes raised is taken off the pending set (one that was pending before
 /// is left alone) and the thread's mask is restored.
-struct NoSigpipe {
+pub(crate) struct NoSigpipe {
     old: libc::sigset_t,
     pipe: libc::sigset_t,
     was_pending: bool,
 }
 
 impl NoSigpipe {
-    fn new() -> NoSigpipe {
+    /// Blocks SIGPIPE for the calling thread.
+    pub(crate) fn new() -> NoSigpipe {
         let _e = hw::sys::ErrnoGuard::new();
         // SAFETY: the sets are plain data, initialised by `sigemptyset` before any other use;
         // `pthread_sigmask` and `sigpending` write only to the sets given.

@@ -370,30 +370,40 @@ fn the_exit_summary_never_goes_into_a_file_that_took_fd_2() {
 
 /// `HEAPWISE_STATS=1` with a stderr that is a pipe nobody reads: the exit summary's write
 /// fails, and the program still exits with its own status (before, the write raised
-/// SIGPIPE and killed it at exit: `/bin/true` "failed" with signal 13). On glibc too.
+/// SIGPIPE and killed it at exit: `/bin/true` "failed" with signal 13); so does the line
+/// about a bad option value at start-up (it killed the program before `main`). On glibc too.
 #[test]
 fn the_exit_summary_on_a_broken_pipe_does_not_kill_the_program() {
     let dir = TempDir::new("s06");
     let exe = compile_c("s06_stats_broken_pipe", dir.path());
-    for (preloaded, stats_file) in [(true, false), (true, true), (false, false)] {
+    let no_file = dir.path().join("no-such-dir").join("s");
+    let no_file = no_file.to_str().expect("utf-8 path");
+    let cases: &[(bool, &[(&str, &str)])] = &[
+        (true, &[("HEAPWISE_STATS", "1")]),
+        // A summary that cannot go to its file goes to stderr, after a line there.
+        (
+            true,
+            &[("HEAPWISE_STATS", "1"), ("HEAPWISE_STATS_FILE", no_file)],
+        ),
+        (true, &[("HEAPWISE_POLICY", "bogus")]),
+        (true, &[("MALLOC_ARENA_MAX", "few")]),
+        (false, &[]),
+    ];
+    for &(preloaded, env) in cases {
         let mut cmd = Command::new(&exe);
         if preloaded {
             preload(&mut cmd);
-            cmd.env("HEAPWISE_STATS", "1");
         } else {
             cmd.env_remove("LD_PRELOAD");
         }
-        if stats_file {
-            // A summary that cannot go to its file goes to stderr, after a line there.
-            cmd.env(
-                "HEAPWISE_STATS_FILE",
-                dir.path().join("no-such-dir").join("s"),
-            );
+        cmd.env_remove("HEAPWISE_STATS");
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let o = run(cmd, None, T);
         assert!(
             o.success() && o.stdout.contains("child: exit 7"),
-            "preloaded: {preloaded}, stats file: {stats_file}\n{}",
+            "preloaded: {preloaded}, {env:?}\n{}",
             o.describe()
         );
     }

@@ -1,6 +1,7 @@
-/* HEAPWISE_STATS=1 on a program whose stderr is a pipe nobody reads any more: the write of
- * the exit summary fails (EPIPE), and it must not kill the program with SIGPIPE, whose exit
- * status is then its own, as without the preload.
+/* A program whose stderr is a pipe nobody reads any more: the library's writes there (the
+ * exit summary of HEAPWISE_STATS=1, the line about a bad option value at start-up) fail
+ * (EPIPE), and they must not kill the program with SIGPIPE, whose exit status is then its
+ * own, as without the preload.
  *
  * The program makes a pipe, closes its read end and runs itself again (argv[1] = "child")
  * with that pipe as fd 2 (exec'd, so the child's library finds the pipe as its stderr at
