@@ -1405,8 +1405,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
-    /// `n * size` or lack of memory. Memory fresh from a zero-filling source is not cleared
-    /// again.
+    /// `n * size` or lack of memory. Every usable byte is zero ([`Heap::usable_size`]: the
+    /// block's slack past `n * size` too, as glibc's `calloc`). Memory fresh from a
+    /// zero-filling source is not cleared again.
     #[inline(always)]
     pub fn calloc(&mut self, n: usize, size: usize) -> Option<NonNull<u8>> {
         section::placed!(never, P, {
@@ -1417,15 +1418,19 @@ impl<S: Source, P: Policy> Heap<S, P> {
             self.fresh_from = ptr::null_mut();
             // SAFETY: `alloc` upholds the heap invariants.
             let p = unsafe { self.alloc(total)? };
+            // Every usable byte is cleared, the slack past `total` too (glibc clears a
+            // whole chunk: a program may use the bytes `usable_size` gives it).
+            // SAFETY: `p` is the live block just allocated.
+            let usable = unsafe { self.usable_size(p.as_ptr()) }.max(total);
             let start = p.as_ptr() as usize;
             let fresh = self.fresh_from as usize;
             let dirty = if !self.fresh_from.is_null() && self.source.fresh_is_zeroed() {
-                fresh.saturating_sub(start).min(total)
+                fresh.saturating_sub(start).min(usable)
             } else {
-                total
+                usable
             };
-            // SAFETY: `[p, p + total)` is the payload of the block just allocated; bytes from
-            // `fresh_from` up came untouched from a zero-filling source in this request.
+            // SAFETY: `[p, p + usable)` is the payload of the block just allocated; bytes
+            // from `fresh_from` up came untouched from a zero-filling source in this request.
             unsafe { ptr::write_bytes(p.as_ptr(), 0, dirty) };
             Some(p)
         })

@@ -1234,8 +1234,9 @@ impl Global {
             return ptr::null_mut();
         };
         if let Some(p) = tcache::malloc_fast::<true>(self, total) {
-            // SAFETY: `p` is a fresh block of at least `total` bytes.
-            unsafe { ptr::write_bytes(p, 0, total) };
+            // SAFETY: `p` is a fresh cached block of a cached size: its usable bytes are
+            // `cached_usable(total)` (all of them cleared, as glibc clears a whole chunk).
+            unsafe { ptr::write_bytes(p, 0, tcache::cached_usable(total)) };
             return p;
         }
         self.calloc_slow(n, size, total)
@@ -1251,8 +1252,9 @@ impl Global {
         }
         if self.thread_cache() {
             if let Some(p) = tcache::malloc(self, total, true) {
-                // SAFETY: `p` is a fresh block of at least `total` bytes.
-                unsafe { ptr::write_bytes(p, 0, total) };
+                // SAFETY: as in `calloc`: a fresh cached block of `cached_usable(total)`
+                // usable bytes.
+                unsafe { ptr::write_bytes(p, 0, tcache::cached_usable(total)) };
                 return p;
             }
         }
@@ -1308,16 +1310,17 @@ impl Global {
             Some(t) if t < LARGE_THRESHOLD.min(self.mmap_threshold()) => {
                 let p = self.aligned_alloc(align, size);
                 if !p.is_null() {
-                    // SAFETY: `p` is a fresh block of at least `size` bytes.
-                    unsafe { ptr::write_bytes(p, 0, size) };
+                    // SAFETY: `p` is a fresh block of this allocator; every usable byte
+                    // is cleared, as `calloc` clears them.
+                    unsafe { ptr::write_bytes(p, 0, self.usable_size(p)) };
                 }
                 p
             }
             // A fresh mapping is zero; a heap block is cleared.
             _ => self.large_or_heap(size, align, |h| {
                 let p = h.aligned_alloc(align, size)?;
-                // SAFETY: `p` is a fresh block of at least `size` bytes.
-                unsafe { ptr::write_bytes(p.as_ptr(), 0, size) };
+                // SAFETY: `p` is a fresh block of `h`; its usable bytes are cleared.
+                unsafe { ptr::write_bytes(p.as_ptr(), 0, h.usable_size(p.as_ptr())) };
                 Some(p)
             }),
         }

@@ -821,6 +821,15 @@ fn class_of_request(size: usize) -> usize {
         .saturating_sub(MIN_BLOCK / ALIGN)
 }
 
+/// Usable bytes of the block the caches serve a `size`-byte request with (its class's
+/// block size less the header word; every block on a class's lists has the class's size):
+/// what `calloc` clears, as glibc clears a whole chunk. `size` must be a cached size
+/// (at most `MAX_CACHED_BLOCK - WORD`).
+#[inline(always)]
+pub fn cached_usable(size: usize) -> usize {
+    MIN_BLOCK + class_of_request(size) * ALIGN - WORD
+}
+
 /// The arena of the calling thread's active cache for `g`, 0 without one (never sets a
 /// cache up).
 pub(crate) fn current_arena(g: &'static Global) -> usize {

@@ -94,8 +94,10 @@ impl Model {
                 "{p:#x}+{len} overlaps live block {q:#x}"
             );
         }
+        // The whole usable size is the program's (`usable_size`'s contract): filling it
+        // leaves the slack dirty for the next block there (`calloc` must clear it).
         let b = self.fill_byte();
-        fill(p as *mut u8, len, b);
+        fill(p as *mut u8, usable, b);
         self.live.insert(p, (len, b));
     }
 
@@ -110,7 +112,10 @@ impl Model {
             },
             Op::Calloc(n, size) => match heap.calloc(n, size) {
                 Some(p) => {
-                    verify(p.as_ptr(), n * size, 0, "calloc");
+                    // Every usable byte is zero, the slack past `n * size` too.
+                    // SAFETY: `p` is the live payload just returned.
+                    let usable = unsafe { heap.usable_size(p.as_ptr()) };
+                    verify(p.as_ptr(), usable, 0, "calloc");
                     self.add(heap, p.as_ptr() as usize, n * size, 16)
                 }
                 None => {

@@ -1,6 +1,9 @@
-/* Behaviour 5: calloc returns zeros when it reuses dirty memory and for 8 MiB blocks; overflowing
- * products -> NULL with ENOMEM; calloc(0,n) and calloc(n,0) -> unique pointers. */
+/* Behaviour 5: calloc returns zeros when it reuses dirty memory and for 8 MiB blocks, up to
+ * malloc_usable_size as glibc does (the slack past the request too); overflowing products -> NULL
+ * with ENOMEM; calloc(0,n) and calloc(n,0) -> unique pointers. */
 #include "hw_test.h"
+
+#include <malloc.h>
 
 static int all_zero(const unsigned char *p, size_t n)
 {
@@ -24,22 +27,22 @@ int main(void)
             for (int k = 0; k < 4; k++) {
                 d[k] = malloc(hw_sz(n));
                 if (d[k])
-                    memset(d[k], 0xA5, n);
+                    memset(d[k], 0xA5, malloc_usable_size(d[k]));
             }
             for (int k = 0; k < 4; k++)
                 free(d[k]);
             unsigned char *c = calloc(hw_sz(1), hw_sz(n));
-            if (!c || !all_zero(c, n))
+            if (!c || !all_zero(c, malloc_usable_size(c)))
                 zero = 0;
             else
-                memset(c, 0xEE, n); /* dirty it for the next round */
+                memset(c, 0xEE, malloc_usable_size(c)); /* dirty it for the next round */
             free(c);
             unsigned char *c2 = calloc(hw_sz(n), hw_sz(1));
-            if (!c2 || !all_zero(c2, n))
+            if (!c2 || !all_zero(c2, malloc_usable_size(c2)))
                 zero = 0;
             free(c2);
         }
-        CHECK(zero, "calloc of %zu bytes over dirty freed memory is all zeros", n);
+        CHECK(zero, "calloc of %zu bytes over dirty freed memory is all zeros, slack included", n);
     }
     /* Mixed: split a big dirty block into calloc'ed pieces. */
     unsigned char *big = malloc(hw_sz(200000));
@@ -51,7 +54,7 @@ int main(void)
     for (int i = 0; i < 100; i++) {
         size_t n = (size_t)(i * 37 % 1500 + 1);
         pieces[i] = calloc(hw_sz(n), 1);
-        if (!pieces[i] || !all_zero(pieces[i], n))
+        if (!pieces[i] || !all_zero(pieces[i], malloc_usable_size(pieces[i])))
             zero = 0;
     }
     for (int i = 0; i < 100; i++)
