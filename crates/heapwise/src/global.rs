@@ -1656,6 +1656,18 @@ impl Global {
         self.acct.requested.fetch_sub(bytes, Ordering::Relaxed);
     }
 
+    /// A guarded large block (`HEAPWISE_HARDEN=full`, [`crate::guard`]) of `bytes`
+    /// reachable mapped bytes was mapped: it counts as a large block (footprint, large-block
+    /// counts), as the mapping of an ordinary one does.
+    pub fn guarded_mapped(&self, bytes: usize) {
+        self.acct.large_mapped(bytes);
+    }
+
+    /// The guarded large block [`Global::guarded_mapped`] counted with `bytes` was released.
+    pub fn guarded_unmapped(&self, bytes: usize) {
+        self.acct.large_unmapped(bytes);
+    }
+
     /// The high-water mark of the footprint (heap bytes plus large bytes; the large cache
     /// never raises it), without a walk.
     pub fn peak_footprint(&self) -> usize {

@@ -53,8 +53,10 @@ fn check_word(p: usize, n: usize, offset: usize, len: usize) -> usize {
 }
 
 /// Maps a guarded block of `n` bytes aligned to `align` (a power of two). The payload is
-/// zero. `None` if the size is impossible or the kernel refuses.
-pub fn alloc(n: usize, align: usize) -> Option<NonNull<u8>> {
+/// zero. Returns it with the bytes of its mapping the program can reach (the mapping less
+/// its two guard pages: what the block adds to the footprint). `None` if the size is
+/// impossible or the kernel refuses.
+pub fn alloc(n: usize, align: usize) -> Option<(NonNull<u8>, usize)> {
     let page = sys::page_size();
     let align = align.max(ALIGN);
     if n > large::MAX_LARGE || align > large::MAX_LARGE {
@@ -91,7 +93,7 @@ pub fn alloc(n: usize, align: usize) -> Option<NonNull<u8>> {
         core::ptr::write_bytes((p + n) as *mut u8, slack_byte(p), slack);
     }
     harden::note_large_allocated(p as *const u8);
-    NonNull::new(p as *mut u8)
+    NonNull::new(p as *mut u8).map(|p| (p, rw))
 }
 
 fn slack_byte(p: usize) -> u8 {
@@ -122,8 +124,8 @@ pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
     Some(if sane { Ok((n, offset, len)) } else { Err(()) })
 }
 
-/// Checks the guarded block at `p` (header and slack canaries) and retires its mapping.
-/// The block is claimed first, under the large blocks' claim lock
+/// Checks the guarded block at `p` (header and slack canaries) and retires its mapping;
+/// returns the bytes [`alloc`] counted for it. The block is claimed first, under the large blocks' claim lock
 /// (`large_cache::with_claim_lock`): its header checked, its tag cleared and its
 /// release recorded before its pages are released, so that of two `free`s of `p`, racing
 /// or not, one passes and the other finds [`FreeError::Gone`] (and the release recorded,
@@ -132,7 +134,7 @@ pub fn header(p: *const u8) -> Option<Result<(usize, usize, usize), ()>> {
 /// # Safety
 /// `p` must be a guarded block (`header(p)` returned `Some(..)`), live or released by
 /// another `free`; it is dangling afterwards.
-pub unsafe fn free(p: *mut u8) -> Result<(), FreeError> {
+pub unsafe fn free(p: *mut u8) -> Result<usize, FreeError> {
     let (n, offset, len) = crate::large_cache::with_claim_lock(|| match header(p) {
         None => Err(FreeError::Gone),
         Some(Err(())) => Err(FreeError::Corrupt),
@@ -166,7 +168,8 @@ pub unsafe fn free(p: *mut u8) -> Result<(), FreeError> {
         // owned by nobody.
         unsafe { sys::unmap(old as *mut u8, old_len) };
     }
-    Ok(())
+    // (The bytes `alloc` counted: the mapping less its guard pages.)
+    Ok(len - 2 * page)
 }
 
 /// Why [`free`] refused a guarded block.
@@ -221,7 +224,11 @@ mod tests {
             .unwrap_or_else(|e| e.into_inner());
         let page = sys::page_size();
         for (n, align) in [(300_000, 16), (4096 * 3, 16), (1000, 64), (5000, 4096)] {
-            let p = alloc(n, align).expect("mapped");
+            let (p, bytes) = alloc(n, align).expect("mapped");
+            assert!(
+                bytes >= n && bytes % page == 0,
+                "{bytes} reachable bytes for {n}"
+            );
             let a = p.as_ptr() as usize;
             assert_eq!(a % align, 0);
             assert_eq!(requested(p.as_ptr()), Some(Ok(n)));
@@ -230,7 +237,11 @@ mod tests {
             // SAFETY: `[p, p + n)` is the live payload.
             unsafe {
                 core::ptr::write_bytes(p.as_ptr(), 0x5a, n);
-                assert_eq!(free(p.as_ptr()), Ok(()));
+                assert_eq!(
+                    free(p.as_ptr()),
+                    Ok(bytes),
+                    "free gives back what alloc counted"
+                );
             }
             assert!(harden::was_large_freed(p.as_ptr()).is_some());
             assert_eq!(requested(p.as_ptr()), None, "retired: unreadable");
@@ -242,7 +253,7 @@ mod tests {
         let _secret = crate::canary::SECRET_USE
             .read()
             .unwrap_or_else(|e| e.into_inner());
-        let p = alloc(300_001, 16).expect("mapped");
+        let (p, _) = alloc(300_001, 16).expect("mapped");
         // SAFETY: byte 300_001 is slack inside the writable part (15 bytes remain).
         unsafe {
             *p.as_ptr().add(300_001) = 0;
