@@ -217,7 +217,11 @@ pub unsafe extern "C" fn malloc_info(options: c_int, fp: *mut libc::FILE) -> c_i
         free = (free.0 + st.free_blocks, free.1 + st.free_bytes);
         system += st.heap_bytes;
     }
-    x.summary(free, Some(GLOBAL.large_live()), system);
+    let large = {
+        let _q = hw::front::quiet_under_valgrind();
+        GLOBAL.large_live()
+    };
+    x.summary(free, Some(large), system);
     x.line(format_args!("</malloc>"));
     if x.ok {
         0

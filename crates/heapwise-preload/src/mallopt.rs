@@ -212,6 +212,9 @@ fn set_mappings(on: bool) {
 #[no_mangle]
 pub extern "C" fn mallopt(param: c_int, value: c_int) -> c_int {
     ensure_init();
+    // Under valgrind the allocator's state is NOACCESS to the program: the settings are
+    // written with error reporting off.
+    let _q = hw::front::quiet_under_valgrind();
     let accepted = match param {
         // glibc converts the int to size_t: a negative threshold is SIZE_MAX.
         M_MMAP_THRESHOLD => {

@@ -201,6 +201,20 @@ fn uninitialised_malloc_memory_is_undefined_and_realloc_keeps_definedness() {
 }
 
 #[test]
+fn introspection_and_tuning_calls_get_no_reports() {
+    // mallopt, mallinfo(2), malloc_stats, malloc_info and malloc_trim read or write the
+    // allocator's state, which is NOACCESS to the program under valgrind: each must do so
+    // with error reporting off.
+    let Some(o) = run_c("v07_introspection") else {
+        return;
+    };
+    assert_heapwise_blocks(&o);
+    assert_eq!(error_count(&o), 0, "{}", o.describe());
+    assert!(o.success(), "{}", o.describe());
+    assert!(o.stdout.ends_with("clean\n"), "{}", o.describe());
+}
+
+#[test]
 fn a_correct_threaded_program_gets_no_reports() {
     let Some(o) = run_c("v05_clean_threads") else {
         return;
