@@ -21,6 +21,22 @@ use hw::sys;
 /// runs of a few hundred slots whatever the table size; 4 KiB gives ~20 and ~1100).
 const CHUNK_SLOTS: usize = 1024 / 16;
 
+/// A zeroed mapping of `bytes` bytes for the slots. Under valgrind it is made `NOACCESS`:
+/// its keys are the addresses of live blocks, which memcheck's leak check would otherwise
+/// find in it and count as references (a leaked block would be "still reachable"). The
+/// table is only used inside [`hw::valgrind::Quiet`] there (the recorder's callers).
+fn map_slots(bytes: usize) -> Option<NonNull<u8>> {
+    let p = sys::map_anon(
+        bytes,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_NORESERVE,
+    )?;
+    if hw::valgrind::running() {
+        hw::valgrind::make_noaccess(p.as_ptr(), bytes);
+    }
+    Some(p)
+}
+
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Entry {
@@ -103,12 +119,7 @@ impl PtrTable {
 
     fn map(&mut self) -> Option<NonNull<Entry>> {
         if self.slots.is_none() {
-            let bytes = self.cap() * core::mem::size_of::<Entry>();
-            let p = sys::map_anon(
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_NORESERVE,
-            )?;
+            let p = map_slots(self.cap() * core::mem::size_of::<Entry>())?;
             self.slots = Some(p.cast());
         }
         self.slots
@@ -171,11 +182,7 @@ impl PtrTable {
         let Some(bytes) = old_cap.checked_mul(2 * entry) else {
             return false;
         };
-        let Some(new) = sys::map_anon(
-            bytes,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_NORESERVE,
-        ) else {
+        let Some(new) = map_slots(bytes) else {
             return false;
         };
         let new = new.cast::<Entry>();

@@ -214,6 +214,31 @@ fn introspection_and_tuning_calls_get_no_reports() {
     assert!(o.stdout.ends_with("clean\n"), "{}", o.describe());
 }
 
+/// With `HEAPWISE_STATS` (or `HEAPWISE_TRACE`) the recorder keeps a table of the live
+/// blocks' addresses: hidden from memcheck, it must not keep a leaked block reachable.
+#[test]
+fn leaks_stay_definitely_lost_while_the_recorder_runs() {
+    let Some(vg) = valgrind() else { return };
+    let dir = TempDir::new("v01stats");
+    let exe = compile("v01_leak", dir.path());
+    let trace = dir.path().join("trace.rep");
+    let trace = trace.to_str().expect("utf-8 temp path");
+    for env in [("HEAPWISE_STATS", "1"), ("HEAPWISE_TRACE", trace)] {
+        let o = memcheck(&vg, &exe, &[], &[env]);
+        assert_heapwise_blocks(&o);
+        assert_has(
+            &o,
+            &[
+                "100 bytes in 1 blocks are definitely lost",
+                "300,000 bytes in 1 blocks are definitely lost",
+                "definitely lost: 300,100 bytes in 2 blocks",
+                "still reachable: 0 bytes in 0 blocks",
+            ],
+        );
+        assert_eq!(error_count(&o), 2, "{env:?}\n{}", o.describe());
+    }
+}
+
 #[test]
 fn a_correct_threaded_program_gets_no_reports() {
     let Some(o) = run_c("v05_clean_threads") else {
