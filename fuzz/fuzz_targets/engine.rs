@@ -1,7 +1,8 @@
 //! The engine (`heapwise_core::AnyHeap`) on every policy, with and without the quarantine,
-//! driven by an action list against a shadow model: every live block keeps a fill pattern
-//! that is verified after every action, blocks never overlap, and the heap checker passes
-//! after every action. Any misuse report is a bug here (the program is always correct), so
+//! driven by an action list against a shadow model: every live block gets a fill pattern
+//! when it is handed out, verified at every resize and free and at the end of the input
+//! (so a write of the allocator into any live block is caught), blocks never overlap, and
+//! the heap checker passes after every action. Any misuse report is a bug here (the program is always correct), so
 //! the corruption hook panics.
 #![no_main]
 
@@ -9,7 +10,7 @@ use std::mem::MaybeUninit;
 
 use arbitrary::Arbitrary;
 use heapwise_core::{AnyHeap, FixedArena, HeapError, PolicyKind};
-use heapwise_fuzz::{assert_disjoint, fill, verify, Live};
+use heapwise_fuzz::{assert_disjoint, fill, track, verify, Live};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -50,12 +51,7 @@ fuzz_target!(|prog: Program| {
         match *a {
             Action::Malloc(n) => {
                 if let Some(p) = h.malloc(n as usize) {
-                    assert_eq!(p.as_ptr() as usize % 16, 0);
-                    live.push(Live {
-                        p: p.as_ptr(),
-                        size: n as usize,
-                        fill: serial,
-                    });
+                    track(&mut live, p.as_ptr(), n as usize, serial, 16);
                 }
             }
             Action::Calloc(n, s) => {
@@ -64,22 +60,13 @@ fuzz_target!(|prog: Program| {
                     // SAFETY: `p` is a live block of `size` bytes.
                     let z = unsafe { std::slice::from_raw_parts(p.as_ptr(), size) };
                     assert!(z.iter().all(|&b| b == 0), "calloc not zeroed");
-                    live.push(Live {
-                        p: p.as_ptr(),
-                        size,
-                        fill: serial,
-                    });
+                    track(&mut live, p.as_ptr(), size, serial, 16);
                 }
             }
             Action::Aligned(sh, n) => {
                 let align = 1usize << (sh % 13);
                 if let Some(p) = h.aligned_alloc(align, n as usize) {
-                    assert_eq!(p.as_ptr() as usize % align, 0);
-                    live.push(Live {
-                        p: p.as_ptr(),
-                        size: n as usize,
-                        fill: serial,
-                    });
+                    track(&mut live, p.as_ptr(), n as usize, serial, align);
                 }
             }
             Action::Free(i) => {
@@ -119,9 +106,6 @@ fuzz_target!(|prog: Program| {
                     assert!(unsafe { h.usable_size(l.p) } >= l.size);
                 }
             }
-        }
-        if let Some(l) = live.last() {
-            fill(l);
         }
         h.check().unwrap_or_else(|e| panic!("{kind}: checker: {e}"));
     }
