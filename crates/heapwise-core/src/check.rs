@@ -12,7 +12,10 @@
 //!    there);
 //! 4. for list policies: every list entry is a free block of this heap in the right class,
 //!    links agree both ways, no entry appears twice (a scratch mark bit in the header, cleared
-//!    before returning), every free block of the walk is in a list, the class bitmap matches;
+//!    before returning, and written only into entries that look like free blocks: sane size,
+//!    footer equal to header, successor's `PREV_ALLOC` clear, so that a link into an
+//!    allocated payload never marks the program's data), every free block of the walk is in
+//!    a list, the class bitmap matches;
 //! 5. for policies with slabs ([`crate::policy::slab`]): the slab control block, the sorted
 //!    directory, every slab header and the partial lists;
 //! 6. the counters (allocated blocks and bytes, slab objects counted as objects) match the
@@ -179,10 +182,9 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 if a < lo || a >= hi || (a + WORD) % ALIGN != 0 {
                     return Err(HeapError::new(ErrorKind::ListEntryNotFree, a, i));
                 }
-                // SAFETY: `b` is a block-aligned address inside the block area; after the
-                // walk every such address that is a free block start has a valid header. An
-                // address that is not a block start is caught by the mark/membership logic
-                // only if it happens to read as free; reading it is still in bounds.
+                // SAFETY: `b` is a block-aligned address inside the block area, so its
+                // header word is readable; its footer and the header after it are read only
+                // once its size is known to keep them at or below the epilogue.
                 unsafe {
                     let h = b.header();
                     if h & ALLOC != 0 {
@@ -191,12 +193,25 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     if h & MARK != 0 {
                         return Err(HeapError::new(ErrorKind::InListTwice, a, i));
                     }
+                    // The mark is written only into what is a free block by every local
+                    // test (a sane size, a footer equal to the header, a successor that
+                    // says its predecessor is free): an entry pointing into an allocated
+                    // block's payload must not get a mark that the clearing walk, which
+                    // visits real blocks only, would leave in the program's data.
+                    let size = h & !FLAGS;
+                    if size < MIN_BLOCK
+                        || size % ALIGN != 0
+                        || size > hi - a
+                        || b.footer(size) != h
+                        || b.offset(size).prev_alloc()
+                    {
+                        return Err(HeapError::new(ErrorKind::ListEntryNotFree, a, i));
+                    }
                     b.set_header(h | MARK);
                     seen += 1;
                     if seen > free_blocks {
                         return Err(HeapError::new(ErrorKind::InListTwice, a, i));
                     }
-                    let size = h & !FLAGS;
                     if !P::list_accepts(i, size) {
                         return Err(HeapError::new(ErrorKind::WrongClass, a, size));
                     }

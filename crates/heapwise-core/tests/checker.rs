@@ -146,6 +146,35 @@ fn list_link_into_an_allocated_block() {
     expect(&h, &[ErrorKind::ListEntryNotFree]);
 }
 
+/// A link into the middle of an allocated block's payload (zeros there read as a free
+/// header of size 0) is named as a list entry that is not a free block, and the checker
+/// leaves the program's bytes as they were: its scratch mark goes only into entries that
+/// look like free blocks (it used to be written into the payload, which the clearing walk
+/// over real blocks never visits, and reported as a bad link).
+#[test]
+fn list_link_into_an_allocated_payload_leaves_the_payload_alone() {
+    for kind in [PolicyKind::ExplicitAddrFirst, PolicyKind::Segregated] {
+        let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+        let (h, [a, f, ..]) = setup(kind, &mut mem);
+        // SAFETY: `a` is a live 48-byte payload; the first payload word of free block `f`
+        // is its `next` link. `a + WORD` is where a block header could sit (a word below a
+        // 16-byte boundary), inside `a`'s payload.
+        unsafe {
+            a.write_bytes(0, 48);
+            *(f as *mut *mut u8) = a.add(WORD);
+        }
+        let e = h.check().expect_err("corruption must be detected");
+        // SAFETY: `a` is live, 48 bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(a, 48) };
+        assert!(
+            bytes.iter().all(|&x| x == 0),
+            "{kind}: the checker wrote into a live payload: {bytes:?}"
+        );
+        assert_eq!(e.kind, ErrorKind::ListEntryNotFree, "{kind}: {e:?}");
+        assert_eq!(e.addr, a as usize + WORD, "{kind}: the entry is named");
+    }
+}
+
 #[test]
 fn bitmap_disagrees_with_lists() {
     let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
