@@ -655,6 +655,27 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
+    /// Block `b`, allocated with `bsize` bytes, was made `total >= asize` bytes in place (a
+    /// free successor or the heap's growth absorbed, or moved into its free predecessor):
+    /// trims it to `asize` and counts its final size. The peak is updated only after the
+    /// trim: the untrimmed `total` (the whole free successor, a growth chunk) was never
+    /// allocated to the program, and counting it made `peak_alloc_bytes` (and the
+    /// `ArenaAlloc` high-water mark built on it) jump by up to a whole free block on an
+    /// ordinary in-place `realloc`.
+    ///
+    /// # Safety
+    /// `b` must be an allocated block of `total` bytes whose counted size is `bsize`.
+    #[inline(always)]
+    unsafe fn grown_to(&mut self, b: Block, bsize: usize, total: usize, asize: usize) {
+        self.counters.alloc_bytes = self.counters.alloc_bytes - bsize + total;
+        // SAFETY: forwarded caller contract; `asize <= total`.
+        unsafe { self.shrink(b, total, asize) };
+        let c = &mut self.counters;
+        if c.alloc_bytes > c.peak_alloc_bytes {
+            c.peak_alloc_bytes = c.alloc_bytes;
+        }
+    }
+
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
@@ -1317,8 +1338,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 } else {
                     end.set_header(ALLOC | PREV_ALLOC);
                 }
-                self.resize_note(bsize, total);
-                self.shrink(b, total, asize);
+                self.grown_to(b, bsize, total, asize);
                 return Some(b.payload());
             }
             // The free predecessor's size from its footer decides before the block is
@@ -1343,8 +1363,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                         Block::usable(bsize),
                     );
                     Self::mark_prev(prev.offset(total), true);
-                    self.resize_note(bsize, total);
-                    self.shrink(prev, total, asize);
+                    self.grown_to(prev, bsize, total, asize);
                     return Some(prev.payload());
                 }
             }
