@@ -9,7 +9,7 @@
 //!   without a compare-and-swap). Code that allocates from interrupt handlers should
 //!   supply a lock that masks interrupts.
 //! * Out of memory: an optional handler, called *without* the lock held, that may claim more
-//!   memory and ask for a retry.
+//!   memory and ask for a retry; it is never re-entered (a failure while it runs is null).
 //! * Statistics: capacity, bytes in use, free bytes and the high-water mark.
 //!
 //! ```
@@ -255,10 +255,11 @@ impl<const N: usize> StaticArena<N> {
     }
 }
 
-/// Marks a [`StaticArena`] taken; whether it was already. Atomic where the target has a
-/// swap; elsewhere (no compare-and-swap: single-core parts, in practice) a load and a store
-/// under the allocator's lock, which orders the allocators that share that lock only — give
-/// each arena to one allocator there.
+/// Sets a flag (a [`StaticArena`] taken, the OOM handler running); whether it was set
+/// already. Atomic where the target has a swap; elsewhere (no compare-and-swap: single-core
+/// parts, in practice) a load and a store, under the allocator's lock for an arena, which
+/// orders the allocators that share that lock only — give each arena to one allocator
+/// there.
 fn take(taken: &AtomicBool) -> bool {
     #[cfg(target_has_atomic = "8")]
     {
@@ -276,6 +277,10 @@ fn take(taken: &AtomicBool) -> bool {
 /// claiming more memory, say). Retries are not bounded: a handler that returns `true`
 /// without adding memory that can serve the request is called again, for ever (note that
 /// [`ArenaAlloc::extend`] returns `true` whenever a region exists).
+///
+/// The handler is never re-entered: an allocation that fails while it runs (its own, or
+/// another thread's) returns null at once instead of calling it again, so that a handler
+/// that allocates (formats a message, say) cannot recurse without bound.
 pub type OomHandler<P, L> = fn(&ArenaAlloc<P, L>, Layout) -> bool;
 
 /// Memory statistics of an [`ArenaAlloc`].
@@ -306,6 +311,8 @@ struct Inner<P: Policy> {
 pub struct ArenaAlloc<P: Policy = Segregated, L: RawLock = SpinLock> {
     lock: L,
     oom: UnsafeCell<Option<OomHandler<P, L>>>,
+    /// Set while the OOM handler runs ([`OomHandler`]: it is not re-entered).
+    in_oom: AtomicBool,
     inner: UnsafeCell<Inner<P>>,
 }
 
@@ -313,6 +320,14 @@ pub struct ArenaAlloc<P: Policy = Segregated, L: RawLock = SpinLock> {
 unsafe impl<P: Policy, L: RawLock + Sync> Sync for ArenaAlloc<P, L> {}
 // SAFETY: the allocator owns its regions; moving it moves that ownership.
 unsafe impl<P: Policy, L: RawLock + Send> Send for ArenaAlloc<P, L> {}
+
+/// Clears a flag when dropped (the OOM handler's, also if the handler unwinds).
+struct Clear<'a>(&'a AtomicBool);
+impl Drop for Clear<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 struct Guard<'a, L: RawLock>(&'a L);
 impl<L: RawLock> Drop for Guard<'_, L> {
@@ -336,6 +351,7 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         ArenaAlloc {
             lock: L::INIT,
             oom: UnsafeCell::new(None),
+            in_oom: AtomicBool::new(false),
             inner: UnsafeCell::new(Inner {
                 regions: [None, None, None, None, None, None, None, None],
                 pending: None,
@@ -456,9 +472,19 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
             let handler = unsafe { *self.oom.get() };
             // SAFETY: we hold the lock.
             unsafe { self.lock.unlock() };
-            match handler {
-                Some(h) if h(self, layout) => continue,
-                _ => return ptr::null_mut(),
+            let Some(h) = handler else {
+                return ptr::null_mut();
+            };
+            // A failure while the handler runs (a nested one, or another thread's) fails.
+            if take(&self.in_oom) {
+                return ptr::null_mut();
+            }
+            let retry = {
+                let _running = Clear(&self.in_oom);
+                h(self, layout)
+            };
+            if !retry {
+                return ptr::null_mut();
             }
         }
     }

@@ -62,6 +62,58 @@ fn the_oom_handler_can_add_memory_and_retry() {
     a.check().unwrap();
 }
 
+static NESTED_DEPTH: AtomicUsize = AtomicUsize::new(0);
+static NESTED_MAX_DEPTH: AtomicUsize = AtomicUsize::new(0);
+static NESTED_CALLS: AtomicUsize = AtomicUsize::new(0);
+static NESTED_NULLS: AtomicUsize = AtomicUsize::new(0);
+
+/// An OOM handler that allocates from the allocator it serves (as a handler that formats a
+/// message would), with the same request, which fails again. Bounded at depth 3, so that an
+/// allocator that re-enters it fails the test instead of overflowing the stack.
+fn allocating_handler(a: &ArenaAlloc, l: Layout) -> bool {
+    NESTED_CALLS.fetch_add(1, Ordering::SeqCst);
+    let d = NESTED_DEPTH.fetch_add(1, Ordering::SeqCst) + 1;
+    NESTED_MAX_DEPTH.fetch_max(d, Ordering::SeqCst);
+    if d < 3 {
+        // SAFETY: valid layout; a null result is all that is expected.
+        let p = unsafe { a.alloc(l) };
+        if p.is_null() {
+            NESTED_NULLS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    NESTED_DEPTH.fetch_sub(1, Ordering::SeqCst);
+    false
+}
+
+/// The OOM handler is not re-entered: an allocation that fails while it runs (here, its own
+/// allocation) returns null without calling it again. It used to be called recursively,
+/// once per nested failure, without bound.
+#[test]
+fn the_oom_handler_is_not_called_recursively() {
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    assert!(a.claim_slice(leak(8192)));
+    a.set_oom_handler(allocating_handler);
+    let l = Layout::from_size_align(100_000, 16).unwrap();
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(l) }.is_null());
+    assert_eq!(
+        NESTED_MAX_DEPTH.load(Ordering::SeqCst),
+        1,
+        "handler re-entered"
+    );
+    assert_eq!(NESTED_CALLS.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        NESTED_NULLS.load(Ordering::SeqCst),
+        1,
+        "the nested request failed"
+    );
+    // The handler is called again for the next failure.
+    // SAFETY: valid layout.
+    assert!(unsafe { a.alloc(l) }.is_null());
+    assert_eq!(NESTED_CALLS.load(Ordering::SeqCst), 2);
+    a.check().unwrap();
+}
+
 #[test]
 fn a_region_can_grow_in_place() {
     let mem = leak(16 << 10);
