@@ -15,7 +15,7 @@
 //!    before returning, and written only into entries that look like free blocks: sane size,
 //!    footer equal to header, successor's `PREV_ALLOC` clear, so that a link into an
 //!    allocated payload never marks the program's data), every free block of the walk is in
-//!    a list, the class bitmap matches;
+//!    a list, the class bitmap matches (and has no bit set beyond the last list);
 //! 5. for policies with slabs ([`crate::policy::slab`]): the slab control block, the sorted
 //!    directory, every slab header and the partial lists;
 //! 6. the counters (allocated blocks and bytes, slab objects counted as objects) match the
@@ -162,6 +162,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let lo = v.first.addr();
         let hi = v.epilogue.addr();
         let mut seen = 0usize;
+        // SAFETY: initialised metadata.
+        let spare = unsafe { P::bitmap_spare_bits(&v) };
+        if spare != 0 {
+            return Err(HeapError::new(
+                ErrorKind::BadBitmap,
+                v.meta.as_ptr() as usize,
+                spare.trailing_zeros() as usize,
+            ));
+        }
         for i in 0..P::LISTS {
             // SAFETY: list heads live in initialised metadata.
             let head = unsafe { P::list_head(&v, i) };

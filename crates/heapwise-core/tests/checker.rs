@@ -217,3 +217,21 @@ fn quarantine_mark_on_a_block_the_quarantine_does_not_hold() {
     unsafe { *word(b, -(WORD as isize)) |= heapwise_core::block::QUARANTINED };
     expect(&h, &[ErrorKind::BadCounters]);
 }
+
+/// A bitmap bit that names no list (compact keeps 11 bins in one word: bits 11 and up are
+/// spare) is a mismatch too: a search for a block larger than every bin's would take that
+/// bit for a bin and read a list head past the heads (the bitmap word itself for bit 11).
+/// The checker used to test only the bits of real lists, and passed.
+#[test]
+fn a_bitmap_bit_beyond_the_last_list_is_reported() {
+    use heapwise_core::policy::compact::BINS;
+    for kind in [PolicyKind::Compact, PolicyKind::CompactSlab] {
+        let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+        let (h, _) = setup(kind, &mut mem);
+        let meta = h.layout().unwrap().start as *mut usize;
+        // SAFETY: compact's metadata is `BINS` list heads then the bitmap word (compact-slab
+        // starts with compact's).
+        unsafe { *meta.add(BINS) |= 1 << BINS };
+        expect(&h, &[ErrorKind::BadBitmap]);
+    }
+}

@@ -106,7 +106,8 @@
 //! # Metadata and invariants
 //! Words `0 .. BINS` are the list heads, word `BINS` the bitmap of non-empty bins. Every
 //! free block is in exactly one list, the list of its bin ([`bin_of`]); bit `i` of the
-//! bitmap is set iff list `i` is non-empty (both verified by the heap checker). Each list is
+//! bitmap is set iff list `i` is non-empty, and bits `BINS..` are zero (all verified by
+//! the heap checker). Each list is
 //! sorted by size, ascending, as long as insertions found their place within
 //! [`WALK_LIMIT`] steps; searches never rely on the order for correctness (a returned block
 //! of the request's own bin is compared with the request, and every block of a higher bin
@@ -344,6 +345,13 @@ unsafe impl Policy for Compact {
     unsafe fn list_nonempty_bit(v: &HeapView, i: usize) -> Option<bool> {
         // SAFETY: initialised metadata.
         Some(unsafe { bitmap(v).read() } & (1 << i) != 0)
+    }
+
+    /// Bits `BINS..` of the bitmap word, which name no bin.
+    #[inline]
+    unsafe fn bitmap_spare_bits(v: &HeapView) -> usize {
+        // SAFETY: initialised metadata.
+        unsafe { bitmap(v).read() & !((1 << BINS) - 1) }
     }
 }
 

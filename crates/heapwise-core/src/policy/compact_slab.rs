@@ -164,6 +164,12 @@ unsafe impl Policy for CompactSlab {
         // SAFETY: forwarded caller contract.
         unsafe { Compact::list_nonempty_bit(v, i) }
     }
+
+    #[inline]
+    unsafe fn bitmap_spare_bits(v: &HeapView) -> usize {
+        // SAFETY: forwarded caller contract.
+        unsafe { Compact::bitmap_spare_bits(v) }
+    }
 }
 
 const _: () = assert!(SLAB_MAX <= super::slab::SLAB_MAX_LIMIT);

@@ -15,10 +15,11 @@
 //! counts it.
 //!
 //! Invariants every policy keeps, and the heap checker verifies through
-//! [`Policy::LISTS`], [`Policy::list_head`], [`Policy::list_accepts`] and
-//! [`Policy::list_nonempty_bit`]: every free block known to the heap is in exactly one list
-//! (for list policies), lists are consistent both ways, and a class bitmap bit is set iff its
-//! list is non-empty.
+//! [`Policy::LISTS`], [`Policy::list_head`], [`Policy::list_accepts`],
+//! [`Policy::list_nonempty_bit`] and [`Policy::bitmap_spare_bits`]: every free block known to
+//! the heap is in exactly one list (for list policies), lists are consistent both ways, a
+//! class bitmap bit is set iff its list is non-empty, and no bitmap bit names a list that
+//! does not exist.
 
 use core::ptr::NonNull;
 
@@ -308,5 +309,17 @@ pub unsafe trait Policy {
     #[inline]
     unsafe fn list_nonempty_bit(_v: &HeapView, _i: usize) -> Option<bool> {
         None
+    }
+
+    /// The bits set in the policy's bitmap words that name no list (bits at and above
+    /// [`LISTS`](Policy::LISTS) in its last word), for the heap checker: always 0 in a
+    /// consistent heap (a search would take such a bit for a list). Default: 0, for policies
+    /// without a bitmap or whose bitmap has no spare bits.
+    ///
+    /// # Safety
+    /// The metadata area must be initialised.
+    #[inline]
+    unsafe fn bitmap_spare_bits(_v: &HeapView) -> usize {
+        0
     }
 }

@@ -97,6 +97,9 @@ const NOT_FIRST: usize = usize::MAX;
 
 const BITS: usize = usize::BITS as usize;
 const BITMAP_WORDS: usize = CLASSES / BITS;
+// The bitmap words hold exactly one bit per class: none is spare (so
+// `Policy::bitmap_spare_bits` keeps its default, 0).
+const _: () = assert!(CLASSES % BITS == 0);
 
 /// The size class of a block of `size` bytes (a multiple of 16).
 ///
