@@ -1295,6 +1295,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     // The block's new start is below its old one (`n > avail`), so the
                     // headers written below lie outside the source range of the copy.
                     let nb = prev.offset(region - n);
+                    // `b`'s header, now inside the moved block, is cleared (before the
+                    // copy, which may write the program's bytes over it): a stale pointer
+                    // to `b` must never pass for a live block.
+                    b.set_header(0);
                     ptr::copy(
                         b.payload().as_ptr(),
                         nb.payload().as_ptr(),
@@ -1357,6 +1361,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     P::absorbed(&v, b, prev);
                     let total = psize + avail;
                     prev.write_alloc(total, ppa);
+                    // As for the slide above: `b`'s old header is cleared before the copy.
+                    b.set_header(0);
                     ptr::copy(
                         b.payload().as_ptr(),
                         prev.payload().as_ptr(),

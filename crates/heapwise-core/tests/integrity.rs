@@ -350,6 +350,95 @@ fn a_block_merged_into_its_predecessor_is_no_live_block() {
     }
 }
 
+/// A block that `realloc` moved down into its free predecessor is no live block either:
+/// the stale pointer is refused and reported at both levels, for every policy where the
+/// move happens. Its old header, left inside the moved block (beyond the bytes the copy
+/// wrote), used to pass for a live block: `free` of the stale pointer put a free block in
+/// the middle of the live one, which a later `malloc` handed out again.
+#[test]
+fn a_block_realloc_moved_into_its_predecessor_is_no_live_block() {
+    let mut reached = std::collections::BTreeSet::new();
+    for level in LEVELS {
+        for &kind in PolicyKind::ALL {
+            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
+                continue;
+            }
+            for op in ["realloc", "free", "usable_size"] {
+                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+                let mut h = heap(kind, level, &mut mem);
+                let a = live(&mut h, 1000);
+                let p = live(&mut h, 400);
+                let _guard = live(&mut h, 100);
+                // SAFETY: `a` and `p` are live blocks, `a` freed once and `p` resized once;
+                // then `p` is stale, a misuse the heap must refuse (the point of the test).
+                unsafe {
+                    h.free(a);
+                    // 1400 bytes: predecessor (1008) and block (416) whole, nothing trimmed,
+                    // so that the old header stays inside the live block.
+                    let q = h.realloc(p, 1400).map(|q| q.as_ptr());
+                    if q != Some(a) {
+                        continue; // another placement: not this case
+                    }
+                    assert!(std::slice::from_raw_parts(a, 400)
+                        .iter()
+                        .all(|&x| x == 0x5a));
+                    reached.insert(kind);
+                    let (n, _) = reports(|| match op {
+                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
+                        "free" => h.free(p),
+                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
+                    });
+                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+                }
+                h.check()
+                    .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
+                assert_eq!(h.stats().allocated_blocks, 2, "{kind} {level:?} {op}");
+            }
+        }
+    }
+    assert!(
+        reached.contains(&PolicyKind::Segregated) && reached.contains(&PolicyKind::ImplicitFirst),
+        "the move into the predecessor happened for {reached:?}"
+    );
+}
+
+/// The same for `compact`'s slide: a block at the top of the heap that `realloc` slides
+/// down into its free predecessor (copied to the top end of the two) leaves its old header
+/// inside the moved block, beyond the bytes the copy wrote when the block about doubles;
+/// the stale pointer must be refused and reported (it used to pass for a live block).
+#[test]
+fn a_block_realloc_slid_down_is_no_live_block() {
+    for level in LEVELS {
+        for kind in [PolicyKind::Compact, PolicyKind::CompactSlab] {
+            for op in ["realloc", "free", "usable_size"] {
+                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+                let mut h = heap(kind, level, &mut mem);
+                let a = live(&mut h, 1000);
+                let p = live(&mut h, 400);
+                // SAFETY: `a` and `p` are live blocks, `a` freed once and `p` resized once;
+                // then `p` is stale, a misuse the heap must refuse (the point of the test).
+                unsafe {
+                    h.free(a);
+                    let q = h.realloc(p, 760).unwrap().as_ptr();
+                    assert!(a < q && q < p, "{kind}: the block slid down into `a`");
+                    assert!(std::slice::from_raw_parts(q, 400)
+                        .iter()
+                        .all(|&x| x == 0x5a));
+                    let (n, _) = reports(|| match op {
+                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
+                        "free" => h.free(p),
+                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
+                    });
+                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+                }
+                h.check()
+                    .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
+                assert_eq!(h.stats().allocated_blocks, 1, "{kind} {level:?} {op}");
+            }
+        }
+    }
+}
+
 /// A heap short of memory releases its quarantine (free memory held back only to catch
 /// misuse) before it fails a request, for every policy, with and without junk fill.
 #[test]
