@@ -709,17 +709,21 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let mut start = b;
             let mut total = size;
             let next = b.offset(size);
-            if P::IMMEDIATE_COALESCE {
-                // Both neighbours are checked before anything is unlinked: a corrupted one
-                // leaves the block allocated (reported, refused).
-                let ns = if nh & ALLOC == 0 {
-                    let Some(ns) = self.free_block_ok(next) else {
-                        return false;
-                    };
-                    ns
-                } else {
-                    0
+            // A next block that says free is checked before anything is written: it is
+            // merged under immediate coalescing, and under deferred coalescing its footer is
+            // rewritten with its `PREV_ALLOC` bit below. A corrupted one (an overflow that
+            // cleared the epilogue's allocated bit, say) leaves the block allocated
+            // (reported, refused) instead of a write through its size.
+            let ns = if nh & ALLOC == 0 {
+                let Some(ns) = self.free_block_ok(next) else {
+                    return false;
                 };
+                ns
+            } else {
+                0
+            };
+            if P::IMMEDIATE_COALESCE {
+                // Both neighbours are checked before anything is unlinked.
                 let pv = if pa {
                     None
                 } else {
@@ -1002,10 +1006,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
         unsafe {
             let h = b.header();
             let size = h & !FLAGS;
-            // `MIN_BLOCK <= size <= epilogue - b` in one comparison (a block of the heap always
-            // has room for a minimum block before the epilogue; `blk_hi - b` is that room
-            // less `MIN_BLOCK`): the footer read stays inside.
-            if size.wrapping_sub(MIN_BLOCK) > self.top.blk_hi.wrapping_sub(b.addr()) {
+            // `MIN_BLOCK <= size <= epilogue - b`: `blk_hi - b` is the room between `b` and
+            // the epilogue less `MIN_BLOCK`, which wraps when `b` has no room for a block (the
+            // epilogue itself, reached as the "free" successor of the last block once an
+            // overflow cleared its allocated bit): such a `b` fails apart, or any size would
+            // pass and the footer be read past the heap. The footer read stays inside.
+            let room = self.top.blk_hi.wrapping_sub(b.addr());
+            if (size.wrapping_sub(MIN_BLOCK) > room) | (b.addr() > self.top.blk_hi) {
                 self.free_block_rejected(b);
                 return None;
             }

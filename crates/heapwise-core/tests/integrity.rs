@@ -12,7 +12,7 @@ use std::mem::MaybeUninit;
 
 use heapwise_core::block::{PREV_ALLOC, WORD};
 use heapwise_core::{
-    AnyHeap, ErrorKind, FixedArena, HeapError, Integrity, Policy, PolicyKind, Segregated,
+    AnyHeap, ErrorKind, FixedArena, HeapError, Integrity, Policy, PolicyKind, Segregated, Source,
 };
 
 const LEVELS: [Integrity; 2] = [Integrity::Basic, Integrity::Full];
@@ -191,6 +191,71 @@ fn an_overflow_into_the_next_header_is_caught_by_free() {
             // SAFETY: `a` is a live block.
             let got = reports(|| unsafe { h.free(a) });
             assert_eq!(got, (1, Some(ErrorKind::CorruptHeader)), "{kind} {level:?}");
+        }
+    }
+}
+
+/// An overflow out of the last block that clears the epilogue's allocated bit (the
+/// epilogue then reads as a free block of 64 bytes whose `PREV_ALLOC` bit is set) is
+/// caught when the block is freed or grown, at both levels, and nothing past the arena is
+/// read as a block or written: at `Basic`, the size test of a free neighbour wrapped for
+/// the epilogue's address (no room for a block before the epilogue) and accepted any
+/// size, so the "free block" past the heap's end, with a matching word where its footer
+/// would be, was merged: its footer and the next header written outside the arena.
+#[test]
+fn an_overflow_that_frees_the_epilogue_is_caught() {
+    const ARENA: usize = 4096;
+    const FAKE: usize = 64;
+    for level in LEVELS {
+        for kind in ALL.into_iter().chain([PolicyKind::ImplicitFirstDeferred]) {
+            for op in ["free", "realloc"] {
+                // The arena, then memory it does not own (zeros but for the fake footer).
+                let mut mem = vec![MaybeUninit::new(0u8); ARENA + 256];
+                let (arena, beyond) = mem.split_at_mut(ARENA);
+                let beyond_start = beyond.as_ptr() as usize;
+                let mut h = AnyHeap::new(kind, FixedArena::new(arena))
+                    .with_integrity(level)
+                    .with_chunk(0);
+                h.set_corruption_hook(hook);
+                let _a = live(&mut h, 40);
+                let room = h.source().free_room();
+                let t = live(&mut h, room - WORD);
+                assert_eq!(h.source().free_room(), 0, "{kind}: the arena is full");
+                let epi = h.layout().unwrap().end - WORD;
+                assert_eq!(h.stats().free_blocks, 0, "{kind}: `t` ends at the epilogue");
+                let footer = epi + FAKE - WORD;
+                assert!(
+                    footer >= beyond_start,
+                    "the fake footer lies outside the arena"
+                );
+                // SAFETY: the epilogue header is the arena's last word, reached from `t`,
+                // a payload of the arena; `footer` lies in `beyond`, memory the test owns.
+                unsafe {
+                    *(t.add(epi - t as usize) as *mut usize) = FAKE | PREV_ALLOC;
+                    *(beyond.as_mut_ptr().add(footer - beyond_start) as *mut usize) =
+                        FAKE | PREV_ALLOC;
+                }
+                let before: Vec<u8> =
+                    // SAFETY: `beyond` is initialised memory the test owns.
+                    beyond.iter().map(|b| unsafe { b.assume_init() }).collect();
+                let blocks = h.counters().alloc_blocks;
+                // SAFETY: `t` is a live block; the heap must refuse to touch the epilogue.
+                let (n, kind_seen) = reports(|| unsafe {
+                    match op {
+                        "free" => h.free(t),
+                        _ => assert!(h.realloc(t, room + 16).is_none(), "{kind} {level:?}"),
+                    }
+                });
+                assert_eq!(n, 1, "{kind} {level:?} {op}: one report, got {kind_seen:?}");
+                assert_eq!(h.counters().alloc_blocks, blocks, "{kind} {level:?} {op}");
+                let after: Vec<u8> =
+                    // SAFETY: as above.
+                    beyond.iter().map(|b| unsafe { b.assume_init() }).collect();
+                assert!(
+                    before == after,
+                    "{kind} {level:?} {op}: memory past the arena was written"
+                );
+            }
         }
     }
 }
