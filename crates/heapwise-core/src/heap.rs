@@ -797,16 +797,26 @@ impl<S: Source, P: Policy> Heap<S, P> {
     #[cold]
     unsafe fn coalesce_all(&mut self) -> bool {
         let v = self.view();
+        let end = v.epilogue.addr();
+        // Whether block `b` of `size` bytes (from its header) is a block to walk or merge: it
+        // starts below the epilogue and ends at it at the latest. The walk ends at the
+        // epilogue's address, not at its size-0 header: an overflow that cleared the
+        // epilogue's allocated bit must not make it a free block to merge, nor its size a
+        // step past the heap (at every level; `Full` also checks the alignment).
+        let inside = |b: Block, size: usize| {
+            size != 0 && b.addr() < end && size <= end - b.addr() && v.size_ok(b, size)
+        };
         let mut merged = false;
-        // SAFETY: walks the tiled block sequence from the first block to the epilogue.
+        // SAFETY: walks the tiled block sequence from the first block to the epilogue; every
+        // header read lies below the epilogue (`inside` of the block before it).
         unsafe {
             let mut b = v.first;
-            loop {
+            while b.addr() < end {
                 let h = b.header();
                 let size = h & !FLAGS;
-                // At `Full` a corrupted size ends the walk (the block is reported when it is
-                // taken or freed).
-                if size == 0 || !v.size_ok(b, size) {
+                // A corrupted size ends the walk (the block is reported when it is taken or
+                // freed).
+                if !inside(b, size) {
                     break;
                 }
                 if h & ALLOC != 0 {
@@ -815,10 +825,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
                 let mut total = size;
                 let mut n = b.offset(size);
-                loop {
+                while n.addr() < end {
                     let nh = n.header();
                     let ns = nh & !FLAGS;
-                    if nh & ALLOC != 0 || ns == 0 || !v.size_ok(n, ns) {
+                    if nh & ALLOC != 0 || !inside(n, ns) {
                         break;
                     }
                     P::remove(&v, n, ns);
