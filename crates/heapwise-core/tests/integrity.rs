@@ -475,6 +475,10 @@ fn a_block_realloc_moved_into_its_predecessor_is_no_live_block() {
 fn a_block_realloc_slid_down_is_no_live_block() {
     for level in LEVELS {
         for kind in [PolicyKind::Compact, PolicyKind::CompactSlab] {
+            // Under Miri (slow): the slide is the engine's, the same for both policies.
+            if cfg!(miri) && kind == PolicyKind::CompactSlab {
+                continue;
+            }
             for op in ["realloc", "free", "usable_size"] {
                 let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
                 let mut h = heap(kind, level, &mut mem);
