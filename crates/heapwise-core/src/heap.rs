@@ -693,6 +693,27 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
+    /// Whether [`Heap::release`] of allocated block `b` of `size` bytes would pass its checks
+    /// of the free neighbours it merges with or rewrites (the next block when it says free;
+    /// under immediate coalescing, the free previous block): `false` when one is damaged
+    /// (reported).
+    ///
+    /// # Safety
+    /// As [`Heap::release`].
+    #[inline]
+    unsafe fn releasable(&mut self, b: Block, size: usize) -> bool {
+        // SAFETY: `b` is a block of the heap with a correct header, followed by the next
+        // block's header `size` bytes later; the previous block is reached through its
+        // footer only when `b` says it is free.
+        unsafe {
+            let next = b.offset(size);
+            if next.header() & ALLOC == 0 && self.free_block_ok(next).is_none() {
+                return false;
+            }
+            !(P::IMMEDIATE_COALESCE && !b.prev_alloc() && self.prev_free(b).is_none())
+        }
+    }
+
     /// [`Heap::release`] for a caller that has read the block's `PREV_ALLOC` bit (`pa`) and
     /// the next block's header word (`nh`) already ([`Heap::validate`] does), so that they
     /// are not read again.
@@ -1501,10 +1522,17 @@ impl<S: Source, P: Policy> Heap<S, P> {
             Ok(t) => t,
             Err(done) => return done,
         };
+        let errors = self.counters.errors;
         // SAFETY: `b` is a validated allocated block of `bsize` bytes.
         unsafe {
             if let Some(q) = self.resize_in_place(b, bsize, asize) {
                 return Some(q);
+            }
+            // A damaged neighbour reported while growing in place refuses the request (the
+            // block stays as it was): a move would hand out a new block, and the release of
+            // this one, refused for the same damage, would leave it allocated.
+            if self.counters.errors != errors {
+                return None;
             }
             self.move_block(b, bsize, asize, size)
         }
@@ -1559,6 +1587,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: `b` is allocated (caller contract); the new block is another block of
         // the heap, so the two payloads do not overlap.
         unsafe {
+            // Block `b` is released after the copy: its free neighbours are checked first,
+            // so that a damaged one refuses the move (reported) before a new block is
+            // handed out, rather than leave `b` allocated and leaked after it.
+            if !self.releasable(b, bsize) {
+                return None;
+            }
             // The block size is known: without slabs, the new block comes straight from
             // the engine.
             let q = if P::SLAB_MAX != 0 {

@@ -118,6 +118,48 @@ fn a_free_blocks_header_overwritten_is_caught_before_coalescing() {
     }
 }
 
+/// `realloc` of a block whose free neighbour is damaged reports it once and refuses: null,
+/// the block untouched and still live. It used to report the damage when it tried to grow
+/// in place, then move the block all the same: a new block handed out, the old one left
+/// allocated (its release refused: a second report) and leaked.
+#[test]
+fn realloc_next_to_a_damaged_free_block_reports_once_and_refuses() {
+    for level in LEVELS {
+        for kind in ALL.into_iter().chain([PolicyKind::ImplicitFirstDeferred]) {
+            // Within the damaged block's room, and larger than it (served from the top).
+            for size in [100, 1000] {
+                let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+                let mut h = heap(kind, level, &mut mem);
+                let a = live(&mut h, 40);
+                let f = live(&mut h, 200);
+                let _t = live(&mut h, 40);
+                // SAFETY: `f` is live; afterwards its header (the word before it) is a word
+                // of the arena: its size grows by 32, so its footer no longer matches.
+                unsafe {
+                    h.free(f);
+                    *word(f, -(WORD as isize)) += 32;
+                }
+                let blocks = h.counters().alloc_blocks;
+                let mut got = None;
+                // SAFETY: `a` is a live block of this heap.
+                let (n, k) = reports(|| got = unsafe { h.realloc(a, size) });
+                assert_eq!(
+                    (n, k),
+                    (1, Some(ErrorKind::CorruptFreeBlock)),
+                    "{kind} {level:?} {size}"
+                );
+                assert!(got.is_none(), "{kind} {level:?} {size}: the block moved");
+                assert_eq!(h.counters().alloc_blocks, blocks, "{kind} {level:?} {size}");
+                // SAFETY: `a` is still a live block of at least 40 bytes.
+                unsafe {
+                    assert!(h.usable_size(a) >= 40, "{kind} {level:?} {size}");
+                    assert!(std::slice::from_raw_parts(a, 40).iter().all(|&x| x == 0x5a));
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_free_blocks_footer_overwritten_is_caught_when_it_is_merged() {
     for level in LEVELS {
