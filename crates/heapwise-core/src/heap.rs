@@ -1265,10 +1265,18 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // turned into a block of its own, marked allocated with an allocated predecessor, and
         // released.
         unsafe {
-            b.write_alloc(asize, b.prev_alloc());
+            let pa = b.prev_alloc();
+            b.write_alloc(asize, pa);
             let r = b.offset(asize);
             r.set_header(rsize | ALLOC | PREV_ALLOC);
-            let _ = self.release(r, rsize);
+            if !self.release(r, rsize) {
+                // A damaged neighbour (reported) refused the tail: it stays part of the
+                // block, whose size is as before (the tail's header word, beyond the bytes
+                // the program asked to keep, is cleared so that it is no block header).
+                r.set_header(0);
+                b.write_alloc(bsize, pa);
+                return;
+            }
         }
         // Fewer allocated bytes: the peak stays.
         self.counters.alloc_bytes -= rsize;

@@ -160,6 +160,57 @@ fn realloc_next_to_a_damaged_free_block_reports_once_and_refuses() {
     }
 }
 
+/// A `realloc` that shrinks a block next to a damaged free block reports the damage and
+/// keeps the block whole: its tail, which would be merged with the damaged block, stays
+/// part of it, and the counters still match the heap. (The tail used to be left behind as
+/// an allocated block of its own that no counter knew of: the checker then found the
+/// counters off.)
+#[test]
+fn a_shrink_next_to_a_damaged_free_block_keeps_the_block_whole() {
+    for level in LEVELS {
+        for kind in ALL.into_iter().chain([PolicyKind::ImplicitFirstDeferred]) {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 400);
+            let f = live(&mut h, 200);
+            let _t = live(&mut h, 40);
+            // SAFETY: `f` is live; afterwards its header (the word before it) is a word of
+            // the arena: its size grows by 32, so its footer no longer matches.
+            unsafe {
+                h.free(f);
+                *word(f, -(WORD as isize)) += 32;
+            }
+            let c = *h.counters();
+            let (n, _) = reports(|| {
+                // SAFETY: `a` is a live block of this heap.
+                let q = unsafe { h.realloc(a, 40) };
+                assert_eq!(q.map(|q| q.as_ptr()), Some(a), "{kind} {level:?}");
+            });
+            assert_eq!(n, 1, "{kind} {level:?}: one report");
+            let now = *h.counters();
+            assert_eq!(
+                (now.alloc_blocks, now.alloc_bytes),
+                (c.alloc_blocks, c.alloc_bytes),
+                "{kind} {level:?}: the block kept its size"
+            );
+            // SAFETY: `a` is live.
+            assert!(unsafe { h.usable_size(a) } >= 400, "{kind} {level:?}");
+            // The walk up to the damaged block: `a` is one block, as large as before.
+            let first = h.blocks().next().unwrap();
+            assert_eq!(
+                (first.payload(), first.allocated),
+                (a as usize, true),
+                "{kind} {level:?}"
+            );
+            assert_eq!(
+                first.size,
+                c.alloc_bytes - 48,
+                "{kind} {level:?}: `a` whole"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_free_blocks_footer_overwritten_is_caught_when_it_is_merged() {
     for level in LEVELS {
