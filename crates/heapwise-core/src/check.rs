@@ -20,7 +20,7 @@
 //!    directory, every slab header and the partial lists;
 //! 6. the counters (allocated blocks and bytes, slab objects counted as objects) match the
 //!    walk, and the blocks marked quarantined are as many, and as large, as the quarantine
-//!    holds.
+//!    holds plus the blocks it kept out of use after a write after free.
 //!
 //! The checker is O(heap) and meant for tests, debugging and the lab, not the fast path.
 
@@ -142,7 +142,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 ));
             }
             let q = self.quarantine();
-            if held != q.len() || held_bytes != q.bytes() {
+            if held != q.len() + q.kept() || held_bytes != q.bytes() + q.kept_bytes() {
                 return Err(HeapError::new(
                     ErrorKind::BadCounters,
                     self.meta as usize,

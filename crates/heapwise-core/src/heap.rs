@@ -271,7 +271,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// [`QUARANTINED`], so that a double free, a `realloc` or a
     /// `usable_size` of them is reported even after later allocations. With `junk`, a freed
     /// payload is filled with [`crate::quarantine::JUNK`] and checked when the block leaves the
-    /// quarantine ([`ErrorKind::WriteAfterFree`]). Quarantined blocks count as allocated in
+    /// quarantine ([`ErrorKind::WriteAfterFree`]; such a block is never reused: it stays
+    /// allocated and marked, [`Quarantine::kept`]). Quarantined blocks count as allocated in
     /// [`Heap::counters`] and [`Heap::stats`] until they leave.
     ///
     /// ```
@@ -1212,6 +1213,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     let pay =
                         core::slice::from_raw_parts(b.payload().as_ptr(), Block::usable(size));
                     if pay.iter().any(|&x| x != JUNK) {
+                        // The block stays allocated and marked, out of use for good (the
+                        // program may still write through its pointer), and is counted as
+                        // kept so that the heap's marked blocks still add up.
+                        self.quarantine.keep(size);
                         self.report(ErrorKind::WriteAfterFree, a + WORD, size);
                         return;
                     }

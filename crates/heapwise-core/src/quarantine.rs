@@ -10,7 +10,10 @@
 //!
 //! Invariants: `len <= cap <= QUARANTINE_MAX`; the `len` entries from `head` (mod
 //! `QUARANTINE_MAX`) are header addresses of quarantined blocks, oldest first; `bytes` is the sum
-//! of their block sizes. The quarantine is off (`cap == 0`) in [`Quarantine::OFF`], the state of
+//! of their block sizes. `kept` blocks of `kept_bytes` bytes left the quarantine with a write
+//! after free detected in them: they stay allocated and marked quarantined for good (the
+//! program may still write through their pointers), so the heap's marked blocks are the
+//! `len` held plus the `kept`. The quarantine is off (`cap == 0`) in [`Quarantine::OFF`], the state of
 //! every new heap: `no_std` users opt in with [`crate::Heap::set_quarantine`].
 
 /// Most blocks a quarantine can hold.
@@ -29,6 +32,8 @@ pub struct Quarantine {
     bytes: usize,
     max_bytes: usize,
     junk: bool,
+    kept: usize,
+    kept_bytes: usize,
 }
 
 impl Quarantine {
@@ -41,6 +46,8 @@ impl Quarantine {
         bytes: 0,
         max_bytes: 0,
         junk: false,
+        kept: 0,
+        kept_bytes: 0,
     };
 
     /// Whether freed blocks go through the quarantine.
@@ -53,6 +60,26 @@ impl Quarantine {
     #[inline]
     pub fn junk(&self) -> bool {
         self.junk
+    }
+
+    /// Blocks that left the quarantine with a write after free detected in their payload
+    /// ([`crate::ErrorKind::WriteAfterFree`]): kept allocated and marked quarantined for good,
+    /// never reused.
+    pub fn kept(&self) -> usize {
+        self.kept
+    }
+
+    /// Bytes of the [`kept`](Quarantine::kept) blocks.
+    pub fn kept_bytes(&self) -> usize {
+        self.kept_bytes
+    }
+
+    /// Records a block of `size` bytes that left the quarantine (already
+    /// [`evicted`](Quarantine::evicted)) and is kept out of use.
+    #[inline]
+    pub(crate) fn keep(&mut self, size: usize) {
+        self.kept += 1;
+        self.kept_bytes += size;
     }
 
     /// Blocks held now.
