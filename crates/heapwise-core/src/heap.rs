@@ -1618,7 +1618,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 q.as_ptr(),
                 Block::usable(bsize).min(size),
             );
-            self.retire_block(b, bsize);
+            // The old block is freed as `free` frees it: through the quarantine when it is
+            // on, so that a use of the old pointer after the move is still caught.
+            if self.quarantine.enabled() {
+                self.enter_quarantine(b, bsize);
+            } else {
+                self.retire_block(b, bsize);
+            }
             Some(q)
         }
     }

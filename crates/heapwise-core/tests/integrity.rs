@@ -650,6 +650,59 @@ fn a_write_after_free_leaves_a_consistent_heap() {
     }
 }
 
+/// With the quarantine on, the block a moving `realloc` leaves behind goes through the
+/// quarantine like any freed block: a later `free` (or `realloc`) of the old pointer, the
+/// classic use after `realloc`, is reported and refused even after allocations of its
+/// size. (The move released the old block at once: the next `malloc` of its size got it,
+/// and `free` of the old pointer then freed that new owner's block without a word.)
+#[test]
+fn the_block_a_realloc_moved_away_from_is_quarantined() {
+    let mut reached = std::collections::BTreeSet::new();
+    for junk in [false, true] {
+        for &kind in PolicyKind::ALL {
+            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
+                continue;
+            }
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut h = heap(kind, Integrity::Basic, &mut mem);
+            h.set_quarantine(16, 1 << 14, junk);
+            let p = live(&mut h, 100);
+            let _wall = live(&mut h, 100);
+            // SAFETY: `p` is live; it moves (its neighbour is allocated and the request does
+            // not fit in place).
+            let q = unsafe { h.realloc(p, 5000) }.unwrap().as_ptr();
+            if q == p {
+                continue; // another placement (compact's): grown in place, not this case
+            }
+            reached.insert(kind);
+            // SAFETY: `q` holds the 100 bytes copied from `p`.
+            assert!(unsafe { std::slice::from_raw_parts(q, 100) }
+                .iter()
+                .all(|&x| x == 0x5a));
+            h.check().unwrap_or_else(|e| panic!("{kind} {junk}: {e}"));
+            let others: Vec<_> = (0..4).map(|_| h.malloc(100).unwrap().as_ptr()).collect();
+            assert!(
+                !others.contains(&p),
+                "{kind} {junk}: the old block was handed out again"
+            );
+            // SAFETY: a free of the pointer `realloc` moved away from: the misuse the
+            // quarantine must catch.
+            let (n, k) = reports(|| unsafe { h.free(p) });
+            assert_eq!(
+                (n, k),
+                (1, Some(ErrorKind::DoubleFree)),
+                "{kind} {junk}: use after realloc"
+            );
+            h.flush_quarantine();
+            h.check().unwrap_or_else(|e| panic!("{kind} {junk}: {e}"));
+        }
+    }
+    assert!(
+        reached.contains(&PolicyKind::Segregated) && reached.contains(&PolicyKind::ImplicitFirst),
+        "the block moved for {reached:?}"
+    );
+}
+
 /// A heap short of memory releases its quarantine (free memory held back only to catch
 /// misuse) before it fails a request, for every policy, with and without junk fill.
 #[test]
