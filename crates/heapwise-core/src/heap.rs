@@ -694,27 +694,6 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
-    /// Whether [`Heap::release`] of allocated block `b` of `size` bytes would pass its checks
-    /// of the free neighbours it merges with or rewrites (the next block when it says free;
-    /// under immediate coalescing, the free previous block): `false` when one is damaged
-    /// (reported).
-    ///
-    /// # Safety
-    /// As [`Heap::release`].
-    #[inline]
-    unsafe fn releasable(&mut self, b: Block, size: usize) -> bool {
-        // SAFETY: `b` is a block of the heap with a correct header, followed by the next
-        // block's header `size` bytes later; the previous block is reached through its
-        // footer only when `b` says it is free.
-        unsafe {
-            let next = b.offset(size);
-            if next.header() & ALLOC == 0 && self.free_block_ok(next).is_none() {
-                return false;
-            }
-            !(P::IMMEDIATE_COALESCE && !b.prev_alloc() && self.prev_free(b).is_none())
-        }
-    }
-
     /// [`Heap::release`] for a caller that has read the block's `PREV_ALLOC` bit (`pa`) and
     /// the next block's header word (`nh`) already ([`Heap::validate`] does), so that they
     /// are not read again.
@@ -1600,12 +1579,6 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: `b` is allocated (caller contract); the new block is another block of
         // the heap, so the two payloads do not overlap.
         unsafe {
-            // Block `b` is released after the copy: its free neighbours are checked first,
-            // so that a damaged one refuses the move (reported) before a new block is
-            // handed out, rather than leave `b` allocated and leaked after it.
-            if !self.releasable(b, bsize) {
-                return None;
-            }
             // The block size is known: without slabs, the new block comes straight from
             // the engine.
             let q = if P::SLAB_MAX != 0 {
@@ -1622,10 +1595,20 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // on, so that a use of the old pointer after the move is still caught.
             if self.quarantine.enabled() {
                 self.enter_quarantine(b, bsize);
-            } else {
-                self.retire_block(b, bsize);
+                return Some(q);
             }
-            Some(q)
+            let (h, nh) = (b.header(), b.offset(bsize).header());
+            self.counters.alloc_blocks -= 1;
+            if self.release_known(b, bsize, h & PREV_ALLOC != 0, nh) {
+                self.counters.alloc_bytes -= bsize;
+                return Some(q);
+            }
+            // A damaged free neighbour (reported) refused the old block's release: the
+            // move is refused too, the old block kept as it was and the new one freed,
+            // rather than hand the new one out and leave the old one allocated and leaked.
+            self.counters.alloc_blocks += 1;
+            self.free(q.as_ptr());
+            None
         }
     }
 
