@@ -1607,7 +1607,16 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // move is refused too, the old block kept as it was and the new one freed,
             // rather than hand the new one out and leave the old one allocated and leaked.
             self.counters.alloc_blocks += 1;
-            self.free(q.as_ptr());
+            if P::SLAB_MAX != 0 {
+                // (`q` may be a slab object.)
+                self.free(q.as_ptr());
+            } else {
+                // `q` is the block just taken (at least `asize` bytes: its header says how
+                // many). No call of the generic `free`, whose copies for every policy would
+                // join the hot code group.
+                let qb = Block::from_payload(q);
+                self.retire_block(qb, qb.size());
+            }
             None
         }
     }
