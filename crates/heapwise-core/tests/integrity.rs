@@ -70,6 +70,41 @@ fn word(p: *mut u8, off: isize) -> *mut usize {
     p.wrapping_offset(off) as *mut usize
 }
 
+/// Every `(level, policy)` the whole-suite tests below run at: both levels, every policy
+/// (under Miri, which is slow, the default policy and the seed's textbook list only).
+fn every_level_and_policy() -> impl Iterator<Item = (Integrity, PolicyKind)> {
+    LEVELS.into_iter().flat_map(|level| {
+        PolicyKind::ALL
+            .iter()
+            .copied()
+            .filter(|&kind| {
+                !cfg!(miri) || matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst)
+            })
+            .map(move |kind| (level, kind))
+    })
+}
+
+/// The uses of a stale pointer the tests of stale headers make; each must be refused
+/// with one report.
+const STALE_USES: [&str; 3] = ["realloc", "free", "usable_size"];
+
+/// Uses the stale pointer `p` of `h` as `op` (one of [`STALE_USES`]) says, and checks that
+/// the heap reported it once and refused it. `what` names the case in messages.
+///
+/// # Safety
+/// `p` must point into `h`'s heap (a stale pointer, the misuse under test).
+unsafe fn use_stale(h: &mut AnyHeap<FixedArena<'_>>, p: *mut u8, op: &str, what: &str) {
+    // SAFETY: the caller's contract; refusing `p` is the point.
+    let (n, _) = reports(|| unsafe {
+        match op {
+            "realloc" => assert!(h.realloc(p, 1).is_none(), "{what}"),
+            "free" => h.free(p),
+            _ => assert_eq!(h.usable_size(p), 0, "{what}"),
+        }
+    });
+    assert_eq!(n, 1, "{what} {op}: one report");
+}
+
 #[test]
 fn the_default_level_is_basic() {
     let mut mem = vec![MaybeUninit::uninit(); 1 << 12];
@@ -471,39 +506,28 @@ fn junk_fill_turned_on_with_blocks_in_the_quarantine_is_no_false_report() {
 /// a piece of the live block around it, and the counters underflowed).
 #[test]
 fn a_block_merged_into_its_predecessor_is_no_live_block() {
-    for level in LEVELS {
-        for &kind in PolicyKind::ALL {
-            // Under Miri (slow): the default policy and the seed's textbook list.
-            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
-                continue;
-            }
-            for op in ["realloc", "free", "usable_size"] {
-                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
-                let mut h = heap(kind, level, &mut mem);
-                let a = live(&mut h, 100);
-                let p = live(&mut h, 100);
-                let _guard = live(&mut h, 100);
-                // SAFETY: `a` and `p` are live blocks, each freed once; then `p` is stale,
-                // a misuse the heap must refuse (the point of the test).
-                unsafe {
-                    h.free(a);
-                    h.free(p);
-                    // The merged block handed out whole again, its payload not written: `p`'s
-                    // old header is still there, and the block after it says its
-                    // predecessor is allocated.
-                    if h.malloc(200).map(|q| q.as_ptr()) != Some(a) {
-                        continue; // another placement: not this case
-                    }
-                    let (n, _) = reports(|| match op {
-                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
-                        "free" => h.free(p),
-                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
-                    });
-                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+    for (level, kind) in every_level_and_policy() {
+        for op in STALE_USES {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 100);
+            let p = live(&mut h, 100);
+            let _guard = live(&mut h, 100);
+            // SAFETY: `a` and `p` are live blocks, each freed once; then `p` is stale, a
+            // misuse the heap must refuse (the point of the test).
+            unsafe {
+                h.free(a);
+                h.free(p);
+                // The merged block handed out whole again, its payload not written: `p`'s
+                // old header is still there, and the block after it says its predecessor
+                // is allocated.
+                if h.malloc(200).map(|q| q.as_ptr()) != Some(a) {
+                    continue; // another placement: not this case
                 }
-                h.check()
-                    .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
+                use_stale(&mut h, p, op, &format!("{kind} {level:?}"));
             }
+            h.check()
+                .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
         }
     }
 }
@@ -516,42 +540,32 @@ fn a_block_merged_into_its_predecessor_is_no_live_block() {
 #[test]
 fn a_block_realloc_moved_into_its_predecessor_is_no_live_block() {
     let mut reached = std::collections::BTreeSet::new();
-    for level in LEVELS {
-        for &kind in PolicyKind::ALL {
-            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
-                continue;
-            }
-            for op in ["realloc", "free", "usable_size"] {
-                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
-                let mut h = heap(kind, level, &mut mem);
-                let a = live(&mut h, 1000);
-                let p = live(&mut h, 400);
-                let _guard = live(&mut h, 100);
-                // SAFETY: `a` and `p` are live blocks, `a` freed once and `p` resized once;
-                // then `p` is stale, a misuse the heap must refuse (the point of the test).
-                unsafe {
-                    h.free(a);
-                    // 1400 bytes: predecessor (1008) and block (416) whole, nothing trimmed,
-                    // so that the old header stays inside the live block.
-                    let q = h.realloc(p, 1400).map(|q| q.as_ptr());
-                    if q != Some(a) {
-                        continue; // another placement: not this case
-                    }
-                    assert!(std::slice::from_raw_parts(a, 400)
-                        .iter()
-                        .all(|&x| x == 0x5a));
-                    reached.insert(kind);
-                    let (n, _) = reports(|| match op {
-                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
-                        "free" => h.free(p),
-                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
-                    });
-                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+    for (level, kind) in every_level_and_policy() {
+        for op in STALE_USES {
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut h = heap(kind, level, &mut mem);
+            let a = live(&mut h, 1000);
+            let p = live(&mut h, 400);
+            let _guard = live(&mut h, 100);
+            // SAFETY: `a` and `p` are live blocks, `a` freed once and `p` resized once; then
+            // `p` is stale, a misuse the heap must refuse (the point of the test).
+            unsafe {
+                h.free(a);
+                // 1400 bytes: predecessor (1008) and block (416) whole, nothing trimmed, so
+                // that the old header stays inside the live block.
+                let q = h.realloc(p, 1400).map(|q| q.as_ptr());
+                if q != Some(a) {
+                    continue; // another placement: not this case
                 }
-                h.check()
-                    .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
-                assert_eq!(h.stats().allocated_blocks, 2, "{kind} {level:?} {op}");
+                assert!(std::slice::from_raw_parts(a, 400)
+                    .iter()
+                    .all(|&x| x == 0x5a));
+                reached.insert(kind);
+                use_stale(&mut h, p, op, &format!("{kind} {level:?}"));
             }
+            h.check()
+                .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
+            assert_eq!(h.stats().allocated_blocks, 2, "{kind} {level:?} {op}");
         }
     }
     assert!(
@@ -572,7 +586,7 @@ fn a_block_realloc_slid_down_is_no_live_block() {
             if cfg!(miri) && kind == PolicyKind::CompactSlab {
                 continue;
             }
-            for op in ["realloc", "free", "usable_size"] {
+            for op in STALE_USES {
                 let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
                 let mut h = heap(kind, level, &mut mem);
                 let a = live(&mut h, 1000);
@@ -586,12 +600,7 @@ fn a_block_realloc_slid_down_is_no_live_block() {
                     assert!(std::slice::from_raw_parts(q, 400)
                         .iter()
                         .all(|&x| x == 0x5a));
-                    let (n, _) = reports(|| match op {
-                        "realloc" => assert!(h.realloc(p, 1).is_none(), "{kind} {level:?}"),
-                        "free" => h.free(p),
-                        _ => assert_eq!(h.usable_size(p), 0, "{kind} {level:?}"),
-                    });
-                    assert_eq!(n, 1, "{kind} {level:?} {op}: one report");
+                    use_stale(&mut h, p, op, &format!("{kind} {level:?}"));
                 }
                 h.check()
                     .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
@@ -610,43 +619,38 @@ fn a_block_realloc_slid_down_is_no_live_block() {
 /// reported the counters off on every later check.)
 #[test]
 fn a_write_after_free_leaves_a_consistent_heap() {
-    for level in LEVELS {
-        for &kind in PolicyKind::ALL {
-            if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
-                continue;
-            }
-            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
-            let mut h = heap(kind, level, &mut mem);
-            h.set_quarantine(4, 1 << 12, true);
-            let p = live(&mut h, 100);
-            let _q = live(&mut h, 100);
-            // SAFETY: `p` is live and freed once; the write after it is the misuse the
-            // quarantine's junk check catches.
-            unsafe {
-                h.free(p);
-                *p.add(50) = 1;
-            }
-            h.check()
-                .unwrap_or_else(|e| panic!("{kind} {level:?}: {e}"));
-            let got = reports(|| h.flush_quarantine());
-            assert_eq!(
-                got,
-                (1, Some(ErrorKind::WriteAfterFree)),
-                "{kind} {level:?}"
-            );
-            assert!(h.quarantine().is_empty());
-            h.check()
-                .unwrap_or_else(|e| panic!("{kind} {level:?}: after the report: {e}"));
-            // SAFETY: a double free of `p`, which the heap must refuse.
-            let (n, _) = reports(|| unsafe { h.free(p) });
-            assert_eq!(n, 1, "{kind} {level:?}: the double free is reported");
-            h.flush_quarantine();
-            h.check()
-                .unwrap_or_else(|e| panic!("{kind} {level:?}: after the double free: {e}"));
-            assert!(h.malloc(100).is_some_and(|r| r.as_ptr() != p));
-            h.check()
-                .unwrap_or_else(|e| panic!("{kind} {level:?}: {e}"));
+    for (level, kind) in every_level_and_policy() {
+        let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
+        let mut h = heap(kind, level, &mut mem);
+        h.set_quarantine(4, 1 << 12, true);
+        let p = live(&mut h, 100);
+        let _q = live(&mut h, 100);
+        // SAFETY: `p` is live and freed once; the write after it is the misuse the
+        // quarantine's junk check catches.
+        unsafe {
+            h.free(p);
+            *p.add(50) = 1;
         }
+        h.check()
+            .unwrap_or_else(|e| panic!("{kind} {level:?}: {e}"));
+        let got = reports(|| h.flush_quarantine());
+        assert_eq!(
+            got,
+            (1, Some(ErrorKind::WriteAfterFree)),
+            "{kind} {level:?}"
+        );
+        assert!(h.quarantine().is_empty());
+        h.check()
+            .unwrap_or_else(|e| panic!("{kind} {level:?}: after the report: {e}"));
+        // SAFETY: a double free of `p`, which the heap must refuse.
+        let (n, _) = reports(|| unsafe { h.free(p) });
+        assert_eq!(n, 1, "{kind} {level:?}: the double free is reported");
+        h.flush_quarantine();
+        h.check()
+            .unwrap_or_else(|e| panic!("{kind} {level:?}: after the double free: {e}"));
+        assert!(h.malloc(100).is_some_and(|r| r.as_ptr() != p));
+        h.check()
+            .unwrap_or_else(|e| panic!("{kind} {level:?}: {e}"));
     }
 }
 
