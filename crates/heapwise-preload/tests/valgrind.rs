@@ -85,6 +85,13 @@ fn run_c(name: &str) -> Option<Outcome> {
 
 /// The blocks memcheck reports on were announced by heapwise, not made by memcheck's own
 /// replacement `malloc`.
+/// A correct program's run: served by heapwise, no error reported, exit status 0.
+fn assert_clean(o: &Outcome) {
+    assert_heapwise_blocks(o);
+    assert_eq!(error_count(o), 0, "{}", o.describe());
+    assert!(o.success(), "{}", o.describe());
+}
+
 fn assert_heapwise_blocks(o: &Outcome) {
     assert!(
         !o.stderr.contains("vgpreload_memcheck"),
@@ -208,9 +215,7 @@ fn introspection_and_tuning_calls_get_no_reports() {
     let Some(o) = run_c("v07_introspection") else {
         return;
     };
-    assert_heapwise_blocks(&o);
-    assert_eq!(error_count(&o), 0, "{}", o.describe());
-    assert!(o.success(), "{}", o.describe());
+    assert_clean(&o);
     assert!(o.stdout.ends_with("clean\n"), "{}", o.describe());
 }
 
@@ -244,10 +249,8 @@ fn a_correct_threaded_program_gets_no_reports() {
     let Some(o) = run_c("v05_clean_threads") else {
         return;
     };
-    assert_heapwise_blocks(&o);
-    assert_eq!(error_count(&o), 0, "{}", o.describe());
+    assert_clean(&o);
     assert_has(&o, &["All heap blocks were freed -- no leaks are possible"]);
-    assert!(o.success(), "{}", o.describe());
     assert!(o.stdout.contains("clean"), "{}", o.describe());
 }
 
@@ -258,9 +261,7 @@ fn a_correct_program_in_full_hardening_mode_gets_no_reports() {
     let dir = TempDir::new("v05full");
     let exe = compile("v05_clean_threads", dir.path());
     let o = memcheck(&vg, &exe, &[], &[("HEAPWISE_HARDEN", "full")]);
-    assert_heapwise_blocks(&o);
-    assert_eq!(error_count(&o), 0, "{}", o.describe());
-    assert!(o.success(), "{}", o.describe());
+    assert_clean(&o);
 }
 
 #[test]
@@ -275,9 +276,7 @@ fn sqlite3_gets_no_reports() {
                create index i on t(b); \
                select count(*), sum(length(b)) from t;";
     let o = memcheck(&vg, &sqlite, &[":memory:", sql], &[]);
-    assert_heapwise_blocks(&o);
-    assert_eq!(error_count(&o), 0, "{}", o.describe());
-    assert!(o.success(), "{}", o.describe());
+    assert_clean(&o);
     assert!(o.stdout.starts_with("1500|"), "{}", o.describe());
 }
 
