@@ -23,6 +23,24 @@ fn two_columns() -> Vec<alloc::Allocator> {
     allocs
 }
 
+/// A suite of `rows` over `allocators`, `runs` runs each, at scale 1, as a run of this
+/// machine would make it.
+fn suite<'a>(
+    allocators: &'a [alloc::Allocator],
+    rows: Vec<(&'a driver::Workload, Results)>,
+    runs: usize,
+) -> Suite<'a> {
+    Suite {
+        allocators,
+        rows,
+        runs,
+        scale: 1.0,
+        command: "t".into(),
+        machine: "m".into(),
+        preloads_known: true,
+    }
+}
+
 #[test]
 fn a_failed_workload_fails_the_suite_targets() {
     let all = driver::workloads();
@@ -41,15 +59,7 @@ fn a_failed_workload_fails_the_suite_targets() {
         ],
     );
     let failed = all[1].name.clone();
-    let s = Suite {
-        allocators: &allocs,
-        rows: vec![(&all[0], r1), (&all[1], r2)],
-        runs: 2,
-        scale: 1.0,
-        command: "t".into(),
-        machine: "m".into(),
-        preloads_known: true,
-    };
+    let s = suite(&allocs, vec![(&all[0], r1), (&all[1], r2)], 2);
     let t = s.targets();
     assert!(
         t.contains(&format!("- heapwise FAILED on: {failed}")),
@@ -82,15 +92,7 @@ fn a_column_without_rust_rows_shows_a_dash_there() {
     let mut r = Results::new();
     r.insert("glibc", vec![ok(1.0, 1000)]);
     r.insert("heapwise", vec![ok(0.8, 900)]);
-    let s = Suite {
-        allocators: &allocs,
-        rows: vec![(&all[rust], r)],
-        runs: 1,
-        scale: 1.0,
-        command: "t".into(),
-        machine: "m".into(),
-        preloads_known: true,
-    };
+    let s = suite(&allocs, vec![(&all[rust], r)], 1);
     let md = s.markdown();
     let row = md
         .lines()
@@ -113,15 +115,7 @@ fn a_multi_line_failure_stays_in_its_table_row() {
         "heapwise",
         vec![Err("sqlite3 self-check failed: 1\n2\r\n3|4".into())],
     );
-    let s = Suite {
-        allocators: &allocs,
-        rows: vec![(&all[0], r)],
-        runs: 1,
-        scale: 1.0,
-        command: "t".into(),
-        machine: "m".into(),
-        preloads_known: true,
-    };
+    let s = suite(&allocs, vec![(&all[0], r)], 1);
     let md = s.markdown();
     let name = &all[0].name;
     let rows: Vec<&str> = md
@@ -154,15 +148,7 @@ fn a_real_program_missing_here_is_skipped_not_a_heapwise_failure() {
     let mut r2 = Results::new();
     r2.insert("glibc", vec![Err(why.into())]);
     r2.insert("heapwise", vec![Err(why.into())]);
-    let s = Suite {
-        allocators: &allocs,
-        rows: vec![(&all[0], r1), (python, r2)],
-        runs: 1,
-        scale: 1.0,
-        command: "t".into(),
-        machine: "m".into(),
-        preloads_known: true,
-    };
+    let s = suite(&allocs, vec![(&all[0], r1), (python, r2)], 1);
     let t = s.targets();
     assert!(!t.contains("FAILED"), "{t}");
     assert!(t.contains("wall ×0.500 → met"), "{t}");
@@ -192,15 +178,7 @@ fn a_crash_on_st_small_is_not_at_least_as_fast_as_mimalloc() {
     r.insert("glibc", vec![ok(1.0, 1000)]);
     r.insert("mimalloc", vec![ok(0.9, 1000)]);
     r.insert("heapwise", vec![Err("killed by signal 11".into())]);
-    let s = Suite {
-        allocators: &allocs,
-        rows: vec![(st_small, r)],
-        runs: 1,
-        scale: 1.0,
-        command: "t".into(),
-        machine: "m".into(),
-        preloads_known: true,
-    };
+    let s = suite(&allocs, vec![(st_small, r)], 1);
     let t = s.targets();
     let line = t
         .lines()
