@@ -506,9 +506,10 @@ fn junk_fill_turned_on_with_blocks_in_the_quarantine_is_no_false_report() {
 /// a piece of the live block around it, and the counters underflowed).
 #[test]
 fn a_block_merged_into_its_predecessor_is_no_live_block() {
+    let mut reached = std::collections::BTreeSet::new();
     for (level, kind) in every_level_and_policy() {
         for op in STALE_USES {
-            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 13];
             let mut h = heap(kind, level, &mut mem);
             let a = live(&mut h, 100);
             let p = live(&mut h, 100);
@@ -524,12 +525,17 @@ fn a_block_merged_into_its_predecessor_is_no_live_block() {
                 if h.malloc(200).map(|q| q.as_ptr()) != Some(a) {
                     continue; // another placement: not this case
                 }
+                reached.insert(kind);
                 use_stale(&mut h, p, op, &format!("{kind} {level:?}"));
             }
             h.check()
                 .unwrap_or_else(|e| panic!("{kind} {level:?} {op}: {e}"));
         }
     }
+    assert!(
+        reached.contains(&PolicyKind::Segregated) && reached.contains(&PolicyKind::ImplicitFirst),
+        "the merged block was handed out again for {reached:?}"
+    );
 }
 
 /// A block that `realloc` moved down into its free predecessor is no live block either:
@@ -542,7 +548,7 @@ fn a_block_realloc_moved_into_its_predecessor_is_no_live_block() {
     let mut reached = std::collections::BTreeSet::new();
     for (level, kind) in every_level_and_policy() {
         for op in STALE_USES {
-            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 13];
             let mut h = heap(kind, level, &mut mem);
             let a = live(&mut h, 1000);
             let p = live(&mut h, 400);
@@ -587,7 +593,7 @@ fn a_block_realloc_slid_down_is_no_live_block() {
                 continue;
             }
             for op in STALE_USES {
-                let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+                let mut mem = vec![MaybeUninit::uninit(); 1 << 13];
                 let mut h = heap(kind, level, &mut mem);
                 let a = live(&mut h, 1000);
                 let p = live(&mut h, 400);
@@ -667,7 +673,7 @@ fn the_block_a_realloc_moved_away_from_is_quarantined() {
             if cfg!(miri) && !matches!(kind, PolicyKind::Segregated | PolicyKind::ImplicitFirst) {
                 continue;
             }
-            let mut mem = vec![MaybeUninit::uninit(); 1 << 16];
+            let mut mem = vec![MaybeUninit::uninit(); 1 << 14];
             let mut h = heap(kind, Integrity::Basic, &mut mem);
             h.set_quarantine(16, 1 << 14, junk);
             let p = live(&mut h, 100);
