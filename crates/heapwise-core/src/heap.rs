@@ -756,40 +756,42 @@ impl<S: Source, P: Policy> Heap<S, P> {
         true
     }
 
-    /// Releases the allocated block `l` and takes it off the counters (unless a corrupted
-    /// neighbour kept it allocated).
+    /// Releases the allocated block `l` and takes it off the counters; `false` when a
+    /// corrupted neighbour (reported) kept it allocated and counted.
     ///
     /// # Safety
     /// `l` must describe an allocated block of the heap as it is now: its header word and
     /// the next block's header word, intact (from [`Heap::validate`] with no heap
     /// operation since, or read by [`Heap::retire_block`]).
     #[inline]
-    unsafe fn retire(&mut self, l: LiveBlock) {
+    unsafe fn retire(&mut self, l: LiveBlock) -> bool {
         // The block count goes down before the release and back up if a corrupted
         // neighbour keeps the block allocated: updated apart, the two counters cost two
         // instructions (together, the compiler makes them one vector update of six).
         self.counters.alloc_blocks -= 1;
         // SAFETY: forwarded caller contract: `l`'s header words are still current.
-        if unsafe { self.release_known(l.b, l.size, l.h & PREV_ALLOC != 0, l.nh) } {
+        let released = unsafe { self.release_known(l.b, l.size, l.h & PREV_ALLOC != 0, l.nh) };
+        if released {
             self.counters.alloc_bytes -= l.size;
         } else {
             self.counters.alloc_blocks += 1;
         }
+        released
     }
 
-    /// Releases allocated block `b` of `size` bytes and takes it off the counters (unless a
-    /// corrupted neighbour kept it allocated).
+    /// Releases allocated block `b` of `size` bytes and takes it off the counters; `false`
+    /// when a corrupted neighbour (reported) kept it allocated and counted.
     ///
     /// # Safety
     /// `b` must be an allocated block of `size` bytes whose header and the next block's
     /// header are intact (validated, or written by the heap).
     #[inline]
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
-    unsafe fn retire_block(&mut self, b: Block, size: usize) {
+    unsafe fn retire_block(&mut self, b: Block, size: usize) -> bool {
         // SAFETY: forwarded caller contract: both header words are intact and readable.
         unsafe {
             let (h, nh) = (b.header(), b.offset(size).header());
-            self.retire(LiveBlock { b, size, h, nh });
+            self.retire(LiveBlock { b, size, h, nh })
         }
     }
 
@@ -1201,7 +1203,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                     }
                 }
                 b.set_header(h & !QUARANTINED);
-                self.retire_block(b, size);
+                let _ = self.retire_block(b, size);
             }
         })
     }
@@ -1456,7 +1458,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
             return;
         }
         // SAFETY: `l` was just validated.
-        unsafe { self.retire(l) }
+        let _ = unsafe { self.retire(l) };
     }
 
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
@@ -1597,16 +1599,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 self.enter_quarantine(b, bsize);
                 return Some(q);
             }
-            let (h, nh) = (b.header(), b.offset(bsize).header());
-            self.counters.alloc_blocks -= 1;
-            if self.release_known(b, bsize, h & PREV_ALLOC != 0, nh) {
-                self.counters.alloc_bytes -= bsize;
+            if self.retire_block(b, bsize) {
                 return Some(q);
             }
             // A damaged free neighbour (reported) refused the old block's release: the
             // move is refused too, the old block kept as it was and the new one freed,
             // rather than hand the new one out and leave the old one allocated and leaked.
-            self.counters.alloc_blocks += 1;
             if P::SLAB_MAX != 0 {
                 // (`q` may be a slab object.)
                 self.free(q.as_ptr());
@@ -1615,7 +1613,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 // many). No call of the generic `free`, whose copies for every policy would
                 // join the hot code group.
                 let qb = Block::from_payload(q);
-                self.retire_block(qb, qb.size());
+                let _ = self.retire_block(qb, qb.size());
             }
             None
         }
