@@ -99,9 +99,9 @@ pub fn parse_setting(
 impl Tuning {
     /// Applies one setting by its tunable name (`arena_max`, `mmap_threshold`, `mmap_max`,
     /// `trim_threshold`, `perturb`); other names are not heapwise's business and are
-    /// skipped. A refused value is reported as `{shown_as}{name}=value` (`shown_as` is
-    /// `MALLOC_PERTURB_` with an empty `name`, or `GLIBC_TUNABLES glibc.malloc.` before
-    /// the tunable's name).
+    /// skipped. A refused value is reported as `{shown_as}{shown_name}=value`: the
+    /// variable (`MALLOC_PERTURB_`) with an empty `shown_name`, or `GLIBC_TUNABLES setting `
+    /// before the tunable's full name (`glibc.malloc.perturb`).
     fn set(&mut self, name: &[u8], value: &[u8], shown_as: &str, shown_name: &[u8]) {
         let (slot, negative_is_never, max) = match name {
             b"arena_max" => (&mut self.arena_max, false, usize::MAX),

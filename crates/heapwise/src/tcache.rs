@@ -1802,8 +1802,8 @@ fn collect(g: &'static Global, c: &Cache) -> usize {
 }
 
 /// Frees arena `a`'s remote stack into the engine.
-fn drain_stack(g: &'static Global, a: usize) -> u64 {
-    let Some(r) = g.remote(a) else { return 0 };
+fn drain_stack(g: &'static Global, a: usize) {
+    let Some(r) = g.remote(a) else { return };
     let mut p = r.take();
     let (mut n, mut bytes) = (0usize, 0usize);
     let first = p;
@@ -1820,7 +1820,7 @@ fn drain_stack(g: &'static Global, a: usize) -> u64 {
         n += 1;
     }
     r.taken(n, bytes);
-    drain_chain(g, first)
+    drain_chain(g, first);
 }
 
 /// Frees every arena's remote stack into the engine (for a trim or a check).
