@@ -1476,9 +1476,16 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // SAFETY: `alloc` upholds the heap invariants.
             let p = unsafe { self.alloc(total)? };
             // Every usable byte is cleared, the slack past `total` too (glibc clears a
-            // whole chunk: a program may use the bytes `usable_size` gives it).
-            // SAFETY: `p` is the live block just allocated.
-            let usable = unsafe { self.usable_size(p.as_ptr()) }.max(total);
+            // whole chunk: a program may use the bytes `usable_size` gives it). Without
+            // slabs `p` is a block whose header was just written: its size is read, not
+            // validated again.
+            let usable = if P::SLAB_MAX == 0 {
+                // SAFETY: `p` is the payload of the block just allocated.
+                unsafe { Block::usable(Block::from_payload(p).size()) }
+            } else {
+                // SAFETY: `p` is the live block (or slab object) just allocated.
+                unsafe { self.usable_size(p.as_ptr()) }.max(total)
+            };
             let start = p.as_ptr() as usize;
             let fresh = self.fresh_from as usize;
             let dirty = if !self.fresh_from.is_null() && self.source.fresh_is_zeroed() {
