@@ -1605,8 +1605,10 @@ impl Global {
         }
     }
 
-    /// Runs the engine's heap checker on every heap.
+    /// Runs the engine's heap checker on every heap, after checking the calling thread's
+    /// cache ([`tcache::check_current`]) and returning its blocks to the engine.
     pub fn check(&'static self) -> Result<(), HeapError> {
+        tcache::check_current(self)?;
         tcache::flush_current();
         tcache::drain_remote(self);
         for a in 0..ARENAS {

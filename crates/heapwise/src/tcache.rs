@@ -105,6 +105,8 @@ use heapwise_core::block::{
     block_size_for, load_header, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD,
 };
 
+use heapwise_core::{ErrorKind, HeapError};
+
 use crate::fork;
 use crate::global::{Global, ARENAS};
 use crate::lock::{FutexLock, LockGuard};
@@ -909,7 +911,7 @@ pub fn malloc(g: &'static Global, size: usize, calloc: bool) -> Option<*mut u8> 
     // here, before the link is followed (hardening, issue 6 case 8).
     // SAFETY: `p` is a cached block: at least two payload words.
     let Some(next) = (unsafe { link_of(c.key.get(), p) }) else {
-        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+        g.report_misuse(ErrorKind::CorruptFreeBlock, p, 0);
         return None;
     };
     // SAFETY: `p` is a cached block of at least `bsize` bytes: word 1 holds the mark
@@ -964,7 +966,7 @@ pub fn aligned(g: &'static Global, align: usize, size: usize) -> Option<*mut u8>
         }
         // SAFETY: `p` is on a cached list (non-null): at least two payload words.
         let Some(next) = (unsafe { link_of(key, p) }) else {
-            g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+            g.report_misuse(ErrorKind::CorruptFreeBlock, p, 0);
             return None;
         };
         if p as usize % align == 0 {
@@ -1348,7 +1350,7 @@ fn flush_list(c: &Cache, k: usize, head: &Cell<*mut u8>, count: Option<&Cell<u32
     }
     if !corrupt.is_null() {
         // Reported once `drain` released the arena's lock (the report takes a lock).
-        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
+        g.report_misuse(ErrorKind::CorruptFreeBlock, corrupt, 0);
     }
     sub(&c.moved, taken);
     sub(&c.bytes, bytes);
@@ -1399,6 +1401,75 @@ pub fn flush_current() {
     if let Some(c) = slot_cache() {
         flush_all(c);
     }
+}
+
+/// Verifies the calling thread's cache, if `g` owns it, before [`Global::check`] flushes
+/// it to the engine: every block on a class's free or local list carries its cache mark
+/// (checked before its link is followed), looks live to the engine ([`live_block`]: inside a
+/// heap of `g`, allocated header, the next header's `PREV_ALLOC` bit set) and has exactly
+/// the class's block size, which [`malloc_fast`]'s byte count and `calloc`'s clear rely on;
+/// and each local list holds as many blocks as its count says. The walk is bounded by the
+/// blocks the cache's byte count allows, so a cycle is reported, not followed forever.
+///
+/// A wrong block is reported as the error (never flushed: the engine would free it with the
+/// size its header claims, over its neighbours).
+pub fn check_current(g: &'static Global) -> Result<(), HeapError> {
+    let Some(c) = slot_cache().filter(|c| ptr::eq(c.owner.get(), g)) else {
+        return Ok(());
+    };
+    let key = c.key.get();
+    let mut budget = c.bytes.load(Ordering::Relaxed) / MIN_BLOCK;
+    for k in 0..CLASSES {
+        let bsize = MIN_BLOCK + k * ALIGN;
+        let (Some(head), Some(local), Some(count)) =
+            (c.heads.get(k), c.locals.get(k), c.local_counts.get(k))
+        else {
+            continue;
+        };
+        for (list, expected) in [(head, None), (local, Some(count.get() as usize))] {
+            let mut p = list.get();
+            let mut n = 0;
+            while !p.is_null() {
+                if budget == 0 {
+                    return Err(HeapError::new(ErrorKind::InListTwice, p as usize, bsize));
+                }
+                budget -= 1;
+                // SAFETY: `p` is on one of the calling thread's cached lists, reached through
+                // links whose marks were checked: a non-null block payload of `g`, unless a
+                // write after free forged a link, which `live_block` sees (it reads only
+                // inside `g`'s heaps) before anything else is read.
+                let size = unsafe { live_block(g, p) };
+                if size.is_none() {
+                    return Err(HeapError::new(ErrorKind::CorruptHeader, p as usize, 0));
+                }
+                // SAFETY: `p` is a live-looking block of `g` of at least `MIN_BLOCK` bytes.
+                let Some(next) = (unsafe { link_of(key, p) }) else {
+                    return Err(HeapError::new(
+                        ErrorKind::CorruptFreeBlock,
+                        p as usize,
+                        bsize,
+                    ));
+                };
+                if size != Some(bsize) {
+                    return Err(HeapError::new(
+                        ErrorKind::WrongClass,
+                        p as usize,
+                        size.unwrap_or(0),
+                    ));
+                }
+                n += 1;
+                p = next;
+            }
+            if expected.is_some_and(|e| e != n) {
+                return Err(HeapError::new(
+                    ErrorKind::BadCounters,
+                    list.get() as usize,
+                    0,
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `pthread` key destructor: the thread is exiting.
@@ -1758,7 +1829,7 @@ fn drain_chain(g: &'static Global, mut p: *mut u8) -> u64 {
     });
     if !corrupt.is_null() {
         // Reported once `drain` released the arena's lock (the report takes a lock).
-        g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, corrupt, 0);
+        g.report_misuse(ErrorKind::CorruptFreeBlock, corrupt, 0);
     }
     n
 }
@@ -1783,7 +1854,7 @@ fn collect(g: &'static Global, c: &Cache) -> usize {
         let Some((next, bs)) =
             checked.filter(|&(_, bs)| (MIN_BLOCK..=MAX_CACHED_BLOCK).contains(&bs))
         else {
-            g.report_misuse(heapwise_core::ErrorKind::CorruptFreeBlock, p, 0);
+            g.report_misuse(ErrorKind::CorruptFreeBlock, p, 0);
             break;
         };
         if let Some(head) = c.heads.get(class_of(bs)) {

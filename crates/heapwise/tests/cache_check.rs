@@ -1,0 +1,75 @@
+//! `Global::check` checks the calling thread's cache before it returns the cached blocks to
+//! the engine (`tcache::check_current`): a cached block whose header no longer gives its
+//! class's block size is reported as the checker's error, and is not freed with the size
+//! its header claims (which would put a free block over a live neighbour).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use heapwise::{tcache, Config, Global};
+use heapwise_core::block::WORD;
+use heapwise_core::{ErrorKind, HeapError};
+
+static REPORTS: AtomicUsize = AtomicUsize::new(0);
+
+fn record(_: &HeapError) {
+    REPORTS.fetch_add(1, Ordering::SeqCst);
+}
+
+static G: Global = Global::with_thread_cache(Config {
+    hook: record,
+    ..Config::DEFAULT
+});
+
+/// The block size of a 24-byte request: 32 bytes (a header word, 16-byte granules, at
+/// least four words) on 64-bit and 32-bit targets alike.
+const BLOCK: usize = 32;
+
+#[test]
+fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_its_neighbour() {
+    let ps: Vec<usize> = (0..64).map(|_| G.malloc(24) as usize).collect();
+    assert!(ps.iter().all(|&p| p != 0));
+    // Three neighbours `a`, `b`, `c` (a batch is carved from one free block).
+    let a = *ps
+        .iter()
+        .find(|&&p| ps.contains(&(p + BLOCK)) && ps.contains(&(p + 2 * BLOCK)))
+        .expect("three neighbouring blocks");
+    let b = a + BLOCK;
+    // SAFETY: `b` is a live block of 24 requested bytes.
+    unsafe { std::ptr::write_bytes(b as *mut u8, 0x5a, 24) };
+    // SAFETY: `a` is a live block of `G`; freed once, it goes to this thread's cache.
+    unsafe { G.free(a as *mut u8) };
+    // SAFETY: `a` is a 16-aligned payload of a 32-byte block.
+    assert!(unsafe { tcache::is_cached(a as *const u8) }, "a is cached");
+
+    // An overflow from the block before `a` writes a plausible header: allocated, 64 bytes,
+    // i.e. `a` and `b` (the header after it, `c`'s, has its PREV_ALLOC bit set).
+    let header = (a - WORD) as *mut usize;
+    // SAFETY: the word before a payload is its block's header.
+    let saved = unsafe { header.read() };
+    assert_eq!(saved & !15, BLOCK);
+    // SAFETY: as above (the test plays the overflow).
+    unsafe { header.write((saved & 15) | (2 * BLOCK)) };
+
+    let e = G
+        .check()
+        .expect_err("a cached block of the wrong size is reported");
+    assert_eq!(e.kind, ErrorKind::WrongClass, "{e}");
+    assert_eq!(e.addr, a);
+    assert_eq!(e.info, 2 * BLOCK);
+    // `b` is untouched: `a` was not freed as a 64-byte block over it.
+    // SAFETY: `b` is still a live block of 24 requested bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(b as *const u8, 24) };
+    assert!(bytes.iter().all(|&x| x == 0x5a), "b's data: {bytes:x?}");
+    assert_eq!(REPORTS.load(Ordering::SeqCst), 0);
+
+    // Repaired, the heaps check clean and every block goes back.
+    // SAFETY: restoring the header read above.
+    unsafe { header.write(saved) };
+    assert_eq!(G.check(), Ok(()));
+    for &p in ps.iter().filter(|&&p| p != a) {
+        // SAFETY: every other block is live.
+        unsafe { G.free(p as *mut u8) };
+    }
+    assert_eq!(G.check(), Ok(()));
+    assert_eq!(REPORTS.load(Ordering::SeqCst), 0);
+}
