@@ -8,6 +8,11 @@
 //! heapwise[4242 git]: now: heap 1.2 MiB, allocated 0.5 MiB in 123 blocks, free 0.7 MiB in 12 blocks, large 2.0 MiB in 1 blocks, large cached 0 B, external fragmentation 12.3 %
 //! ```
 //!
+//! The first line counts the program's calls: `malloc`, `calloc`, `aligned` and `free` of
+//! heap blocks, every `realloc` (in a heap, between a heap and a large mapping, or of a
+//! large block with `mremap`), the large blocks mapped (`large (mmap)`: requests at or above
+//! the mmap threshold, whatever the function), and the calls that failed.
+//!
 //! Invariant: no allocation; each line is cut at the buffer's end rather than overflow it;
 //! the exit hook's writes and the library's notes ([`note`]) never raise SIGPIPE (a stderr
 //! nobody reads does not change the program's exit status).
@@ -143,7 +148,7 @@ pub fn write_summary(fd: i32, s: &GlobalStats) {
         s.policy.name(),
         c.mallocs,
         c.callocs,
-        c.reallocs,
+        c.reallocs + s.large_reallocs,
         c.aligned,
         c.frees,
         s.large_allocs,

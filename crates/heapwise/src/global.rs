@@ -202,6 +202,11 @@ struct Accounting {
     /// The `malloc` and `free` counts [`Global::stats`] last reported, so that a snapshot
     /// is clamped to never go back (a `fork` child drops the other threads' cache counters).
     reported: [AtomicU64; 2],
+    /// `realloc` calls that moved their block through [`Global::move_block`] (between the
+    /// heaps and large mappings, or to another heap), the heap `malloc`s and the heap
+    /// `free`s those moves made: [`Global::stats`] counts each such call as one `realloc`
+    /// instead of the `malloc` and `free` it is made of.
+    moves: [AtomicU64; 3],
 }
 
 fn raise_peak(peak: &AtomicUsize, v: usize) {
@@ -229,6 +234,7 @@ impl Accounting {
             used: AtomicU64::new(0),
             retired: [const { AtomicU64::new(0) }; 5],
             reported: [const { AtomicU64::new(0) }; 2],
+            moves: [const { AtomicU64::new(0) }; 3],
             mmap_threshold: AtomicUsize::new(LARGE_THRESHOLD),
             trim_min: AtomicUsize::new(AUTO_TRIM_MIN),
         }
@@ -1488,11 +1494,21 @@ impl Global {
     unsafe fn move_block(&'static self, p: *mut u8, usable: usize, size: usize) -> *mut u8 {
         let q = self.malloc(size);
         if !q.is_null() {
+            let from_heap = self.in_heap(p);
             // SAFETY: both blocks are live and distinct; `min(usable, size)` bytes are
             // inside each.
             unsafe {
                 ptr::copy_nonoverlapping(p, q, usable.min(size));
                 self.free(p);
+            }
+            // One `realloc` call, not the `malloc` and `free` the heaps counted.
+            let moves = &self.acct.moves;
+            moves[0].fetch_add(1, Ordering::Relaxed);
+            if self.in_heap(q) {
+                moves[1].fetch_add(1, Ordering::Relaxed);
+            }
+            if from_heap {
+                moves[2].fetch_add(1, Ordering::Relaxed);
             }
         }
         q
@@ -1752,6 +1768,10 @@ impl Global {
         c.frees = c.frees.saturating_sub(cache_calls.1);
         tcache::sum(self).apply(&mut heap);
         let c = &mut heap.counters;
+        let moved = |i: usize| a.moves[i].load(Ordering::Relaxed);
+        c.reallocs += moved(0);
+        c.mallocs = c.mallocs.saturating_sub(moved(1));
+        c.frees = c.frees.saturating_sub(moved(2));
         for (reported, count) in a.reported.iter().zip([&mut c.mallocs, &mut c.frees]) {
             *count = reported.fetch_max(*count, Ordering::Relaxed).max(*count);
         }

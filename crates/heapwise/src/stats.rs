@@ -27,7 +27,10 @@ pub struct GlobalStats {
     /// blocks thread caches hold count neither as allocated nor as free (so
     /// `heap_bytes` exceeds fixed + allocated + free bytes by what the caches hold), and the
     /// call counts are the program's calls (cache hits included, cache refills and flushes
-    /// not; cumulative: they never go back from one snapshot to the next).
+    /// not; cumulative: they never go back from one snapshot to the next). Large blocks are
+    /// counted apart (`large_*` below), except that a `realloc` moving a block between a heap
+    /// and a large mapping (or to another heap) is one `realloc` here, not a `malloc` and a
+    /// `free`; its mapping or unmapping also counts in `large_allocs` or `large_frees`.
     ///
     /// While other threads allocate, a snapshot is not taken at one instant. The call
     /// counts hold every call that returned before the snapshot began (calls running
