@@ -67,14 +67,15 @@ pub unsafe trait Source {
     }
 }
 
-/// Aligns the start of a borrowed region; returns `(start, usable_len)`.
+/// Aligns the start of a borrowed region; returns `(start, bytes from start to the end of
+/// the region)`.
 fn align_region(mem: &mut [MaybeUninit<u8>]) -> (NonNull<u8>, usize) {
     let base = mem.as_mut_ptr() as *mut u8;
     let pad = base.align_offset(ALIGN).min(mem.len());
     // SAFETY: `pad <= mem.len()`, so `base + pad` is within or one past the slice, and a
     // slice pointer is never null.
     let start = unsafe { NonNull::new_unchecked(base.add(pad)) };
-    (start, (mem.len() - pad) & !(ALIGN - 1))
+    (start, mem.len() - pad)
 }
 
 /// A heap over a borrowed byte slice: `brk` grows inside it and never beyond its end.
@@ -94,7 +95,12 @@ fn align_region(mem: &mut [MaybeUninit<u8>]) -> (NonNull<u8>, usize) {
 pub struct FixedArena<'a> {
     start: NonNull<u8>,
     brk: usize,
+    /// `len` rounded down to 16 bytes: how far `brk` may go.
     limit: usize,
+    /// Bytes from `start` to the end of the memory given (at creation and by every
+    /// [`extend`](FixedArena::extend)), the tail short of 16 bytes included: the next
+    /// `extend` continues from there.
+    len: usize,
     _mem: core::marker::PhantomData<&'a mut [MaybeUninit<u8>]>,
 }
 
@@ -110,7 +116,8 @@ impl<'a> FixedArena<'a> {
         FixedArena {
             start,
             brk: 0,
-            limit: len,
+            limit: len & !(ALIGN - 1),
+            len,
             _mem: core::marker::PhantomData,
         }
     }
@@ -126,17 +133,26 @@ impl<'a> FixedArena<'a> {
             start: unsafe { NonNull::new_unchecked(ptr) },
             brk: 0,
             limit: len & !(ALIGN - 1),
+            len,
             _mem: core::marker::PhantomData,
         }
     }
 
-    /// Adds `additional` bytes directly after the current end of the arena.
+    /// Adds `additional` bytes directly after the end of the memory given so far (the end
+    /// of the slice or raw range the arena was made over, moved by every `extend`). A tail
+    /// short of 16 bytes is not used until a later `extend` completes it: steps of any size
+    /// add up.
     ///
     /// # Safety
-    /// `[end, end + additional)`, where `end` is the current end of the arena, must be valid
-    /// for reads and writes and used by nothing else for `'a`.
+    /// `[end, end + additional)`, where `end` is that end, must be valid for reads and
+    /// writes and used by nothing else for `'a`.
     pub unsafe fn extend(&mut self, additional: usize) {
-        self.limit = (self.limit + additional) & !(ALIGN - 1);
+        // An end past the address space cannot be valid memory (caller contract): such a
+        // request changes nothing rather than overflow.
+        if let Some(len) = self.len.checked_add(additional) {
+            self.len = len;
+            self.limit = len & !(ALIGN - 1);
+        }
     }
 
     /// Total bytes the arena can hold.

@@ -134,6 +134,45 @@ fn a_region_can_grow_in_place() {
     a.check().unwrap();
 }
 
+/// `extend` steps that are not multiples of 16 add up: the region's end is where the memory
+/// given ends, not its capacity rounded down to 16. (Each step used to be added to the
+/// rounded capacity, so the tail was lost every time: 100 steps of 8 bytes added nothing.)
+#[test]
+fn extend_steps_of_any_size_add_up() {
+    let mem = leak(32 << 10);
+    let base = mem.as_mut_ptr() as *mut u8;
+    let base = base.wrapping_add((16 - base as usize % 16) % 16);
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: 4 KiB of `mem` (from its first 16-byte boundary) now, 800 bytes more in steps
+    // below; nothing else uses it.
+    assert!(unsafe { a.claim(base, 4096) });
+    for _ in 0..100 {
+        // SAFETY: the 8 bytes after the memory given so far are part of `mem`, unused.
+        assert!(unsafe { a.extend(8) });
+    }
+    assert_eq!(a.stats().capacity, 4096 + 800);
+    // A region whose length is not a multiple of 16, grown in steps of 1000 bytes.
+    // SAFETY: from 8 KiB on, `mem` is given to a second region: 40 bytes, then 10 000.
+    assert!(unsafe { a.claim(base.wrapping_add(8192), 40) });
+    for _ in 0..10 {
+        // SAFETY: as above.
+        assert!(unsafe { a.extend(1000) });
+    }
+    assert_eq!(
+        a.stats().capacity,
+        4896 + 10_032,
+        "10 040 bytes, rounded down to 16"
+    );
+    let l = Layout::from_size_align(6000, 16).unwrap();
+    // SAFETY: valid layout; freed below.
+    let p = unsafe { a.alloc(l) };
+    assert!(!p.is_null());
+    assert!(p as usize >= base as usize + 8192 && p as usize + 6000 <= base as usize + 18_232);
+    // SAFETY: `p` was allocated with `l`.
+    unsafe { a.dealloc(p, l) };
+    a.check().unwrap();
+}
+
 /// Found by the `arena` fuzz target: a region shorter than the distance from its start to
 /// the next 16-byte boundary used to become an empty heap at an unaligned address, which
 /// `extend` then grew into blocks at odd addresses (a 1-byte request got an address 9 mod
