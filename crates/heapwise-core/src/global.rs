@@ -167,7 +167,8 @@ compile_error!(
 /// the default there with the `single-core` feature): on one core, a critical section can
 /// only be entered again by an interrupt handler that preempts the holder, and waiting there
 /// would never end, so finding the lock held **panics** ("allocation while the arena is
-/// locked"). Where the target has a compare-and-swap it takes the flag with an atomic swap,
+/// locked"; in [`ArenaAlloc`]'s `GlobalAlloc` methods, out of which nothing may unwind, the
+/// panic aborts). Where the target has a compare-and-swap it takes the flag with an atomic swap,
 /// so a second core or thread that finds it held panics too, and is never let in; without
 /// one it is an atomic load and store, sound on one core only (what the `single-core`
 /// feature asserts).
@@ -281,6 +282,9 @@ fn take(taken: &AtomicBool) -> bool {
 /// The handler is never re-entered: an allocation that fails while it runs (its own, or
 /// another thread's) returns null at once instead of calling it again, so that a handler
 /// that allocates (formats a message, say) cannot recurse without bound.
+///
+/// It must not unwind: a panic in it, called from a `GlobalAlloc` method (out of which
+/// unwinding is undefined behaviour), aborts.
 pub type OomHandler<P, L> = fn(&ArenaAlloc<P, L>, Layout) -> bool;
 
 /// Memory statistics of an [`ArenaAlloc`].
@@ -327,6 +331,27 @@ impl Drop for Clear<'_> {
     fn drop(&mut self) {
         self.0.store(false, Ordering::Release);
     }
+}
+
+/// Turns a panic that would unwind out of a [`GlobalAlloc`] method into an abort (dropped
+/// while a panic unwinds, it panics again, and a panic during unwinding aborts, in `no_std`
+/// too): unwinding out of a global allocator is undefined behaviour. What can panic there
+/// is the lock (a [`SingleCoreLock`] that finds itself held), the out-of-memory handler and
+/// the corruption hook. Forgotten on the way out, it costs the normal path nothing.
+struct NoUnwind;
+impl Drop for NoUnwind {
+    fn drop(&mut self) {
+        panic!("heapwise: a panic cannot unwind out of the allocator (abort)");
+    }
+}
+
+/// Runs `f` under a [`NoUnwind`].
+#[inline(always)]
+fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
+    let g = NoUnwind;
+    let r = f();
+    core::mem::forget(g);
+    r
 }
 
 struct Guard<'a, L: RawLock>(&'a L);
@@ -429,7 +454,8 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
     /// allocator at all — no allocation, [`stats`](Self::stats), [`check`](Self::check),
     /// [`claim`](Self::claim), [`extend`](Self::extend) or `Debug` formatting (a
     /// [`SpinLock`] would wait for ever, a [`SingleCoreLock`] panics); report through a
-    /// fixed buffer, or abort.
+    /// fixed buffer, or abort. A panic in it (or in the lock) aborts: nothing unwinds out of
+    /// the `GlobalAlloc` methods.
     pub fn set_corruption_hook(&self, hook: CorruptionHook) {
         self.with(|i| {
             i.hook = Some(hook);
@@ -562,16 +588,30 @@ impl<P: Policy> Inner<P> {
 
 // SAFETY: every pointer returned is a block payload of at least `layout.size()` bytes,
 // aligned to `max(16, layout.align())`, exclusively owned until deallocated.
+// Nothing unwinds out of these methods ([`NoUnwind`]): a panic of the lock, the OOM handler
+// or the corruption hook aborts.
 unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.alloc_inner(layout, false)
+        no_unwind(|| self.alloc_inner(layout, false))
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        self.alloc_inner(layout, true)
+        no_unwind(|| self.alloc_inner(layout, true))
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        no_unwind(|| self.dealloc_inner(ptr))
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded caller contract.
+        no_unwind(|| unsafe { self.realloc_inner(ptr, layout, new_size) })
+    }
+}
+
+impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
+    /// [`GlobalAlloc::dealloc`].
+    fn dealloc_inner(&self, ptr: *mut u8) {
         self.with(|i| {
             match i.owner(ptr) {
                 // SAFETY: `ptr` was returned by this allocator (GlobalAlloc contract) and
@@ -583,7 +623,11 @@ unsafe impl<P: Policy, L: RawLock> GlobalAlloc for ArenaAlloc<P, L> {
         })
     }
 
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    /// [`GlobalAlloc::realloc`].
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::realloc`].
+    unsafe fn realloc_inner(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // In its region first: a block of alignment 16 is resized by the engine (in place,
         // or moved within the region); an over-aligned one is shrunk in place (a shrink
         // never moves the payload, so it keeps its alignment and never fails for lack of
@@ -651,10 +695,8 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         let q = self.alloc_inner(new_layout, false);
         if !q.is_null() {
             // SAFETY: both blocks are live and at least `min(old, new)` bytes long.
-            unsafe {
-                ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
-                self.dealloc(ptr, layout);
-            }
+            unsafe { ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
+            self.dealloc_inner(ptr);
         }
         q
     }

@@ -261,50 +261,111 @@ fn the_single_core_lock_serves_and_refuses_a_nested_lock() {
 
 #[test]
 fn the_single_core_lock_lets_one_thread_in_on_several_cores() {
-    use heapwise_core::{Segregated, SingleCoreLock};
+    use heapwise_core::{RawLock, SingleCoreLock};
 
-    // Two threads allocate and free through one arena with the single-core lock: one that
-    // finds the lock held panics (caught here; a block it was freeing is leaked), and never
-    // are both inside (a load-then-store lock let both in and broke the heap's tiling).
+    // Two threads take one single-core lock: one that finds it held panics (caught here),
+    // and never are both inside (a load-then-store lock let both in, which broke the
+    // tiling of the heap it guarded). The lock itself, not an `ArenaAlloc` over it: there
+    // such a panic aborts (`a_panic_in_the_allocator_aborts_instead_of_unwinding`).
     const ROUNDS: usize = if cfg!(miri) { 40 } else { 200_000 };
-    static ARENA: StaticArena<{ 4 << 20 }> = StaticArena::new();
-    static HEAP: ArenaAlloc<Segregated, SingleCoreLock> = ArenaAlloc::new(&ARENA);
+    static LOCK: SingleCoreLock = SingleCoreLock::INIT;
+    static INSIDE: AtomicUsize = AtomicUsize::new(0);
+    static WORK: AtomicUsize = AtomicUsize::new(0);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
     let start = std::sync::Barrier::new(2);
-    let worker = |t: u8| {
-        let mut live: Vec<(usize, Layout)> = Vec::new();
+    let worker = || {
         let mut bad = 0;
         start.wait();
         for i in 0..ROUNDS {
-            let l = Layout::from_size_align(16 + (i * 7 + t as usize) % 300, 8).unwrap();
-            // SAFETY: a valid layout.
-            if let Ok(p) = std::panic::catch_unwind(|| unsafe { HEAP.alloc(l) }) {
-                if !p.is_null() {
-                    // SAFETY: a fresh block of `l.size()` bytes.
-                    unsafe { p.write_bytes(t, l.size()) };
-                    live.push((p as usize, l));
-                }
-            }
-            if live.len() > 64 {
-                let (p, l) = live.swap_remove(i % live.len());
-                // SAFETY: a live block of `l.size()` bytes this thread filled.
-                let mine = unsafe { std::slice::from_raw_parts(p as *const u8, l.size()) };
-                bad += usize::from(mine.iter().any(|&b| b != t));
-                // SAFETY: `p` was allocated with `l` and is freed at most once.
-                let _ = std::panic::catch_unwind(|| unsafe { HEAP.dealloc(p as *mut u8, l) });
+            if std::panic::catch_unwind(|| LOCK.lock()).is_ok() {
+                bad += usize::from(INSIDE.fetch_add(1, Ordering::Relaxed) != 0);
+                WORK.fetch_add(i % 7, Ordering::Relaxed);
+                INSIDE.fetch_sub(1, Ordering::Relaxed);
+                // SAFETY: this thread took the lock just above.
+                unsafe { LOCK.unlock() };
             }
         }
         bad
     };
     let bad = std::thread::scope(|s| {
-        let a = s.spawn(|| worker(1));
-        let b = s.spawn(|| worker(2));
+        let a = s.spawn(worker);
+        let b = s.spawn(worker);
         a.join().unwrap() + b.join().unwrap()
     });
     std::panic::set_hook(hook);
-    assert_eq!(bad, 0, "blocks overwritten by the other thread");
-    HEAP.check().unwrap();
+    assert_eq!(bad, 0, "both threads inside the lock");
+}
+
+/// The child half of `a_panic_in_the_allocator_aborts_instead_of_unwinding`: makes the
+/// allocator panic (`what`: the lock found held, or the OOM handler), and exits with
+/// status 0 if the panic unwound out of the `GlobalAlloc` method, where it is undefined
+/// behaviour.
+fn panic_in_the_allocator(what: &str) {
+    use heapwise_core::{Segregated, SingleCoreLock};
+
+    static ARENA: StaticArena<8192> = StaticArena::new();
+    static HEAP: ArenaAlloc<Segregated, SingleCoreLock> = ArenaAlloc::new(&ARENA);
+    /// Runs with the lock held, and allocates: the lock finds itself held.
+    fn allocating_hook(_: &heapwise_core::HeapError) {
+        // SAFETY: a valid layout (the call panics before it allocates).
+        let _ = unsafe { HEAP.alloc(Layout::from_size_align(16, 16).unwrap()) };
+    }
+    fn panicking_handler(_: &ArenaAlloc<Segregated, SingleCoreLock>, l: Layout) -> bool {
+        panic!("out of memory for {l:?}");
+    }
+    let mut outside = [0u64; 4];
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match what {
+        "lock" => {
+            HEAP.set_corruption_hook(allocating_hook);
+            // SAFETY: a pointer in no region: reported to the hook, never touched.
+            unsafe { HEAP.dealloc(outside.as_mut_ptr().cast(), Layout::new::<u64>()) };
+        }
+        _ => {
+            HEAP.set_oom_handler(panicking_handler);
+            // SAFETY: a valid layout, larger than the arena.
+            let _ = unsafe { HEAP.alloc(Layout::from_size_align(1 << 20, 16).unwrap()) };
+        }
+    }));
+    if unwound.is_err() {
+        std::process::exit(0);
+    }
+}
+
+/// Unwinding out of a `GlobalAlloc` method is undefined behaviour: a panic in the
+/// allocator (the single-core lock finding itself held, a panicking OOM handler) aborts the
+/// process instead. It used to unwind out of `dealloc` and `alloc`.
+#[test]
+#[cfg_attr(miri, ignore)] // starts processes
+fn a_panic_in_the_allocator_aborts_instead_of_unwinding() {
+    if let Ok(what) = std::env::var("HEAPWISE_ARENA_PANIC_CHILD") {
+        panic_in_the_allocator(&what);
+        return;
+    }
+    for (what, message) in [
+        ("lock", "allocation while the arena is locked"),
+        ("oom", "out of memory for"),
+    ] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "a_panic_in_the_allocator_aborts_instead_of_unwinding",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("HEAPWISE_ARENA_PANIC_CHILD", what)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(6),
+            "{what}: the child was not aborted ({:?}): {stderr}",
+            out.status
+        );
+        assert!(stderr.contains(message), "{what}: {stderr}");
+    }
 }
 
 #[test]
