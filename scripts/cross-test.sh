@@ -75,7 +75,7 @@ cross_test() {
     for prog in "${PROGRAMS[@]}"; do
         [ "$prog" != "$skip" ] || continue
         ran=$((ran + 1))
-        "$cc" -D_FILE_OFFSET_BITS=64 -std=gnu11 -O1 -fno-builtin -w -I "$SRC" -I include \
+        "$cc" -D_FILE_OFFSET_BITS=64 -std=gnu11 -O1 -fno-builtin -w -I "$SRC" -I crates/heapwise-preload/include \
             -o "$out/$prog" "$SRC/$prog.c" -pthread -ldl
         local status=0
         "$qemu" -L "$sysroot" -E LD_PRELOAD="$lib" -E HEAPWISE_STATS=1 \
@@ -95,7 +95,7 @@ cross_test() {
     done
     # dlopen of the library as a second allocator (its thread slot then comes from the
     # loader's static TLS surplus where it is a TLS word), four threads through dlsym.
-    "$cc" -std=gnu11 -O1 -fno-builtin -w -I "$SRC" -I include -o "$out/b22_dlopen" \
+    "$cc" -std=gnu11 -O1 -fno-builtin -w -I "$SRC" -I crates/heapwise-preload/include -o "$out/b22_dlopen" \
         "$SRC/b22_dlopen.c" -pthread -ldl
     if ! "$qemu" -L "$sysroot" "$out/b22_dlopen" "$lib" >"$out/b22.out" 2>&1 \
         || ! grep -q " 0 failed" "$out/b22.out"; then

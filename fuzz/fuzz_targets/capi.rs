@@ -106,7 +106,7 @@ fn load() -> Api {
         p
     };
     // The symbol `$name` is the exported C function of that name, whose signature (api.rs,
-    // ext.rs, include/heapwise.h) is `$t`.
+    // ext.rs, crates/heapwise-preload/include/heapwise.h) is `$t`.
     macro_rules! func {
         ($name:literal, $t:ty) => {{
             let p = sym($name);

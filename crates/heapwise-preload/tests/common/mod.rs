@@ -470,7 +470,7 @@ pub fn compile_c(name: &str, dir: &Path) -> PathBuf {
     ]);
     args.push(crate_dir().join("tests/c").into());
     args.push("-I".into());
-    args.push(workspace_dir().join("include").into());
+    args.push(crate_dir().join("include").into());
     let src = crate_dir().join("tests/c").join(format!("{name}.c"));
     run_compiler(
         &["cc", "gcc"],
