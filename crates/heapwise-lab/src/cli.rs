@@ -282,8 +282,22 @@ pub fn run(cli: Cli) -> i32 {
                     );
                     continue;
                 }
-                match Trace::read(f, format.into()) {
-                    Ok(t) => traces.push(t),
+                let parsed = crate::trace::read_text(f).and_then(|text| {
+                    if crate::trace::unfinished_recording(&text) {
+                        // The same processes, after more than the recorder's buffer of
+                        // lines: the placeholder header, and a body that may be cut.
+                        eprintln!(
+                            "note: {} is an unfinished recording (a process that leaves \
+                             through _exit or is killed by a signal writes no header): skipped",
+                            f.display()
+                        );
+                        return Ok(None);
+                    }
+                    Trace::parse(f, &text, format.into()).map(Some)
+                });
+                match parsed {
+                    Ok(Some(t)) => traces.push(t),
+                    Ok(None) => {}
                     Err(e) => {
                         eprintln!("{e}");
                         bad = true;
@@ -294,7 +308,10 @@ pub fn run(cli: Cli) -> i32 {
                 return 2;
             }
             if traces.is_empty() {
-                eprintln!("error: no trace to replay (every file given is empty)");
+                eprintln!(
+                    "error: no trace to replay (every file given is empty or an unfinished \
+                     recording)"
+                );
                 return 2;
             }
             crate::trace::unique_names(&mut traces);

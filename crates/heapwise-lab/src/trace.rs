@@ -13,6 +13,9 @@
 //! * `a` names an id that is not live, `f` names an id that is live (`r` of an id that is
 //!   not live is `realloc(NULL, n)`, i.e. a `malloc`, as in C);
 //! * the number of request lines equals the header's operation count;
+//! * it is not an unfinished recording (the recorder's placeholder header followed by
+//!   requests: [`unfinished_recording`]), whose counts are unknown and whose last line may
+//!   be cut;
 //! * every size fits in `isize` (a size the heap cannot satisfy is *not* a parse error: it
 //!   is reported as "out of memory" when replayed).
 
@@ -147,6 +150,9 @@ impl Trace {
             line: line as u32,
             reason,
         };
+        if unfinished_recording(text) {
+            return Err(err(1, UNFINISHED.into()));
+        }
         // A UTF-8 byte-order mark (some Windows editors write one) is not part of the first
         // number; line ends may be `\n`, `\r\n` or a lone `\r`, all whitespace to mdriver's
         // `fscanf`.
@@ -301,17 +307,7 @@ impl Trace {
 
     /// Reads and parses one file (a pipe or `/dev/stdin` too).
     pub fn read(path: &Path, format: Format) -> Result<Trace, ParseError> {
-        let bytes = std::fs::read(path).map_err(|e| ParseError {
-            file: path.to_path_buf(),
-            line: 0,
-            reason: format!("cannot read: {e}"),
-        })?;
-        let text = String::from_utf8(bytes).map_err(|e| ParseError {
-            file: path.to_path_buf(),
-            line: 0,
-            reason: format!("not text: {e}"),
-        })?;
-        Trace::parse(path, &text, format)
+        Trace::parse(path, &read_text(path)?, format)
     }
 
     /// A trace built in memory (e.g. by the generators); ops get line numbers as if written
@@ -380,6 +376,54 @@ impl Trace {
         }
         s
     }
+}
+
+/// The text of a trace file (a pipe or `/dev/stdin` too); errors name the file, at line 0.
+pub fn read_text(path: &Path) -> Result<String, ParseError> {
+    let bytes = std::fs::read(path).map_err(|e| ParseError {
+        file: path.to_path_buf(),
+        line: 0,
+        reason: format!("cannot read: {e}"),
+    })?;
+    String::from_utf8(bytes).map_err(|e| ParseError {
+        file: path.to_path_buf(),
+        line: 0,
+        reason: format!("not text: {e}"),
+    })
+}
+
+/// The header `libheapwise.so` writes first when it records a trace (`HEAPWISE_TRACE`):
+/// heap size 0, 0 ids, 0 operations, weight 1, each number right-aligned in 20 characters
+/// on its own line (`heapwise-preload`'s `recorder::header(0, 0, 0, 1)`). Its exit handler
+/// overwrites it with the real counts.
+pub const RECORDER_PLACEHOLDER: &str = concat!(
+    "                   0\n",
+    "                   0\n",
+    "                   0\n",
+    "                   1\n",
+);
+
+/// Why an unfinished recording is not replayed.
+const UNFINISHED: &str = "an unfinished recording: the header is still the recorder's \
+     placeholder (the process left through _exit or was killed by a signal before its exit \
+     handler wrote the counts), and the body may end in the middle of a line";
+
+/// Whether `text` is a trace the recorder started but never finished: its placeholder
+/// header followed by requests. The recorder buffers 64 KiB of lines before it writes, so a
+/// process that leaves through `_exit` or is killed by a signal leaves an empty file after a
+/// short run and such a file after a longer one. (A finished recording of a process that
+/// never called `malloc` is the same header with nothing after it: a trace without
+/// requests.)
+///
+/// ```
+/// use heapwise_lab::trace::{unfinished_recording, RECORDER_PLACEHOLDER};
+/// assert!(unfinished_recording(&format!("{RECORDER_PLACEHOLDER}a 0 16\nf 0\na 1 2")));
+/// assert!(!unfinished_recording(RECORDER_PLACEHOLDER));
+/// assert!(!unfinished_recording("0\n0\n0\n1\na 0 16\n"));
+/// ```
+pub fn unfinished_recording(text: &str) -> bool {
+    text.strip_prefix(RECORDER_PLACEHOLDER)
+        .is_some_and(|body| !body.trim().is_empty())
 }
 
 /// The lines of `text`, ended by `\n`, `\r\n` or a lone `\r` (old Mac files), without their

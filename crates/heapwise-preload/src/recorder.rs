@@ -9,7 +9,8 @@
 //!   out in order from 0, each allocated once; `realloc` keeps its block's id. Lines go into
 //!   a static buffer written with `write(2)` when full; the header is written first as
 //!   fixed-width padded placeholders and overwritten with `pwrite(2)` at exit, when the
-//!   counts are known.
+//!   counts are known (a process that leaves without running its exit handlers leaves the
+//!   placeholders, which `heapwise replay` recognises).
 //!
 //! Invariants: the state is touched only with the recorder lock held, which is taken
 //! before (outside) the heap lock; a block is in the table iff it is live and was
@@ -308,6 +309,18 @@ mod tests {
         let nums: Vec<u64> = s.split_whitespace().map(|x| x.parse().unwrap()).collect();
         assert_eq!(nums, [3_000_000, 2847, 5694, 1]);
         assert!(s.lines().all(|l| l.len() == HEADER_FIELD));
+        // The placeholder a trace starts with until the exit handler overwrites it: the lab
+        // knows these bytes (`heapwise_lab::trace::RECORDER_PLACEHOLDER`) and tells the
+        // unfinished trace of a process that left through `_exit` or was killed from a
+        // malformed one.
+        let placeholder = [
+            "                   0\n",
+            "                   0\n",
+            "                   0\n",
+            "                   1\n",
+        ]
+        .concat();
+        assert_eq!(&header(0, 0, 0, 1)[..], placeholder.as_bytes());
     }
 
     #[test]
