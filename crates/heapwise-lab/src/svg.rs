@@ -6,7 +6,10 @@
 
 use std::fmt::Write;
 
-/// Escapes `&`, `<`, `>`, `"` and `'` for XML text and attribute values.
+/// Escapes `&`, `<`, `>`, `"` and `'` for XML text and attribute values, and replaces
+/// the characters XML 1.0 does not allow at all, even escaped (the control characters other
+/// than tab, line feed and carriage return, U+FFFE and U+FFFF: a file name may hold them),
+/// with U+FFFD.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -16,6 +19,8 @@ pub fn esc(s: &str) -> String {
             '>' => o.push_str("&gt;"),
             '"' => o.push_str("&quot;"),
             '\'' => o.push_str("&apos;"),
+            '\t' | '\n' | '\r' => o.push(c),
+            '\u{0}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}' => o.push('\u{fffd}'),
             _ => o.push(c),
         }
     }
@@ -188,5 +193,30 @@ pub fn exact_bytes_label(b: usize) -> String {
         b if b % (1 << 20) == 0 => format!("{}M", b >> 20),
         b if b % 1024 == 0 => format!("{}K", b >> 10),
         b => b.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every character a trace's file name may hold gives a well-formed document (a
+    /// control character went through as is, which no XML parser accepts).
+    #[test]
+    fn any_text_gives_well_formed_xml() {
+        let mut all: String = (0u32..0x80).filter_map(char::from_u32).collect();
+        all.push_str("\u{fffe}\u{ffff}\u{fffd}é—");
+        let mut svg = Svg::new(10.0, 10.0);
+        svg.text(1.0, 1.0, 9.0, "start", &all);
+        svg.rect(0.0, 0.0, 1.0, 1.0, "#000", &all, &all);
+        let doc = svg.finish();
+        let parsed = roxmltree::Document::parse(&doc).unwrap();
+        let text = parsed
+            .descendants()
+            .find(|n| n.has_tag_name("text"))
+            .and_then(|n| n.text())
+            .unwrap();
+        assert!(text.contains('\t') && text.ends_with("\u{fffd}\u{fffd}\u{fffd}é—"));
+        assert!(['<', '&', '>', '"', '\''].iter().all(|&c| text.contains(c)));
     }
 }
