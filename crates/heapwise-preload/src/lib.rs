@@ -294,10 +294,14 @@ fn init_slow() {
 }
 
 /// Opens the trace file. A per-process path (`%p`) is simply truncated. A shared path is
-/// recorded by one process at a time: the one holding an exclusive `flock` on it. The lock
-/// goes with the open file: a program that `exec`s (a wrapper script) releases it and the
-/// new image takes over the file; children of a recording process find it locked and do not
-/// trace (a forked child that does not `exec` stops writing through the fork hook).
+/// recorded by one process at a time: the one holding a POSIX write lock (`fcntl`) on it.
+/// The lock belongs to the process and is released when it closes the file: a program that
+/// `exec`s (a wrapper script) releases it (the descriptor is close-on-exec) and the new
+/// image takes over the file; children of a recording process find it locked and do not
+/// trace (a forked child that does not `exec` stops writing through the fork hook). A
+/// forked child does not inherit the lock, so one still running when its parent `exec`s
+/// does not keep the new image from the file (an `flock` went with the open file, which the
+/// child's inherited copy kept locked).
 fn open_trace(t: &options::TracePath) -> i32 {
     let path = t.buf.as_ptr() as *const c_char;
     let trunc = if t.per_process { libc::O_TRUNC } else { 0 };
@@ -321,9 +325,13 @@ fn open_trace(t: &options::TracePath) -> i32 {
     if t.per_process {
         return fd;
     }
-    // SAFETY: `fd` is an open descriptor of ours.
+    // SAFETY: `fd` is an open descriptor of ours; `lock` is a valid `flock` record (all
+    // zero: offset 0, length 0 = the whole file), which `F_SETLK` only reads.
     unsafe {
-        if libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) != 0 || libc::ftruncate(fd, 0) != 0 {
+        let mut lock: libc::flock = core::mem::zeroed();
+        lock.l_type = libc::F_WRLCK as _;
+        lock.l_whence = libc::SEEK_SET as _;
+        if libc::fcntl(fd, libc::F_SETLK, &lock) != 0 || libc::ftruncate(fd, 0) != 0 {
             libc::close(fd);
             return -1;
         }

@@ -1048,6 +1048,54 @@ fn trace_is_in_replay_format_and_consistent() {
     );
 }
 
+/// A shared `HEAPWISE_TRACE` path (no `%p`) goes to the program a wrapper script `exec`s,
+/// also when the script forked a child (a subshell, a background job) that is still running:
+/// the trace was held by an exclusive `flock` of the open file, which the forked child's copy
+/// of the descriptor kept held after the script's own copy closed at `exec`, so the program
+/// found the file locked, recorded nothing, and the trace stayed empty (now a POSIX record
+/// lock, which belongs to the process and is not inherited).
+#[test]
+fn a_shared_trace_goes_to_the_program_a_script_execs_past_a_running_child() {
+    let dir = TempDir::new("trace-exec");
+    let exe = compile_c("b06_realloc", dir.path());
+    let trace = dir.path().join("w.rep");
+    let fifo = dir.path().join("go");
+    let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c_fifo` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mut cmd = Command::new("sh");
+    // The subshell is a forked copy of the preloaded shell; it waits, starting no other
+    // program, until the FIFO is opened for writing after the command finished.
+    cmd.args([
+        "-c",
+        "(read x <\"$0\") </dev/null >/dev/null 2>&1 & exec \"$1\"",
+    ])
+    .arg(&fifo)
+    .arg(&exe)
+    .env("LD_PRELOAD", libheapwise())
+    .env(EXPECT_ENV, "1")
+    .env_remove("HEAPWISE_STATS")
+    .env("HEAPWISE_TRACE", &trace);
+    let o = run(cmd, None, T);
+    // Release the subshell (non-blocking: if it is gone, nobody reads and that is fine).
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(mut w) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+    {
+        let _ = std::io::Write::write_all(&mut w, b"\n");
+    }
+    assert!(o.success(), "{}", o.describe());
+    let text = std::fs::read_to_string(&trace).expect("the trace file exists");
+    assert!(!text.is_empty(), "the exec'd program recorded nothing");
+    let (allocs, reallocs, frees) = check_trace(&text);
+    assert!(
+        allocs >= 5 && reallocs >= 25 && frees >= 5,
+        "not b06's trace: a={allocs} r={reallocs} f={frees}"
+    );
+}
+
 /// `dlopen` of the library (no preload, no `GLIBC_TUNABLES`): it serves four threads as a
 /// separate allocator reached through `dlsym`. Before session 6 the library's ~1.7 KiB of
 /// initial-exec TLS did not fit glibc's static-TLS surplus and `dlopen` failed.
