@@ -404,7 +404,16 @@ pub fn run(cli: Cli) -> i32 {
             } else if let Some(dir) = output.parent().filter(|d| !d.is_dir()) {
                 return fail(format!("no such directory: {}", dir.display()));
             }
-            let env = [("HEAPWISE_TRACE", output.into_os_string())];
+            let mut env = vec![("HEAPWISE_TRACE", output.into_os_string())];
+            if !per_process {
+                // The command's own trace: it runs in this process (`exec`), and its other
+                // descendants (children, background jobs that outlive it) do not record into
+                // the file, whenever they start.
+                env.push((
+                    "HEAPWISE_TRACE_PID",
+                    OsString::from(std::process::id().to_string()),
+                ));
+            }
             preloaded(&cmd, &env)
         }
     }

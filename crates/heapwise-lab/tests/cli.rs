@@ -782,6 +782,58 @@ fn replay_of_an_exited_command_s_long_trace_says_it_is_unfinished() {
     );
 }
 
+/// `record -o FILE` keeps the command's trace: a program that one of the command's
+/// background children starts after the command exited leaves the file alone (it found the
+/// file unlocked, truncated it and recorded itself in the command's place).
+#[test]
+fn record_keeps_the_command_s_trace_from_its_late_children() {
+    let Some(lib) = preload_library_or_skip("record") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join("t.rep");
+    let fifo = d.path().join("go");
+    let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `c_fifo` is a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0, "mkfifo");
+    // The background subshell starts no program until the FIFO is opened after `record`
+    // returned; then it runs `ls` and says so with a file (`:` is a shell builtin).
+    heapwise()
+        .env("HEAPWISE_LIB", &lib)
+        .args(["record", "-o"])
+        .arg(&f)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "(read x <\"$0\"; ls -la / /usr; : >\"$0.done\") </dev/null >/dev/null 2>&1 & exec ls /",
+        ])
+        .arg(&fifo)
+        .assert()
+        .code(0);
+    let before = std::fs::read(&f).unwrap();
+    assert!(Trace::read(&f, Format::Auto).is_ok_and(|t| !t.ops.is_empty()));
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .expect("the subshell waits on the FIFO");
+        std::io::Write::write_all(&mut w, b"\n").unwrap();
+    }
+    let done = d.path().join("go.done");
+    let t0 = std::time::Instant::now();
+    while !done.exists() {
+        assert!(t0.elapsed().as_secs() < 60, "the late ls never finished");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        std::fs::read(&f).unwrap() == before,
+        "a later program rewrote the command's trace"
+    );
+}
+
 #[test]
 fn record_writes_a_trace_replay_can_read() {
     let Some(lib) = preload_library_or_skip("record") else {

@@ -301,8 +301,20 @@ fn init_slow() {
 /// trace (a forked child that does not `exec` stops writing through the fork hook). A
 /// forked child does not inherit the lock, so one still running when its parent `exec`s
 /// does not keep the new image from the file (an `flock` went with the open file, which the
-/// child's inherited copy kept locked).
+/// child's inherited copy kept locked). With `HEAPWISE_TRACE_PID` (`heapwise record` sets
+/// it to the command's process id, which `exec` keeps), a shared path is recorded by that
+/// process only: its other descendants do not open the file, so none of them takes it in
+/// the moment between an `exec` and the new image's start, or after the command exited
+/// (and truncates the command's finished trace).
 fn open_trace(t: &options::TracePath) -> i32 {
+    if !t.per_process {
+        if let Some(owner) = options::trace_owner() {
+            // SAFETY: getpid has no preconditions.
+            if owner != u64::from(unsafe { libc::getpid() } as u32) {
+                return -1;
+            }
+        }
+    }
     let path = t.buf.as_ptr() as *const c_char;
     let trunc = if t.per_process { libc::O_TRUNC } else { 0 };
     // SAFETY: `path` is NUL-terminated.

@@ -9,6 +9,7 @@
 //! | `HEAPWISE_STATS` | `1`/`yes`/`true`/`on` (the summary on stderr at exit), or `0`/`no`/`false`/`off` | off |
 //! | `HEAPWISE_STATS_FILE` | a file path (`%p` = the pid of the process writing the summary, expanded when it writes: a forked child gets its own file): statistics on, the summary is appended there instead of stderr | unset |
 //! | `HEAPWISE_TRACE` | a file path; `%p` in it is replaced by the process id | off |
+//! | `HEAPWISE_TRACE_PID` | a process id (`heapwise record` sets it): only that process, and the programs it `exec`s, record a shared `HEAPWISE_TRACE` path (without `%p`) | unset |
 //!
 //! The same rules hold for every option, and for the `MALLOC_*` variables and `GLIBC_TUNABLES`
 //! settings of [`crate::mallopt`]:
@@ -433,6 +434,23 @@ pub fn expand_path(v: &[u8], pid: u32, out: &mut [u8; PATH_MAX + 1]) -> Option<b
 #[inline]
 pub fn trace_path() -> Option<TracePath> {
     path_option(c"HEAPWISE_TRACE")
+}
+
+/// Reads `HEAPWISE_TRACE_PID`: the process that records a shared trace path, `None` when
+/// unset or blank (or bad, after a message: then the path's lock decides alone).
+pub fn trace_owner() -> Option<u64> {
+    let v = getenv(c"HEAPWISE_TRACE_PID")?;
+    let v = value(v)?;
+    match parse_int(v) {
+        Ok((false, n)) => Some(n),
+        Ok((true, _)) | Err(_) => {
+            note(format_args!(
+                "HEAPWISE_TRACE_PID={:?} is not a process id; ignored",
+                shown(v)
+            ));
+            None
+        }
+    }
 }
 
 /// Reads `HEAPWISE_STATS_FILE`: its value as given, `%p` not expanded (the summary goes to
