@@ -17,9 +17,11 @@
 //!   the stack's arena.
 //! * Pushes only add whole chains at the head (compare-and-swap); the only removal takes the
 //!   whole stack (swap with null), so there is no ABA problem.
-//! * `blocks` and `bytes` count what is on the stack for statistics: raised after a push,
-//!   lowered after a take (they may lag the stack briefly, never by more than one chain
-//!   per thread in flight).
+//! * `blocks` and `bytes` count what is on the stack for statistics: raised before a push
+//!   publishes its chain, lowered after a take by what it took, so they never count less
+//!   than the stack holds (more only by the chains being pushed) and are exact once no push
+//!   is in flight. (Raised after the push, a take in between lowered them first, clamped
+//!   at zero, and the chain stayed counted for good.)
 //! * A stack is collected by its arena's threads: the last thread to leave an arena (exit,
 //!   or a move to another arena) frees its stack into the engine, and a push that finds
 //!   the arena without threads afterwards does the same (a `SeqCst` fence on each side, so
@@ -70,6 +72,11 @@ impl RemoteStack {
         bytes: usize,
         key: usize,
     ) {
+        // Counted before the chain is published: the take that finds it lowers the counts
+        // by what it took, and must find them raised (the exchange below releases these
+        // increments to the taker's acquiring swap).
+        self.blocks.fetch_add(n, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
             // SAFETY: `last` is a cached block owned by the caller until the exchange
@@ -83,8 +90,6 @@ impl RemoteStack {
                 Err(h) => head = h,
             }
         }
-        self.blocks.fetch_add(n, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Takes the whole stack: the first block of the chain (null when empty). The caller
