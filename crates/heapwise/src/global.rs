@@ -682,8 +682,11 @@ impl Global {
         g
     }
 
-    /// Turns the per-thread caches on or off for blocks freed from now on (cached blocks
-    /// stay valid and are still served).
+    /// Turns the per-thread caches on or off for the calls made from now on. Turned off,
+    /// blocks already cached are no longer handed out (every call takes the engine's
+    /// path): they stay valid and go back to the heaps when their thread's cache is flushed
+    /// (the thread's exit; for the calling thread and exited ones, [`Global::trim`] or
+    /// [`Global::check`]). Meant to be set before the first block, as the faces do.
     pub fn set_thread_cache(&self, on: bool) {
         self.cache.store(on as u8, Ordering::Relaxed);
     }
