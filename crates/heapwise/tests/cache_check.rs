@@ -10,6 +10,8 @@ use heapwise_core::block::WORD;
 use heapwise_core::{ErrorKind, HeapError};
 
 static REPORTS: AtomicUsize = AtomicUsize::new(0);
+/// The tests damage heap memory that a `check` from another test's thread would walk.
+static SEQ: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn record(_: &HeapError) {
     REPORTS.fetch_add(1, Ordering::SeqCst);
@@ -26,6 +28,7 @@ const BLOCK: usize = 32;
 
 #[test]
 fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_its_neighbour() {
+    let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
     let ps: Vec<usize> = (0..64).map(|_| G.malloc(24) as usize).collect();
     assert!(ps.iter().all(|&p| p != 0));
     // Three neighbours `a`, `b`, `c` (a batch is carved from one free block).
@@ -36,6 +39,7 @@ fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_it
     let b = a + BLOCK;
     // SAFETY: `b` is a live block of 24 requested bytes.
     unsafe { std::ptr::write_bytes(b as *mut u8, 0x5a, 24) };
+    let reports = REPORTS.load(Ordering::SeqCst);
     // SAFETY: `a` is a live block of `G`; freed once, it goes to this thread's cache.
     unsafe { G.free(a as *mut u8) };
     // SAFETY: `a` is a 16-aligned payload of a 32-byte block.
@@ -60,7 +64,7 @@ fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_it
     // SAFETY: `b` is still a live block of 24 requested bytes.
     let bytes = unsafe { std::slice::from_raw_parts(b as *const u8, 24) };
     assert!(bytes.iter().all(|&x| x == 0x5a), "b's data: {bytes:x?}");
-    assert_eq!(REPORTS.load(Ordering::SeqCst), 0);
+    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
 
     // Repaired, the heaps check clean and every block goes back.
     // SAFETY: restoring the header read above.
@@ -71,5 +75,41 @@ fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_it
         unsafe { G.free(p as *mut u8) };
     }
     assert_eq!(G.check(), Ok(()));
-    assert_eq!(REPORTS.load(Ordering::SeqCst), 0);
+    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
+}
+
+#[test]
+fn a_cached_block_written_after_free_is_the_checkers_error_not_a_leak() {
+    let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
+    let ps: Vec<usize> = (0..8).map(|_| G.malloc(100) as usize).collect();
+    assert!(ps.iter().all(|&p| p != 0));
+    let p = ps[3];
+    // SAFETY: `p` is a live block of `G`; freed once, it goes to this thread's cache.
+    unsafe { G.free(p as *mut u8) };
+    // A write after free over the block's first word (its cache link).
+    let link = p as *mut usize;
+    // SAFETY: a cached block's payload holds at least two words.
+    let saved = unsafe { link.read() };
+    // SAFETY: as above (the test plays the write after free).
+    unsafe { link.write(saved ^ 0x40) };
+    let reports = REPORTS.load(Ordering::SeqCst);
+    let e = G
+        .check()
+        .expect_err("a cached block written after free is reported");
+    assert_eq!(e.kind, ErrorKind::CorruptFreeBlock, "{e}");
+    assert_eq!(e.addr, p);
+    assert_eq!(
+        REPORTS.load(Ordering::SeqCst),
+        reports,
+        "returned, not reported"
+    );
+    // SAFETY: restoring the word read above.
+    unsafe { link.write(saved) };
+    assert_eq!(G.check(), Ok(()));
+    for &q in ps.iter().filter(|&&q| q != p) {
+        // SAFETY: every other block is live.
+        unsafe { G.free(q as *mut u8) };
+    }
+    assert_eq!(G.check(), Ok(()));
+    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
 }
