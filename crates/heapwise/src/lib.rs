@@ -48,8 +48,10 @@
 //! ## Invariants
 //! The crate is `no_std` (it needs only `core` and `libc`), so that `libheapwise.so` links
 //! none of `std`'s panic and backtrace machinery. Nothing in this crate allocates through another allocator, prints with `std`, or
-//! unwinds; OS calls preserve `errno`; every heap operation runs with the [`Global`]'s lock
-//! held, and large-block operations need no lock.
+//! unwinds; OS calls preserve `errno`; every heap operation runs with its arena's lock held
+//! (a thread cache's hits take none); a large block is mapped without a heap lock, while its
+//! `free`, `realloc` and `usable_size` first ask arena 0 (under its lock) whether a heap
+//! holds the pointer, and the large cache's claim lock guards the release.
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
