@@ -1405,7 +1405,7 @@ pub fn flush_current() {
 
 /// Verifies the calling thread's cache, if `g` owns it, before [`Global::check`] flushes
 /// it to the engine: every block on a class's free or local list carries its cache mark
-/// (checked before its link is followed), looks live to the engine ([`live_block`]: inside a
+/// (checked before its link is followed), looks live to the engine (as `live_block` checks: inside a
 /// heap of `g`, allocated header, the next header's `PREV_ALLOC` bit set) and has exactly
 /// the class's block size, which [`malloc_fast`]'s byte count and `calloc`'s clear rely on;
 /// and each local list holds as many blocks as its count says. The walk is bounded by the
