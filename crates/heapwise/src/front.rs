@@ -569,6 +569,7 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
     };
     let q = layered_alloc(g, f, n, ALIGN, false);
     if !q.is_null() {
+        let from_heap = g.in_heap(p);
         // SAFETY: both blocks are live and distinct; `p` holds `old` requested bytes and
         // `q` at least `n`. Under valgrind both ranges are addressable to the program, so
         // memcheck copies the definedness of the kept bytes with them.
@@ -576,6 +577,8 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
             ptr::copy_nonoverlapping(p, q, old.min(n));
             layered_free(g, f, p);
         }
+        // One `realloc` in the statistics, not the `malloc` and `free` the layers made.
+        g.count_move(from_heap, q);
     }
     q
 }
@@ -625,6 +628,7 @@ mod tests {
         assert_eq!(configure(&G, false), CANARY | GUARD, "chosen once");
         // SAFETY: every block is used within its requested size and freed once.
         unsafe {
+            let calls = G.stats().heap.counters;
             let p = malloc(&G, 33);
             assert_eq!(usable_size(&G, p), 33);
             ptr::write_bytes(p, 1, 33);
@@ -635,6 +639,11 @@ mod tests {
             assert_eq!(usable_size(&G, r), 5000);
             assert_eq!((*r, *r.add(19)), (1, 1));
             free(&G, r);
+            // The moving `realloc` counts as one (the layers' `malloc` and `free` do not).
+            let now = G.stats().heap.counters;
+            assert_eq!(now.mallocs - calls.mallocs, 1, "malloc calls");
+            assert_eq!(now.frees - calls.frees, 1, "free calls");
+            assert_eq!(now.reallocs - calls.reallocs, 1, "moving realloc calls");
 
             let z = calloc(&G, 10, 4);
             assert_eq!(usable_size(&G, z), 40);

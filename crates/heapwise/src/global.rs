@@ -203,8 +203,8 @@ struct Accounting {
     /// is clamped to never go back (a `fork` child drops the other threads' cache counters).
     reported: [AtomicU64; 2],
     /// `realloc` calls that moved their block through [`Global::move_block`] (between the
-    /// heaps and large mappings, or to another heap), the heap `malloc`s and the heap
-    /// `free`s those moves made: [`Global::stats`] counts each such call as one `realloc`
+    /// heaps and large mappings, or to another heap) or through the layers of
+    /// [`crate::front`], the heap `malloc`s and the heap `free`s those moves made: [`Global::stats`] counts each such call as one `realloc`
     /// instead of the `malloc` and `free` it is made of.
     moves: [AtomicU64; 3],
 }
@@ -1504,17 +1504,23 @@ impl Global {
                 ptr::copy_nonoverlapping(p, q, usable.min(size));
                 self.free(p);
             }
-            // One `realloc` call, not the `malloc` and `free` the heaps counted.
-            let moves = &self.acct.moves;
-            moves[0].fetch_add(1, Ordering::Relaxed);
-            if self.in_heap(q) {
-                moves[1].fetch_add(1, Ordering::Relaxed);
-            }
-            if from_heap {
-                moves[2].fetch_add(1, Ordering::Relaxed);
-            }
+            self.count_move(from_heap, q);
         }
         q
+    }
+
+    /// A `realloc` call moved its block (from a heap block when `from_heap`) to `q` with a
+    /// `malloc` and a `free` through this `Global`: [`Global::stats`] counts it as one
+    /// `realloc`, not as those calls.
+    pub(crate) fn count_move(&self, from_heap: bool, q: *const u8) {
+        let moves = &self.acct.moves;
+        moves[0].fetch_add(1, Ordering::Relaxed);
+        if self.in_heap(q) {
+            moves[1].fetch_add(1, Ordering::Relaxed);
+        }
+        if from_heap {
+            moves[2].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// # Safety
