@@ -1512,6 +1512,7 @@ impl Global {
     /// A `realloc` call moved its block (from a heap block when `from_heap`) to `q` with a
     /// `malloc` and a `free` through this `Global`: [`Global::stats`] counts it as one
     /// `realloc`, not as those calls.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn count_move(&self, from_heap: bool, q: *const u8) {
         let moves = &self.acct.moves;
         moves[0].fetch_add(1, Ordering::Relaxed);
