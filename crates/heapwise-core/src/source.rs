@@ -162,9 +162,9 @@ impl<'a> FixedArena<'a> {
 
     /// Whether `p` lies inside `[start, start + capacity)`.
     pub fn contains(&self, p: *const u8) -> bool {
-        let a = p as usize;
-        let s = self.start.as_ptr() as usize;
-        a >= s && a < s + self.limit
+        // (No `start + capacity`: a region that ends at the top of the address space, which
+        // a raw range may, would wrap.)
+        (p as usize).wrapping_sub(self.start.as_ptr() as usize) < self.limit
     }
 }
 
