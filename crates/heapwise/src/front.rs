@@ -569,7 +569,11 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
     };
     let q = layered_alloc(g, f, n, ALIGN, false);
     if !q.is_null() {
-        let from_heap = g.in_heap(p);
+        // (The `Global`'s state is the allocator's own: memcheck's reports are off for it.)
+        let from_heap = {
+            let _q = quiet(f);
+            g.in_heap(p)
+        };
         // SAFETY: both blocks are live and distinct; `p` holds `old` requested bytes and
         // `q` at least `n`. Under valgrind both ranges are addressable to the program, so
         // memcheck copies the definedness of the kept bytes with them.
@@ -578,6 +582,7 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
             layered_free(g, f, p);
         }
         // One `realloc` in the statistics, not the `malloc` and `free` the layers made.
+        let _q = quiet(f);
         g.count_move(from_heap, q);
     }
     q
