@@ -412,6 +412,56 @@ extern "C" fn child() {
     }
 }
 
+/// For tests: work in a `fork` child, bounded in time, so that a child that hangs fails its
+/// test instead of hanging the suite.
+#[cfg(test)]
+pub(crate) mod testing {
+    extern crate std;
+
+    /// Serialises the tests that run the handlers (as the C library serialises forks): the
+    /// unit tests that call them directly, and every `fork` of [`run_in_child`] (which
+    /// runs them through the C library).
+    pub(crate) static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Runs `f` in a `fork` child (a panic there is exit code 101) and returns its exit
+    /// code, or `None` if it had not ended after `secs` seconds (it is then killed). The
+    /// bound only turns a hang into a failure: no result depends on how long the child
+    /// takes.
+    pub(crate) fn run_in_child(secs: u32, f: impl FnOnce() -> i32) -> Option<i32> {
+        let forking = FORKING.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the child runs `f` (libc calls, this crate, std's allocator: fork-safe
+        // in glibc) and ends with `_exit`, never returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        // (Released in the child too, where the calling thread is the one that held it.)
+        drop(forking);
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+            // SAFETY: ends the child without running the parent's destructors.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        for _ in 0..secs.saturating_mul(100) {
+            // SAFETY: polls our own child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return Some(if libc::WIFEXITED(status) {
+                    libc::WEXITSTATUS(status)
+                } else {
+                    128 + libc::WTERMSIG(status)
+                });
+            }
+            // SAFETY: no preconditions.
+            unsafe { libc::usleep(10_000) };
+        }
+        // SAFETY: our own child, still running: killed and reaped.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, &mut status, 0);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -421,8 +471,7 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    /// Serialises the tests that run the handlers (as the C library serialises forks).
-    static FORKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    use super::testing::FORKING;
 
     /// A registration that comes while a `fork` is in progress (between the prepare and
     /// the parent handler) waits until it is over, and the parent handler leaves the lock

@@ -28,7 +28,9 @@
 //!   the locks (see [`crate::large`]).
 //! * **Fork** — an arena's lock is registered with [`crate::fork`] before it is first taken
 //!   (every locked path ensures it: one load once done), so that `fork` is safe; a `fork`
-//!   child attaches only the calling thread.
+//!   child attaches only the calling thread: every `Global` a thread ever set up a cache of
+//!   is on a list (`CACHING`, entered before its first thread is counted), whose arenas
+//!   the child's hook sets to count that thread's cache alone (`fork_child_arenas`).
 //!
 //! Invariants: an arena's `Inner` is touched only with its lock held; `sizes[i]` is the heap
 //! size of heap `i` last accounted into `heap_bytes`; `refused[i]` is `usize::MAX` or the
@@ -37,7 +39,7 @@
 
 use core::cell::UnsafeCell;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::block::ALIGN;
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
@@ -604,8 +606,12 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// G.check().unwrap();
 /// ```
 pub struct Global {
-    /// 1: small blocks go through per-thread caches ([`crate::tcache`]).
+    /// [`CACHE_ON`]: small blocks go through per-thread caches ([`crate::tcache`]);
+    /// [`CACHE_USED`]: a thread has set up a cache of this `Global`.
     cache: AtomicU8,
+    /// The next `Global` on the `CACHING` list (written once, before this one is
+    /// published at its head, under `CACHING_LOCK`).
+    next_caching: AtomicPtr<Global>,
     /// The [`ArenaMode`] (as `u8`).
     spread: AtomicU8,
     /// Arenas new and moving threads are spread over (1..=[`ARENAS`];
@@ -656,11 +662,48 @@ impl Arena {
 // else is atomic.
 unsafe impl Sync for Global {}
 
+/// [`Global`]'s `cache` bit: the per-thread caches are on.
+const CACHE_ON: u8 = 1;
+/// [`Global`]'s `cache` bit: a thread has set up a cache of it, and it is on the `CACHING`
+/// list (never cleared).
+const CACHE_USED: u8 = 2;
+
+/// The `Global`s some thread set up a cache of, linked through `next_caching`: each is
+/// entered once (under `CACHING_LOCK`, before its first thread is counted in an arena) and
+/// never leaves (they are statics). A `fork` child walks it without the lock: a `Global`'s
+/// link is written before the head publishes it, so every state the child can inherit is a
+/// whole list.
+static CACHING: AtomicPtr<Global> = AtomicPtr::new(ptr::null_mut());
+/// Serialises entries to `CACHING` (never held with another lock; reset in a `fork` child).
+static CACHING_LOCK: FutexLock = FutexLock::new();
+
+/// `fork` child hook (through the thread caches' hook): the calling thread is the child's
+/// only one. Every arena of every `Global` on the `CACHING` list counts no thread, but the
+/// arena `a` of `mine`, the owner of the thread's cache, counts that one. (Threads of the
+/// parent are gone with their caches: a count they left would keep the arena's remote stack
+/// waiting for a collector, and steer the placement of new threads.)
+pub(crate) fn fork_child_arenas(mine: Option<(&Global, usize)>) {
+    // SAFETY: the child has one thread: nobody else holds or waits for the lock.
+    unsafe { CACHING_LOCK.force_unlock() };
+    let mut g = CACHING.load(Ordering::Acquire) as *const Global;
+    // SAFETY: list entries are `'static` `Global`s, each linked before it was published.
+    while let Some(r) = unsafe { g.as_ref() } {
+        for arena in &r.arenas {
+            arena.threads.store(0, Ordering::Relaxed);
+        }
+        g = r.next_caching.load(Ordering::Relaxed);
+    }
+    if let Some(a) = mine.and_then(|(g, a)| g.arenas.get(a)) {
+        a.threads.store(1, Ordering::Relaxed);
+    }
+}
+
 impl Global {
     /// A new allocator state; nothing is mapped until the first request.
     pub const fn new(config: Config) -> Self {
         Global {
             cache: AtomicU8::new(0),
+            next_caching: AtomicPtr::new(ptr::null_mut()),
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
             arena_max: AtomicU8::new(USED_ARENAS as u8),
             caching_policy: AtomicU8::new((config.policy as u8 == PolicyKind::DEFAULT as u8) as u8),
@@ -678,7 +721,7 @@ impl Global {
     /// [`crate::tcache`]; they are used only with the default segregated policy).
     pub const fn with_thread_cache(config: Config) -> Self {
         let mut g = Global::new(config);
-        g.cache = AtomicU8::new(1);
+        g.cache = AtomicU8::new(CACHE_ON);
         g
     }
 
@@ -688,13 +731,31 @@ impl Global {
     /// (the thread's exit; for the calling thread and exited ones, [`Global::trim`] or
     /// [`Global::check`]). Meant to be set before the first block, as the faces do.
     pub fn set_thread_cache(&self, on: bool) {
-        self.cache.store(on as u8, Ordering::Relaxed);
+        if on {
+            self.cache.fetch_or(CACHE_ON, Ordering::Relaxed);
+        } else {
+            self.cache.fetch_and(!CACHE_ON, Ordering::Relaxed);
+        }
     }
 
     /// Whether per-thread caches are on.
     #[inline]
     pub fn thread_cache(&self) -> bool {
-        self.cache.load(Ordering::Relaxed) != 0
+        self.cache.load(Ordering::Relaxed) & CACHE_ON != 0
+    }
+
+    /// Enters this `Global` on the `CACHING` list (once; before a thread's cache is
+    /// counted in one of its arenas).
+    #[cold]
+    fn note_caching(&'static self) {
+        let _l = LockGuard::new(&CACHING_LOCK);
+        if self.cache.load(Ordering::Relaxed) & CACHE_USED != 0 {
+            return;
+        }
+        self.next_caching
+            .store(CACHING.load(Ordering::Relaxed), Ordering::Relaxed);
+        CACHING.store(self as *const Global as *mut Global, Ordering::Release);
+        self.cache.fetch_or(CACHE_USED, Ordering::Release);
     }
 
     /// Whether the configured policy is one the thread caches serve (the default). No lock:
@@ -858,6 +919,9 @@ impl Global {
     /// lock may be held).
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn attach_arena(&'static self) -> usize {
+        if self.cache.load(Ordering::Acquire) & CACHE_USED == 0 {
+            self.note_caching();
+        }
         let best = match self.arena_mode() {
             ArenaMode::PerThread => self.least_used(usize::MAX).0,
             ArenaMode::Shared | ArenaMode::OnContention => 0,
@@ -900,13 +964,6 @@ impl Global {
                 r.map_or(0, |n| n - 1)
             }
             None => 0,
-        }
-    }
-
-    /// `fork` child: only the calling thread, attached to arena `a`, exists.
-    pub(crate) fn fork_child_arenas(&self, a: usize) {
-        for (i, arena) in self.arenas.iter().enumerate() {
-            arena.threads.store((i == a) as usize, Ordering::Relaxed);
         }
     }
 

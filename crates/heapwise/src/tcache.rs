@@ -1527,7 +1527,8 @@ fn retire(c: &'static Cache) {
 }
 
 /// `fork` child hook: the other threads do not exist; only the calling thread's cache
-/// stays registered (the others' blocks are lost to the child, as with glibc).
+/// stays registered (the others' blocks are lost to the child, as with glibc), and only it
+/// is counted in the arenas of every caching `Global` (none when the thread has no cache).
 extern "C" fn fork_child() {
     // SAFETY: the child has one thread; nobody else holds or waits for the locks.
     unsafe {
@@ -1538,10 +1539,11 @@ extern "C" fn fork_child() {
     }
     // SAFETY: as above: no other thread is using the pool.
     unsafe { POOL.after_fork() };
-    let me = match slot_cache() {
+    let me = slot_cache();
+    // SAFETY: an active cache has a live (static) owner.
+    crate::global::fork_child_arenas(me.map(|c| (unsafe { &*c.owner.get() }, c.arena.get())));
+    let me = match me {
         Some(c) => {
-            // SAFETY: an active cache has a live (static) owner.
-            unsafe { &*c.owner.get() }.fork_child_arenas(c.arena.get());
             c.next.set(ptr::null());
             // The life lock names the parent's thread and is on no robust list of the
             // child (glibc empties it in the child): this thread takes it anew.
@@ -2195,6 +2197,101 @@ mod tests {
         // Every block went back to the engine: the cache counts none of their bytes (the
         // statistics subtract what it counts from the heap's allocated bytes).
         assert_eq!(left, 0, "bytes counted in an empty cache");
+    }
+
+    /// A `fork` child has one thread: in every caching [`Global`], its arenas count no
+    /// thread but the forking one's, whether that thread has a cache of this `Global`, of
+    /// another one, or none. (The counts were reset only for the owner of the forking
+    /// thread's cache: other `Global`s kept the parent's, and blocks of an arena whose
+    /// threads were gone went to its remote stack, which nobody collected.)
+    #[test]
+    fn a_fork_child_counts_only_its_own_thread_in_every_arena() {
+        use crate::fork::testing::run_in_child;
+        use crate::global::{ArenaMode, Config};
+        use std::sync::{mpsc, Arc, Barrier};
+        static G: Global = Global::with_thread_cache(Config::DEFAULT);
+        static OTHER: Global = Global::with_thread_cache(Config::DEFAULT);
+        // All of it in a child process of its own: its threads, `Global`s and locks (the
+        // `fork` registry of this test binary is small) stay out of the other tests' way.
+        let outcome = run_in_child(120, || {
+            G.set_arena_mode(ArenaMode::PerThread);
+            OTHER.set_arena_mode(ArenaMode::PerThread);
+            // Two threads attach to arenas 0 and 1 of `G`, one after the other, and stay while
+            // the test forks; the second hands over blocks of its arena.
+            let release = Arc::new(Barrier::new(3));
+            let (tx, rx) = mpsc::channel();
+            let mut workers = std::vec::Vec::new();
+            let mut blocks = std::vec::Vec::new();
+            for _ in 0..2 {
+                let (tx, release) = (tx.clone(), release.clone());
+                workers.push(std::thread::spawn(move || {
+                    let blocks: std::vec::Vec<usize> = (0..2 * REMOTE_BATCH as usize)
+                        .map(|_| G.malloc(48) as usize)
+                        .collect();
+                    tx.send((current_arena(&G), blocks)).unwrap();
+                    release.wait();
+                }));
+                let (arena, b) = rx.recv().unwrap();
+                assert_eq!(arena, workers.len() - 1, "per-thread arenas in order");
+                blocks = b;
+            }
+            assert_eq!((G.arena_threads(0), G.arena_threads(1)), (1, 1));
+            // The child's thread: without any cache (`other` false), or with one of `OTHER`.
+            let child = |other: bool| {
+                let blocks = blocks.clone();
+                std::thread::spawn(move || {
+                    if other {
+                        // SAFETY: from `OTHER.malloc`, freed once.
+                        unsafe { OTHER.free(OTHER.malloc(48)) };
+                    }
+                    run_in_child(60, || {
+                        if (0..ARENAS).any(|a| G.arena_threads(a) != 0) {
+                            return 1;
+                        }
+                        let mine = current_arena(&OTHER);
+                        if other
+                            && (0..ARENAS).any(|a| OTHER.arena_threads(a) != (a == mine) as usize)
+                        {
+                            return 2;
+                        }
+                        // The child's cache of `G` (none with one of `OTHER`: a thread has one
+                        // cache) takes arena 0; blocks of arena 1 it frees go to the engine, not
+                        // to a stack no thread collects.
+                        let p = G.malloc(48);
+                        if current_arena(&G) != 0 || G.arena_threads(0) != !other as usize {
+                            return 3;
+                        }
+                        for &b in blocks.iter().chain([&(p as usize)]) {
+                            // SAFETY: live blocks of `G` (the parent's, inherited), freed once.
+                            unsafe { G.free(b as *mut u8) };
+                        }
+                        if !G.remote(1).is_some_and(|r| r.is_empty()) {
+                            return 4;
+                        }
+                        0
+                    })
+                })
+                .join()
+                .unwrap()
+            };
+            assert_eq!(child(false), Some(0), "forked by a thread without a cache");
+            assert_eq!(
+                child(true),
+                Some(0),
+                "forked by a thread with another cache"
+            );
+            release.wait();
+            for w in workers {
+                w.join().unwrap();
+            }
+            for b in blocks {
+                // SAFETY: live blocks of `G`, freed once (in this process).
+                unsafe { G.free(b as *mut u8) };
+            }
+            G.check().expect("heaps intact");
+            0
+        });
+        assert_eq!(outcome, Some(0), "(what failed is on stderr)");
     }
 
     #[test]
