@@ -729,7 +729,9 @@ impl Global {
     /// blocks already cached are no longer handed out (every call takes the engine's
     /// path): they stay valid and go back to the heaps when their thread's cache is flushed
     /// (the thread's exit; for the calling thread and exited ones, [`Global::trim`] or
-    /// [`Global::check`]). Meant to be set before the first block, as the faces do.
+    /// [`Global::check`]). Until then they are still freed blocks: a `free` of one is
+    /// reported as a double free, a `realloc` or `usable_size` as a use after free. Meant
+    /// to be set before the first block, as the faces do.
     pub fn set_thread_cache(&self, on: bool) {
         if on {
             self.cache.fetch_or(CACHE_ON, Ordering::Relaxed);
@@ -742,6 +744,14 @@ impl Global {
     #[inline]
     pub fn thread_cache(&self) -> bool {
         self.cache.load(Ordering::Relaxed) & CACHE_ON != 0
+    }
+
+    /// Whether a thread has set up a cache of this `Global` (on or off now): a block
+    /// handed to the engine's paths may then sit in a cache (freed), which they must
+    /// check for before they use it.
+    #[inline]
+    fn caches_used(&self) -> bool {
+        self.cache.load(Ordering::Relaxed) & CACHE_USED != 0
     }
 
     /// Enters this `Global` on the `CACHING` list (once; before a thread's cache is
@@ -1416,8 +1426,19 @@ impl Global {
         if p.is_null() {
             return;
         }
+        // Caches on: the cache takes the block (or reports it freed twice). Turned off after
+        // some were set up: a block may still sit in one (freed), a double free the engine
+        // must not take.
+        let cache = self.cache.load(Ordering::Relaxed);
         // SAFETY: forwarded caller contract; `p` is non-null.
-        if self.thread_cache() && unsafe { tcache::free(self, p) } {
+        let taken = unsafe {
+            if cache & CACHE_ON != 0 {
+                tcache::free(self, p)
+            } else {
+                cache & CACHE_USED != 0 && tcache::free_cached(self, p)
+            }
+        };
+        if taken {
             return;
         }
         let a = self.arena_of(p).unwrap_or(0);
@@ -1468,7 +1489,7 @@ impl Global {
             return q;
         }
         let acct = &self.acct;
-        let cached = self.thread_cache();
+        let cached = self.caches_used();
         let threshold = self.mmap_threshold();
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| {
@@ -1655,7 +1676,7 @@ impl Global {
         if let Some(u) = unsafe { tcache::usable_size_fast(self, p) } {
             return u;
         }
-        let cached = self.thread_cache();
+        let cached = self.caches_used();
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| match inner.find(p) {
             Some(i) => {

@@ -1293,6 +1293,28 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
     true
 }
 
+/// For [`Global::free`] with the caches turned off after some were set up: reports `p` as
+/// a double free if it is a small heap block of `g` sitting in a cache (a thread's lists
+/// or buffers, a central list, a remote stack), and returns `true` (the caller leaves the
+/// block alone: the engine, for which it is allocated, would free it under the cache);
+/// `false` otherwise.
+///
+/// # Safety
+/// `p` must be non-null and either a live block of `g` or a misuse the checks catch.
+#[cold]
+#[inline(never)]
+pub unsafe fn free_cached(g: &'static Global, p: *mut u8) -> bool {
+    if KEY.load(Ordering::Relaxed) == 0 {
+        return false;
+    }
+    // SAFETY: `p` is non-null (caller contract); a cacheable block has two payload words.
+    if unsafe { cacheable(g, p) }.is_some() && unsafe { is_cached(p) } {
+        g.report_double_free(p);
+        return true;
+    }
+    false
+}
+
 /// Returns up to `n` blocks of class `k`'s list at `head` (the class's free list, or its
 /// local list of length `count`) to the owner.
 #[cold]
