@@ -9,6 +9,9 @@
 //! registration. Faces may also register a child hook, run in the child after the locks are
 //! reset (e.g. to stop writing a trace the parent owns).
 //!
+//! It also owns [`SetupClaim`], the claim on a once-per-process set-up by process id, which
+//! a `fork` child takes over when its parent forked while another thread was at the set-up.
+//!
 //! The registry itself is guarded by a lock, `REGISTRY`, that sits between the outer locks
 //! (ranks below [`RANK_HEAP`]) and the heap locks in that order: prepare takes the outer
 //! locks, then `REGISTRY`, then the heap locks, and notes which it took; the parent and
@@ -44,7 +47,7 @@
 
 use core::ops::Range;
 use core::ptr;
-use core::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::RawLock;
 
@@ -188,6 +191,55 @@ impl Registration {
 }
 
 impl Default for Registration {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The claim on a once-per-process set-up that other threads wait for or retry later
+/// rather than run twice (the front's layers, the thread caches' `pthread` key): the id
+/// of the process one of whose threads took it (0: nobody). A `fork` child inherits the
+/// claim with its parent's memory but not the thread that held it, which goes on in the
+/// parent only: a claim of another process is a set-up left unfinished here, and
+/// [`SetupClaim::try_claim`] hands it to the caller. (A claim kept as a plain "being set up"
+/// state left the child waiting for ever, or without the set-up, when its parent forked
+/// while another thread was at it: programs that fork at once from several threads.) A
+/// set-up taken over this way runs again from the start: it must tell what its parent's
+/// thread had finished, or not mind doing it twice. The claim stays once the set-up is
+/// done: callers look for its result first.
+#[derive(Debug)]
+pub struct SetupClaim(AtomicI32);
+
+impl SetupClaim {
+    /// Not claimed.
+    pub const fn new() -> Self {
+        SetupClaim(AtomicI32::new(0))
+    }
+
+    /// Whether the caller now runs the set-up: no thread of this process claimed it before
+    /// (nobody did, or the claim is a parent process's). `false` while, or after, a thread
+    /// of this process runs it (or the calling thread, re-entered). One `getpid` call; no
+    /// allocation.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    pub fn try_claim(&self) -> bool {
+        // SAFETY: `getpid` has no preconditions and cannot fail.
+        let me = unsafe { libc::getpid() };
+        let held = self.0.load(Ordering::Acquire);
+        held != me
+            && self
+                .0
+                .compare_exchange(held, me, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+    }
+
+    /// Forgets the claim (for tests that play a fresh process in a `fork` child).
+    #[cfg(test)]
+    pub(crate) fn reset(&self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+impl Default for SetupClaim {
     fn default() -> Self {
         Self::new()
     }

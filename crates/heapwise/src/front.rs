@@ -55,6 +55,7 @@ use heapwise_core::block::{ALIGN, ALLOC, FLAGS, MIN_BLOCK, QUARANTINED, WORD};
 use heapwise_core::ErrorKind;
 
 use crate::canary;
+use crate::fork;
 use crate::global::Global;
 use crate::large::{self, LARGE_THRESHOLD};
 use crate::valgrind::{self, Quiet};
@@ -68,12 +69,15 @@ pub const CANARY: u8 = 2;
 pub const GUARD: u8 = 4;
 /// Layer bit: new and freed blocks are filled with the perturb byte ([`set_perturb`]).
 pub const PERTURB: u8 = 8;
-/// Not decided yet (the Rust face decides at its first allocation).
+/// Not decided yet (the Rust face decides at its first allocation), or being decided by the
+/// thread that holds [`CONFIGURING`].
 const UNSET: u8 = 0x80;
-/// Being decided by one thread ([`configure`]); carries the [`UNSET`] bit.
-const BUSY: u8 = 0xC0;
 
 static LAYERS: AtomicU8 = AtomicU8::new(UNSET);
+
+/// Who decides the layers ([`configure`]): one thread of the process; a `fork` child
+/// whose parent forked meanwhile decides them itself.
+static CONFIGURING: fork::SetupClaim = fork::SetupClaim::new();
 
 /// glibc's `perturb_byte`: the value of the last `M_PERTURB` (0: off).
 static PERTURB_VALUE: AtomicI32 = AtomicI32::new(0);
@@ -120,18 +124,16 @@ fn perturb_bytes() -> (u8, u8) {
 /// (or one after the Rust face's first allocation chose them) changes nothing.
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn configure(g: &'static Global, full: bool) -> u8 {
-    // UNSET -> BUSY (this thread decides) -> the bits; others wait while it is BUSY, so no
-    // block is made before the secret and the thread cache are settled.
+    // UNSET until the thread holding the claim stores the bits; others wait, so no block
+    // is made before the secret and the thread cache are settled. In a `fork` child whose
+    // parent forked while one of its threads was deciding, the claim is the parent's
+    // (that thread does not exist here): the caller takes it over.
     loop {
         let now = LAYERS.load(Ordering::Acquire);
         if now & UNSET == 0 {
             return now;
         }
-        if now == UNSET
-            && LAYERS
-                .compare_exchange(UNSET, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-        {
+        if CONFIGURING.try_claim() {
             break;
         }
         // SAFETY: sched_yield has no preconditions.
@@ -618,6 +620,34 @@ mod tests {
     use crate::global::Config;
 
     static G: Global = Global::new(Config::DEFAULT);
+
+    /// A `fork` child whose parent forked while one of its threads was deciding the layers
+    /// (at the process's first allocation) decides them itself. (The child waited for ever
+    /// at its first allocation for a thread that does not exist in it.) Played in a child
+    /// process (the layers are process-wide): its state is reset to a fresh process's, the
+    /// claim taken as the deciding thread takes it, then it forks.
+    #[test]
+    fn a_fork_child_of_a_parent_deciding_the_layers_decides_them() {
+        use crate::fork::testing::run_in_child;
+        let outcome = run_in_child(120, || {
+            LAYERS.store(UNSET, Ordering::Release);
+            CONFIGURING.reset();
+            assert!(CONFIGURING.try_claim(), "a fresh process's claim is free");
+            match run_in_child(60, || {
+                let f = configure(&G, false);
+                if f & UNSET == 0 && layers(&G) == f {
+                    0
+                } else {
+                    1
+                }
+            }) {
+                Some(0) => 0,
+                None => 2, // the child hung
+                Some(_) => 3,
+            }
+        });
+        assert_eq!(outcome, Some(0), "2: the child waited for ever");
+    }
 
     #[test]
     fn full_mode_blocks_keep_their_requested_size() {

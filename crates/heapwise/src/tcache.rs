@@ -99,7 +99,9 @@
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{
+    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+};
 
 use heapwise_core::block::{
     block_size_for, load_header, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD,
@@ -332,10 +334,16 @@ const _: () = assert!(core::mem::align_of::<Cache>() <= crate::record_pool::RECO
 
 /// Per-process random key of the cache mark (0 until the first cache is set up).
 static KEY: AtomicUsize = AtomicUsize::new(0);
-/// The `pthread` key whose destructor returns a thread's cache (valid when `KEY_STATE == 2`).
+/// The `pthread` key whose destructor returns a thread's cache (valid when `KEY_MADE`).
 static TSD_KEY: AtomicUsize = AtomicUsize::new(0);
-/// 0: not created, 1: being created, 2: created, 3: creation failed.
+/// Whether `TSD_KEY` holds a created key (a `fork` child that takes the set-up over from
+/// its parent's thread uses it instead of creating another).
+static KEY_MADE: AtomicBool = AtomicBool::new(false);
+/// 0: not set up (the thread holding `KEY_CLAIM`, if any, is at it), 2: set up (key
+/// created, `fork` hook registered), 3: creation failed.
 static KEY_STATE: AtomicU8 = AtomicU8::new(0);
+/// Who sets the key up ([`ensure_tsd_key`]).
+static KEY_CLAIM: fork::SetupClaim = fork::SetupClaim::new();
 static REG_LOCK: FutexLock = FutexLock::new();
 static REG_HEAD: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
 
@@ -789,28 +797,37 @@ fn random_key() -> usize {
 }
 
 /// Creates the `pthread` key (once per process) and registers the `fork` child hook.
-/// While another thread creates it, the caller is told to try later (never waits: the
-/// creating thread may be this one, re-entered through an allocation).
+/// While another thread of the process sets them up, the caller is told to try later (never
+/// waits: the thread may be this one, re-entered through an allocation). A `fork` child
+/// whose parent forked meanwhile takes the set-up over ([`fork::SetupClaim`]), with the
+/// key if the parent's thread had created it.
 fn ensure_tsd_key() -> Result<(), Retry> {
-    match KEY_STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            let mut key: libc::pthread_key_t = 0;
-            // SAFETY: `key` is a valid out-pointer; `thread_exit` never unwinds.
-            let ok = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
-            if ok {
-                TSD_KEY.store(key as usize, Ordering::Release);
-                fork::register_child_hook(fork_child);
-            }
-            KEY_STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
-            if ok {
-                Ok(())
-            } else {
-                Err(Retry::Never)
-            }
+    match KEY_STATE.load(Ordering::Acquire) {
+        2 => return Ok(()),
+        3 => return Err(Retry::Never),
+        _ => {}
+    }
+    if !KEY_CLAIM.try_claim() {
+        return Err(Retry::Later);
+    }
+    let ok = KEY_MADE.load(Ordering::Acquire) || {
+        let mut key: libc::pthread_key_t = 0;
+        // SAFETY: `key` is a valid out-pointer; `thread_exit` never unwinds.
+        let made = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
+        if made {
+            TSD_KEY.store(key as usize, Ordering::Release);
+            KEY_MADE.store(true, Ordering::Release);
         }
-        Err(2) => Ok(()),
-        Err(3) => Err(Retry::Never),
-        Err(_) => Err(Retry::Later),
+        made
+    };
+    if ok {
+        fork::register_child_hook(fork_child);
+    }
+    KEY_STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
+    if ok {
+        Ok(())
+    } else {
+        Err(Retry::Never)
     }
 }
 
@@ -2311,6 +2328,46 @@ mod tests {
                 unsafe { G.free(b as *mut u8) };
             }
             G.check().expect("heaps intact");
+            0
+        });
+        assert_eq!(outcome, Some(0), "(what failed is on stderr)");
+    }
+
+    /// A `fork` child whose parent forked while one of its threads was setting the cache key
+    /// up (at the process's first cache) sets it up itself and gets a cache: with the key
+    /// its parent's thread had created, or a new one. (The child found the key "being
+    /// created" for ever: no thread of it ever had a cache.) Played in a child process: the
+    /// key's state is reset to a fresh process's, the claim taken as the setting-up thread
+    /// takes it, then a fresh thread (whose slot is null) forks.
+    #[test]
+    fn a_fork_child_of_a_parent_setting_the_cache_key_up_has_caches() {
+        use crate::fork::testing::run_in_child;
+        use crate::global::Config;
+        static G: Global = Global::with_thread_cache(Config::DEFAULT);
+        let outcome = run_in_child(120, || {
+            for made in [true, false] {
+                // (The key exists: any cache set up by this test binary created it.)
+                KEY_STATE.store(0, Ordering::Release);
+                KEY_MADE.store(made, Ordering::Release);
+                KEY_CLAIM.reset();
+                assert!(KEY_CLAIM.try_claim(), "a fresh process's claim is free");
+                let child = std::thread::spawn(|| {
+                    run_in_child(60, || {
+                        let p = G.malloc(48);
+                        let cached = slot_cache().is_some_and(|c| ptr::eq(c.owner.get(), &G));
+                        // SAFETY: from `G.malloc`, freed once.
+                        unsafe { G.free(p) };
+                        if cached {
+                            0
+                        } else {
+                            1
+                        }
+                    })
+                })
+                .join()
+                .unwrap();
+                assert_eq!(child, Some(0), "key made by the parent's thread: {made}");
+            }
             0
         });
         assert_eq!(outcome, Some(0), "(what failed is on stderr)");

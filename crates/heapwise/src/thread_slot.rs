@@ -125,28 +125,45 @@ mod imp {
     not(heapwise_slot_key)
 )))]
 mod imp {
-    use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 
-    /// The key (valid when `STATE == 2`).
-    static KEY: AtomicUsize = AtomicUsize::new(0);
-    /// 0: not created, 1: being created, 2: created, 3: unusable.
-    static STATE: AtomicU8 = AtomicU8::new(0);
+    use crate::fork::SetupClaim;
+
+    /// The key (valid when `MADE`).
+    pub(super) static KEY: AtomicUsize = AtomicUsize::new(0);
+    /// Whether `KEY` holds a created key (a `fork` child that takes the set-up over from
+    /// its parent's thread uses it instead of creating another).
+    pub(super) static MADE: AtomicBool = AtomicBool::new(false);
+    /// 0: not created (the thread holding `CLAIM`, if any, is at it), 2: created,
+    /// 3: unusable.
+    pub(super) static STATE: AtomicU8 = AtomicU8::new(0);
+    /// Who creates the key: one thread of the process (see [`SetupClaim`]).
+    pub(super) static CLAIM: SetupClaim = SetupClaim::new();
     /// glibc's `PTHREAD_KEY_2NDLEVEL_SIZE`: keys below it are stored without allocating.
     const INLINE_KEYS: usize = 32;
 
     pub fn init() -> bool {
-        match STATE.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => {
-                let mut key: libc::pthread_key_t = 0;
-                // SAFETY: `key` is a valid out-pointer; no destructor.
-                let ok = unsafe { libc::pthread_key_create(&mut key, None) } == 0
-                    && (key as usize) < INLINE_KEYS;
-                KEY.store(key as usize, Ordering::Release);
-                STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
-                ok
-            }
-            Err(s) => s == 2,
+        match STATE.load(Ordering::Acquire) {
+            2 => return true,
+            3 => return false,
+            _ => {}
         }
+        if !CLAIM.try_claim() {
+            return false;
+        }
+        let made = MADE.load(Ordering::Acquire) || {
+            let mut key: libc::pthread_key_t = 0;
+            // SAFETY: `key` is a valid out-pointer; no destructor.
+            let ok = unsafe { libc::pthread_key_create(&mut key, None) } == 0;
+            if ok {
+                KEY.store(key as usize, Ordering::Release);
+                MADE.store(true, Ordering::Release);
+            }
+            ok
+        };
+        let ok = made && KEY.load(Ordering::Acquire) < INLINE_KEYS;
+        STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
+        ok
     }
 
     #[inline(always)]
@@ -219,5 +236,40 @@ mod tests {
         set(core::ptr::null());
         assert!(get().is_null());
         set(saved);
+    }
+
+    /// A `fork` child whose parent forked while one of its threads was creating the slot's
+    /// key creates it itself (with the key that thread had created, or a new one). (The
+    /// child found it "being created" for ever: no thread of it had a slot, nor a cache.)
+    /// Played in a child process: the state is reset to a fresh process's, the claim taken
+    /// as the creating thread takes it, then it forks.
+    #[cfg(not(all(
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        target_os = "linux",
+        not(heapwise_slot_key)
+    )))]
+    #[test]
+    fn a_fork_child_of_a_parent_creating_the_key_creates_it() {
+        use crate::fork::testing::run_in_child;
+        use core::sync::atomic::Ordering;
+        assert!(init());
+        let outcome = run_in_child(120, || {
+            for made in [true, false] {
+                imp::STATE.store(0, Ordering::Release);
+                imp::MADE.store(made, Ordering::Release);
+                imp::CLAIM.reset();
+                assert!(imp::CLAIM.try_claim(), "a fresh process's claim is free");
+                let child = run_in_child(60, || {
+                    if !init() {
+                        return 1;
+                    }
+                    set(0x3000 as *const u8);
+                    (get() != 0x3000 as *const u8) as i32 * 2
+                });
+                assert_eq!(child, Some(0), "key made by the parent's thread: {made}");
+            }
+            0
+        });
+        assert_eq!(outcome, Some(0), "(what failed is on stderr)");
     }
 }
