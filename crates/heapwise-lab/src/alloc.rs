@@ -1,12 +1,14 @@
 //! The allocators a trace is replayed on: the small [`TraceAllocator`] trait, the engine
 //! under any policy on a fresh simulated heap ([`EngineAllocator`]), and the C library's
-//! `malloc` ([`SystemAllocator`]).
+//! `malloc` under the same limit ([`SystemAllocator`]).
 //!
 //! The replayer only talks to the trait, so tests can plug in a deliberately broken
 //! allocator and check that the validator catches it.
 //!
-//! Invariant: an [`EngineAllocator`] owns a fresh [`SimBrk`] heap; nothing it hands out
-//! outlives it (the replayer drops every pointer with the allocator).
+//! Invariants: an [`EngineAllocator`] owns a fresh [`SimBrk`] heap; nothing it hands out
+//! outlives it (the replayer drops every pointer with the allocator). A [`SystemAllocator`]
+//! counts the usable bytes of the blocks it handed out and not freed, and refuses (null) a
+//! request for more bytes than its limit leaves.
 
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
@@ -45,7 +47,7 @@ use heapwise_core::{AnyHeap, PolicyKind, SimBrk, Source, Stats};
 ///
 /// let t = Trace::parse("t.rep".as_ref(), "0 1 3 1\na 0 10\nr 0 99\nf 0\n", Format::Auto)
 ///     .unwrap();
-/// let mut a = Counting(SystemAllocator, 0);
+/// let mut a = Counting(SystemAllocator::default(), 0);
 /// let c = replay_checked(&t, &mut a).unwrap();
 /// assert_eq!((a.1, c.peak_live, c.util()), (3, 99, None)); // no heap range: no utilisation
 /// ```
@@ -199,25 +201,98 @@ impl TraceAllocator for EngineAllocator<'_> {
     }
 }
 
-/// The C library's allocator (`malloc`, `realloc`, `free` through the `libc` crate).
+/// The C library's allocator (`malloc`, `realloc`, `free` through the `libc` crate),
+/// bounded like the simulated heaps: a request that would take the bytes it holds above
+/// its limit is answered with null (out of memory) without reaching `malloc`, so that a
+/// trace asking for more (`a 0 1000000000`) cannot make the lab take more memory than the
+/// limit (about: a `realloc` that moves a block holds both for a moment).
 ///
-/// It keeps no state; blocks left live at the end of a replay are freed by the replayer.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemAllocator;
+/// The bytes it holds are the usable sizes (`malloc_usable_size`, at least the requested
+/// size) of the blocks it handed out and that are not freed yet; blocks left live at the end
+/// of a replay are freed by the replayer. The default limit is
+/// [`crate::lab::DEFAULT_HEAP_LIMIT`].
+///
+/// ```
+/// use heapwise_lab::alloc::{SystemAllocator, TraceAllocator};
+///
+/// let mut a = SystemAllocator::new(1 << 20);
+/// assert!(a.malloc(2 << 20).is_none());
+/// let p = a.malloc(1000).unwrap();
+/// assert!(a.live_bytes() >= 1000);
+/// // SAFETY: `p` is live and came from `a`.
+/// unsafe { a.free(p) };
+/// assert_eq!(a.live_bytes(), 0);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct SystemAllocator {
+    limit: usize,
+    live: usize,
+}
+
+impl SystemAllocator {
+    /// The system allocator, holding at most `limit` bytes at a time.
+    pub fn new(limit: usize) -> SystemAllocator {
+        SystemAllocator { limit, live: 0 }
+    }
+
+    /// The limit given to [`SystemAllocator::new`].
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// The usable bytes of the blocks handed out and not freed yet.
+    pub fn live_bytes(&self) -> usize {
+        self.live
+    }
+
+    /// The usable size of the live block `p`.
+    ///
+    /// # Safety
+    /// `p` must be a live block of the C library's allocator.
+    #[inline]
+    unsafe fn usable(p: NonNull<u8>) -> usize {
+        // SAFETY: the caller guarantees `p` is a live block of `malloc`.
+        unsafe { libc::malloc_usable_size(p.as_ptr().cast()) }
+    }
+}
+
+impl Default for SystemAllocator {
+    fn default() -> SystemAllocator {
+        SystemAllocator::new(crate::lab::DEFAULT_HEAP_LIMIT)
+    }
+}
 
 impl TraceAllocator for SystemAllocator {
     #[inline]
     fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
+        if size > self.limit.saturating_sub(self.live) {
+            return None;
+        }
         // SAFETY: `malloc` has no preconditions.
-        NonNull::new(unsafe { libc::malloc(size) }.cast())
+        let p = NonNull::new(unsafe { libc::malloc(size) }.cast())?;
+        // SAFETY: `p` was just returned by `malloc`.
+        self.live += unsafe { Self::usable(p) };
+        Some(p)
     }
     #[inline]
     unsafe fn realloc(&mut self, ptr: NonNull<u8>, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: the caller guarantees `ptr` came from `malloc`/`realloc` and is live.
-        NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), size) }.cast())
+        let old = unsafe { Self::usable(ptr) };
+        let others = self.live.saturating_sub(old);
+        if size > self.limit.saturating_sub(others) {
+            return None;
+        }
+        // SAFETY: the caller guarantees `ptr` came from `malloc`/`realloc` and is live.
+        let q = NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), size) }.cast())?;
+        // SAFETY: `q` was just returned by `realloc`.
+        self.live = others + unsafe { Self::usable(q) };
+        Some(q)
     }
     #[inline]
     unsafe fn free(&mut self, ptr: NonNull<u8>) {
+        // SAFETY: the caller guarantees `ptr` came from `malloc`/`realloc` and is live.
+        let size = unsafe { Self::usable(ptr) };
+        self.live = self.live.saturating_sub(size);
         // SAFETY: the caller guarantees `ptr` came from `malloc`/`realloc` and is live.
         unsafe { libc::free(ptr.as_ptr().cast()) }
     }

@@ -2,7 +2,8 @@
 //! and under the system allocator, in one invocation, and the per-policy summary.
 //!
 //! For each trace:
-//! 1. the system allocator replays it once with every check on ([`crate::replay`]);
+//! 1. the system allocator replays it once with every check on ([`crate::replay`]), under
+//!    the same limit as the simulated heaps (a request past it is its out of memory);
 //! 2. each policy replays it once with every check on, on a fresh `SimBrk` heap; this run
 //!    gives the utilisation, heap size and fragmentation figures;
 //! 3. `repeat` rounds follow, each timing every policy that passed and then the system
@@ -40,7 +41,8 @@ pub struct Config {
     pub policies: Vec<PolicyKind>,
     /// Timed rounds per trace (best of them is reported); 0 skips timing.
     pub repeat: usize,
-    /// Maximum size of each simulated heap, in bytes.
+    /// Maximum size of each simulated heap, in bytes, and the most the system allocator
+    /// may hold at a time in a replay.
     pub heap_limit: usize,
 }
 
@@ -167,7 +169,7 @@ pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Result<Report
     let mut report = Report::default();
     for t in traces {
         progress.step(1, &format!("{} system", t.name));
-        let sys = replay_checked(t, &mut SystemAllocator);
+        let sys = replay_checked(t, &mut SystemAllocator::new(cfg.heap_limit));
         if let Err(f) = &sys {
             report
                 .system_failures
@@ -193,7 +195,7 @@ pub fn run(traces: &[Trace], cfg: &Config, progress: &Progress) -> Result<Report
             }
             progress.step(1, &format!("{} system (timing)", t.name));
             if sys_ok {
-                if let Ok(d) = replay_timed(t, &mut SystemAllocator) {
+                if let Ok(d) = replay_timed(t, &mut SystemAllocator::new(cfg.heap_limit)) {
                     sys_time = best(sys_time, d);
                 }
             }

@@ -264,6 +264,49 @@ fn out_of_memory_is_reported_per_trace_and_other_traces_run() {
     }
 }
 
+/// `--heap-limit` bounds the system allocator's replay too: a request that would take the
+/// bytes it holds above the limit is its out of memory, reported as a policy's is (the lab
+/// allocated and filled whatever a trace asked for, a gigabyte for `a 0 1000000000`).
+#[test]
+fn the_system_allocator_respects_the_heap_limit() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "big.rep", "0 1 2 1\na 0 8388608\nf 0\n");
+    write(
+        d.path(),
+        "grow.rep",
+        "0 2 5 1\na 0 1048576\na 1 16\nr 1 4194304\nf 0\nf 1\n",
+    );
+    write(d.path(), "small.rep", SMALL);
+    let out = heapwise()
+        .args(["replay", "--json", "--repeat", "1", "--policy", "segregated"])
+        .args(["--heap-limit", "4M"])
+        .arg(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("heapwise: system allocator: big: out of memory at line 2\n"),
+        "{err}"
+    );
+    assert!(
+        err.contains("heapwise: system allocator: grow: out of memory at line 4\n"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 2, "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in v["traces"].as_array().unwrap() {
+        if r["trace"] == "small" {
+            assert_eq!(r["ok"], true, "{r}");
+            assert!(r["system_kops"].as_f64().unwrap() > 0.0, "{r}");
+        } else {
+            assert!(r["system_kops"].is_null(), "{r}");
+            assert_eq!(r["ok"], false, "{r}");
+            assert!(r["error"].as_str().unwrap().starts_with("out of memory"), "{r}");
+        }
+    }
+}
+
 /// A trace may use the largest id its header allows: the tool must neither abort on the
 /// tables (the old parser and replayers sized them by the id's value) nor reject it.
 #[test]

@@ -150,7 +150,7 @@ fn violation_on(t: &Trace, fault: Fault) -> (u32, String) {
 fn a_correct_allocator_passes() {
     assert_eq!(run(Fault::None), Ok(()));
     // The system allocator passes the same checks.
-    assert!(replay_checked(&trace(), &mut SystemAllocator).is_ok());
+    assert!(replay_checked(&trace(), &mut SystemAllocator::default()).is_ok());
 }
 
 #[test]
@@ -215,4 +215,36 @@ fn out_of_memory_names_the_line() {
     let e = replay_checked(&t, &mut a).unwrap_err();
     assert_eq!(e, Failure::OutOfMemory { line: 3 });
     assert_eq!(e.to_string(), "out of memory at line 3");
+}
+
+/// The system allocator holds at most its limit: a request past it is null (out of
+/// memory) and reaches no `malloc`; `realloc` counts the block's new size instead of its
+/// old one; a failed request leaves the count alone; `free` gives the bytes back.
+#[test]
+fn the_system_allocator_keeps_to_its_limit() {
+    let mut a = SystemAllocator::new(1 << 20);
+    assert!(a.malloc(1 << 30).is_none());
+    assert!(a.malloc((1 << 20) + 1).is_none());
+    assert_eq!(a.live_bytes(), 0);
+    let p = a.malloc(512 << 10).unwrap();
+    let after_p = a.live_bytes();
+    assert!(after_p >= 512 << 10);
+    assert!(a.malloc(600 << 10).is_none(), "past the limit with `p` live");
+    assert_eq!(a.live_bytes(), after_p);
+    // SAFETY: `p` is live and came from `a`.
+    assert!(unsafe { a.realloc(p, (1 << 20) + 1) }.is_none());
+    assert_eq!(a.live_bytes(), after_p);
+    // SAFETY: `p` is live (the failed realloc left it alone) and came from `a`.
+    let q = unsafe { a.realloc(p, 900 << 10) }.unwrap();
+    assert!(a.live_bytes() >= 900 << 10);
+    assert!(a.malloc(200 << 10).is_none());
+    // SAFETY: `q` is live and came from `a`.
+    let q = unsafe { a.realloc(q, 16) }.unwrap();
+    let r = a.malloc(900 << 10).unwrap();
+    // SAFETY: `q` and `r` are live and came from `a`.
+    unsafe {
+        a.free(q);
+        a.free(r);
+    }
+    assert_eq!(a.live_bytes(), 0);
 }
