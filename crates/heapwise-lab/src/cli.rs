@@ -92,8 +92,8 @@ pub enum Cmd {
     /// The main job: built-in workloads under every policy and the system allocator;
     /// prints the table and writes an SVG report.
     Bench {
-        /// Requests per workload (at most 100000000).
-        #[arg(long, default_value_t = BENCH_OPS, value_parser = parse_ops)]
+        /// Requests per workload (at most 1000000: the five workloads are held in memory).
+        #[arg(long, default_value_t = BENCH_OPS, value_parser = parse_bench_ops)]
         ops: usize,
         /// Timed runs per workload and allocator; the best one is reported.
         #[arg(long, default_value_t = 3)]
@@ -154,6 +154,11 @@ pub enum Cmd {
 /// Requests per built-in workload of `bench`.
 pub const BENCH_OPS: usize = 20_000;
 
+/// Most requests per built-in workload of `bench` (`--ops`): the five workloads are
+/// generated up front and held in memory (24 bytes a request, ~120 MB in all at this
+/// bound, besides the replayers' tables). Longer traces are for `gen` and `replay`.
+pub const BENCH_MAX_OPS: usize = 1_000_000;
+
 /// Fixed seeds of the built-in workloads (one per [`Kind`], in [`Kind::ALL`] order).
 pub const BENCH_SEEDS: [u64; 5] = [11, 12, 13, 14, 15];
 
@@ -195,6 +200,20 @@ fn parse_ops(s: &str) -> Result<usize, String> {
         Ok(_) => Err(format!("at most {MAX_OPS} requests")),
         Err(_) => Err(format!("`{s}` is not a number of requests")),
     }
+}
+
+/// Parses a request count of `bench` (at most [`BENCH_MAX_OPS`]; a count beyond it, even
+/// one beyond `usize`, is too many, not a non-number).
+fn parse_bench_ops(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let digits = !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
+    if digits && t.parse::<usize>().map_or(true, |n| n > BENCH_MAX_OPS) {
+        return Err(format!(
+            "at most {BENCH_MAX_OPS} requests per workload (the five workloads are held in \
+             memory; for longer runs, `heapwise gen` a trace and `heapwise replay` it)"
+        ));
+    }
+    parse_ops(s)
 }
 
 /// Parses a byte count with an optional K/M/G suffix (powers of 1024; `KiB` etc. too).

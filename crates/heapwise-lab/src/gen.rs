@@ -164,8 +164,9 @@ impl Builder {
     }
 }
 
-/// Most requests a generated trace may have (`gen --ops`, `bench --ops`): ids and line
-/// numbers are `u32`, and a trace this long already takes ~2.4 GB in memory.
+/// Most requests a generated trace may have (`gen --ops`; `bench` holds five of them and
+/// has its own, lower bound, `cli::BENCH_MAX_OPS`): ids and line numbers are `u32`, and a
+/// trace this long already takes ~2.4 GB in memory.
 pub const MAX_OPS: usize = 100_000_000;
 
 /// Generates `ops` requests of workload `kind` from `seed` (at most [`MAX_OPS`]; more are

@@ -453,20 +453,44 @@ fn resource_limits_are_one_line_errors_not_aborts() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // Request counts beyond what a trace can hold.
-    for sub in [
-        &["gen", "--kind", "churn", "-o", "x.rep"][..],
-        &["bench"][..],
-    ] {
-        for n in ["100000001", "18446744073709551615"] {
-            let out = heapwise().args(sub).args(["--ops", n]).output().unwrap();
-            assert_eq!(out.status.code(), Some(2));
-            assert!(
-                stderr(&out).contains("at most 100000000 requests"),
-                "{}",
-                stderr(&out)
-            );
-        }
+    for n in ["100000001", "18446744073709551615"] {
+        let out = heapwise()
+            .args(["gen", "--kind", "churn", "-o", "x.rep", "--ops", n])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            stderr(&out).contains("at most 100000000 requests"),
+            "{}",
+            stderr(&out)
+        );
     }
+}
+
+/// `bench` holds its five workloads in memory (24 bytes a request): `--ops` is bounded by
+/// `BENCH_MAX_OPS` (a million per workload, ~120 MB in all), and beyond it is a usage error
+/// before anything is generated (it accepted up to 100 million, ~12 GB).
+#[test]
+fn bench_ops_are_bounded() {
+    use heapwise_lab::cli::BENCH_MAX_OPS;
+    let d = tempfile::tempdir().unwrap();
+    let over = (BENCH_MAX_OPS + 1).to_string();
+    for n in [over.as_str(), "100000000", "18446744073709551615"] {
+        let out = heapwise()
+            .current_dir(d.path())
+            .args(["bench", "--repeat", "0", "--policy", "segregated", "--json"])
+            .args(["--ops", n])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{n}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("at most {BENCH_MAX_OPS} requests per workload")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(out.stdout.is_empty());
+    }
+    assert!(!d.path().join("heapwise-report.svg").exists());
 }
 
 #[test]
