@@ -304,10 +304,13 @@ pub fn run(cli: Cli) -> i32 {
                 let parsed = crate::trace::read_text(f).and_then(|text| {
                     if crate::trace::unfinished_recording(&text) {
                         // The same processes, after more than the recorder's buffer of
-                        // lines: the placeholder header, and a body that may be cut.
+                        // lines, and those whose trace could not be written to the end: the
+                        // placeholder header, and a body that may be cut.
                         eprintln!(
                             "note: {} is an unfinished recording (a process that leaves \
-                             through _exit or is killed by a signal writes no header): skipped",
+                             through _exit or is killed by a signal, or whose trace could not \
+                             be written, as the library then said on its stderr, writes no \
+                             header): skipped",
                             f.display()
                         );
                         return Ok(None);

@@ -406,12 +406,14 @@ pub const RECORDER_PLACEHOLDER: &str = concat!(
 /// Why an unfinished recording is not replayed.
 const UNFINISHED: &str = "an unfinished recording: the header is still the recorder's \
      placeholder (the process left through _exit or was killed by a signal before its exit \
-     handler wrote the counts), and the body may end in the middle of a line";
+     handler wrote the counts, or a write of the trace failed, as the library then said on \
+     its stderr), and the body may end in the middle of a line";
 
 /// Whether `text` is a trace the recorder started but never finished: its placeholder
 /// header followed by requests. The recorder buffers 64 KiB of lines before it writes, so a
 /// process that leaves through `_exit` or is killed by a signal leaves an empty file after a
-/// short run and such a file after a longer one. (A finished recording of a process that
+/// short run and such a file after a longer one; so does a process whose trace could not be
+/// written to the end (a full disk), after a line on its stderr. (A finished recording of a process that
 /// never called `malloc` is the same header with nothing after it: a trace without
 /// requests.)
 ///

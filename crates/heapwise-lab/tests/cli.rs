@@ -278,7 +278,14 @@ fn the_system_allocator_respects_the_heap_limit() {
     );
     write(d.path(), "small.rep", SMALL);
     let out = heapwise()
-        .args(["replay", "--json", "--repeat", "1", "--policy", "segregated"])
+        .args([
+            "replay",
+            "--json",
+            "--repeat",
+            "1",
+            "--policy",
+            "segregated",
+        ])
         .args(["--heap-limit", "4M"])
         .arg(d.path())
         .output()
@@ -302,7 +309,10 @@ fn the_system_allocator_respects_the_heap_limit() {
         } else {
             assert!(r["system_kops"].is_null(), "{r}");
             assert_eq!(r["ok"], false, "{r}");
-            assert!(r["error"].as_str().unwrap().starts_with("out of memory"), "{r}");
+            assert!(
+                r["error"].as_str().unwrap().starts_with("out of memory"),
+                "{r}"
+            );
         }
     }
 }

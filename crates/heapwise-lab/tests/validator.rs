@@ -229,7 +229,10 @@ fn the_system_allocator_keeps_to_its_limit() {
     let p = a.malloc(512 << 10).unwrap();
     let after_p = a.live_bytes();
     assert!(after_p >= 512 << 10);
-    assert!(a.malloc(600 << 10).is_none(), "past the limit with `p` live");
+    assert!(
+        a.malloc(600 << 10).is_none(),
+        "past the limit with `p` live"
+    );
     assert_eq!(a.live_bytes(), after_p);
     // SAFETY: `p` is live and came from `a`.
     assert!(unsafe { a.realloc(p, (1 << 20) + 1) }.is_none());

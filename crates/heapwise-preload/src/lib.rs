@@ -277,9 +277,10 @@ fn init_slow() {
     // The API layers (valgrind client requests; canaries and guard pages in full mode),
     // decided before the first block; last, because under valgrind it hides `GLOBAL`.
     let layers = tuning.apply_perturb(hw::front::configure(&GLOBAL, o.harden.junk));
-    let fd = options::trace_path().map_or(-1, |t| open_trace(&t));
+    let trace = options::trace_path();
+    let fd = trace.as_ref().map_or(-1, open_trace);
     if o.stats || fd >= 0 {
-        RECORDER.start(fd);
+        RECORDER.start(fd, trace.as_ref().map_or(&[][..], |t| &t.buf[..]));
     }
     if o.stats {
         report::note_stderr();

@@ -10,7 +10,9 @@
 //!   a static buffer written with `write(2)` when full; the header is written first as
 //!   fixed-width padded placeholders and overwritten with `pwrite(2)` at exit, when the
 //!   counts are known (a process that leaves without running its exit handlers leaves the
-//!   placeholders, which `heapwise replay` recognises).
+//!   placeholders, which `heapwise replay` recognises). A write that fails (a full disk)
+//!   ends the trace there: the library says so once, on stderr, naming the file and the
+//!   error, and writes nothing more to it (the file keeps the placeholder header).
 //!
 //! Invariants: the state is touched only with the recorder lock held, which is taken
 //! before (outside) the heap lock; a block is in the table iff it is live and was
@@ -20,7 +22,8 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use crate::report::note;
+use crate::options::{shown_path, PATH_MAX};
+use crate::report::{note, ErrnoText};
 use hw::{fork, sys, FutexLock, Global, LockGuard};
 
 use crate::ptr_table::PtrTable;
@@ -45,6 +48,9 @@ struct Trace {
     len: usize,
     ops: u64,
     failed: bool,
+    /// The file's path, NUL-terminated (empty without a trace), for the message about a
+    /// write that fails.
+    path: [u8; PATH_MAX + 1],
 }
 
 struct State {
@@ -85,7 +91,17 @@ impl Trace {
         if self.len > 0 && !self.failed {
             let data = self.buf.get(..self.len).unwrap_or(&[]);
             // (No cancellation point: the recorder's lock is held here.)
-            self.failed = !sys::try_write_all(self.fd, data);
+            if let Err(e) = sys::write_all_or_errno(self.fd, data) {
+                // Once: nothing more is written after a failure. (`note` neither allocates
+                // nor raises SIGPIPE.)
+                self.failed = true;
+                note(format_args!(
+                    "cannot write HEAPWISE_TRACE file {:?}: {}; the trace stops here, \
+                     unfinished (its header is not written)",
+                    shown_path(&self.path),
+                    ErrnoText(e)
+                ));
+            }
         }
         self.len = 0;
     }
@@ -149,6 +165,7 @@ impl Recorder {
                     len: 0,
                     ops: 0,
                     failed: true,
+                    path: [0; PATH_MAX + 1],
                 },
                 finished: false,
             }),
@@ -161,14 +178,23 @@ impl Recorder {
         self.active.load(Ordering::Relaxed)
     }
 
-    /// Starts recording; `trace_fd >= 0` also writes the trace there. Called once, from the
-    /// library's initialisation, before any call is served.
-    pub fn start(&self, trace_fd: i32) {
+    /// Starts recording; `trace_fd >= 0` also writes the trace there, to the file at `path`
+    /// (named in the message about a write that fails; cut at [`PATH_MAX`] bytes). Called
+    /// once, from the library's initialisation, before any call is served.
+    pub fn start(&self, trace_fd: i32, path: &[u8]) {
         let _g = LockGuard::new(&self.lock);
         // SAFETY: the lock is held.
         let st = unsafe { &mut *self.state.get() };
         if trace_fd >= 0 {
             let t = &mut st.trace;
+            let n = path
+                .iter()
+                .position(|&c| c == 0)
+                .unwrap_or(path.len())
+                .min(PATH_MAX);
+            if let (Some(dst), Some(src)) = (t.path.get_mut(..n), path.get(..n)) {
+                dst.copy_from_slice(src);
+            }
             t.fd = trace_fd;
             t.failed = false;
             t.push(&header(0, 0, 0, 1));
@@ -227,7 +253,11 @@ impl Recorder {
         // SAFETY: `h` is a readable buffer of HEADER_BYTES bytes.
         let n = unsafe { libc::pwrite(t.fd, h.as_ptr() as *const libc::c_void, h.len(), 0) };
         if n != h.len() as isize {
-            note(format_args!("could not write the trace header"));
+            note(format_args!(
+                "cannot write the header of HEAPWISE_TRACE file {:?}: {}",
+                shown_path(&t.path),
+                ErrnoText(if n < 0 { sys::errno() } else { 0 })
+            ));
         }
         // SAFETY: the descriptor is ours and no longer used.
         unsafe { libc::close(t.fd) };
@@ -346,7 +376,7 @@ mod trace_tests {
         let f = std::fs::File::create(&path).unwrap();
         let fd = std::os::fd::IntoRawFd::into_raw_fd(f);
         let rec = Box::new(Recorder::new());
-        rec.start(fd);
+        rec.start(fd, path.as_os_str().as_encoded_bytes());
         let a = rec.with(|r| {
             let p = G.malloc(100);
             r.alloc(&G, p, 100);

@@ -117,6 +117,49 @@ impl fmt::Display for Ratio {
     }
 }
 
+/// An `errno` value as a message shows it: `No space left on device (errno 28)`. The
+/// texts are the C locale's, from a table of the errors a write to a file may give (an
+/// error not in it shows as `errno N`, and 0 as a write that wrote nothing): `strerror`
+/// may translate through `gettext`, which allocates, and messages are written with the
+/// recorder's lock held.
+pub struct ErrnoText(pub i32);
+
+impl ErrnoText {
+    /// The C locale's text of `errno` `e`, for the errors in the table.
+    pub fn text(e: i32) -> Option<&'static str> {
+        Some(match e {
+            libc::EPERM => "Operation not permitted",
+            libc::ENOENT => "No such file or directory",
+            libc::EIO => "Input/output error",
+            libc::ENXIO => "No such device or address",
+            libc::EBADF => "Bad file descriptor",
+            libc::EAGAIN => "Resource temporarily unavailable",
+            libc::ENOMEM => "Cannot allocate memory",
+            libc::EACCES => "Permission denied",
+            libc::EFAULT => "Bad address",
+            libc::EISDIR => "Is a directory",
+            libc::EINVAL => "Invalid argument",
+            libc::EFBIG => "File too large",
+            libc::ENOSPC => "No space left on device",
+            libc::ESPIPE => "Illegal seek",
+            libc::EROFS => "Read-only file system",
+            libc::EPIPE => "Broken pipe",
+            libc::EDQUOT => "Disk quota exceeded",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for ErrnoText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.0, ErrnoText::text(self.0)) {
+            (0, _) => f.write_str("nothing was written"),
+            (e, Some(t)) => write!(f, "{t} (errno {e})"),
+            (e, None) => write!(f, "errno {e}"),
+        }
+    }
+}
+
 extern "C" {
     static program_invocation_short_name: *const c_char;
 }
@@ -350,6 +393,20 @@ mod tests {
             Ratio(u64::MAX as u128 * 100, 3, 1).to_string(),
             "614891469123651720500.0"
         );
+    }
+
+    #[test]
+    fn errno_values_show_their_c_locale_text() {
+        assert_eq!(
+            ErrnoText(libc::ENOSPC).to_string(),
+            "No space left on device (errno 28)"
+        );
+        assert_eq!(
+            ErrnoText(libc::EFBIG).to_string(),
+            "File too large (errno 27)"
+        );
+        assert_eq!(ErrnoText(4242).to_string(), "errno 4242");
+        assert_eq!(ErrnoText(0).to_string(), "nothing was written");
     }
 
     #[test]

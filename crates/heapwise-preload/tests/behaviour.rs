@@ -1048,6 +1048,37 @@ fn trace_is_in_replay_format_and_consistent() {
     );
 }
 
+/// A trace file that cannot be written to the end (a full disk; here the program's own
+/// `RLIMIT_FSIZE` of 4 KiB, its `SIGXFSZ` ignored, so that the recorder's write fails with
+/// `EFBIG`): the library says so once, on stderr, naming the file and the error, and the
+/// program runs on. Before, it said nothing: the file kept the recorder's placeholder header,
+/// which `heapwise replay` took for a process that left through `_exit` or a signal.
+#[test]
+fn a_trace_that_cannot_be_written_is_reported_once() {
+    let dir = TempDir::new("trace-write-error");
+    let exe = compile_c("s08_trace_write_error", dir.path());
+    let trace = dir.path().join("t.rep");
+    let mut cmd = Command::new(&exe);
+    cmd.env("LD_PRELOAD", libheapwise())
+        .env_remove("HEAPWISE_STATS")
+        .env("HEAPWISE_TRACE", &trace);
+    let o = run(cmd, None, T);
+    assert!(o.success() && o.stdout == "done\n", "{}", o.describe());
+    let lines: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line on stderr\n{}", o.describe());
+    let want = format!(
+        "heapwise: cannot write HEAPWISE_TRACE file {:?}: File too large (errno {})",
+        trace.to_str().expect("utf-8 path"),
+        libc::EFBIG
+    );
+    assert!(lines[0].starts_with(&want), "{}\nwanted {want}", lines[0]);
+    // What was written before the error stays: the placeholder header and a cut body.
+    let len = std::fs::metadata(&trace)
+        .expect("the trace file exists")
+        .len();
+    assert_eq!(len, 4096, "the file is cut at the size limit");
+}
+
 /// A shared `HEAPWISE_TRACE` path (no `%p`) goes to the program a wrapper script `exec`s,
 /// also when the script forked a child (a subshell, a background job) that is still running:
 /// the trace was held by an exclusive `flock` of the open file, which the forked child's copy

@@ -200,7 +200,13 @@ pub fn write_all(fd: i32, bytes: &[u8]) {
 /// [`write_all`], saying whether every byte was written. The system call is made directly,
 /// not through libc's `write`, which is a cancellation point: a thread cancelled there
 /// while it holds an allocator lock (the trace recorder's) would never release it.
-pub fn try_write_all(fd: i32, mut bytes: &[u8]) -> bool {
+pub fn try_write_all(fd: i32, bytes: &[u8]) -> bool {
+    write_all_or_errno(fd, bytes).is_ok()
+}
+
+/// [`try_write_all`], giving the `errno` of the write that failed (0 for a write that
+/// wrote nothing without an error). The caller's `errno` is left as it was.
+pub fn write_all_or_errno(fd: i32, mut bytes: &[u8]) -> Result<(), i32> {
     let _e = ErrnoGuard::new();
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid readable buffer of the given length.
@@ -216,11 +222,13 @@ pub fn try_write_all(fd: i32, mut bytes: &[u8]) -> bool {
             bytes = bytes.get(n as usize..).unwrap_or(&[]);
         } else if n < 0 && errno() == libc::EINTR {
             continue;
+        } else if n < 0 {
+            return Err(errno());
         } else {
-            return false;
+            return Err(0);
         }
     }
-    true
+    Ok(())
 }
 
 /// Writes `bytes` to standard error.
