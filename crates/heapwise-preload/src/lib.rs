@@ -340,16 +340,35 @@ fn open_trace(t: &options::TracePath) -> i32 {
     }
     // SAFETY: `fd` is an open descriptor of ours; `lock` is a valid `flock` record (all
     // zero: offset 0, length 0 = the whole file), which `F_SETLK` only reads.
-    unsafe {
+    let locked = unsafe {
         let mut lock: libc::flock = core::mem::zeroed();
         lock.l_type = libc::F_WRLCK as _;
         lock.l_whence = libc::SEEK_SET as _;
-        if libc::fcntl(fd, libc::F_SETLK, &lock) != 0 || libc::ftruncate(fd, 0) != 0 {
-            libc::close(fd);
-            return -1;
+        libc::fcntl(fd, libc::F_SETLK, &lock) == 0
+    };
+    // A file another process holds is its trace (silently); any other failure is said,
+    // as the file that cannot be opened is: a file that cannot be truncated (`/dev/full`,
+    // a FIFO: a trace is a regular file, its header rewritten at exit) or locked.
+    let failed = if locked {
+        // SAFETY: `fd` is an open descriptor of ours.
+        if unsafe { libc::ftruncate(fd, 0) } == 0 {
+            return fd;
         }
+        Some(("truncate", hw::sys::errno()))
+    } else {
+        let e = hw::sys::errno();
+        (e != libc::EACCES && e != libc::EAGAIN).then_some(("lock", e))
+    };
+    if let Some((what, e)) = failed {
+        report::note(format_args!(
+            "cannot {what} HEAPWISE_TRACE file {:?}: {}; not tracing",
+            options::shown_path(&t.buf),
+            report::ErrnoText(e)
+        ));
     }
-    fd
+    // SAFETY: the descriptor is ours and not used elsewhere.
+    unsafe { libc::close(fd) };
+    -1
 }
 
 /// Moves `fd` to a high number (at least [`HIGH_FD`], when the limit allows), so that a

@@ -868,6 +868,9 @@ fn bad_option_values_give_one_line_and_the_default() {
         ("GLIBC_TUNABLES", "glibc.malloc.perturb=0x100"),
         ("GLIBC_TUNABLES", "glibc.malloc.arena_max=-2"),
         ("HEAPWISE_TRACE", "/nonexistent-dir/heapwise/trace.rep"),
+        // A file that opens but cannot be truncated (nor hold a trace): it was silently
+        // not traced.
+        ("HEAPWISE_TRACE", "/dev/full"),
     ] {
         let mut cmd = Command::new(&exe);
         cmd.env("LD_PRELOAD", libheapwise())
