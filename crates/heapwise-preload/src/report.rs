@@ -73,21 +73,34 @@ fn stderr_fd() -> i32 {
     }
 }
 
-/// A byte count shown with a binary unit (`512 B`, `1.5 KiB`, `3.2 MiB`, `1.10 GiB`).
+/// A byte count shown with a binary unit (`512 B`, `1.5 KiB`, `3.2 MiB`, `1.10 GiB`): the
+/// largest unit it has one of once rounded (1 MiB − 1 byte is `1.0 MiB`, not `1024.0 KiB`).
 pub struct Bytes(pub usize);
 
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0 as u128;
         if b < 1 << 10 {
-            write!(f, "{b} B")
-        } else if b < 1 << 20 {
-            write!(f, "{} KiB", Ratio(b, 1 << 10, 1))
-        } else if b < 1 << 30 {
-            write!(f, "{} MiB", Ratio(b, 1 << 20, 1))
-        } else {
-            write!(f, "{} GiB", Ratio(b, 1 << 30, 2))
+            return write!(f, "{b} B");
         }
+        // (unit, its bytes, decimals shown); the last one takes every larger count.
+        let units = [
+            ("KiB", 1u128 << 10, 1),
+            ("MiB", 1 << 20, 1),
+            ("GiB", 1 << 30, 2),
+        ];
+        let mut shown = ("KiB", 1u128 << 10, 1);
+        for &next in units.iter().skip(1) {
+            let (_, den, decimals) = shown;
+            // One of the next unit, or a count that rounds to 1024 of this one.
+            if b >= next.1 || Ratio::rounded(b, den, decimals) >= 1024 * 10u128.pow(decimals) {
+                shown = next;
+            } else {
+                break;
+            }
+        }
+        let (name, den, decimals) = shown;
+        write!(f, "{} {name}", Ratio(b, den, decimals))
     }
 }
 
@@ -96,6 +109,17 @@ impl fmt::Display for Bytes {
 /// mapped into every process).
 pub struct Ratio(pub u128, pub u128, pub u32);
 
+impl Ratio {
+    /// `num / den · 10^decimals`, rounded half up (0 when `den` is 0).
+    fn rounded(num: u128, den: u128, decimals: u32) -> u128 {
+        num.saturating_mul(10u128.pow(decimals))
+            .saturating_mul(2)
+            .saturating_add(den)
+            .checked_div(den.saturating_mul(2))
+            .unwrap_or(0)
+    }
+}
+
 impl fmt::Display for Ratio {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Ratio(num, den, decimals) = *self;
@@ -103,11 +127,7 @@ impl fmt::Display for Ratio {
             return f.write_str("-");
         }
         let scale = 10u128.pow(decimals);
-        let scaled = num
-            .saturating_mul(scale)
-            .saturating_mul(2)
-            .saturating_add(den)
-            / (2 * den);
+        let scaled = Ratio::rounded(num, den, decimals);
         let (whole, frac) = (scaled / scale, scaled % scale);
         if decimals == 0 {
             write!(f, "{whole}")
@@ -417,7 +437,12 @@ mod tests {
             (1024, "1.0 KiB"),
             (1280, "1.3 KiB"),
             (1536, "1.5 KiB"),
-            ((1 << 20) - 1, "1024.0 KiB"),
+            // Rounding that reaches 1024 of a unit is one of the next unit.
+            (1_048_524, "1023.9 KiB"),
+            (1_048_525, "1.0 MiB"),
+            ((1 << 20) - 1, "1.0 MiB"),
+            ((1 << 30) - 1, "1.00 GiB"),
+            (1 << 40, "1024.00 GiB"),
             (3_355_443, "3.2 MiB"),
             (1_181_116_006, "1.10 GiB"),
         ];
