@@ -330,11 +330,9 @@ pub fn run(cli: Cli) -> i32 {
                 return 2;
             }
             if traces.is_empty() {
-                eprintln!(
-                    "error: no trace to replay (every file given is empty or an unfinished \
-                     recording)"
+                return fail(
+                    "no trace to replay (every file given is empty or an unfinished recording)",
                 );
-                return 2;
             }
             crate::trace::unique_names(&mut traces);
             measure(&traces, policy.0, repeat, heap_limit, json, None)
