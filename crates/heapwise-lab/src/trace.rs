@@ -166,10 +166,12 @@ impl Trace {
             let mut toks = l.split_whitespace();
             while let Some(tok) = toks.next() {
                 header[got] = tok.parse::<u64>().map_err(|_| {
-                    err(
-                        ln,
-                        format!("header: expected a non-negative number, found `{tok}`"),
-                    )
+                    let reason = if is_number(tok) {
+                        format!("header: {tok} is too large (at most {})", u64::MAX)
+                    } else {
+                        format!("header: expected a non-negative number, found `{tok}`")
+                    };
+                    err(ln, reason)
                 })?;
                 got += 1;
                 header_line = ln;
@@ -217,14 +219,21 @@ impl Trace {
             let id_tok = toks
                 .next()
                 .ok_or_else(|| err(ln, format!("`{op}` needs an id")))?;
-            let id: u64 = id_tok
-                .parse()
-                .map_err(|_| err(ln, format!("id `{id_tok}` is not a non-negative number")))?;
-            if id >= num_ids as u64 {
-                return Err(err(
+            let out_of_range = |id: &dyn fmt::Display| {
+                err(
                     ln,
                     format!("id {id} out of range (header says {num_ids} ids)"),
-                ));
+                )
+            };
+            let id: u64 = id_tok.parse().map_err(|_| {
+                if is_number(id_tok) {
+                    out_of_range(&id_tok)
+                } else {
+                    err(ln, format!("id `{id_tok}` is not a non-negative number"))
+                }
+            })?;
+            if id >= num_ids as u64 {
+                return Err(out_of_range(&id));
             }
             let size = if kind == OpKind::Free {
                 0
@@ -232,11 +241,21 @@ impl Trace {
                 let s = toks
                     .next()
                     .ok_or_else(|| err(ln, format!("`{op}` needs a size")))?;
-                let v: u128 = s
-                    .parse()
-                    .map_err(|_| err(ln, format!("size `{s}` is not a non-negative number")))?;
+                let too_large = || {
+                    err(
+                        ln,
+                        format!("size {s} is too large (at most {})", isize::MAX),
+                    )
+                };
+                let v: u128 = s.parse().map_err(|_| {
+                    if is_number(s) {
+                        too_large()
+                    } else {
+                        err(ln, format!("size `{s}` is not a non-negative number"))
+                    }
+                })?;
                 if v > isize::MAX as u128 {
-                    return Err(err(ln, format!("size {v} cannot be represented")));
+                    return Err(too_large());
                 }
                 v as usize
             };
@@ -402,6 +421,13 @@ pub const RECORDER_PLACEHOLDER: &str = concat!(
     "                   0\n",
     "                   1\n",
 );
+
+/// Whether `tok` is a number in decimal digits (one too large for the type it is parsed into
+/// is then too large, not a non-number).
+fn is_number(tok: &str) -> bool {
+    let digits = tok.strip_prefix('+').unwrap_or(tok);
+    !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit())
+}
 
 /// Why an unfinished recording is not replayed.
 const UNFINISHED: &str = "an unfinished recording: the header is still the recorder's \
