@@ -897,11 +897,26 @@ fn record_keeps_the_command_s_trace_from_its_late_children() {
     assert!(Trace::read(&f, Format::Auto).is_ok_and(|t| !t.ops.is_empty()));
     {
         use std::os::unix::fs::OpenOptionsExt;
-        let mut w = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(&fifo)
-            .expect("the subshell waits on the FIFO");
+        // The subshell may not have opened the FIFO yet (a loaded machine): a non-blocking
+        // open for writing fails with ENXIO until a reader has it open.
+        let t0 = std::time::Instant::now();
+        let mut w = loop {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&fifo)
+            {
+                Ok(w) => break w,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    assert!(
+                        t0.elapsed().as_secs() < 60,
+                        "the subshell never opened the FIFO"
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => panic!("opening the FIFO: {e}"),
+            }
+        };
         std::io::Write::write_all(&mut w, b"\n").unwrap();
     }
     let done = d.path().join("go.done");
