@@ -8,11 +8,13 @@
 #     TLS word defined in AArch64 assembly, a pthread key on armv7 —, caches, arenas, large
 #     blocks, fork), built for the target and run under qemu (cargo's runner). The engine,
 #     heapwise-core, is target-independent `no_std` code that CI tests natively on x86_64
-#     and i686 and under Miri; its policy suite would take minutes under qemu. Two tests are
-#     skipped, for qemu's sake, not ours: `oom_returns_null...` re-executes its own binary (a
-#     container has no binfmt_misc entry to run a foreign executable directly), and `arenas`
+#     and i686 and under Miri; its policy suite would take minutes under qemu. Three groups of
+#     tests are skipped, for qemu's sake, not ours: `oom_returns_null...` re-executes its own binary
+#     (a container has no binfmt_misc entry to run a foreign executable directly), `arenas`
 #     forks a multi-threaded process and starts a thread in the child (qemu-user aborts
-#     there: "cpu == current_cpu").
+#     there: "cpu == current_cpu"), and the `a_fork_child_...` tests fork from a thread of a
+#     multi-threaded process too (the same abort, or a child that never ended); they run
+#     natively on x86_64 and i686, the pthread-key variant's with `--cfg heapwise_slot_key`.
 #  2. libheapwise.so built for the target (release: the `no_std` library, with its unwinding
 #     personality), and the C conformance programs (crates/heapwise-preload/tests/c/b*.c)
 #     cross-compiled and run under qemu with LD_PRELOAD: each must exit 0, print
@@ -60,7 +62,8 @@ cross_test() {
         echo "== $name 1. clippy, and the heapwise tests under $qemu"
         cargo clippy -p heapwise -p heapwise-preload --all-targets --target "$triple" -- -D warnings
         cargo test -p heapwise --target "$triple" -- \
-            --skip oom_returns_null_then_takes_the_standard_oom_path --skip arenas
+            --skip oom_returns_null_then_takes_the_standard_oom_path --skip arenas \
+            --skip a_fork_child_
     fi
 
     echo "== $name 2. the C conformance programs under $qemu with LD_PRELOAD"
