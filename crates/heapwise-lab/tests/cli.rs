@@ -682,6 +682,13 @@ fn preload_library() -> Option<PathBuf> {
     Some(bin.parent()?.join("libheapwise.so")).filter(|p| p.is_file())
 }
 
+/// `heapwise record -o F` with the library `lib` (the command's arguments follow).
+fn record(lib: &Path, f: &Path) -> Command {
+    let mut c = heapwise();
+    c.env("HEAPWISE_LIB", lib).args(["record", "-o"]).arg(f);
+    c
+}
+
 /// [`preload_library`], or a note that the `what` test is skipped.
 fn preload_library_or_skip(what: &str) -> Option<PathBuf> {
     let lib = preload_library();
@@ -807,10 +814,7 @@ fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
     };
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("k.rep");
-    let out = heapwise()
-        .env("HEAPWISE_LIB", &lib)
-        .args(["record", "-o"])
-        .arg(&f)
+    let out = record(&lib, &f)
         .args(["--", "sh", "-c", "kill -9 $$"])
         .output()
         .unwrap();
@@ -835,11 +839,8 @@ fn replay_of_an_exited_command_s_long_trace_says_it_is_unfinished() {
     };
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("x.rep");
-    let Ok(out) = heapwise()
-        .env("HEAPWISE_LIB", &lib)
+    let Ok(out) = record(&lib, &f)
         .env("PYTHONMALLOC", "malloc")
-        .args(["record", "-o"])
-        .arg(&f)
         .args([
             "--",
             "python3",
@@ -880,10 +881,7 @@ fn record_keeps_the_command_s_trace_from_its_late_children() {
     assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0, "mkfifo");
     // The background subshell starts no program until the FIFO is opened after `record`
     // returned; then it runs `ls` and says so with a file (`:` is a shell builtin).
-    heapwise()
-        .env("HEAPWISE_LIB", &lib)
-        .args(["record", "-o"])
-        .arg(&f)
+    record(&lib, &f)
         .args([
             "--",
             "sh",
@@ -938,13 +936,7 @@ fn record_writes_a_trace_replay_can_read() {
     };
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("ls.rep");
-    heapwise()
-        .env("HEAPWISE_LIB", &lib)
-        .args(["record", "-o"])
-        .arg(&f)
-        .args(["--", "ls", "/"])
-        .assert()
-        .code(0);
+    record(&lib, &f).args(["--", "ls", "/"]).assert().code(0);
     let t = Trace::read(&f, Format::Auto).unwrap();
     assert!(!t.ops.is_empty());
     // A relative path is the caller's, even when the command runs elsewhere.
