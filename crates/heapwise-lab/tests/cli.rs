@@ -682,6 +682,13 @@ fn preload_library() -> Option<PathBuf> {
     Some(bin.parent()?.join("libheapwise.so")).filter(|p| p.is_file())
 }
 
+/// `heapwise replay F` exits 2 with `text` in its stderr.
+fn replay_fails_saying(f: &Path, text: &str) {
+    let out = heapwise().arg("replay").arg(f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(text), "{}", stderr(&out));
+}
+
 /// `heapwise record -o F` with the library `lib` (the command's arguments follow).
 fn record(lib: &Path, f: &Path) -> Command {
     let mut c = heapwise();
@@ -820,13 +827,7 @@ fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
         .unwrap();
     assert_eq!(out.status.signal(), Some(libc::SIGKILL));
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 0);
-    let out = heapwise().arg("replay").arg(&f).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("is killed by a signal"),
-        "{}",
-        stderr(&out)
-    );
+    replay_fails_saying(&f, "is killed by a signal");
 }
 
 /// A recorded command that leaves through `_exit` after more lines than the recorder
@@ -856,13 +857,7 @@ fn replay_of_an_exited_command_s_long_trace_says_it_is_unfinished() {
         return;
     }
     assert!(std::fs::metadata(&f).unwrap().len() > 64 * 1024);
-    let out = heapwise().arg("replay").arg(&f).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("x.rep is an unfinished recording"),
-        "{}",
-        stderr(&out)
-    );
+    replay_fails_saying(&f, "x.rep is an unfinished recording");
 }
 
 /// `record -o FILE` keeps the command's trace: a program that one of the command's
