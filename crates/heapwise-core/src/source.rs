@@ -95,11 +95,10 @@ fn align_region(mem: &mut [MaybeUninit<u8>]) -> (NonNull<u8>, usize) {
 pub struct FixedArena<'a> {
     start: NonNull<u8>,
     brk: usize,
-    /// `len` rounded down to 16 bytes: how far `brk` may go.
-    limit: usize,
     /// Bytes from `start` to the end of the memory given (at creation and by every
     /// [`extend`](FixedArena::extend)), the tail short of 16 bytes included: the next
-    /// `extend` continues from there.
+    /// `extend` continues from there. `brk` may go up to it rounded down to 16 bytes
+    /// ([`FixedArena::capacity`]).
     len: usize,
     _mem: core::marker::PhantomData<&'a mut [MaybeUninit<u8>]>,
 }
@@ -116,7 +115,6 @@ impl<'a> FixedArena<'a> {
         FixedArena {
             start,
             brk: 0,
-            limit: len & !(ALIGN - 1),
             len,
             _mem: core::marker::PhantomData,
         }
@@ -132,7 +130,6 @@ impl<'a> FixedArena<'a> {
             // SAFETY: the caller guarantees `ptr` is non-null.
             start: unsafe { NonNull::new_unchecked(ptr) },
             brk: 0,
-            limit: len & !(ALIGN - 1),
             len,
             _mem: core::marker::PhantomData,
         }
@@ -151,24 +148,24 @@ impl<'a> FixedArena<'a> {
         // request changes nothing rather than overflow.
         if let Some(len) = self.len.checked_add(additional) {
             self.len = len;
-            self.limit = len & !(ALIGN - 1);
         }
     }
 
     /// Total bytes the arena can hold.
+    #[inline]
     pub fn capacity(&self) -> usize {
-        self.limit
+        self.len & !(ALIGN - 1)
     }
 
     /// Whether `p` lies inside `[start, start + capacity)`.
     pub fn contains(&self, p: *const u8) -> bool {
         // (No `start + capacity`: a region that ends at the top of the address space, which
         // a raw range may, would wrap.)
-        (p as usize).wrapping_sub(self.start.as_ptr() as usize) < self.limit
+        (p as usize).wrapping_sub(self.start.as_ptr() as usize) < self.capacity()
     }
 }
 
-// SAFETY: `brk` stays within `[0, limit]` of memory the arena borrows exclusively, and
+// SAFETY: `brk` stays within `[0, capacity]` of memory the arena borrows exclusively, and
 // `start` is 16-byte aligned by construction.
 unsafe impl Source for FixedArena<'_> {
     #[inline]
@@ -177,11 +174,11 @@ unsafe impl Source for FixedArena<'_> {
     }
     #[inline]
     fn brk(&self) -> NonNull<u8> {
-        // SAFETY: `brk <= limit`, so the pointer is within or one past the region.
+        // SAFETY: `brk <= capacity`, so the pointer is within or one past the region.
         unsafe { NonNull::new_unchecked(self.start.as_ptr().add(self.brk)) }
     }
     fn sbrk(&mut self, incr: usize) -> Option<NonNull<u8>> {
-        if incr > self.limit - self.brk {
+        if incr > self.capacity() - self.brk {
             return None;
         }
         let old = self.brk();
@@ -191,7 +188,7 @@ unsafe impl Source for FixedArena<'_> {
     /// The rest of the arena: memory the arena owns whether the heap uses it or not.
     #[inline]
     fn free_room(&self) -> usize {
-        self.limit - self.brk
+        self.capacity() - self.brk
     }
 }
 
