@@ -206,8 +206,9 @@ struct Accounting {
     reported: [AtomicU64; 2],
     /// `realloc` calls that moved their block through [`Global::move_block`] (between the
     /// heaps and large mappings, or to another heap) or through the layers of
-    /// [`crate::front`], the heap `malloc`s and the heap `free`s those moves made: [`Global::stats`] counts each such call as one `realloc`
-    /// instead of the `malloc` and `free` it is made of.
+    /// [`crate::front`], the heap `malloc`s and the heap `free`s those moves made:
+    /// [`Global::stats`] counts each such call as one `realloc` instead of the `malloc` and
+    /// `free` it is made of.
     moves: [AtomicU64; 3],
 }
 
@@ -759,7 +760,7 @@ impl Global {
     #[cold]
     fn note_caching(&'static self) {
         let _l = LockGuard::new(&CACHING_LOCK);
-        if self.cache.load(Ordering::Relaxed) & CACHE_USED != 0 {
+        if self.caches_used() {
             return;
         }
         self.next_caching
@@ -929,7 +930,7 @@ impl Global {
     /// lock may be held).
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub(crate) fn attach_arena(&'static self) -> usize {
-        if self.cache.load(Ordering::Acquire) & CACHE_USED == 0 {
+        if !self.caches_used() {
             self.note_caching();
         }
         let best = match self.arena_mode() {
@@ -1561,21 +1562,27 @@ impl Global {
             Resize::Done(q) => q,
             Resize::Fail => ptr::null_mut(),
             // SAFETY: forwarded caller contract.
-            Resize::Move { usable, size } => unsafe { self.move_block(p, usable, size) },
+            Resize::Move { usable, size } => unsafe { self.move_block(p, true, usable, size) },
             // SAFETY: forwarded caller contract.
             Resize::NotHeap(hook) => unsafe { self.realloc_large(p, size, hook) },
         }
     }
 
-    /// Allocates `size` bytes elsewhere, copies, frees `p`.
+    /// Allocates `size` bytes elsewhere, copies, frees `p` (a heap block when `from_heap`,
+    /// else a large one): one `realloc` in the statistics ([`Global::count_move`]).
     ///
     /// # Safety
     /// `p` must be a live block with `usable` usable bytes.
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
-    unsafe fn move_block(&'static self, p: *mut u8, usable: usize, size: usize) -> *mut u8 {
+    unsafe fn move_block(
+        &'static self,
+        p: *mut u8,
+        from_heap: bool,
+        usable: usize,
+        size: usize,
+    ) -> *mut u8 {
         let q = self.malloc(size);
         if !q.is_null() {
-            let from_heap = self.in_heap(p);
             // SAFETY: both blocks are live and distinct; `min(usable, size)` bytes are
             // inside each.
             unsafe {
@@ -1633,7 +1640,7 @@ impl Global {
             }
         }
         // SAFETY: `p` is a live large block with `usable` bytes.
-        let q = unsafe { self.move_block(p, usable, size) };
+        let q = unsafe { self.move_block(p, false, usable, size) };
         if q.is_null() && size < usable {
             // A shrink that found no block to move to: the mapping shrinks in place
             // instead (a shrink never fails for lack of memory).

@@ -1321,9 +1321,7 @@ pub unsafe fn free(g: &'static Global, p: *mut u8) -> bool {
 #[cold]
 #[inline(never)]
 pub unsafe fn free_cached(g: &'static Global, p: *mut u8) -> bool {
-    if KEY.load(Ordering::Relaxed) == 0 {
-        return false;
-    }
+    // (`is_cached` is false while no cache was ever set up: no key.)
     // SAFETY: `p` is non-null (caller contract); a cacheable block has two payload words.
     if unsafe { cacheable(g, p) }.is_some() && unsafe { is_cached(p) } {
         g.report_double_free(p);
@@ -1456,59 +1454,63 @@ pub fn check_current(g: &'static Global) -> Result<(), HeapError> {
     let Some(c) = slot_cache().filter(|c| ptr::eq(c.owner.get(), g)) else {
         return Ok(());
     };
-    let key = c.key.get();
     let mut budget = c.bytes.load(Ordering::Relaxed) / MIN_BLOCK;
     for k in 0..CLASSES {
-        let bsize = MIN_BLOCK + k * ALIGN;
         let (Some(head), Some(local), Some(count)) =
             (c.heads.get(k), c.locals.get(k), c.local_counts.get(k))
         else {
             continue;
         };
-        for (list, expected) in [(head, None), (local, Some(count.get() as usize))] {
-            let mut p = list.get();
-            let mut n = 0;
-            while !p.is_null() {
-                if budget == 0 {
-                    return Err(HeapError::new(ErrorKind::InListTwice, p as usize, bsize));
-                }
-                budget -= 1;
-                // SAFETY: `p` is on one of the calling thread's cached lists, reached through
-                // links whose marks were checked: a non-null block payload of `g`, unless a
-                // write after free forged a link, which `live_block` sees (it reads only
-                // inside `g`'s heaps) before anything else is read.
-                let size = unsafe { live_block(g, p) };
-                if size.is_none() {
-                    return Err(HeapError::new(ErrorKind::CorruptHeader, p as usize, 0));
-                }
-                // SAFETY: `p` is a live-looking block of `g` of at least `MIN_BLOCK` bytes.
-                let Some(next) = (unsafe { link_of(key, p) }) else {
-                    return Err(HeapError::new(
-                        ErrorKind::CorruptFreeBlock,
-                        p as usize,
-                        bsize,
-                    ));
-                };
-                if size != Some(bsize) {
-                    return Err(HeapError::new(
-                        ErrorKind::WrongClass,
-                        p as usize,
-                        size.unwrap_or(0),
-                    ));
-                }
-                n += 1;
-                p = next;
-            }
-            if expected.is_some_and(|e| e != n) {
-                return Err(HeapError::new(
-                    ErrorKind::BadCounters,
-                    list.get() as usize,
-                    0,
-                ));
-            }
+        check_list(g, c.key.get(), head.get(), k, &mut budget)?;
+        let n = check_list(g, c.key.get(), local.get(), k, &mut budget)?;
+        if n != count.get() as usize {
+            return Err(HeapError::new(
+                ErrorKind::BadCounters,
+                local.get() as usize,
+                0,
+            ));
         }
     }
     Ok(())
+}
+
+/// [`check_current`] for one list of class `k` from `p`: its length, each block taken off
+/// `budget` (none left: a cycle, or more blocks than the cache counts).
+fn check_list(
+    g: &'static Global,
+    key: usize,
+    mut p: *mut u8,
+    k: usize,
+    budget: &mut usize,
+) -> Result<usize, HeapError> {
+    let bsize = MIN_BLOCK + k * ALIGN;
+    let mut n = 0;
+    while !p.is_null() {
+        let Some(left) = budget.checked_sub(1) else {
+            return Err(HeapError::new(ErrorKind::InListTwice, p as usize, bsize));
+        };
+        *budget = left;
+        // SAFETY: `p` is non-null, on one of the calling thread's cached lists, reached
+        // through links whose marks were checked; a forged link is seen by `live_block`,
+        // which reads only inside `g`'s heaps, before anything else is read.
+        let Some(size) = (unsafe { live_block(g, p) }) else {
+            return Err(HeapError::new(ErrorKind::CorruptHeader, p as usize, 0));
+        };
+        // SAFETY: `p` is a live-looking block of `g` of at least `MIN_BLOCK` bytes.
+        let Some(next) = (unsafe { link_of(key, p) }) else {
+            return Err(HeapError::new(
+                ErrorKind::CorruptFreeBlock,
+                p as usize,
+                bsize,
+            ));
+        };
+        if size != bsize {
+            return Err(HeapError::new(ErrorKind::WrongClass, p as usize, size));
+        }
+        n += 1;
+        p = next;
+    }
+    Ok(n)
 }
 
 /// The `pthread` key destructor: the thread is exiting.
