@@ -30,7 +30,8 @@
 //! | [`large`] | large blocks: one `mmap` each, a tagged header, `munmap`, `mremap` |
 //! | [`large_cache`] | freed large mappings kept (up to the program's own large high-water mark) and reused by best fit, split and coalesced, so repeated large alloc/free does not fault |
 //! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
-//! | [`fork`] | `pthread_atfork` handlers over every registered lock |
+//! | [`fork`] | `pthread_atfork` handlers over every registered lock; the per-process claim on a once-only set-up |
+//! | `once_key` | a `pthread` key created once per process with its owner's set-up, taken over by a `fork` child that inherited it unfinished |
 //! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback; trimming (on request and automatic, with hysteresis) |
 //! | [`remote`] | per-arena lock-free stacks of small blocks freed by threads of other arenas, collected by the owner arena's threads |
 //! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches, bounded in bytes |
@@ -84,6 +85,7 @@ pub mod harden;
 pub mod large;
 pub mod large_cache;
 pub mod lock;
+pub(crate) mod once_key;
 pub mod os_source;
 pub mod record_pool;
 pub mod region;

@@ -99,9 +99,7 @@
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{
-    fence, AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering,
-};
+use core::sync::atomic::{fence, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 use heapwise_core::block::{
     block_size_for, load_header, ALIGN, ALLOC, FLAGS, MIN_BLOCK, PREV_ALLOC, WORD,
@@ -112,6 +110,7 @@ use heapwise_core::{ErrorKind, HeapError};
 use crate::fork;
 use crate::global::{Global, ARENAS};
 use crate::lock::{FutexLock, LockGuard};
+use crate::once_key::{OnceKey, Retry};
 use crate::record_pool::RecordPool;
 use crate::remote::REMOTE_BATCH;
 use crate::thread_slot;
@@ -334,16 +333,9 @@ const _: () = assert!(core::mem::align_of::<Cache>() <= crate::record_pool::RECO
 
 /// Per-process random key of the cache mark (0 until the first cache is set up).
 static KEY: AtomicUsize = AtomicUsize::new(0);
-/// The `pthread` key whose destructor returns a thread's cache (valid when `KEY_MADE`).
-static TSD_KEY: AtomicUsize = AtomicUsize::new(0);
-/// Whether `TSD_KEY` holds a created key (a `fork` child that takes the set-up over from
-/// its parent's thread uses it instead of creating another).
-static KEY_MADE: AtomicBool = AtomicBool::new(false);
-/// 0: not set up (the thread holding `KEY_CLAIM`, if any, is at it), 2: set up (key
-/// created, `fork` hook registered), 3: creation failed.
-static KEY_STATE: AtomicU8 = AtomicU8::new(0);
-/// Who sets the key up ([`ensure_tsd_key`]).
-static KEY_CLAIM: fork::SetupClaim = fork::SetupClaim::new();
+/// The `pthread` key whose destructor returns a thread's cache; its set-up registers the
+/// `fork` child hook ([`ensure_tsd_key`]).
+static TSD_KEY: OnceKey = OnceKey::new();
 static REG_LOCK: FutexLock = FutexLock::new();
 static REG_HEAD: AtomicPtr<Cache> = AtomicPtr::new(ptr::null_mut());
 
@@ -558,12 +550,6 @@ fn setup(g: &'static Global) -> Option<&'static Cache> {
     c
 }
 
-/// Whether a failed cache set-up may be tried again.
-enum Retry {
-    Later,
-    Never,
-}
-
 /// A new active cache of `g` for the calling thread, registered and bound to the thread's
 /// exit.
 fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
@@ -571,8 +557,7 @@ fn new_cache(g: &'static Global) -> Result<&'static Cache, Retry> {
         let k = random_key();
         let _ = KEY.compare_exchange(0, k, Ordering::AcqRel, Ordering::Acquire);
     }
-    ensure_tsd_key()?;
-    let key = TSD_KEY.load(Ordering::Acquire) as libc::pthread_key_t;
+    let key = ensure_tsd_key()? as libc::pthread_key_t;
     // Caches of threads that ended without retiring them go back first (their records may
     // serve this one).
     reclaim_exited(RECLAIM_SCAN);
@@ -796,39 +781,14 @@ fn random_key() -> usize {
     k | 1
 }
 
-/// Creates the `pthread` key (once per process) and registers the `fork` child hook.
-/// While another thread of the process sets them up, the caller is told to try later (never
-/// waits: the thread may be this one, re-entered through an allocation). A `fork` child
-/// whose parent forked meanwhile takes the set-up over ([`fork::SetupClaim`]), with the
-/// key if the parent's thread had created it.
-fn ensure_tsd_key() -> Result<(), Retry> {
-    match KEY_STATE.load(Ordering::Acquire) {
-        2 => return Ok(()),
-        3 => return Err(Retry::Never),
-        _ => {}
-    }
-    if !KEY_CLAIM.try_claim() {
-        return Err(Retry::Later);
-    }
-    let ok = KEY_MADE.load(Ordering::Acquire) || {
-        let mut key: libc::pthread_key_t = 0;
-        // SAFETY: `key` is a valid out-pointer; `thread_exit` never unwinds.
-        let made = unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } == 0;
-        if made {
-            TSD_KEY.store(key as usize, Ordering::Release);
-            KEY_MADE.store(true, Ordering::Release);
-        }
-        made
-    };
-    if ok {
+/// The `pthread` key, created once per process along with the `fork` child hook's
+/// registration ([`OnceKey`]: [`Retry::Later`] while another thread of the process, or this
+/// one re-entered through an allocation, sets them up).
+fn ensure_tsd_key() -> Result<usize, Retry> {
+    TSD_KEY.get(Some(thread_exit), |_| {
         fork::register_child_hook(fork_child);
-    }
-    KEY_STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
-    if ok {
-        Ok(())
-    } else {
-        Err(Retry::Never)
-    }
+        true
+    })
 }
 
 /// The class of a request of `size` bytes (`size <= MAX_CACHED_BLOCK - WORD`): the class
@@ -2349,10 +2309,7 @@ mod tests {
         let outcome = run_in_child(120, || {
             for made in [true, false] {
                 // (The key exists: any cache set up by this test binary created it.)
-                KEY_STATE.store(0, Ordering::Release);
-                KEY_MADE.store(made, Ordering::Release);
-                KEY_CLAIM.reset();
-                assert!(KEY_CLAIM.try_claim(), "a fresh process's claim is free");
+                TSD_KEY.play_unfinished_setup(made);
                 let child = std::thread::spawn(|| {
                     run_in_child(60, || {
                         let p = G.malloc(48);

@@ -125,71 +125,35 @@ mod imp {
     not(heapwise_slot_key)
 )))]
 mod imp {
-    use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    use crate::once_key::OnceKey;
 
-    use crate::fork::SetupClaim;
-
-    /// The key (valid when `MADE`).
-    pub(super) static KEY: AtomicUsize = AtomicUsize::new(0);
-    /// Whether `KEY` holds a created key (a `fork` child that takes the set-up over from
-    /// its parent's thread uses it instead of creating another).
-    pub(super) static MADE: AtomicBool = AtomicBool::new(false);
-    /// 0: not created (the thread holding `CLAIM`, if any, is at it), 2: created,
-    /// 3: unusable.
-    pub(super) static STATE: AtomicU8 = AtomicU8::new(0);
-    /// Who creates the key: one thread of the process (see [`SetupClaim`]).
-    pub(super) static CLAIM: SetupClaim = SetupClaim::new();
+    /// The key (no destructor): usable once created below [`INLINE_KEYS`].
+    pub(super) static KEY: OnceKey = OnceKey::new();
     /// glibc's `PTHREAD_KEY_2NDLEVEL_SIZE`: keys below it are stored without allocating.
     const INLINE_KEYS: usize = 32;
 
     pub fn init() -> bool {
-        match STATE.load(Ordering::Acquire) {
-            2 => return true,
-            3 => return false,
-            _ => {}
-        }
-        if !CLAIM.try_claim() {
-            return false;
-        }
-        let made = MADE.load(Ordering::Acquire) || {
-            let mut key: libc::pthread_key_t = 0;
-            // SAFETY: `key` is a valid out-pointer; no destructor.
-            let ok = unsafe { libc::pthread_key_create(&mut key, None) } == 0;
-            if ok {
-                KEY.store(key as usize, Ordering::Release);
-                MADE.store(true, Ordering::Release);
-            }
-            ok
-        };
-        let ok = made && KEY.load(Ordering::Acquire) < INLINE_KEYS;
-        STATE.store(if ok { 2 } else { 3 }, Ordering::Release);
-        ok
+        KEY.get(None, |key| key < INLINE_KEYS).is_ok()
     }
 
     #[inline(always)]
     pub fn get() -> *const u8 {
-        if STATE.load(Ordering::Acquire) != 2 {
+        let Some(key) = KEY.ready() else {
             return core::ptr::null();
-        }
-        let key = KEY.load(Ordering::Relaxed) as libc::pthread_key_t;
+        };
         // SAFETY: a created key; reading its value has no other precondition.
-        let v = unsafe { libc::pthread_getspecific(key) };
+        let v = unsafe { libc::pthread_getspecific(key as libc::pthread_key_t) };
         v as *const u8
     }
 
     #[inline]
     pub fn set(p: *const u8) {
-        if STATE.load(Ordering::Acquire) != 2 {
+        let Some(key) = KEY.ready() else {
             return;
-        }
+        };
         // SAFETY: a created key below `INLINE_KEYS`: glibc stores the value in the thread
         // descriptor without allocating, and cannot fail.
-        unsafe {
-            libc::pthread_setspecific(
-                KEY.load(Ordering::Relaxed) as libc::pthread_key_t,
-                p as *const libc::c_void,
-            )
-        };
+        unsafe { libc::pthread_setspecific(key as libc::pthread_key_t, p as *const libc::c_void) };
     }
 }
 
@@ -251,14 +215,10 @@ mod tests {
     #[test]
     fn a_fork_child_of_a_parent_creating_the_key_creates_it() {
         use crate::fork::testing::run_in_child;
-        use core::sync::atomic::Ordering;
         assert!(init());
         let outcome = run_in_child(120, || {
             for made in [true, false] {
-                imp::STATE.store(0, Ordering::Release);
-                imp::MADE.store(made, Ordering::Release);
-                imp::CLAIM.reset();
-                assert!(imp::CLAIM.try_claim(), "a fresh process's claim is free");
+                imp::KEY.play_unfinished_setup(made);
                 let child = run_in_child(60, || {
                     if !init() {
                         return 1;
