@@ -89,8 +89,9 @@ impl fmt::Display for Bytes {
             ("MiB", 1 << 20, 1),
             ("GiB", 1 << 30, 2),
         ];
-        let mut shown = ("KiB", 1u128 << 10, 1);
-        for &next in units.iter().skip(1) {
+        let [first, larger @ ..] = units;
+        let mut shown = first;
+        for next in larger {
             let (_, den, decimals) = shown;
             // One of the next unit, or a count that rounds to 1024 of this one.
             if b >= next.1 || Ratio::rounded(b, den, decimals) >= 1024 * 10u128.pow(decimals) {
