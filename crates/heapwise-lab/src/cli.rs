@@ -193,27 +193,30 @@ fn parse_policies(s: &str) -> Result<PolicySel, String> {
     Ok(PolicySel(v))
 }
 
-/// Parses a request count of `gen`/`bench` (at most [`MAX_OPS`]).
+/// Parses a request count of `gen` (at most [`MAX_OPS`]).
 fn parse_ops(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n <= MAX_OPS => Ok(n),
-        Ok(_) => Err(format!("at most {MAX_OPS} requests")),
-        Err(_) => Err(format!("`{s}` is not a number of requests")),
-    }
+    parse_count(s, MAX_OPS, || format!("at most {MAX_OPS} requests"))
 }
 
-/// Parses a request count of `bench` (at most [`BENCH_MAX_OPS`]; a count beyond it, even
-/// one beyond `usize`, is too many, not a non-number).
+/// Parses a request count of `bench` (at most [`BENCH_MAX_OPS`]).
 fn parse_bench_ops(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let digits = !t.is_empty() && t.bytes().all(|c| c.is_ascii_digit());
-    if digits && t.parse::<usize>().map_or(true, |n| n > BENCH_MAX_OPS) {
-        return Err(format!(
+    parse_count(s, BENCH_MAX_OPS, || {
+        format!(
             "at most {BENCH_MAX_OPS} requests per workload (the five workloads are held in \
              memory; for longer runs, `heapwise gen` a trace and `heapwise replay` it)"
-        ));
+        )
+    })
+}
+
+/// Parses a request count of at most `max`: a count beyond it, even one beyond `usize`, is
+/// too many (`too_many` says so), not a non-number.
+fn parse_count(s: &str, max: usize, too_many: impl FnOnce() -> String) -> Result<usize, String> {
+    let t = s.trim();
+    match t.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ if crate::trace::is_number(t) => Err(too_many()),
+        _ => Err(format!("`{s}` is not a number of requests")),
     }
-    parse_ops(s)
 }
 
 /// Parses a byte count with an optional K/M/G suffix (powers of 1024; `KiB` etc. too).

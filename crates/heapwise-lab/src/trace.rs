@@ -424,7 +424,7 @@ pub const RECORDER_PLACEHOLDER: &str = concat!(
 
 /// Whether `tok` is a number in decimal digits (one too large for the type it is parsed into
 /// is then too large, not a non-number).
-fn is_number(tok: &str) -> bool {
+pub(crate) fn is_number(tok: &str) -> bool {
     let digits = tok.strip_prefix('+').unwrap_or(tok);
     !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit())
 }
