@@ -26,6 +26,20 @@ static G: Global = Global::with_thread_cache(Config {
 /// least four words) on 64-bit and 32-bit targets alike.
 const BLOCK: usize = 32;
 
+/// Repaired (`word` back to `saved`), the heaps check clean and every block of `ps` but the
+/// cached one (`freed`) goes back, with no report since `reports` were counted.
+fn repair_and_free(word: *mut usize, saved: usize, ps: &[usize], freed: usize, reports: usize) {
+    // SAFETY: `word` is the word of a cached block the test overwrote, read before as `saved`.
+    unsafe { word.write(saved) };
+    assert_eq!(G.check(), Ok(()));
+    for &p in ps.iter().filter(|&&p| p != freed) {
+        // SAFETY: every other block is live.
+        unsafe { G.free(p as *mut u8) };
+    }
+    assert_eq!(G.check(), Ok(()));
+    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
+}
+
 #[test]
 fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_its_neighbour() {
     let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
@@ -66,16 +80,7 @@ fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_it
     assert!(bytes.iter().all(|&x| x == 0x5a), "b's data: {bytes:x?}");
     assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
 
-    // Repaired, the heaps check clean and every block goes back.
-    // SAFETY: restoring the header read above.
-    unsafe { header.write(saved) };
-    assert_eq!(G.check(), Ok(()));
-    for &p in ps.iter().filter(|&&p| p != a) {
-        // SAFETY: every other block is live.
-        unsafe { G.free(p as *mut u8) };
-    }
-    assert_eq!(G.check(), Ok(()));
-    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
+    repair_and_free(header, saved, &ps, a, reports);
 }
 
 #[test]
@@ -103,13 +108,5 @@ fn a_cached_block_written_after_free_is_the_checkers_error_not_a_leak() {
         reports,
         "returned, not reported"
     );
-    // SAFETY: restoring the word read above.
-    unsafe { link.write(saved) };
-    assert_eq!(G.check(), Ok(()));
-    for &q in ps.iter().filter(|&&q| q != p) {
-        // SAFETY: every other block is live.
-        unsafe { G.free(q as *mut u8) };
-    }
-    assert_eq!(G.check(), Ok(()));
-    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
+    repair_and_free(link, saved, &ps, p, reports);
 }
