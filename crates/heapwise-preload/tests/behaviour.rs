@@ -1043,11 +1043,16 @@ fn trace_is_in_replay_format_and_consistent() {
     let o = run(cmd, None, T);
     assert!(o.success(), "{}", o.describe());
     let text = std::fs::read_to_string(&trace).expect("the trace file exists");
-    let (allocs, reallocs, frees) = check_trace(&text);
-    // b06 makes 30+ reallocs of one block and several allocations and frees.
+    assert_b06_trace(&text);
+}
+
+/// `text` is a consistent trace ([`check_trace`]) of `b06_realloc`, which makes 30+
+/// reallocs of one block and several allocations and frees.
+fn assert_b06_trace(text: &str) {
+    let (allocs, reallocs, frees) = check_trace(text);
     assert!(
         allocs >= 5 && reallocs >= 25 && frees >= 5,
-        "a={allocs} r={reallocs} f={frees}"
+        "not b06's trace: a={allocs} r={reallocs} f={frees}"
     );
 }
 
@@ -1123,11 +1128,7 @@ fn a_shared_trace_goes_to_the_program_a_script_execs_past_a_running_child() {
     assert!(o.success(), "{}", o.describe());
     let text = std::fs::read_to_string(&trace).expect("the trace file exists");
     assert!(!text.is_empty(), "the exec'd program recorded nothing");
-    let (allocs, reallocs, frees) = check_trace(&text);
-    assert!(
-        allocs >= 5 && reallocs >= 25 && frees >= 5,
-        "not b06's trace: a={allocs} r={reallocs} f={frees}"
-    );
+    assert_b06_trace(&text);
 }
 
 /// `dlopen` of the library (no preload, no `GLIBC_TUNABLES`): it serves four threads as a
