@@ -104,29 +104,19 @@ fn replay_skips_unfinished_recordings_of_a_directory() {
         "{}",
         stderr(&out)
     );
-    let out = heapwise()
-        .args(["replay", "--repeat", "0"])
-        .arg(d.path().join("2.rep"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("no trace to replay"),
-        "{}",
-        stderr(&out)
+    exits_2_saying(
+        heapwise()
+            .args(["replay", "--repeat", "0"])
+            .arg(d.path().join("2.rep")),
+        "no trace to replay",
     );
     // `viz` has nothing to draw either, and says why.
-    let out = heapwise()
-        .args(["viz", "-o"])
-        .arg(d.path().join("2.svg"))
-        .arg(d.path().join("2.rep"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("2.rep:1: an unfinished recording"),
-        "{}",
-        stderr(&out)
+    exits_2_saying(
+        heapwise()
+            .args(["viz", "-o"])
+            .arg(d.path().join("2.svg"))
+            .arg(d.path().join("2.rep")),
+        "2.rep:1: an unfinished recording",
     );
     // A finished recording of a process that never allocated is that header alone: a
     // trace without requests, replayed.
@@ -469,15 +459,9 @@ fn resource_limits_are_one_line_errors_not_aborts() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     // Request counts beyond what a trace can hold.
     for n in ["100000001", "18446744073709551615"] {
-        let out = heapwise()
-            .args(["gen", "--kind", "churn", "-o", "x.rep", "--ops", n])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        assert!(
-            stderr(&out).contains("at most 100000000 requests"),
-            "{}",
-            stderr(&out)
+        exits_2_saying(
+            heapwise().args(["gen", "--kind", "churn", "-o", "x.rep", "--ops", n]),
+            "at most 100000000 requests",
         );
     }
 }
@@ -491,19 +475,14 @@ fn bench_ops_are_bounded() {
     let d = tempfile::tempdir().unwrap();
     let over = (BENCH_MAX_OPS + 1).to_string();
     for n in [over.as_str(), "100000000", "18446744073709551615"] {
-        let out = heapwise()
-            .current_dir(d.path())
-            .args(["bench", "--repeat", "0", "--policy", "segregated", "--json"])
-            .args(["--ops", n])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{n}: {}", stderr(&out));
-        assert!(
-            stderr(&out).contains(&format!("at most {BENCH_MAX_OPS} requests per workload")),
-            "{}",
-            stderr(&out)
+        let out = exits_2_saying(
+            heapwise()
+                .current_dir(d.path())
+                .args(["bench", "--repeat", "0", "--policy", "segregated", "--json"])
+                .args(["--ops", n]),
+            &format!("at most {BENCH_MAX_OPS} requests per workload"),
         );
-        assert!(out.stdout.is_empty());
+        assert!(out.stdout.is_empty(), "{n}");
     }
     assert!(!d.path().join("heapwise-report.svg").exists());
 }
@@ -684,9 +663,24 @@ fn preload_library() -> Option<PathBuf> {
 
 /// `heapwise replay F` exits 2 with `text` in its stderr.
 fn replay_fails_saying(f: &Path, text: &str) {
-    let out = heapwise().arg("replay").arg(f).output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    exits_2_saying(heapwise().arg("replay").arg(f), text);
+}
+
+/// Runs `cmd`, which must exit 2 with `text` in its stderr; its output.
+fn exits_2_saying(cmd: &mut Command, text: &str) -> std::process::Output {
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains(text), "{}", stderr(&out));
+    out
+}
+
+/// For a `record` test: the library (or `None`, after a note that the test is skipped), a
+/// fresh directory and the trace file `name` in it.
+fn record_setup(name: &str) -> Option<(PathBuf, tempfile::TempDir, PathBuf)> {
+    let lib = preload_library_or_skip("record")?;
+    let d = tempfile::tempdir().unwrap();
+    let f = d.path().join(name);
+    Some((lib, d, f))
 }
 
 /// `heapwise record -o F` with the library `lib` (the command's arguments follow).
@@ -816,11 +810,9 @@ fn a_signal_to_run_reaches_the_command() {
 #[test]
 fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
     use std::os::unix::process::ExitStatusExt;
-    let Some(lib) = preload_library_or_skip("record") else {
+    let Some((lib, _d, f)) = record_setup("k.rep") else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("k.rep");
     let out = record(&lib, &f)
         .args(["--", "sh", "-c", "kill -9 $$"])
         .output()
@@ -835,11 +827,9 @@ fn replay_of_a_killed_command_s_trace_says_why_it_is_empty() {
 /// small-object allocator off, so that every object is a `malloc`; skipped without it).
 #[test]
 fn replay_of_an_exited_command_s_long_trace_says_it_is_unfinished() {
-    let Some(lib) = preload_library_or_skip("record") else {
+    let Some((lib, _d, f)) = record_setup("x.rep") else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("x.rep");
     let Ok(out) = record(&lib, &f)
         .env("PYTHONMALLOC", "malloc")
         .args([
@@ -865,11 +855,9 @@ fn replay_of_an_exited_command_s_long_trace_says_it_is_unfinished() {
 /// file unlocked, truncated it and recorded itself in the command's place).
 #[test]
 fn record_keeps_the_command_s_trace_from_its_late_children() {
-    let Some(lib) = preload_library_or_skip("record") else {
+    let Some((lib, d, f)) = record_setup("t.rep") else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("t.rep");
     let fifo = d.path().join("go");
     let c_fifo = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: `c_fifo` is a NUL-terminated path.
@@ -926,11 +914,9 @@ fn record_keeps_the_command_s_trace_from_its_late_children() {
 
 #[test]
 fn record_writes_a_trace_replay_can_read() {
-    let Some(lib) = preload_library_or_skip("record") else {
+    let Some((lib, d, f)) = record_setup("ls.rep") else {
         return;
     };
-    let d = tempfile::tempdir().unwrap();
-    let f = d.path().join("ls.rep");
     record(&lib, &f).args(["--", "ls", "/"]).assert().code(0);
     let t = Trace::read(&f, Format::Auto).unwrap();
     assert!(!t.ops.is_empty());
@@ -957,16 +943,15 @@ fn record_writes_a_trace_replay_can_read() {
         .is_empty());
     assert!(!d.path().join("elsewhere/rel.rep").exists());
     // A file that cannot be written is an error before the command runs.
-    let out = heapwise()
-        .env("HEAPWISE_LIB", &lib)
-        .args(["record", "-o", "/nonexistent/dir/x.rep", "--", "true"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("cannot write /nonexistent/dir/x.rep"),
-        "{}",
-        stderr(&out)
+    exits_2_saying(
+        heapwise().env("HEAPWISE_LIB", &lib).args([
+            "record",
+            "-o",
+            "/nonexistent/dir/x.rep",
+            "--",
+            "true",
+        ]),
+        "cannot write /nonexistent/dir/x.rep",
     );
     heapwise()
         .args(["replay", "--repeat", "1", "--policy", "segregated"])
