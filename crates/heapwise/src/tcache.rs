@@ -2048,7 +2048,18 @@ mod tests {
         // Each thread allocates (setting its cache up), notes its cache, frees, exits.
         let run = || {
             std::thread::spawn(|| {
-                let p = G.malloc(48);
+                let mut p = G.malloc(48);
+                // A thread's first call finds no cache while another test's thread sets the
+                // process's keys up (`Retry::Later`, slow under qemu); a later call has one.
+                for _ in 0..1000 {
+                    if p.is_null() || slot_cache().is_some() {
+                        break;
+                    }
+                    // SAFETY: `p` came from `G.malloc` and is freed once.
+                    unsafe { G.free(p) };
+                    std::thread::yield_now();
+                    p = G.malloc(48);
+                }
                 assert!(!p.is_null());
                 let c = slot_cache().expect("an active cache after a malloc");
                 assert!(ptr::eq(c.owner.get(), &G));
