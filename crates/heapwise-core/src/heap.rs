@@ -431,19 +431,20 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// A free block of at least `asize` bytes, removed from the policy's records. Its header
     /// holds its size and `PREV_ALLOC` bit; its footer may be stale.
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub(crate) unsafe fn take(&mut self, asize: usize) -> Option<(Block, usize)> {
-        if self.meta.is_null() && !self.init() {
-            return self.fail();
-        }
-        // SAFETY: the heap is initialised and consistent.
-        unsafe {
-            match self.find_recorded(asize) {
-                Some(found) => found,
-                None => self.take_slow(asize),
+        section::placed!(hint, P, {
+            if self.meta.is_null() && !self.init() {
+                return self.fail();
             }
-        }
+            // SAFETY: the heap is initialised and consistent.
+            unsafe {
+                match self.find_recorded(asize) {
+                    Some(found) => found,
+                    None => self.take_slow(asize),
+                }
+            }
+        })
     }
 
     /// Asks the policy for a free block of at least `asize` bytes; checks it and removes it
@@ -453,29 +454,31 @@ impl<S: Source, P: Policy> Heap<S, P> {
     ///
     /// # Safety
     /// The heap must be initialised and consistent.
-    #[inline]
+    #[inline(always)]
     unsafe fn find_recorded(&mut self, asize: usize) -> Option<Option<(Block, usize)>> {
-        let v = self.view();
-        // SAFETY: `find` returns a recorded free block of this heap.
-        unsafe {
-            let (b, hint) = P::find_with_hint(&v, asize)?;
-            let Some(s) = self.free_block_ok(b) else {
-                return Some(None);
-            };
-            // A poor fit while growing is free: leave `b` recorded and grow instead (the
-            // room covers `asize`, so the growth in `extend` cannot be refused). The policy
-            // is asked first, the fit alone, then with the heap's figures: its tests are
-            // cheaper than the source's room.
-            if P::may_prefer_growth(asize, s) {
-                let heap = self.source.heap_size();
-                let free = heap.saturating_sub(self.counters.alloc_bytes);
-                if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
-                    return None;
+        section::placed!(hint, P, {
+            let v = self.view();
+            // SAFETY: `find` returns a recorded free block of this heap.
+            unsafe {
+                let (b, hint) = P::find_with_hint(&v, asize)?;
+                let Some(s) = self.free_block_ok(b) else {
+                    return Some(None);
+                };
+                // A poor fit while growing is free: leave `b` recorded and grow instead (the
+                // room covers `asize`, so the growth in `extend` cannot be refused). The policy
+                // is asked first, the fit alone, then with the heap's figures: its tests are
+                // cheaper than the source's room.
+                if P::may_prefer_growth(asize, s) {
+                    let heap = self.source.heap_size();
+                    let free = heap.saturating_sub(self.counters.alloc_bytes);
+                    if P::prefer_growth(asize, s, free, heap) && self.source.free_room() >= asize {
+                        return None;
+                    }
                 }
+                P::remove_found(&v, b, s, hint);
+                Some(Some((b, s)))
             }
-            P::remove_found(&v, b, s, hint);
-            Some(Some((b, s)))
-        }
+        })
     }
 
     #[inline(always)]
@@ -495,21 +498,22 @@ impl<S: Source, P: Policy> Heap<S, P> {
 
     /// Asks the source for `need` more bytes (preferring `want >= need`); returns the old
     /// `brk` and how much was added.
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     fn grow(&mut self, need: usize, want: usize) -> Option<(NonNull<u8>, usize)> {
-        let want = want.max(need);
-        if let Some(old) = self.source.sbrk(want) {
-            self.set_top();
-            return Some((old, want));
-        }
-        if want != need {
-            if let Some(old) = self.source.sbrk(need) {
+        section::placed!(hint, P, {
+            let want = want.max(need);
+            if let Some(old) = self.source.sbrk(want) {
                 self.set_top();
-                return Some((old, need));
+                return Some((old, want));
             }
-        }
-        None
+            if want != need {
+                if let Some(old) = self.source.sbrk(need) {
+                    self.set_top();
+                    return Some((old, need));
+                }
+            }
+            None
+        })
     }
 
     /// Extends the heap so that its last block is free and at least `asize` bytes, and takes
@@ -785,14 +789,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// # Safety
     /// `b` must be an allocated block of `size` bytes whose header and the next block's
     /// header are intact (validated, or written by the heap).
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     unsafe fn retire_block(&mut self, b: Block, size: usize) -> bool {
-        // SAFETY: forwarded caller contract: both header words are intact and readable.
-        unsafe {
-            let (h, nh) = (b.header(), b.offset(size).header());
-            self.retire(LiveBlock { b, size, h, nh })
-        }
+        section::placed!(hint, P, {
+            // SAFETY: forwarded caller contract: both header words are intact and readable.
+            unsafe {
+                let (h, nh) = (b.header(), b.offset(size).header());
+                self.retire(LiveBlock { b, size, h, nh })
+            }
+        })
     }
 
     /// Merges every run of adjacent free blocks (deferred coalescing). Returns whether
@@ -893,46 +898,47 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// then the next block's `PREV_ALLOC` bit); a failing pointer goes to the slow path,
     /// which names the problem and reports it. The slow path never accepts a pointer, so the
     /// words read here stay valid for the caller ([`LiveBlock`]).
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     fn validate(&mut self, p: NonNull<u8>, freed: ErrorKind) -> Option<LiveBlock> {
-        let a = p.as_ptr() as usize;
-        // `p` must be `pay_lo + k * ALIGN` with `k <= pay_steps` (see `set_top`): rotating
-        // the offset moves misaligned low bits to the top, so one comparison tests both.
-        // Before the first request and while the heap has no room for a block, `pay_lo` is
-        // 0 and `pay_steps` 0: every non-null pointer fails.
-        if a.wrapping_sub(self.top.pay_lo)
-            .rotate_right(ALIGN.trailing_zeros())
-            > self.top.pay_steps
-        {
-            self.validate_rejected(p, freed);
-            return None;
-        }
-        // SAFETY: `p` passed the window test, which nothing passes before the heap has room
-        // for a block, so the heap is initialised, and `first + WORD <= p` with at least
-        // `MIN_BLOCK - WORD` bytes before the epilogue: the word before `p` is a readable
-        // word of the block area. A size that passes the test keeps `b + size` at
-        // or below the epilogue, so the next header is readable too. The block is reached
-        // with the heap's own provenance.
-        unsafe {
-            let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
-            let h = b.header();
-            let size = h & !FLAGS;
-            // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`, the
-            // room between the block and the epilogue (`pay_hi - a` is `room - MIN_BLOCK`).
-            if (h & (FLAGS & !PREV_ALLOC) != ALLOC)
-                | (size.wrapping_sub(MIN_BLOCK) > self.top.pay_hi - a)
+        section::placed!(hint, P, {
+            let a = p.as_ptr() as usize;
+            // `p` must be `pay_lo + k * ALIGN` with `k <= pay_steps` (see `set_top`): rotating
+            // the offset moves misaligned low bits to the top, so one comparison tests both.
+            // Before the first request and while the heap has no room for a block, `pay_lo` is
+            // 0 and `pay_steps` 0: every non-null pointer fails.
+            if a.wrapping_sub(self.top.pay_lo)
+                .rotate_right(ALIGN.trailing_zeros())
+                > self.top.pay_steps
             {
                 self.validate_rejected(p, freed);
                 return None;
             }
-            let nh = b.offset(size).header();
-            if nh & PREV_ALLOC == 0 {
-                self.validate_rejected(p, freed);
-                return None;
+            // SAFETY: `p` passed the window test, which nothing passes before the heap has room
+            // for a block, so the heap is initialised, and `first + WORD <= p` with at least
+            // `MIN_BLOCK - WORD` bytes before the epilogue: the word before `p` is a readable
+            // word of the block area. A size that passes the test keeps `b + size` at
+            // or below the epilogue, so the next header is readable too. The block is reached
+            // with the heap's own provenance.
+            unsafe {
+                let b = Block::from_payload(layout::rebase(NonNull::new_unchecked(self.meta), a));
+                let h = b.header();
+                let size = h & !FLAGS;
+                // Allocated, not quarantined, no reserved bit; `MIN_BLOCK <= size <= room`, the
+                // room between the block and the epilogue (`pay_hi - a` is `room - MIN_BLOCK`).
+                if (h & (FLAGS & !PREV_ALLOC) != ALLOC)
+                    | (size.wrapping_sub(MIN_BLOCK) > self.top.pay_hi - a)
+                {
+                    self.validate_rejected(p, freed);
+                    return None;
+                }
+                let nh = b.offset(size).header();
+                if nh & PREV_ALLOC == 0 {
+                    self.validate_rejected(p, freed);
+                    return None;
+                }
+                Some(LiveBlock { b, size, h, nh })
             }
-            Some(LiveBlock { b, size, h, nh })
-        }
+        })
     }
 
     /// [`Heap::validate`]'s slow path: the same tests one at a time, reporting the first
@@ -1208,20 +1214,21 @@ impl<S: Source, P: Policy> Heap<S, P> {
         })
     }
 
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub(crate) unsafe fn alloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        // Slab hook: compiled away for policies without slabs (`SLAB_MAX == 0`).
-        if P::SLAB_MAX != 0 && size <= P::SLAB_MAX {
-            if let Some(p) = self.slab_alloc(size) {
-                return Some(p);
+        section::placed!(hint, P, {
+            // Slab hook: compiled away for policies without slabs (`SLAB_MAX == 0`).
+            if P::SLAB_MAX != 0 && size <= P::SLAB_MAX {
+                if let Some(p) = self.slab_alloc(size) {
+                    return Some(p);
+                }
             }
-        }
-        let Some(asize) = block_size_for(size) else {
-            return self.fail();
-        };
-        // SAFETY: forwarded: the heap is consistent.
-        unsafe { self.alloc_block(asize) }
+            let Some(asize) = block_size_for(size) else {
+                return self.fail();
+            };
+            // SAFETY: forwarded: the heap is consistent.
+            unsafe { self.alloc_block(asize) }
+        })
     }
 
     /// Allocates a block of `asize` bytes (a block size: [`block_size_for`] of the request)
@@ -1414,12 +1421,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Allocates a block of at least `size` bytes, 16-byte aligned, contents uninitialised.
     /// `malloc(0)` returns a unique minimum block. `None` when the heap cannot grow or the
     /// size is impossible.
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub fn malloc(&mut self, size: usize) -> Option<NonNull<u8>> {
-        self.counters.mallocs += 1;
-        // SAFETY: `alloc` upholds the heap invariants.
-        unsafe { self.alloc(size) }
+        section::placed!(hint, P, {
+            self.counters.mallocs += 1;
+            // SAFETY: `alloc` upholds the heap invariants.
+            unsafe { self.alloc(size) }
+        })
     }
 
     /// Releases the block whose payload is `ptr`; `free(null)` does nothing. A pointer that
@@ -1428,37 +1436,38 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// # Safety
     /// `ptr` must be null or a pointer previously returned by this heap and not freed since
     /// (misuse is detected on a best-effort basis only).
-    #[inline]
-    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+    #[inline(always)]
     pub unsafe fn free(&mut self, ptr: *mut u8) {
-        let Some(p) = NonNull::new(ptr) else { return };
-        self.counters.frees += 1;
-        if P::SLAB_MAX != 0 {
-            // Slab hook: a slab object is freed by the slab layer; compiled away otherwise.
-            match self.slab_lookup(p, ErrorKind::DoubleFree) {
-                SlabLookup::Engine => {}
-                SlabLookup::Refused => return,
-                SlabLookup::Object(o) => {
-                    // SAFETY: `o` is a live object just validated by the lookup.
-                    unsafe { self.slab_free(o) };
-                    return;
+        section::placed!(hint, P, {
+            let Some(p) = NonNull::new(ptr) else { return };
+            self.counters.frees += 1;
+            if P::SLAB_MAX != 0 {
+                // Slab hook: a slab object is freed by the slab layer; compiled away otherwise.
+                match self.slab_lookup(p, ErrorKind::DoubleFree) {
+                    SlabLookup::Engine => {}
+                    SlabLookup::Refused => return,
+                    SlabLookup::Object(o) => {
+                        // SAFETY: `o` is a live object just validated by the lookup.
+                        unsafe { self.slab_free(o) };
+                        return;
+                    }
                 }
             }
-        }
-        let Some(l) = self.validate(p, ErrorKind::DoubleFree) else {
-            return;
-        };
-        if P::SLAB_MAX != 0 {
-            // Slab hook: the slab layer's demand count (compiled away without slabs).
-            self.slab_engine_freed(l.size);
-        }
-        if self.quarantine.enabled() {
-            // SAFETY: `l.b` is a validated allocated block of `l.size` bytes.
-            unsafe { self.enter_quarantine(l.b, l.size) };
-            return;
-        }
-        // SAFETY: `l` was just validated.
-        let _ = unsafe { self.retire(l) };
+            let Some(l) = self.validate(p, ErrorKind::DoubleFree) else {
+                return;
+            };
+            if P::SLAB_MAX != 0 {
+                // Slab hook: the slab layer's demand count (compiled away without slabs).
+                self.slab_engine_freed(l.size);
+            }
+            if self.quarantine.enabled() {
+                // SAFETY: `l.b` is a validated allocated block of `l.size` bytes.
+                unsafe { self.enter_quarantine(l.b, l.size) };
+                return;
+            }
+            // SAFETY: `l` was just validated.
+            let _ = unsafe { self.retire(l) };
+        })
     }
 
     /// Allocates zeroed room for `n` objects of `size` bytes; `None` on overflow of
@@ -1726,7 +1735,14 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// Allocates `size` bytes aligned to `align`, any power of two. Alignments up to 16 are
     /// a plain `malloc`; larger ones carve the aligned block out of a larger free block, and
     /// the leading gap becomes a free block. `None` if `align` is not a power of two.
+    #[inline(always)]
     pub fn aligned_alloc(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
+        section::placed!(never, P, { self.aligned_alloc_body(align, size) })
+    }
+
+    /// [`Heap::aligned_alloc`]'s body, inlined into its `section::placed!` wrapper.
+    #[inline(always)]
+    fn aligned_alloc_body(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
         self.counters.aligned += 1;
         if !align.is_power_of_two() {
             return self.fail();

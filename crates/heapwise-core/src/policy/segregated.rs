@@ -145,6 +145,7 @@ unsafe fn bitmap(meta: NonNull<u8>, w: usize) -> *mut usize {
 
 /// The smallest non-empty class `>= from`, from the bitmap.
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn first_nonempty(meta: NonNull<u8>, from: usize) -> Option<usize> {
     let mut w = from / BITS;
     if w >= BITMAP_WORDS {
@@ -171,6 +172,7 @@ unsafe fn first_nonempty(meta: NonNull<u8>, from: usize) -> Option<usize> {
 /// # Safety
 /// As [`Policy::find_with_hint`].
 #[inline]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
     let c = class_of(asize);
     // SAFETY: lists and bitmap are consistent (policy invariant); a listed block's header
@@ -313,6 +315,7 @@ unsafe impl Policy for Segregated {
     }
 
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn find(v: &HeapView, asize: usize) -> Option<Block> {
         // SAFETY: forwarded caller contract.
         unsafe { Self::find_with_hint(v, asize) }.map(|(b, _)| b)
@@ -321,6 +324,7 @@ unsafe impl Policy for Segregated {
     /// The hint is the block's class when the block heads its list, `usize::MAX` when it
     /// was found further down its (own, range) class.
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
         // SAFETY: forwarded caller contract.
         let (b, hint, size) = unsafe { fit(v, asize) }?;
@@ -335,6 +339,7 @@ unsafe impl Policy for Segregated {
     }
 
     #[inline]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn remove_found(v: &HeapView, b: Block, size: usize, hint: usize) {
         if hint == NOT_FIRST {
             // SAFETY: forwarded caller contract.
