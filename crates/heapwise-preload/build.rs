@@ -7,8 +7,11 @@
 //! with `#[link_section = ".text.hot.heapwise"]` in the three crates. The linker script
 //! written here (`hot.ld`) gathers those sections into an output section `.text.hot` and
 //! inserts it before `.text`, so that it starts the executable segment: it then shares its
-//! first window with the C runtime's `_init`/`_fini`, and the functions the C runtime runs
-//! at start-up and exit (the first ones of `.text`) follow it directly. The PLT goes first
+//! first window with the C runtime's `_init`/`_fini`. The functions the C runtime runs at
+//! start-up and exit (`crtbegin`'s `frame_dummy` and `__do_global_dtors_aux`) and i686's PIC
+//! thunks (`__x86.get_pc_thunk.*`) open the group: at the front of `.text` they sat just
+//! past its end, in a window of their own whenever the group ended near a window's edge
+//! (session 17; `tests/layout.rs` records the code a program runs). The PLT goes first
 //! too: LLD puts it after all the code, and its one entry (`__cxa_finalize`, called at
 //! exit) mapped the last window of the code into every process that exits. Without it, LLD
 //! (Rust's linker on x86-64 Linux) scatters the marked functions over the ~300 KiB of code
@@ -44,7 +47,7 @@ const HOT_LD: &str = "\
 SECTIONS
 {
   .plt : { *(.plt) }
-  .text.hot : ALIGN(64) { *(.text.hot .text.hot.*) }
+  .text.hot : ALIGN(64) { *crtbegin*.o(.text .text.*) *(.text.__x86.get_pc_thunk.*) *(.text.hot .text.hot.*) }
 }
 INSERT BEFORE .text;
 ";

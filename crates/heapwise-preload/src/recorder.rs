@@ -146,6 +146,7 @@ pub fn header(heap: u64, ids: u64, ops: u64, weight: u64) -> [u8; HEADER_BYTES] 
     h
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn child_after_fork() {
     crate::RECORDER.forget_trace_in_child();
 }
@@ -205,6 +206,7 @@ impl Recorder {
 
     /// Registers the recorder lock and the child hook with the fork handlers. Must run
     /// after initialisation is marked done (registration may allocate).
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn register_fork(&'static self) {
         fork::register(&self.lock, RANK_RECORDER);
         fork::register_child_hook(child_after_fork);

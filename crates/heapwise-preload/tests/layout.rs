@@ -18,7 +18,11 @@
 //! (the group's end moved from file offset 0x2564f to 0x18bbf); the whole library's
 //! resident size then depends mostly on how the page cache holds the file (large folios).
 //!
-//! This test checks the layout itself, which does not depend on the machine's kernel: the
+//! `an_ordinary_program_runs_no_code_outside_the_group` checks what a program runs: it
+//! samples the page faults of a small C program (`tests/c/l01_common_paths.c`) and requires
+//! every fault on the library's code to lie in the group.
+//!
+//! The first two tests check the layout itself, which does not depend on the machine's kernel: the
 //! entry points of every common path lie in one span of the code that is a small part of
 //! it and starts the executable code. A function on those paths that loses its attribute,
 //! a change of linker that stops the grouping or the placement, or a default-policy path
@@ -234,5 +238,119 @@ fn the_group_holds_the_default_policys_engine_code_only() {
          `link_section` on a generic function of `heapwise_core::heap` instead of \
          `section::placed!`?)",
         engine.len()
+    );
+}
+
+/// What [`faults_of_an_ordinary_program`] saw: where the library was loaded and every page
+/// fault `(instruction address, faulting address)` of the program, its threads and child.
+struct Faults {
+    base: u64,
+    faults: Vec<(u64, u64)>,
+}
+
+/// Runs `tests/c/l01_common_paths.c` (start-up, small and large blocks, realloc, aligned
+/// requests, a second thread, a fork, exit) with the library preloaded under
+/// `tests/c/perf_faults.c`, which samples every page fault through `perf_event_open`.
+/// `None` (after [`skip_loudly`]) where the kernel offers no such event to this process.
+fn faults_of_an_ordinary_program() -> Option<Faults> {
+    let dir = TempDir::new("layout-faults");
+    let perf = compile_c("perf_faults", dir.path());
+    let prog = compile_c("l01_common_paths", dir.path());
+    let mut cmd = Command::new(&perf);
+    cmd.arg(libheapwise()).arg(&prog);
+    let o = run(cmd, None, std::time::Duration::from_secs(120));
+    if o.status.code() == Some(3) {
+        skip_loudly(&format!(
+            "page faults cannot be sampled here ({}): perf_event_open(2) of the software \
+             page-fault event is refused (kernel.perf_event_paranoid, a seccomp filter)",
+            o.stderr.trim()
+        ));
+        return None;
+    }
+    assert!(
+        o.success(),
+        "perf_faults / l01_common_paths failed\n{}",
+        o.describe()
+    );
+    let hex =
+        |w: Option<&str>| w.and_then(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok());
+    let mut base = None;
+    let mut faults = Vec::new();
+    for line in o.stdout.lines() {
+        let mut w = line.split_whitespace();
+        match w.next() {
+            Some("heapwise_base") => base = hex(w.next()),
+            Some("fault") => {
+                if let (Some(ip), Some(addr)) = (hex(w.next()), hex(w.next())) {
+                    faults.push((ip, addr));
+                }
+            }
+            _ => {}
+        }
+    }
+    let base = base.unwrap_or_else(|| panic!("no heapwise_base line\n{}", o.describe()));
+    assert!(
+        faults.len() > 100,
+        "only {} page faults sampled: the event did not follow the program\n{}",
+        faults.len(),
+        o.describe()
+    );
+    Some(Faults { base, faults })
+}
+
+#[test]
+fn an_ordinary_program_runs_no_code_outside_the_group() {
+    // The layout test above checks a list of entry points; this one checks what a program
+    // really runs. A page of code the process executes outside the group maps a whole
+    // fault-around window (64 KiB, or a large folio of the page cache) of cold code into
+    // its resident set. Before session 17, three functions every process calls once
+    // (`fork::install_handlers`, `Global::note_caching`, `large_cache::shrink_to`) kept
+    // 230–320 KiB of the library's code resident in a small program, against 104 KiB
+    // since; this test then found the fork handlers, the large-block paths, `crtbegin`'s
+    // functions and an iterator adapter of `shrink_to` running outside the group too. The
+    // first execution in each window takes a page fault whose address is the
+    // instruction's own: every such fault in the library's code must lie in the group (or
+    // in the C runtime's `_init` and the PLT before it).
+    let Some(Faults { base, faults }) = faults_of_an_ordinary_program() else {
+        return;
+    };
+    let Layout {
+        fns, first, hot, ..
+    } = functions();
+    let Some((_, hi)) = hot else {
+        panic!("no .text.hot section: the linker script of build.rs was not used");
+    };
+    let code_end = fns.iter().map(|(a, s, _)| a + s).max().unwrap_or(0);
+    let name_of = |a: u64| {
+        fns.iter()
+            .find(|(f, s, _)| (*f..f + s.max(&1)).contains(&a))
+            .map_or("?", |(_, _, n)| n.as_str())
+    };
+    let mut in_code = 0;
+    let mut outside = Vec::new();
+    for (ip, addr) in faults {
+        let Some(off) = addr.checked_sub(base) else {
+            continue;
+        };
+        // An instruction fetch from the library's code.
+        if ip != addr || !(first..code_end).contains(&off) {
+            continue;
+        }
+        in_code += 1;
+        if off >= hi {
+            outside.push(format!("{off:#x} {}", name_of(off)));
+        }
+    }
+    assert!(
+        in_code >= 1,
+        "no fault in the library's code: were the addresses turned into the library's \
+         (base {base:#x})?"
+    );
+    assert!(
+        outside.is_empty(),
+        "an ordinary program runs code of the library outside its hot group (each of these \
+         maps a window of cold code into every process; give the function \
+         `link_section = \".text.hot.heapwise\"`, or `section::placed!` in the engine):\n{}",
+        outside.join("\n")
     );
 }

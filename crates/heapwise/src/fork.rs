@@ -255,6 +255,7 @@ pub fn handlers_installed() -> bool {
 /// registration goes on, and a `fork` in that short window, the process's very first
 /// registration (normally its first allocation, before it has threads), runs without them.
 #[cold]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn install_handlers() {
     if HANDLERS
         .compare_exchange(NONE, INSTALLING, Ordering::AcqRel, Ordering::Acquire)
@@ -272,6 +273,7 @@ fn install_handlers() {
 /// executed page of the code maps its 64 KiB neighbourhood: peak RSS, see
 /// `heapwise-preload`'s `build.rs`).
 #[cfg(target_env = "gnu")]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> i32 {
     extern "C" {
         /// glibc (GLIBC_2.3.2): what `pthread_atfork` calls.
@@ -299,6 +301,7 @@ fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" f
 
 /// `pthread_atfork(prepare, parent, child)` (C libraries other than glibc).
 #[cfg(not(target_env = "gnu"))]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) -> i32 {
     // SAFETY: the three handlers are plain functions that never unwind.
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) }
@@ -310,6 +313,7 @@ const OUTER: Range<usize> = 0..RANK_HEAP;
 const INNER: Range<usize> = RANK_HEAP..MAX_RANK + 1;
 
 /// The lock in slot `i` (a slot below the count).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn slot(i: usize) -> Option<&'static FutexLock> {
     let p: *const FutexLock =
         ptr::with_exposed_provenance(SLOTS.get(i).map_or(0, |s| s.load(Ordering::Acquire)));
@@ -319,6 +323,7 @@ fn slot(i: usize) -> Option<&'static FutexLock> {
 
 /// Whether the process has had one thread only so far (glibc's `__libc_single_threaded`,
 /// glibc 2.32 and later; `false` where that is not known).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn single_threaded() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -340,12 +345,14 @@ fn single_threaded() -> bool {
 /// Whether `prepare` must leave `l` alone: the calling thread holds it already (see
 /// [`prepare`]). `alone` ([`single_threaded`]): any holder is the calling thread, also one
 /// interrupted between taking the lock and recording itself as its holder.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn held_by_caller(l: &FutexLock, alone: bool) -> bool {
     l.held_by_me() || (alone && l.is_locked())
 }
 
 /// Takes the registered locks of `ranks`, by increasing rank (and slot), and records them
 /// in `TAKEN`; skips those the calling thread holds already ([`held_by_caller`]).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn take(ranks: Range<usize>, alone: bool) {
     let n = COUNT.load(Ordering::Acquire).min(MAX_LOCKS);
     for rank in ranks {
@@ -361,6 +368,7 @@ fn take(ranks: Range<usize>, alone: bool) {
 }
 
 /// Calls `f` on the locks of `ranks` that prepare took, in exactly the reverse order.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn release(ranks: Range<usize>, mut f: impl FnMut(&'static FutexLock)) {
     let taken = TAKEN.load(Ordering::Relaxed);
     for rank in ranks.rev() {
@@ -405,6 +413,7 @@ pub fn release_held_by_me() {
 /// every held lock is such a lock (its holder may have been interrupted before it recorded
 /// itself); in a multi-threaded one, a handler that interrupted that very instant still
 /// waits (POSIX no longer counts `fork` among the async-signal-safe functions there).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn prepare() {
     FORKING.lock();
     let alone = single_threaded();
@@ -418,10 +427,12 @@ extern "C" fn prepare() {
 }
 
 /// Whether `prepare` took `REGISTRY` in this `fork`.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 fn registry_taken() -> bool {
     TAKEN.load(Ordering::Relaxed) & REGISTRY_BIT != 0
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn parent() {
     // SAFETY: `prepare` took, in this thread, the outer locks recorded in `TAKEN`, then
     // `REGISTRY`, then the recorded heap locks; they are released in the reverse order.
@@ -436,6 +447,7 @@ extern "C" fn parent() {
     unsafe { FORKING.unlock() };
 }
 
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn child() {
     // This handler runs, so the handlers are installed (also if the `fork` came between
     // the installation and its thread's note of it).

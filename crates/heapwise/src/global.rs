@@ -758,6 +758,7 @@ impl Global {
     /// Enters this `Global` on the `CACHING` list (once; before a thread's cache is
     /// counted in one of its arenas).
     #[cold]
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn note_caching(&'static self) {
         let _l = LockGuard::new(&CACHING_LOCK);
         if self.caches_used() {
@@ -1215,6 +1216,7 @@ impl Global {
         self.with(|i| i.config.policy)
     }
 
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     fn large_alloc(&self, size: usize, align: usize) -> *mut u8 {
         // Memory short: the cached mappings go back to the OS before giving up.
         match large_cache::or_release(|| large::alloc(size, align)) {
@@ -1655,6 +1657,7 @@ impl Global {
     ///
     /// # Safety
     /// `p` must be a live large block; after success only the returned pointer may be used.
+    #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn remap_large(&'static self, p: *mut u8, size: usize) -> Option<*mut u8> {
         // SAFETY: forwarded caller contract; a refused `mremap` leaves the block untouched.
         let (q, old, new) = match unsafe { large::realloc_or_why(p, size) } {

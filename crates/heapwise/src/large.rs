@@ -194,6 +194,7 @@ pub unsafe fn realloc(p: *mut u8, size: usize) -> Option<(NonNull<u8>, usize, us
 ///
 /// # Safety
 /// As [`realloc`].
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub unsafe fn realloc_or_why(p: *mut u8, size: usize) -> Result<(NonNull<u8>, usize, usize), bool> {
     // SAFETY: forwarded caller contract.
     let (offset, len) = unsafe { header(p) }.ok_or(false)?;

@@ -332,6 +332,7 @@ pub fn or_release<T>(mut f: impl FnMut() -> Option<T>) -> Option<T> {
 /// the most page faults stay); returns the bytes released. Called when the footprint grew,
 /// with `max_total` what the bound of the module doc leaves; one load when nothing needs
 /// to go. Callable with a heap lock held.
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 pub fn shrink_to(max_total: usize) -> usize {
     if TOTAL.load(Ordering::Relaxed) <= max_total || !CACHE.reg.is_done() {
         return 0;
@@ -343,14 +344,8 @@ pub fn shrink_to(max_total: usize) -> usize {
             let excess = sys::round_up(s.total - max_total, page).unwrap_or(usize::MAX);
             // The smallest range that alone covers the excess loses its tail; else the
             // smallest range goes whole.
-            let fit = (0..SLOTS)
-                .filter(|&i| s.len[i] > excess)
-                .min_by_key(|&i| s.len[i]);
-            let Some(i) = fit.or_else(|| {
-                (0..SLOTS)
-                    .filter(|&i| s.len[i] != 0)
-                    .min_by_key(|&i| s.len[i])
-            }) else {
+            let fit = shortest(&s.len, |l| l > excess);
+            let Some(i) = fit.or_else(|| shortest(&s.len, |l| l != 0)) else {
                 break;
             };
             out[i] = s.cut_tail(i, excess.min(s.len[i]));
@@ -358,6 +353,19 @@ pub fn shrink_to(max_total: usize) -> usize {
     });
     // SAFETY: page-aligned tails (or wholes) of ranges the cache owned, now removed from it.
     unsafe { unmap_ranges(&out) }
+}
+
+/// The first of the shortest ranges whose length passes `keep`. A plain loop, always
+/// inlined: `Iterator::min_by_key` stayed a function of its own, outside the hot code group.
+#[inline(always)]
+fn shortest(len: &[usize; SLOTS], keep: impl Fn(usize) -> bool) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, &l) in len.iter().enumerate() {
+        if keep(l) && best.is_none_or(|b| len.get(b).is_some_and(|&m| l < m)) {
+            best = Some(i);
+        }
+    }
+    best
 }
 
 /// Bytes held in cached mappings (lock-free; 0 before anything was cached).

@@ -1530,6 +1530,7 @@ fn retire(c: &'static Cache) {
 /// `fork` child hook: the other threads do not exist; only the calling thread's cache
 /// stays registered (the others' blocks are lost to the child, as with glibc), and only it
 /// is counted in the arenas of every caching `Global` (none when the thread has no cache).
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 extern "C" fn fork_child() {
     // SAFETY: the child has one thread; nobody else holds or waits for the locks.
     unsafe {
