@@ -28,6 +28,7 @@ extern char **environ;
 
 /* 2^DATA_PAGES_LOG2 data pages: 2 MiB of 24-byte samples (~87 000 faults) per CPU. */
 #define DATA_PAGES_LOG2 9
+#define MIN_DATA_PAGES_LOG2 3
 
 /* Most CPUs whose events are opened. */
 #define MAX_CPUS 256
@@ -81,12 +82,13 @@ int main(int argc, char **argv) {
     attr.exclude_kernel = 1;
     attr.exclude_hv = 1;
     long page = sysconf(_SC_PAGESIZE);
-    size_t data_size = (size_t)page << DATA_PAGES_LOG2;
     long ncpu = sysconf(_SC_NPROCESSORS_CONF);
     if (ncpu < 1 || ncpu > MAX_CPUS)
         ncpu = MAX_CPUS;
     unsigned char *rings[MAX_CPUS];
+    size_t sizes[MAX_CPUS];
     int nrings = 0;
+    int log2 = DATA_PAGES_LOG2;
     for (int cpu = 0; cpu < ncpu; cpu++) {
         int fd = (int)syscall(SYS_perf_event_open, &attr, 0, cpu, -1, PERF_FLAG_FD_CLOEXEC);
         if (fd < 0) {
@@ -95,13 +97,22 @@ int main(int argc, char **argv) {
             fprintf(stderr, "perf_event_open: %s\n", strerror(errno));
             return 3;
         }
-        void *ring = mmap(NULL, (size_t)page + data_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-                          fd, 0);
+        void *ring;
+        for (;;) {
+            ring = mmap(NULL, (size_t)page + ((size_t)page << log2), PROT_READ | PROT_WRITE,
+                        MAP_SHARED, fd, 0);
+            /* An unprivileged user may lock only perf_event_mlock_kb (516 KiB by default)
+             * of ring buffers: smaller ones, down to 8 pages. */
+            if (ring != MAP_FAILED || errno != EPERM || log2 <= MIN_DATA_PAGES_LOG2)
+                break;
+            log2--;
+        }
         if (ring == MAP_FAILED) {
             fprintf(stderr, "perf_event_open: mmap of the ring buffer: %s\n",
                     strerror(errno));
             return 3;
         }
+        sizes[nrings] = (size_t)page << log2;
         rings[nrings++] = ring;
     }
     if (nrings == 0) {
@@ -142,7 +153,7 @@ int main(int argc, char **argv) {
 
     unsigned long lost = 0, samples = 0;
     for (int r = 0; r < nrings; r++)
-        drain(rings[r], (size_t)page, data_size, &samples, &lost);
+        drain(rings[r], (size_t)page, sizes[r], &samples, &lost);
     printf("samples %lu lost %lu\n", samples, lost);
     fflush(stdout);
     if (lost)
