@@ -100,7 +100,7 @@ use crate::error::{CorruptionHook, ErrorKind, HeapError};
 use crate::heap::Heap;
 use crate::policy::segregated::Segregated;
 use crate::policy::Policy;
-use crate::source::FixedArena;
+use crate::source::{overlap, wraps, FixedArena};
 
 /// How many regions an [`ArenaAlloc`] can hold.
 pub const MAX_REGIONS: usize = 8;
@@ -277,7 +277,8 @@ fn take(taken: &AtomicBool) -> bool {
 /// Called when an allocation fails, without the lock held. Return `true` to retry (after
 /// claiming more memory, say). Retries are not bounded: a handler that returns `true`
 /// without adding memory that can serve the request is called again, for ever (note that
-/// [`ArenaAlloc::extend`] returns `true` whenever a region exists).
+/// [`ArenaAlloc::extend`] returns `true` whenever it takes the bytes, whether or not they
+/// are enough).
 ///
 /// The handler is never re-entered: an allocation that fails while it runs (its own, or
 /// another thread's) returns null at once instead of calling it again, so that a handler
@@ -403,7 +404,10 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
 
     /// Adds the region `[mem, mem + len)`. Returns `false` if [`MAX_REGIONS`] are in use, or
     /// if the region ends before its first 16-byte-aligned address (a heap must start
-    /// aligned; such a region could not be [extended](Self::extend) either). A region
+    /// aligned; such a region could not be [extended](Self::extend) either), or if it
+    /// shares a byte with a region already held or passes the top of the address space
+    /// (both break the safety contract below; they are cheap to detect, and two heaps over
+    /// the same bytes would hand them out twice). A region
     /// smaller than an empty heap (the policy's metadata and boundary blocks, about 2.6 KiB
     /// for [`Segregated`]) is taken, and serves nothing until it is extended. Check the
     /// result before an [`extend`](Self::extend): after a refused claim, `extend` would
@@ -423,19 +427,37 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
         unsafe { self.claim(mem.as_mut_ptr() as *mut u8, len) }
     }
 
-    /// Grows the most recently added region by `additional` bytes at its end.
+    /// Grows the most recently added region by `additional` bytes at its end. Returns
+    /// `false`, changing nothing, when there is no region, or when the bytes added would
+    /// share one with another region (one claimed later at a lower address) or pass the top
+    /// of the address space: both break the safety contract below, and are refused because
+    /// they are cheap to detect.
     ///
     /// # Safety
     /// The `additional` bytes right after that region's end must be valid for reads and
     /// writes and used by nothing else, forever.
     pub unsafe fn extend(&self, additional: usize) -> bool {
-        self.with(|i| match i.regions.iter_mut().rev().flatten().next() {
-            // SAFETY: forwarded caller contract; extending the arena does not move `brk`.
-            Some(h) => unsafe {
-                h.source_mut().extend(additional);
-                true
-            },
-            None => false,
+        self.with(|i| {
+            let Some(last) = i.regions.iter().rposition(Option::is_some) else {
+                return false;
+            };
+            let (start, len) = i.regions[last]
+                .as_ref()
+                .map_or((0, 0), |h| h.source().given());
+            let Some(new_len) = len.checked_add(additional) else {
+                return false;
+            };
+            let added = (start.wrapping_add(len), additional);
+            if wraps(start, new_len) || i.overlaps_region(added) {
+                return false;
+            }
+            if let Some(h) = &mut i.regions[last] {
+                // SAFETY: forwarded caller contract (the bytes added are nobody else's: no
+                // region holds them, checked above); extending the arena does not move
+                // `brk`.
+                unsafe { h.source_mut().extend(additional) };
+            }
+            true
         })
     }
 
@@ -518,7 +540,7 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
 
 impl<P: Policy> Inner<P> {
     unsafe fn add(&mut self, mem: *mut u8, len: usize) -> bool {
-        let Some(slot) = self.regions.iter_mut().find(|r| r.is_none()) else {
+        let Some(slot) = self.regions.iter().position(Option::is_none) else {
             return false;
         };
         // The heap starts at the first aligned address of the region. A region that ends
@@ -528,14 +550,28 @@ impl<P: Policy> Inner<P> {
         if pad > len {
             return false;
         }
+        // Two heaps over the same bytes would hand them out twice: a region that shares a
+        // byte with one held already (or wraps, which no valid memory does) is refused.
+        let given = ((mem as usize).wrapping_add(pad), len - pad);
+        if wraps(given.0, given.1) || self.overlaps_region(given) {
+            return false;
+        }
         // SAFETY: the caller gives us `[mem, mem + len)`; `mem + pad` is 16-byte aligned and
         // `pad <= len`, so `[mem + pad, mem + len)` stays inside it.
         let mut h = Heap::new(unsafe { FixedArena::from_raw(mem.add(pad), len - pad) });
         if let Some(hook) = self.hook {
             h.set_corruption_hook(hook);
         }
-        *slot = Some(h);
+        self.regions[slot] = Some(h);
         true
+    }
+
+    /// Whether the bytes `[start, start + len)` share one with a region held.
+    fn overlaps_region(&self, range: (usize, usize)) -> bool {
+        self.regions
+            .iter()
+            .flatten()
+            .any(|h| overlap(h.source().given(), range))
     }
 
     fn used_now(&mut self) {

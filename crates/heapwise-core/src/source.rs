@@ -78,6 +78,18 @@ fn align_region(mem: &mut [MaybeUninit<u8>]) -> (NonNull<u8>, usize) {
     (start, mem.len() - pad)
 }
 
+/// Whether `[start, start + len)` passes the top of the address space (it may end exactly
+/// there).
+pub(crate) fn wraps(start: usize, len: usize) -> bool {
+    len != 0 && start.checked_add(len - 1).is_none()
+}
+
+/// Whether two ranges `[a, a + alen)` and `[b, b + blen)`, neither of which
+/// [wraps](wraps), share a byte.
+pub(crate) fn overlap((a, alen): (usize, usize), (b, blen): (usize, usize)) -> bool {
+    alen != 0 && blen != 0 && (a.wrapping_sub(b) < blen || b.wrapping_sub(a) < alen)
+}
+
 /// A heap over a borrowed byte slice: `brk` grows inside it and never beyond its end.
 ///
 /// ```
@@ -145,10 +157,18 @@ impl<'a> FixedArena<'a> {
     /// writes and used by nothing else for `'a`.
     pub unsafe fn extend(&mut self, additional: usize) {
         // An end past the address space cannot be valid memory (caller contract): such a
-        // request changes nothing rather than overflow.
+        // request changes nothing rather than overflow (or wrap `brk` around to address 0).
         if let Some(len) = self.len.checked_add(additional) {
-            self.len = len;
+            if !wraps(self.start.as_ptr() as usize, len) {
+                self.len = len;
+            }
         }
+    }
+
+    /// The memory given so far (at creation and by every [`extend`](FixedArena::extend)):
+    /// its start address and length, the tail short of 16 bytes included.
+    pub(crate) fn given(&self) -> (usize, usize) {
+        (self.start.as_ptr() as usize, self.len)
     }
 
     /// Total bytes the arena can hold.
@@ -287,6 +307,25 @@ mod tests {
         assert!(a.sbrk(cap - 16).is_some());
         assert_eq!(a.sbrk(16), None);
         assert_eq!(a.free_room(), 0);
+    }
+
+    /// `extend` refuses bytes past the top of the address space (no valid memory lies
+    /// there), as its comment says: it checked only that the length did not overflow, and
+    /// an arena near the top took them, its `brk` then wrapping around to address 0.
+    #[test]
+    fn fixed_arena_extend_never_wraps_the_address_space() {
+        let top = usize::MAX & !(ALIGN - 1);
+        // SAFETY: an empty range (nothing is read or written); the `extend`s below break
+        // the contract on purpose, and must be refused.
+        let mut a = unsafe { FixedArena::from_raw(core::ptr::without_provenance_mut(top), 0) };
+        // SAFETY: as above.
+        unsafe { a.extend(2 * ALIGN) };
+        assert_eq!(
+            a.capacity(),
+            0,
+            "bytes past the top of the address space taken"
+        );
+        assert_eq!(a.sbrk(ALIGN), None);
     }
 
     #[test]

@@ -546,3 +546,86 @@ fn an_over_aligned_block_keeps_its_alignment_when_it_grows() {
         a.check().unwrap();
     }
 }
+
+/// Two heaps over the same bytes would hand them out twice. A region that overlaps one
+/// already held, and an `extend` of the last region into another one (claimed after it, at
+/// a lower address), break `claim`'s and `extend`'s safety contracts; the allocator detects
+/// both (a few comparisons) and refuses them. Both used to be taken.
+#[test]
+fn a_region_overlapping_one_held_is_refused() {
+    let mem = leak(40 << 10);
+    let base = mem.as_mut_ptr() as *mut u8;
+    let base = base.wrapping_add((16 - base as usize % 16) % 16);
+    let at = |off: usize| base.wrapping_add(off);
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: every region named below lies in `mem`, which nothing else uses; the calls
+    // that break the contract (overlaps) are the test's point and must be refused before
+    // the allocator touches their memory.
+    unsafe {
+        assert!(a.claim(at(8192), 8192));
+        assert!(!a.claim(at(8192), 8192), "the same region twice");
+        assert!(!a.claim(at(12_288), 8192), "starts inside a region");
+        assert!(!a.claim(at(4096), 8192), "ends inside a region");
+        assert!(!a.claim(at(0), 24_576), "covers a region");
+        assert!(!a.claim(at(9000), 100), "lies inside a region");
+        assert_eq!(a.stats().regions, 1);
+        // Adjacent regions share no byte.
+        assert!(a.claim(at(16_384), 4096));
+        assert!(a.claim(at(0), 8192));
+        assert_eq!(a.stats().regions, 3);
+        // The last region, [0, 8 KiB), cannot grow into [8 KiB, 16 KiB).
+        let cap = a.stats().capacity;
+        assert!(!a.extend(1), "extend into the region after it");
+        assert!(!a.extend(4096));
+        assert_eq!(a.stats().capacity, cap);
+        // A region at the top grows into memory nobody holds.
+        assert!(a.claim(at(24_576), 4096));
+        assert!(a.extend(8192));
+        assert_eq!(a.stats().capacity, cap + 12_288);
+    }
+    // Every byte is handed out once: fill all the regions, the blocks must not overlap.
+    let l = Layout::from_size_align(200, 16).unwrap();
+    let mut blocks = Vec::new();
+    loop {
+        // SAFETY: a valid layout; the blocks are freed below.
+        let p = unsafe { a.alloc(l) };
+        if p.is_null() {
+            break;
+        }
+        // SAFETY: a live block of 200 bytes.
+        unsafe { p.write_bytes(blocks.len() as u8, 200) };
+        blocks.push(p);
+    }
+    assert!(blocks.len() > 100);
+    for (i, &p) in blocks.iter().enumerate() {
+        // SAFETY: a live block of 200 bytes, filled with its index.
+        let bytes = unsafe { std::slice::from_raw_parts(p, 200) };
+        assert!(bytes.iter().all(|&x| x == i as u8), "block {i} overwritten");
+    }
+    a.check().unwrap();
+    for p in blocks {
+        // SAFETY: allocated with `l`, freed once.
+        unsafe { a.dealloc(p, l) };
+    }
+    assert_eq!(a.stats().used, 0);
+    a.check().unwrap();
+}
+
+/// A region that would pass the top of the address space (no valid memory does) is
+/// refused, by `claim` and by `extend`; `extend` took such bytes, and the heap's `brk`
+/// wrapped around to address 0.
+#[test]
+fn a_region_past_the_top_of_the_address_space_is_refused() {
+    let top = std::ptr::without_provenance_mut::<u8>(usize::MAX & !15);
+    let a: ArenaAlloc = ArenaAlloc::empty();
+    // SAFETY: an empty region (its memory is never touched), then requests that break the
+    // contract on purpose and must be refused before anything is written.
+    unsafe {
+        assert!(!a.claim(top, 32), "a region past the top");
+        assert!(a.claim(top, 0));
+        assert!(!a.extend(32), "an extension past the top");
+        assert!(!a.extend(usize::MAX), "an extension whose length overflows");
+    }
+    assert_eq!(a.stats().capacity, 0);
+    a.check().unwrap();
+}
