@@ -665,10 +665,11 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
     /// As [`GlobalAlloc::realloc`].
     unsafe fn realloc_inner(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // In its region first: a block of alignment 16 is resized by the engine (in place,
-        // or moved within the region); an over-aligned one is shrunk in place (a shrink
-        // never moves the payload, so it keeps its alignment and never fails for lack of
-        // memory), and only checked when it grows: the copy below grows it (the engine's
-        // growth may slide a payload down into a free predecessor, losing the alignment).
+        // or moved within the region); an over-aligned one is resized without moving its
+        // payload (a shrink, or growth into a free successor or at the top of the heap: it
+        // keeps its alignment, and a shrink never fails for lack of memory), never slid
+        // down into a free predecessor as the engine's `realloc` may (which would lose the
+        // alignment): when that does not fit, the copy below grows it.
         let resized = self.with(|i| {
             let used_before = i.used;
             let mut transient = 0;
@@ -687,13 +688,9 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
                         // SAFETY: `ptr` is a live block of this region (GlobalAlloc
                         // contract; a misuse is reported); `new_size` is non-zero.
                         unsafe { h.realloc(ptr, new_size) }
-                    } else if new_size <= layout.size() {
-                        // SAFETY: as above; a live block's pointer is non-null.
-                        unsafe { h.realloc_in_place(NonNull::new_unchecked(ptr), new_size) }
                     } else {
-                        // SAFETY: as above (only checked: a misuse is reported).
-                        let _ = unsafe { h.usable_size(ptr) };
-                        None
+                        // SAFETY: as above; a live block's pointer is non-null.
+                        unsafe { h.resize_fixed(NonNull::new_unchecked(ptr), new_size) }
                     };
                     transient = h.counters.peak_alloc_bytes - before;
                     h.counters.peak_alloc_bytes = h.counters.peak_alloc_bytes.max(peak);

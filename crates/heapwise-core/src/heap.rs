@@ -1276,13 +1276,15 @@ impl<S: Source, P: Policy> Heap<S, P> {
     }
 
     /// Tries to make block `b` (allocated, `bsize` bytes) at least `asize` bytes without
-    /// moving its payload, or by moving it down into a free predecessor. Returns the payload.
+    /// moving its payload, or (with `SLIDE`) by moving it down into a free predecessor.
+    /// Returns the payload.
     ///
-    /// Inlined into its two callers, [`Heap::realloc`] and [`Heap::realloc_in_place`], so
-    /// that no copy of it for each policy sits with the hot code (the OS faces run it
-    /// inlined into the default policy's `realloc_in_place`).
+    /// Inlined into its callers, [`Heap::realloc`], [`Heap::realloc_in_place`] (both with
+    /// `SLIDE`) and [`Heap::resize_fixed`], so that no copy of it for each policy sits with
+    /// the hot code (the OS faces run it inlined into the default policy's
+    /// `realloc_in_place`).
     #[inline(always)]
-    unsafe fn resize_in_place(
+    unsafe fn resize_in_place<const SLIDE: bool>(
         &mut self,
         b: Block,
         bsize: usize,
@@ -1313,7 +1315,12 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
             let avail = bsize + nsize;
             let after = next.offset(nsize);
-            if avail < asize && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {
+            if SLIDE
+                && avail < asize
+                && after == v.epilogue
+                && !b.prev_alloc()
+                && P::IMMEDIATE_COALESCE
+            {
                 // A policy may prefer sliding a block at the top down into its free
                 // predecessor over growing the heap.
                 let (prev, psize) = self.prev_free(b)?;
@@ -1387,7 +1394,10 @@ impl<S: Source, P: Policy> Heap<S, P> {
             // The free predecessor's size from its footer decides before the block is
             // checked: only a predecessor that will be used is (a corrupted one that is not
             // is reported when the block is released after its move).
-            if P::IMMEDIATE_COALESCE && !b.prev_alloc() && b.prev_footer() & !FLAGS >= asize - avail
+            if SLIDE
+                && P::IMMEDIATE_COALESCE
+                && !b.prev_alloc()
+                && b.prev_footer() & !FLAGS >= asize - avail
             {
                 let (prev, psize) = self.prev_free(b)?;
                 if psize + avail >= asize {
@@ -1535,7 +1545,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
         let errors = self.counters.errors;
         // SAFETY: `b` is a validated allocated block of `bsize` bytes.
         unsafe {
-            if let Some(q) = self.resize_in_place(b, bsize, asize) {
+            if let Some(q) = self.resize_in_place::<true>(b, bsize, asize) {
                 return Some(q);
             }
             // A damaged neighbour reported while growing in place refuses the request (the
@@ -1671,7 +1681,32 @@ impl<S: Source, P: Policy> Heap<S, P> {
         // SAFETY: forwarded caller contract.
         match unsafe { self.realloc_target(ptr, size, |_, o| (size <= o.class).then_some(ptr)) } {
             // SAFETY: `b` is a validated allocated block of `bsize` bytes.
-            Ok((b, bsize, asize)) => unsafe { self.resize_in_place(b, bsize, asize) },
+            Ok((b, bsize, asize)) => unsafe { self.resize_in_place::<true>(b, bsize, asize) },
+            Err(done) => done,
+        }
+    }
+
+    /// Resizes the block at `ptr` to at least `size` bytes without moving its payload:
+    /// shrinks it in place, or grows it into a free successor or at the top of the heap.
+    /// `None` when neither fits, or when `ptr` is not a live block (reported through the
+    /// hook), with the block untouched. For a block whose alignment must be kept (an
+    /// over-aligned one), which [`Heap::realloc_in_place`] may move down into a free
+    /// predecessor.
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    pub(crate) unsafe fn resize_fixed(
+        &mut self,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
+        // (No `section::placed!`: only the `no_std` face calls it, never a hot path.)
+        self.counters.reallocs += 1;
+        // An object stays where it is while its slab class holds `size` bytes.
+        // SAFETY: forwarded caller contract.
+        match unsafe { self.realloc_target(ptr, size, |_, o| (size <= o.class).then_some(ptr)) } {
+            // SAFETY: `b` is a validated allocated block of `bsize` bytes.
+            Ok((b, bsize, asize)) => unsafe { self.resize_in_place::<false>(b, bsize, asize) },
             Err(done) => done,
         }
     }

@@ -629,3 +629,59 @@ fn a_region_past_the_top_of_the_address_space_is_refused() {
     assert_eq!(a.stats().capacity, 0);
     a.check().unwrap();
 }
+/// An over-aligned block grows in place when the memory after it is free (a free
+/// successor, or the top of the heap), as a block of alignment 16 does: its address stays,
+/// and no second block is needed. Its growth used to be a copy every time: a move, with
+/// both blocks held during the copy (null, `handle_alloc_error`, in an arena without room
+/// for the second one).
+#[test]
+fn an_over_aligned_block_grows_in_place_when_the_room_after_it_is_free() {
+    for align in [32, 64, 4096] {
+        let a: ArenaAlloc = ArenaAlloc::empty();
+        assert!(a.claim_slice(leak(if cfg!(miri) { 1 << 15 } else { 1 << 16 })));
+        let l = Layout::from_size_align(100, align).unwrap();
+        let small = Layout::from_size_align(64, 16).unwrap();
+        // SAFETY: valid layouts; every block is freed with its final layout.
+        unsafe {
+            // The last block grows at the top of the heap.
+            let p = a.alloc(l);
+            assert!(!p.is_null() && p as usize % align == 0);
+            p.write_bytes(3, 100);
+            let q = a.realloc(p, l, 2000);
+            assert_eq!(q, p, "align {align}: the last block grows in place");
+            assert!((0..100).all(|i| *q.add(i) == 3));
+            let l = Layout::from_size_align(2000, align).unwrap();
+            // A free successor, in an arena with no room for a second copy of the block:
+            // the 8000-byte block right after it, freed once the arena is full.
+            let gap = a.alloc(Layout::from_size_align(8000, 16).unwrap());
+            assert!(!gap.is_null());
+            assert!(
+                gap as usize > p as usize && gap as usize - p as usize <= 2048,
+                "{p:p} {gap:p}: the next block"
+            );
+            let mut filler = Vec::new();
+            loop {
+                let f = a.alloc(small);
+                if f.is_null() {
+                    break;
+                }
+                filler.push(f);
+            }
+            a.dealloc(gap, Layout::from_size_align(8000, 16).unwrap());
+            let used = a.stats().used;
+            let q = a.realloc(p, l, 6000);
+            assert_eq!(q, p, "align {align}: grows into its free successor");
+            assert!((0..100).all(|i| *q.add(i) == 3));
+            let s = a.stats();
+            assert!(s.used >= used + 4000 && s.used <= used + 4000 + 64, "{s:?}");
+            assert_eq!(s.high_water.max(s.used), s.high_water);
+            a.check().unwrap();
+            a.dealloc(q, Layout::from_size_align(6000, align).unwrap());
+            for f in filler {
+                a.dealloc(f, small);
+            }
+        }
+        assert_eq!(a.stats().used, 0);
+        a.check().unwrap();
+    }
+}
