@@ -293,10 +293,14 @@ pub type OomHandler<P, L> = fn(&ArenaAlloc<P, L>, Layout) -> bool;
 pub struct ArenaStats {
     /// Bytes of all regions.
     pub capacity: usize,
-    /// Bytes of allocated blocks (headers and padding included).
+    /// Bytes of allocated blocks (headers and padding included). Under a policy with slabs
+    /// ([`CompactSlab`](crate::CompactSlab)) a slab object counts its class size, as the
+    /// engine's counters count it, and a slab's own bytes (its block's header and slab
+    /// header, its free objects, the slab directory) are not in `used`.
     pub used: usize,
     /// `capacity - used`: bytes not in allocated blocks (free blocks, heap metadata and
-    /// memory not yet reached by any heap's `brk`).
+    /// memory not yet reached by any heap's `brk`), and under a policy with slabs the slabs'
+    /// own bytes, which no request of another size can take.
     pub free: usize,
     /// The highest `used` seen.
     pub high_water: usize,
