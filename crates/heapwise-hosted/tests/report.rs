@@ -186,3 +186,52 @@ fn a_crash_on_st_small_is_not_at_least_as_fast_as_mimalloc() {
         .unwrap();
     assert!(line.contains("NOT met") && !line.contains("n/a"), "{line}");
 }
+
+/// The `fill` colours of the chart's legend, in column order.
+fn legend_fills(svg: &str) -> Vec<String> {
+    svg.lines()
+        .filter(|l| l.contains(r#"width="10" height="10""#))
+        .map(|l| {
+            let at = l.find("fill=\"").expect("a fill") + 6;
+            l[at..at + l[at..].find('"').unwrap()].to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn every_chart_column_has_its_own_colour_and_legend_entry() {
+    // The five columns and four --extra ones: nine columns, more than the chart's palette had.
+    let mut allocs = alloc::all(Ok("/nonexistent/libheapwise.so".into()));
+    for a in &mut allocs {
+        a.missing = None;
+    }
+    let extras: Vec<String> = (1..=4).map(|k| format!("build{k}=/tmp/b{k}.so")).collect();
+    let mut allocs = alloc::select(allocs, &[], &extras).unwrap();
+    for a in &mut allocs {
+        a.missing = None;
+    }
+    let all = driver::workloads();
+    let mut r = Results::new();
+    for a in &allocs {
+        r.insert(a.name, vec![ok(1.0, 1000)]);
+    }
+    let s = suite(&allocs, vec![(&all[0], r)], 1);
+    let svg = s.svg();
+    let fills = legend_fills(&svg);
+    assert_eq!(fills.len(), allocs.len(), "{svg}");
+    let distinct: std::collections::BTreeSet<&String> = fills.iter().collect();
+    assert_eq!(distinct.len(), fills.len(), "colours repeat: {fills:?}");
+    // Every legend entry lies inside the picture.
+    let width: f64 = {
+        let at = svg.find("width=\"").unwrap() + 7;
+        svg[at..at + svg[at..].find('"').unwrap()].parse().unwrap()
+    };
+    for l in svg
+        .lines()
+        .filter(|l| l.contains(r#"width="10" height="10""#))
+    {
+        let at = l.find("<text x=\"").unwrap() + 9;
+        let x: f64 = l[at..at + l[at..].find('"').unwrap()].parse().unwrap();
+        assert!(x + 60.0 <= width, "legend entry at x={x} of {width}: {l}");
+    }
+}

@@ -514,9 +514,6 @@ impl Suite<'_> {
     /// The SVG chart: two panels (time and peak RSS), one group of bars per workload plus the
     /// geometric means, each bar the ratio to glibc (a dashed line marks 1.0).
     pub fn svg(&self) -> String {
-        const COLORS: [&str; 6] = [
-            "#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
-        ];
         let cols = self.cols();
         let mut rows: Vec<ChartRow> = (0..self.rows.len())
             .map(|r| {
@@ -539,9 +536,12 @@ impl Suite<'_> {
         let group_h = bar_h * cols.len() as f64 + 8.0;
         let label_w = 130.0;
         let panel_w = 330.0;
-        let top = 50.0;
-        let height = top + group_h * rows.len() as f64 + 30.0;
         let width = label_w + 2.0 * (panel_w + 40.0);
+        // The legend: entries 90 px apart, in as many lines as the columns need.
+        let per_line = (((width - 10.0) / 90.0) as usize).max(1);
+        let legend_lines = cols.len().div_ceil(per_line).max(1);
+        let top = 50.0 + 14.0 * (legend_lines - 1) as f64;
+        let height = top + group_h * rows.len() as f64 + 30.0;
         let max_ratio = 3.0;
         let mut s = String::new();
         let _ = writeln!(
@@ -555,12 +555,14 @@ impl Suite<'_> {
             self.runs
         );
         for (k, a) in cols.iter().enumerate() {
-            let x = 10.0 + k as f64 * 90.0;
+            let x = 10.0 + (k % per_line) as f64 * 90.0;
+            let y = 26.0 + 14.0 * (k / per_line) as f64;
             let _ = writeln!(
                 s,
-                r#"<rect x="{x}" y="26" width="10" height="10" fill="{}"/><text x="{}" y="35">{}</text>"#,
-                COLORS[k % COLORS.len()],
+                r#"<rect x="{x}" y="{y}" width="10" height="10" fill="{}"/><text x="{}" y="{}">{}</text>"#,
+                color(k),
                 x + 14.0,
+                y + 9.0,
                 xml(a.name)
             );
         }
@@ -608,7 +610,7 @@ impl Suite<'_> {
                                 s,
                                 r#"<rect x="{x0}" y="{y}" width="{w:.1}" height="{:.1}" fill="{}"><title>{} {}: {r:.3}×</title></rect>"#,
                                 bar_h - 1.0,
-                                COLORS[k % COLORS.len()],
+                                color(k),
                                 xml(name),
                                 xml(cols[k].name)
                             );
@@ -626,7 +628,7 @@ impl Suite<'_> {
                                 s,
                                 r#"<text x="{x0}" y="{}" font-size="7" fill="{}">n/a</text>"#,
                                 y + bar_h - 1.0,
-                                COLORS[k % COLORS.len()]
+                                color(k)
                             );
                         }
                     }
@@ -635,6 +637,24 @@ impl Suite<'_> {
         }
         s.push_str("</svg>\n");
         s
+    }
+}
+
+/// The chart colour of column `k`: a fixed palette for the usual columns, then hues a golden
+/// angle apart, so that no two columns share a colour however many `--extra` columns there
+/// are.
+fn color(k: usize) -> String {
+    const COLORS: [&str; 6] = [
+        "#d62728", "#7f7f7f", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd",
+    ];
+    match COLORS.get(k) {
+        Some(c) => (*c).to_string(),
+        None => {
+            let j = (k - COLORS.len()) as f64;
+            // Lightness alternates too, so that neighbouring extra columns differ more.
+            let light = if (k - COLORS.len()) % 2 == 0 { 40 } else { 60 };
+            format!("hsl({:.1},70%,{light}%)", (20.0 + j * 137.508) % 360.0)
+        }
     }
 }
 
