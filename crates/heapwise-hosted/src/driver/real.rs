@@ -5,7 +5,8 @@
 //! Verification: the Python script checks its objects and prints a checksum and the malloc
 //! libraries mapped into it; the SQL script checks its row count and its output is hashed; the
 //! Redis server must answer a SET/GET round trip of a 4 KiB value after the benchmark, and
-//! the benchmark must report every test; the compiled program is run and its output hashed.
+//! the benchmark must report every test; the compiled program is run (under the time limit
+//! of a run: a miscompiled program may loop) and its checksum compared.
 //! All checksums must agree across allocators (see [`super::run_workload`]).
 //! A preflight (untimed) checks that the preload is mapped into the program (`sqlite3` and
 //! `g++` by reading `/proc/<pid>/maps` from inside them, redis-server from outside).
@@ -277,20 +278,7 @@ fn gxx(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
     a.apply(&mut cmd);
     let f = measure(&mut cmd, ctx.timeout)?;
     f.success()?;
-    // Run the program (not preloaded, not timed): its output checks the compiler's work.
-    let out = Command::new(&exe)
-        .env_remove("LD_PRELOAD")
-        .output()
-        .map_err(|e| format!("cannot run the compiled program: {e}"))?;
-    if !out.status.success() {
-        return Err(format!("the compiled program failed: {}", out.status));
-    }
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let checksum = text
-        .lines()
-        .find_map(|l| l.strip_prefix("checksum="))
-        .ok_or("the compiled program printed no checksum")?
-        .to_string();
+    let checksum = compiled_checksum(&exe, ctx.timeout)?;
     Ok(Sample {
         secs: f.secs,
         maxrss_kib: f.maxrss_kib,
@@ -298,6 +286,22 @@ fn gxx(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         checksum,
         served_by: "g++/cc1plus (maps checked in preflight)".into(),
     })
+}
+
+/// Runs the program g++ compiled (not preloaded; its time is not the row's) under the time
+/// limit of a run, and returns the checksum it prints: its output checks the compiler's work.
+/// A miscompiled program may loop for ever: that is a failed run, not a hung suite.
+fn compiled_checksum(exe: &Path, limit: Duration) -> Result<String, String> {
+    let mut cmd = Command::new(exe);
+    cmd.env_remove("LD_PRELOAD").stdin(Stdio::null());
+    let f = measure(&mut cmd, limit).map_err(|e| format!("the compiled program: {e}"))?;
+    f.success()
+        .map_err(|e| format!("the compiled program failed: {e}"))?;
+    f.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("checksum="))
+        .map(str::to_string)
+        .ok_or_else(|| "the compiled program printed no checksum".into())
 }
 
 /// The path of glibc's `libc.so.6`.
@@ -497,4 +501,31 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
             "redis-server with libc.so.6 preloaded ahead of its libjemalloc".into()
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compiled_program_that_hangs_is_a_failed_run() {
+        let dir = std::env::temp_dir().join(format!("hw-hosted-cc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = |name: &str, body: &str| {
+            use std::os::unix::fs::PermissionsExt;
+            let p = dir.join(name);
+            std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+            p
+        };
+        let hangs = script("hangs", "exec sleep 300");
+        let good = script("good", "echo checksum=42");
+        let limit = Duration::from_millis(500);
+        let r = compiled_checksum(&hangs, limit);
+        let g = compiled_checksum(&good, limit);
+        let _ = std::fs::remove_dir_all(&dir);
+        let e = r.unwrap_err();
+        assert!(e.contains("timed out"), "{e}");
+        assert_eq!(g.unwrap(), "42");
+    }
 }
