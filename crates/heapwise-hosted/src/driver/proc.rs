@@ -99,6 +99,25 @@ impl Running {
         self.child.id()
     }
 
+    /// Whether the child has exited (without reaping it: `wait` still measures it, and its id
+    /// stays ours until then).
+    pub fn has_exited(&self) -> bool {
+        // SAFETY: siginfo_t is plain old data; zeroed is a valid value (si_pid 0: no exit).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: info is a valid out-pointer for the duration of the call; the id is our
+        // unreaped child.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                self.child.id() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+            )
+        };
+        // SAFETY: waitid filled info (or left it zeroed): the pid field is initialised.
+        r == 0 && unsafe { info.si_pid() } != 0
+    }
+
     /// Waits for the child (killing it after `limit`) and returns its measurements.
     pub fn wait(self, limit: Duration) -> Result<Finished, String> {
         let pid = self.child.id() as libc::pid_t;

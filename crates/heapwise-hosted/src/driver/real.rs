@@ -12,7 +12,9 @@
 //! `g++` by reading `/proc/<pid>/maps` from inside them, redis-server from outside).
 //!
 //! Invariant: every server started here is shut down (or killed) and reaped before the run
-//! returns; inputs are written into the scratch directory, never into the source tree.
+//! returns; the driver talks to a redis-server only after `INFO server` named it as ours (its
+//! port was merely free when picked); inputs are written into the scratch directory, never
+//! into the source tree.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -349,14 +351,39 @@ fn resp(stream: &mut BufReader<TcpStream>, args: &[&[u8]]) -> Result<Vec<u8>, St
     Ok(line.trim_end().as_bytes().to_vec())
 }
 
-fn connect(port: u16, limit: Duration) -> Result<BufReader<TcpStream>, String> {
+/// The `process_id:` of an `INFO server` reply.
+fn info_pid(info: &[u8]) -> Option<u32> {
+    String::from_utf8_lossy(info)
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// A connection to `server` on `port`, once it answers: `PING`, then `INFO server`, whose
+/// `process_id` must be the server's (another process's redis-server may hold the port, which
+/// was only free when it was picked; ours then fails to bind and exits). An error when the
+/// server exits first or does not answer within `limit`.
+fn connect(port: u16, server: &Running, limit: Duration) -> Result<BufReader<TcpStream>, String> {
     let start = Instant::now();
+    let mut other = None;
     loop {
+        if server.has_exited() {
+            return Err(match other {
+                Some(p) => format!("redis-server exited; 127.0.0.1:{port} is pid {p}'s"),
+                None => "redis-server exited before it answered".into(),
+            });
+        }
         if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
             let mut r = BufReader::new(s);
             if resp(&mut r, &[b"PING"]).is_ok_and(|x| x == b"+PONG") {
-                return Ok(r);
+                match resp(&mut r, &[b"INFO", b"server"])
+                    .ok()
+                    .and_then(|i| info_pid(&i))
+                {
+                    Some(p) if p == server.pid() => return Ok(r),
+                    p => other = p,
+                }
             }
         }
         if start.elapsed() > limit {
@@ -390,11 +417,78 @@ fn die_with_the_driver(cmd: &mut Command) {
     }
 }
 
-fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
-    let port = TcpListener::bind(("127.0.0.1", 0))
+/// A port that was free a moment ago (another process may take it before the server binds
+/// it: [`redis_on`] checks and retries).
+fn free_port() -> Result<u16, String> {
+    Ok(TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map_err(|e| format!("no free port: {e}"))?
-        .port();
+        .port())
+}
+
+fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
+    redis_on(ctx, a, &mut free_port)
+}
+
+/// The redis row, its server's port chosen by `pick`.
+fn redis_on(
+    ctx: &Ctx,
+    a: &Allocator,
+    pick: &mut dyn FnMut() -> Result<u16, String>,
+) -> Result<Sample, String> {
+    // A port taken between the pick and the server's bind (another suite's server, say): our
+    // server exits, and the run tries another port.
+    const TRIES: usize = 5;
+    let mut tries = 0;
+    let (running, port, mut conn) = loop {
+        tries += 1;
+        let port = pick()?;
+        let running = start_redis(ctx, a, port)?;
+        match connect(port, &running, Duration::from_secs(10)) {
+            Ok(conn) => break (running, port, conn),
+            Err(e) => {
+                // SAFETY: kill has no memory preconditions; the id is our unreaped child.
+                unsafe { libc::kill(running.pid() as libc::pid_t, libc::SIGKILL) };
+                let fin = running.wait(Duration::from_secs(20))?;
+                let said = format!("{}\n{}", fin.stdout, fin.stderr);
+                if said.contains("Address already in use") && tries < TRIES {
+                    continue;
+                }
+                let said: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
+                let tail = said[said.len().saturating_sub(2)..].join(" | ");
+                return Err(format!("{e} (port {port}, try {tries}): {tail}"));
+            }
+        }
+    };
+    let pid = running.pid();
+    let result = bench_redis(ctx, a, port, pid, &mut conn);
+    if result.is_err() {
+        // SAFETY: kill has no memory preconditions; pid is our unreaped child.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    }
+    let fin = running.wait(Duration::from_secs(20))?;
+    let (secs, checksum) = result?;
+    if fin.timed_out {
+        return Err("redis-server did not shut down".into());
+    }
+    // SHUTDOWN NOSAVE exits 0: anything else (an abort in a destructor, a corruption
+    // caught at exit) is a failed run, not a sample.
+    fin.success().map_err(|e| format!("redis-server: {e}"))?;
+    Ok(Sample {
+        secs,
+        maxrss_kib: fin.maxrss_kib,
+        cpu_secs: fin.cpu_secs,
+        checksum,
+        served_by: if a.preload.is_some() {
+            format!("redis-server pid {pid} (maps checked)")
+        } else {
+            "redis-server with libc.so.6 preloaded ahead of its libjemalloc".into()
+        },
+    })
+}
+
+/// Starts redis-server under `a`, listening on 127.0.0.1:`port`.
+fn start_redis(ctx: &Ctx, a: &Allocator, port: u16) -> Result<Running, String> {
     let mut server = Command::new(which("redis-server").ok_or("no redis-server")?);
     server
         .args([
@@ -425,87 +519,135 @@ fn redis(ctx: &Ctx, a: &Allocator) -> Result<Sample, String> {
         server.env("LD_PRELOAD", libc_so()?);
     }
     std::fs::create_dir_all(&ctx.scratch).map_err(|e| e.to_string())?;
-    let running = Running::spawn(&mut server)?;
-    let pid = running.pid();
-    let result = (|| -> Result<(f64, String), String> {
-        let mut conn = connect(port, Duration::from_secs(10))?;
-        let maps =
-            std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
-        if a.preload.is_some() {
-            maps_check(&maps, a)?;
-        }
-        let requests = n(ctx, 60_000);
-        let mut bench = Command::new(which("redis-benchmark").ok_or("no redis-benchmark")?);
-        bench
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-P",
-                "16",
-                "-c",
-                "20",
-                "-q",
-            ])
-            .args(["-n", &requests.to_string(), "-r", "100000", "-d", "128"])
-            .args(["-t", "set,get,incr,lpush,lpop,sadd,hset"])
-            .stdin(Stdio::null())
-            .env_remove("LD_PRELOAD");
-        let f = measure(&mut bench, ctx.timeout)?;
-        f.success()?;
-        let tests = f.stdout.matches("requests per second").count();
-        if tests < 7 {
-            return Err(format!(
-                "redis-benchmark reported {tests} of 7 tests: {}",
-                f.stdout.trim()
-            ));
-        }
-        // A round trip of a 4 KiB value after the benchmark.
-        let value: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
-        let ok = resp(&mut conn, &[b"SET", b"heapwise:check", &value])?;
-        let back = resp(&mut conn, &[b"GET", b"heapwise:check"])?;
-        if ok != b"+OK" || back != value {
-            return Err("redis-server lost a 4 KiB value after the benchmark".into());
-        }
-        let size = resp(&mut conn, &[b"DBSIZE"])?;
-        if size.first() != Some(&b':') || size == b":0" {
-            return Err(format!(
-                "redis-server DBSIZE {:?} after the benchmark",
-                String::from_utf8_lossy(&size)
-            ));
-        }
-        let _ = resp(&mut conn, &[b"SHUTDOWN", b"NOSAVE"]);
-        Ok((f.secs, fnv(&String::from_utf8_lossy(&back))))
-    })();
-    if result.is_err() {
-        // SAFETY: kill has no memory preconditions; pid is our unreaped child.
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    Running::spawn(&mut server)
+}
+
+/// The measured part of a redis run, against our server (pid `pid`, connected as `conn`) on
+/// `port`: the benchmark, then the checks; the server is told to shut down. Returns the
+/// benchmark's wall time and the checksum.
+fn bench_redis(
+    ctx: &Ctx,
+    a: &Allocator,
+    port: u16,
+    pid: u32,
+    conn: &mut BufReader<TcpStream>,
+) -> Result<(f64, String), String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).map_err(|e| e.to_string())?;
+    if a.preload.is_some() {
+        maps_check(&maps, a)?;
     }
-    let fin = running.wait(Duration::from_secs(20))?;
-    let (secs, checksum) = result?;
-    if fin.timed_out {
-        return Err("redis-server did not shut down".into());
+    let requests = n(ctx, 60_000);
+    let mut bench = Command::new(which("redis-benchmark").ok_or("no redis-benchmark")?);
+    bench
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-P",
+            "16",
+            "-c",
+            "20",
+            "-q",
+        ])
+        .args(["-n", &requests.to_string(), "-r", "100000", "-d", "128"])
+        .args(["-t", "set,get,incr,lpush,lpop,sadd,hset"])
+        .stdin(Stdio::null())
+        .env_remove("LD_PRELOAD");
+    let f = measure(&mut bench, ctx.timeout)?;
+    f.success()?;
+    let tests = f.stdout.matches("requests per second").count();
+    if tests < 7 {
+        return Err(format!(
+            "redis-benchmark reported {tests} of 7 tests: {}",
+            f.stdout.trim()
+        ));
     }
-    // SHUTDOWN NOSAVE exits 0: anything else (an abort in a destructor, a corruption
-    // caught at exit) is a failed run, not a sample.
-    fin.success().map_err(|e| format!("redis-server: {e}"))?;
-    Ok(Sample {
-        secs,
-        maxrss_kib: fin.maxrss_kib,
-        cpu_secs: fin.cpu_secs,
-        checksum,
-        served_by: if a.preload.is_some() {
-            format!("redis-server pid {pid} (maps checked)")
-        } else {
-            "redis-server with libc.so.6 preloaded ahead of its libjemalloc".into()
-        },
-    })
+    // A round trip of a 4 KiB value after the benchmark.
+    let value: Vec<u8> = (0..4096u32).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+    let ok = resp(conn, &[b"SET", b"heapwise:check", &value])?;
+    let back = resp(conn, &[b"GET", b"heapwise:check"])?;
+    if ok != b"+OK" || back != value {
+        return Err("redis-server lost a 4 KiB value after the benchmark".into());
+    }
+    let size = resp(conn, &[b"DBSIZE"])?;
+    if size.first() != Some(&b':') || size == b":0" {
+        return Err(format!(
+            "redis-server DBSIZE {:?} after the benchmark",
+            String::from_utf8_lossy(&size)
+        ));
+    }
+    let _ = resp(conn, &[b"SHUTDOWN", b"NOSAVE"]);
+    Ok((f.secs, fnv(&String::from_utf8_lossy(&back))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `pid` is a live process (not gone, not a zombie).
+    fn alive(pid: u32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+            let state = s[s.rfind(')').unwrap() + 1..].split_whitespace().next();
+            state != Some("Z") && state != Some("X")
+        })
+    }
+
+    #[test]
+    fn a_redis_run_uses_its_own_server_when_its_port_was_taken() {
+        if available(Program::Redis).is_err() {
+            eprintln!("skipped: needs redis-server and redis-benchmark");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("hw-hosted-redis-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // Another redis-server (another suite's, say) holds the port the run picks first.
+        let taken = free_port().unwrap();
+        let mut other = Command::new(which("redis-server").unwrap());
+        other
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &taken.to_string()])
+            .current_dir(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut other = other.spawn().unwrap();
+        let mut probe = connect_any(taken);
+        let glibc = super::super::alloc::all(Err("unused".into()))
+            .into_iter()
+            .find(|a| a.name == "glibc")
+            .unwrap();
+        let ctx = Ctx {
+            bin_dir: dir.clone(),
+            scale: 0.001,
+            timeout: Duration::from_secs(120),
+            scratch: dir.join("scratch"),
+        };
+        let mut first = true;
+        let r = redis_on(&ctx, &glibc, &mut || {
+            if std::mem::take(&mut first) {
+                Ok(taken)
+            } else {
+                free_port()
+            }
+        });
+        // The other server must be untouched: still running, none of the run's keys.
+        let still = alive(other.id());
+        let key = probe
+            .as_mut()
+            .map(|c| resp(c, &[b"EXISTS", b"heapwise:check"]));
+        let _ = other.kill();
+        let _ = other.wait();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(probe.is_some(), "the other redis-server never answered");
+        assert!(still, "the run shut down another process's redis-server");
+        assert_eq!(
+            key,
+            Some(Ok(b":0".to_vec())),
+            "the run wrote into another server"
+        );
+        r.unwrap();
+    }
 
     #[test]
     fn a_compiled_program_that_hangs_is_a_failed_run() {
@@ -527,5 +669,21 @@ mod tests {
         let e = r.unwrap_err();
         assert!(e.contains("timed out"), "{e}");
         assert_eq!(g.unwrap(), "42");
+    }
+
+    /// A connection to whatever answers PING on `port` (bounded wait).
+    fn connect_any(port: u16) -> Option<BufReader<TcpStream>> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if let Ok(s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut r = BufReader::new(s);
+                if resp(&mut r, &[b"PING"]).is_ok_and(|x| x == b"+PONG") {
+                    return Some(r);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 }
