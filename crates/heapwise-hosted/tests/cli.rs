@@ -115,3 +115,37 @@ fn from_csv_does_not_claim_this_machines_preloads() {
     assert!(!preloads.contains("/usr/lib"), "{preloads}");
     assert!(preloads.contains("not recorded"), "{preloads}");
 }
+
+#[test]
+fn a_driver_stopped_by_a_signal_leaves_no_scratch_directory() {
+    if heapwise_hosted::driver::real::available(heapwise_hosted::driver::real::Program::Sqlite)
+        .is_err()
+    {
+        eprintln!("skipped: needs sqlite3");
+        return;
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_heapwise-hosted"))
+        .args(["--heapwise-lib", "/nonexistent/libheapwise.so"])
+        .args(["--scale", "0.05", "--runs", "1000"])
+        .args(["--only", "sqlite", "--allocators", "glibc"])
+        .env_remove("HEAPWISE_LIB")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let scratch = std::env::temp_dir().join(format!("heapwise-hosted-{}", child.id()));
+    // Wait (bounded; not a timing assertion) for the driver to write its inputs.
+    let start = std::time::Instant::now();
+    while !scratch.exists() && start.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let made = scratch.exists();
+    // SAFETY: kill has no memory preconditions; the id is our unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    let left = scratch.exists();
+    let _ = std::fs::remove_dir_all(&scratch);
+    assert!(made, "the driver made no scratch directory within 60 s");
+    assert!(!left, "{} left behind ({status})", scratch.display());
+    assert!(!status.success(), "{status}");
+}

@@ -111,6 +111,7 @@ fn main() {
         timeout: Duration::from_secs(args.timeout),
         scratch: std::env::temp_dir().join(format!("heapwise-hosted-{}", std::process::id())),
     };
+    remove_on_signal(ctx.scratch.clone());
     let runs = args.runs.max(1);
     let load = || {
         std::fs::read_to_string("/proc/loadavg")
@@ -157,6 +158,54 @@ fn main() {
     write(&args.svg, suite.svg());
     if !suite.failures().is_empty() {
         std::process::exit(1);
+    }
+}
+
+/// The signals that stop the driver (Ctrl-C, `kill`, a closed terminal).
+const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// The write end of the pipe [`on_stop`] tells the signal number through (-1: none yet).
+static STOP_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// The handler of [`STOP`]: passes the signal number to the thread of [`remove_on_signal`].
+extern "C" fn on_stop(sig: libc::c_int) {
+    let fd = STOP_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    let byte = sig as u8;
+    // SAFETY: write is async-signal-safe; fd is the pipe's write end, which stays open for
+    // the life of the process, and byte is a valid one-byte buffer.
+    unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+}
+
+/// Makes a driver stopped by one of [`STOP`] remove the scratch directory (the real
+/// programs' inputs and compiled programs) before it exits with status 128 + the signal, as
+/// the default action would have. A handler (which an `exec` resets: the processes the
+/// driver starts keep the default actions and an unchanged signal mask) writes the signal
+/// number into a close-on-exec pipe; a thread of its own reads it, removes the directory and
+/// exits. A redis-server dies with the driver (`PR_SET_PDEATHSIG`); the workload process of
+/// the moment gets the same Ctrl-C from the terminal.
+fn remove_on_signal(scratch: PathBuf) {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: fds is a valid array of two descriptors for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return;
+    }
+    STOP_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+    let read = fds[0];
+    std::thread::spawn(move || {
+        let mut byte = 0u8;
+        // SAFETY: read is the pipe's read end, owned by this thread; byte is a valid buffer.
+        while unsafe { libc::read(read, (&mut byte as *mut u8).cast(), 1) } != 1 {}
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::process::exit(128 + byte as i32);
+    });
+    for sig in STOP {
+        // SAFETY: sigaction is plain old data; zeroed is a valid value, filled in below.
+        let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = on_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        act.sa_flags = libc::SA_RESTART;
+        // SAFETY: act is a valid sigaction whose handler only calls write (async-signal-safe);
+        // sa_mask is left empty.
+        unsafe { libc::sigaction(sig, &act, std::ptr::null_mut()) };
     }
 }
 
