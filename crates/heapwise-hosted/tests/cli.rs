@@ -74,9 +74,14 @@ large,heapwise,1,ok,0.4,3100,0.3,0x2,libheapwise.so,\n\
 no-such-row,glibc,1,ok,0.5,3000,0.4,0x2,libc.so.6,\n";
 
 fn from_csv(extra: &[&str]) -> Output {
-    let dir = std::env::temp_dir().join(format!("hw-hosted-cli-{}", std::process::id()));
+    // A directory per call (the tests run in parallel), removed with its file.
+    let dir = std::env::temp_dir().join(format!(
+        "hw-hosted-cli-{}-{}",
+        std::process::id(),
+        extra.len()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
-    let csv = dir.join(format!("runs-{}.csv", extra.len()));
+    let csv = dir.join("runs.csv");
     std::fs::write(&csv, CSV).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_heapwise-hosted"))
         .arg("--from-csv")
@@ -84,7 +89,7 @@ fn from_csv(extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .unwrap();
-    let _ = std::fs::remove_file(&csv);
+    let _ = std::fs::remove_dir_all(&dir);
     out
 }
 
