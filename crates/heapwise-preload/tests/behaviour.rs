@@ -306,7 +306,8 @@ fn b23_arena_max_from_mallopt_and_the_environment() {
 /// glibc's perturb byte: `mallopt(M_PERTURB, 0xa5)` fills new blocks with 0x5a and freed
 /// ones with 0xa5 (past their links) until `M_PERTURB 0`; `MALLOC_PERTURB_` and
 /// `GLIBC_TUNABLES`' `glibc.malloc.perturb` set it from the start (the program also passes
-/// on glibc, in `glibc_baseline`, where its tcache blocks are not filled).
+/// on glibc, in `glibc_baseline`, where its tcache blocks are not filled). The fill stays
+/// inside the block also where the word before it is another block's data (slab objects).
 #[test]
 fn b24_perturb_from_mallopt_and_the_environment() {
     behaviour("b24_perturb");
@@ -327,6 +328,24 @@ fn b24_perturb_from_mallopt_and_the_environment() {
         assert!(
             o.success() && o.stdout.contains(" 0 failed"),
             "{k}={v}\n{}",
+            o.describe()
+        );
+    }
+    // Header-free slab objects (compact-slab, whose slabs need the quarantine off): the word
+    // before one is its neighbour's data. (The fill of a freed object was sized from that
+    // word and overwrote the live objects after it, and a growing object's kept bytes.)
+    for args in [&[][..], &["env"][..]] {
+        let mut cmd = Command::new(&exe);
+        cmd.args(args);
+        preload(&mut cmd);
+        cmd.env(EXPECT_ENV, "1")
+            .env("HEAPWISE_POLICY", "compact-slab")
+            .env("HEAPWISE_HARDEN", "off")
+            .env("MALLOC_PERTURB_", "165");
+        let o = run(cmd, None, T);
+        assert!(
+            o.success() && o.stdout.contains(" 0 failed"),
+            "compact-slab, HEAPWISE_HARDEN=off {args:?}\n{}",
             o.describe()
         );
     }

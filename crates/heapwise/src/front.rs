@@ -421,6 +421,29 @@ fn peek_usable(g: &'static Global, p: *const u8) -> Option<usize> {
     unsafe { large::header(p) }.map(|(offset, len)| len - offset)
 }
 
+/// The usable size of `p` for the perturb fills, if it looks live ([`peek_usable`]).
+/// Under the default policy, the size its header gives: every block has a header there, and
+/// a block a thread cache holds (freed) still looks live, whose second `free` the engine
+/// names a double free (asked for its size first, it would name a use after free). Under
+/// the other policies, which have no thread cache, the engine's size: the word before a
+/// header-free slab object (`compact-slab`) is the end of the object before it, which may
+/// read as any header (a size taken from it filled the live objects after a freed one,
+/// and the kept bytes of a growing one).
+///
+/// # Safety
+/// As [`Global::usable_size`] for `p` (a pointer that only looks live is reported).
+unsafe fn perturb_usable(g: &'static Global, p: *const u8) -> Option<usize> {
+    let u = peek_usable(g, p)?;
+    if g.caching_policy() {
+        return Some(u);
+    }
+    // SAFETY: forwarded caller contract.
+    match unsafe { g.usable_size(p) } {
+        0 => None,
+        u => Some(u),
+    }
+}
+
 /// The usable size of `p`, letting the engine report it when it is no live block (a
 /// freed one is a use after free there).
 ///
@@ -474,11 +497,11 @@ unsafe fn layered_free(g: &'static Global, f: u8, p: *mut u8) {
         // live (a freed one, or a foreign pointer, goes untouched to the engine, which
         // reports it; the two words hold a cached block's link and mark, checked there).
         if f == PERTURB && g.in_heap(p) {
-            if let Some(u) = peek_usable(g, p) {
+            // SAFETY: forwarded caller contract.
+            if let Some(u) = unsafe { perturb_usable(g, p) } {
                 if u > 2 * WORD {
-                    // SAFETY: `[p, p + u)` lie in a heap (mapped): `peek_usable` found a
-                    // live block's header before `p` whose end is in the heap. The caller
-                    // frees the block now (a pointer that only looks live is a misuse the
+                    // SAFETY: `[p, p + u)` are the usable bytes of the block `p`, which the
+                    // caller frees now (a pointer that only looks live is a misuse the
                     // engine reports, and aborts on, in the `free` right after).
                     unsafe { ptr::write_bytes(p.add(2 * WORD), perturb_bytes().1, u - 2 * WORD) };
                 }
@@ -534,7 +557,8 @@ unsafe fn layered_realloc(g: &'static Global, f: u8, p: *mut u8, n: usize) -> *m
     if f & !PERTURB == 0 {
         // Perturb alone: the bytes past the old usable size are new.
         let old = if f == PERTURB {
-            peek_usable(g, p).unwrap_or(usize::MAX)
+            // SAFETY: forwarded caller contract.
+            unsafe { perturb_usable(g, p) }.unwrap_or(usize::MAX)
         } else {
             usize::MAX
         };

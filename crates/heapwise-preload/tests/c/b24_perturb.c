@@ -3,7 +3,8 @@
  * stay zero) and a freed block's bytes with v (past the first 16 bytes, where allocators
  * keep their links: glibc's fd/bk and tcache next/key, heapwise's cache link and mark). The
  * program reads freed memory on purpose: showing what a use after free would read is what
- * the option is for.
+ * the option is for. The fills stay inside the block: small blocks side by side keep
+ * their bytes when a neighbour is freed or grows, whatever their last words hold.
  *
  * Usage: b24_perturb            the mallopt form (on, then off again)
  *        b24_perturb env        the environment already set the byte to 165 (0xa5)
@@ -51,6 +52,73 @@ static void freed_keeps(size_t n, unsigned char v)
           "with the byte off, free leaves a %zu-byte block's bytes", n);
 }
 
+/* Block i of n bytes: bytes 0x30 + i, and `last` in its last word. */
+static void mark(unsigned char *p, size_t n, int i, uint64_t last)
+{
+    memset(p, 0x30 + i, n - 8);
+    memcpy(p + n - 8, &last, 8);
+}
+
+static int marked(const unsigned char *p, size_t n, int i, uint64_t last)
+{
+    return all(p, 0, n - 8, (unsigned char)(0x30 + i)) && memcmp(p + n - 8, &last, 8) == 0;
+}
+
+/* The fill stays inside the block freed or grown, whatever the word before it holds. Small
+ * blocks side by side, each ending in a word that reads as a block header (under
+ * HEAPWISE_POLICY=compact-slab with HEAPWISE_HARDEN=off they are header-free slab objects,
+ * and the word before one is the end of its neighbour): 0x101 (an allocated 256-byte
+ * block) must not size the fill of a freed block, nor 0x21 (an allocated 32-byte block,
+ * smaller than a 32- or 48-byte one) the new bytes of a growing one. */
+static void neighbours(const char *how)
+{
+    enum { N = 64 };
+    static const size_t sizes[] = {16, 32, 48};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        size_t n = sizes[s];
+        unsigned char *p[N];
+        int ok = 1, bad = 0;
+        for (int i = 0; i < N; i++) {
+            p[i] = malloc(hw_sz(n));
+            ok &= p[i] != NULL;
+        }
+        CHECK(ok, "%s: %d blocks of %zu bytes", how, N, n);
+        if (!ok)
+            return;
+        for (int i = 0; i < N; i++)
+            mark(p[i], n, i, 0x101);
+        for (int i = 1; i < N; i += 2)
+            free(p[i]);
+        for (int i = 0; i < N; i += 2)
+            bad += !marked(p[i], n, i, 0x101);
+        CHECK(bad == 0, "%s: freeing every other %zu-byte block leaves the others (%d changed)",
+              how, n, bad);
+        for (int i = 1; i < N; i += 2) {
+            p[i] = malloc(hw_sz(n));
+            CHECK(p[i] != NULL, "%s: malloc(%zu) again", how, n);
+            if (!p[i])
+                return;
+        }
+        for (int i = 0; i < N; i++)
+            mark(p[i], n, i, 0x21);
+        bad = 0;
+        for (int i = 0; i < N; i += 2) {
+            unsigned char *q = realloc(p[i], hw_sz(200));
+            CHECK(q != NULL, "%s: realloc(%zu -> 200)", how, n);
+            if (!q)
+                return;
+            p[i] = q;
+            bad += !marked(q, n, i, 0x21);
+        }
+        for (int i = 1; i < N; i += 2)
+            bad += !marked(p[i], n, i, 0x21);
+        CHECK(bad == 0, "%s: growing every other %zu-byte block keeps every block's bytes (%d changed)",
+              how, n, bad);
+        for (int i = 0; i < N; i++)
+            free(p[i]);
+    }
+}
+
 /* What the perturb byte 0xa5 gives: new bytes 0x5a, freed bytes 0xa5. */
 static void filled(const char *how)
 {
@@ -74,6 +142,7 @@ static void filled(const char *how)
     CHECK_HW(g && all(g, old, 5000, 0x5a), "%s: realloc's new bytes [%zu, 5000) are 0x5a", how,
              old);
     free(g);
+    neighbours(how);
 }
 
 int main(int argc, char **argv)
