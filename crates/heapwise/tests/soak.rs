@@ -3,7 +3,8 @@
 //! random sizes (mostly small, some large), keep them for random lifetimes, hand a share to
 //! other threads to free (cross-thread frees), grow and shrink them with `realloc`, and check
 //! every block's fill pattern before it is resized or freed. At the end: zero corruption,
-//! every block accounted for (the allocator's live-block count returns to its start), the
+//! every block accounted for (the allocator's live small-block count returns to within
+//! [`SMALL_SLACK`] blocks of its start, no large block is left over), the
 //! heap checker clean, and RSS bounded (`SOAK_RSS_MIB`, default 1024).
 //!
 //! Variations: `SOAK_ARENAS` = `shared`, `contention` (the default) or `per-thread` (how
@@ -231,4 +232,17 @@ fn soak() {
         after.large_blocks <= before.large_blocks + 1,
         "large blocks lost"
     );
+    // The workers' caches went back to the heaps when their threads ended, and the checker
+    // flushed this thread's: what stays allocated is this thread's own few blocks (the
+    // channels, the handles' vector), not the workers'.
+    assert!(
+        after.heap.counters.alloc_blocks <= before.heap.counters.alloc_blocks + SMALL_SLACK,
+        "small blocks lost: {} allocated before the soak, {} after",
+        before.heap.counters.alloc_blocks,
+        after.heap.counters.alloc_blocks
+    );
 }
+
+/// Blocks the main thread may still hold at the end of the soak beyond those it held at
+/// its start (the receivers' vector, the channels' shared state).
+const SMALL_SLACK: usize = 64;
