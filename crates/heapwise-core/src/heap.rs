@@ -1676,14 +1676,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
         ptr: NonNull<u8>,
         size: usize,
     ) -> Option<NonNull<u8>> {
-        self.counters.reallocs += 1;
-        // An object stays where it is while its slab class holds `size` bytes.
         // SAFETY: forwarded caller contract.
-        match unsafe { self.realloc_target(ptr, size, |_, o| (size <= o.class).then_some(ptr)) } {
-            // SAFETY: `b` is a validated allocated block of `bsize` bytes.
-            Ok((b, bsize, asize)) => unsafe { self.resize_in_place::<true>(b, bsize, asize) },
-            Err(done) => done,
-        }
+        unsafe { self.resize_at::<true>(ptr, size) }
     }
 
     /// Resizes the block at `ptr` to at least `size` bytes without moving its payload:
@@ -1701,12 +1695,27 @@ impl<S: Source, P: Policy> Heap<S, P> {
         size: usize,
     ) -> Option<NonNull<u8>> {
         // (No `section::placed!`: only the `no_std` face calls it, never a hot path.)
+        // SAFETY: forwarded caller contract.
+        unsafe { self.resize_at::<false>(ptr, size) }
+    }
+
+    /// [`Heap::realloc_in_place`] (`SLIDE`) and [`Heap::resize_fixed`]: counts the
+    /// `realloc`, validates the block and resizes it without allocating another block.
+    ///
+    /// # Safety
+    /// As [`Heap::free`] for `ptr`.
+    #[inline(always)]
+    unsafe fn resize_at<const SLIDE: bool>(
+        &mut self,
+        ptr: NonNull<u8>,
+        size: usize,
+    ) -> Option<NonNull<u8>> {
         self.counters.reallocs += 1;
         // An object stays where it is while its slab class holds `size` bytes.
         // SAFETY: forwarded caller contract.
         match unsafe { self.realloc_target(ptr, size, |_, o| (size <= o.class).then_some(ptr)) } {
             // SAFETY: `b` is a validated allocated block of `bsize` bytes.
-            Ok((b, bsize, asize)) => unsafe { self.resize_in_place::<false>(b, bsize, asize) },
+            Ok((b, bsize, asize)) => unsafe { self.resize_in_place::<SLIDE>(b, bsize, asize) },
             Err(done) => done,
         }
     }

@@ -199,21 +199,24 @@ fn m12_write_after_free_into_data_full_mode() {
     misuse("m12_write_after_free_data", &[("HEAPWISE_HARDEN", "full")]);
 }
 
+/// The misuse programs of cases 1–10 (`tests/c/misuse/`), which every mode reports.
+const CASES_1_TO_10: [&str; 10] = [
+    "m01_double_free",
+    "m02_double_free_after_reuse",
+    "m03_double_free_large",
+    "m04_interior_pointer",
+    "m05_misaligned_pointer",
+    "m06_stack_pointer",
+    "m07_overflow_into_header",
+    "m08_write_after_free_links",
+    "m09_realloc_freed",
+    "m10_usable_size_wild",
+];
+
 /// Cases 1–10 also hold in full mode (no thread cache, larger quarantine, junk fill).
 #[test]
 fn cases_1_to_10_in_full_mode() {
-    for name in [
-        "m01_double_free",
-        "m02_double_free_after_reuse",
-        "m03_double_free_large",
-        "m04_interior_pointer",
-        "m05_misaligned_pointer",
-        "m06_stack_pointer",
-        "m07_overflow_into_header",
-        "m08_write_after_free_links",
-        "m09_realloc_freed",
-        "m10_usable_size_wild",
-    ] {
+    for name in CASES_1_TO_10 {
         misuse(name, &[("HEAPWISE_HARDEN", "full")]);
     }
 }
@@ -224,18 +227,7 @@ fn cases_1_to_10_in_full_mode() {
 /// the engine for the block's size first).
 #[test]
 fn cases_1_to_10_with_the_perturb_byte() {
-    for name in [
-        "m01_double_free",
-        "m02_double_free_after_reuse",
-        "m03_double_free_large",
-        "m04_interior_pointer",
-        "m05_misaligned_pointer",
-        "m06_stack_pointer",
-        "m07_overflow_into_header",
-        "m08_write_after_free_links",
-        "m09_realloc_freed",
-        "m10_usable_size_wild",
-    ] {
+    for name in CASES_1_TO_10 {
         misuse(name, &[("MALLOC_PERTURB_", "165")]);
     }
 }
