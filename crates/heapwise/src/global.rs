@@ -1720,9 +1720,12 @@ impl Global {
     }
 
     /// Runs the engine's heap checker on every heap, after checking the calling thread's
-    /// cache ([`tcache::check_current`]) and returning its blocks to the engine.
+    /// cache ([`tcache::check_current`]) and the batches on the central lists
+    /// ([`tcache::check_central`]), and returning the calling thread's cached blocks to the
+    /// engine.
     pub fn check(&'static self) -> Result<(), HeapError> {
         tcache::check_current(self)?;
+        tcache::check_central(self)?;
         tcache::flush_current();
         tcache::drain_remote(self);
         for a in 0..ARENAS {

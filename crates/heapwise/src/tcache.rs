@@ -1667,6 +1667,34 @@ fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
     .flatten()
 }
 
+/// [`Global::check`]'s walk of `g`'s central lists: every block of every batch is checked
+/// as [`check_current`] checks a cache's (its mark before its link is followed, a live
+/// block of `g`, its class's block size), and each batch must hold the bytes it was counted
+/// with. The walk of a batch is bounded by those bytes, so a cycle is reported, not followed
+/// forever. Each class's central lock is held during its walk (it is never held with another
+/// lock; the block checks take none). A wrong block is reported as the error; nothing moves.
+pub fn check_central(g: &'static Global) -> Result<(), HeapError> {
+    let key = KEY.load(Ordering::Relaxed);
+    for k in 0..CLASSES {
+        let bsize = MIN_BLOCK + k * ALIGN;
+        with_central(k, |ci| {
+            if !ptr::eq(ci.owner, g) {
+                return Ok(());
+            }
+            for (&head, &bytes) in ci.heads.iter().zip(&ci.bytes).take(ci.n) {
+                let mut budget = bytes / bsize;
+                let n = check_list(g, key, head, k, &mut budget)?;
+                if n * bsize != bytes {
+                    return Err(HeapError::new(ErrorKind::BadCounters, head as usize, bytes));
+                }
+            }
+            Ok(())
+        })
+        .unwrap_or(Ok(()))?;
+    }
+    Ok(())
+}
+
 /// Returns every central batch of `g` to the engine (for a trim).
 pub fn drain_central(g: &'static Global) {
     for k in 0..CLASSES {

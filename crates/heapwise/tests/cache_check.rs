@@ -1,7 +1,8 @@
 //! `Global::check` checks the calling thread's cache before it returns the cached blocks to
 //! the engine (`tcache::check_current`): a cached block whose header no longer gives its
 //! class's block size is reported as the checker's error, and is not freed with the size
-//! its header claims (which would put a free block over a live neighbour).
+//! its header claims (which would put a free block over a live neighbour). The batches on
+//! the central lists are checked the same way (`tcache::check_central`).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -109,4 +110,66 @@ fn a_cached_block_written_after_free_is_the_checkers_error_not_a_leak() {
         "returned, not reported"
     );
     repair_and_free(link, saved, &ps, p, reports);
+}
+
+#[test]
+fn a_block_written_after_free_in_a_central_batch_is_the_checkers_error() {
+    let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
+    // 1000-byte requests: 1008-byte blocks, whose class moves batches of 4; a local list
+    // over its cap (8 in a new cache, 16 at most) gives a batch to the class's central list.
+    let ps: Vec<usize> = (0..24).map(|_| G.malloc(1000) as usize).collect();
+    assert!(ps.iter().all(|&p| p != 0));
+    for &p in &ps[..20] {
+        // SAFETY: `p` is a live block of `G`; freed once, it goes to this thread's cache.
+        unsafe { G.free(p as *mut u8) };
+    }
+    // This thread's cache goes back to the engine (marks cleared): the blocks still marked
+    // as cached are the central batches'.
+    tcache::flush_current();
+    // SAFETY: each `p` is a 16-aligned payload of a 1008-byte block.
+    let central: Vec<usize> = ps[..20]
+        .iter()
+        .copied()
+        .filter(|&p| unsafe { tcache::is_cached(p as *const u8) })
+        .collect();
+    assert!(
+        !central.is_empty() && central.len() % 4 == 0,
+        "whole batches on the central list: {} blocks",
+        central.len()
+    );
+    let p = central[1];
+    // A write after free over the block's second word (its cache mark).
+    // SAFETY: a cached block's payload holds at least two words.
+    let mark = unsafe { (p as *mut usize).add(1) };
+    // SAFETY: as above.
+    let saved = unsafe { mark.read() };
+    // SAFETY: as above (the test plays the write after free).
+    unsafe { mark.write(saved ^ 0x40) };
+    let reports = REPORTS.load(Ordering::SeqCst);
+    let e = G
+        .check()
+        .expect_err("a central block written after free is reported");
+    assert_eq!(e.kind, ErrorKind::CorruptFreeBlock, "{e}");
+    assert_eq!(e.addr, p);
+    assert_eq!(
+        REPORTS.load(Ordering::SeqCst),
+        reports,
+        "returned, not reported"
+    );
+    // Repaired, the heaps check clean; a trim returns the batch to the engine.
+    // SAFETY: `mark` is the word the test overwrote, read before as `saved`.
+    unsafe { mark.write(saved) };
+    assert_eq!(G.check(), Ok(()));
+    G.trim();
+    for &p in &ps[20..] {
+        // SAFETY: the blocks not freed above are live.
+        unsafe { G.free(p as *mut u8) };
+    }
+    assert_eq!(G.check(), Ok(()));
+    assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
+    for &p in &ps[..20] {
+        // SAFETY: a 16-aligned payload of a 1008-byte block (freed: the word is only read).
+        let cached = unsafe { tcache::is_cached(p as *const u8) };
+        assert!(!cached, "{p:#x} still cached after the trim");
+    }
 }
