@@ -41,6 +41,27 @@ fn repair_and_free(word: *mut usize, saved: usize, ps: &[usize], freed: usize, r
     assert_eq!(REPORTS.load(Ordering::SeqCst), reports);
 }
 
+/// Overwrites `word` of the cached block `p` (a write after free) and expects `check` to
+/// return it as `CorruptFreeBlock` without a report; `(the word's old value, reports so far)`.
+fn written_after_free_is_checkers_error(word: *mut usize, p: usize) -> (usize, usize) {
+    // SAFETY: `word` is one of the two payload words of a cached block.
+    let saved = unsafe { word.read() };
+    // SAFETY: as above (the test plays the write after free).
+    unsafe { word.write(saved ^ 0x40) };
+    let reports = REPORTS.load(Ordering::SeqCst);
+    let e = G
+        .check()
+        .expect_err("a cached block written after free is reported");
+    assert_eq!(e.kind, ErrorKind::CorruptFreeBlock, "{e}");
+    assert_eq!(e.addr, p);
+    assert_eq!(
+        REPORTS.load(Ordering::SeqCst),
+        reports,
+        "returned, not reported"
+    );
+    (saved, reports)
+}
+
 #[test]
 fn a_cached_block_whose_header_was_overwritten_is_reported_and_not_freed_over_its_neighbour() {
     let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
@@ -94,21 +115,7 @@ fn a_cached_block_written_after_free_is_the_checkers_error_not_a_leak() {
     unsafe { G.free(p as *mut u8) };
     // A write after free over the block's first word (its cache link).
     let link = p as *mut usize;
-    // SAFETY: a cached block's payload holds at least two words.
-    let saved = unsafe { link.read() };
-    // SAFETY: as above (the test plays the write after free).
-    unsafe { link.write(saved ^ 0x40) };
-    let reports = REPORTS.load(Ordering::SeqCst);
-    let e = G
-        .check()
-        .expect_err("a cached block written after free is reported");
-    assert_eq!(e.kind, ErrorKind::CorruptFreeBlock, "{e}");
-    assert_eq!(e.addr, p);
-    assert_eq!(
-        REPORTS.load(Ordering::SeqCst),
-        reports,
-        "returned, not reported"
-    );
+    let (saved, reports) = written_after_free_is_checkers_error(link, p);
     repair_and_free(link, saved, &ps, p, reports);
 }
 
@@ -141,21 +148,7 @@ fn a_block_written_after_free_in_a_central_batch_is_the_checkers_error() {
     // A write after free over the block's second word (its cache mark).
     // SAFETY: a cached block's payload holds at least two words.
     let mark = unsafe { (p as *mut usize).add(1) };
-    // SAFETY: as above.
-    let saved = unsafe { mark.read() };
-    // SAFETY: as above (the test plays the write after free).
-    unsafe { mark.write(saved ^ 0x40) };
-    let reports = REPORTS.load(Ordering::SeqCst);
-    let e = G
-        .check()
-        .expect_err("a central block written after free is reported");
-    assert_eq!(e.kind, ErrorKind::CorruptFreeBlock, "{e}");
-    assert_eq!(e.addr, p);
-    assert_eq!(
-        REPORTS.load(Ordering::SeqCst),
-        reports,
-        "returned, not reported"
-    );
+    let (saved, reports) = written_after_free_is_checkers_error(mark, p);
     // Repaired, the heaps check clean; a trim returns the batch to the engine.
     // SAFETY: `mark` is the word the test overwrote, read before as `saved`.
     unsafe { mark.write(saved) };
