@@ -448,20 +448,16 @@ impl<P: Policy, L: RawLock> ArenaAlloc<P, L> {
             let (start, len) = i.regions[last]
                 .as_ref()
                 .map_or((0, 0), |h| h.source().given());
-            let Some(new_len) = len.checked_add(additional) else {
-                return false;
-            };
-            let added = (start.wrapping_add(len), additional);
-            if wraps(start, new_len) || i.overlaps_region(added) {
+            if i.overlaps_region((start.wrapping_add(len), additional)) {
                 return false;
             }
-            if let Some(h) = &mut i.regions[last] {
+            // The arena refuses bytes past the top of the address space itself.
+            i.regions[last].as_mut().is_some_and(|h| {
                 // SAFETY: forwarded caller contract (the bytes added are nobody else's: no
                 // region holds them, checked above); extending the arena does not move
                 // `brk`.
-                unsafe { h.source_mut().extend(additional) };
-            }
-            true
+                unsafe { h.source_mut().extend(additional) }
+            })
         })
     }
 

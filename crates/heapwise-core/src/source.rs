@@ -84,8 +84,8 @@ pub(crate) fn wraps(start: usize, len: usize) -> bool {
     len != 0 && start.checked_add(len - 1).is_none()
 }
 
-/// Whether two ranges `[a, a + alen)` and `[b, b + blen)`, neither of which
-/// [wraps](wraps), share a byte.
+/// Whether two ranges `[a, a + alen)` and `[b, b + blen)` share a byte, addresses taken
+/// modulo the address space (a range that [wraps](wraps) covers its end and its start).
 pub(crate) fn overlap((a, alen): (usize, usize), (b, blen): (usize, usize)) -> bool {
     alen != 0 && blen != 0 && (a.wrapping_sub(b) < blen || b.wrapping_sub(a) < alen)
 }
@@ -150,18 +150,20 @@ impl<'a> FixedArena<'a> {
     /// Adds `additional` bytes directly after the end of the memory given so far (the end
     /// of the slice or raw range the arena was made over, moved by every `extend`). A tail
     /// short of 16 bytes is not used until a later `extend` completes it: steps of any size
-    /// add up.
+    /// add up. Returns whether the bytes were taken: an end past the top of the address
+    /// space cannot be valid memory (it breaks the contract below), and such a request
+    /// changes nothing rather than overflow or wrap `brk` around to address 0.
     ///
     /// # Safety
     /// `[end, end + additional)`, where `end` is that end, must be valid for reads and
     /// writes and used by nothing else for `'a`.
-    pub unsafe fn extend(&mut self, additional: usize) {
-        // An end past the address space cannot be valid memory (caller contract): such a
-        // request changes nothing rather than overflow (or wrap `brk` around to address 0).
-        if let Some(len) = self.len.checked_add(additional) {
-            if !wraps(self.start.as_ptr() as usize, len) {
+    pub unsafe fn extend(&mut self, additional: usize) -> bool {
+        match self.len.checked_add(additional) {
+            Some(len) if !wraps(self.start.as_ptr() as usize, len) => {
                 self.len = len;
+                true
             }
+            _ => false,
         }
     }
 
@@ -319,7 +321,7 @@ mod tests {
         // the contract on purpose, and must be refused.
         let mut a = unsafe { FixedArena::from_raw(core::ptr::without_provenance_mut(top), 0) };
         // SAFETY: as above.
-        unsafe { a.extend(2 * ALIGN) };
+        assert!(!unsafe { a.extend(2 * ALIGN) }, "refused");
         assert_eq!(
             a.capacity(),
             0,
