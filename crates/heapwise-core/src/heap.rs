@@ -1781,51 +1781,48 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// the leading gap becomes a free block. `None` if `align` is not a power of two.
     #[inline(always)]
     pub fn aligned_alloc(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
-        section::placed!(never, P, { self.aligned_alloc_body(align, size) })
-    }
-
-    /// [`Heap::aligned_alloc`]'s body, inlined into its `section::placed!` wrapper.
-    #[inline(always)]
-    fn aligned_alloc_body(&mut self, align: usize, size: usize) -> Option<NonNull<u8>> {
-        self.counters.aligned += 1;
-        if !align.is_power_of_two() {
-            return self.fail();
-        }
-        if align <= ALIGN {
-            // SAFETY: `alloc` upholds the heap invariants.
-            return unsafe { self.alloc(size) };
-        }
-        let Some(asize) = block_size_for(size) else {
-            return self.fail();
-        };
-        let Some(req) = asize
-            .checked_add(align)
-            .and_then(|r| r.checked_add(MIN_BLOCK))
-        else {
-            return self.fail();
-        };
-        if req > MAX_BLOCK {
-            return self.fail();
-        }
-        // SAFETY: `take` returns a free block of at least `req` bytes; the aligned payload
-        // and `asize` bytes after it lie inside it because `req` reserves `align + MIN_BLOCK`
-        // bytes of slack.
-        unsafe {
-            let (b, bsize) = self.take(req)?;
-            let pay = b.payload();
-            let mut gap = layout::align_up(pay, align).as_ptr() as usize - pay.as_ptr() as usize;
-            if gap != 0 && gap < MIN_BLOCK {
-                gap += align;
+        section::placed!(never, P, {
+            self.counters.aligned += 1;
+            if !align.is_power_of_two() {
+                return self.fail();
             }
-            if gap == 0 {
-                return Some(self.place(b, bsize, asize, false));
+            if align <= ALIGN {
+                // SAFETY: `alloc` upholds the heap invariants.
+                return unsafe { self.alloc(size) };
             }
-            let ab = b.offset(gap);
-            ab.set_header(bsize - gap);
-            b.write_free(gap, b.prev_alloc());
-            P::insert(&self.view(), b, gap);
-            Some(self.place(ab, bsize - gap, asize, false))
-        }
+            let Some(asize) = block_size_for(size) else {
+                return self.fail();
+            };
+            let Some(req) = asize
+                .checked_add(align)
+                .and_then(|r| r.checked_add(MIN_BLOCK))
+            else {
+                return self.fail();
+            };
+            if req > MAX_BLOCK {
+                return self.fail();
+            }
+            // SAFETY: `take` returns a free block of at least `req` bytes; the aligned payload
+            // and `asize` bytes after it lie inside it because `req` reserves `align + MIN_BLOCK`
+            // bytes of slack.
+            unsafe {
+                let (b, bsize) = self.take(req)?;
+                let pay = b.payload();
+                let mut gap =
+                    layout::align_up(pay, align).as_ptr() as usize - pay.as_ptr() as usize;
+                if gap != 0 && gap < MIN_BLOCK {
+                    gap += align;
+                }
+                if gap == 0 {
+                    return Some(self.place(b, bsize, asize, false));
+                }
+                let ab = b.offset(gap);
+                ab.set_header(bsize - gap);
+                b.write_free(gap, b.prev_alloc());
+                P::insert(&self.view(), b, gap);
+                Some(self.place(ab, bsize - gap, asize, false))
+            }
+        })
     }
 
     /// Usable bytes of the block at `ptr` (at least what was requested); 0 for null. A

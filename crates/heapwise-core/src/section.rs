@@ -13,8 +13,8 @@
 //!
 //! A hot generic function of the engine that is kept out of line therefore runs its body,
 //! an always-inlined closure, through one of the helpers below ([`never`] for
-//! `#[inline(never)]` and the engine's larger paths, [`cold`] for `#[cold]` ones), written
-//! `section::placed!(never, P, { body })`. Each helper has two copies: one in the group,
+//! `#[inline(never)]` and the engine's larger paths, [`cold`] for `#[cold]` ones, [`hint`]
+//! for the small `#[inline]` ones), written `section::placed!(never, P, { body })`. Each helper has two copies: one in the group,
 //! taken when the policy's [`Policy::HOT_SECTION`] is set (the default policy), and one
 //! elsewhere. The choice is a constant, and the compiler instantiates only the copy a
 //! policy takes (items are collected from the branches an associated constant leaves
@@ -44,7 +44,7 @@ use crate::policy::Policy;
 
 /// `placed!(helper, P, { body })`: runs `body` (the rest of a function's body; `return`
 /// and `?` leave it with the function's result) as an always-inlined closure through
-/// [`never`] or [`cold`] for policy `P`.
+/// [`never`], [`cold`] or [`hint`] for policy `P`.
 macro_rules! placed {
     ($helper:ident, $p:ty, $body:block) => {
         $crate::section::$helper::<$p, _>(

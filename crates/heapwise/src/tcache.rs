@@ -1434,8 +1434,9 @@ pub fn check_current(g: &'static Global) -> Result<(), HeapError> {
     Ok(())
 }
 
-/// [`check_current`] for one list of class `k` from `p`: its length, each block taken off
-/// `budget` (none left: a cycle, or more blocks than the cache counts).
+/// [`check_current`] and [`check_central`] for one list of class `k` from `p` (a thread's
+/// list, or a central batch): its length, each block taken off `budget` (none left: a
+/// cycle, or more blocks than were counted).
 fn check_list(
     g: &'static Global,
     key: usize,
@@ -1450,8 +1451,9 @@ fn check_list(
             return Err(HeapError::new(ErrorKind::InListTwice, p as usize, bsize));
         };
         *budget = left;
-        // SAFETY: `p` is non-null, on one of the calling thread's cached lists, reached
-        // through links whose marks were checked; a forged link is seen by `live_block`,
+        // SAFETY: `p` is non-null, on a cached list (the calling thread's, or a central batch
+        // under its lock), reached through links whose marks were checked (a central batch
+        // keeps its blocks' marks); a forged link is seen by `live_block`,
         // which reads only inside `g`'s heaps, before anything else is read.
         let Some(size) = (unsafe { live_block(g, p) }) else {
             return Err(HeapError::new(ErrorKind::CorruptHeader, p as usize, 0));
