@@ -10,7 +10,9 @@
 //! becomes the free list only if it holds at least a *batch* of blocks; otherwise the
 //! class is refilled with a batch from a central list or from the engine (one acquisition
 //! of the [`Global`]'s lock). A batch is [`BATCH`] blocks for blocks up to 256 bytes and
-//! [`BATCH_BYTES`] of blocks above (at least [`MIN_BATCH`]; per class in [`BATCHES`]). A
+//! [`BATCH_BYTES`] of blocks above (at least [`MIN_BATCH`]; per class in [`BATCHES`]);
+//! refills from the engine start slow ([`RAMP_START`] blocks, doubling up to the batch), so
+//! that a size a thread uses a few times does not leave a whole batch of it resident. A
 //! local list over its class's cap ([`CAPS`]: thousands of blocks for the smallest classes,
 //! two batches for the largest) gives a batch back the same way.
 //!
@@ -149,6 +151,14 @@ pub const fn batch_for(k: usize) -> usize {
     }
 }
 
+/// Blocks the first refill of a class from the engine carves (the *slow start*): each
+/// later engine refill of the class carves twice as many, up to its batch ([`BATCHES`]).
+/// A program that uses a class for a few blocks (most sizes of most programs) then holds
+/// two blocks of it instead of a whole batch, every block written (its header) and so
+/// resident: a program allocating one block of each of 50 sizes touched ~200 KiB of heap
+/// with whole batches from the start (`docs/performance/steps-session18.md`).
+pub const RAMP_START: usize = 2;
+
 /// [`batch_for`] of every class (one load on the slow paths).
 pub const BATCHES: [u8; CLASSES] = {
     let mut b = [0u8; CLASSES];
@@ -240,6 +250,9 @@ pub struct Cache {
     /// entry. A thread that only frees a class (a consumer) passes its blocks on in
     /// batches.
     caps: [Cell<u32>; CLASSES],
+    /// Per class: blocks its next refill from the engine carves ([`RAMP_START`], doubled
+    /// by every engine refill up to the class's batch).
+    ramps: [Cell<u8>; CLASSES],
     /// The cache mark's key ([`KEY`], copied at set-up: one load less on the fast path).
     key: Cell<usize>,
     /// The owner's arena this thread refills from and allocates in (see
@@ -293,6 +306,7 @@ impl Cache {
             locals: [const { Cell::new(ptr::null_mut()) }; CLASSES],
             local_counts: [const { Cell::new(0) }; CLASSES],
             caps: initial_caps(),
+            ramps: [const { Cell::new(RAMP_START as u8) }; CLASSES],
             key: Cell::new(0),
             arena: Cell::new(0),
             slot: Cell::new(0),
@@ -1006,7 +1020,12 @@ fn refill(g: &'static Global, c: &Cache, k: usize, size: usize) -> Option<*mut u
     // (`malloc_fast` takes that size off `bytes` without loading the header); one larger
     // than any class goes back to the engine once its lock is released.
     let mut oversize: *mut u8 = ptr::null_mut();
-    let (got, contended) = g.refill(c.arena.get(), size, batch, |p| {
+    let carve = c.ramps.get(k).map_or(batch, |r| {
+        let n = (r.get() as usize).min(batch);
+        r.set((2 * n).min(batch) as u8);
+        n
+    });
+    let (got, contended) = g.refill(c.arena.get(), size, carve, |p| {
         // SAFETY: `p` is a fresh allocated block of at least `size` (>= two words) bytes,
         // its header before it.
         let k = class_of(unsafe { block_size_of(p) });
@@ -2042,6 +2061,7 @@ pub fn sum(g: &Global) -> CacheSums {
 }
 
 const _: () = assert!(MIN_BLOCK >= 2 * WORD && CLASSES > 0);
+const _: () = assert!(RAMP_START >= 1 && 2 * BATCH <= u8::MAX as usize);
 
 #[cfg(test)]
 mod tests {
