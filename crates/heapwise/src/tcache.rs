@@ -1617,6 +1617,16 @@ static CENTRAL: [Central; CLASSES] = [const {
     }
 }; CLASSES];
 
+/// Bit `k` set: class `k`'s central list may hold a batch. Set and cleared with the class's
+/// lock held; read without it by [`central_pop`] as a hint, so that the refill of a class
+/// whose central list is empty (every refill of a single-threaded program) takes no lock
+/// and leaves [`CENTRAL`]'s pages untouched (they are not resident in such a process). A
+/// stale bit costs at most a lock for nothing, or one refill from the engine while a
+/// batch waits for the next one.
+static CENTRAL_FULL: AtomicU64 = AtomicU64::new(0);
+
+const _: () = assert!(CLASSES <= 64);
+
 fn with_central<R>(k: usize, f: impl FnOnce(&mut CentralInner) -> R) -> Option<R> {
     let c = CENTRAL.get(k)?;
     let _g = LockGuard::new(&c.lock);
@@ -1671,6 +1681,7 @@ fn central_push(
         // lock is not held across `fork`): no compiler or processor reordering.
         fence(Ordering::Release);
         ci.n = n + 1;
+        CENTRAL_FULL.fetch_or(1 << k, Ordering::Relaxed);
         Some(bytes)
     })
     .flatten()
@@ -1678,11 +1689,17 @@ fn central_push(
 
 /// Takes a batch from class `k`'s central list of `g`: `(first block, block bytes)`.
 fn central_pop(g: &'static Global, k: usize) -> Option<(*mut u8, usize)> {
+    if CENTRAL_FULL.load(Ordering::Relaxed) & (1 << k) == 0 {
+        return None;
+    }
     with_central(k, |ci| {
         if ci.n == 0 || !ptr::eq(ci.owner, g) {
             return None;
         }
         ci.n -= 1;
+        if ci.n == 0 {
+            CENTRAL_FULL.fetch_and(!(1 << k), Ordering::Relaxed);
+        }
         Some((*ci.heads.get(ci.n)?, *ci.bytes.get(ci.n)?))
     })
     .flatten()

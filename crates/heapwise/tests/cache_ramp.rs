@@ -100,3 +100,43 @@ fn each_refill_of_a_class_carves_twice_as_many_up_to_its_batch() {
         give_back_all();
     });
 }
+
+#[test]
+fn a_refill_takes_a_whole_central_batch_before_carving_slowly() {
+    // A consumer thread frees 64 blocks a producer allocated: past its local list's cap
+    // (two batches: it never reuses its own frees) it passes batches of 16 to the class's
+    // central list, whose first batch the next thread's first refill takes whole.
+    let _seq = SEQ.lock().unwrap_or_else(|e| e.into_inner());
+    let bsize = 64;
+    let batch = BATCHES[(bsize - MIN_BLOCK) / ALIGN] as usize;
+    let blocks: Vec<usize> =
+        std::thread::spawn(move || (0..64).map(|_| G.malloc(bsize - WORD) as usize).collect())
+            .join()
+            .expect("producer panicked");
+    assert!(blocks.iter().all(|&p| p != 0));
+    std::thread::spawn(move || {
+        for p in blocks {
+            // SAFETY: `p` came from `G.malloc` (in the producer) and is freed once.
+            unsafe { G.free(p as *mut u8) };
+        }
+    })
+    .join()
+    .expect("consumer panicked");
+    let held = cached_bytes();
+    assert!(
+        held >= batch * bsize,
+        "no central batch: {held} bytes cached"
+    );
+    std::thread::spawn(move || {
+        let p = G.malloc(bsize - WORD);
+        assert!(!p.is_null());
+        // The batch came from the central list: the bytes cached did not grow (a carve
+        // from the engine would have added a block), one block went to the program.
+        assert_eq!(cached_bytes(), held - bsize);
+        // SAFETY: `p` came from `G.malloc` and is freed once.
+        unsafe { G.free(p) };
+        give_back_all();
+    })
+    .join()
+    .expect("second producer panicked");
+}
