@@ -203,16 +203,30 @@ unsafe fn fit(v: &HeapView, asize: usize) -> Option<(Block, usize, usize)> {
 /// A fit for `asize` other than the wilderness `top` (of `tsize` bytes, found by [`fit`]):
 /// a later entry of `top`'s list that fits, else the head of the next non-empty class.
 ///
+/// The heap's view comes as the scalars it is made of (its epilogue is the end of `top`),
+/// not as a reference: a `&HeapView` argument made every search store the view on the
+/// stack for this rare call (5 instructions per `malloc` on the arena benchmark).
+///
 /// # Safety
-/// As [`Policy::find_with_hint`]; `top` is a listed free block of `tsize` bytes.
+/// As [`Policy::find_with_hint`] for the view `meta`, `first`, `checked` with its epilogue
+/// at the end of `top`, a listed free block of `tsize` bytes.
 #[cold]
 #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
 unsafe fn other_fit(
-    v: &HeapView,
+    meta: NonNull<u8>,
+    first: Block,
+    checked: bool,
     asize: usize,
     top: Block,
     tsize: usize,
 ) -> Option<(Block, usize)> {
+    let v = &HeapView {
+        meta,
+        first,
+        // SAFETY: `top` is a free block of `tsize` bytes: the epilogue follows it.
+        epilogue: unsafe { top.offset(tsize) },
+        checked,
+    };
     let c = class_of(tsize);
     // SAFETY: lists and bitmap are consistent (policy invariant).
     unsafe {
@@ -335,7 +349,7 @@ unsafe impl Policy for Segregated {
         }
         // The wilderness (the free block at the top) is the last resort.
         // SAFETY: forwarded caller contract.
-        Some(unsafe { other_fit(v, asize, b, size) }.unwrap_or((b, hint)))
+        Some(unsafe { other_fit(v.meta, v.first, v.checked, asize, b, size) }.unwrap_or((b, hint)))
     }
 
     #[inline]
