@@ -46,9 +46,20 @@ impl List {
     /// `b` must be a free block in no list; the list must be consistent.
     #[inline]
     pub(crate) unsafe fn push_front(self, b: Block) {
+        // SAFETY: forwarded caller contract; `head()` is the list's head.
+        unsafe { self.push_front_of(b, self.head()) }
+    }
+
+    /// [`List::push_front`] for a caller that has read the head (`old`) already, so that
+    /// a store between the read and the push (a bitmap bit) does not make the compiler
+    /// read it again.
+    ///
+    /// # Safety
+    /// As [`List::push_front`], and `old` must be the list's head now.
+    #[inline]
+    pub(crate) unsafe fn push_front_of(self, b: Block, old: Option<Block>) {
         // SAFETY: `b` and the old head are free blocks with link words.
         unsafe {
-            let old = self.head();
             b.set_link_next(old);
             b.set_link_prev(None);
             if let Some(o) = old {

@@ -304,11 +304,12 @@ unsafe impl Policy for Segregated {
         // SAFETY: `b` is a free block in no list; `c` is a valid class.
         unsafe {
             let l = list(v.meta, c);
+            let old = l.head();
             // A non-empty list has its bit set already.
-            if l.is_empty() {
+            if old.is_none() {
                 *bitmap(v.meta, c / BITS) |= 1 << (c % BITS);
             }
-            l.push_front(b);
+            l.push_front_of(b, old);
         }
     }
 
