@@ -14,7 +14,9 @@
 //! A hot generic function of the engine that is kept out of line therefore runs its body,
 //! an always-inlined closure, through one of the helpers below ([`never`] for
 //! `#[inline(never)]` and the engine's larger paths, [`cold`] for `#[cold]` ones, [`hint`]
-//! for the small `#[inline]` ones), written `section::placed!(never, P, { body })`. Each helper has two copies: one in the group,
+//! for the small `#[inline]` ones), written `section::placed!(never, P, { body })`; a
+//! body whose inputs are more than two words takes them as arguments instead, through
+//! [`never4`] (`Heap::realloc`'s out-of-line move), so that they travel in registers. Each helper has two copies: one in the group,
 //! taken when the policy's [`Policy::HOT_SECTION`] is set (the default policy), and one
 //! elsewhere. The choice is a constant, and the compiler instantiates only the copy a
 //! policy takes (items are collected from the branches an associated constant leaves
@@ -35,7 +37,8 @@
 //!
 //! Invariants: every helper calls its closure exactly once and returns what it returns
 //! (only where the code lives changes, never what it does); the closure is
-//! `#[inline(always)]` ([`placed!`] marks it), and so is the function whose body it is:
+//! `#[inline(always)]` ([`placed!`] marks it; a caller of [`never4`] marks its own), and so
+//! is the function whose body it is:
 //! otherwise that body, or a stub calling the helper, could stay a function of its own,
 //! outside the group (a trace of the functions a program runs shows it;
 //! `steps-session9.md`).
@@ -63,6 +66,25 @@ pub(crate) fn never<P: Policy, R>(f: impl FnOnce() -> R) -> R {
         never_hot(f)
     } else {
         never_other(f)
+    }
+}
+
+/// [`never`] for a body that takes its inputs as four arguments rather than capturing
+/// them: `f` captures nothing, so the call passes `a`..`d` in registers, where a closure
+/// capturing more than two words is passed as a pointer to a copy on the caller's stack
+/// (stored there, loaded back in the callee: ten instructions per call for five words).
+#[inline(always)]
+pub(crate) fn never4<P: Policy, A, B, C, D, R>(
+    a: A,
+    b: B,
+    c: C,
+    d: D,
+    f: impl FnOnce(A, B, C, D) -> R,
+) -> R {
+    if P::HOT_SECTION {
+        never4_hot(a, b, c, d, f)
+    } else {
+        never4_other(a, b, c, d, f)
     }
 }
 
@@ -111,6 +133,17 @@ fn never_hot<R>(f: impl FnOnce() -> R) -> R {
 #[inline(never)]
 fn never_other<R>(f: impl FnOnce() -> R) -> R {
     f()
+}
+
+#[inline(never)]
+#[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
+fn never4_hot<A, B, C, D, R>(a: A, b: B, c: C, d: D, f: impl FnOnce(A, B, C, D) -> R) -> R {
+    f(a, b, c, d)
+}
+
+#[inline(never)]
+fn never4_other<A, B, C, D, R>(a: A, b: B, c: C, d: D, f: impl FnOnce(A, B, C, D) -> R) -> R {
+    f(a, b, c, d)
 }
 
 #[cold]

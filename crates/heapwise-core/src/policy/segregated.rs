@@ -169,7 +169,8 @@ unsafe fn first_nonempty(meta: NonNull<u8>, from: usize) -> Option<usize> {
 /// Best fit / good fit for `asize` (see the module documentation), with the hint of
 /// [`Policy::find_with_hint`] and the block's size.
 ///
-/// Always inlined, as [`Policy::find_with_hint`] is: see there.
+/// Always inlined, as `Segregated`'s [`Policy::find_with_hint`] is (see the comment
+/// there).
 ///
 /// # Safety
 /// As [`Policy::find_with_hint`].
@@ -340,11 +341,10 @@ unsafe impl Policy for Segregated {
 
     /// The hint is the block's class when the block heads its list, `usize::MAX` when it
     /// was found further down its (own, range) class.
-    ///
-    /// Always inlined (with [`fit`]): `malloc` inlined it anyway, and the out-of-line move
-    /// of `realloc` ([`crate::Heap`]'s `move_block_apart`) called it out of line, with the
-    /// view stored on the stack for the call; inlined there too, the arena benchmark runs
-    /// 54,293,717 → 53,930,706 instructions (with the move out of line).
+    // Always inlined (with `fit`): `malloc` inlined it anyway, and the out-of-line move of
+    // `realloc` (`Heap::move_block_apart`) called it out of line, with the view stored on
+    // the stack for the call; inlined there too, the arena benchmark runs 54,293,717 →
+    // 53,930,706 instructions (with the move out of line).
     #[inline(always)]
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     unsafe fn find_with_hint(v: &HeapView, asize: usize) -> Option<(Block, usize)> {
