@@ -1283,6 +1283,16 @@ impl<S: Source, P: Policy> Heap<S, P> {
     /// `SLIDE`) and [`Heap::resize_fixed`], so that no copy of it for each policy sits with
     /// the hot code (the OS faces run it inlined into the default policy's
     /// `realloc_in_place`).
+    ///
+    /// Under immediate coalescing the common cases are decided first, in few tests: the
+    /// shrink, the growth into a free successor that suffices, and the refusal (the block
+    /// is to move) when neither the top of the heap nor a large enough free predecessor is
+    /// in reach. The rest (the growth at the top, the slide or move into the predecessor)
+    /// goes to [`Heap::grow_in_place`], which starts over and checks the successor again.
+    /// (Arena benchmark: 53,642,280 → 53,443,438 instructions. Run out of line, through
+    /// [`section::never4`], the rest cost 0.08 M instructions fewer still, but the
+    /// benchmark ran 2–3 % slower in wall-clock time, in every one of seven interleaved
+    /// runs.)
     #[inline(always)]
     unsafe fn resize_in_place<const SLIDE: bool>(
         &mut self,
@@ -1299,6 +1309,53 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 }
                 return Some(b.payload());
             }
+            if !P::IMMEDIATE_COALESCE {
+                return self.grow_in_place::<SLIDE>(b, bsize, asize);
+            }
+            let next = b.offset(bsize);
+            let mut nsize = 0;
+            if next.header() & ALLOC == 0 {
+                nsize = self.free_block_ok(next)?;
+                let total = bsize + nsize;
+                if total >= asize {
+                    let v = self.view();
+                    P::remove(&v, next, nsize);
+                    P::absorbed(&v, next, b);
+                    b.write_alloc(total, b.prev_alloc());
+                    Self::mark_prev(b.offset(total), true);
+                    self.grown_to(b, bsize, total, asize);
+                    return Some(b.payload());
+                }
+            }
+            let avail = bsize + nsize;
+            // Neither the top (`after` the successor) nor a free predecessor large enough
+            // (by the size in its footer, as in `grow_in_place`): `grow_in_place` would
+            // refuse.
+            if next.offset(nsize).as_ptr() != self.top.epi
+                && !(SLIDE && !b.prev_alloc() && b.prev_footer() & !FLAGS >= asize - avail)
+            {
+                return None;
+            }
+            self.grow_in_place::<SLIDE>(b, bsize, asize)
+        }
+    }
+
+    /// The growing part of [`Heap::resize_in_place`] (`asize > bsize`), every case: into
+    /// the free successor, at the top of the heap, or (with `SLIDE`) down into the free
+    /// predecessor.
+    ///
+    /// # Safety
+    /// `b` must be an allocated block of `bsize < asize` bytes of a consistent heap.
+    #[inline(always)]
+    unsafe fn grow_in_place<const SLIDE: bool>(
+        &mut self,
+        b: Block,
+        bsize: usize,
+        asize: usize,
+    ) -> Option<NonNull<u8>> {
+        // SAFETY: `b` is an allocated block of the heap; neighbours are reached through
+        // sizes and footers of a consistent heap.
+        unsafe {
             let v = self.view();
             let next = b.offset(bsize);
             let nh = next.header();

@@ -5,6 +5,7 @@
 mod model;
 
 use std::cell::Cell;
+use std::ptr::NonNull;
 
 use heapwise_core::block::{MIN_BLOCK, WORD};
 use heapwise_core::{AnyHeap, ErrorKind, FixedArena, HeapError, PolicyKind, Source};
@@ -269,6 +270,103 @@ fn realloc_semantics(kind: PolicyKind) {
         h.check().unwrap();
     }
     realloc_at_the_top_of_a_full_arena(kind);
+    realloc_past_a_small_free_successor(kind);
+}
+
+/// A block whose free successor is too small for the request: when the successor ends at
+/// the top of the heap, the block takes it and the heap grows (the block stays); when it
+/// does not and the free predecessor holds the rest (immediate coalescing), the block moves
+/// down into the predecessor; with neither, it moves elsewhere. (`realloc`'s common cases
+/// decide these without the rarer ones' code, which runs out of line: a wrong decision
+/// moves the block.) Checked where the policy places the blocks side by side.
+fn realloc_past_a_small_free_successor(kind: PolicyKind) {
+    // (address, size, allocated) of the blocks after the one at payload `p`.
+    fn after(h: &AnyHeap<FixedArena<'_>>, p: NonNull<u8>) -> Vec<(usize, usize, bool)> {
+        let p = p.as_ptr() as usize;
+        h.blocks()
+            .skip_while(|b| b.payload() != p)
+            .skip(1)
+            .map(|b| (b.addr, b.size, b.allocated))
+            .collect()
+    }
+    let immediate = !kind.name().ends_with("-deferred");
+    let mut reached = 0;
+    // At the top: [g][free successor up to the epilogue].
+    let mut mem = region(1 << 17);
+    let mut h = heap(kind, &mut mem);
+    let g = h.malloc(600).unwrap();
+    let f = h.malloc(600).unwrap();
+    // SAFETY: `g` and `f` are live blocks of `h`, `g` of 600 bytes; `f` is freed once.
+    unsafe {
+        g.as_ptr().write_bytes(5, 600);
+        h.free(f.as_ptr());
+    }
+    let next = after(&h, g);
+    if next.len() == 1 && !next[0].2 && next[0].1 < 20_000 {
+        reached += 1;
+        // SAFETY: `g` is live.
+        let r = unsafe { h.realloc(g.as_ptr(), 20_000) }.unwrap();
+        assert_eq!(r, g, "{kind}: grow past a free successor at the top");
+        // SAFETY: `r` is live with at least 600 bytes.
+        assert!(unsafe { std::slice::from_raw_parts(r.as_ptr(), 600) }
+            .iter()
+            .all(|&x| x == 5));
+        h.check().unwrap();
+    }
+    // Not at the top: [a: free 2016][g: 624][free 208][wall].
+    let mut mem = region(1 << 17);
+    let mut h = heap(kind, &mut mem);
+    let a = h.malloc(2000).unwrap();
+    let g = h.malloc(600).unwrap();
+    let f = h.malloc(200).unwrap();
+    let _wall = h.malloc(100).unwrap();
+    // SAFETY: all are live blocks of `h`, `g` of 600 bytes; `a` and `f` are freed once.
+    unsafe {
+        g.as_ptr().write_bytes(6, 600);
+        h.free(a.as_ptr());
+        h.free(f.as_ptr());
+    }
+    let next = after(&h, g);
+    let a_before_g = h.blocks().any(|b| {
+        b.payload() == a.as_ptr() as usize
+            && b.addr + b.size + WORD == g.as_ptr() as usize
+            && !b.allocated
+    });
+    if next.len() >= 2 && !next[0].2 && next[0].1 == 208 && next[1].2 && a_before_g {
+        reached += 1;
+        // Predecessor, block and successor hold 2016 + 624 + 208 bytes.
+        // SAFETY: `g` is live.
+        let r = unsafe { h.realloc(g.as_ptr(), 2500) }.unwrap();
+        h.check().unwrap();
+        if immediate {
+            assert_eq!(r, a, "{kind}: move down into the free predecessor");
+        } else {
+            assert_ne!(r, g, "{kind}: the block moves");
+        }
+        // SAFETY: `r` is live with at least 600 bytes.
+        assert!(unsafe { std::slice::from_raw_parts(r.as_ptr(), 600) }
+            .iter()
+            .all(|&x| x == 6));
+        // Now boxed in (allocated predecessor, small free successor, a wall): it moves
+        // elsewhere.
+        let w = h.malloc(100).unwrap();
+        let next = after(&h, r);
+        if next.first().is_some_and(|n| n.2) {
+            // SAFETY: `r` is live.
+            let s = unsafe { h.realloc(r.as_ptr(), 20_000) }.unwrap();
+            assert_ne!(s, r, "{kind}: a boxed-in block moves");
+            // SAFETY: `s` is live with at least 600 bytes.
+            assert!(unsafe { std::slice::from_raw_parts(s.as_ptr(), 600) }
+                .iter()
+                .all(|&x| x == 6));
+        }
+        // SAFETY: `w` is live.
+        unsafe { h.free(w.as_ptr()) };
+        h.check().unwrap();
+    }
+    if kind == PolicyKind::Segregated || kind == PolicyKind::ImplicitFirst {
+        assert_eq!(reached, 2, "{kind}: both layouts arise");
+    }
 }
 
 /// A block at the top of an arena that cannot grow moves down into its free predecessor
