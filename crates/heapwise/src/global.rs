@@ -44,9 +44,10 @@ use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use heapwise_core::block::ALIGN;
 use heapwise_core::{AnyHeap, CorruptionHook, ErrorKind, HeapError, PolicyKind, Source, Stats};
 
-use crate::diag;
+pub use crate::config::Config;
+use crate::config::Settings;
 use crate::fork;
-use crate::harden::{self, Harden};
+use crate::harden;
 use crate::large::{self, LARGE_THRESHOLD};
 use crate::large_cache;
 use crate::lock::{FutexLock, LockGuard};
@@ -120,41 +121,10 @@ pub const AUTO_TRIM_EVERY_MIN: usize = AUTO_TRIM_EVERY / AUTO_TRIM_MIN;
 /// Address-space reservations tried, largest first, for a new region heap.
 pub const REGION_SIZES: [usize; 6] = [1 << 30, 1 << 28, 1 << 26, 1 << 24, 1 << 22, 1 << 20];
 
-/// How a [`Global`] builds its heaps.
-#[derive(Clone, Copy, Debug)]
-pub struct Config {
-    /// The heaps' policy.
-    pub policy: PolicyKind,
-    /// Put the first heap at the program break (only when heapwise is the process malloc).
-    pub use_sbrk: bool,
-    /// The heaps' growth chunk.
-    pub chunk: usize,
-    /// Called on detected misuse or corruption (double free, invalid pointer, ...).
-    pub hook: CorruptionHook,
-    /// Misuse detection beyond the engine's checks (the quarantine; see [`crate::harden`]).
-    pub harden: Harden,
-}
-
-impl Config {
-    /// Segregated fits, reserved regions only, 64 KiB growth chunk, abort on corruption.
-    pub const DEFAULT: Config = Config {
-        policy: PolicyKind::DEFAULT,
-        use_sbrk: false,
-        chunk: 64 * 1024,
-        hook: diag::abort_on_corruption,
-        harden: Harden::DEFAULT,
-    };
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config::DEFAULT
-    }
-}
-
+/// (`repr(C)`: the heap slots last, so that an arena's bookkeeping shares the page of its
+/// lock and first heap; see [`Arena`].)
+#[repr(C)]
 struct Inner {
-    config: Config,
-    heaps: [Option<AnyHeap<OsSource>>; MAX_HEAPS],
     sizes: [usize; MAX_HEAPS],
     count: usize,
     /// `refused[i]`: the smallest request heap `i` failed since its last free
@@ -172,6 +142,7 @@ struct Inner {
     /// (refills, flushes), not by the program: counted in the same lock hold as the
     /// engine's own counters, so that [`Global::stats`] takes them off exactly.
     cache_calls: (u64, u64),
+    heaps: [Option<AnyHeap<OsSource>>; MAX_HEAPS],
 }
 
 struct Accounting {
@@ -325,9 +296,8 @@ enum Resize {
 }
 
 impl Inner {
-    const fn new(config: Config, id: usize) -> Self {
+    const fn new(id: usize) -> Self {
         Inner {
-            config,
             heaps: [const { None }; MAX_HEAPS],
             sizes: [0; MAX_HEAPS],
             count: 0,
@@ -403,8 +373,8 @@ impl Inner {
     }
 
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
-    fn new_source(&mut self) -> Option<OsSource> {
-        if self.config.use_sbrk && !self.sbrk_tried {
+    fn new_source(&mut self, config: &Config) -> Option<OsSource> {
+        if config.use_sbrk && !self.sbrk_tried {
             self.sbrk_tried = true;
             if let Some(s) = Sbrk::new() {
                 return Some(OsSource::Brk(s));
@@ -526,12 +496,13 @@ impl Inner {
     /// first heap when the arena has none yet.
     fn alloc_large(
         &mut self,
+        settings: &Settings,
         acct: &Accounting,
         size: usize,
         f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
     ) -> Option<NonNull<u8>> {
         if self.count == 0 {
-            self.alloc(acct, size, f)
+            self.alloc(settings, acct, size, f)
         } else {
             self.alloc_existing(acct, size, f)
         }
@@ -541,6 +512,7 @@ impl Inner {
     /// first heap that can, creating one new heap if none can.
     fn alloc(
         &mut self,
+        settings: &Settings,
         acct: &Accounting,
         size: usize,
         mut f: impl FnMut(&mut AnyHeap<OsSource>) -> Option<NonNull<u8>>,
@@ -552,16 +524,17 @@ impl Inner {
             if self.count >= MAX_HEAPS {
                 return None;
             }
-            let src = self.new_source()?;
+            let config = settings.frozen();
+            let src = self.new_source(config)?;
             // A heap at the program break may be unable to grow at all (musl's `sbrk`
             // refuses every move, as may a seccomp filter or a mapping just above the
             // break): then a region heap takes the request (`new_source` tries the break
             // only once).
             let at_break = matches!(src, OsSource::Brk(_));
-            let mut h = AnyHeap::new(self.config.policy, src).with_chunk(self.config.chunk);
-            h.set_corruption_hook(self.config.hook);
+            let mut h = AnyHeap::new(config.policy, src).with_chunk(config.chunk);
+            h.set_corruption_hook(config.hook);
             h.set_integrity(heapwise_core::Integrity::Full);
-            let hz = self.config.harden;
+            let hz = config.harden;
             h.set_quarantine(hz.quarantine_blocks, hz.quarantine_bytes, hz.junk);
             let r = f(&mut h);
             let i = self.count;
@@ -606,6 +579,7 @@ fn cached_block(h: &AnyHeap<OsSource>, p: *const u8) -> bool {
 /// unsafe { G.free(q) };
 /// G.check().unwrap();
 /// ```
+#[repr(C)]
 pub struct Global {
     /// [`CACHE_ON`]: small blocks go through per-thread caches ([`crate::tcache`]);
     /// [`CACHE_USED`]: a thread has set up a cache of this `Global`.
@@ -621,30 +595,38 @@ pub struct Global {
     /// 1: the configured policy is the one the thread caches serve (the default), read
     /// without a lock by every thread that sets up its cache; follows [`Global::configure`].
     caching_policy: AtomicU8,
-    arenas: [Arena; ARENAS],
+    /// The configuration every arena's heaps are built from (one copy, so that unused
+    /// arenas stay untouched; see [`crate::config`]).
+    settings: Settings,
     acct: Accounting,
+    /// Last (`repr(C)`): the arenas a process never uses, and the unused heap slots of the
+    /// others, are pages of the static that are never touched.
+    arenas: [Arena; ARENAS],
 }
 
-/// One arena: a set of engine heaps behind its own lock.
+/// One arena: a set of engine heaps behind its own lock. (`repr(C)`: the words written at
+/// an arena's first use sit together, before its heaps, on the page of its lock: the heap
+/// slots a process never fills are never touched.)
+#[repr(C)]
 struct Arena {
     lock: FutexLock,
-    inner: UnsafeCell<Inner>,
     /// Threads whose caches use this arena (the least used one takes the next thread).
     threads: AtomicUsize,
     /// The lock's registration for `fork` (at the arena's first use).
     registered: fork::Registration,
     /// Small blocks of this arena freed by threads of other arenas (see [`crate::remote`]).
     remote: RemoteStack,
+    inner: UnsafeCell<Inner>,
 }
 
 impl Arena {
-    const fn new(config: Config, id: usize) -> Self {
+    const fn new(id: usize) -> Self {
         Arena {
             lock: FutexLock::new(),
-            inner: UnsafeCell::new(Inner::new(config, id)),
             threads: AtomicUsize::new(0),
             registered: fork::Registration::new(),
             remote: RemoteStack::new(),
+            inner: UnsafeCell::new(Inner::new(id)),
         }
     }
 
@@ -708,13 +690,9 @@ impl Global {
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
             arena_max: AtomicU8::new(USED_ARENAS as u8),
             caching_policy: AtomicU8::new((config.policy as u8 == PolicyKind::DEFAULT as u8) as u8),
-            arenas: [
-                Arena::new(config, 0),
-                Arena::new(config, 1),
-                Arena::new(config, 2),
-                Arena::new(config, 3),
-            ],
+            settings: Settings::new(config),
             acct: Accounting::new(),
+            arenas: [Arena::new(0), Arena::new(1), Arena::new(2), Arena::new(3)],
         }
     }
 
@@ -1027,7 +1005,7 @@ impl Global {
         let got = {
             let mut got = 0;
             while got < n {
-                let Some(p) = inner.alloc(acct, size, |h| h.malloc(size)) else {
+                let Some(p) = inner.alloc(&self.settings, acct, size, |h| h.malloc(size)) else {
                     break;
                 };
                 push(p.as_ptr());
@@ -1094,7 +1072,7 @@ impl Global {
                             other = Some(p);
                             break;
                         }
-                        _ => (inner.config.hook)(&HeapError::new(
+                        _ => (self.settings.hook())(&HeapError::new(
                             ErrorKind::InvalidPointer,
                             p as usize,
                             0,
@@ -1153,7 +1131,7 @@ impl Global {
     /// Reports misuse of kind `kind` at `p` to the hook (for the thread caches).
     #[cold]
     pub(crate) fn report_misuse(&'static self, kind: ErrorKind, p: *mut u8, info: usize) {
-        let hook = self.with(|inner| inner.config.hook);
+        let hook = self.settings.hook();
         hook(&HeapError::new(kind, p as usize, info));
     }
 
@@ -1161,12 +1139,6 @@ impl Global {
     /// it; the other arenas' locks have the same `fork` rank and are never held together).
     pub fn lock(&self) -> &FutexLock {
         &self.arenas[0].lock
-    }
-
-    /// Runs `f` on arena 0 (the arena of threads without a cache and of configuration).
-    #[inline]
-    fn with<R>(&'static self, f: impl FnOnce(&mut Inner) -> R) -> R {
-        self.with_arena(0, f)
     }
 
     /// Runs `f` on arena `a` (arena 0 if `a` is out of range) with its lock held.
@@ -1187,22 +1159,14 @@ impl Global {
         tcache::current_arena(self)
     }
 
-    /// Replaces the configuration. Only possible before the first heap exists; returns
-    /// whether it was applied. Unlike every other operation it does not register the lock
-    /// for `fork` (which may allocate), so a face may call it from its own initialisation.
+    /// Replaces the configuration. Only possible before it is first used (the first heap
+    /// is built from it, or a report of misuse reads its hook); returns whether it was
+    /// applied. It takes no lock (and so does not register one for `fork`, which may
+    /// allocate): a face may call it from its own initialisation.
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn configure(&self, config: Config) -> bool {
-        for arena in &self.arenas {
-            let _g = LockGuard::new(&arena.lock);
-            // SAFETY: the lock is held, so this is the only reference to `inner`.
-            if unsafe { &*arena.inner.get() }.count != 0 {
-                return false;
-            }
-        }
-        for arena in &self.arenas {
-            let _g = LockGuard::new(&arena.lock);
-            // SAFETY: the lock is held, so this is the only reference to `inner`.
-            unsafe { &mut *arena.inner.get() }.config = config;
+        if !self.settings.replace(config) {
+            return false;
         }
         self.caching_policy.store(
             (config.policy == PolicyKind::DEFAULT) as u8,
@@ -1213,7 +1177,7 @@ impl Global {
 
     /// The configured policy.
     pub fn policy(&'static self) -> PolicyKind {
-        self.with(|i| i.config.policy)
+        self.settings.policy()
     }
 
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
@@ -1263,13 +1227,17 @@ impl Global {
         let acct = &self.acct;
         let a = self.my_arena();
         if size >= LARGE_THRESHOLD {
-            return match self.with_arena(a, |i| i.alloc_large(acct, size, |h| h.malloc(size))) {
+            return match self.with_arena(a, |i| {
+                i.alloc_large(&self.settings, acct, size, |h| h.malloc(size))
+            }) {
                 Some(p) => p.as_ptr(),
                 None => self.large_alloc(size, ALIGN),
             };
         }
-        self.with_arena(a, |i| i.alloc(acct, size, |h| h.malloc(size)))
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.with_arena(a, |i| {
+            i.alloc(&self.settings, acct, size, |h| h.malloc(size))
+        })
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     /// A request for a mapping of its own (`alloc` is the heap engine's call for the same
@@ -1340,13 +1308,17 @@ impl Global {
         let acct = &self.acct;
         let a = self.my_arena();
         if total >= LARGE_THRESHOLD {
-            return match self.with_arena(a, |i| i.alloc_large(acct, total, |h| h.calloc(n, size))) {
+            return match self.with_arena(a, |i| {
+                i.alloc_large(&self.settings, acct, total, |h| h.calloc(n, size))
+            }) {
                 Some(p) => p.as_ptr(),
                 None => self.large_alloc(total, ALIGN), // fresh mappings are zero
             };
         }
-        self.with_arena(a, |i| i.alloc(acct, total, |h| h.calloc(n, size)))
-            .map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.with_arena(a, |i| {
+            i.alloc(&self.settings, acct, total, |h| h.calloc(n, size))
+        })
+        .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     /// Allocates `size` bytes aligned to `align`; null if `align` is not a power of two or
@@ -1368,8 +1340,10 @@ impl Global {
             Some(t) if t < LARGE_THRESHOLD.min(self.mmap_threshold()) => {
                 let acct = &self.acct;
                 let a = self.my_arena();
-                self.with_arena(a, |i| i.alloc(acct, t, |h| h.aligned_alloc(align, size)))
-                    .map_or(ptr::null_mut(), NonNull::as_ptr)
+                self.with_arena(a, |i| {
+                    i.alloc(&self.settings, acct, t, |h| h.aligned_alloc(align, size))
+                })
+                .map_or(ptr::null_mut(), NonNull::as_ptr)
             }
             _ => self.large_or_heap(size, align, |h| h.aligned_alloc(align, size)),
         }
@@ -1452,7 +1426,7 @@ impl Global {
                 inner.maybe_trim(self.trim_threshold());
                 None
             }
-            None => Some(inner.config.hook),
+            None => Some(self.settings.hook()),
         });
         if let Some(hook) = hook {
             // SAFETY: a pointer no heap contains must be a large block (caller contract);
@@ -1497,9 +1471,9 @@ impl Global {
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| {
             let Some(i) = inner.find(p) else {
-                return Resize::NotHeap(inner.config.hook);
+                return Resize::NotHeap(self.settings.hook());
             };
-            let hook = inner.config.hook;
+            let hook = self.settings.hook();
             let Some(h) = inner.heap(i) else {
                 return Resize::Fail;
             };
@@ -1690,7 +1664,7 @@ impl Global {
         let a = self.arena_of(p).unwrap_or(0);
         let r = self.with_arena(a, |inner| match inner.find(p) {
             Some(i) => {
-                let hook = inner.config.hook;
+                let hook = self.settings.hook();
                 let h = inner.heap(i)?;
                 if cached && cached_block(h, p) {
                     hook(&HeapError::new(ErrorKind::UseAfterFree, p as usize, 0));
@@ -1699,7 +1673,7 @@ impl Global {
                 // SAFETY: forwarded caller contract; `p` lies in heap `i`.
                 Some(Ok(unsafe { h.usable_size(p) }))
             }
-            None => Some(Err(inner.config.hook)),
+            None => Some(Err(self.settings.hook())),
         });
         match r {
             Some(Ok(u)) => u,

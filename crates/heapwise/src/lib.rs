@@ -32,6 +32,7 @@
 //! | [`lock`] | [`FutexLock`]: a non-allocating lock with a fork-child reset |
 //! | [`fork`] | `pthread_atfork` handlers over every registered lock; the per-process claim on a once-only set-up |
 //! | `once_key` | a `pthread` key created once per process with its owner's set-up, taken over by a `fork` child that inherited it unfinished |
+//! | [`config`] | [`Config`]: how a `Global` builds its heaps; one copy for all its arenas, frozen at first use |
 //! | [`global`] | [`Global`]: heaps + large blocks + accounting behind one lock; the `sbrk` → `mmap` fallback; trimming (on request and automatic, with hysteresis) |
 //! | [`remote`] | per-arena lock-free stacks of small blocks freed by threads of other arenas, collected by the owner arena's threads |
 //! | [`tcache`] | per-thread caches of small free blocks: the lock-free fast path, refilled and flushed in batches, bounded in bytes |
@@ -76,6 +77,7 @@ pub struct ReadmeDoctests;
 
 pub mod alloc;
 pub mod canary;
+pub mod config;
 pub mod diag;
 pub mod fork;
 pub mod front;
@@ -98,7 +100,8 @@ pub mod thread_slot;
 pub mod valgrind;
 
 pub use alloc::Heapwise;
-pub use global::{ArenaMode, Config, Global, ARENAS, AUTO_TRIM_MIN, MAX_HEAPS, REALLOC_HEADROOM};
+pub use config::Config;
+pub use global::{ArenaMode, Global, ARENAS, AUTO_TRIM_MIN, MAX_HEAPS, REALLOC_HEADROOM};
 pub use large::LARGE_THRESHOLD;
 pub use lock::{FutexLock, LockGuard};
 pub use os_source::OsSource;
