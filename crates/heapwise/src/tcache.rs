@@ -1913,6 +1913,11 @@ fn collect(g: &'static Global, c: &Cache) -> usize {
         return 0;
     };
     let mut p = r.take();
+    if p.is_null() {
+        // Nothing to account: no write to the stack's shared counters (a refill of a
+        // thread whose arena no other thread frees into comes here every time).
+        return 0;
+    }
     let key = c.key.get();
     let (mut n, mut bytes) = (0usize, 0usize);
     while !p.is_null() {
