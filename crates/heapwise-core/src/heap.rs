@@ -681,6 +681,35 @@ impl<S: Source, P: Policy> Heap<S, P> {
         }
     }
 
+    /// Block `b`, allocated with `bsize` bytes, absorbs its free successor `next` of
+    /// `nsize` bytes, `bsize + nsize >= asize`: `next` leaves its free list and the block,
+    /// trimmed to `asize`, is counted with its new size ([`Heap::grown_to`]).
+    ///
+    /// # Safety
+    /// `b` must be an allocated block of `bsize` bytes of a consistent heap and `next` its
+    /// free successor (checked) of `nsize` bytes, with `bsize + nsize >= asize`.
+    #[inline(always)]
+    unsafe fn absorb_successor(
+        &mut self,
+        b: Block,
+        bsize: usize,
+        next: Block,
+        nsize: usize,
+        asize: usize,
+    ) {
+        let v = self.view();
+        let total = bsize + nsize;
+        // SAFETY: forwarded caller contract: `next` is a free block on its list, directly
+        // after `b`; the block after it is `total` bytes past `b`.
+        unsafe {
+            P::remove(&v, next, nsize);
+            P::absorbed(&v, next, b);
+            b.write_alloc(total, b.prev_alloc());
+            Self::mark_prev(b.offset(total), true);
+            self.grown_to(b, bsize, total, asize);
+        }
+    }
+
     /// Turns block `b` of `size` bytes (allocated, or a split-off tail marked allocated)
     /// into a free block, coalescing it with free neighbours under immediate coalescing.
     /// Returns `false` when a corrupted neighbour was reported and the block stays allocated.
@@ -1316,14 +1345,8 @@ impl<S: Source, P: Policy> Heap<S, P> {
             let mut nsize = 0;
             if next.header() & ALLOC == 0 {
                 nsize = self.free_block_ok(next)?;
-                let total = bsize + nsize;
-                if total >= asize {
-                    let v = self.view();
-                    P::remove(&v, next, nsize);
-                    P::absorbed(&v, next, b);
-                    b.write_alloc(total, b.prev_alloc());
-                    Self::mark_prev(b.offset(total), true);
-                    self.grown_to(b, bsize, total, asize);
+                if bsize + nsize >= asize {
+                    self.absorb_successor(b, bsize, next, nsize, asize);
                     return Some(b.payload());
                 }
             }
@@ -1371,9 +1394,13 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 nsize = self.merge_successors(next, nsize)?;
             }
             let avail = bsize + nsize;
+            if avail >= asize {
+                // (The successor is free: `bsize < asize`.)
+                self.absorb_successor(b, bsize, next, nsize, asize);
+                return Some(b.payload());
+            }
             let after = next.offset(nsize);
             if SLIDE
-                && avail < asize
                 && after == v.epilogue
                 && !b.prev_alloc()
                 && P::IMMEDIATE_COALESCE
@@ -1421,30 +1448,23 @@ impl<S: Source, P: Policy> Heap<S, P> {
             }
             // The block (with a free successor) ends at the top: grow the heap. A refusal
             // falls through to the free predecessor below.
-            let grown = if avail < asize && after == v.epilogue {
+            let grown = if after == v.epilogue {
                 let need = asize - avail;
                 self.grow(need, need.max(self.chunk))
                     .map(|(_, added)| added)
             } else {
                 None
             };
-            if avail >= asize || grown.is_some() {
-                let mut total = avail;
-                if let Some(added) = grown {
-                    self.counters.extensions += 1;
-                    total += added;
-                }
+            if let Some(added) = grown {
+                self.counters.extensions += 1;
+                let total = avail + added;
                 if next_free {
                     P::remove(&v, next, nsize);
                     P::absorbed(&v, next, b);
                 }
                 b.write_alloc(total, b.prev_alloc());
-                let end = b.offset(total);
-                if total == avail {
-                    Self::mark_prev(end, true);
-                } else {
-                    end.set_header(ALLOC | PREV_ALLOC);
-                }
+                // The new epilogue.
+                b.offset(total).set_header(ALLOC | PREV_ALLOC);
                 self.grown_to(b, bsize, total, asize);
                 return Some(b.payload());
             }
