@@ -1400,11 +1400,7 @@ impl<S: Source, P: Policy> Heap<S, P> {
                 return Some(b.payload());
             }
             let after = next.offset(nsize);
-            if SLIDE
-                && after == v.epilogue
-                && !b.prev_alloc()
-                && P::IMMEDIATE_COALESCE
-            {
+            if SLIDE && after == v.epilogue && !b.prev_alloc() && P::IMMEDIATE_COALESCE {
                 // A policy may prefer sliding a block at the top down into its free
                 // predecessor over growing the heap.
                 let (prev, psize) = self.prev_free(b)?;
