@@ -11,10 +11,10 @@
 //!   threads),
 //!   and detached when it exits, so an exited thread's arena is reused; its refills and its
 //!   requests the cache does not serve go to its arena. Everything else (threads without a
-//!   cache, the seed policies, configuration) uses arena 0. A small block freed by a thread
-//!   of another arena goes back to its owner through the owner's remote stack
-//!   ([`crate::remote`]); any other block is freed into its own arena under that arena's
-//!   lock. One lock is held at a time.
+//!   cache, the seed policies) uses arena 0; one configuration serves every arena
+//!   ([`crate::config`]). A small block freed by a thread of another arena goes back to its
+//!   owner through the owner's remote stack ([`crate::remote`]); any other block is freed
+//!   into its own arena under that arena's lock. One lock is held at a time.
 //! * **Heaps** — the first heap of arena 0 is at the program break when
 //!   [`Config::use_sbrk`] is set (the preload face); every other heap is in a reserved
 //!   region. When a heap cannot serve a request (its source refuses to grow: `sbrk` failed,
