@@ -118,3 +118,45 @@ fn trim_returns_free_pages_and_stats_add_up() {
     }
     g.check().unwrap();
 }
+
+/// `configure` racing the first `malloc` on another thread: the configuration is applied
+/// whole (the heap is built from it, and `configure` says so) or not at all (the heap is
+/// built from the old one, and `configure` returns `false`), never torn.
+#[test]
+fn a_configure_racing_the_first_malloc_applies_whole_or_not_at_all() {
+    const CHUNK: usize = 256 << 10;
+    for _ in 0..40 {
+        // (Leaked: `Global`'s operations take `&'static self`.)
+        let g: &'static Global = Box::leak(Box::new(Global::new(Config::DEFAULT)));
+        let wanted = Config {
+            policy: PolicyKind::ExplicitAddrFirst,
+            chunk: CHUNK,
+            ..Config::DEFAULT
+        };
+        let (applied, p) = std::thread::scope(|s| {
+            let a = s.spawn(|| g.configure(wanted));
+            let p = g.malloc(100);
+            (a.join().unwrap(), p)
+        });
+        assert!(!p.is_null());
+        let st = g.stats();
+        assert_eq!(st.heaps, 1);
+        if applied {
+            assert_eq!(st.policy, PolicyKind::ExplicitAddrFirst);
+            assert!(
+                st.heap.heap_bytes >= CHUNK,
+                "applied, but the heap grew by the old chunk"
+            );
+        } else {
+            assert_eq!(st.policy, PolicyKind::DEFAULT);
+            assert!(
+                st.heap.heap_bytes < CHUNK,
+                "refused, but the heap has the new chunk"
+            );
+        }
+        assert!(!g.configure(Config::DEFAULT), "a heap exists");
+        // SAFETY: `p` is a live block of `g`, freed once.
+        unsafe { g.free(p) };
+        g.check().expect("heap check");
+    }
+}
