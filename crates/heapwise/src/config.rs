@@ -9,7 +9,8 @@
 //! Invariants: the configuration is written only while `Settings` is open, by one writer
 //! at a time (the state is `WRITING` meanwhile); it is frozen (never written again) before
 //! any reader sees it, and every heap is built from it frozen; the policy is also kept in
-//! an atomic, which `Settings::policy` reads without freezing.
+//! an atomic, which `Settings::policy` and `Settings::is_default_policy` (whether the
+//! thread caches serve it) read without freezing.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -130,6 +131,14 @@ impl Settings {
         self.frozen().hook
     }
 
+    /// Whether the configured policy is the default one (the one the thread caches serve),
+    /// without freezing the configuration: one load, for the calls of a thread of a seed
+    /// policy, which ask on every call.
+    #[inline]
+    pub(crate) fn is_default_policy(&self) -> bool {
+        self.policy.load(Ordering::Relaxed) == PolicyKind::DEFAULT as u8
+    }
+
     /// The configured policy, without freezing the configuration.
     pub(crate) fn policy(&self) -> PolicyKind {
         let v = self.policy.load(Ordering::Relaxed);
@@ -154,8 +163,10 @@ mod tests {
         };
         assert!(s.replace(explicit));
         assert_eq!(s.policy(), PolicyKind::ExplicitAddrFirst);
+        assert!(!s.is_default_policy());
         assert!(s.replace(Config::DEFAULT), "open until read");
         assert_eq!(s.policy(), PolicyKind::DEFAULT, "policy() does not freeze");
+        assert!(s.is_default_policy());
         assert!(s.replace(explicit));
         assert_eq!(s.frozen().policy, PolicyKind::ExplicitAddrFirst);
         assert!(!s.replace(Config::DEFAULT), "frozen once read");

@@ -592,9 +592,6 @@ pub struct Global {
     /// Arenas new and moving threads are spread over (1..=[`ARENAS`];
     /// [`Global::set_arena_max`]).
     arena_max: AtomicU8,
-    /// 1: the configured policy is the one the thread caches serve (the default), read
-    /// without a lock by every thread that sets up its cache; follows [`Global::configure`].
-    caching_policy: AtomicU8,
     /// The configuration every arena's heaps are built from (one copy, so that unused
     /// arenas stay untouched; see [`crate::config`]).
     settings: Settings,
@@ -689,7 +686,6 @@ impl Global {
             next_caching: AtomicPtr::new(ptr::null_mut()),
             spread: AtomicU8::new(ArenaMode::OnContention as u8),
             arena_max: AtomicU8::new(USED_ARENAS as u8),
-            caching_policy: AtomicU8::new((config.policy as u8 == PolicyKind::DEFAULT as u8) as u8),
             settings: Settings::new(config),
             acct: Accounting::new(),
             arenas: [Arena::new(0), Arena::new(1), Arena::new(2), Arena::new(3)],
@@ -751,7 +747,7 @@ impl Global {
     /// Whether the configured policy is one the thread caches serve (the default). No lock:
     /// a thread of a seed policy asks on every call (its cache never becomes active).
     pub(crate) fn caching_policy(&'static self) -> bool {
-        self.caching_policy.load(Ordering::Acquire) != 0
+        self.settings.is_default_policy()
     }
 
     /// Whether `p` lies in `[start, brk)` of one of the heaps (lock-free).
@@ -1165,14 +1161,7 @@ impl Global {
     /// allocate): a face may call it from its own initialisation.
     #[cfg_attr(target_os = "linux", link_section = ".text.hot.heapwise")]
     pub fn configure(&self, config: Config) -> bool {
-        if !self.settings.replace(config) {
-            return false;
-        }
-        self.caching_policy.store(
-            (config.policy == PolicyKind::DEFAULT) as u8,
-            Ordering::Release,
-        );
-        true
+        self.settings.replace(config)
     }
 
     /// The configured policy.
